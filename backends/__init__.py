@@ -1,0 +1,1 @@
+"""Lowerings of the graph IR to runnable code (installed as specdsl.backends)."""

@@ -1,0 +1,1 @@
+"""Grammar files for the text DSL (installed as specdsl.grammars)."""

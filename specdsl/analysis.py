@@ -1,0 +1,191 @@
+"""Static analysis: one pure pass over the graph computing every figure.
+
+For each node, in topological order: output shape (the op's shape rule),
+parameters and buffers, MACs, extra ops, receptive field and activation size.
+Problems are collected, not raised, so one run reports them all.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from specdsl.errors import Diagnostic
+from specdsl.ir import Graph, Node
+from specdsl.ops import OPS
+from specdsl.ops._base import RF, AxisRF, RuleContext, RuleViolation, Shape, fmt_shape, numel
+from specdsl.schema import DTYPES
+
+
+@dataclass(slots=True)
+class NodeFigures:
+    shape: Shape | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    trainable: int = 0
+    frozen: int = 0
+    buffers: int = 0
+    macs: int = 0
+    extra_ops: int = 0
+    rf: RF = None
+    failed: bool = False
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.frozen
+
+
+@dataclass
+class Totals:
+    params: int
+    trainable: int
+    frozen: int
+    buffers: int
+    macs: int
+    flops: int
+    extra_ops: int
+    activation_elements: int
+    activation_bytes: int
+    param_bytes: int
+    buffer_bytes: int
+    input_bytes: int
+    peak_bytes: int
+    batch: int
+    dtype: str
+    rf_node: int | None
+
+
+@dataclass
+class Analysis:
+    figures: list[NodeFigures]
+    totals: Totals
+    diagnostics: list[Diagnostic]
+
+
+def _located(node: Node, code: str, message: str, hint: str | None, fieldname: str | None,
+             severity: str = "error") -> Diagnostic:
+    loc = node.arg_locs.get(fieldname, node.loc) if fieldname else node.loc
+    return Diagnostic(severity, code, message, loc, hint=hint, notes=node.notes, path=node.path)  # type: ignore[arg-type]
+
+
+def _input_rf(shape: Shape) -> RF:
+    if len(shape) < 2:
+        return None
+    return tuple(AxisRF(1, 1, 0) for _ in shape[1:])
+
+
+def _check_alignment(node: Node, graph: Graph, rfs: list[RF], diags: list[Diagnostic]) -> None:
+    fields = [(i, rfs[i]) for i in node.inputs]
+    known = [(i, r) for i, r in fields if r is not None]
+    for (i, a), (k, b) in itertools.pairwise(known):
+        for axis, (x, y) in enumerate(zip(a, b)):
+            if x.stride != y.stride or x.centre != y.centre:
+                na, nb = graph.nodes[i].label, graph.nodes[k].label
+                diags.append(_located(
+                    node, "W320",
+                    f"inputs of {node.op} are not aligned on spatial axis {axis}: "
+                    f"'{na}' has stride {x.stride}, centre {x.centre}; "
+                    f"'{nb}' has stride {y.stride}, centre {y.centre}",
+                    "the merged features come from shifted input windows; check padding on both paths",
+                    None, severity="warning"))
+                return
+
+
+def analyze(graph: Graph, batch: int = 1) -> Analysis:
+    diags: list[Diagnostic] = []
+    figures: list[NodeFigures] = []
+    for node in graph.nodes:
+        fig = NodeFigures()
+        figures.append(fig)
+        if node.op == "input":
+            fig.shape = graph.input_shape
+            fig.rf = _input_rf(graph.input_shape)
+            continue
+        ins = [figures[i] for i in node.inputs]
+        if any(f.shape is None for f in ins):
+            fig.failed = True  # an upstream error already explains this node
+            continue
+        in_shapes = [f.shape for f in ins]
+        rule = OPS[node.op]
+        ctx = RuleContext()
+        try:
+            inferred = rule.infer(node.args, in_shapes, ctx)  # type: ignore[arg-type]
+        except RuleViolation as v:
+            diags.append(_located(node, v.code, v.message, v.hint, v.field))
+            fig.failed = True
+            continue
+        for code, message, hint, fieldname in ctx.warnings:
+            diags.append(_located(node, code, message, hint, fieldname, severity="warning"))
+        shape = inferred.shape
+        if any(d <= 0 for d in shape):
+            diags.append(_located(node, "E301", f"output shape {fmt_shape(shape)} has a non-positive axis",
+                                  "an earlier layer shrank the input too far", None))
+            fig.failed = True
+            continue
+        fig.shape = shape
+        fig.attrs = inferred.attrs
+        trainable, buffers = rule.params(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
+        if node.frozen:
+            fig.frozen = trainable
+        else:
+            fig.trainable = trainable
+        fig.buffers = buffers
+        fig.macs = rule.macs(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
+        fig.extra_ops = rule.extra(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
+        in_rfs = [f.rf for f in ins]
+        fig.rf = rule.rf(inferred.attrs, in_rfs)
+        if len(node.inputs) > 1:
+            _check_alignment(node, graph, [f.rf for f in figures], diags)
+    return Analysis(figures, _totals(graph, figures, batch), diags)
+
+
+def _peak_bytes(graph: Graph, sizes: list[int]) -> int:
+    """Peak live activation memory in inference order, freeing each tensor after its last use."""
+    last_use = list(range(len(graph.nodes)))
+    for node in graph.nodes:
+        for i in node.inputs:
+            last_use[i] = max(last_use[i], node.index)
+    last_use[graph.output] = len(graph.nodes)
+    frees: list[list[int]] = [[] for _ in range(len(graph.nodes) + 1)]
+    for i, t in enumerate(last_use):
+        frees[t].append(i)
+    live = peak = 0
+    for node in graph.nodes:
+        live += sizes[node.index]
+        peak = max(peak, live)
+        for i in frees[node.index]:
+            live -= sizes[i]
+    return peak
+
+
+def _totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
+    width = DTYPES[graph.dtype]
+    trainable = sum(f.trainable for f in figures)
+    frozen = sum(f.frozen for f in figures)
+    buffers = sum(f.buffers for f in figures)
+    macs = sum(f.macs for f in figures)
+    sizes = [numel(f.shape) * batch if f.shape is not None else 0 for f in figures]
+    activations = sum(sizes[1:])
+    rf_node = None
+    for node, fig in zip(graph.nodes, figures):
+        if fig.rf is not None and node.op != "input":
+            rf_node = node.index
+    return Totals(
+        params=trainable + frozen,
+        trainable=trainable,
+        frozen=frozen,
+        buffers=buffers,
+        macs=macs,
+        flops=2 * macs,
+        extra_ops=sum(f.extra_ops for f in figures),
+        activation_elements=activations,
+        activation_bytes=activations * width,
+        param_bytes=(trainable + frozen) * width,
+        # num_batches_tracked is int64; the running stats follow the model dtype.
+        buffer_bytes=buffers * width,
+        input_bytes=sizes[0] * width,
+        peak_bytes=_peak_bytes(graph, sizes) * width,
+        batch=batch,
+        dtype=graph.dtype,
+        rf_node=rf_node,
+    )

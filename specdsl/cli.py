@@ -1,0 +1,198 @@
+"""The `specdsl` command line: a thin layer over the Python API.
+
+Exit codes: 0 ok, 1 spec errors, 2 usage, 3 internal error (a bug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from specdsl.errors import SpecError, render_all
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    pass
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    parts = [p for p in re.split(r"[\s,x×\[\]()]+", text.strip()) if p]
+    if not 1 <= len(parts) <= 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected a shape without the batch such as 3,224,224 or [3,224,224]; received '{text}'")
+    return tuple(int(p) for p in parts)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; received '{text}'")
+    return int(text)
+
+
+def _print_diagnostics(exc_or_diags: SpecError | list, sources: dict[str, str], concise: bool) -> None:
+    diags = exc_or_diags.diagnostics if isinstance(exc_or_diags, SpecError) else exc_or_diags
+    if not diags:
+        return
+    print(render_all(diags, sources, full=not concise), file=sys.stderr)
+    n_err = sum(d.is_error for d in diags)
+    n_warn = sum(d.severity == "warning" for d in diags)
+    if not concise:
+        parts = [f"{n_err} error(s)"] if n_err else []
+        if n_warn:
+            parts.append(f"{n_warn} warning(s)")
+        print("\n" + ", ".join(parts), file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from specdsl.api import load
+    from specdsl.report import model_json, table
+
+    status = EXIT_OK
+    results = []
+    for i, source in enumerate(args.specs):
+        try:
+            model = load(source, input=args.input, batch=args.batch)
+        except SpecError as exc:
+            status = EXIT_SPEC
+            if args.json:
+                results.append({"file": str(source), "ok": False,
+                                "diagnostics": [d.to_json() for d in exc.diagnostics]})
+            else:
+                _print_diagnostics(exc, exc.sources, args.concise)
+            continue
+        if args.json:
+            results.append({"ok": True, **model_json(model)})
+            continue
+        if i:
+            print()
+        print(table(model, depth=args.depth, full_ops=args.all_ops))
+        if model.diagnostics:
+            print()
+            _print_diagnostics(model.diagnostics, model.sources, args.concise)
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    return status
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from specdsl.schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from specdsl import zoo
+
+    if not args.verbose:
+        print("\n".join(zoo.names()))
+        return EXIT_OK
+    from specdsl.api import load
+    from specdsl.ops._base import fmt_shape
+
+    rows = [("model", "input", "params", "MACs")]
+    for name in zoo.names():
+        m = load(name)
+        rows.append((name, fmt_shape(m.graph.input_shape), f"{m.totals.params:,}", f"{m.totals.macs:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+    return EXIT_OK
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    from specdsl.ops import OPS
+    from specdsl.schema import POSITIONAL
+
+    for name, rule in sorted(OPS.items()):
+        fields = []
+        for fname, f in rule.args.model_fields.items():
+            key = f.alias or fname
+            fields.append(key if f.is_required() else f"{key}={f.default!r}")
+        pos = POSITIONAL.get(name)
+        also = f"  (also: {', '.join(rule.aliases)})" if rule.aliases else ""
+        print(f"{name:<17} {rule.doc}{also}")
+        if fields:
+            print(f"{'':<17}   args: {', '.join(fields)}" + (f"; positional: {', '.join(pos)}" if pos else ""))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from specdsl import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="specdsl", description="Declarative CNN specs: check shapes, parameters, MACs and receptive fields.")
+    parser.add_argument("--version", action="version", version=f"specdsl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = sub.add_parser("check", help="validate specs and print their figures",
+                           description="Validate spec files (or zoo names) and print a per-layer table.")
+    check.add_argument("specs", nargs="+", metavar="FILE|ZOO-NAME")
+    check.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    check.add_argument("--batch", type=_positive, default=1, help="batch size for memory figures (default 1)")
+    check.add_argument("--input", type=_shape, help="override the input shape, e.g. 3,299,299")
+    check.add_argument("--depth", type=_positive, help="fold rows deeper than N into their block")
+    check.add_argument("--all-ops", action="store_true",
+                       help="also count bias, norm, activation and pooling ops (torchinfo-like)")
+    check.add_argument("--concise", action="store_true", help="one line per diagnostic")
+    check.set_defaults(func=cmd_check)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of spec files (for editors)")
+    schema.set_defaults(func=cmd_schema)
+
+    zoo = sub.add_parser("zoo", help="list the bundled models")
+    zoo.add_argument("-v", "--verbose", action="store_true", help="with input shape, params and MACs")
+    zoo.set_defaults(func=cmd_zoo)
+
+    ops = sub.add_parser("ops", help="list the layers the language knows")
+    ops.set_defaults(func=cmd_ops)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+        return int(exc.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except SpecError as exc:
+        _print_diagnostics(exc, exc.sources, getattr(args, "concise", False))
+        return EXIT_SPEC
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(
+            f"specdsl: internal error — this is a bug: {type(exc).__name__}: {exc}\n"
+            f"  while running `specdsl {args.command}` on {getattr(args, 'specs', '')}\n"
+            f"  at {os.path.basename(where.filename)}:{where.lineno} in {where.name}\n"
+            "  please report it with the spec that triggered it"
+            + ("" if os.environ.get("SPECDSL_DEBUG") else " (set SPECDSL_DEBUG=1 for the full traceback)"),
+            file=sys.stderr,
+        )
+        if os.environ.get("SPECDSL_DEBUG"):
+            traceback.print_exc()
+        return EXIT_BUG
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

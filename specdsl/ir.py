@@ -1,0 +1,53 @@
+"""The graph IR: a DAG of primitive ops in topological order.
+
+Node 0 is the model input. Every node keeps the location and path of the spec
+text that produced it, so any later pass can point back at the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from specdsl.errors import SourceLoc
+from specdsl.ops._base import Args
+
+
+@dataclass(eq=False, slots=True)
+class Node:
+    index: int
+    op: str
+    args: Args | None
+    inputs: tuple[int, ...]
+    path: str
+    name: str | None = None
+    loc: SourceLoc | None = None
+    arg_locs: dict[str, SourceLoc] = field(default_factory=dict)
+    frozen: bool = False
+    init: Any = None
+    # "while expanding block ..." notes for diagnostics raised at this node.
+    notes: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name or self.path
+
+
+@dataclass(eq=False)
+class Graph:
+    model: str
+    input_shape: tuple[int, ...]
+    dtype: str
+    nodes: list[Node]
+    output: int
+    description: str | None = None
+
+    def consumers(self) -> list[list[int]]:
+        users: list[list[int]] = [[] for _ in self.nodes]
+        for node in self.nodes:
+            for i in node.inputs:
+                users[i].append(node.index)
+        return users
+
+    def by_name(self) -> dict[str, Node]:
+        return {n.name: n for n in self.nodes if n.name}

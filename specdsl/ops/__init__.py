@@ -1,0 +1,23 @@
+"""The op catalogue: one table, one row per op."""
+
+from __future__ import annotations
+
+from specdsl.ops import conv, elementwise, norm, pool, structure
+from specdsl.ops._base import OpRule
+
+OPS: dict[str, OpRule] = {}
+ALIASES: dict[str, str] = {}
+
+for _module in (conv, pool, norm, elementwise, structure):
+    for _rule in _module.RULES:
+        assert _rule.name not in OPS, _rule.name
+        OPS[_rule.name] = _rule
+        for _alias in _rule.aliases:
+            ALIASES[_alias] = _rule.name
+
+
+def lookup(name: str) -> OpRule | None:
+    return OPS.get(ALIASES.get(name, name))
+
+
+__all__ = ["ALIASES", "OPS", "OpRule", "lookup"]

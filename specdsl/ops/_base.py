@@ -1,0 +1,206 @@
+"""What every op rule is made of, and helpers the rules share.
+
+An op rule is a row in a table: an argument model (pydantic, strict) and pure
+functions for output shape, parameters, MACs, extra ops and receptive field.
+Rules raise :class:`RuleViolation`; the analysis pass turns it into a located
+diagnostic. No rule knows about files, YAML or the graph.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Shape = tuple[int, ...]
+Number = int | Fraction
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+IntPerAxis = PositiveInt | Annotated[list[PositiveInt], Field(min_length=1, max_length=3)]
+NonNegPerAxis = NonNegInt | Annotated[list[NonNegInt], Field(min_length=1, max_length=3)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+
+
+class Args(BaseModel):
+    """Base of every op's argument model: strict types, unknown keys rejected."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=False, frozen=True)
+
+
+class NoArgs(Args):
+    pass
+
+
+class RuleViolation(Exception):
+    """An op's invariant broken; ``field`` names the argument at fault, if any."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.field = field
+
+
+@dataclass
+class RuleContext:
+    """Lets a shape rule report warnings without stopping."""
+
+    warnings: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
+
+    def warn(self, code: str, message: str, hint: str | None = None, field: str | None = None) -> None:
+        self.warnings.append((code, message, hint, field))
+
+
+@dataclass(frozen=True, slots=True)
+class AxisRF:
+    """Receptive field on one spatial axis: size r, effective stride j, effective padding P."""
+
+    size: Number
+    stride: Number
+    pad: Number
+
+    @property
+    def centre(self) -> Number:
+        return Fraction(self.size - 1, 2) - self.pad
+
+    def __str__(self) -> str:
+        return f"{self.size}/{self.stride}/{self.pad}"
+
+
+# None: not spatial any more (after flatten / linear / global pooling).
+RF = tuple[AxisRF, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One spatial axis of a sliding-window op, for the receptive-field rule."""
+
+    kernel: int  # effective kernel, d(k-1)+1
+    stride: int
+    pad: int  # padding before the first element
+
+
+@dataclass(frozen=True)
+class Inferred:
+    shape: Shape
+    # Concrete per-axis values the other rules and the backends need.
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+InferFn = Callable[[Any, Sequence[Shape], RuleContext], Inferred]
+CountFn = Callable[[dict[str, Any], Sequence[Shape], Shape], int]
+ParamsFn = Callable[[dict[str, Any], Sequence[Shape], Shape], tuple[int, int]]
+RFFn = Callable[[dict[str, Any], Sequence[RF]], RF]
+
+
+def _zero_count(attrs: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+    return 0
+
+
+def _no_params(attrs: dict[str, Any], ins: Sequence[Shape], out: Shape) -> tuple[int, int]:
+    return 0, 0
+
+
+def rf_pointwise(attrs: dict[str, Any], ins: Sequence[RF]) -> RF:
+    return ins[0]
+
+
+def rf_flat(attrs: dict[str, Any], ins: Sequence[RF]) -> RF:
+    return None
+
+
+def rf_window(attrs: dict[str, Any], ins: Sequence[RF]) -> RF:
+    """Araujo et al. 2019: r += (k_eff-1)·j; P += p·j; j *= s, per axis."""
+    rf = ins[0]
+    if rf is None:
+        return None
+    return tuple(
+        AxisRF(a.size + (w.kernel - 1) * a.stride, a.stride * w.stride, a.pad + w.pad * a.stride)
+        for a, w in zip(rf, attrs["windows"], strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class OpRule:
+    name: str
+    family: str
+    args: type[Args]
+    infer: InferFn
+    params: ParamsFn = _no_params
+    macs: CountFn = _zero_count
+    # Extra operations for the "full" convention: bias, norms, activations, pooling.
+    extra: CountFn = _zero_count
+    rf: RFFn = rf_pointwise
+    min_inputs: int = 1
+    max_inputs: int | None = 1
+    # Spatial ranks the op exists for in PyTorch; None = any rank.
+    ranks: frozenset[int] | None = None
+    doc: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+def numel(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+def spatial_rank(shape: Shape) -> int:
+    return len(shape) - 1
+
+
+def per_axis(value: int | Sequence[int], rank: int, what: str, field_name: str) -> tuple[int, ...]:
+    """Broadcast an int, or check a list has one value per spatial axis."""
+    if isinstance(value, int):
+        return (value,) * rank
+    if len(value) != rank:
+        raise RuleViolation(
+            "E305",
+            f"{what} needs one value per spatial axis ({rank}); received {list(value)} "
+            f"({len(value)} values)",
+            hint=f"write a single number or a list of {rank}",
+            field=field_name,
+        )
+    return tuple(value)
+
+
+def fmt_shape(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def axis_name(rank: int, i: int) -> str:
+    return AXIS_NAMES.get(rank, tuple(f"axis{k}" for k in range(rank)))[i]
+
+
+def require_rank(shape: Shape, ranks: Sequence[int], op: str) -> int:
+    rank = spatial_rank(shape)
+    if rank not in ranks:
+        wanted = " or ".join(
+            {0: "[F]", 1: "[C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}[r] for r in ranks
+        )
+        raise RuleViolation(
+            "E306",
+            f"{op} needs an input of shape {wanted}; received {fmt_shape(shape)}",
+            hint="check the layer before it; a flatten or global pool removes spatial axes"
+            if rank == 0 else None,
+        )
+    return rank
+
+
+def check_in(expected: int | None, actual: int, what: str) -> None:
+    if expected is not None and expected != actual:
+        raise RuleViolation(
+            "E302",
+            f"{what} mismatch: the layer declares in={expected} but receives {actual}",
+            hint=f"set in: {actual}, or fix the layer that feeds it",
+            field="in",
+        )
+

@@ -1,0 +1,221 @@
+"""Convolution and transposed convolution, 1D/2D/3D."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from specdsl.ops._base import (
+    Args,
+    Inferred,
+    IntPerAxis,
+    NonNegPerAxis,
+    OpRule,
+    PositiveInt,
+    RuleContext,
+    RuleViolation,
+    Shape,
+    Window,
+    check_in,
+    numel,
+    per_axis,
+    require_rank,
+    rf_window,
+)
+from specdsl.ops.window import same_padding, window_output
+
+Groups = PositiveInt | Literal["depthwise"]
+
+
+class ConvArgs(Args):
+    out: PositiveInt = Field(description="output channels")
+    k: IntPerAxis = Field(description="kernel size, one number or one per spatial axis")
+    stride: IntPerAxis = 1
+    pad: NonNegPerAxis | Literal["same", "valid"] = 0
+    dilation: IntPerAxis = 1
+    groups: Groups = 1
+    bias: bool = True
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+    in_: PositiveInt | None = Field(default=None, alias="in", description="expected input channels (checked)")
+
+
+class DeconvArgs(Args):
+    out: PositiveInt = Field(description="output channels")
+    k: IntPerAxis
+    stride: IntPerAxis = 1
+    pad: NonNegPerAxis = 0
+    output_padding: NonNegPerAxis = 0
+    dilation: IntPerAxis = 1
+    groups: Groups = 1
+    bias: bool = True
+    in_: PositiveInt | None = Field(default=None, alias="in")
+
+
+def _groups(groups: int | str, in_c: int, out_c: int) -> int:
+    g = in_c if groups == "depthwise" else int(groups)
+    if in_c % g:
+        raise RuleViolation(
+            "E303",
+            f"groups must divide the input channels; received groups={g}, in_channels={in_c}",
+            hint="pick groups from the divisors of the input channels",
+            field="groups",
+        )
+    if out_c % g:
+        raise RuleViolation(
+            "E303",
+            f"groups must divide the output channels; received groups={g}, out={out_c}",
+            hint=f"make out a multiple of {g}",
+            field="groups",
+        )
+    return g
+
+
+def infer_conv(args: ConvArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    x = ins[0]
+    rank = require_rank(x, (1, 2, 3), "conv")
+    in_c = x[0]
+    check_in(args.in_, in_c, "input channels")
+    kernel = per_axis(args.k, rank, "kernel size k", "k")
+    stride = per_axis(args.stride, rank, "stride", "stride")
+    dilation = per_axis(args.dilation, rank, "dilation", "dilation")
+    groups = _groups(args.groups, in_c, args.out)
+    if args.pad == "same":
+        if any(s != 1 for s in stride):
+            raise RuleViolation(
+                "E308",
+                f"padding 'same' works only at stride 1 (PyTorch rule); received stride={list(stride)}",
+                hint="give explicit padding, e.g. pad: (k - 1) // 2",
+                field="pad",
+            )
+        pads = [same_padding(k, d) for k, d in zip(kernel, dilation, strict=True)]
+    else:
+        sym = per_axis(0 if args.pad == "valid" else args.pad, rank, "padding", "pad")
+        pads = [(p, p) for p in sym]
+    out_sizes = []
+    for i in range(rank):
+        n = x[1 + i]
+        before, after = pads[i]
+        if args.padding_mode == "reflect" and max(before, after) >= n:
+            raise RuleViolation(
+                "E309",
+                f"reflect padding must be smaller than the input; received pad={max(before, after)} "
+                f"for size {n}",
+                field="pad",
+            )
+        out_sizes.append(
+            window_output(n, kernel[i], stride[i], before, after, dilation[i], rank=rank, axis=i, ctx=ctx)
+        )
+    attrs = {
+        "in_channels": in_c,
+        "out_channels": args.out,
+        "kernel": kernel,
+        "stride": stride,
+        "dilation": dilation,
+        "padding": tuple(p[0] for p in pads),
+        "padding_after": tuple(p[1] for p in pads),
+        "groups": groups,
+        "bias": args.bias,
+        "padding_mode": args.padding_mode,
+        "windows": tuple(
+            Window(d * (k - 1) + 1, s, p[0]) for k, s, d, p in zip(kernel, stride, dilation, pads, strict=True)
+        ),
+    }
+    return Inferred((args.out, *out_sizes), attrs)
+
+
+def _weight_numel(a: dict[str, Any]) -> int:
+    return a["in_channels"] // a["groups"] * a["out_channels"] * numel(a["kernel"])
+
+
+def conv_params(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> tuple[int, int]:
+    return _weight_numel(a) + (a["out_channels"] if a["bias"] else 0), 0
+
+
+def conv_macs(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+    # Every output element is a dot product over (C_in / groups) · prod(kernel) inputs.
+    return numel(out) * (a["in_channels"] // a["groups"]) * numel(a["kernel"])
+
+
+def bias_adds(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+    return numel(out) if a["bias"] else 0
+
+
+def infer_deconv(args: DeconvArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    x = ins[0]
+    rank = require_rank(x, (1, 2, 3), "deconv")
+    in_c = x[0]
+    check_in(args.in_, in_c, "input channels")
+    kernel = per_axis(args.k, rank, "kernel size k", "k")
+    stride = per_axis(args.stride, rank, "stride", "stride")
+    dilation = per_axis(args.dilation, rank, "dilation", "dilation")
+    pad = per_axis(args.pad, rank, "padding", "pad")
+    out_pad = per_axis(args.output_padding, rank, "output_padding", "output_padding")
+    groups = _groups(args.groups, in_c, args.out)
+    sizes = []
+    for i in range(rank):
+        if out_pad[i] >= max(stride[i], dilation[i]):
+            raise RuleViolation(
+                "E310",
+                "output_padding must be smaller than stride or dilation (PyTorch rule); "
+                f"received output_padding={out_pad[i]}, stride={stride[i]}, dilation={dilation[i]}",
+                field="output_padding",
+            )
+        size = (x[1 + i] - 1) * stride[i] - 2 * pad[i] + dilation[i] * (kernel[i] - 1) + out_pad[i] + 1
+        if size <= 0:
+            raise RuleViolation(
+                "E301",
+                f"output size must be positive; received ({x[1 + i]} - 1)·{stride[i]} - 2·{pad[i]} "
+                f"+ {dilation[i]}·({kernel[i]} - 1) + {out_pad[i]} + 1 = {size}",
+                hint="reduce the padding",
+                field="pad",
+            )
+        sizes.append(size)
+    attrs = {
+        "in_channels": in_c,
+        "out_channels": args.out,
+        "kernel": kernel,
+        "stride": stride,
+        "dilation": dilation,
+        "padding": pad,
+        "output_padding": out_pad,
+        "groups": groups,
+        "bias": args.bias,
+    }
+    return Inferred((args.out, *sizes), attrs)
+
+
+def deconv_macs(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+    # torch.utils.flop_counter: each input element scatters into C_out/groups · prod(k) outputs.
+    x = ins[0]
+    return numel(x[1:]) * a["in_channels"] * (a["out_channels"] // a["groups"]) * numel(a["kernel"])
+
+
+def rf_deconv(a: dict[str, Any], ins: Sequence[Any]) -> Any:
+    """Transposed conv = zero-insertion by s, then a stride-1 conv padded by d(k-1) - p."""
+    from fractions import Fraction
+
+    from specdsl.ops._base import AxisRF
+
+    rf = ins[0]
+    if rf is None:
+        return None
+    out = []
+    for axis, k, s, d, p in zip(rf, a["kernel"], a["stride"], a["dilation"], a["padding"], strict=True):
+        j = Fraction(axis.stride) / s
+        k_eff = d * (k - 1) + 1
+        j = int(j) if j.denominator == 1 else j
+        size = axis.size + (k_eff - 1) * j
+        pad = axis.pad + (k_eff - 1 - p) * j
+        out.append(AxisRF(size, j, pad))
+    return tuple(out)
+
+
+RULES = [
+    OpRule("conv", "conv", ConvArgs, infer_conv, conv_params, conv_macs, bias_adds, rf_window,
+           ranks=frozenset({1, 2, 3}), doc="convolution (nn.Conv1d/2d/3d by input rank)"),
+    OpRule("deconv", "conv", DeconvArgs, infer_deconv, conv_params, deconv_macs, bias_adds, rf_deconv,
+           ranks=frozenset({1, 2, 3}), doc="transposed convolution (nn.ConvTranspose1d/2d/3d)",
+           aliases=("conv_transpose",)),
+]

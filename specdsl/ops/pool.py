@@ -1,0 +1,160 @@
+"""Max / average pooling, global pooling and adaptive pooling."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import Field
+
+from specdsl.ops._base import (
+    RF,
+    Args,
+    AxisRF,
+    Inferred,
+    IntPerAxis,
+    NonNegPerAxis,
+    OpRule,
+    RuleContext,
+    Shape,
+    Window,
+    axis_name,
+    numel,
+    per_axis,
+    require_rank,
+    rf_flat,
+    rf_window,
+)
+from specdsl.ops.window import check_pool_padding, window_output
+
+
+class MaxPoolArgs(Args):
+    k: IntPerAxis = Field(description="window size")
+    stride: IntPerAxis | None = Field(default=None, description="defaults to k, as in PyTorch")
+    pad: NonNegPerAxis = 0
+    dilation: IntPerAxis = 1
+    ceil_mode: bool = False
+
+
+class AvgPoolArgs(Args):
+    k: IntPerAxis
+    stride: IntPerAxis | None = None
+    pad: NonNegPerAxis = 0
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+
+
+class GlobalPoolArgs(Args):
+    keepdims: bool = Field(default=False, description="keep [C, 1, 1] instead of [C]")
+
+
+class AdaptivePoolArgs(Args):
+    out: IntPerAxis = Field(description="output size per spatial axis")
+
+
+def _infer_pool(args: Any, ins: Sequence[Shape], ctx: RuleContext, op: str, dilated: bool) -> Inferred:
+    x = ins[0]
+    rank = require_rank(x, (1, 2, 3), op)
+    kernel = per_axis(args.k, rank, "kernel size k", "k")
+    stride = kernel if args.stride is None else per_axis(args.stride, rank, "stride", "stride")
+    pad = per_axis(args.pad, rank, "padding", "pad")
+    dilation = per_axis(args.dilation, rank, "dilation", "dilation") if dilated else (1,) * rank
+    sizes = []
+    for i in range(rank):
+        check_pool_padding(kernel[i], pad[i], axis_name(rank, i))
+        sizes.append(
+            window_output(x[1 + i], kernel[i], stride[i], pad[i], pad[i], dilation[i],
+                          rank=rank, axis=i, ceil_mode=args.ceil_mode, ctx=ctx)
+        )
+    attrs = {
+        "kernel": kernel,
+        "stride": stride,
+        "padding": pad,
+        "dilation": dilation,
+        "ceil_mode": args.ceil_mode,
+        "windows": tuple(
+            Window(d * (k - 1) + 1, s, p) for k, s, d, p in zip(kernel, stride, dilation, pad, strict=True)
+        ),
+    }
+    if not dilated:
+        attrs["count_include_pad"] = args.count_include_pad
+    return Inferred((x[0], *sizes), attrs)
+
+
+def infer_maxpool(args: MaxPoolArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    return _infer_pool(args, ins, ctx, "maxpool", dilated=True)
+
+
+def infer_avgpool(args: AvgPoolArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    return _infer_pool(args, ins, ctx, "avgpool", dilated=False)
+
+
+def window_ops(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+    return numel(out) * numel(a["kernel"])
+
+
+def infer_global(args: GlobalPoolArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    x = ins[0]
+    rank = require_rank(x, (1, 2, 3), "global pooling")
+    shape = (x[0], *(1,) * rank) if args.keepdims else (x[0],)
+    return Inferred(shape, {"keepdims": args.keepdims, "rank": rank})
+
+
+def input_reads(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+    return numel(ins[0])
+
+
+def rf_global(a: dict[str, Any], ins: Sequence[RF]) -> RF:
+    # Every output sees the whole input: report no further spatial field.
+    return rf_flat(a, ins)
+
+
+def infer_adaptive(args: AdaptivePoolArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    x = ins[0]
+    rank = require_rank(x, (1, 2, 3), "adaptive pooling")
+    out = per_axis(args.out, rank, "output size", "out")
+    # PyTorch's bins: start = floor(i·n/o), end = ceil((i+1)·n/o).
+    windows = []
+    for n, o in zip(x[1:], out, strict=True):
+        widest = max(math.ceil((i + 1) * n / o) - (i * n) // o for i in range(o)) if o <= 4096 else -(-n // o) + 1
+        windows.append((widest, n % o == 0, n // o if n % o == 0 else None))
+    attrs = {"out_size": out, "bins": tuple(windows)}
+    return Inferred((x[0], *out), attrs)
+
+
+def adaptive_ops(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+    return numel(out) * numel(w[0] for w in a["bins"])
+
+
+def rf_adaptive(a: dict[str, Any], ins: Sequence[RF]) -> RF:
+    """Exact when every axis divides evenly (a plain pool with k = s = n / out)."""
+    rf = ins[0]
+    if rf is None:
+        return None
+    axes = []
+    for axis, (_widest, even, step) in zip(rf, a["bins"], strict=True):
+        if even:
+            axes.append(AxisRF(axis.size + (step - 1) * axis.stride, axis.stride * step, axis.pad))
+        else:
+            # Uneven bins overlap; the widest bin bounds the field, the stride is not constant.
+            return None
+    return tuple(axes)
+
+
+RULES = [
+    OpRule("maxpool", "pool", MaxPoolArgs, infer_maxpool, extra=window_ops, rf=rf_window,
+           ranks=frozenset({1, 2, 3}), doc="max pooling (nn.MaxPool1d/2d/3d)"),
+    OpRule("avgpool", "pool", AvgPoolArgs, infer_avgpool, extra=window_ops, rf=rf_window,
+           ranks=frozenset({1, 2, 3}), doc="average pooling (nn.AvgPool1d/2d/3d)"),
+    OpRule("gap", "pool", GlobalPoolArgs, infer_global, extra=input_reads, rf=rf_global,
+           ranks=frozenset({1, 2, 3}), doc="global average pooling to [C] (or [C, 1, ...] with keepdims)",
+           aliases=("global_avgpool",)),
+    OpRule("gmp", "pool", GlobalPoolArgs, infer_global, extra=input_reads, rf=rf_global,
+           ranks=frozenset({1, 2, 3}), doc="global max pooling to [C] (or [C, 1, ...] with keepdims)",
+           aliases=("global_maxpool",)),
+    OpRule("adaptive_avgpool", "pool", AdaptivePoolArgs, infer_adaptive, extra=adaptive_ops, rf=rf_adaptive,
+           ranks=frozenset({1, 2, 3}), doc="adaptive average pooling (nn.AdaptiveAvgPool1d/2d/3d)"),
+    OpRule("adaptive_maxpool", "pool", AdaptivePoolArgs, infer_adaptive, extra=adaptive_ops, rf=rf_adaptive,
+           ranks=frozenset({1, 2, 3}), doc="adaptive max pooling (nn.AdaptiveMaxPool1d/2d/3d)"),
+]

@@ -1,0 +1,76 @@
+"""Sliding-window arithmetic shared by convolution and pooling (PyTorch's formulas)."""
+
+from __future__ import annotations
+
+import math
+
+from specdsl.ops._base import RuleContext, RuleViolation, axis_name
+
+
+def window_output(
+    n: int,
+    kernel: int,
+    stride: int,
+    pad_before: int,
+    pad_after: int,
+    dilation: int,
+    *,
+    rank: int,
+    axis: int,
+    ceil_mode: bool = False,
+    ctx: RuleContext | None = None,
+) -> int:
+    """Output length of one axis: floor((n + p - d(k-1) - 1)/s) + 1, or PyTorch's ceil rule."""
+    name = axis_name(rank, axis)
+    k_eff = dilation * (kernel - 1) + 1
+    padded = n + pad_before + pad_after
+    if k_eff > padded:
+        dil = f", dilation {dilation}" if dilation != 1 else ""
+        raise RuleViolation(
+            "E304",
+            f"kernel larger than the padded input along {name}: effective kernel {k_eff} "
+            f"(k={kernel}{dil}) > {name}={n} + padding {pad_before + pad_after} = {padded}",
+            hint="reduce the kernel or add padding; an earlier layer may have shrunk the input too far",
+            field="k",
+        )
+    span = padded - k_eff
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        # PyTorch: the last window must start inside the input or the left padding.
+        if (out - 1) * stride >= n + pad_before:
+            out -= 1
+        return out
+    out = span // stride + 1
+    leftover = span % stride
+    dropped = leftover - pad_after
+    if ctx is not None and dropped > 0:
+        ctx.warn(
+            "W301",
+            f"{dropped} input position(s) at the end of {name} are never read: "
+            f"({n} + {pad_before + pad_after} - {k_eff}) mod {stride} = {leftover}, "
+            f"and only {pad_after} of those are padding",
+            hint=f"pad {name} to a size where (n + padding - kernel) is a multiple of {stride}, "
+            "or accept the loss" if dropped else None,
+        )
+    return out
+
+
+def check_pool_padding(kernel: int, pad: int, axis_label: str) -> None:
+    if pad > kernel // 2:
+        raise RuleViolation(
+            "E307",
+            f"pooling padding must be at most half the kernel (PyTorch rule pad <= k // 2); "
+            f"received pad={pad} with k={kernel} along {axis_label}",
+            hint=f"use pad <= {kernel // 2}",
+            field="pad",
+        )
+
+
+def same_padding(kernel: int, dilation: int) -> tuple[int, int]:
+    """PyTorch's padding='same': total d(k-1), the odd unit goes after."""
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2
+
+
+def ceil_div(a: int, b: int) -> int:
+    return math.ceil(a / b)

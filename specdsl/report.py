@@ -1,0 +1,218 @@
+"""Human and machine reports of a checked model: a summary table and JSON."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from specdsl.ops._base import RF, fmt_shape
+
+if TYPE_CHECKING:
+    from specdsl.analysis import NodeFigures
+    from specdsl.api import Model
+    from specdsl.ir import Node
+
+MACS_CONVENTION = "multiply-accumulates of conv, transposed conv and linear layers, bias excluded (torchvision)"
+FULL_CONVENTION = ("MACs plus one op per bias add, norm, activation and merged element, "
+                   "and per pooled window element (torchinfo-like)")
+
+
+def human(n: float, unit: str = "") -> str:
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {suffix}{unit}"
+    return f"{n:g} {unit}".rstrip()
+
+
+def human_bytes(n: int) -> str:
+    for scale, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.2f} {suffix}"
+    return f"{n} B"
+
+
+def _dims(values: tuple[int, ...]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else "×".join(map(str, values))
+
+
+def op_summary(node: Node, fig: NodeFigures) -> str:
+    """A short op description: ``conv 3×3 s2 p1``, ``maxpool 2×2``, ``linear``."""
+    a = fig.attrs
+    if node.op in ("conv", "deconv", "maxpool", "avgpool") and "kernel" in a:
+        k = a["kernel"]
+        text = f"{node.op} {'×'.join(map(str, k))}"
+        if any(s != 1 for s in a["stride"]):
+            text += f" s{_dims(a['stride'])}"
+        if any(p != 0 for p in a["padding"]) or any(p != 0 for p in a.get("padding_after", ())):
+            text += f" p{_dims(a['padding'])}"
+        if any(d != 1 for d in a.get("dilation", (1,))):
+            text += f" d{_dims(a['dilation'])}"
+        if a.get("groups", 1) != 1:
+            text += f" g{a['groups']}"
+        return text
+    if node.op == "adaptive_avgpool" or node.op == "adaptive_maxpool":
+        return f"{node.op} →{'×'.join(map(str, a.get('out_size', ())))}"
+    return node.op
+
+
+def rf_text(rf: RF) -> str:
+    if rf is None:
+        return ""
+    if len(set(rf)) == 1:
+        return str(rf[0])
+    return " × ".join(str(a) for a in rf)
+
+
+def rf_json(rf: RF) -> list[dict[str, Any]] | None:
+    if rf is None:
+        return None
+
+    def num(x: Any) -> Any:
+        return x if isinstance(x, int) else float(x)
+
+    return [{"size": num(a.size), "stride": num(a.stride), "padding": num(a.pad)} for a in rf]
+
+
+_SEGMENT = re.compile(r"\.(?![^\[]*\])")
+
+
+def path_depth(path: str) -> int:
+    return len(_SEGMENT.split(path))
+
+
+def path_prefix(path: str, depth: int) -> str:
+    return ".".join(_SEGMENT.split(path)[:depth])
+
+
+@dataclass
+class Row:
+    label: str
+    op: str
+    shape: str
+    params: int
+    macs: int
+    rf: str
+    failed: bool = False
+
+
+def rows(model: Model, depth: int | None = None) -> list[Row]:
+    """Table rows; with ``depth``, nodes deeper than it fold into their ancestor with subtotals."""
+    out: list[Row] = []
+    groups: dict[str, Row] = {}
+    for node, fig in model.rows():
+        if node.op == "input":
+            out.append(Row("input", "input", fmt_shape(fig.shape or ()), 0, 0, rf_text(fig.rf)))
+            continue
+        label = node.path if not node.name else f"{node.path} ({node.name})"
+        shape = fmt_shape(fig.shape) if fig.shape else "error" if not fig.failed else "—"
+        if depth is not None and path_depth(node.path) > depth:
+            key = path_prefix(node.path, depth)
+            row = groups.get(key)
+            if row is None:
+                row = Row(key, "block", shape, 0, 0, "")
+                groups[key] = row
+                out.append(row)
+            row.params += fig.params
+            row.macs += fig.macs
+            row.shape = shape
+            row.rf = rf_text(fig.rf)
+            row.failed |= fig.failed
+            continue
+        out.append(Row(label, op_summary(node, fig), shape, fig.params, fig.macs, rf_text(fig.rf), fig.failed))
+    return out
+
+
+def table(model: Model, depth: int | None = None, full_ops: bool = False) -> str:
+    body = rows(model, depth)
+    header = ("Layer", "Op", "Output", "Params", "MACs", "RF size/stride/pad")
+    cells = [header] + [
+        (r.label, r.op, r.shape, f"{r.params:,}" if r.params else "", f"{r.macs:,}" if r.macs else "", r.rf)
+        for r in body
+    ]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    right = {3, 4}
+
+    def line(c: tuple[str, ...]) -> str:
+        return "  ".join(
+            (v.rjust(w) if i in right else v.ljust(w)) for i, (v, w) in enumerate(zip(c, widths))
+        ).rstrip()
+
+    rule = "─" * (sum(widths) + 2 * (len(widths) - 1))
+    g = model.graph
+    t = model.totals
+    out = [f"{g.model} — input {fmt_shape(g.input_shape)} {g.dtype}, batch {t.batch}", rule, line(header), rule]
+    out += [line(c) for c in cells[1:]]
+    out.append(rule)
+    out += summary_lines(model, full_ops)
+    return "\n".join(out)
+
+
+def summary_lines(model: Model, full_ops: bool = False) -> list[str]:
+    t = model.totals
+    out = [
+        f"Params:      {t.params:,} (trainable {t.trainable:,}, frozen {t.frozen:,}); "
+        f"buffers {t.buffers:,}",
+        f"MACs:        {t.macs:,} ({human(t.macs)}) per sample — {MACS_CONVENTION}",
+        f"FLOPs:       {t.flops:,} ({human(t.flops)}) = 2 × MACs",
+    ]
+    if full_ops:
+        out.append(f"All ops:     {t.macs + t.extra_ops:,} ({human(t.macs + t.extra_ops)}) — {FULL_CONVENTION}")
+    out += [
+        f"Memory:      params {human_bytes(t.param_bytes)}, buffers {human_bytes(t.buffer_bytes)}, "
+        f"input {human_bytes(t.input_bytes)} ({t.dtype}, batch {t.batch})",
+        f"Activations: {t.activation_elements:,} elements = {human_bytes(t.activation_bytes)} in all; "
+        f"peak live at inference {human_bytes(t.peak_bytes)}",
+    ]
+    if t.rf_node is not None:
+        node = model.graph.nodes[t.rf_node]
+        rf = model.analysis.figures[t.rf_node].rf
+        assert rf is not None
+        sizes = "×".join(str(a.size) for a in rf)
+        strides = _dims(tuple(a.stride for a in rf))  # type: ignore[arg-type]
+        pads = _dims(tuple(a.pad for a in rf))  # type: ignore[arg-type]
+        out.append(f"Receptive field at {node.label}: {sizes}, effective stride {strides}, padding {pads}")
+    return out
+
+
+def model_json(model: Model) -> dict[str, Any]:
+    t = model.totals
+    nodes = []
+    for node, fig in model.rows():
+        nodes.append({
+            "index": node.index,
+            "path": node.path,
+            "name": node.name,
+            "op": node.op,
+            "inputs": list(node.inputs),
+            "shape": list(fig.shape) if fig.shape else None,
+            "params": {"trainable": fig.trainable, "frozen": fig.frozen, "buffers": fig.buffers},
+            "macs": fig.macs,
+            "extra_ops": fig.extra_ops,
+            "receptive_field": rf_json(fig.rf),
+            "location": node.loc.to_json() if node.loc else None,
+        })
+    return {
+        "model": model.name,
+        "file": model.file,
+        "input": list(model.graph.input_shape),
+        "dtype": t.dtype,
+        "batch": t.batch,
+        "nodes": nodes,
+        "totals": {
+            "params": t.params,
+            "trainable": t.trainable,
+            "frozen": t.frozen,
+            "buffers": t.buffers,
+            "macs": t.macs,
+            "flops": t.flops,
+            "all_ops": t.macs + t.extra_ops,
+            "activation_elements": t.activation_elements,
+            "activation_bytes": t.activation_bytes,
+            "peak_activation_bytes": t.peak_bytes,
+            "param_bytes": t.param_bytes,
+            "input_bytes": t.input_bytes,
+        },
+        "conventions": {"macs": MACS_CONVENTION, "flops": "2 × MACs", "all_ops": FULL_CONVENTION},
+        "diagnostics": [d.to_json() for d in model.diagnostics],
+    }

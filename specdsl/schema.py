@@ -1,0 +1,253 @@
+"""The spec schema: one pydantic model for the document, one per op's arguments.
+
+Both front ends hand this module plain data plus a SourceMap. Layers are
+dispatched on their op key by hand (not a pydantic union) so that an unknown
+op gets a "did you mean" and every error keeps the user's path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError
+
+from specdsl.errors import Diagnostic, SourceLoc, did_you_mean
+from specdsl.ops import ALIASES, OPS, lookup
+from specdsl.ops._base import Args, PositiveFloat, PositiveInt
+from specdsl.source import PathKey, SourceMap, format_path
+from specdsl.validation import diagnostics_from, kind_of, show_value
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$"
+NodeName = Annotated[str, Field(pattern=NAME_PATTERN)]
+DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+RESERVED_NAMES = {"input"}
+
+InitScheme = Literal[
+    "default", "kaiming", "kaiming_normal", "kaiming_uniform", "xavier", "xavier_normal",
+    "xavier_uniform", "normal", "uniform", "trunc_normal", "orthogonal", "zeros", "ones",
+]
+
+
+class InitSpec(Args):
+    """Weight initialisation with its parameters; ``init: kaiming`` is the short form."""
+
+    scheme: InitScheme
+    mode: Literal["fan_in", "fan_out"] = "fan_in"
+    nonlinearity: Literal["relu", "leaky_relu", "linear", "tanh", "sigmoid"] = "relu"
+    mean: float = 0.0
+    std: PositiveFloat | None = None
+    gain: PositiveFloat = 1.0
+    bias: Literal["zeros", "default"] = "zeros"
+
+
+class LayerMeta(Args):
+    """Keys every layer may carry beside its op."""
+
+    name: NodeName | None = Field(default=None, description="a name to refer to this node by")
+    frozen: bool = Field(default=False, description="parameters get requires_grad=False")
+    init: InitScheme | InitSpec | None = Field(default=None, description="weight initialisation")
+    inputs: Annotated[list[NodeName], Field(min_length=1)] | None = Field(
+        default=None, description="names of the nodes feeding this one (default: the previous layer)"
+    )
+
+
+META_KEYS = tuple(f.alias or n for n, f in LayerMeta.model_fields.items())
+
+
+class SpecDocument(Args):
+    """The top level of a spec file."""
+
+    model: Annotated[str, Field(pattern=MODEL_NAME_PATTERN)] = Field(description="the model's name")
+    input: Annotated[list[PositiveInt], Field(min_length=1, max_length=4)] = Field(
+        description="input shape without the batch: [C, L], [C, H, W] or [C, D, H, W]"
+    )
+    dtype: Literal["float32", "float16", "bfloat16", "float64"] = "float32"
+    description: str | None = None
+    layers: Annotated[list[Any], Field(min_length=1)]
+
+
+@dataclass
+class LayerSpec:
+    """One validated layer: an op, its arguments, and where it was written."""
+
+    op: str
+    args: Args
+    meta: LayerMeta
+    path: PathKey
+    loc: SourceLoc | None
+    arg_locs: dict[str, SourceLoc] = field(default_factory=dict)
+
+
+@dataclass
+class Spec:
+    model: str
+    input: tuple[int, ...]
+    dtype: str
+    description: str | None
+    layers: list[LayerSpec]
+    smap: SourceMap | None
+
+
+def split_layer(raw: Any) -> tuple[str | None, Any, dict[str, Any], str | None]:
+    """(op name, raw args, meta keys, problem) of one layer entry."""
+    if isinstance(raw, str):
+        return raw, None, {}, None
+    if not isinstance(raw, dict):
+        return None, None, {}, f"a layer is an op name or a mapping; received {show_value(raw)} ({kind_of(raw)})"
+    ops = [k for k in raw if k not in META_KEYS]
+    meta = {k: v for k, v in raw.items() if k in META_KEYS}
+    if not ops:
+        return None, None, meta, "this layer names no op"
+    if len(ops) > 1:
+        return None, None, meta, (
+            f"a layer holds exactly one op; received {', '.join(repr(o) for o in ops)}"
+        )
+    return ops[0], raw[ops[0]], meta, None
+
+
+def _positional(op: str) -> str | None:
+    """The argument a scalar shorthand (``linear: 1000``) fills."""
+    return POSITIONAL.get(op, (None,))[0]
+
+
+# The order of arguments given without names (shorthand in YAML, positions in the DSL).
+POSITIONAL: dict[str, tuple[str, ...]] = {
+    "conv": ("out", "k"), "deconv": ("out", "k"), "linear": ("out",),
+    "maxpool": ("k", "stride"), "avgpool": ("k", "stride"),
+    "adaptive_avgpool": ("out",), "adaptive_maxpool": ("out",),
+    "dropout": ("p",), "dropout1d": ("p",), "dropout2d": ("p",), "dropout3d": ("p",),
+    "groupnorm": ("groups",), "lrn": ("size",), "upsample": ("scale",),
+    "leaky_relu": ("slope",), "softmax": ("dim",), "log_softmax": ("dim",), "concat": ("dim",),
+    "layernorm": ("shape",), "elu": ("alpha",),
+}
+
+
+def parse_layer(raw: Any, path: PathKey, smap: SourceMap | None, diags: list[Diagnostic]) -> LayerSpec | None:
+    loc = smap.value_loc(path) if smap else None
+    op, raw_args, raw_meta, problem = split_layer(raw)
+    if problem is not None:
+        diags.append(Diagnostic(
+            "error", "E204", problem, loc, path=format_path(path),
+            hint="write `- relu`, or `- conv: {out: 64, k: 3}`; put each op in its own list item"))
+        return None
+    assert op is not None
+    rule = lookup(op)
+    op_path = path if isinstance(raw, str) else (*path, op)
+    if rule is None:
+        guess = did_you_mean(op, [*OPS, *ALIASES])
+        diags.append(Diagnostic(
+            "error", "E204", f"unknown layer '{op}'",
+            (smap.key_loc(op_path) if smap else None) or loc, path=format_path(path),
+            hint=f"did you mean '{guess}'?" if guess else "run `specdsl ops` to list the layers"))
+        return None
+    ok = True
+    try:
+        meta = LayerMeta.model_validate(raw_meta)
+    except ValidationError as exc:
+        diags.extend(diagnostics_from(exc, raw_meta, path, smap, LayerMeta, "a layer"))
+        meta, ok = LayerMeta(), False
+    args_data: Any = {} if raw_args is None else raw_args
+    if not isinstance(args_data, dict):
+        first = _positional(rule.name)
+        if first is None:
+            diags.append(Diagnostic(
+                "error", "E202",
+                f"'{op}' takes named arguments; received {show_value(args_data)} ({kind_of(args_data)})",
+                smap.value_loc(op_path) if smap else loc, path=format_path(op_path),
+                hint=f"write `{op}: {{...}}` or just `{op}`"))
+            return None
+        args_data = {first: args_data}
+        if smap is not None:
+            smap.values.setdefault((*op_path, first), smap.value_loc(op_path))  # type: ignore[arg-type]
+            if op_path in smap.raw:
+                smap.raw[(*op_path, first)] = smap.raw[op_path]
+    try:
+        args = rule.args.model_validate(args_data)
+    except ValidationError as exc:
+        diags.extend(diagnostics_from(exc, args_data, op_path, smap, rule.args, f"'{rule.name}'"))
+        return None
+    if not ok:
+        return None
+    arg_locs = {}
+    if smap is not None:
+        for key in args_data:
+            key_loc = smap.values.get((*op_path, key))
+            if key_loc is not None:
+                arg_locs[key] = key_loc
+        if meta.inputs is not None:
+            for i in range(len(meta.inputs)):
+                ref_loc = smap.values.get((*path, "inputs", i))
+                if ref_loc is not None:
+                    arg_locs[f"inputs[{i}]"] = ref_loc
+        name_loc = smap.values.get((*path, "name"))
+        if name_loc is not None:
+            arg_locs["name"] = name_loc
+    return LayerSpec(rule.name, args, meta, path, loc, arg_locs)
+
+
+def validate_document(data: Any, smap: SourceMap | None) -> Spec:
+    """Validate a whole document; raise SpecError with every problem found."""
+    from specdsl.errors import SpecError
+
+    sources = {smap.file: smap.text} if smap else {}
+    diags: list[Diagnostic] = []
+    if not isinstance(data, dict):
+        loc = smap.value_loc(()) if smap else None
+        raise SpecError([Diagnostic(
+            "error", "E202", f"a spec is a mapping with model, input and layers; received {kind_of(data)}",
+            loc, hint="start the file with `model: name`")], sources)
+    header_data = {**data, "layers": [None] * len(data["layers"])} if isinstance(data.get("layers"), list) else data
+    try:
+        doc = SpecDocument.model_validate(header_data)
+    except ValidationError as exc:
+        diags.extend(diagnostics_from(exc, data, (), smap, SpecDocument, "the spec"))
+        doc = None
+    if doc is not None and len(doc.input) == 1:
+        pass  # [F]: a feature vector; conv layers will say they need spatial axes.
+    layers: list[LayerSpec] = []
+    raw_layers = data.get("layers")
+    if isinstance(raw_layers, list):
+        for i, raw in enumerate(raw_layers):
+            layer = parse_layer(raw, ("layers", i), smap, diags)
+            if layer is not None:
+                layers.append(layer)
+    if diags or doc is None:
+        raise SpecError(diags, sources)
+    return Spec(doc.model, tuple(doc.input), doc.dtype, doc.description, layers, smap)
+
+
+def json_schema() -> dict[str, Any]:
+    """A JSON Schema for spec files, built from the same models that validate them."""
+    from pydantic import create_model
+
+    entries: list[Any] = []
+    bare = sorted(name for name, rule in OPS.items() if not rule.args.model_fields or all(
+        not f.is_required() for f in rule.args.model_fields.values()))
+    for name, rule in sorted(OPS.items()):
+        entry = create_model(
+            f"Layer_{name}", __base__=LayerMeta,
+            **{name: (rule.args | None, Field(default=None, description=rule.doc))},  # type: ignore[call-overload]
+        )
+        entries.append(entry)
+    from pydantic import TypeAdapter
+
+    layer_schema = TypeAdapter(list[Any]).json_schema()
+    doc_schema = SpecDocument.model_json_schema()
+    defs: dict[str, Any] = doc_schema.setdefault("$defs", {})
+    one_of: list[dict[str, Any]] = [{"enum": bare, "description": "an op with no required arguments"}]
+    for entry in entries:
+        s = entry.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(s.pop("$defs", {}))
+        op = entry.__name__.removeprefix("Layer_")
+        s["required"] = [op]
+        s["properties"][op] = {"anyOf": [s["properties"][op], {"type": "null"}] +
+                               ([{"type": ["number", "integer"]}] if op in POSITIONAL else []),
+                               "description": OPS[op].doc}
+        one_of.append(s)
+    layer_schema = {"type": "array", "minItems": 1, "items": {"anyOf": one_of}}
+    doc_schema["properties"]["layers"] = layer_schema
+    doc_schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc_schema["title"] = "specdsl model spec"
+    return doc_schema

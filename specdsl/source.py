@@ -1,0 +1,50 @@
+"""Where every value of a spec came from.
+
+Both front ends produce plain data (dicts, lists, scalars) plus a SourceMap
+keyed by path tuples such as ``("layers", 4, "conv", "k")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from specdsl.errors import SourceLoc
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class SourceMap:
+    file: str
+    text: str
+    values: dict[PathKey, SourceLoc] = field(default_factory=dict)
+    keys: dict[PathKey, SourceLoc] = field(default_factory=dict)
+    # Raw text of plain (unquoted) scalars, to quote what the user typed.
+    raw: dict[PathKey, str] = field(default_factory=dict)
+
+    def value_loc(self, path: Sequence[str | int]) -> SourceLoc | None:
+        """Location of the value at ``path``, or of its longest known prefix."""
+        p = tuple(path)
+        while True:
+            loc = self.values.get(p)
+            if loc is not None:
+                return loc
+            if not p:
+                return None
+            p = p[:-1]
+
+    def key_loc(self, path: Sequence[str | int]) -> SourceLoc | None:
+        """Location of the key that names ``path`` (falls back to the value)."""
+        return self.keys.get(tuple(path)) or self.value_loc(path)
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """``("layers", 4, "conv")`` -> ``layers[4].conv``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

@@ -1,0 +1,201 @@
+"""Turn pydantic's validation errors into located, human diagnostics.
+
+Pydantic reports one error per union member and uses internal names for
+them; users want one sentence per mistake, at the right line, in the
+language of the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from specdsl.errors import Diagnostic, did_you_mean
+from specdsl.source import PathKey, SourceMap, format_path
+
+_CONSTRAINTS = {
+    "greater_than": "must be greater than {gt}",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}",
+    "less_than_equal": "must be at most {le}",
+    "too_short": "needs at least {min_length} item(s)",
+    "too_long": "takes at most {max_length} item(s)",
+    "string_pattern_mismatch": "must match {pattern}",
+    "finite_number": "must be a finite number",
+}
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "int_parsing": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "none_required": "nothing (null)",
+}
+
+
+def show_value(value: Any, raw: str | None = None) -> str:
+    """A value the way the user wrote it, for 'received ...'."""
+    if raw is not None:
+        return raw
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, list):
+        return "[" + ", ".join(show_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {show_value(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "null" if value is None else type(value).__name__
+
+
+def _data_path(data: Any, loc: Sequence[Any], err_type: str) -> tuple[PathKey, bool]:
+    """Keep the loc segments that index real data; drop pydantic's union tags.
+
+    Returns the path and whether its last segment is a key that is absent
+    (a 'missing' error) and so has no location of its own.
+    """
+    out: list[Any] = []
+    cur = data
+    for i, seg in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(cur, Mapping) and isinstance(seg, str) and seg in cur:
+            out.append(seg)
+            cur = cur[seg]
+        elif isinstance(cur, list) and isinstance(seg, int) and 0 <= seg < len(cur):
+            out.append(seg)
+            cur = cur[seg]
+        elif last and err_type == "missing" and isinstance(seg, str):
+            out.append(seg)
+            return tuple(out), True
+    return tuple(out), False
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def diagnostics_from(
+    exc: ValidationError,
+    data: Any,
+    base: PathKey,
+    smap: SourceMap | None,
+    model: type[BaseModel],
+    what: str,
+) -> list[Diagnostic]:
+    """One diagnostic per offending path (union members folded together)."""
+    groups: dict[PathKey, list[dict[str, Any]]] = {}
+    missing: dict[PathKey, bool] = {}
+    for err in exc.errors(include_url=False):
+        path, is_missing = _data_path(data, err["loc"], err["type"])
+        groups.setdefault(path, []).append(err)
+        missing[path] = is_missing
+    diags = []
+    for path, errs in groups.items():
+        full = (*base, *path)
+        shown = format_path(full)
+        value_loc = smap.value_loc(full) if smap else None
+        raw = smap.raw.get(full) if smap else None
+        types = [e["type"] for e in errs]
+        if "extra_forbidden" in types:
+            key = str(path[-1])
+            parent_model = _model_at(model, path[:-1])
+            fields = _field_names(parent_model) if parent_model else []
+            guess = did_you_mean(key, fields)
+            hint = f"did you mean '{guess}'?" if guess else (
+                "allowed keys: " + ", ".join(fields) if fields else None)
+            diags.append(Diagnostic(
+                "error", "E201", f"unknown key '{key}' in {what}",
+                smap.key_loc(full) if smap else None, hint=hint, path=shown))
+            continue
+        if missing.get(path):
+            key = str(path[-1])
+            parent = full[:-1]
+            diags.append(Diagnostic(
+                "error", "E203", f"{what} is missing the required key '{key}'",
+                smap.key_loc(parent) if smap and parent else value_loc, path=format_path(parent),
+                hint=f"add `{key}: ...`"))
+            continue
+        value = errs[0].get("input")
+        constraint = next((e for e in errs if e["type"] in _CONSTRAINTS), None)
+        label = str(path[-1]) if path else what
+        if constraint is not None:
+            rule = _CONSTRAINTS[constraint["type"]].format(**(constraint.get("ctx") or {}))
+            diags.append(Diagnostic(
+                "error", "E205", f"'{label}' {rule}; received {show_value(constraint['input'], raw)}",
+                value_loc, path=shown))
+            continue
+        literals = [e for e in errs if e["type"] == "literal_error"]
+        expected = []
+        for e in errs:
+            if e["type"] == "literal_error":
+                expected.append("one of " + e["ctx"]["expected"])
+            elif e["type"] in _EXPECTED and _EXPECTED[e["type"]] not in expected:
+                expected.append(_EXPECTED[e["type"]])
+        if not expected:
+            expected = [errs[0]["msg"].lower()]
+        hint = None
+        if literals and isinstance(value, str):
+            options = [o.strip().strip("'") for o in literals[0]["ctx"]["expected"].replace(" or ", ",").split(",")]
+            guess = did_you_mean(value, options)
+            hint = f"did you mean '{guess}'?" if guess else None
+        if "a string" in expected and raw is not None and not isinstance(value, str):
+            hint = f'quote it to keep it as text: "{raw}"'
+        if isinstance(value, float) and "an integer" in expected and value.is_integer():
+            hint = f"write {int(value)} without a decimal point"
+        diags.append(Diagnostic(
+            "error", "E202",
+            f"'{label}' expects {' or '.join(expected)}; received {show_value(value, raw)} ({kind_of(value)})",
+            value_loc, hint=hint, path=shown))
+    return diags
+
+
+def _model_at(model: type[BaseModel], path: PathKey) -> type[BaseModel] | None:
+    """The nested model at ``path`` inside ``model`` (for did-you-mean on keys)."""
+    import typing
+
+    current: Any = model
+    for seg in path:
+        if isinstance(seg, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == seg), None)
+        if field is None:
+            return None
+        candidates = [field.annotation]
+        found = None
+        while candidates:
+            t = candidates.pop()
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                found = t
+                break
+            candidates.extend(typing.get_args(t))
+        current = found
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None

@@ -1,0 +1,216 @@
+"""YAML front end: safe, strict, and location-preserving.
+
+Built from libyaml's event stream rather than ``yaml.load`` so that nothing
+can construct Python objects, aliases are refused before they expand, and
+plain scalars follow a small, explicit set of rules (YAML 1.2 core, minus the
+YAML 1.1 surprises that bite spec authors).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from specdsl.errors import Diagnostic, SourceLoc, SpecError
+from specdsl.source import PathKey, SourceMap
+
+try:  # the C parser is ~10x faster; fall back when libyaml is absent
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+MAX_DEPTH = 64
+
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_YAML11_BOOLS = {"y", "n", "yes", "no", "on", "off"}
+_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)\Z")
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+\Z")
+_UNDERSCORE_NUM = re.compile(r"[-+]?[0-9][0-9_]*_[0-9_]*(\.[0-9_]*)?\Z")
+_HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
+_OCT = re.compile(r"0o[0-7]+\Z")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
+_SPECIAL_FLOATS = {
+    ".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"),
+    ".Inf": float("inf"), "+.Inf": float("inf"), "-.Inf": float("-inf"),
+    ".nan": float("nan"), ".NaN": float("nan"),
+}
+
+
+def _loc(file: str, start: Any, end: Any) -> SourceLoc:
+    return SourceLoc(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+
+
+def _resolve_plain(text: str, loc: SourceLoc) -> tuple[Any, Diagnostic | None]:
+    """Type of an unquoted scalar, or a diagnostic when YAML 1.1 would surprise."""
+    if text in _NULLS:
+        return None, None
+    if text in _BOOLS:
+        return _BOOLS[text], None
+    if text.lower() in _YAML11_BOOLS:
+        return text, Diagnostic(
+            "error", "E105",
+            f"ambiguous YAML value '{text}': YAML 1.1 reads it as a boolean, YAML 1.2 as a string",
+            loc, hint=f"write true/false for a flag, or quote it (\"{text}\") for a name",
+        )
+    if _INT.match(text):
+        return int(text), None
+    if _LEADING_ZERO.match(text):
+        return text, Diagnostic(
+            "error", "E106",
+            f"ambiguous number '{text}': a leading zero means octal in YAML 1.1",
+            loc, hint=f"write {int(text.replace('_', '')) } for the number, or quote it for a string",
+        )
+    if _UNDERSCORE_NUM.match(text):
+        return text, Diagnostic(
+            "error", "E106",
+            f"ambiguous number '{text}': YAML 1.1 reads digit separators, YAML 1.2 does not",
+            loc, hint=f"write {text.replace('_', '')} without underscores, or quote it",
+        )
+    if _HEX.match(text):
+        return int(text, 16), None
+    if _OCT.match(text):
+        return int(text[2:], 8), None
+    if _FLOAT.match(text):
+        return float(text), None
+    if text in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[text], None
+    return text, None
+
+
+def _syntax_loc(file: str, text: str, mark: Any) -> SourceLoc:
+    """A parser mark, moved back onto the last real line when it points past the end."""
+    lines = text.splitlines() or [""]
+    line = min(mark.line, len(lines) - 1)
+    col = mark.column if line == mark.line else len(lines[line])
+    return SourceLoc(file, line + 1, col + 1, line + 1, col + 2)
+
+
+class _Frame:
+    __slots__ = ("container", "key_loc", "path", "pending_key", "seen", "start_loc")
+
+    def __init__(self, container: Any, path: PathKey, start_loc: SourceLoc) -> None:
+        self.container = container
+        self.path = path
+        self.pending_key: str | None = None
+        self.key_loc: SourceLoc | None = None
+        self.seen: dict[str, SourceLoc] = {}
+        self.start_loc = start_loc
+
+
+def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> tuple[Any, SourceMap]:
+    """Parse YAML text into plain data and a SourceMap; raise SpecError on any problem."""
+    smap = SourceMap(file=file, text=text)
+    diags: list[Diagnostic] = []
+    root: Any = None
+    documents = 0
+    stack: list[_Frame] = []
+
+    def fail(code: str, message: str, loc: SourceLoc | None, hint: str | None = None) -> SpecError:
+        diags.append(Diagnostic("error", code, message, loc, hint=hint))
+        return SpecError(diags, {file: text})
+
+    def place(value: Any, loc: SourceLoc, raw: str | None) -> PathKey | None:
+        """Attach a finished value to its parent; returns its path (None for a key)."""
+        nonlocal root
+        if not stack:
+            root = value
+            smap.values[()] = loc
+            return ()
+        top = stack[-1]
+        if isinstance(top.container, list):
+            path = (*top.path, len(top.container))
+            top.container.append(value)
+        elif top.pending_key is None:
+            # This scalar is a mapping key.
+            if not isinstance(value, str) or raw is None:
+                raise fail("E107", "mapping keys must be plain names", loc,
+                           hint="write `name: value`; complex keys are not part of the language")
+            if value in top.seen:
+                first = top.seen[value]
+                raise fail("E102", f"duplicate key '{value}' (first defined at line {first.line})", loc,
+                           hint="YAML keeps only the last value silently; remove or rename one")
+            top.seen[value] = loc
+            top.pending_key = value
+            top.key_loc = loc
+            return None
+        else:
+            key = top.pending_key
+            path = (*top.path, key)
+            top.container[key] = value
+            assert top.key_loc is not None
+            smap.keys[path] = top.key_loc
+            top.pending_key = None
+        smap.values[path] = loc
+        return path
+
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            kind = type(event)
+            if kind in (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent):
+                continue
+            loc = _loc(file, event.start_mark, event.end_mark)
+            if kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise fail("E108", "a spec file holds one YAML document; found a second", loc,
+                               hint="remove the `---` separator or split the file")
+                continue
+            if kind is yaml.AliasEvent:
+                raise fail("E103", f"YAML aliases are not allowed (received *{event.anchor})", loc,
+                           hint="write the value out, or define a block and call it twice")
+            if getattr(event, "anchor", None):
+                raise fail("E103", f"YAML anchors are not allowed (received &{event.anchor})", loc,
+                           hint="write the value out, or define a block and call it twice")
+            tag = getattr(event, "tag", None)
+            if tag is not None:
+                # Explicit tags (!!python/object, !!binary, !custom) never construct anything here.
+                shown = tag.replace("tag:yaml.org,2002:", "!!")
+                raise fail("E104", f"YAML tags are not allowed (received {shown})", loc,
+                           hint="remove the tag; a spec holds plain names, numbers, lists and mappings")
+            if kind is yaml.ScalarEvent:
+                raw = event.value
+                is_key = bool(stack) and isinstance(stack[-1].container, dict) and stack[-1].pending_key is None
+                plain = not event.style  # libyaml reports '' for plain, CPython None
+                if plain and not is_key:
+                    value, problem = _resolve_plain(raw, loc)
+                    if problem is not None:
+                        diags.append(problem)
+                else:
+                    value = raw
+                path = place(value, loc, raw if (plain or is_key) else None)
+                if path is not None and plain:
+                    smap.raw[path] = raw
+            elif kind in (yaml.MappingStartEvent, yaml.SequenceStartEvent):
+                if len(stack) >= max_depth:
+                    raise fail("E109", f"nesting deeper than {max_depth} levels", loc,
+                               hint="specs are shallow; use blocks instead of deep nesting")
+                container: Any = {} if kind is yaml.MappingStartEvent else []
+                if stack and isinstance(stack[-1].container, dict) and stack[-1].pending_key is None:
+                    raise fail("E107", "mapping keys must be plain names", loc,
+                               hint="write `name: value`; complex keys are not part of the language")
+                path = place(container, loc, None)
+                assert path is not None
+                stack.append(_Frame(container, path, loc))
+            elif kind in (yaml.MappingEndEvent, yaml.SequenceEndEvent):
+                frame = stack.pop()
+                # Widen the container's span to its real end.
+                start = frame.start_loc
+                smap.values[frame.path] = SourceLoc(file, start.line, start.col, loc.end_line, loc.end_col)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = _syntax_loc(file, text, mark) if mark else None
+        problem = (exc.problem or "invalid YAML").strip()
+        context = f" ({exc.context.strip()})" if exc.context else ""
+        raise SpecError(
+            [*diags, Diagnostic("error", "E101", f"YAML syntax error: {problem}{context}", loc,
+                                hint="check indentation and that every `key:` is followed by a space")],
+            {file: text},
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([*diags, Diagnostic("error", "E101", f"YAML error: {exc}", None)], {file: text}) from None
+    if diags:
+        raise SpecError(diags, {file: text})
+    return root, smap

@@ -1,0 +1,1 @@
+"""The bundled model zoo: spec files, shipped as package data."""
