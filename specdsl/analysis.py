@@ -74,13 +74,12 @@ def _input_rf(shape: Shape) -> RF:
     return tuple(AxisRF(1, 1, 0) for _ in shape[1:])
 
 
-def _check_alignment(node: Node, graph: Graph, rfs: list[RF], diags: list[Diagnostic]) -> None:
-    fields = [(i, rfs[i]) for i in node.inputs]
-    known = [(i, r) for i, r in fields if r is not None]
+def _check_alignment(node: Node, labels: list[str], in_rfs: list[RF], diags: list[Diagnostic]) -> None:
+    known = [(i, r) for i, r in zip(node.inputs, in_rfs) if r is not None]
     for (i, a), (k, b) in itertools.pairwise(known):
         for axis, (x, y) in enumerate(zip(a, b)):
             if x.stride != y.stride or x.centre != y.centre:
-                na, nb = graph.nodes[i].label, graph.nodes[k].label
+                na, nb = labels[i], labels[k]
                 diags.append(_located(
                     node, "W320",
                     f"inputs of {node.op} are not aligned on spatial axis {axis}: "
@@ -91,52 +90,70 @@ def _check_alignment(node: Node, graph: Graph, rfs: list[RF], diags: list[Diagno
                 return
 
 
+def analyze_node(node: Node, figures: list[NodeFigures], input_shape: Shape, diags: list[Diagnostic],
+                 labels: list[str] | None = None) -> NodeFigures:
+    """Figures of one node from its inputs' figures (already computed, topological order)."""
+    fig = NodeFigures()
+    if node.op == "input":
+        fig.shape = input_shape
+        fig.rf = _input_rf(input_shape)
+        return fig
+    ins = [figures[i] for i in node.inputs]
+    if any(f.shape is None for f in ins):
+        fig.failed = True  # an upstream error already explains this node
+        return fig
+    in_shapes = [f.shape for f in ins]
+    rule = OPS[node.op]
+    ctx = RuleContext()
+    try:
+        inferred = rule.infer(node.args, in_shapes, ctx)  # type: ignore[arg-type]
+    except RuleViolation as v:
+        diags.append(_located(node, v.code, v.message, v.hint, v.field))
+        fig.failed = True
+        return fig
+    for code, message, hint, fieldname in ctx.warnings:
+        diags.append(_located(node, code, message, hint, fieldname, severity="warning"))
+    shape = inferred.shape
+    if any(d <= 0 for d in shape):
+        diags.append(_located(node, "E301", f"output shape {fmt_shape(shape)} has a non-positive axis",
+                              "an earlier layer shrank the input too far", None))
+        fig.failed = True
+        return fig
+    fig.shape = shape
+    fig.attrs = inferred.attrs
+    trainable, buffers = rule.params(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
+    if node.frozen:
+        fig.frozen = trainable
+    else:
+        fig.trainable = trainable
+    fig.buffers = buffers
+    fig.macs = rule.macs(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
+    fig.extra_ops = rule.extra(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
+    fig.rf = rule.rf(inferred.attrs, [f.rf for f in ins])
+    if len(node.inputs) > 1 and labels is not None:
+        _check_alignment(node, labels, [f.rf for f in ins], diags)
+    return fig
+
+
 def analyze(graph: Graph, batch: int = 1) -> Analysis:
     diags: list[Diagnostic] = []
     figures: list[NodeFigures] = []
+    labels = [n.label for n in graph.nodes]
     for node in graph.nodes:
-        fig = NodeFigures()
-        figures.append(fig)
-        if node.op == "input":
-            fig.shape = graph.input_shape
-            fig.rf = _input_rf(graph.input_shape)
-            continue
-        ins = [figures[i] for i in node.inputs]
-        if any(f.shape is None for f in ins):
-            fig.failed = True  # an upstream error already explains this node
-            continue
-        in_shapes = [f.shape for f in ins]
-        rule = OPS[node.op]
-        ctx = RuleContext()
-        try:
-            inferred = rule.infer(node.args, in_shapes, ctx)  # type: ignore[arg-type]
-        except RuleViolation as v:
-            diags.append(_located(node, v.code, v.message, v.hint, v.field))
-            fig.failed = True
-            continue
-        for code, message, hint, fieldname in ctx.warnings:
-            diags.append(_located(node, code, message, hint, fieldname, severity="warning"))
-        shape = inferred.shape
-        if any(d <= 0 for d in shape):
-            diags.append(_located(node, "E301", f"output shape {fmt_shape(shape)} has a non-positive axis",
-                                  "an earlier layer shrank the input too far", None))
-            fig.failed = True
-            continue
-        fig.shape = shape
-        fig.attrs = inferred.attrs
-        trainable, buffers = rule.params(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
-        if node.frozen:
-            fig.frozen = trainable
-        else:
-            fig.trainable = trainable
-        fig.buffers = buffers
-        fig.macs = rule.macs(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
-        fig.extra_ops = rule.extra(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
-        in_rfs = [f.rf for f in ins]
-        fig.rf = rule.rf(inferred.attrs, in_rfs)
-        if len(node.inputs) > 1:
-            _check_alignment(node, graph, [f.rf for f in figures], diags)
-    return Analysis(figures, _totals(graph, figures, batch), diags)
+        figures.append(analyze_node(node, figures, graph.input_shape, diags, labels))
+    return Analysis(figures, _totals(graph, figures, batch), _dedupe(diags))
+
+
+def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """A block called many times repeats its problems; report each once."""
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for d in diags:
+        key = (d.code, d.message, d.loc)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
 
 
 def _peak_bytes(graph: Graph, sizes: list[int]) -> int:

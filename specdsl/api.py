@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from specdsl.analysis import Analysis, NodeFigures, Totals, analyze
-from specdsl.build import build_graph
 from specdsl.errors import Diagnostic, SpecError
+from specdsl.expand import expand
 from specdsl.ir import Graph, Node
 from specdsl.ops._base import fmt_shape
 
@@ -122,7 +122,7 @@ def load(
     if input is not None:
         spec.input = tuple(int(d) for d in input)
     try:
-        graph = build_graph(spec)
+        graph = expand(spec)
     except SpecError as exc:
         exc.sources.update(sources)
         raise

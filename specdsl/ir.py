@@ -41,6 +41,8 @@ class Graph:
     nodes: list[Node]
     output: int
     description: str | None = None
+    # Path of every block call -> the block's name, for reports grouped by block.
+    blocks: dict[str, str] = field(default_factory=dict)
 
     def consumers(self) -> list[list[int]]:
         users: list[list[int]] = [[] for _ in self.nodes]

@@ -110,7 +110,7 @@ def rows(model: Model, depth: int | None = None) -> list[Row]:
             key = path_prefix(node.path, depth)
             row = groups.get(key)
             if row is None:
-                row = Row(key, "block", shape, 0, 0, "")
+                row = Row(key, model.graph.blocks.get(key, "block"), shape, 0, 0, "")
                 groups[key] = row
                 out.append(row)
             row.params += fig.params

@@ -7,6 +7,7 @@ op gets a "did you mean" and every error keeps the user's path.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -51,6 +52,7 @@ class LayerMeta(Args):
     inputs: Annotated[list[NodeName], Field(min_length=1)] | None = Field(
         default=None, description="names of the nodes feeding this one (default: the previous layer)"
     )
+    repeat: Annotated[int, Field(ge=1)] = Field(default=1, description="stack this many copies in sequence")
 
 
 META_KEYS = tuple(f.alias or n for n, f in LayerMeta.model_fields.items())
@@ -65,19 +67,47 @@ class SpecDocument(Args):
     )
     dtype: Literal["float32", "float16", "bfloat16", "float64"] = "float32"
     description: str | None = None
+    blocks: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Any] = Field(
+        default_factory=dict, description="user-defined blocks, called by name from layers"
+    )
     layers: Annotated[list[Any], Field(min_length=1)]
+
+
+ParamType = Literal["int", "float", "bool", "str"]
+
+
+class BlockDef(Args):
+    """A user-defined block: typed parameters and a body."""
+
+    params: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Any] = Field(
+        default_factory=dict, description="name: type (int, float, bool, str) for required, or a default value"
+    )
+    inputs: Annotated[list[NodeName], Field(min_length=1, max_length=16)] = Field(
+        default_factory=lambda: ["input"], description="names the block's inputs are known by inside it"
+    )
+    layers: Annotated[list[Any], Field(min_length=1)] | None = None
+    residual: Any = None
+    dense: Any = None
+    inception: Any = None
+    fractal: Any = None
+    transition: Any = None
 
 
 @dataclass
 class LayerSpec:
-    """One validated layer: an op, its arguments, and where it was written."""
+    """One validated layer: an op, its arguments, and where it was written.
+
+    For blocks (built-in or user-defined) ``args`` is None and ``raw_args``
+    holds the unvalidated arguments for the expander.
+    """
 
     op: str
-    args: Args
+    args: Args | None
     meta: LayerMeta
     path: PathKey
     loc: SourceLoc | None
     arg_locs: dict[str, SourceLoc] = field(default_factory=dict)
+    raw_args: Any = None
 
 
 @dataclass
@@ -86,7 +116,8 @@ class Spec:
     input: tuple[int, ...]
     dtype: str
     description: str | None
-    layers: list[LayerSpec]
+    layers: list[Any]
+    blocks: dict[str, BlockDef]
     smap: SourceMap | None
 
 
@@ -124,7 +155,13 @@ POSITIONAL: dict[str, tuple[str, ...]] = {
 }
 
 
-def parse_layer(raw: Any, path: PathKey, smap: SourceMap | None, diags: list[Diagnostic]) -> LayerSpec | None:
+def parse_layer(
+    raw: Any,
+    path: PathKey,
+    smap: SourceMap | None,
+    diags: list[Diagnostic],
+    blocks: Collection[str] = (),
+) -> LayerSpec | None:
     loc = smap.value_loc(path) if smap else None
     op, raw_args, raw_meta, problem = split_layer(raw)
     if problem is not None:
@@ -135,8 +172,15 @@ def parse_layer(raw: Any, path: PathKey, smap: SourceMap | None, diags: list[Dia
     assert op is not None
     rule = lookup(op)
     op_path = path if isinstance(raw, str) else (*path, op)
+    if rule is None and op in blocks:
+        try:
+            meta = LayerMeta.model_validate(raw_meta)
+        except ValidationError as exc:
+            diags.extend(diagnostics_from(exc, raw_meta, path, smap, LayerMeta, "a layer"))
+            return None
+        return LayerSpec(op, None, meta, path, loc, _meta_locs(smap, path, meta), raw_args)
     if rule is None:
-        guess = did_you_mean(op, [*OPS, *ALIASES])
+        guess = did_you_mean(op, [*OPS, *ALIASES, *blocks])
         diags.append(Diagnostic(
             "error", "E204", f"unknown layer '{op}'",
             (smap.key_loc(op_path) if smap else None) or loc, path=format_path(path),
@@ -170,21 +214,28 @@ def parse_layer(raw: Any, path: PathKey, smap: SourceMap | None, diags: list[Dia
         return None
     if not ok:
         return None
-    arg_locs = {}
+    arg_locs = _meta_locs(smap, path, meta)
     if smap is not None:
         for key in args_data:
             key_loc = smap.values.get((*op_path, key))
             if key_loc is not None:
                 arg_locs[key] = key_loc
-        if meta.inputs is not None:
-            for i in range(len(meta.inputs)):
-                ref_loc = smap.values.get((*path, "inputs", i))
-                if ref_loc is not None:
-                    arg_locs[f"inputs[{i}]"] = ref_loc
-        name_loc = smap.values.get((*path, "name"))
-        if name_loc is not None:
-            arg_locs["name"] = name_loc
     return LayerSpec(rule.name, args, meta, path, loc, arg_locs)
+
+
+def _meta_locs(smap: SourceMap | None, path: PathKey, meta: LayerMeta) -> dict[str, SourceLoc]:
+    locs: dict[str, SourceLoc] = {}
+    if smap is None:
+        return locs
+    for i in range(len(meta.inputs or ())):
+        ref_loc = smap.values.get((*path, "inputs", i))
+        if ref_loc is not None:
+            locs[f"inputs[{i}]"] = ref_loc
+    for key in ("name", "repeat"):
+        key_loc = smap.values.get((*path, key))
+        if key_loc is not None:
+            locs[key] = key_loc
+    return locs
 
 
 def validate_document(data: Any, smap: SourceMap | None) -> Spec:
@@ -204,18 +255,58 @@ def validate_document(data: Any, smap: SourceMap | None) -> Spec:
     except ValidationError as exc:
         diags.extend(diagnostics_from(exc, data, (), smap, SpecDocument, "the spec"))
         doc = None
-    if doc is not None and len(doc.input) == 1:
-        pass  # [F]: a feature vector; conv layers will say they need spatial axes.
-    layers: list[LayerSpec] = []
-    raw_layers = data.get("layers")
-    if isinstance(raw_layers, list):
-        for i, raw in enumerate(raw_layers):
-            layer = parse_layer(raw, ("layers", i), smap, diags)
-            if layer is not None:
-                layers.append(layer)
+    blocks: dict[str, BlockDef] = {}
+    if doc is not None:
+        for name, raw in doc.blocks.items():
+            block = _validate_block(name, raw, smap, diags)
+            if block is not None:
+                blocks[name] = block
     if diags or doc is None:
         raise SpecError(diags, sources)
-    return Spec(doc.model, tuple(doc.input), doc.dtype, doc.description, layers, smap)
+    return Spec(doc.model, tuple(doc.input), doc.dtype, doc.description, list(data["layers"]), blocks, smap)
+
+
+BUILTIN_BLOCKS = ("residual", "dense", "transition", "inception", "fractal", "stage")
+_BLOCK_BODIES = ("layers", "residual", "dense", "inception", "fractal", "transition")
+
+
+def _validate_block(name: str, raw: Any, smap: SourceMap | None, diags: list[Diagnostic]) -> BlockDef | None:
+    path: PathKey = ("blocks", name)
+    where = smap.key_loc(path) if smap else None
+    if name in OPS or name in ALIASES or name in BUILTIN_BLOCKS:
+        diags.append(Diagnostic(
+            "error", "E315", f"block name '{name}' is already a built-in layer", where,
+            hint="pick another name"))
+        return None
+    if isinstance(raw, list):
+        raw = {"layers": raw}
+    try:
+        block = BlockDef.model_validate(raw)
+    except ValidationError as exc:
+        diags.extend(diagnostics_from(exc, raw, path, smap, BlockDef, f"block '{name}'"))
+        return None
+    bodies = [b for b in _BLOCK_BODIES if getattr(block, b) is not None]
+    if len(bodies) != 1:
+        diags.append(Diagnostic(
+            "error", "E317",
+            f"block '{name}' needs exactly one body (layers, residual, dense, inception, fractal or "
+            f"transition); received {', '.join(bodies) if bodies else 'none'}",
+            where, hint="write `layers: [...]` for a plain sequence"))
+        return None
+    for pname, decl in block.params.items():
+        if pname in ("input", *block.inputs):
+            diags.append(Diagnostic(
+                "error", "E315", f"parameter '{pname}' of block '{name}' clashes with an input name",
+                smap.key_loc((*path, "params", pname)) if smap else where))
+            return None
+        if decl is None or isinstance(decl, (list, dict)):
+            diags.append(Diagnostic(
+                "error", "E202",
+                f"parameter '{pname}' of block '{name}' needs a type (int, float, bool, str) or a default "
+                f"value; received {show_value(decl)}",
+                smap.value_loc((*path, "params", pname)) if smap else where))
+            return None
+    return block
 
 
 def json_schema() -> dict[str, Any]:

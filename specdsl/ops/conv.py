@@ -104,6 +104,13 @@ def infer_conv(args: ConvArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferr
                 f"for size {n}",
                 field="pad",
             )
+        if args.padding_mode == "circular" and max(before, after) > n:
+            raise RuleViolation(
+                "E309",
+                f"circular padding may wrap around the input at most once (PyTorch rule); "
+                f"received pad={max(before, after)} for size {n}",
+                field="pad",
+            )
         out_sizes.append(
             window_output(n, kernel[i], stride[i], before, after, dilation[i], rank=rank, axis=i, ctx=ctx)
         )

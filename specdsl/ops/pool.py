@@ -17,6 +17,7 @@ from specdsl.ops._base import (
     NonNegPerAxis,
     OpRule,
     RuleContext,
+    RuleViolation,
     Shape,
     Window,
     axis_name,
@@ -63,6 +64,15 @@ def _infer_pool(args: Any, ins: Sequence[Shape], ctx: RuleContext, op: str, dila
     sizes = []
     for i in range(rank):
         check_pool_padding(kernel[i], pad[i], axis_name(rank, i))
+        if not dilated and rank == 3 and x[1 + i] < kernel[i]:
+            # nn.AvgPool3d alone requires the unpadded input to hold one kernel (PyTorch rule).
+            raise RuleViolation(
+                "E304",
+                f"3-D average pooling needs an input at least as large as the kernel, padding not counted "
+                f"(PyTorch rule); received k={kernel[i]} > {axis_name(rank, i)}={x[1 + i]}",
+                hint="reduce the kernel; an earlier layer may have shrunk the input too far",
+                field="k",
+            )
         sizes.append(
             window_output(x[1 + i], kernel[i], stride[i], pad[i], pad[i], dilation[i],
                           rank=rank, axis=i, ceil_mode=args.ceil_mode, ctx=ctx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -235,3 +235,25 @@ RULES = [
            doc="element-wise mean of equal-shape inputs (fractal join)"),
 ]
 
+
+
+class JoinArgs(Args):
+    """FractalNet's join: element-wise mean, with drop-path settings for training."""
+
+    drop_local: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    drop_global: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    columns: list[int] | None = Field(default=None, description="column index of each input")
+
+
+def infer_join(args: JoinArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    shape = _equal_shapes(ins, "join")
+    if args.columns is not None and len(args.columns) != len(ins):
+        raise RuleViolation("E316", f"join lists {len(args.columns)} columns for {len(ins)} inputs")
+    return Inferred(shape, {"n_inputs": len(ins), "drop_local": args.drop_local,
+                            "drop_global": args.drop_global, "columns": tuple(args.columns or ())})
+
+
+RULES.append(
+    OpRule("join", "merge", JoinArgs, infer_join, extra=mean_ops, rf=rf_merge, min_inputs=2, max_inputs=None,
+           doc="fractal join: element-wise mean with drop-path settings"),
+)

@@ -24,7 +24,9 @@ def window_output(
     name = axis_name(rank, axis)
     k_eff = dilation * (kernel - 1) + 1
     padded = n + pad_before + pad_after
-    if k_eff > padded:
+    span = padded - k_eff
+    # With ceil_mode PyTorch accepts a window overhanging the padded input while one output remains.
+    if k_eff > padded and not (ceil_mode and span + stride > 0):
         dil = f", dilation {dilation}" if dilation != 1 else ""
         raise RuleViolation(
             "E304",
@@ -33,7 +35,6 @@ def window_output(
             hint="reduce the kernel or add padding; an earlier layer may have shrunk the input too far",
             field="k",
         )
-    span = padded - k_eff
     if ceil_mode:
         out = -(-span // stride) + 1
         # PyTorch: the last window must start inside the input or the left padding.
@@ -43,7 +44,9 @@ def window_output(
     out = span // stride + 1
     leftover = span % stride
     dropped = leftover - pad_after
-    if ctx is not None and dropped > 0:
+    # With k_eff < stride the op samples with gaps by design; only when windows
+    # tile contiguously is the tail lost to floor division alone.
+    if ctx is not None and dropped > 0 and k_eff >= stride:
         ctx.warn(
             "W301",
             f"{dropped} input position(s) at the end of {name} are never read: "

@@ -1,0 +1,617 @@
+"""Differential tests: specdsl's static figures against PyTorch at run time.
+
+For every op that PyTorch has (1D/2D/3D where that applies), hypothesis draws
+arguments and an input shape; the layer is checked by specdsl (through
+``specdsl.load`` on YAML text, or the op rule itself for merges) and built
+directly as the ``torch.nn`` layer it stands for. Then:
+
+1. PyTorch accepts the config  <=>  specdsl reports no error;
+2. when both accept: specdsl's output shape equals the runtime shape (batch 2),
+   trainable parameters equal ``sum(p.numel() for p in layer.parameters())`` and
+   buffers equal ``sum(b.numel() for b in layer.buffers())``;
+3. conv, transposed conv and linear: specdsl's MACs equal
+   ``FlopCounterMode`` total flops / 2 at batch 1.
+
+A layer is run in training mode (a fresh module's mode). A runtime output with
+an empty axis counts as PyTorch rejecting the config.
+
+Where specdsl is stricter than PyTorch on purpose, the test asserts that
+specdsl rejects and does not consult PyTorch: the batch axis is not an operand
+(``softmax``/``flatten``/``concat`` over dim 0), ``add``/``mean`` do not
+broadcast, a declared ``in:`` must match, and layers that need spatial axes
+refuse inputs PyTorch would read as *unbatched* (e.g. ``Conv1d`` on ``(N, F)``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import specdsl  # noqa: E402
+from specdsl.errors import SpecError  # noqa: E402
+from specdsl.ops import OPS  # noqa: E402
+from specdsl.ops._base import RuleContext, RuleViolation  # noqa: E402
+
+torch.set_num_threads(1)
+
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+FEW = settings(SETTINGS, max_examples=25)
+
+MAX_SIDE = {0: 1, 1: 9, 2: 7, 3: 5}
+
+
+# --------------------------------------------------------------------------- specdsl side
+
+
+def _yaml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+@dataclass
+class Figures:
+    shape: tuple[int, ...]
+    trainable: int = 0
+    buffers: int = 0
+    macs: int = 0
+
+
+def spec_text(in_shape: Sequence[int], op: str, args: dict[str, Any]) -> str:
+    args = {k: v for k, v in args.items() if v is not None}
+    layer = f"{op}: {_yaml(args)}" if args else op
+    return f"model: t\ninput: {_yaml(list(in_shape))}\nlayers:\n  - {layer}\n"
+
+
+def via_spec(in_shape: Sequence[int], op: str, args: dict[str, Any]) -> Figures | SpecError:
+    """One layer through the whole pipeline: YAML -> schema -> graph -> analysis."""
+    text = spec_text(in_shape, op, args)
+    try:
+        model = specdsl.load(text)
+    except SpecError as exc:
+        return exc
+    node, fig = model.rows()[-1]
+    assert node.op == OPS[node.op].name
+    assert fig.shape is not None, text
+    return Figures(tuple(fig.shape), fig.trainable, fig.buffers, fig.macs)
+
+
+def via_rule(op: str, args: dict[str, Any], in_shapes: Sequence[tuple[int, ...]]) -> Figures | RuleViolation:
+    """The op rule called directly (used for multi-input merges)."""
+    rule = OPS[op]
+    parsed = rule.args.model_validate(args)
+    try:
+        inferred = rule.infer(parsed, in_shapes, RuleContext())
+    except RuleViolation as exc:
+        return exc
+    trainable, buffers = rule.params(inferred.attrs, in_shapes, inferred.shape)
+    return Figures(inferred.shape, trainable, buffers, rule.macs(inferred.attrs, in_shapes, inferred.shape))
+
+
+# --------------------------------------------------------------------------- PyTorch side
+
+
+@dataclass
+class Runtime:
+    shape: tuple[int, ...] | None = None
+    trainable: int = 0
+    buffers: int = 0
+    error: BaseException | None = None
+    layer: Any = None
+
+
+def via_torch(make: Callable[[], Any], in_shapes: Sequence[Sequence[int]], batch: int = 2) -> Runtime:
+    """Build the layer and run it on batch-2 inputs; any exception means PyTorch rejects."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            layer = make()
+            xs = [torch.randn(batch, *s) for s in in_shapes]
+            with torch.no_grad():
+                y = layer(*xs)
+        except Exception as exc:
+            return Runtime(error=exc)
+    if y.numel() == 0:
+        return Runtime(error=RuntimeError(f"empty output {tuple(y.shape)}"))
+    if isinstance(layer, nn.Module):
+        trainable = sum(p.numel() for p in layer.parameters())
+        buffers = sum(b.numel() for b in layer.buffers())
+    else:
+        trainable = buffers = 0
+    return Runtime(tuple(y.shape), trainable, buffers, layer=layer)
+
+
+def torch_macs(layer: nn.Module, in_shape: Sequence[int]) -> int:
+    x = torch.randn(1, *in_shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            layer(x)
+    flops = counter.get_total_flops()
+    assert flops % 2 == 0
+    return flops // 2
+
+
+def agree(spec: Figures | Exception, rt: Runtime, what: str, *, macs_of: Sequence[int] | None = None) -> None:
+    """The oracle: accept/reject agree; shape, params, buffers (and MACs) agree."""
+    if rt.error is not None:
+        assert isinstance(spec, (SpecError, RuleViolation)), (
+            f"PyTorch rejects {what} ({type(rt.error).__name__}: {rt.error}) "
+            f"but specdsl accepts it with output {spec.shape}"
+        )
+        return
+    assert not isinstance(spec, Exception), (
+        f"PyTorch accepts {what} (output {rt.shape}) but specdsl rejects it:\n{spec}"
+    )
+    assert rt.shape is not None
+    assert spec.shape == rt.shape[1:], f"shape of {what}: specdsl {spec.shape}, PyTorch {rt.shape[1:]}"
+    assert spec.trainable == rt.trainable, f"params of {what}: specdsl {spec.trainable}, PyTorch {rt.trainable}"
+    assert spec.buffers == rt.buffers, f"buffers of {what}: specdsl {spec.buffers}, PyTorch {rt.buffers}"
+    if macs_of is not None:
+        expected = torch_macs(rt.layer, macs_of)
+        assert spec.macs == expected, f"MACs of {what}: specdsl {spec.macs}, FlopCounterMode/2 {expected}"
+
+
+def rejects(spec: Figures | Exception, what: str) -> None:
+    assert isinstance(spec, (SpecError, RuleViolation)), f"specdsl should reject {what}; got {spec}"
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+@st.composite
+def shapes(draw: Any, ranks: Sequence[int] = (1, 2, 3), max_c: int = 6) -> tuple[int, ...]:
+    rank = draw(st.sampled_from(list(ranks)))
+    c = draw(st.integers(1, max_c))
+    side = MAX_SIDE[rank]
+    return (c, *(draw(st.integers(1, side)) for _ in range(rank)))
+
+
+@st.composite
+def per_axis(draw: Any, rank: int, lo: int, hi: int, bad_lengths: bool = False) -> int | list[int]:
+    """An int, or a list with one value per spatial axis (rarely, with bad_lengths, the wrong count)."""
+    form = draw(st.integers(0, 9 if bad_lengths else 8))
+    if form <= 4:
+        return draw(st.integers(lo, hi))
+    n = rank if form <= 8 else draw(st.sampled_from([m for m in (1, 2, 3) if m != rank]))
+    return draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n))
+
+
+def tup(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def declared_in(draw: Any, actual: int) -> int | None:
+    """The optional `in:` check: absent, right, or (rarely) wrong."""
+    return draw(st.sampled_from([None, None, actual, actual + 1]))
+
+
+CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+DECONV = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+MAXPOOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+AVGPOOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
+ADAPTIVE = {
+    "adaptive_avgpool": {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d},
+    "adaptive_maxpool": {1: nn.AdaptiveMaxPool1d, 2: nn.AdaptiveMaxPool2d, 3: nn.AdaptiveMaxPool3d},
+}
+BATCHNORM = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+INSTANCENORM = {1: nn.InstanceNorm1d, 2: nn.InstanceNorm2d, 3: nn.InstanceNorm3d}
+DROPOUT_ND = {"dropout1d": (1, nn.Dropout1d), "dropout2d": (2, nn.Dropout2d), "dropout3d": (3, nn.Dropout3d)}
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+@SETTINGS
+@given(st.data())
+def test_conv(data: Any) -> None:
+    x = data.draw(shapes())
+    rank, c = len(x) - 1, x[0]
+    groups = data.draw(st.sampled_from([1, 1, 2, 3, "depthwise"]))
+    args = {
+        "out": data.draw(st.integers(1, 8)),
+        "k": data.draw(per_axis(rank, 1, 4, bad_lengths=True)),
+        "stride": data.draw(per_axis(rank, 1, 3)),
+        "pad": data.draw(st.one_of(per_axis(rank, 0, 3), st.sampled_from(["same", "valid"]))),
+        "dilation": data.draw(per_axis(rank, 1, 3)),
+        "groups": groups,
+        "bias": data.draw(st.booleans()),
+        "padding_mode": data.draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"])),
+        "in": declared_in(data.draw, c),
+    }
+    spec = via_spec(x, "conv", args)
+    what = spec_text(x, "conv", args)
+    if args["in"] not in (None, c):
+        return rejects(spec, what)
+    g = c if groups == "depthwise" else groups
+    rt = via_torch(lambda: CONV[rank](
+        c, args["out"], tup(args["k"]), stride=tup(args["stride"]), padding=tup(args["pad"]),
+        dilation=tup(args["dilation"]), groups=g, bias=args["bias"], padding_mode=args["padding_mode"],
+    ), [x])
+    agree(spec, rt, what, macs_of=x)
+
+
+@SETTINGS
+@given(st.data())
+def test_deconv(data: Any) -> None:
+    x = data.draw(shapes())
+    rank, c = len(x) - 1, x[0]
+    groups = data.draw(st.sampled_from([1, 1, 2, 3, "depthwise"]))
+    args = {
+        "out": data.draw(st.integers(1, 8)),
+        "k": data.draw(per_axis(rank, 1, 4, bad_lengths=True)),
+        "stride": data.draw(per_axis(rank, 1, 3)),
+        "pad": data.draw(per_axis(rank, 0, 3)),
+        "output_padding": data.draw(per_axis(rank, 0, 2)),
+        "dilation": data.draw(per_axis(rank, 1, 3)),
+        "groups": groups,
+        "bias": data.draw(st.booleans()),
+        "in": declared_in(data.draw, c),
+    }
+    spec = via_spec(x, "deconv", args)
+    what = spec_text(x, "deconv", args)
+    if args["in"] not in (None, c):
+        return rejects(spec, what)
+    g = c if groups == "depthwise" else groups
+    rt = via_torch(lambda: DECONV[rank](
+        c, args["out"], tup(args["k"]), stride=tup(args["stride"]), padding=tup(args["pad"]),
+        output_padding=tup(args["output_padding"]), groups=g, bias=args["bias"], dilation=tup(args["dilation"]),
+    ), [x])
+    agree(spec, rt, what, macs_of=x)
+
+
+@SETTINGS
+@given(st.data())
+def test_linear(data: Any) -> None:
+    x = data.draw(shapes(ranks=(0, 1, 2, 3)))
+    features = x[-1]
+    args = {"out": data.draw(st.integers(1, 8)), "bias": data.draw(st.booleans()), "in": declared_in(data.draw, features)}
+    spec = via_spec(x, "linear", args)
+    what = spec_text(x, "linear", args)
+    if args["in"] not in (None, features):
+        return rejects(spec, what)
+    rt = via_torch(lambda: nn.Linear(features, args["out"], bias=args["bias"]), [x])
+    agree(spec, rt, what, macs_of=x)
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+@SETTINGS
+@given(st.data())
+def test_maxpool(data: Any) -> None:
+    x = data.draw(shapes())
+    rank = len(x) - 1
+    args = {
+        "k": data.draw(per_axis(rank, 1, 4)),
+        "stride": data.draw(st.one_of(st.none(), per_axis(rank, 1, 3))),
+        "pad": data.draw(per_axis(rank, 0, 2)),
+        "dilation": data.draw(per_axis(rank, 1, 3)),
+        "ceil_mode": data.draw(st.booleans()),
+    }
+    spec = via_spec(x, "maxpool", args)
+    rt = via_torch(lambda: MAXPOOL[rank](
+        tup(args["k"]), stride=tup(args["stride"]), padding=tup(args["pad"]),
+        dilation=tup(args["dilation"]), ceil_mode=args["ceil_mode"],
+    ), [x])
+    agree(spec, rt, spec_text(x, "maxpool", args))
+
+
+@SETTINGS
+@given(st.data())
+def test_avgpool(data: Any) -> None:
+    x = data.draw(shapes())
+    rank = len(x) - 1
+    args = {
+        "k": data.draw(per_axis(rank, 1, 4)),
+        "stride": data.draw(st.one_of(st.none(), per_axis(rank, 1, 3))),
+        "pad": data.draw(per_axis(rank, 0, 2)),
+        "ceil_mode": data.draw(st.booleans()),
+        "count_include_pad": data.draw(st.booleans()),
+    }
+    spec = via_spec(x, "avgpool", args)
+    rt = via_torch(lambda: AVGPOOL[rank](
+        tup(args["k"]), stride=tup(args["stride"]), padding=tup(args["pad"]),
+        ceil_mode=args["ceil_mode"], count_include_pad=args["count_include_pad"],
+    ), [x])
+    agree(spec, rt, spec_text(x, "avgpool", args))
+
+
+@FEW
+@given(st.data(), st.sampled_from(["adaptive_avgpool", "adaptive_maxpool"]))
+def test_adaptive_pool(data: Any, op: str) -> None:
+    x = data.draw(shapes())
+    rank = len(x) - 1
+    args = {"out": data.draw(per_axis(rank, 1, 6, bad_lengths=True))}
+    spec = via_spec(x, op, args)
+    rt = via_torch(lambda: ADAPTIVE[op][rank](tup(args["out"])), [x])
+    agree(spec, rt, spec_text(x, op, args))
+
+
+@FEW
+@given(shapes(), st.sampled_from(["gap", "gmp"]), st.booleans())
+def test_global_pool(x: tuple[int, ...], op: str, keepdims: bool) -> None:
+    dims = tuple(range(2, len(x) + 1))
+
+    def pool(t: Any) -> Any:
+        return t.mean(dim=dims, keepdim=keepdims) if op == "gap" else t.amax(dim=dims, keepdim=keepdims)
+
+    spec = via_spec(x, op, {"keepdims": keepdims})
+    agree(spec, via_torch(lambda: pool, [x]), spec_text(x, op, {"keepdims": keepdims}))
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+SCALES = [0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0]
+
+
+@SETTINGS
+@given(st.data())
+def test_upsample(data: Any) -> None:
+    x = data.draw(shapes(ranks=(0, 1, 2, 3)))
+    rank = len(x) - 1
+    n = max(rank, 1)
+    which = data.draw(st.sampled_from(["scale", "scale", "size", "size", "both", "neither"]))
+    scale = size = None
+    if which in ("scale", "both"):
+        scale = data.draw(st.one_of(
+            st.sampled_from(SCALES),
+            st.lists(st.sampled_from(SCALES), min_size=n, max_size=n),
+        ))
+    if which in ("size", "both"):
+        size = data.draw(per_axis(n, 1, 8))
+    mode = data.draw(st.sampled_from(["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"]))
+    align = data.draw(st.sampled_from([None, None, True, False]))
+    args = {"scale": scale, "size": size, "mode": mode, "align_corners": align}
+    spec = via_spec(x, "upsample", args)
+    rt = via_torch(lambda: nn.Upsample(size=tup(size), scale_factor=tup(scale), mode=mode, align_corners=align), [x])
+    agree(spec, rt, spec_text(x, "upsample", args))
+
+
+@SETTINGS
+@given(st.data())
+def test_flatten(data: Any) -> None:
+    x = data.draw(shapes(ranks=(0, 1, 2, 3)))
+    ndim = len(x) + 1
+    start = data.draw(st.integers(-ndim - 1, ndim))
+    end = data.draw(st.integers(-ndim - 1, ndim))
+    args = {"start_dim": start, "end_dim": end}
+    spec = via_spec(x, "flatten", args)
+    what = spec_text(x, "flatten", args)
+    if 0 in (start % ndim if -ndim <= start < ndim else None, end % ndim if -ndim <= end < ndim else None):
+        return rejects(spec, what)  # folding the batch axis: refused by design
+    agree(spec, via_torch(lambda: nn.Flatten(start, end), [x]), what)
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+@SETTINGS
+@given(st.data())
+def test_batchnorm(data: Any) -> None:
+    x = data.draw(shapes(ranks=(0, 1, 2, 3)))
+    c = x[0]
+    args = {"affine": data.draw(st.booleans()), "track_running_stats": data.draw(st.booleans()),
+            "in": declared_in(data.draw, c)}
+    spec = via_spec(x, "bn", args)
+    what = spec_text(x, "bn", args)
+    if args["in"] not in (None, c):
+        return rejects(spec, what)
+    rt = via_torch(lambda: BATCHNORM[len(x) - 1](
+        c, affine=args["affine"], track_running_stats=args["track_running_stats"]), [x])
+    agree(spec, rt, what)
+
+
+@SETTINGS
+@given(st.data())
+def test_instancenorm(data: Any) -> None:
+    x = data.draw(shapes())
+    c = x[0]
+    args = {"affine": data.draw(st.booleans()), "track_running_stats": data.draw(st.booleans()),
+            "in": declared_in(data.draw, c)}
+    spec = via_spec(x, "instancenorm", args)
+    what = spec_text(x, "instancenorm", args)
+    if args["in"] not in (None, c):
+        return rejects(spec, what)
+    rt = via_torch(lambda: INSTANCENORM[len(x) - 1](
+        c, affine=args["affine"], track_running_stats=args["track_running_stats"]), [x])
+    agree(spec, rt, what)
+
+
+@SETTINGS
+@given(st.data())
+def test_layernorm(data: Any) -> None:
+    x = data.draw(shapes(ranks=(0, 1, 2, 3)))
+    shape = None
+    if data.draw(st.booleans()):
+        n = data.draw(st.integers(0, len(x)))
+        # Mostly the true trailing axes, sometimes a wrong value.
+        shape = [d if data.draw(st.integers(0, 5)) else data.draw(st.integers(1, 8)) for d in x[len(x) - n:]]
+    args = {"shape": shape, "elementwise_affine": data.draw(st.booleans()), "bias": data.draw(st.booleans())}
+    spec = via_spec(x, "layernorm", args)
+    rt = via_torch(lambda: nn.LayerNorm(
+        tuple(x) if shape is None else tuple(shape),
+        elementwise_affine=args["elementwise_affine"], bias=args["bias"]), [x])
+    agree(spec, rt, spec_text(x, "layernorm", args))
+
+
+@SETTINGS
+@given(st.data())
+def test_groupnorm(data: Any) -> None:
+    x = data.draw(shapes(ranks=(0, 1, 2, 3)))
+    args = {"groups": data.draw(st.integers(1, 6)), "affine": data.draw(st.booleans())}
+    spec = via_spec(x, "groupnorm", args)
+    rt = via_torch(lambda: nn.GroupNorm(args["groups"], x[0], affine=args["affine"]), [x])
+    agree(spec, rt, spec_text(x, "groupnorm", args))
+
+
+@FEW
+@given(shapes(ranks=(0, 1, 2, 3)), st.integers(1, 5))
+def test_lrn(x: tuple[int, ...], size: int) -> None:
+    spec = via_spec(x, "lrn", {"size": size})
+    agree(spec, via_torch(lambda: nn.LocalResponseNorm(size), [x]), spec_text(x, "lrn", {"size": size}))
+
+
+# --------------------------------------------------------------------------- activations, dropout
+
+
+ACTIVATIONS: dict[str, tuple[Any, Callable[[dict[str, Any]], nn.Module]]] = {
+    "relu": (st.just({}), lambda a: nn.ReLU()),
+    "relu6": (st.just({}), lambda a: nn.ReLU6()),
+    "leaky_relu": (st.fixed_dictionaries({"slope": st.sampled_from([0.01, 0.2])}),
+                   lambda a: nn.LeakyReLU(a["slope"])),
+    "elu": (st.fixed_dictionaries({"alpha": st.sampled_from([1.0, 0.5])}), lambda a: nn.ELU(a["alpha"])),
+    "gelu": (st.fixed_dictionaries({"approximate": st.sampled_from(["none", "tanh"])}),
+             lambda a: nn.GELU(approximate=a["approximate"])),
+    "silu": (st.just({}), lambda a: nn.SiLU()),
+    "hardswish": (st.just({}), lambda a: nn.Hardswish()),
+    "sigmoid": (st.just({}), lambda a: nn.Sigmoid()),
+    "tanh": (st.just({}), lambda a: nn.Tanh()),
+    "softplus": (st.fixed_dictionaries({"beta": st.sampled_from([1.0, 2.0]), "threshold": st.just(20.0)}),
+                 lambda a: nn.Softplus(a["beta"], a["threshold"])),
+    "dropout": (st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.1, 0.5, 1.0])}), lambda a: nn.Dropout(a["p"])),
+    "identity": (st.just({}), lambda a: nn.Identity()),
+}
+
+
+@pytest.mark.parametrize("op", sorted(ACTIVATIONS))
+@settings(SETTINGS, max_examples=8)
+@given(data=st.data())
+def test_activation(op: str, data: Any) -> None:
+    args_st, make = ACTIVATIONS[op]
+    x = data.draw(shapes(ranks=(0, 1, 2, 3)))
+    args = data.draw(args_st)
+    spec = via_spec(x, op, args)
+    agree(spec, via_torch(lambda: make(args), [x]), spec_text(x, op, args))
+
+
+@settings(SETTINGS, max_examples=40)
+@given(shapes(ranks=(0, 1, 2, 3)), st.sampled_from(["softmax", "log_softmax"]), st.data())
+def test_softmax(x: tuple[int, ...], op: str, data: Any) -> None:
+    ndim = len(x) + 1
+    dim = data.draw(st.integers(-ndim - 1, ndim))
+    spec = via_spec(x, op, {"dim": dim})
+    what = spec_text(x, op, {"dim": dim})
+    if dim in (0, -ndim):
+        return rejects(spec, what)  # softmax over the batch: refused by design
+    layer = nn.Softmax if op == "softmax" else nn.LogSoftmax
+    agree(spec, via_torch(lambda: layer(dim), [x]), what)
+
+
+@settings(SETTINGS, max_examples=30)
+@given(shapes(ranks=(0, 1, 2, 3)), st.sampled_from(sorted(DROPOUT_ND)), st.sampled_from([0.0, 0.5]))
+def test_channel_dropout(x: tuple[int, ...], op: str, p: float) -> None:
+    rank, layer = DROPOUT_ND[op]
+    spec = via_spec(x, op, {"p": p})
+    what = spec_text(x, op, {"p": p})
+    if len(x) - 1 != rank:
+        # PyTorch reads (N, C, L) as an unbatched 2D input for Dropout2d, and so on: refused by design.
+        return rejects(spec, what)
+    agree(spec, via_torch(lambda: layer(p), [x]), what)
+
+
+# --------------------------------------------------------------------------- merges
+
+
+@st.composite
+def shape_pairs(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    a = draw(shapes(ranks=(0, 1, 2, 3)))
+    kind = draw(st.sampled_from(["same", "one_axis", "one_axis", "any"]))
+    if kind == "same":
+        return a, a
+    if kind == "one_axis":
+        axis = draw(st.integers(0, len(a) - 1))
+        b = list(a)
+        b[axis] = draw(st.integers(1, 6))
+        return a, tuple(b)
+    return a, draw(shapes(ranks=(0, 1, 2, 3)))
+
+
+@settings(SETTINGS, max_examples=60)
+@given(shape_pairs(), st.data())
+def test_concat(pair: tuple[tuple[int, ...], tuple[int, ...]], data: Any) -> None:
+    a, b = pair
+    ndim = len(a) + 1
+    dim = data.draw(st.integers(-ndim - 1, ndim))
+    spec: Figures | Exception
+    try:
+        spec = via_rule("concat", {"dim": dim}, [a, b])
+    except IndexError as exc:  # a crash is not a diagnosis
+        pytest.fail(f"concat rule crashed on {a}, {b}, dim={dim}: {exc!r}")
+    what = f"concat(dim={dim}) of {list(a)} and {list(b)}"
+    if dim in (0, -ndim):
+        return rejects(spec, what)  # concatenating batches: refused by design
+    agree(spec, via_torch(lambda: lambda s, t: torch.cat([s, t], dim), [a, b]), what)
+
+
+@settings(SETTINGS, max_examples=30)
+@given(shape_pairs(), st.sampled_from(["add", "mean"]))
+def test_add_mean(pair: tuple[tuple[int, ...], tuple[int, ...]], op: str) -> None:
+    a, b = pair
+    spec = via_rule(op, {}, [a, b])
+    what = f"{op} of {list(a)} and {list(b)}"
+    if a != b and len(a) == len(b) and all(p == q or 1 in (p, q) for p, q in zip(a, b)):
+        return rejects(spec, what)  # broadcasting: refused by design
+
+    def merge(s: Any, t: Any) -> Any:
+        stacked = torch.stack([s, t])
+        return stacked.sum(0) if op == "add" else stacked.mean(0)
+
+    agree(spec, via_torch(lambda: merge, [a, b]), what)
+    assert via_rule(op, {}, [a, a, a]).shape == a
+
+
+# --------------------------------------------------------------------------- rank checks
+
+
+SPATIAL_ONLY = ["conv", "deconv", "maxpool", "avgpool", "gap", "gmp", "adaptive_avgpool", "adaptive_maxpool",
+                "instancenorm", "lrn", "upsample", "dropout1d"]
+NEEDED = {"conv": {"out": 4, "k": 1}, "deconv": {"out": 4, "k": 1}, "maxpool": {"k": 1}, "avgpool": {"k": 1},
+          "adaptive_avgpool": {"out": 1}, "adaptive_maxpool": {"out": 1}, "lrn": {"size": 2},
+          "upsample": {"scale": 2.0}}
+
+
+@pytest.mark.parametrize("op", SPATIAL_ONLY)
+def test_spatial_ops_refuse_feature_vectors(op: str) -> None:
+    """[F] batched is (N, F), which PyTorch's 1D layers would read as one unbatched (C, L) sample."""
+    rejects(via_spec((6,), op, NEEDED.get(op, {})), f"{op} on [6]")
+
+
+def test_window_arithmetic_matches_pytorch_on_resnet_stem() -> None:
+    """A fixed sanity case: the ResNet stem, end to end."""
+    text = ("model: t\ninput: [3, 224, 224]\nlayers:\n"
+            "  - conv: {out: 64, k: 7, stride: 2, pad: 3, bias: false}\n  - bn\n  - relu\n"
+            "  - maxpool: {k: 3, stride: 2, pad: 1}\n")
+    model = specdsl.load(text)
+    net = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+    assert model.rows()[-1][1].shape == tuple(net(torch.zeros(1, 3, 224, 224)).shape[1:])
+    assert model.totals.params == sum(p.numel() for p in net.parameters())
+    assert model.totals.buffers == sum(b.numel() for b in net.buffers())
+    assert model.totals.macs == 118_013_952
+    assert math.prod(model.rows()[-1][1].shape) == 64 * 56 * 56
