@@ -36,8 +36,10 @@ LayerList = Annotated[list[Any], Field(min_length=1)]
 
 class ResidualArgs(Args):
     body: LayerList = Field(description="the residual branch")
-    shortcut: Literal["auto", "identity", "projection"] | LayerList = Field(
-        default="auto", description="auto: 1x1 conv + bn exactly when stride or channels change")
+    shortcut: Literal["auto", "identity", "projection", "identity_if_same"] | LayerList = Field(
+        default="auto",
+        description="auto: 1x1 conv + bn exactly when stride or channels change; identity_if_same: "
+        "no shortcut at all when they change (MobileNetV2)")
     pre: LayerList | None = Field(default=None, description="pre-activation layers shared by both paths")
     post: str | LayerList | None = Field(default=None, description="layers after the sum, e.g. relu")
 
@@ -273,19 +275,22 @@ class Expander:
         notes: tuple[str, ...] = ()
         shortcut: int | None
         mode = args.shortcut
-        if isinstance(mode, list):
+        if mode == "identity_if_same" and in_shape != body_shape:
+            y = body  # shapes change: the block is a plain sequence
+        elif isinstance(mode, list):
             shortcut = self.seq(mode, (*src, "shortcut"), f"{out}.shortcut", start, dict(scope), frame)
-        elif mode == "identity" or (mode == "auto" and (in_shape == body_shape or None in (in_shape, body_shape))):
+        elif mode in ("identity", "identity_if_same") or (mode == "auto" and (in_shape == body_shape or None in (in_shape, body_shape))):
             shortcut = x
             if mode == "identity" and in_shape is not None and body_shape is not None and in_shape != body_shape:
                 notes = (f"the identity shortcut carries the block input {fmt_shape(in_shape)} unchanged, "
                          f"but the body gives {fmt_shape(body_shape)}; use `shortcut: auto` to project",)
         else:
             shortcut = self.projection(start, body, f"{out}.shortcut", frame, spec.loc)
-        if shortcut is None:
-            return None
-        y = self.add("add", OPS["add"].args.model_validate({}), (body, shortcut), f"{out}.add", frame,
-                     spec.loc, notes=notes)
+        if mode != "identity_if_same" or in_shape == body_shape:
+            if shortcut is None:
+                return None
+            y = self.add("add", OPS["add"].args.model_validate({}), (body, shortcut), f"{out}.add", frame,
+                         spec.loc, notes=notes)
         if args.post is not None:
             post = [args.post] if isinstance(args.post, str) else args.post
             post_src = (*src, "post")

@@ -25,6 +25,7 @@ refuse inputs PyTorch would read as *unbatched* (e.g. ``Conv1d`` on ``(N, F)``).
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,12 +47,14 @@ from specdsl.ops._base import RuleContext, RuleViolation  # noqa: E402
 
 torch.set_num_threads(1)
 
+# SPECDSL_ORACLE_SCALE=20 runs twenty times the examples (for a deeper search, not for CI).
+SCALE = int(os.environ.get("SPECDSL_ORACLE_SCALE", "1"))
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=60 * SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-FEW = settings(SETTINGS, max_examples=25)
+FEW = settings(SETTINGS, max_examples=25 * SCALE)
 
 MAX_SIDE = {0: 1, 1: 9, 2: 7, 3: 5}
 
@@ -501,7 +504,7 @@ ACTIVATIONS: dict[str, tuple[Any, Callable[[dict[str, Any]], nn.Module]]] = {
 
 
 @pytest.mark.parametrize("op", sorted(ACTIVATIONS))
-@settings(SETTINGS, max_examples=8)
+@settings(SETTINGS, max_examples=8 * SCALE)
 @given(data=st.data())
 def test_activation(op: str, data: Any) -> None:
     args_st, make = ACTIVATIONS[op]
@@ -511,7 +514,7 @@ def test_activation(op: str, data: Any) -> None:
     agree(spec, via_torch(lambda: make(args), [x]), spec_text(x, op, args))
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=40 * SCALE)
 @given(shapes(ranks=(0, 1, 2, 3)), st.sampled_from(["softmax", "log_softmax"]), st.data())
 def test_softmax(x: tuple[int, ...], op: str, data: Any) -> None:
     ndim = len(x) + 1
@@ -524,7 +527,7 @@ def test_softmax(x: tuple[int, ...], op: str, data: Any) -> None:
     agree(spec, via_torch(lambda: layer(dim), [x]), what)
 
 
-@settings(SETTINGS, max_examples=30)
+@settings(SETTINGS, max_examples=30 * SCALE)
 @given(shapes(ranks=(0, 1, 2, 3)), st.sampled_from(sorted(DROPOUT_ND)), st.sampled_from([0.0, 0.5]))
 def test_channel_dropout(x: tuple[int, ...], op: str, p: float) -> None:
     rank, layer = DROPOUT_ND[op]
@@ -553,7 +556,7 @@ def shape_pairs(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return a, draw(shapes(ranks=(0, 1, 2, 3)))
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(SETTINGS, max_examples=60 * SCALE)
 @given(shape_pairs(), st.data())
 def test_concat(pair: tuple[tuple[int, ...], tuple[int, ...]], data: Any) -> None:
     a, b = pair
@@ -570,7 +573,7 @@ def test_concat(pair: tuple[tuple[int, ...], tuple[int, ...]], data: Any) -> Non
     agree(spec, via_torch(lambda: lambda s, t: torch.cat([s, t], dim), [a, b]), what)
 
 
-@settings(SETTINGS, max_examples=30)
+@settings(SETTINGS, max_examples=30 * SCALE)
 @given(shape_pairs(), st.sampled_from(["add", "mean"]))
 def test_add_mean(pair: tuple[tuple[int, ...], tuple[int, ...]], op: str) -> None:
     a, b = pair
