@@ -279,7 +279,8 @@ class Expander:
             y = body  # shapes change: the block is a plain sequence
         elif isinstance(mode, list):
             shortcut = self.seq(mode, (*src, "shortcut"), f"{out}.shortcut", start, dict(scope), frame)
-        elif mode in ("identity", "identity_if_same") or (mode == "auto" and (in_shape == body_shape or None in (in_shape, body_shape))):
+        elif mode in ("identity", "identity_if_same") or (
+                mode == "auto" and (in_shape == body_shape or None in (in_shape, body_shape))):
             shortcut = x
             if mode == "identity" and in_shape is not None and body_shape is not None and in_shape != body_shape:
                 notes = (f"the identity shortcut carries the block input {fmt_shape(in_shape)} unchanged, "
