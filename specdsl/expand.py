@@ -406,22 +406,23 @@ class Expander:
                              columns=[c for c, _ in cols],
                              notes=("fractal columns are averaged and must agree in shape",))
 
-        def fract(c: int, z: int) -> list[tuple[int, int]] | None:
+        def fract(c: int, z: int, offset: int) -> list[tuple[int, int]] | None:
             # f1 = base; f(C+1) = (fC ∘ fC) ⊕ base; joins flattened as in the FractalNet paper.
-            shallow = base(z, 1)
+            # Column offset+1 is this sub-fractal's shallowest; deeper columns follow.
+            shallow = base(z, offset + 1)
             if shallow is None:
                 return None
             if c == 1:
-                return [(1, shallow)]
-            first = fract(c - 1, z)
+                return [(offset + 1, shallow)]
+            first = fract(c - 1, z, offset + 1)
             if first is None:
                 return None
-            second = fract(c - 1, join(first))
+            second = fract(c - 1, join(first), offset + 1)
             if second is None:
                 return None
-            return [(col + 1, y) for col, y in second] + [(1, shallow)]
+            return [*second, (offset + 1, shallow)]
 
-        cols = fract(args.columns, x)
+        cols = fract(args.columns, x, 0)
         return None if cols is None else join(sorted(cols, key=lambda t: -t[0]))
 
     def expand_stage(self, spec: LayerSpec, src: PathKey, out: str, x: int, frame: Frame) -> int | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -42,7 +42,7 @@ class InstanceNormArgs(Args):
 
 
 class LayerNormArgs(Args):
-    shape: list[PositiveInt] | None = Field(
+    shape: Annotated[list[PositiveInt], Field(min_length=1)] | None = Field(
         default=None, description="normalized_shape: trailing axes; default the whole sample"
     )
     eps: PositiveFloat = 1e-5
@@ -76,6 +76,14 @@ def infer_instancenorm(args: InstanceNormArgs, ins: Sequence[Shape], ctx: RuleCo
     x = ins[0]
     require_rank(x, (1, 2, 3), "instancenorm")
     check_in(args.in_, x[0], "channel")
+    if numel(x[1:]) == 1:
+        # PyTorch: "Expected more than 1 spatial element when training".
+        raise RuleViolation(
+            "E304",
+            f"instancenorm needs more than one spatial element per channel (PyTorch rule); "
+            f"received {fmt_shape(x)}",
+            hint="an earlier layer may have shrunk the input too far; bn or layernorm work on a 1×1 map",
+        )
     return Inferred(x, {"num_features": x[0], "affine": args.affine, "eps": args.eps,
                         "momentum": args.momentum, "track_running_stats": args.track_running_stats})
 

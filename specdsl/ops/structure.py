@@ -226,7 +226,7 @@ RULES = [
            ranks=frozenset({1, 2, 3}), doc="nn.Upsample: nearest or (bi/tri)linear / bicubic"),
     OpRule("flatten", "shape", FlattenArgs, infer_flatten, rf=rf_flatten, doc="nn.Flatten"),
     OpRule("linear", "linear", LinearArgs, infer_linear, linear_params, linear_macs, linear_bias, rf_flat,
-           doc="fully connected layer on the last axis (nn.Linear)", aliases=("fc", "dense")),
+           doc="fully connected layer on the last axis (nn.Linear)", aliases=("fc",)),
     OpRule("add", "merge", MergeArgs, infer_add, extra=merge_adds, rf=rf_merge, min_inputs=2, max_inputs=None,
            doc="element-wise sum of equal-shape inputs"),
     OpRule("concat", "merge", ConcatArgs, infer_concat, rf=rf_merge, min_inputs=2, max_inputs=None,
