@@ -95,12 +95,39 @@ def read_source(source: str | os.PathLike[str]) -> tuple[str, str]:
     return "<string>", str(source)
 
 
+DSL_SUFFIXES = (".cnn",)
+
+
+def is_dsl(text: str, file: str) -> bool:
+    """The .cnn suffix selects the DSL; spec text without a file name is sniffed."""
+    if file.endswith(DSL_SUFFIXES):
+        return True
+    if file.endswith((".yaml", ".yml")):
+        return False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return stripped.split()[0] in ("model", "input", "block", "layers", "dtype") and ":" not in \
+                stripped.split()[0]
+    return False
+
+
+def read_data(text: str, file: str = "<string>") -> tuple[Any, Any]:
+    """Text -> (plain data, SourceMap) with the right front end."""
+    if is_dsl(text, file):
+        from specdsl.dsl_front import load_dsl
+
+        return load_dsl(text, file)
+    from specdsl.yaml_front import load_yaml
+
+    return load_yaml(text, file)
+
+
 def parse(text: str, file: str = "<string>") -> Any:
     """Text -> validated Spec, choosing the front end by file name."""
     from specdsl.schema import validate_document
-    from specdsl.yaml_front import load_yaml
 
-    data, smap = load_yaml(text, file)
+    data, smap = read_data(text, file)
     return validate_document(data, smap)
 
 

@@ -124,6 +124,48 @@ def cmd_ops(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from specdsl.api import load, read_data, read_source
+    from specdsl.printer import to_dsl, to_yaml
+
+    file, text = read_source(args.spec)
+    load(args.spec)  # convert only what checks: a broken spec gets its diagnostics, not a rewrite
+    data, _ = read_data(text, file)
+    out = to_yaml(data) if args.to == "yaml" else to_dsl(data)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(out)
+    else:
+        sys.stdout.write(out)
+    return EXIT_OK
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from specdsl.api import is_dsl, read_source
+    from specdsl.dsl_front import comments_of_last_parse, load_dsl
+    from specdsl.printer import to_dsl
+
+    status = EXIT_OK
+    for path in args.files:
+        file, text = read_source(path)
+        if not is_dsl(text, file):
+            print(f"specdsl fmt: {file} is not a DSL (.cnn) file; "
+                  f"`specdsl convert {file} --to yaml` rewrites YAML (without its comments)", file=sys.stderr)
+            return EXIT_USAGE
+        data, smap = load_dsl(text, file)
+        formatted = to_dsl(data, smap, comments_of_last_parse())
+        if formatted == text:
+            continue
+        if args.check:
+            print(f"would reformat {file}", file=sys.stderr)
+            status = EXIT_SPEC
+        else:
+            with open(file, "w", encoding="utf-8") as fh:
+                fh.write(formatted)
+            print(f"reformatted {file}", file=sys.stderr)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     from specdsl import __version__
 
@@ -150,6 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
     zoo = sub.add_parser("zoo", help="list the bundled models")
     zoo.add_argument("-v", "--verbose", action="store_true", help="with input shape, params and MACs")
     zoo.set_defaults(func=cmd_zoo)
+
+    convert = sub.add_parser("convert", help="rewrite a spec in the other syntax (YAML <-> DSL)")
+    convert.add_argument("spec", metavar="FILE|ZOO-NAME")
+    convert.add_argument("--to", choices=("yaml", "dsl"), required=True)
+    convert.add_argument("-o", "--output", help="write here instead of stdout")
+    convert.set_defaults(func=cmd_convert)
+
+    fmt = sub.add_parser("fmt", help="format DSL files in place (canonical layout, comments kept)")
+    fmt.add_argument("files", nargs="+", metavar="FILE")
+    fmt.add_argument("--check", action="store_true", help="only report files that would change (exit 1)")
+    fmt.set_defaults(func=cmd_fmt)
 
     ops = sub.add_parser("ops", help="list the layers the language knows")
     ops.set_defaults(func=cmd_ops)

@@ -58,9 +58,9 @@ class _PostLex:
         self.open_stack: list[Any] = []
 
     def process(self, stream: Iterator[Any]) -> Iterator[Any]:
+        # Tokens pass straight through (no lookahead): lark's contextual lexer
+        # lexes each token in the parser state the previous one produced.
         self.open_stack = []
-        pending_nl = None
-        last_type = None
         count = 0
         for tok in stream:
             count += 1
@@ -70,24 +70,21 @@ class _PostLex:
             if t == "_NL":
                 if self.open_stack and self.open_stack[-1].type in ("LPAR", "LSQB"):
                     continue
-                if last_type in ("ARROW", "_NL", None):
-                    continue
-                pending_nl = tok
-                continue
-            if t in _OPENERS:
+            elif t in _OPENERS:
                 self.open_stack.append(tok)
                 if len(self.open_stack) > MAX_DEPTH:
                     raise DepthLimit(tok, f"brackets nested deeper than {MAX_DEPTH} levels")
             elif t in _CLOSERS and self.open_stack and self.open_stack[-1].type == _CLOSERS[t]:
                 self.open_stack.pop()
-            if pending_nl is not None:
-                if t != "ARROW":
-                    yield pending_nl
-                pending_nl = None
-            last_type = t
             yield tok
-        if pending_nl is not None:
-            yield pending_nl
+
+
+# Comments seen by the lexer during the current parse (for `fmt`).
+_comments: list[tuple[int, int, str]] = []
+
+
+def _keep_comment(tok: Any) -> None:
+    _comments.append((tok.line, tok.column, tok.value.rstrip()))
 
 
 @functools.lru_cache(maxsize=1)
@@ -97,7 +94,7 @@ def parser() -> Any:
 
     grammar = (resources.files("specdsl.grammars") / "specdsl.lark").read_text(encoding="utf-8")
     return Lark(grammar, parser="lalr", strict=True, propagate_positions=True, postlex=_PostLex(),
-                maybe_placeholders=False)
+                maybe_placeholders=False, lexer_callbacks={"COMMENT": _keep_comment})
 
 
 def _tok_loc(file: str, tok: Any) -> SourceLoc:
@@ -423,6 +420,7 @@ def load_dsl(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
 
     sources = {file: text}
     p = parser()
+    _comments.clear()
     try:
         tree = p.parse(text)
     except DepthLimit as exc:
@@ -451,6 +449,10 @@ def load_dsl(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
     smap.values[()] = SourceLoc(file, 1, 1)
     _resolve_positional(data, smap)
     return data, smap
+
+
+def comments_of_last_parse() -> list[tuple[int, int, str]]:
+    return list(_comments)
 
 
 def _resolve_positional(data: dict[str, Any], smap: SourceMap) -> None:

@@ -1,0 +1,138 @@
+"""Syntax errors in the DSL, in words a newcomer can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specdsl.errors import Diagnostic, SourceLoc
+
+# What each terminal means to a reader.
+WORDS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a quoted string",
+    "ARROW": "'->'",
+    "REPEAT": "a repeat count like x3",
+    "_NL": "a new line",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "COLON": "':'",
+    "AT": "'@'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "STAR": "'*'",
+    "$END": "the end of the file",
+}
+
+
+def _describe(token_type: str) -> str:
+    if token_type in WORDS:
+        return WORDS[token_type]
+    if token_type.isupper() and token_type.isalpha():
+        return f"'{token_type.lower()}'"
+    return token_type
+
+
+def _shown(token: Any) -> str:
+    if token is None or token.type == "$END":
+        return "the end of the file"
+    if token.type == "_NL":
+        return "a new line"
+    return f"'{token.value}'"
+
+
+def syntax_diagnostic(exc: Any, text: str, file: str, postlex: Any) -> Diagnostic:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
+    lines = text.splitlines() or [""]
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        loc = SourceLoc(file, exc.line, exc.column, exc.line, exc.column + 1)
+        hint = None
+        if ch == ":":
+            hint = "keyword arguments use '=': write k=3, not k: 3"
+        elif ch in "'":
+            hint = 'strings use double quotes: "text"'
+        elif ch == "/":
+            hint = "integer division is '//'"
+        return Diagnostic("error", "E401", f"unexpected character {ch!r}", loc, hint=hint)
+
+    token = getattr(exc, "token", None)
+    expected = sorted(getattr(exc, "expected", None) or getattr(exc, "accepts", None) or [])
+    if isinstance(exc, UnexpectedEOF) or (token is not None and token.type == "$END"):
+        line = len(lines)
+        loc = SourceLoc(file, line, len(lines[-1]) + 1, line, len(lines[-1]) + 2)
+        opened = getattr(postlex, "open_stack", [])
+        hint = None
+        if opened:
+            o = opened[-1]
+            hint = f"'{o.value}' opened at line {o.line}, column {o.column} is never closed"
+        return Diagnostic("error", "E401", "unexpected end of the file" + _expect_text(expected), loc,
+                          hint=hint)
+    assert isinstance(exc, UnexpectedToken)
+    tok = token
+    if tok.type == "_NL":
+        # Point at the end of the line that stopped early, not at the next one.
+        line = tok.line
+        col = len(lines[line - 1]) + 1 if line - 1 < len(lines) else tok.column
+        loc = SourceLoc(file, line, col, line, col + 1)
+    else:
+        loc = SourceLoc(file, tok.line, tok.column, tok.end_line, tok.end_column)
+    prev = _previous_token(exc)
+    message, hint = _explain(tok, prev, expected, postlex)
+    return Diagnostic("error", "E401", message, loc, hint=hint)
+
+
+def _previous_token(exc: Any) -> Any:
+    state = getattr(exc, "state", None)
+    stack = getattr(state, "value_stack", None) if state is not None else None
+    if stack:
+        last = stack[-1]
+        while hasattr(last, "children") and last.children:
+            last = last.children[-1]
+        return last if hasattr(last, "type") else None
+    return None
+
+
+def _expect_text(expected: list[str]) -> str:
+    words = [_describe(e) for e in expected if not e.startswith("__")]
+    if not words:
+        return ""
+    if len(words) > 6:
+        words = words[:6] + ["..."]
+    return "; expected " + ", ".join(words)
+
+
+def _explain(tok: Any, prev: Any, expected: list[str], postlex: Any) -> tuple[str, str | None]:
+    got = _shown(tok)
+    prev_type = getattr(prev, "type", None)
+    exp = set(expected)
+    if prev_type == "ARROW" or (exp and exp <= {"NAME", "LSQB", "AT"} and "NAME" in exp and prev_type == "ARROW"):
+        return f"expected a layer or block after '->'; received {got}", "write the next layer, e.g. `-> relu`"
+    if tok.type == "COLON":
+        return f"unexpected ':'{_expect_text(expected)}", "keyword arguments use '=': write k=3, not k: 3"
+    if tok.type == "EQUAL" and "COLON" in exp:
+        return f"unexpected '='{_expect_text(expected)}", "parameter types use ':', defaults use '='"
+    if "COMMA" in exp and ("RPAR" in exp or "RSQB" in exp) and tok.type not in ("RPAR", "RSQB"):
+        closer = "')'" if "RPAR" in exp else "']'"
+        return (f"unexpected {got} in an argument list; expected ',' or {closer}",
+                "missing ',' between arguments?" if tok.type not in ("_NL", "RBRACE") else
+                f"missing {closer}?")
+    if tok.type == "RBRACE" and getattr(postlex, "open_stack", None):
+        o = postlex.open_stack[-1]
+        if o.type in ("LPAR", "LSQB"):
+            return (f"unexpected '}}': '{o.value}' opened at line {o.line}, column {o.column} is not closed",
+                    f"add the missing '{')' if o.type == 'LPAR' else ']'}'")
+    if tok.type == "NAME" and "_NL" in exp and prev_type in ("NAME", "RPAR", "REPEAT"):
+        return (f"unexpected {got}{_expect_text(expected)}",
+                "join layers with '->' or put each chain on its own line")
+    if tok.type == "LPAR" and prev_type == "REPEAT":
+        return f"unexpected '('{_expect_text(expected)}", "the repeat count comes after the arguments: basic(64) x2"
+    return f"unexpected {got}{_expect_text(expected)}", None
