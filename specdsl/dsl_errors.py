@@ -62,6 +62,13 @@ def syntax_diagnostic(exc: Any, text: str, file: str, postlex: Any) -> Diagnosti
             hint = 'strings use double quotes: "text"'
         elif ch == "/":
             hint = "integer division is '//'"
+        elif ch == ">" and exc.pos_in_stream and text[exc.pos_in_stream - 1] in "-=":
+            opened = getattr(postlex, "open_stack", [])
+            if text[exc.pos_in_stream - 1] == "=":
+                hint = "layers are joined with '->'"
+            elif opened:
+                o = opened[-1]
+                hint = f"'->' cannot appear inside brackets: '{o.value}' opened at line {o.line}, column {o.column} is not closed"
         return Diagnostic("error", "E401", f"unexpected character {ch!r}", loc, hint=hint)
 
     token = getattr(exc, "token", None)
@@ -86,6 +93,13 @@ def syntax_diagnostic(exc: Any, text: str, file: str, postlex: Any) -> Diagnosti
     else:
         loc = SourceLoc(file, tok.line, tok.column, tok.end_line, tok.end_column)
     prev = _previous_token(exc)
+    before = text[:tok.start_pos].rstrip() if getattr(tok, "start_pos", None) is not None else ""
+    after = text[tok.end_pos:tok.end_pos + 1] if getattr(tok, "end_pos", None) is not None else ""
+    if before.endswith("->") and tok.type != "ARROW":
+        return Diagnostic("error", "E401", f"expected a layer or block after '->'; received {_shown(tok)}", loc,
+                          hint="write the next layer, e.g. `-> relu`, or remove the '->'")
+    if tok.type == "EQUAL" and after == ">":
+        return Diagnostic("error", "E401", "unexpected '=>'", loc, hint="layers are joined with '->'")
     message, hint = _explain(tok, prev, expected, postlex)
     return Diagnostic("error", "E401", message, loc, hint=hint)
 
@@ -93,11 +107,11 @@ def syntax_diagnostic(exc: Any, text: str, file: str, postlex: Any) -> Diagnosti
 def _previous_token(exc: Any) -> Any:
     state = getattr(exc, "state", None)
     stack = getattr(state, "value_stack", None) if state is not None else None
-    if stack:
-        last = stack[-1]
+    for last in reversed(stack or []):
         while hasattr(last, "children") and last.children:
             last = last.children[-1]
-        return last if hasattr(last, "type") else None
+        if getattr(last, "type", None) != "_NL":
+            return last if hasattr(last, "type") else None
     return None
 
 
@@ -106,7 +120,7 @@ def _expect_text(expected: list[str]) -> str:
     if not words:
         return ""
     if len(words) > 6:
-        words = words[:6] + ["..."]
+        words = [*words[:6], "..."]
     return "; expected " + ", ".join(words)
 
 
@@ -114,17 +128,27 @@ def _explain(tok: Any, prev: Any, expected: list[str], postlex: Any) -> tuple[st
     got = _shown(tok)
     prev_type = getattr(prev, "type", None)
     exp = set(expected)
-    if prev_type == "ARROW" or (exp and exp <= {"NAME", "LSQB", "AT"} and "NAME" in exp and prev_type == "ARROW"):
+    if prev_type == "ARROW":
         return f"expected a layer or block after '->'; received {got}", "write the next layer, e.g. `-> relu`"
+    if tok.type == "ARROW":
+        return (f"unexpected '->'{_expect_text(expected)}",
+                "'->' joins two layers; start the chain with a layer (or @name to continue from a named one)")
+    if tok.type in ("INT", "FLOAT") and prev_type == "COLON":
+        return f"unexpected {got} after ':'", "parameter types use ':' (c: int); defaults use '=' (stride=1)"
     if tok.type == "COLON":
         return f"unexpected ':'{_expect_text(expected)}", "keyword arguments use '=': write k=3, not k: 3"
     if tok.type == "EQUAL" and "COLON" in exp:
         return f"unexpected '='{_expect_text(expected)}", "parameter types use ':', defaults use '='"
+    opened = getattr(postlex, "open_stack", None) or []
     if "COMMA" in exp and ("RPAR" in exp or "RSQB" in exp) and tok.type not in ("RPAR", "RSQB"):
-        closer = "')'" if "RPAR" in exp else "']'"
-        return (f"unexpected {got} in an argument list; expected ',' or {closer}",
-                "missing ',' between arguments?" if tok.type not in ("_NL", "RBRACE") else
-                f"missing {closer}?")
+        inner = opened[-1] if opened and opened[-1].type in ("LPAR", "LSQB") else None
+        closer = "']'" if (inner is not None and inner.type == "LSQB") or "RPAR" not in exp else "')'"
+        what = "a list" if closer == "']'" else "an argument list"
+        same_line = inner is not None and inner.line == tok.line
+        hint = "missing ',' between values?" if same_line else (
+            f"missing {closer}? '{inner.value}' opened at line {inner.line}, column {inner.column} is not closed"
+            if inner is not None else f"missing {closer}?")
+        return f"unexpected {got} in {what}; expected ',' or {closer}", hint
     if tok.type == "RBRACE" and getattr(postlex, "open_stack", None):
         o = postlex.open_stack[-1]
         if o.type in ("LPAR", "LSQB"):

@@ -451,6 +451,13 @@ def load_dsl(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
     return data, smap
 
 
+def _known_op(name: str) -> bool:
+    from specdsl.ops import lookup
+    from specdsl.schema import BUILTIN_BLOCKS
+
+    return lookup(name) is not None or name in BUILTIN_BLOCKS
+
+
 def comments_of_last_parse() -> list[tuple[int, int, str]]:
     return list(_comments)
 
@@ -475,6 +482,10 @@ def _resolve_positional(data: dict[str, Any], smap: SourceMap) -> None:
                     pos: _Positional = v.pop("__positional__")
                     ploc = smap.values.pop((*path, k, "__positional__"), None)
                     names = block_params.get(k) or list(POSITIONAL.get(k, ()))
+                    if not names and not _known_op(k):
+                        # An unknown layer: let the schema say so, with a suggestion.
+                        visit(v, (*path, k))
+                        continue
                     if len(pos.values) > len(names):
                         where = pos.values[len(names)].loc
                         diags.append(Diagnostic(

@@ -86,7 +86,7 @@ def _round_trips_as_expression(text: str) -> bool:
 
     try:
         data, _ = load_dsl(f"layers {{\n    x(k={text})\n}}\n")
-    except Exception:  # noqa: BLE001 - any failure means: quote it
+    except Exception:
         return False
     return data["layers"][0]["x"]["k"] == text
 
@@ -227,12 +227,12 @@ class DslPrinter:
                 continue
             text = self.layer_text(layer)
             is_call = op in self.block_params
-            starts_chain = isinstance(layer, dict) and "inputs" in layer or is_call
+            starts_chain = (isinstance(layer, dict) and "inputs" in layer) or is_call
             if line and (starts_chain or len(INDENT * indent + " -> ".join([*line, text])) > WIDTH):
                 flush()
             line.append(text)
             line_paths.append(lpath)
-            ends_chain = isinstance(layer, dict) and ("name" in layer or "repeat" in layer) or is_call
+            ends_chain = (isinstance(layer, dict) and ("name" in layer or "repeat" in layer)) or is_call
             src_line = self.line_of(lpath)
             next_line = self.line_of((*path, i + 1)) if i + 1 < len(layers) else None
             commented = src_line is not None and next_line != src_line and self.comments.trailing(src_line)
@@ -353,7 +353,7 @@ def yaml_scalar(value: Any) -> str:
 
 
 def _holds_layers(key: str, value: Any) -> bool:
-    return key in LAYER_LIST_KEYS and isinstance(value, list) or key == "branches"
+    return (key in LAYER_LIST_KEYS and isinstance(value, list)) or key == "branches"
 
 
 def _nested(value: Any) -> bool:
