@@ -68,7 +68,8 @@ def syntax_diagnostic(exc: Any, text: str, file: str, postlex: Any) -> Diagnosti
                 hint = "layers are joined with '->'"
             elif opened:
                 o = opened[-1]
-                hint = f"'->' cannot appear inside brackets: '{o.value}' opened at line {o.line}, column {o.column} is not closed"
+                hint = (f"'->' cannot appear inside brackets: '{o.value}' opened at line {o.line}, "
+                        f"column {o.column} is not closed")
         return Diagnostic("error", "E401", f"unexpected character {ch!r}", loc, hint=hint)
 
     token = getattr(exc, "token", None)
