@@ -94,7 +94,7 @@ def parser() -> Any:
 
     grammar = (resources.files("specdsl.grammars") / "specdsl.lark").read_text(encoding="utf-8")
     return Lark(grammar, parser="lalr", strict=True, propagate_positions=True, postlex=_PostLex(),
-                maybe_placeholders=False, lexer_callbacks={"COMMENT": _keep_comment})
+                maybe_placeholders=False, lexer_callbacks={"COMMENT": _keep_comment}, cache=True)
 
 
 def _tok_loc(file: str, tok: Any) -> SourceLoc:

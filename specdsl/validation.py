@@ -40,6 +40,16 @@ _EXPECTED = {
 }
 
 
+# PyTorch and Keras spellings people bring with them.
+SYNONYMS = {
+    "kernel": "k", "kernel_size": "k", "ksize": "k", "padding": "pad", "out_channels": "out",
+    "out_features": "out", "channels": "out", "filters": "out", "units": "out", "features": "out",
+    "in_channels": "in", "in_features": "in", "strides": "stride", "dilation_rate": "dilation",
+    "negative_slope": "slope", "scale_factor": "scale", "num_groups": "groups", "rate": "p",
+    "normalized_shape": "shape", "output_size": "out", "use_bias": "bias",
+}
+
+
 def show_value(value: Any, raw: str | None = None) -> str:
     """A value the way the user wrote it, for 'received ...'."""
     if raw is not None:
@@ -127,7 +137,7 @@ def diagnostics_from(
             key = str(path[-1])
             parent_model = _model_at(model, path[:-1])
             fields = _field_names(parent_model) if parent_model else []
-            guess = did_you_mean(key, fields)
+            guess = SYNONYMS.get(key) if SYNONYMS.get(key) in fields else did_you_mean(key, fields)
             hint = f"did you mean '{guess}'?" if guess else (
                 "allowed keys: " + ", ".join(fields) if fields else None)
             diags.append(Diagnostic(
@@ -140,7 +150,7 @@ def diagnostics_from(
             diags.append(Diagnostic(
                 "error", "E203", f"{what} is missing the required key '{key}'",
                 smap.key_loc(parent) if smap and parent else value_loc, path=format_path(parent),
-                hint=f"add `{key}: ...`"))
+                hint=f"add the key '{key}'"))
             continue
         value = errs[0].get("input")
         constraint = next((e for e in errs if e["type"] in _CONSTRAINTS), None)
