@@ -14,7 +14,7 @@ from typing import Any
 from specdsl.errors import Diagnostic
 from specdsl.ir import Graph, Node
 from specdsl.ops import OPS
-from specdsl.ops._base import RF, AxisRF, RuleContext, RuleViolation, Shape, fmt_shape, numel
+from specdsl.ops._base import RF, AxisRF, RuleContext, RuleViolation, Shape, axis_name, fmt_shape, numel
 from specdsl.schema import DTYPES
 
 
@@ -82,12 +82,21 @@ def _check_alignment(node: Node, labels: list[str], in_rfs: list[RF], diags: lis
                 na, nb = labels[i], labels[k]
                 diags.append(_located(
                     node, "W320",
-                    f"inputs of {node.op} are not aligned on spatial axis {axis}: "
-                    f"'{na}' has stride {x.stride}, centre {x.centre}; "
-                    f"'{nb}' has stride {y.stride}, centre {y.centre}",
+                    f"inputs of {node.op} are not aligned along {axis_name(len(a), axis)}: "
+                    f"'{na}' has stride {_num(x.stride)}, centre {_num(x.centre)}; "
+                    f"'{nb}' has stride {_num(y.stride)}, centre {_num(y.centre)}",
                     "the merged features come from shifted input windows; check padding on both paths",
                     None, severity="warning"))
                 return
+
+
+def _num(x: object) -> str:
+    """Fractions from the receptive-field algebra, written as decimals."""
+    from fractions import Fraction
+
+    if isinstance(x, Fraction) and x.denominator != 1:
+        return f"{float(x):g}"
+    return str(int(x)) if isinstance(x, Fraction) else str(x)
 
 
 def analyze_node(node: Node, figures: list[NodeFigures], input_shape: Shape, diags: list[Diagnostic],

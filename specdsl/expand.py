@@ -98,6 +98,7 @@ class Expander:
         self.figs.append(analyze_node(self.nodes[0], self.figs, spec.input, []))
         self.block_names = (*BUILTIN_BLOCKS, *spec.blocks)
         self.blocks: dict[str, str] = {}
+        self._estimating: set[str] = set()
 
     # -- helpers -------------------------------------------------------------
 
@@ -135,8 +136,6 @@ class Expander:
     def substitute(self, raw: Any, src: PathKey, frame: Frame) -> Any:
         """Replace parameter names and integer expressions by their values."""
         env = frame.env
-        if not env:
-            return raw
         if isinstance(raw, str):
             names = identifiers(raw)
             if raw in env or is_expression(raw, env):
@@ -177,14 +176,23 @@ class Expander:
 
     def layer(self, raw: Any, src: PathKey, out: str, x: int | None,
               scope: dict[str, int], frame: Frame) -> int | None:
-        raw = self.substitute(raw, src, frame)
         n_errors = len(self.diags)
+        raw = self.substitute(raw, src, frame)
+        if len(self.diags) > n_errors:
+            return None  # the expression error says it all
         spec = parse_layer(raw, src, self.smap, self.diags, self.block_names)
         for i in range(n_errors, len(self.diags)):
             if frame.notes:
                 self.diags[i] = replace(self.diags[i], notes=(*self.diags[i].notes, *frame.notes))
         if spec is None:
             return None
+        copies = self.estimate(raw)
+        if len(self.nodes) + copies > self.max_nodes:
+            # Checked before expanding, so `repeat: 1000000000` costs nothing.
+            self.error("E330", f"this layer would expand to about {copies:,} nodes; the limit is "
+                       f"{self.max_nodes:,}", spec.arg_locs.get("repeat", spec.loc), frame,
+                       hint="reduce repeat counts, fractal columns or dense layers", path=out)
+            raise _Abort
         inputs = self.resolve_inputs(spec, x, scope, frame)
         inner = replace(frame, frozen=frame.frozen or spec.meta.frozen, init=spec.meta.init or frame.init)
         y = None
@@ -205,6 +213,56 @@ class Expander:
                 if not frame.calls:
                     self.nodes[y].name = name
         return y
+
+    def estimate(self, raw: Any, depth: int = 0) -> int:
+        """An upper-bound-ish node count of a raw layer, computed without building anything."""
+        if depth > MAX_BLOCK_DEPTH:
+            return 1
+        if isinstance(raw, list):
+            return sum(self.estimate(item, depth + 1) for item in raw)
+        op = raw if isinstance(raw, str) else next((k for k in raw if k not in _META), None) \
+            if isinstance(raw, dict) else None
+        if op is None:
+            return 1
+        repeat = raw.get("repeat", 1) if isinstance(raw, dict) else 1
+        repeat = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) and repeat > 0 else 1
+        args = raw.get(op) if isinstance(raw, dict) else None
+        a = args if isinstance(args, dict) else {}
+
+        def count(key: str) -> int:
+            value = a.get(key)
+            return int(value) if isinstance(value, int) and not isinstance(value, bool) else 1
+
+        if op in self.spec.blocks:
+            if op in self._estimating:
+                return 1
+            self._estimating.add(op)
+            block = self.spec.blocks[op]
+            body = block.layers if block.layers is not None else [
+                {k: getattr(block, k)} for k in ("residual", "dense", "inception", "fractal", "transition")
+                if getattr(block, k) is not None]
+            size = self.estimate(body, depth + 1)
+            self._estimating.discard(op)
+        elif op == "residual":
+            size = 3 + sum(self.estimate(a.get(k) or [], depth + 1) for k in ("body", "pre", "post"))
+            if isinstance(a.get("shortcut"), list):
+                size += self.estimate(a["shortcut"], depth + 1)
+        elif op == "dense":
+            size = 8 * min(count("n"), 10**9) + 1
+        elif op == "fractal":
+            columns = min(count("columns"), 64)
+            size = (2**columns - 1) * self.estimate(a.get("base") or [], depth + 1) + 2 ** (columns - 1)
+        elif op == "inception":
+            branches = a.get("branches")
+            items = branches.values() if isinstance(branches, dict) else branches if isinstance(branches, list) else []
+            size = 1 + sum(self.estimate(b, depth + 1) for b in items)
+        elif op == "stage":
+            size = self.estimate(args if isinstance(args, list) else a.get("layers") or [], depth + 1)
+        elif op == "transition":
+            size = 4
+        else:
+            size = 1
+        return repeat * max(size, 1)
 
     def check_detached(self, spec: LayerSpec, src: PathKey, frame: Frame, written_as_mapping: bool) -> None:
         """Validate a block call whose input failed upstream, so its own mistakes still show."""
@@ -494,7 +552,8 @@ class Expander:
             if pname not in raw:
                 if required:
                     self.error("E321", f"block '{name}' is missing the argument '{pname}' ({decl})", spec.loc,
-                               frame, hint=f"call it as `{name}: {{{pname}: ...}}`")
+                               frame, hint=f"pass it: `{name}: {{{pname}: ...}}` in YAML, "
+                               f"`{name}({pname}=...)` in the DSL")
                     ok = False
                     continue
                 env[pname] = decl
@@ -510,6 +569,7 @@ class Expander:
         return env if ok else None
 
 
+_META = ("name", "frozen", "init", "inputs", "repeat")
 _BUILTIN_ARGS: dict[str, type[Args]] = {
     "residual": ResidualArgs, "dense": DenseArgs, "transition": TransitionArgs,
     "inception": InceptionArgs, "fractal": FractalArgs,

@@ -50,8 +50,15 @@ def is_expression(text: str, names: Mapping[str, object]) -> bool:
     A string is an expression when every identifier in it is a parameter and
     it has at least one; so ``same`` or ``nearest-exact`` stay strings.
     """
-    idents = identifiers(text)
-    return bool(idents) and all(i in names for i in idents)
+    if len(text) > MAX_LENGTH or not _LOOKS_LIKE.match(text):
+        return False
+    try:
+        tokens = tokenize(text)
+    except ExprError:
+        return False
+    idents = [v for k, v in tokens if k == "name"]
+    has_operator = any(k == "op" for k, _ in tokens)
+    return (bool(idents) or has_operator) and all(i in names for i in idents)
 
 
 def evaluate(text: str, env: Mapping[str, object]) -> int | float | bool | str:

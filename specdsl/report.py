@@ -74,15 +74,23 @@ def rf_json(rf: RF) -> list[dict[str, Any]] | None:
     return [{"size": num(a.size), "stride": num(a.stride), "padding": num(a.pad)} for a in rf]
 
 
-_SEGMENT = re.compile(r"\.(?![^\[]*\])")
+# `layers[4][1].body[0]` -> `layers[4]`, `[1]`, `body[0]`: a repeat copy is one level deeper.
+_SEGMENT = re.compile(r"[^.\[\]]+(?:\[\d+\])?|\[\d+\]")
+
+
+def path_segments(path: str) -> list[str]:
+    return _SEGMENT.findall(path)
 
 
 def path_depth(path: str) -> int:
-    return len(_SEGMENT.split(path))
+    return len(path_segments(path))
 
 
 def path_prefix(path: str, depth: int) -> str:
-    return ".".join(_SEGMENT.split(path)[:depth])
+    out = ""
+    for seg in path_segments(path)[:depth]:
+        out += seg if seg.startswith("[") or not out else "." + seg
+    return out
 
 
 @dataclass
@@ -100,6 +108,7 @@ def rows(model: Model, depth: int | None = None) -> list[Row]:
     """Table rows; with ``depth``, nodes deeper than it fold into their ancestor with subtotals."""
     out: list[Row] = []
     groups: dict[str, Row] = {}
+    copies: dict[str, set[str]] = {}
     for node, fig in model.rows():
         if node.op == "input":
             out.append(Row("input", "input", fmt_shape(fig.shape or ()), 0, 0, rf_text(fig.rf)))
@@ -110,9 +119,15 @@ def rows(model: Model, depth: int | None = None) -> list[Row]:
             key = path_prefix(node.path, depth)
             row = groups.get(key)
             if row is None:
-                row = Row(key, model.graph.blocks.get(key, "block"), shape, 0, 0, "")
+                kind = model.graph.blocks.get(key) or model.graph.blocks.get(key + "[0]", "block")
+                row = Row(key, kind, shape, 0, 0, "")
                 groups[key] = row
+                copies[key] = set()
                 out.append(row)
+            rest = node.path[len(key):]
+            if rest.startswith("["):
+                copies[key].add(rest.split("]", 1)[0])
+                row.op = f"{row.op.split(' ×')[0]} ×{len(copies[key])}"
             row.params += fig.params
             row.macs += fig.macs
             row.shape = shape
