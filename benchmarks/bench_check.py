@@ -38,6 +38,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+try:
+    import resource
+except ImportError:  # pragma: no cover - not on Unix
+    resource = None  # type: ignore[assignment]
+
 TARGET_CLI_S = 0.3
 TARGET_10K_S = 1.0
 TARGET_RATIO = 2.2
@@ -63,31 +68,40 @@ def specdsl_command() -> list[str]:
     return [sys.executable, "-m", "specdsl"]
 
 
-def time_process(cmd: list[str], runs: int, warmup: int = 2) -> list[float]:
-    """Wall-clock seconds of `runs` executions of cmd (after `warmup` unmeasured ones)."""
-    times = []
+def _children_cpu() -> float:
+    if resource is None:  # pragma: no cover - not on Unix
+        return float("nan")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_process(cmd: list[str], runs: int, warmup: int = 2) -> tuple[list[float], list[float]]:
+    """(wall, CPU) seconds of `runs` executions of cmd, after `warmup` unmeasured ones."""
+    walls, cpus = [], []
     for i in range(warmup + runs):
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-        elapsed = time.perf_counter() - t0
+        c0, t0 = _children_cpu(), time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, check=False)
+        elapsed, cpu = time.perf_counter() - t0, _children_cpu() - c0
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.decode()}")
         if i >= warmup:
-            times.append(elapsed)
-    return times
+            walls.append(elapsed)
+            cpus.append(cpu)
+    return walls, cpus
 
 
-def time_call(fn: Callable[[], Any], runs: int, verify: Callable[[Any], None]) -> list[float]:
-    """Seconds of `runs` calls of fn, each from a collected heap with no earlier result alive."""
-    times = []
+def time_call(fn: Callable[[], Any], runs: int, verify: Callable[[Any], None]) -> tuple[list[float], list[float]]:
+    """(wall, CPU) seconds of `runs` calls of fn, each from a collected heap with no earlier result alive."""
+    walls, cpus = [], []
     for _ in range(runs):
         gc.collect()
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         result = fn()
-        times.append(time.perf_counter() - t0)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
         verify(result)
         del result
-    return times
+    return walls, cpus
 
 
 def full_collections(fn: Callable[[], Any]) -> tuple[int, float]:
@@ -126,22 +140,24 @@ def without_gc(fn: Callable[[], Any]) -> Callable[[], Any]:
 
 def stage_times(text: str, runs: int) -> dict[str, float]:
     """Median seconds of each stage of specdsl.load on `text`."""
-    from specdsl.analysis import analyze
-    from specdsl.build import build_graph
-    from specdsl.schema import validate_document
-    from specdsl.yaml_front import load_yaml
+    from specdsl import analysis, schema, yaml_front  # the stages specdsl.load chains together
 
-    acc: dict[str, list[float]] = {"YAML parse": [], "validation": [], "build": [], "analysis": []}
+    try:  # spec -> Graph: specdsl.expand (blocks, repeats; validates each layer) replaced specdsl.build
+        from specdsl.expand import expand as build_graph
+    except ImportError:
+        from specdsl.build import build_graph  # type: ignore[no-redef]
+
+    acc: dict[str, list[float]] = {"load_yaml": [], "validate_doc": [], build_graph.__name__: [], "analyze": []}
     for _ in range(runs):
         gc.collect()
         t0 = time.perf_counter()
-        data, smap = load_yaml(text, "<bench>")
+        data, smap = yaml_front.load_yaml(text, "<bench>")
         t1 = time.perf_counter()
-        spec = validate_document(data, smap)
+        spec = schema.validate_document(data, smap)
         t2 = time.perf_counter()
         graph = build_graph(spec)
         t3 = time.perf_counter()
-        result = analyze(graph)
+        result = analysis.analyze(graph)
         t4 = time.perf_counter()
         assert not result.diagnostics, result.diagnostics[:3]
         del data, smap, spec, graph, result
@@ -154,6 +170,16 @@ def machine() -> str:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (f"{cpus} cores (nproc), Python {platform.python_version()} "
             f"({platform.python_implementation()}), {platform.system()} {platform.machine()}")
+
+
+def revision(module_file: Path) -> str:
+    """' at <commit>[-dirty]' when specdsl comes from a git checkout, else ''."""
+    try:
+        proc = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=module_file.parent,
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f" at {proc.stdout.strip()}" if proc.returncode == 0 and proc.stdout.strip() else ""
 
 
 def ms(seconds: float) -> str:
@@ -173,23 +199,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python:  {sys.executable}")
     import specdsl
 
-    print(f"specdsl: {specdsl.__version__} from {Path(specdsl.__file__).parent}")
+    print(f"specdsl: {specdsl.__version__} from {Path(specdsl.__file__).parent}{revision(Path(specdsl.__file__))}")
     cmd = specdsl_command()
     print(f"command: {' '.join(cmd)} check vgg16\n")
 
     # (a) whole process
-    bare = time_process([sys.executable, "-c", "pass"], args.runs)
-    cli = time_process([*cmd, "check", "vgg16"], args.runs)
+    bare, bare_cpu = time_process([sys.executable, "-c", "pass"], args.runs)
+    cli, cli_cpu = time_process([*cmd, "check", "vgg16"], args.runs)
     cli_med = statistics.median(cli)
-    print(f"(a) process wall time, median of {args.runs} after 2 warm-up runs")
-    print(f"    python -c pass          {ms(statistics.median(bare))}   (min {ms(min(bare)).strip()})")
-    print(f"    specdsl check vgg16     {ms(cli_med)}   (min {ms(min(cli)).strip()}, max {ms(max(cli)).strip()})")
+    print(f"(a) process wall time, median of {args.runs} after 2 warm-up runs (CPU time: user + sys of the child)")
+    print(f"    python -c pass          {ms(statistics.median(bare))}   (min {ms(min(bare)).strip()}; "
+          f"CPU {ms(statistics.median(bare_cpu)).strip()})")
+    print(f"    specdsl check vgg16     {ms(cli_med)}   (min {ms(min(cli)).strip()}, max {ms(max(cli)).strip()}; "
+          f"CPU {ms(statistics.median(cli_cpu)).strip()})")
     print(f"    specdsl's own share     {ms(cli_med - statistics.median(bare))}\n")
+    busy = [cli_med / statistics.median(cli_cpu)]
 
     # (b) in process; a small load first so imports and first-use caches are not timed
     specdsl.load(deep_spec(30))
     texts = {n: deep_spec(n) for n in (10_000, 20_000)}
     loads: dict[int, float] = {}
+    loads_cpu: dict[int, float] = {}
     loads_no_gc: dict[int, float] = {}
     collections: dict[int, tuple[int, float]] = {}
     stages: dict[int, dict[str, float]] = {}
@@ -200,18 +230,24 @@ def main(argv: list[str] | None = None) -> int:
         def run(text: str = text) -> Any:
             return specdsl.load(text)
 
-        loads[n] = statistics.median(time_call(run, args.load_runs, verify))
-        loads_no_gc[n] = statistics.median(time_call(without_gc(run), args.load_runs, verify))
+        walls, cpus = time_call(run, args.load_runs, verify)
+        loads[n], loads_cpu[n] = statistics.median(walls), statistics.median(cpus)
+        loads_no_gc[n] = statistics.median(time_call(without_gc(run), args.load_runs, verify)[0])
+        busy.append(loads[n] / loads_cpu[n])
         collections[n] = full_collections(run)
         stages[n] = stage_times(text, max(3, args.load_runs // 2))
     ratio = loads[20_000] / loads[10_000]
     print(f"(b) specdsl.load(text) in process, median of {args.load_runs} (GC on, collected before each run)")
+    print("    stages: yaml_front.load_yaml, schema.validate_document, expand.expand (build.build_graph before"
+          " blocks), analysis.analyze")
     header = f"    {'stage':<14}" + "".join(f"{f'{n:,} layers':>14}" for n in texts)
     print(header)
     for key in stages[10_000]:
         print(f"    {key:<14}" + "".join(f"{ms(stages[n][key]):>14}" for n in texts))
     print(f"    {'sum of stages':<14}" + "".join(f"{ms(sum(stages[n].values())):>14}" for n in texts))
     print(f"    {'load() total':<14}" + "".join(f"{ms(loads[n]):>14}" for n in texts))
+    print(f"    {'  CPU time':<14}" + "".join(f"{ms(loads_cpu[n]):>14}" for n in texts)
+          + f"   ratio {loads_cpu[20_000] / loads_cpu[10_000]:.2f}")
     print(f"    {'full GCs':<14}" + "".join(
         f"{f'{collections[n][0]} = {collections[n][1] * 1000:.0f} ms':>14}" for n in texts))
     print(f"    {'load(), GC off':<14}" + "".join(f"{ms(loads_no_gc[n]):>14}" for n in texts)
@@ -230,16 +266,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, value, target, ok in rows:
         print(f"    {name:<{widths[0]}}  {value:>{widths[1]}}  {target:<{widths[2]}}  {'ok' if ok else 'MISSED'}")
     missed = [r[0] for r in rows if not r[3]]
+    if max(busy) > 1.1:
+        print(f"    warning: wall time exceeds CPU time by up to {max(busy) - 1:.0%}: the machine is busy, "
+              "so these figures are inflated; rerun on a quiet machine")
 
     if args.profile:
+        # GC off: collector pauses would be billed to whichever function happened to allocate.
         profiler = cProfile.Profile()
+        gc.collect()
+        gc.disable()
         profiler.enable()
         specdsl.load(texts[10_000])
         profiler.disable()
+        gc.enable()
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
-        print("\nhot spots of one 10k-layer load (cProfile, by own time):")
-        print(out.getvalue())
+        print("\nhot spots of one 10k-layer load (cProfile, GC off, by own time):")
+        print(out.getvalue().strip("\n"))
 
     print(f"\nbenchmark took {time.perf_counter() - started:.1f} s")
     if missed:

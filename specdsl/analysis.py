@@ -192,6 +192,7 @@ def _totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
     macs = sum(f.macs for f in figures)
     sizes = [numel(f.shape) * batch if f.shape is not None else 0 for f in figures]
     activations = sum(sizes[1:])
+    counters = sum(1 for f in figures if f.attrs.get("track_running_stats") and f.buffers)
     rf_node = None
     for node, fig in zip(graph.nodes, figures):
         if fig.rf is not None and node.op != "input":
@@ -208,7 +209,7 @@ def _totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
         activation_bytes=activations * width,
         param_bytes=(trainable + frozen) * width,
         # num_batches_tracked is int64; the running stats follow the model dtype.
-        buffer_bytes=buffers * width,
+        buffer_bytes=(buffers - counters) * width + counters * 8,
         input_bytes=sizes[0] * width,
         peak_bytes=_peak_bytes(graph, sizes) * width,
         batch=batch,

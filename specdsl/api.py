@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,19 @@ def load(
     the model comes back with its diagnostics and whatever figures could be made.
     """
     file, text = read_source(source)
+    # The pipeline allocates many small, acyclic objects (one SourceLoc per value);
+    # the cyclic collector only adds superlinear pauses here, so it waits until we are done.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(file, text, input, batch, strict)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _load(file: str, text: str, input: tuple[int, ...] | list[int] | None, batch: int,
+          strict: bool) -> Model:
     sources = {file: text}
     spec = parse(text, file)
     if input is not None:

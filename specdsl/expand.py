@@ -99,6 +99,8 @@ class Expander:
         self.block_names = (*BUILTIN_BLOCKS, *spec.blocks)
         self.blocks: dict[str, str] = {}
         self._estimating: set[str] = set()
+        self.all_names = _names_in(
+            {"layers": spec.layers, "blocks": {n: b.model_dump() for n, b in spec.blocks.items()}})
 
     # -- helpers -------------------------------------------------------------
 
@@ -137,6 +139,8 @@ class Expander:
         """Replace parameter names and integer expressions by their values."""
         env = frame.env
         if isinstance(raw, str):
+            if raw not in env and not _OPERATOR_CHARS.intersection(raw):
+                return raw  # a plain word such as `relu` or `same`: the common case, kept fast
             names = identifiers(raw)
             if raw in env or is_expression(raw, env):
                 try:
@@ -284,7 +288,9 @@ class Expander:
                 resolved.append(scope[ref])
                 continue
             guess = did_you_mean(ref, scope)
-            self.error("E314", f"unknown node '{ref}'", spec.arg_locs.get(f"inputs[{i}]", spec.loc), frame,
+            later = " (it is defined later or in another block; inputs must come earlier)" \
+                if ref in self.all_names else ""
+            self.error("E314", f"unknown node '{ref}'{later}", spec.arg_locs.get(f"inputs[{i}]", spec.loc), frame,
                        hint=f"did you mean '{guess}'?" if guess else
                        "name a layer with `name:` before referring to it", path=format_path(spec.path))
         return tuple(resolved) if len(resolved) == len(spec.meta.inputs) else None
@@ -361,7 +367,8 @@ class Expander:
     def projection(self, x: int, body: int, path: str, frame: Frame, loc: SourceLoc | None) -> int | None:
         """1x1 conv (no bias) + batch norm matching the body's channels and stride."""
         in_shape, body_shape = self.shape(x), self.shape(body)
-        if in_shape is None or body_shape is None:
+        if in_shape is None or body_shape is None or len(in_shape) != len(body_shape) or len(in_shape) < 2:
+            # No 1x1 conv can bridge a change of rank; the add's own rule reports the mismatch.
             return x
         stride = []
         in_rf, out_rf = self.figs[x].rf, self.figs[body].rf
@@ -569,7 +576,23 @@ class Expander:
         return env if ok else None
 
 
+def _names_in(raw: Any) -> set[str]:
+    """Every `name:` written anywhere in the spec, to explain forward references."""
+    found: set[str] = set()
+    stack = [raw]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("name"), str):
+                found.add(item["name"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
 _META = ("name", "frozen", "init", "inputs", "repeat")
+_OPERATOR_CHARS = frozenset("+-*/()")
 _BUILTIN_ARGS: dict[str, type[Args]] = {
     "residual": ResidualArgs, "dense": DenseArgs, "transition": TransitionArgs,
     "inception": InceptionArgs, "fractal": FractalArgs,

@@ -138,6 +138,17 @@ def split_layer(raw: Any) -> tuple[str | None, Any, dict[str, Any], str | None]:
     return ops[0], raw[ops[0]], meta, None
 
 
+def misspelt_meta_keys(raw: Any, blocks: Collection[str]) -> list[str]:
+    """Keys of a layer mapping that are neither ops nor meta keys but look like meta keys."""
+    if not isinstance(raw, dict):
+        return []
+    candidates = [k for k in raw if k not in META_KEYS]
+    known = [k for k in candidates if lookup(k) is not None or k in blocks]
+    if len(known) != 1:
+        return []
+    return [k for k in candidates if k not in known and did_you_mean(k, META_KEYS)]
+
+
 def _positional(op: str) -> str | None:
     """The argument a scalar shorthand (``linear: 1000``) fills."""
     return POSITIONAL.get(op, (None,))[0]
@@ -163,6 +174,14 @@ def parse_layer(
     blocks: Collection[str] = (),
 ) -> LayerSpec | None:
     loc = smap.value_loc(path) if smap else None
+    misspelt = misspelt_meta_keys(raw, blocks)
+    if misspelt:
+        for key in misspelt:
+            diags.append(Diagnostic(
+                "error", "E201", f"unknown key '{key}' in a layer",
+                smap.key_loc((*path, key)) if smap else loc, path=format_path(path),
+                hint=f"did you mean '{did_you_mean(key, META_KEYS)}'?"))
+        return None
     op, raw_args, raw_meta, problem = split_layer(raw)
     if problem is not None:
         diags.append(Diagnostic(
@@ -310,35 +329,64 @@ def _validate_block(name: str, raw: Any, smap: SourceMap | None, diags: list[Dia
 
 
 def json_schema() -> dict[str, Any]:
-    """A JSON Schema for spec files, built from the same models that validate them."""
-    from pydantic import create_model
+    """A JSON Schema for spec files, built from the same models that validate them.
 
-    entries: list[Any] = []
-    bare = sorted(name for name, rule in OPS.items() if not rule.args.model_fields or all(
-        not f.is_required() for f in rule.args.model_fields.values()))
-    for name, rule in sorted(OPS.items()):
-        entry = create_model(
-            f"Layer_{name}", __base__=LayerMeta,
-            **{name: (rule.args | None, Field(default=None, description=rule.doc))},  # type: ignore[call-overload]
-        )
-        entries.append(entry)
-    from pydantic import TypeAdapter
+    A layer that names a known op (or alias, or built-in block) must match that op's
+    arguments exactly; any other single-key mapping is taken for a call of a user
+    block, whose parameters only the spec itself defines.
+    """
+    from specdsl.expand import _BUILTIN_ARGS, StageArgs
 
-    layer_schema = TypeAdapter(list[Any]).json_schema()
-    doc_schema = SpecDocument.model_json_schema()
+    doc_schema = SpecDocument.model_json_schema(ref_template="#/$defs/{model}")
     defs: dict[str, Any] = doc_schema.setdefault("$defs", {})
-    one_of: list[dict[str, Any]] = [{"enum": bare, "description": "an op with no required arguments"}]
-    for entry in entries:
-        s = entry.model_json_schema(ref_template="#/$defs/{model}")
-        defs.update(s.pop("$defs", {}))
-        op = entry.__name__.removeprefix("Layer_")
-        s["required"] = [op]
-        s["properties"][op] = {"anyOf": [s["properties"][op], {"type": "null"}] +
-                               ([{"type": ["number", "integer"]}] if op in POSITIONAL else []),
-                               "description": OPS[op].doc}
-        one_of.append(s)
-    layer_schema = {"type": "array", "minItems": 1, "items": {"anyOf": one_of}}
-    doc_schema["properties"]["layers"] = layer_schema
+    arg_models: dict[str, tuple[type[Args], str]] = {}
+    for name, rule in OPS.items():
+        arg_models[name] = (rule.args, rule.doc)
+        for alias in rule.aliases:
+            arg_models[alias] = (rule.args, f"alias of {name}: {rule.doc}")
+    for name, model in _BUILTIN_ARGS.items():
+        arg_models[name] = (model, f"built-in {name} block")
+    arg_models["stage"] = (StageArgs, "a group of layers")
+    meta = LayerMeta.model_json_schema(ref_template="#/$defs/{model}")
+    defs.update(meta.pop("$defs", {}))
+    rules: list[dict[str, Any]] = []
+    for op, (model, doc) in sorted(arg_models.items()):
+        args = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(args.pop("$defs", {}))
+        defs.setdefault(model.__name__, args)
+        target = OPS.get(ALIASES.get(op, op))
+        options: list[dict[str, Any]] = [{"$ref": f"#/$defs/{model.__name__}"}, {"type": "null"}]
+        if target is not None and target.name in POSITIONAL:
+            # `linear: 1000`, `layernorm: [768]`, `upsample: 2`: the first positional argument.
+            options.append({"type": ["number", "integer", "string", "array"]})
+        if op == "stage":
+            options.append({"type": "array"})
+        properties = {op: {"anyOf": options, "description": doc}, **meta["properties"]}
+        rules.append({
+            "if": {"type": "object", "required": [op]},
+            "then": {"type": "object", "properties": properties, "additionalProperties": False},
+        })
+    layer = {
+        "anyOf": [
+            {"type": "string", "pattern": NAME_PATTERN, "description": "an op or block with no arguments"},
+            {"type": "object", "minProperties": 1, "allOf": rules,
+             "description": "an op, a built-in block or a user block call, with name/frozen/init/inputs/repeat"},
+        ]
+    }
+    defs["Layer"] = layer
+    doc_schema["properties"]["layers"] = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Layer"}}
+    block = BlockDef.model_json_schema(ref_template="#/$defs/{model}")
+    defs.update(block.pop("$defs", {}))
+    # Inside a block, values may be expressions of its parameters (`out: c * 4`), which only
+    # expansion can check: the schema asks for the shape of a layer, not its argument types.
+    template = {"anyOf": [{"type": "string"}, {"type": "object", "minProperties": 1}]}
+    block["properties"]["layers"] = {"anyOf": [{"type": "array", "items": template}, {"type": "null"}]}
+    defs["BlockDef"] = block
+    doc_schema["properties"]["blocks"] = {
+        "type": "object", "propertyNames": {"pattern": NAME_PATTERN},
+        "additionalProperties": {"anyOf": [{"$ref": "#/$defs/BlockDef"}, {"type": "array", "items": template}]},
+        "description": "user-defined blocks, called by name from layers",
+    }
     doc_schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc_schema["title"] = "specdsl model spec"
     return doc_schema

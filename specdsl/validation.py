@@ -126,6 +126,12 @@ def diagnostics_from(
         path, is_missing = _data_path(data, err["loc"], err["type"])
         groups.setdefault(path, []).append(err)
         missing[path] = is_missing
+    # A union member that got deeper (into a list item) explains the mistake; the other
+    # members' "wrong type" errors at the parent are noise.
+    deeper = {p[:i] for p in groups for i in range(len(p))}
+    for path in list(groups):
+        if path in deeper and all(e["type"] in _EXPECTED or e["type"] == "literal_error" for e in groups[path]):
+            del groups[path]
     diags = []
     for path, errs in groups.items():
         full = (*base, *path)
@@ -154,7 +160,7 @@ def diagnostics_from(
             continue
         value = errs[0].get("input")
         constraint = next((e for e in errs if e["type"] in _CONSTRAINTS), None)
-        label = str(path[-1]) if path else what
+        label = _label(path) if path else what
         if constraint is not None:
             rule = _CONSTRAINTS[constraint["type"]].format(**(constraint.get("ctx") or {}))
             diags.append(Diagnostic(
@@ -184,6 +190,12 @@ def diagnostics_from(
             f"'{label}' expects {' or '.join(expected)}; received {show_value(value, raw)} ({kind_of(value)})",
             value_loc, hint=hint, path=shown))
     return diags
+
+
+def _label(path: PathKey) -> str:
+    """The name of the offending value: `pad`, or `input[1]` for a list item."""
+    start = max((i for i, seg in enumerate(path) if isinstance(seg, str)), default=0)
+    return format_path(path[start:])
 
 
 def _model_at(model: type[BaseModel], path: PathKey) -> type[BaseModel] | None:

@@ -25,7 +25,9 @@ MAX_DEPTH = 64
 
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_YAML11_BOOLS = {"y", "n", "yes", "no", "on", "off"}
+# y/n are YAML 1.1 booleans too, but PyYAML and most tools read them as strings, and
+# single letters are common parameter names (`n`): only the wordy forms are refused.
+_YAML11_BOOLS = {"yes", "no", "on", "off"}
 _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)\Z")
 _LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+\Z")
 _UNDERSCORE_NUM = re.compile(r"[-+]?[0-9][0-9_]*_[0-9_]*(\.[0-9_]*)?\Z")
@@ -204,9 +206,22 @@ def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> 
         loc = _syntax_loc(file, text, mark) if mark else None
         problem = (exc.problem or "invalid YAML").strip()
         context = f" ({exc.context.strip()})" if exc.context else ""
+        notes: tuple[str, ...] = ()
+        start = exc.context_mark
+        if start is not None and exc.problem_mark is not None and start.line != exc.problem_mark.line:
+            construct = exc.context.strip().removeprefix("while parsing ").removeprefix("a ") if exc.context else ""
+            notes = (f"the {construct} began at line {start.line + 1}, column {start.column + 1}",) \
+                if construct else ()
+        if "flow" in (exc.context or ""):
+            hint = "check for a missing ',' or closing bracket"
+        elif "mapping values are not allowed" in problem:
+            hint = ("a layer with no arguments that carries keys needs a colon: write `- bn:` "
+                    "before `name: ...`, and put a space after every `key:`")
+        else:
+            hint = "check indentation and that every `key:` is followed by a space"
         raise SpecError(
             [*diags, Diagnostic("error", "E101", f"YAML syntax error: {problem}{context}", loc,
-                                hint="check indentation and that every `key:` is followed by a space")],
+                                hint=hint, notes=notes)],
             {file: text},
         ) from None
     except yaml.YAMLError as exc:

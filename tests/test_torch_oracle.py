@@ -35,8 +35,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from hypothesis.errors import InvalidArgument  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -45,16 +46,23 @@ from specdsl.errors import SpecError  # noqa: E402
 from specdsl.ops import OPS  # noqa: E402
 from specdsl.ops._base import RuleContext, RuleViolation  # noqa: E402
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Any:
+    """Tiny tensors run fastest on one thread; restore the setting for other modules."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 # SPECDSL_ORACLE_SCALE=20 runs twenty times the examples (for a deeper search, not for CI).
 SCALE = int(os.environ.get("SPECDSL_ORACLE_SCALE", "1"))
 SETTINGS = settings(
-    max_examples=60 * SCALE,
+    max_examples=100 * SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-FEW = settings(SETTINGS, max_examples=25 * SCALE)
+FEW = settings(SETTINGS, max_examples=40 * SCALE)
 
 MAX_SIDE = {0: 1, 1: 9, 2: 7, 3: 5}
 
@@ -97,8 +105,7 @@ def via_spec(in_shape: Sequence[int], op: str, args: dict[str, Any]) -> Figures 
         model = specdsl.load(text)
     except SpecError as exc:
         return exc
-    node, fig = model.rows()[-1]
-    assert node.op == OPS[node.op].name
+    _node, fig = model.rows()[-1]
     assert fig.shape is not None, text
     return Figures(tuple(fig.shape), fig.trainable, fig.buffers, fig.macs)
 
@@ -160,8 +167,17 @@ def torch_macs(layer: nn.Module, in_shape: Sequence[int]) -> int:
     return flops // 2
 
 
+def _note(what: str) -> None:
+    """Label the example for ``--hypothesis-show-statistics`` (a no-op outside @given)."""
+    try:
+        event(what)
+    except InvalidArgument:
+        pass
+
+
 def agree(spec: Figures | Exception, rt: Runtime, what: str, *, macs_of: Sequence[int] | None = None) -> None:
     """The oracle: accept/reject agree; shape, params, buffers (and MACs) agree."""
+    _note(f"PyTorch rejects: {str(rt.error)[:60]}" if rt.error is not None else "PyTorch accepts")
     if rt.error is not None:
         assert isinstance(spec, (SpecError, RuleViolation)), (
             f"PyTorch rejects {what} ({type(rt.error).__name__}: {rt.error}) "
@@ -181,6 +197,7 @@ def agree(spec: Figures | Exception, rt: Runtime, what: str, *, macs_of: Sequenc
 
 
 def rejects(spec: Figures | Exception, what: str) -> None:
+    _note("refused by design")
     assert isinstance(spec, (SpecError, RuleViolation)), f"specdsl should reject {what}; got {spec}"
 
 
@@ -203,6 +220,30 @@ def per_axis(draw: Any, rank: int, lo: int, hi: int, bad_lengths: bool = False) 
         return draw(st.integers(lo, hi))
     n = rank if form <= 8 else draw(st.sampled_from([m for m in (1, 2, 3) if m != rank]))
     return draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n))
+
+
+def clamp_pad(draw: Any, pad: int | list[int], k: int | list[int]) -> int | list[int]:
+    """Mostly keep pooling padding within PyTorch's pad <= k // 2, so most draws are valid."""
+    if not draw(st.integers(0, 3)):
+        return pad
+    if isinstance(pad, int):
+        return min(pad, (k if isinstance(k, int) else min(k)) // 2)
+    ks = [k] * len(pad) if isinstance(k, int) else k
+    return [min(p, q // 2) for p, q in zip(pad, ks)] + pad[len(ks):]
+
+
+def conv_groups(draw: Any, c: int) -> tuple[int | str, int]:
+    """(spec value, PyTorch groups): mostly a divisor of the input channels."""
+    groups = draw(st.sampled_from(["one", "divisor", "divisor", "depthwise", "any"]))
+    if groups == "one":
+        return 1, 1
+    if groups == "depthwise":
+        return "depthwise", c
+    if groups == "divisor":
+        g = draw(st.sampled_from([d for d in range(1, c + 1) if c % d == 0]))
+        return g, g
+    g = draw(st.integers(1, 4))
+    return g, g
 
 
 def tup(value: Any) -> Any:
@@ -235,11 +276,11 @@ DROPOUT_ND = {"dropout1d": (1, nn.Dropout1d), "dropout2d": (2, nn.Dropout2d), "d
 def test_conv(data: Any) -> None:
     x = data.draw(shapes())
     rank, c = len(x) - 1, x[0]
-    groups = data.draw(st.sampled_from([1, 1, 2, 3, "depthwise"]))
+    groups, g = conv_groups(data.draw, c)
     args = {
-        "out": data.draw(st.integers(1, 8)),
+        "out": g * data.draw(st.integers(1, 3)) if data.draw(st.integers(0, 4)) else data.draw(st.integers(1, 8)),
         "k": data.draw(per_axis(rank, 1, 4, bad_lengths=True)),
-        "stride": data.draw(per_axis(rank, 1, 3)),
+        "stride": data.draw(st.one_of(st.just(1), per_axis(rank, 1, 3))),
         "pad": data.draw(st.one_of(per_axis(rank, 0, 3), st.sampled_from(["same", "valid"]))),
         "dilation": data.draw(per_axis(rank, 1, 3)),
         "groups": groups,
@@ -251,7 +292,6 @@ def test_conv(data: Any) -> None:
     what = spec_text(x, "conv", args)
     if args["in"] not in (None, c):
         return rejects(spec, what)
-    g = c if groups == "depthwise" else groups
     rt = via_torch(lambda: CONV[rank](
         c, args["out"], tup(args["k"]), stride=tup(args["stride"]), padding=tup(args["pad"]),
         dilation=tup(args["dilation"]), groups=g, bias=args["bias"], padding_mode=args["padding_mode"],
@@ -264,9 +304,9 @@ def test_conv(data: Any) -> None:
 def test_deconv(data: Any) -> None:
     x = data.draw(shapes())
     rank, c = len(x) - 1, x[0]
-    groups = data.draw(st.sampled_from([1, 1, 2, 3, "depthwise"]))
+    groups, g = conv_groups(data.draw, c)
     args = {
-        "out": data.draw(st.integers(1, 8)),
+        "out": g * data.draw(st.integers(1, 3)) if data.draw(st.integers(0, 4)) else data.draw(st.integers(1, 8)),
         "k": data.draw(per_axis(rank, 1, 4, bad_lengths=True)),
         "stride": data.draw(per_axis(rank, 1, 3)),
         "pad": data.draw(per_axis(rank, 0, 3)),
@@ -280,7 +320,6 @@ def test_deconv(data: Any) -> None:
     what = spec_text(x, "deconv", args)
     if args["in"] not in (None, c):
         return rejects(spec, what)
-    g = c if groups == "depthwise" else groups
     rt = via_torch(lambda: DECONV[rank](
         c, args["out"], tup(args["k"]), stride=tup(args["stride"]), padding=tup(args["pad"]),
         output_padding=tup(args["output_padding"]), groups=g, bias=args["bias"], dilation=tup(args["dilation"]),
@@ -293,7 +332,8 @@ def test_deconv(data: Any) -> None:
 def test_linear(data: Any) -> None:
     x = data.draw(shapes(ranks=(0, 1, 2, 3)))
     features = x[-1]
-    args = {"out": data.draw(st.integers(1, 8)), "bias": data.draw(st.booleans()), "in": declared_in(data.draw, features)}
+    args = {"out": data.draw(st.integers(1, 8)), "bias": data.draw(st.booleans()),
+            "in": declared_in(data.draw, features)}
     spec = via_spec(x, "linear", args)
     what = spec_text(x, "linear", args)
     if args["in"] not in (None, features):
@@ -310,10 +350,11 @@ def test_linear(data: Any) -> None:
 def test_maxpool(data: Any) -> None:
     x = data.draw(shapes())
     rank = len(x) - 1
+    k = data.draw(per_axis(rank, 1, 4))
     args = {
-        "k": data.draw(per_axis(rank, 1, 4)),
+        "k": k,
         "stride": data.draw(st.one_of(st.none(), per_axis(rank, 1, 3))),
-        "pad": data.draw(per_axis(rank, 0, 2)),
+        "pad": clamp_pad(data.draw, data.draw(per_axis(rank, 0, 2)), k),
         "dilation": data.draw(per_axis(rank, 1, 3)),
         "ceil_mode": data.draw(st.booleans()),
     }
@@ -330,10 +371,11 @@ def test_maxpool(data: Any) -> None:
 def test_avgpool(data: Any) -> None:
     x = data.draw(shapes())
     rank = len(x) - 1
+    k = data.draw(per_axis(rank, 1, 4))
     args = {
-        "k": data.draw(per_axis(rank, 1, 4)),
+        "k": k,
         "stride": data.draw(st.one_of(st.none(), per_axis(rank, 1, 3))),
-        "pad": data.draw(per_axis(rank, 0, 2)),
+        "pad": clamp_pad(data.draw, data.draw(per_axis(rank, 0, 2)), k),
         "ceil_mode": data.draw(st.booleans()),
         "count_include_pad": data.draw(st.booleans()),
     }
@@ -371,7 +413,8 @@ def test_global_pool(x: tuple[int, ...], op: str, keepdims: bool) -> None:
 # --------------------------------------------------------------------------- resizing
 
 
-SCALES = [0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0]
+SCALES = [0.1, 0.3, 1 / 3, 0.5, 0.7, 0.75, 1.0, 1.1, 1.25, 1.5, 2, 2.0, 2.5, 3]
+MODES = {"nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"}
 
 
 @SETTINGS
@@ -380,7 +423,7 @@ def test_upsample(data: Any) -> None:
     x = data.draw(shapes(ranks=(0, 1, 2, 3)))
     rank = len(x) - 1
     n = max(rank, 1)
-    which = data.draw(st.sampled_from(["scale", "scale", "size", "size", "both", "neither"]))
+    which = data.draw(st.sampled_from(["scale"] * 4 + ["size"] * 4 + ["both", "neither"]))
     scale = size = None
     if which in ("scale", "both"):
         scale = data.draw(st.one_of(
@@ -389,8 +432,10 @@ def test_upsample(data: Any) -> None:
         ))
     if which in ("size", "both"):
         size = data.draw(per_axis(n, 1, 8))
-    mode = data.draw(st.sampled_from(["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"]))
-    align = data.draw(st.sampled_from([None, None, True, False]))
+    fitting = {0: ["nearest"], 1: ["linear"], 2: ["bilinear", "bicubic"], 3: ["trilinear"]}[rank]
+    mode = data.draw(st.sampled_from(
+        ["nearest", "nearest-exact", *fitting * 2] if data.draw(st.integers(0, 3)) else sorted(MODES)))
+    align = data.draw(st.sampled_from([None, None, None, True, False]))
     args = {"scale": scale, "size": size, "mode": mode, "align_corners": align}
     spec = via_spec(x, "upsample", args)
     rt = via_torch(lambda: nn.Upsample(size=tup(size), scale_factor=tup(scale), mode=mode, align_corners=align), [x])
@@ -504,7 +549,7 @@ ACTIVATIONS: dict[str, tuple[Any, Callable[[dict[str, Any]], nn.Module]]] = {
 
 
 @pytest.mark.parametrize("op", sorted(ACTIVATIONS))
-@settings(SETTINGS, max_examples=8 * SCALE)
+@settings(SETTINGS, max_examples=10 * SCALE)
 @given(data=st.data())
 def test_activation(op: str, data: Any) -> None:
     args_st, make = ACTIVATIONS[op]
@@ -514,7 +559,7 @@ def test_activation(op: str, data: Any) -> None:
     agree(spec, via_torch(lambda: make(args), [x]), spec_text(x, op, args))
 
 
-@settings(SETTINGS, max_examples=40 * SCALE)
+@settings(SETTINGS, max_examples=60 * SCALE)
 @given(shapes(ranks=(0, 1, 2, 3)), st.sampled_from(["softmax", "log_softmax"]), st.data())
 def test_softmax(x: tuple[int, ...], op: str, data: Any) -> None:
     ndim = len(x) + 1
@@ -527,7 +572,7 @@ def test_softmax(x: tuple[int, ...], op: str, data: Any) -> None:
     agree(spec, via_torch(lambda: layer(dim), [x]), what)
 
 
-@settings(SETTINGS, max_examples=30 * SCALE)
+@settings(SETTINGS, max_examples=50 * SCALE)
 @given(shapes(ranks=(0, 1, 2, 3)), st.sampled_from(sorted(DROPOUT_ND)), st.sampled_from([0.0, 0.5]))
 def test_channel_dropout(x: tuple[int, ...], op: str, p: float) -> None:
     rank, layer = DROPOUT_ND[op]
@@ -556,7 +601,7 @@ def shape_pairs(draw: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return a, draw(shapes(ranks=(0, 1, 2, 3)))
 
 
-@settings(SETTINGS, max_examples=60 * SCALE)
+@settings(SETTINGS, max_examples=100 * SCALE)
 @given(shape_pairs(), st.data())
 def test_concat(pair: tuple[tuple[int, ...], tuple[int, ...]], data: Any) -> None:
     a, b = pair
@@ -573,7 +618,7 @@ def test_concat(pair: tuple[tuple[int, ...], tuple[int, ...]], data: Any) -> Non
     agree(spec, via_torch(lambda: lambda s, t: torch.cat([s, t], dim), [a, b]), what)
 
 
-@settings(SETTINGS, max_examples=30 * SCALE)
+@settings(SETTINGS, max_examples=50 * SCALE)
 @given(shape_pairs(), st.sampled_from(["add", "mean"]))
 def test_add_mean(pair: tuple[tuple[int, ...], tuple[int, ...]], op: str) -> None:
     a, b = pair

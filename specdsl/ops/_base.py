@@ -71,7 +71,14 @@ class AxisRF:
         return Fraction(self.size - 1, 2) - self.pad
 
     def __str__(self) -> str:
-        return f"{self.size}/{self.stride}/{self.pad}"
+        return f"{_decimal(self.size)}/{_decimal(self.stride)}/{_decimal(self.pad)}"
+
+
+def _decimal(x: Number) -> str:
+    """Fractions (after transposed convs) as decimals, so '5/0.5/1' stays readable."""
+    if isinstance(x, Fraction):
+        return str(x.numerator) if x.denominator == 1 else f"{float(x):g}"
+    return str(x)
 
 
 # None: not spatial any more (after flatten / linear / global pooling).

@@ -1,0 +1,67 @@
+"""Shared helpers for the specdsl test suite.
+
+Small specs are written as Python data and turned into YAML text (one JSON
+flow mapping per layer, which is valid YAML), so a test reads like the spec
+it checks and still goes through the real front end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+import specdsl
+from specdsl.errors import Diagnostic, SpecError
+
+
+def spec_text(*layers: Any, input: Sequence[int] = (3, 32, 32), model: str = "t") -> str:
+    """YAML text of a spec whose layers are given as Python data."""
+    lines = [f"model: {model}", f"input: {json.dumps(list(input))}", "layers:"]
+    lines += [f"  - {json.dumps(layer)}" for layer in layers]
+    return "\n".join(lines) + "\n"
+
+
+def load_layers(*layers: Any, input: Sequence[int] = (3, 32, 32), **kw: Any) -> specdsl.Model:
+    return specdsl.load(spec_text(*layers, input=input), **kw)
+
+
+def errors_of(*layers: Any, input: Sequence[int] = (3, 32, 32)) -> list[Diagnostic]:
+    """The error diagnostics a spec raises (fails the test when it loads cleanly)."""
+    with pytest.raises(SpecError) as info:
+        load_layers(*layers, input=input)
+    return info.value.errors
+
+
+class Helpers:
+    """Bundled so one session-scoped fixture serves plain and hypothesis tests alike."""
+
+    spec_text = staticmethod(spec_text)
+    load = staticmethod(load_layers)
+    errors = staticmethod(errors_of)
+
+    @staticmethod
+    def last(*layers: Any, input: Sequence[int] = (3, 32, 32)) -> Any:
+        """Figures of the final node of a spec."""
+        model = load_layers(*layers, input=input)
+        return model.rows()[-1][1]
+
+    @staticmethod
+    def codes(*layers: Any, input: Sequence[int] = (3, 32, 32)) -> list[str]:
+        return [d.code for d in errors_of(*layers, input=input)]
+
+    @staticmethod
+    def warning_codes(*layers: Any, input: Sequence[int] = (3, 32, 32)) -> list[str]:
+        return [d.code for d in load_layers(*layers, input=input).warnings]
+
+
+@pytest.fixture(scope="session")
+def h() -> type[Helpers]:
+    return Helpers
+
+
+@pytest.fixture(scope="session")
+def spec() -> Callable[..., str]:
+    return spec_text
