@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 spec errors, 2 usage, 3 internal error (a bug).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -16,6 +17,9 @@ from collections.abc import Callable, Sequence
 from specdsl.errors import SpecError, render_all
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
+
+# Modules with a `register(subparsers)` function, one per family of commands.
+COMMAND_MODULES: list[str] = []
 
 
 class UsageError(Exception):
@@ -206,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ops = sub.add_parser("ops", help="list the layers the language knows")
     ops.set_defaults(func=cmd_ops)
+    for module in COMMAND_MODULES:
+        # Each module adds its subcommands; heavy imports (torch, graphviz) stay inside the handlers.
+        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -1,0 +1,37 @@
+"""Names shared by every backend: a node's module path and its parameter names.
+
+A node at spec path ``layers[4].body[0]`` becomes the submodule
+``layers.4.body.0``, so state_dict keys read like the spec
+(``layers.4.body.0.weight``), and the NumPy backend finds its weights under the
+very same keys.
+"""
+
+from __future__ import annotations
+
+import re
+
+_INDEX = re.compile(r"\[(\d+)\]")
+
+# Parameters and buffers each op owns, in PyTorch's order and naming.
+PARAMETERS: dict[str, tuple[str, ...]] = {
+    "conv": ("weight", "bias"),
+    "deconv": ("weight", "bias"),
+    "linear": ("weight", "bias"),
+    "bn": ("weight", "bias"),
+    "instancenorm": ("weight", "bias"),
+    "layernorm": ("weight", "bias"),
+    "groupnorm": ("weight", "bias"),
+}
+BUFFERS: dict[str, tuple[str, ...]] = {
+    "bn": ("running_mean", "running_var", "num_batches_tracked"),
+    "instancenorm": ("running_mean", "running_var", "num_batches_tracked"),
+}
+
+
+def module_path(spec_path: str) -> str:
+    """``layers[4][1].body[0]`` -> ``layers.4.1.body.0``."""
+    return _INDEX.sub(r".\1", spec_path)
+
+
+def param_key(spec_path: str, name: str) -> str:
+    return f"{module_path(spec_path)}.{name}"
