@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
 
 __version__ = "0.1.0"
-__all__ = ["Diagnostic", "Model", "SourceLoc", "SpecError", "__version__", "load"]
+__all__ = ["Diagnostic", "Model", "SourceLoc", "SpecError", "__version__", "load", "to_torch"]
 
 if TYPE_CHECKING:
     from specdsl.api import Model, load
@@ -22,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from specdsl import api
 
         return getattr(api, name)
+    if name == "to_torch":
+        from specdsl.backends.torch_backend import to_torch
+
+        return to_torch
     raise AttributeError(f"module 'specdsl' has no attribute {name!r}")

@@ -19,7 +19,7 @@ from specdsl.errors import SpecError, render_all
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
 # Modules with a `register(subparsers)` function, one per family of commands.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["specdsl.cmd_torch", "specdsl.diagram"]
 
 
 class UsageError(Exception):

@@ -23,7 +23,7 @@ from specdsl.expr import ExprError, evaluate, identifiers, is_expression
 from specdsl.ir import Graph, Node
 from specdsl.ops import OPS
 from specdsl.ops._base import Args, PositiveInt, Probability, fmt_shape
-from specdsl.schema import BUILTIN_BLOCKS, RESERVED_NAMES, BlockDef, LayerSpec, Spec, parse_layer
+from specdsl.schema import BUILTIN_BLOCKS, NAME_PATTERN, RESERVED_NAMES, BlockDef, LayerSpec, Spec, parse_layer
 from specdsl.source import PathKey, format_path
 from specdsl.validation import diagnostics_from, show_value
 
@@ -57,7 +57,8 @@ class TransitionArgs(Args):
 
 
 class InceptionArgs(Args):
-    branches: dict[str, LayerList] | Annotated[list[LayerList], Field(min_length=1)]
+    branches: dict[Annotated[str, Field(pattern=NAME_PATTERN)], LayerList] | Annotated[
+        list[LayerList], Field(min_length=1)]
     dim: int = 1
 
 

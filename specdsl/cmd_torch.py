@@ -1,0 +1,165 @@
+"""`specdsl run` and `specdsl build`: the PyTorch side of the CLI (torch imported lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from specdsl.cli import EXIT_OK, EXIT_SPEC, EXIT_USAGE, _shape
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; received '{text}'")
+    return int(text)
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="run the model on random data and report throughput, latency, memory",
+                         description="Build the PyTorch module and time forward (or training) steps on random data.")
+    run.add_argument("spec", metavar="FILE|ZOO-NAME")
+    run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    run.add_argument("--batch", type=_positive, default=8)
+    run.add_argument("--input", type=_shape, help="override the input shape, e.g. 3,128,128")
+    run.add_argument("--amp", choices=("bf16", "fp16"), help="autocast to this precision")
+    run.add_argument("--channels-last", action="store_true", help="use channels_last memory format")
+    run.add_argument("--compile", action="store_true", help="torch.compile the module first")
+    run.add_argument("--train", action="store_true", help="time forward + backward + SGD steps")
+    run.add_argument("--steps", type=_positive, default=20, help="timed steps (after 3 warm-up steps)")
+    run.add_argument("--threads", type=_positive, help="torch CPU threads")
+    run.add_argument("--verify", action="store_true",
+                     help="first check every node's runtime shape, params and MACs against the static analysis")
+    run.add_argument("--seed", type=int, default=0)
+    run.set_defaults(func=cmd_run)
+
+    build = sub.add_parser("build", help="emit a standalone PyTorch .py file for the model",
+                           description="Write readable PyTorch source that imports only torch.")
+    build.add_argument("spec", metavar="FILE|ZOO-NAME")
+    build.add_argument("-o", "--output", help="the .py file to write (default: stdout)")
+    build.add_argument("--input", type=_shape, help="override the input shape")
+    build.add_argument("--verify", action="store_true",
+                       help="load the emitted module and compare it with the in-memory one")
+    build.set_defaults(func=cmd_build)
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from specdsl.api import load
+
+    return load(args.spec, input=args.input)
+
+
+def _progress(step: int, total: int, label: str) -> None:
+    if sys.stderr.isatty():
+        width = 30
+        done = int(width * step / total)
+        sys.stderr.write(f"\r{label} [{'#' * done}{'.' * (width - done)}] {step}/{total}")
+        if step == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import resource
+
+    import torch
+
+    from specdsl.backends.torch_backend import example_input, to_torch
+
+    model = _load(args)
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("specdsl run: CUDA is not available on this machine; use --device cpu", file=sys.stderr)
+        return EXIT_USAGE
+    if args.verify:
+        from specdsl.backends.verify import verify
+
+        report = verify(model, device=device)
+        if not report.ok:
+            for m in report.mismatches:
+                print(f"verify: {m}", file=sys.stderr)
+            return EXIT_SPEC
+        print(f"verified: {report.nodes} nodes, shapes, parameters and {report.static_macs:,} MACs agree")
+    module = to_torch(model, seed=args.seed).to(device)
+    x = example_input(model, args.batch, device=device)
+    memory_format = torch.channels_last if args.channels_last and x.dim() == 4 else \
+        torch.channels_last_3d if args.channels_last and x.dim() == 5 else None
+    if memory_format is not None:
+        module = module.to(memory_format=memory_format)
+        x = x.contiguous(memory_format=memory_format)
+    runner: Any = torch.compile(module) if args.compile else module
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp or "")
+    optimizer = torch.optim.SGD([p for p in module.parameters() if p.requires_grad], lr=1e-3) \
+        if args.train and any(p.requires_grad for p in module.parameters()) else None
+    module.train(args.train)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            if args.train:
+                out = runner(x)
+                loss = out.float().square().mean()
+            else:
+                with torch.no_grad():
+                    runner(x)
+                return
+        loss.backward()
+        if optimizer is not None:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for i in range(3):
+        step()
+        _progress(i + 1, 3, "warm-up")
+    sync()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for i in range(args.steps):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+        _progress(i + 1, args.steps, "timing ")
+    times.sort()
+    median = times[len(times) // 2]
+    mode = "train step (fwd+bwd+SGD)" if args.train else "forward"
+    print(f"{model.name}: {mode}, batch {args.batch}, input {list(model.graph.input_shape)}, device {device}"
+          + (f", amp {args.amp}" if args.amp else "") + (", channels_last" if memory_format else "")
+          + (", compiled" if args.compile else ""))
+    print(f"  latency:    median {median * 1e3:.2f} ms, min {times[0] * 1e3:.2f} ms over {args.steps} steps")
+    print(f"  throughput: {args.batch / median:,.1f} samples/s")
+    if device.type == "cuda":
+        print(f"  peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**20:,.1f} MiB")
+    else:
+        print(f"  peak process RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.1f} MiB")
+    return EXIT_OK
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from specdsl.backends.torch_codegen import emit
+
+    model = _load(args)
+    source = emit(model)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(source)
+    else:
+        sys.stdout.write(source)
+    if args.verify:
+        from specdsl.backends.torch_codegen import check_emitted
+
+        problems = check_emitted(model, source)
+        for p in problems:
+            print(f"verify: {p}", file=sys.stderr)
+        if problems:
+            return EXIT_SPEC
+        print("verified: the emitted module has the same state_dict keys, shapes and outputs", file=sys.stderr)
+    return EXIT_OK
