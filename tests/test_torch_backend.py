@@ -1,0 +1,250 @@
+"""PyTorch backend: static == dynamic on the whole zoo, emitted source, training, DDP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from specdsl.backends.torch_backend import example_input, to_torch  # noqa: E402
+from specdsl.backends.torch_codegen import check_emitted, emit, load_emitted  # noqa: E402
+from specdsl.backends.verify import verify  # noqa: E402
+
+import specdsl  # noqa: E402
+from specdsl import zoo  # noqa: E402
+from specdsl.cli import main  # noqa: E402
+
+# Small inputs keep the suite fast; every model still exercises all of its layers.
+SMALL = {
+    "inception_v3": (3, 80, 80),
+    "r3d_18": (3, 4, 32, 32),
+    "unet": (1, 32, 32),
+    "timeseries_cnn": (12, 128),
+    "lenet5": None,
+    "fractalnet_cifar10": None,
+}
+
+
+def small(name: str) -> specdsl.Model:
+    shape = SMALL.get(name, (3, 64, 64))
+    return specdsl.load(name, input=shape)
+
+
+@pytest.fixture(autouse=True)
+def _threads() -> None:
+    torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_static_equals_dynamic_on_the_zoo(name: str) -> None:
+    report = verify(small(name))
+    assert report.ok, [str(m) for m in report.mismatches]
+    assert report.runtime_macs == report.static_macs
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_emitted_module_matches_in_memory_module(name: str) -> None:
+    model = small(name)
+    source = emit(model)
+    assert check_emitted(model, source) == []
+
+
+@pytest.mark.parametrize("name", ["resnet18", "densenet121", "googlenet", "fractalnet_cifar10", "unet"])
+def test_backward_reaches_every_trainable_parameter(name: str) -> None:
+    model = small(name)
+    module = to_torch(model, seed=0).eval()  # eval: no dropped fractal paths
+    out = module(example_input(model, 2))
+    out.float().square().mean().backward()
+    missing = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == []
+
+
+def test_state_dict_keys_follow_spec_paths() -> None:
+    keys = list(to_torch(small("resnet18")).state_dict())
+    assert keys[:3] == ["layers.0.weight", "layers.1.weight", "layers.1.bias"]
+    assert "layers.5.shortcut.0.weight" in keys  # the projection of the first stride-2 block
+    assert "layers.4.0.body.0.weight" in keys  # repeat copy 0 of layers[4]
+
+
+def test_frozen_layers_do_not_train() -> None:
+    model = specdsl.load("""
+model: m
+input: [3, 16, 16]
+layers:
+  - conv: {out: 4, k: 3}
+    frozen: true
+  - bn:
+    frozen: true
+  - gap
+  - linear: 2
+""")
+    module = to_torch(model)
+    frozen = {n for n, p in module.named_parameters() if not p.requires_grad}
+    assert frozen == {"layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"}
+    assert sum(p.numel() for p in module.parameters() if not p.requires_grad) == model.totals.frozen
+
+
+@pytest.mark.parametrize("scheme", ["kaiming", "kaiming_uniform", "xavier", "xavier_normal", "normal", "zeros",
+                                    "ones", "orthogonal", "trunc_normal", "uniform"])
+def test_init_schemes(scheme: str) -> None:
+    model = specdsl.load(f"model: m\ninput: [3, 8, 8]\nlayers:\n  - conv: {{out: 16, k: 3}}\n    init: {scheme}\n")
+    module = to_torch(model, seed=0)
+    weight = module.get_submodule("layers.0").weight
+    if scheme == "zeros":
+        assert torch.all(weight == 0)
+    elif scheme == "ones":
+        assert torch.all(weight == 1)
+    else:
+        assert weight.std() > 0
+    assert torch.all(module.get_submodule("layers.0").bias == 0)
+    # The emitted file initialises the same way.
+    source = emit(model)
+    torch.manual_seed(0)
+    emitted = load_emitted(source)()
+    assert emitted.layers["0"].weight.shape == weight.shape
+
+
+def test_default_init_follows_torchvision() -> None:
+    module = to_torch(small("resnet18"), seed=0)
+    conv = module.get_submodule("layers.0")
+    fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+    assert abs(conv.weight.std().item() - (2 / fan_out) ** 0.5) < 0.2 * (2 / fan_out) ** 0.5
+    bn = module.get_submodule("layers.1")
+    assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
+
+
+def test_fractal_drop_path_only_in_training() -> None:
+    model = specdsl.load("fractalnet_cifar10")
+    module = to_torch(model, seed=0)
+    x = example_input(model, 2)
+    module.eval()
+    with torch.no_grad():
+        a, b = module(x), module(x)
+    assert torch.equal(a, b)
+    module.train()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        outs = [module(x) for _ in range(6)]
+    assert any(not torch.allclose(outs[0], o) for o in outs[1:])
+
+
+def test_emitted_source_is_deterministic_and_ruff_clean(tmp_path: Path) -> None:
+    outputs = []
+    for seed in ("0", "1", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        target = tmp_path / f"m{seed}.py"
+        proc = subprocess.run([sys.executable, "-m", "specdsl", "build", "googlenet", "-o", str(target)],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(target.read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+    ruff = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", str(tmp_path / "m0.py")],
+                          capture_output=True, text=True, timeout=120)
+    assert ruff.returncode == 0, ruff.stdout
+
+
+def test_emitted_source_reads_like_torchvision() -> None:
+    source = emit(specdsl.load("resnet18"))
+    assert "import torch\nfrom torch import nn\n" in source
+    assert "# N x 512 x 7 x 7" in source
+    assert "nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)" in source
+    assert "# layers[4][0]: basic" in source  # the first copy of `basic(64) x2`
+    assert source.count("import ") == 2  # only torch
+
+
+def test_build_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "lenet.py"
+    assert main(["build", "lenet5", "-o", str(out), "--verify"]) == 0
+    assert out.read_text().startswith('"""Lenet5: generated by specdsl')
+
+
+def test_run_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "lenet5", "--batch", "4", "--steps", "2", "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "verified:" in out and "samples/s" in out and "latency" in out
+    assert main(["run", "resnet18", "--input", "3,32,32", "--batch", "2", "--steps", "2", "--train",
+                 "--channels-last", "--amp", "bf16"]) == 0
+    assert "train step" in capsys.readouterr().out
+
+
+def test_run_cuda_without_gpu_is_a_usage_error() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert main(["run", "lenet5", "--device", "cuda", "--steps", "1"]) == 2
+
+
+def test_channels_last_and_autocast() -> None:
+    model = small("resnet18")
+    module = to_torch(model, seed=0).eval().to(memory_format=torch.channels_last)
+    x = example_input(model, 2).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = module(x)
+    assert out.shape == (2, 1000)
+
+
+def test_torch_export_and_compile() -> None:
+    model = specdsl.load("lenet5")
+    module = to_torch(model, seed=0).eval()
+    x = example_input(model, 2)
+    exported = torch.export.export(module, (x,))
+    assert torch.allclose(exported.module()(x), module(x))
+    compiled = torch.compile(module, backend="aot_eager")
+    assert torch.allclose(compiled(x), module(x))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_forward_matches_cpu() -> None:  # pragma: no cover - no GPU in CI
+    model = small("resnet18")
+    module = to_torch(model, seed=0).eval()
+    x = example_input(model, 2)
+    with torch.no_grad():
+        cpu = module(x)
+        gpu = module.cuda()(x.cuda()).cpu()
+    assert torch.allclose(cpu, gpu, atol=1e-4, rtol=1e-4)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+DDP_WORKER = r"""
+import os, sys, torch, torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+import specdsl
+from specdsl.backends.torch_backend import to_torch, example_input
+rank, world, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+torch.set_num_threads(1)
+dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+model = specdsl.load("lenet5")
+module = DDP(to_torch(model, seed=0))
+x = example_input(model, 8, seed=1)[rank * 4:(rank + 1) * 4]
+module(x).square().mean().backward()
+if rank == 0:
+    torch.save({n: p.grad for n, p in module.module.named_parameters()}, out)
+dist.destroy_process_group()
+"""
+
+
+def test_ddp_two_processes_match_single_process(tmp_path: Path) -> None:
+    port = str(_free_port())
+    out = tmp_path / "grads.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", DDP_WORKER, str(rank), "2", port, str(out)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+    ddp_grads = torch.load(out)
+    model = specdsl.load("lenet5")
+    single = to_torch(model, seed=0)
+    single(example_input(model, 8, seed=1)).square().mean().backward()
+    for name, p in single.named_parameters():
+        assert torch.allclose(ddp_grads[name], p.grad, atol=1e-6, rtol=1e-5), name
