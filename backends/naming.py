@@ -9,6 +9,10 @@ very same keys.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from specdsl.api import Model
 
 _INDEX = re.compile(r"\[(\d+)\]")
 
@@ -35,3 +39,23 @@ def module_path(spec_path: str) -> str:
 
 def param_key(spec_path: str, name: str) -> str:
     return f"{module_path(spec_path)}.{name}"
+
+
+_INPLACE_OPS = {"relu", "relu6", "leaky_relu"}
+# Producers whose backward does not need their own output, so an activation may overwrite it
+# (torchvision's `ReLU(inplace=True)` after conv / bn / add). Views (flatten) are excluded.
+_INPLACE_PRODUCERS = {"conv", "deconv", "bn", "groupnorm", "layernorm", "instancenorm", "linear", "add",
+                      "concat", "mean", "join", "maxpool", "avgpool", "upsample"}
+
+
+def inplace_activations(model: Model) -> set[int]:
+    """Nodes whose activation can run in place: its input feeds nothing else."""
+    consumers = model.graph.consumers()
+    found = set()
+    for node in model.graph.nodes:
+        if node.op in _INPLACE_OPS:
+            producer = model.graph.nodes[node.inputs[0]]
+            if producer.op in _INPLACE_PRODUCERS and len(consumers[producer.index]) == 1 \
+                    and producer.index != model.graph.output:
+                found.add(node.index)
+    return found

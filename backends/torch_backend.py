@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from specdsl.backends.naming import module_path
+from specdsl.backends.naming import inplace_activations, module_path
 from torch import fx, nn
 
 from specdsl.api import Model
@@ -95,7 +95,8 @@ def _rank(shape: Sequence[int]) -> int:
     return len(shape) - 1
 
 
-def make_module(node: Node, attrs: dict[str, Any], in_shape: Sequence[int], fractal: FractalPath) -> nn.Module | None:
+def make_module(node: Node, attrs: dict[str, Any], in_shape: Sequence[int], fractal: FractalPath,
+                inplace: bool = False) -> nn.Module | None:
     """The nn.Module for one node, or None for ops lowered as functions (add, concat, mean)."""
     op = node.op
     a = attrs
@@ -138,10 +139,12 @@ def make_module(node: Node, attrs: dict[str, Any], in_shape: Sequence[int], frac
         return nn.GroupNorm(a["num_groups"], a["num_channels"], eps=a["eps"], affine=a["affine"])
     if op == "lrn":
         return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
+    if op in ("relu", "relu6"):
+        return nn.ReLU(inplace=inplace) if op == "relu" else nn.ReLU6(inplace=inplace)
     if op in _SIMPLE:
         return _SIMPLE[op]()
     if op == "leaky_relu":
-        return nn.LeakyReLU(args.slope)  # type: ignore[union-attr]
+        return nn.LeakyReLU(args.slope, inplace=inplace)  # type: ignore[union-attr]
     if op == "elu":
         return nn.ELU(args.alpha)  # type: ignore[union-attr]
     if op == "gelu":
@@ -252,6 +255,7 @@ def build_graph_module(model: Model, seed: int | None = None) -> fx.GraphModule:
     fractal = FractalPath()
     values: list[fx.Node | None] = []
     figures = model.analysis.figures
+    inplace = inplace_activations(model)
     for node in model.graph.nodes:
         if node.op == "input":
             value = graph.placeholder("x")
@@ -262,7 +266,7 @@ def build_graph_module(model: Model, seed: int | None = None) -> fx.GraphModule:
         in_shape = figures[node.inputs[0]].shape
         fig = figures[node.index]
         assert in_shape is not None and fig.shape is not None
-        module = make_module(node, fig.attrs, in_shape, fractal)
+        module = make_module(node, fig.attrs, in_shape, fractal, node.index in inplace)
         if module is not None:
             initialise(module, node)
             if node.frozen:
@@ -332,7 +336,8 @@ def capture(module: fx.GraphModule, model: Model, x: torch.Tensor) -> dict[int, 
             value = super().run_node(n)
             index = n.meta.get("specdsl_index")
             if index is not None:
-                out[index] = value
+                # A copy: an in-place activation later would overwrite the producer's output.
+                out[index] = value.detach().clone() if isinstance(value, torch.Tensor) else value
             return value
 
     _Recorder(module).run(x)

@@ -14,7 +14,7 @@ import keyword
 import re
 from typing import Any
 
-from specdsl.backends.naming import module_path
+from specdsl.backends.naming import inplace_activations, module_path
 
 from specdsl.api import Model
 from specdsl.ir import Node
@@ -83,7 +83,7 @@ def _axes(values: tuple[int, ...]) -> Any:
     return values[0] if len(set(values)) == 1 else values
 
 
-def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...]) -> str | None:
+def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inplace: bool = False) -> str | None:
     """Constructor expression for a node's module (None for add / concat / mean)."""
     op = node.op
     args: Any = node.args
@@ -176,6 +176,10 @@ def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...]) -> s
         return _call("nn.GroupNorm", a["num_groups"], a["num_channels"], **kw)
     if op == "lrn":
         return _call("nn.LocalResponseNorm", a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
+    if op in ("relu", "relu6", "leaky_relu") and inplace:
+        extra = [repr(args.slope)] if op == "leaky_relu" else []
+        name = {"relu": "nn.ReLU", "relu6": "nn.ReLU6", "leaky_relu": "nn.LeakyReLU"}[op]
+        return f"{name}({', '.join([*extra, 'inplace=True'])})"
     simple = {"relu": "nn.ReLU()", "relu6": "nn.ReLU6()", "silu": "nn.SiLU()", "hardswish": "nn.Hardswish()",
               "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "identity": "nn.Identity()"}
     if op in simple:
@@ -309,10 +313,11 @@ def emit(model: Model) -> str:
     init_lines: list[str] = []
     frozen: list[str] = []
     modules: dict[int, str] = {}
+    inplace = inplace_activations(model)
     for node in graph.nodes[1:]:
         in_shape = figs[node.inputs[0]].shape
         assert in_shape is not None
-        ctor = module_source(node, figs[node.index].attrs, in_shape)
+        ctor = module_source(node, figs[node.index].attrs, in_shape, node.index in inplace)
         if ctor is None:
             continue
         if ctor.startswith("GlobalPool"):
