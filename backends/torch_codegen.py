@@ -12,12 +12,13 @@ from __future__ import annotations
 import ast
 import keyword
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from specdsl.backends.naming import inplace_activations, module_path
 
 from specdsl.api import Model
-from specdsl.ir import Node
+from specdsl.ir import BlockCall, Node
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _RESERVED = {"self", "torch", "nn", "x", "super", "print", "input"}
@@ -74,16 +75,45 @@ class Join(nn.Module):
 _DIMS = {1: "1d", 2: "2d", 3: "3d"}
 
 
-def _call(name: str, *args: Any, **kwargs: Any) -> str:
-    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
-    return f"{name}({', '.join(parts)})"
+@dataclass(frozen=True)
+class Ctor:
+    """A module constructor call, kept as data so integers can become expressions."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    # Positions (int index or kwarg name) holding channel counts: in / out.
+    channels_in: tuple[Any, ...] = ()
+    channels_out: tuple[Any, ...] = ()
+    raw: str | None = None  # a fixed expression (the fractal Join refers to self.fractal_path)
+
+    def render(self, exprs: dict[Any, str] | None = None) -> str:
+        if self.raw is not None:
+            return self.raw
+        exprs = exprs or {}
+        parts = [exprs.get(i, _literal(a)) for i, a in enumerate(self.args)]
+        parts += [f"{k}={exprs.get(k, _literal(v))}" for k, v in self.kwargs]
+        return f"{self.name}({', '.join(parts)})"
+
+    def slots(self) -> list[tuple[Any, Any]]:
+        """(position, value) of every argument."""
+        return [*enumerate(self.args), *self.kwargs]
+
+
+def _literal(value: Any) -> str:
+    return repr(value)
+
+
+def _call(name: str, *args: Any, channels_in: tuple[Any, ...] = (), channels_out: tuple[Any, ...] = (),
+          **kwargs: Any) -> Ctor:
+    return Ctor(name, tuple(args), tuple(kwargs.items()), channels_in, channels_out)
 
 
 def _axes(values: tuple[int, ...]) -> Any:
     return values[0] if len(set(values)) == 1 else values
 
 
-def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inplace: bool = False) -> str | None:
+def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inplace: bool = False) -> Ctor | None:
     """Constructor expression for a node's module (None for add / concat / mean)."""
     op = node.op
     args: Any = node.args
@@ -105,7 +135,7 @@ def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inpl
             kw["bias"] = False
         if a["padding_mode"] != "zeros":
             kw["padding_mode"] = a["padding_mode"]
-        return _call(f"nn.Conv{d}", a["in_channels"], a["out_channels"], **kw)
+        return _call(f"nn.Conv{d}", a["in_channels"], a["out_channels"], channels_in=(0,), channels_out=(1,), **kw)
     if op == "deconv":
         kw = {"kernel_size": _axes(a["kernel"]), "stride": _axes(a["stride"]), "padding": _axes(a["padding"])}
         if any(a["output_padding"]):
@@ -116,7 +146,8 @@ def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inpl
             kw["bias"] = False
         if any(v != 1 for v in a["dilation"]):
             kw["dilation"] = _axes(a["dilation"])
-        return _call(f"nn.ConvTranspose{d}", a["in_channels"], a["out_channels"], **kw)
+        return _call(f"nn.ConvTranspose{d}", a["in_channels"], a["out_channels"], channels_in=(0,),
+                     channels_out=(1,), **kw)
     if op == "maxpool":
         kw = {"kernel_size": _axes(a["kernel"]), "stride": _axes(a["stride"])}
         if any(a["padding"]):
@@ -159,7 +190,7 @@ def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inpl
             kw["affine"] = a["affine"]
         if a["track_running_stats"] != defaults[1]:
             kw["track_running_stats"] = a["track_running_stats"]
-        return _call(f"nn.{kind}{dims}", a["num_features"], **kw)
+        return _call(f"nn.{kind}{dims}", a["num_features"], channels_in=(0,), **kw)
     if op == "layernorm":
         kw = {}
         if a["eps"] != 1e-5:
@@ -173,17 +204,17 @@ def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inpl
         kw = {"eps": a["eps"]} if a["eps"] != 1e-5 else {}
         if not a["affine"]:
             kw["affine"] = False
-        return _call("nn.GroupNorm", a["num_groups"], a["num_channels"], **kw)
+        return _call("nn.GroupNorm", a["num_groups"], a["num_channels"], channels_in=(1,), **kw)
     if op == "lrn":
         return _call("nn.LocalResponseNorm", a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
     if op in ("relu", "relu6", "leaky_relu") and inplace:
         extra = [repr(args.slope)] if op == "leaky_relu" else []
         name = {"relu": "nn.ReLU", "relu6": "nn.ReLU6", "leaky_relu": "nn.LeakyReLU"}[op]
-        return f"{name}({', '.join([*extra, 'inplace=True'])})"
+        return Ctor(name, raw=f"{name}({', '.join([*extra, 'inplace=True'])})")
     simple = {"relu": "nn.ReLU()", "relu6": "nn.ReLU6()", "silu": "nn.SiLU()", "hardswish": "nn.Hardswish()",
               "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "identity": "nn.Identity()"}
     if op in simple:
-        return simple[op]
+        return Ctor(simple[op].split("(")[0], raw=simple[op])
     if op == "leaky_relu":
         return _call("nn.LeakyReLU", args.slope)
     if op == "elu":
@@ -203,9 +234,10 @@ def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inpl
         return _call("nn.Flatten", a["start_dim"], a["end_dim"])
     if op == "linear":
         kw = {} if a["bias"] else {"bias": False}
-        return _call("nn.Linear", a["in_features"], a["out_features"], **kw)
+        return _call("nn.Linear", a["in_features"], a["out_features"], channels_in=(0,), channels_out=(1,), **kw)
     if op == "join":
-        return f"Join({a['drop_local']!r}, {a['drop_global']!r}, {tuple(a['columns'])!r}, self.fractal_path)"
+        return Ctor("Join", raw=f"Join({a['drop_local']!r}, {a['drop_global']!r}, {tuple(a['columns'])!r}, "
+                    "self.fractal_path)")
     return None
 
 
@@ -303,37 +335,395 @@ def _norm_affine(node: Node) -> bool:
     return bool(a.affine)  # type: ignore[union-attr]
 
 
-def emit(model: Model) -> str:
-    from specdsl import __version__
+def _safe_ident(name: str) -> bool:
+    return bool(_IDENT.match(name)) and name.isascii() and not keyword.iskeyword(name) \
+        and name not in _RESERVED and not name.startswith("_") and name not in ("in_channels", "fractal_path")
 
-    graph = model.graph
-    figs = model.analysis.figures
-    tree: dict[str, Any] = {}
-    helpers: set[str] = set()
-    init_lines: list[str] = []
-    frozen: list[str] = []
-    modules: dict[int, str] = {}
-    inplace = inplace_activations(model)
-    for node in graph.nodes[1:]:
-        in_shape = figs[node.inputs[0]].shape
-        assert in_shape is not None
-        ctor = module_source(node, figs[node.index].attrs, in_shape, node.index in inplace)
-        if ctor is None:
-            continue
-        if ctor.startswith("GlobalPool"):
-            helpers.add("GlobalPool")
-        if ctor.startswith("Join"):
-            helpers.add("Join")
-        path = module_path(node.path)
-        parts = path.split(".")
+
+def _inside(path: str, prefix: str) -> bool:
+    return path.startswith(prefix) and len(path) > len(prefix) and path[len(prefix)] in ".["
+
+
+@dataclass
+class _Instance:
+    """One call of a user block, seen from the code generator."""
+
+    path: str
+    call: BlockCall
+    nodes: list[Node]  # its own nodes, nested calls' nodes excluded
+    nested: list[_Instance]
+    items: list[Any]  # nodes and nested instances in execution order
+
+
+class _Emitter:
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.graph = model.graph
+        self.figs = model.analysis.figures
+        self.inplace = inplace_activations(model)
+        self.helpers: set[str] = set()
+        self.ctors: dict[int, Ctor] = {}
+        for node in self.graph.nodes[1:]:
+            in_shape = self.figs[node.inputs[0]].shape
+            assert in_shape is not None
+            ctor = module_source(node, self.figs[node.index].attrs, in_shape, node.index in self.inplace)
+            if ctor is not None:
+                self.ctors[node.index] = ctor
+                if ctor.name in ("GlobalPool", "Join"):
+                    self.helpers.add(ctor.name)
+        self.top_instances = self._instances("", self.graph.nodes[1:])
+        self.classes: list[list[str]] = []
+        self.class_of: dict[str, tuple[str, dict[str, Any]]] = {}  # instance path -> (class, call values)
+        self.flat: set[str] = set()  # instances emitted inline
+        self.names_used: set[str] = set()
+
+    # -- structure --------------------------------------------------------------
+
+    def _instances(self, parent: str, nodes: list[Node]) -> list[_Instance]:
+        calls = sorted((p for p in self.graph.calls if (not parent or _inside(p, parent))
+                        and not any(_inside(p, q) for q in self.graph.calls if q != p and (not parent or
+                                                                                         _inside(q, parent)))),
+                       key=lambda p: min((n.index for n in nodes if _inside(n.path, p)), default=0))
+        out = []
+        for path in calls:
+            mine = [n for n in nodes if _inside(n.path, path)]
+            nested = self._instances(path, mine)
+            own = [n for n in mine if not any(_inside(n.path, q.path) for q in nested)]
+            items: list[Any] = []
+            seen: set[str] = set()
+            for n in mine:
+                owner = next((q for q in nested if _inside(n.path, q.path)), None)
+                if owner is None:
+                    items.append(n)
+                elif owner.path not in seen:
+                    seen.add(owner.path)
+                    items.append(owner)
+            out.append(_Instance(path, self.graph.calls[path], own, nested, items))
+        return out
+
+    def _items_signature(self, inst: _Instance) -> tuple[Any, ...]:
+        base = module_path(inst.path)
+        pos = {n.index: k for k, n in enumerate(inst.nodes)}
+        sig: list[Any] = []
+        for item in inst.items:
+            if isinstance(item, _Instance):
+                sig.append(("call", module_path(item.path)[len(base) + 1:], item.call.block,
+                            self._refs(item.call.inputs, inst, pos), self._items_signature(item)))
+            else:
+                ctor = self.ctors.get(item.index)
+                literal = None if ctor is None else (ctor.name, ctor.raw, tuple(k for k, _ in ctor.slots()), tuple(
+                    (k, v) for k, v in ctor.slots() if not isinstance(v, int) or isinstance(v, bool)))
+                sig.append(("node", module_path(item.path)[len(base) + 1:], item.op, literal,
+                            self._refs(item.inputs, inst, pos),
+                            self.figs[item.index].attrs.get("dim") if item.op == "concat" else None))
+        return (tuple(sig), self._ref(inst.call.output, inst, pos))
+
+    def _refs(self, inputs: tuple[int, ...], inst: _Instance, pos: dict[int, int]) -> tuple[Any, ...]:
+        return tuple(self._ref(i, inst, pos) for i in inputs)
+
+    def _ref(self, index: int, inst: _Instance, pos: dict[int, int]) -> Any:
+        if index in pos:
+            return ("node", pos[index])
+        for q in inst.nested:
+            if q.call.output == index:
+                return ("call", module_path(q.path)[len(module_path(inst.path)) + 1:])
+        if index in inst.call.inputs:
+            return ("in", inst.call.inputs.index(index))
+        return ("outside", index)  # pragma: no cover - names are scoped to their block
+
+    # -- expressions --------------------------------------------------------------
+
+    def _env(self, inst: _Instance) -> dict[str, Any]:
+        env = {k: v for k, v in inst.call.params.items() if _safe_ident(k)}
+        for k, idx in enumerate(inst.call.inputs):
+            shape = self.figs[idx].shape
+            env[self._channel_name(inst.call, k)] = shape[0] if shape else 0
+        return env
+
+    @staticmethod
+    def _channel_name(call: BlockCall, k: int) -> str:
+        name = call.input_names[k] if k < len(call.input_names) else f"input{k}"
+        return "in_channels" if k == 0 else f"{name}_channels" if _safe_ident(name) else f"in{k}_channels"
+
+    def _choose(self, values: list[int], envs: list[dict[str, Any]], candidates: list[str],
+                prefer_literal: bool) -> str | None:
+        """An expression equal to every instance's value, or None."""
+        from specdsl.expr import ExprError, evaluate
+
+        literal_ok = len(set(values)) == 1
+        if prefer_literal and literal_ok:
+            return repr(values[0])
+        for expr in candidates:
+            try:
+                if all(evaluate(expr, env) == v for env, v in zip(envs, values, strict=True)):
+                    return expr
+            except ExprError:
+                continue
+        return repr(values[0]) if literal_ok else None
+
+    # -- classes ----------------------------------------------------------------------
+
+    def plan(self) -> None:
+        """Group every block's calls by structure; each group becomes one class."""
+        by_block: dict[str, list[_Instance]] = {}
+
+        def collect(insts: list[_Instance]) -> None:
+            for inst in insts:
+                collect(inst.nested)
+                by_block.setdefault(inst.call.block, []).append(inst)
+
+        collect(self.top_instances)
+        taken = {_class_name(self.graph.model), "GlobalPool", "Join", "FractalPath"}
+        for block, insts in by_block.items():
+            groups: dict[Any, list[_Instance]] = {}
+            for inst in insts:
+                groups.setdefault(self._items_signature(inst), []).append(inst)
+            for k, members in enumerate(groups.values()):
+                base = _class_name(block)
+                name = base if k == 0 else f"{base}{k + 1}"
+                while name in taken:
+                    name += "_"
+                lines = self._class(name, block, members, k + 1, len(groups))
+                if lines is None:
+                    self.flat.update(m.path for m in members)
+                    continue
+                taken.add(name)
+                self.classes.append(lines)
+
+    def _class(self, name: str, block: str, members: list[_Instance], variant: int = 1,
+               variants: int = 1) -> list[str] | None:
+        first = members[0]
+        if any(m.path in self.flat for m in members) or any(q.path in self.flat for m in members
+                                                             for q in m.nested):
+            return None
+        envs = [self._env(m) for m in members]
+        params = [p for p in first.call.params if _safe_ident(p)]
+        candidates = [*params, *self.graph.block_exprs.get(block, ())]
+        channel = [self._channel_name(first.call, k) for k in range(len(first.call.inputs))]
+        chan_expr: dict[Any, str] = {("in", k): channel[k] for k in range(len(channel))}
+        base = module_path(first.path)
+        tree: dict[str, Any] = {}
+        forward: list[str] = []
+        var: dict[Any, str] = {}
+        input_vars = []
+        for k, iname in enumerate(first.call.input_names):
+            v = "x" if k == 0 else iname if _safe_ident(iname) else f"x_in{k}"
+            var[("in", k)] = v
+            input_vars.append(v)
+        used_names: set[str] = {"x", *input_vars, *params, *channel}
+        for pos_k, item in enumerate(first.items):
+            member_items = [m.items[pos_k] for m in members]
+            if isinstance(item, _Instance):
+                cls_info = [self.class_of.get(it.path) for it in member_items]
+                if any(c is None for c in cls_info) or len({c[0] for c in cls_info}) != 1:  # type: ignore[index]
+                    return None
+                cls, _ = cls_info[0]  # type: ignore[misc]
+                kwargs = []
+                for key in cls_info[0][1]:  # type: ignore[index]
+                    values = [c[1][key] for c in cls_info]  # type: ignore[index]
+                    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                        if len({repr(v) for v in values}) != 1:
+                            return None
+                        kwargs.append(f"{key}={values[0]!r}")
+                        continue
+                    chan_candidates = []
+                    if key.endswith("channels"):
+                        k_in = self._nested_input_index(item, key)
+                        ref = self._ref(item.call.inputs[k_in], first, {n.index: j for j, n in
+                                                                        enumerate(first.nodes)})
+                        if ref in chan_expr:
+                            chan_candidates.append(chan_expr[ref])
+                    expr = self._choose(values, envs, [*chan_candidates, *candidates], prefer_literal=False)
+                    if expr is None:
+                        return None
+                    kwargs.append(f"{key}={expr}")
+                if "Join" in self.helpers and cls_info[0][1].get("fractal_path") is not None:
+                    pass
+                rel = module_path(item.path)[len(base) + 1:]
+                self._place(tree, rel, f"{cls}({', '.join(kwargs)})")
+                ref_key = ("call", rel)
+                args = [self._var_of(i, first, var) for i in item.call.inputs]
+                v = self._fresh(used_names)
+                var[ref_key] = v
+                forward.append(f"{v} = {_access_rel(rel)}({', '.join(args)})")
+                out_values = [self.figs[it.call.output].shape for it in member_items]
+                out_expr = self._choose([s[0] for s in out_values if s], envs, candidates, prefer_literal=False) \
+                    if all(out_values) else None
+                if out_expr is not None:
+                    chan_expr[ref_key] = out_expr
+                continue
+            node: Node = item
+            member_nodes: list[Node] = member_items
+            pos = {n.index: j for j, n in enumerate(first.nodes)}
+            my_ref = ("node", pos[node.index])
+            in_refs = [self._ref(i, first, pos) for i in node.inputs]
+            ctor = self.ctors.get(node.index)
+            rel = module_path(node.path)[len(base) + 1:]
+            if ctor is not None:
+                exprs: dict[Any, str] = {}
+                for slot, value in ctor.slots():
+                    if not isinstance(value, int) or isinstance(value, bool):
+                        continue
+                    values = [dict(self.ctors[n.index].slots())[slot] for n in member_nodes]
+                    if slot in ctor.channels_in:
+                        cands = [chan_expr[in_refs[0]]] if in_refs[0] in chan_expr else []
+                        expr = self._choose(values, envs, [*cands, *candidates], prefer_literal=False)
+                    elif slot in ctor.channels_out:
+                        expr = self._choose(values, envs, candidates, prefer_literal=False)
+                    else:
+                        expr = self._choose(values, envs, candidates, prefer_literal=True)
+                    if expr is None:
+                        return None
+                    exprs[slot] = expr
+                if any(isinstance(v, tuple) for _, v in ctor.slots()):
+                    # Per-axis tuples must agree literally across the calls grouped here.
+                    for slot, value in ctor.slots():
+                        if isinstance(value, tuple) and len({repr(dict(self.ctors[n.index].slots())[slot])
+                                                             for n in member_nodes}) != 1:
+                            return None
+                self._place(tree, rel, ctor.render(exprs))
+                out_slot = ctor.channels_out[0] if ctor.channels_out else None
+                if out_slot is not None:
+                    chan_expr[my_ref] = exprs.get(out_slot, repr(dict(ctor.slots())[out_slot]))
+                elif in_refs and in_refs[0] in chan_expr and node.op not in ("flatten", "gap", "gmp"):
+                    chan_expr[my_ref] = chan_expr[in_refs[0]]
+                call = f"{_access_rel(rel)}({', '.join(self._var_of_ref(r, var) for r in in_refs)})"
+            else:
+                ins = [self._var_of_ref(r, var) for r in in_refs]
+                if node.op == "add":
+                    call = " + ".join(ins)
+                elif node.op == "mean":
+                    call = f"({' + '.join(ins)}) / {len(ins)}"
+                else:
+                    call = f"torch.cat([{', '.join(ins)}], dim={self.figs[node.index].attrs['dim']!r})"
+                if node.op in ("add", "mean") and in_refs[0] in chan_expr:
+                    chan_expr[my_ref] = chan_expr[in_refs[0]]
+                elif node.op == "concat" and all(r in chan_expr for r in in_refs) \
+                        and self.figs[node.index].attrs["dim"] == 1:
+                    chan_expr[my_ref] = " + ".join(chan_expr[r] for r in in_refs)
+            v = self._fresh(used_names, node.name)
+            var[my_ref] = v
+            forward.append(f"{v} = {call}")
+        out_ref = self._ref(first.call.output, first, {n.index: j for j, n in enumerate(first.nodes)})
+        used_text = "\n".join(forward) + "\n" + "\n".join(_tree_source(tree, 0))
+        # A name counts as used when it is read, not when it names a keyword argument.
+        init_params = [c for c in channel if re.search(rf"\b{c}\b(?!\s*=[^=])", used_text)]
+        init_params += [p for p in params if re.search(rf"\b{p}\b(?!\s*=[^=])", used_text)]
+        needs_path = "self.fractal_path" in used_text
+        sig_parts = [f"{p}: int" if p in channel else f"{p}: {first.call.param_types.get(p, 'int')}"
+                     for p in init_params]
+        if needs_path:
+            sig_parts.append("fractal_path: FractalPath")
+        for m in members:
+            values = {p: (m.call.params[p] if p in m.call.params else
+                          self._env(m)[p]) for p in init_params}
+            if needs_path:
+                values["fractal_path"] = None
+            self.class_of[m.path] = (name, values)
+        doc = f"The spec's block `{block}`" + (
+            f", variant {variant} of {variants} (its calls differ in structure, e.g. a projection shortcut)"
+            if variants > 1 else "") + "."
+        lines = [f"class {name}(nn.Module):", f'    """{doc}"""', "",
+                 f"    def __init__(self{''.join(', ' + p for p in sig_parts)}) -> None:",
+                 "        super().__init__()"]
+        if needs_path:
+            lines.append("        self.fractal_path = fractal_path")
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                lines.append(f"        self.{key} = nn.ModuleDict({{")
+                lines += _tree_source(value, 3)
+                lines.append("        })")
+            else:
+                lines.append(f"        self.{key} = {value}")
+        args = ", ".join(f"{v}: torch.Tensor" for v in input_vars)
+        lines += ["", f"    def forward(self, {args}) -> torch.Tensor:"]
+        lines += [f"        {line}" for line in forward]
+        lines.append(f"        return {self._var_of_ref(out_ref, var)}")
+        return lines
+
+    def _nested_input_index(self, inst: _Instance, key: str) -> int:
+        for k in range(len(inst.call.inputs)):
+            if self._channel_name(inst.call, k) == key:
+                return k
+        return 0
+
+    def _var_of(self, index: int, inst: _Instance, var: dict[Any, str]) -> str:
+        return self._var_of_ref(self._ref(index, inst, {n.index: j for j, n in enumerate(inst.nodes)}), var)
+
+    @staticmethod
+    def _var_of_ref(ref: Any, var: dict[Any, str]) -> str:
+        return var[ref]
+
+    @staticmethod
+    def _fresh(used: set[str], preferred: str | None = None) -> str:
+        if preferred and _safe_ident(preferred) and preferred not in used and not re.fullmatch(r"h\d+", preferred):
+            used.add(preferred)
+            return preferred
+        k = 1
+        while f"h{k}" in used:
+            k += 1
+        used.add(f"h{k}")
+        return f"h{k}"
+
+    @staticmethod
+    def _place(tree: dict[str, Any], rel: str, source: str) -> None:
+        parts = rel.split(".")
         cursor = tree
         for part in parts[:-1]:
             cursor = cursor.setdefault(part, {})
-        cursor[parts[-1]] = ctor
-        modules[node.index] = _access(path)
-        init_lines += _init_lines(node, modules[node.index])
-        if node.frozen and node.op in ("conv", "deconv", "linear", "bn", "instancenorm", "layernorm", "groupnorm"):
-            frozen.append(modules[node.index])
+        cursor[parts[-1]] = source
+
+
+def _access_rel(rel: str) -> str:
+    first, *rest = rel.split(".")
+    return f"self.{first}" + "".join(f"[{part!r}]" for part in rest)
+
+
+def emit(model: Model) -> str:
+    """Standalone PyTorch source: one class per user-defined block (per distinct structure), then the model."""
+    from specdsl import __version__
+
+    em = _Emitter(model)
+    em.plan()
+    graph = model.graph
+    figs = model.analysis.figures
+    tree: dict[str, Any] = {}
+    init_lines: list[str] = []
+    frozen: list[str] = []
+    modules: dict[int, str] = {}
+    instance_of: dict[int, _Instance] = {}
+
+    def classed(insts: list[_Instance]) -> list[_Instance]:
+        return [i for i in insts if i.path in em.class_of]
+
+    top_classed = classed(em.top_instances)
+    for inst in top_classed:
+        for n in graph.nodes:
+            if _inside(n.path, inst.path):
+                instance_of[n.index] = inst
+    for node in graph.nodes[1:]:
+        access = _access(module_path(node.path))
+        if node.index in instance_of:
+            access = f"self.get_submodule({module_path(node.path)!r})"
+            if node.index in em.ctors:
+                init_lines += _init_lines(node, access)
+                if node.frozen and node.op in _PARAM_OPS:
+                    frozen.append(access)
+            continue
+        ctor = em.ctors.get(node.index)
+        if ctor is None:
+            continue
+        path = module_path(node.path)
+        _Emitter._place(tree, path, ctor.render())
+        modules[node.index] = access
+        init_lines += _init_lines(node, access)
+        if node.frozen and node.op in _PARAM_OPS:
+            frozen.append(access)
+    for inst in top_classed:
+        cls, values = em.class_of[inst.path]
+        kwargs = ", ".join(f"{k}={'self.fractal_path' if k == 'fractal_path' else repr(v)}"
+                           for k, v in values.items())
+        _Emitter._place(tree, module_path(inst.path), f"{cls}({kwargs})")
     cls = _class_name(graph.model)
     input_shape = " x ".join(str(d) for d in graph.input_shape)
     out: list[str] = [
@@ -345,15 +735,18 @@ def emit(model: Model) -> str:
         "import torch",
         "from torch import nn",
     ]
-    for helper in sorted(helpers):
+    for helper in sorted(em.helpers):
         out.append("")
         out.append(_HELPERS[helper].rstrip("\n"))
+    for lines in em.classes:
+        out += ["", ""]
+        out += lines
     out += ["", "", f"class {cls}(nn.Module):"]
     if graph.description:
         out.append(f"    {_docstring(graph.description)}")
         out.append("")
     out += ["    def __init__(self) -> None:", "        super().__init__()"]
-    if "Join" in helpers:
+    if "Join" in em.helpers:
         out.append("        self.fractal_path = FractalPath()")
     for top, value in tree.items():
         if isinstance(value, dict):
@@ -370,7 +763,7 @@ def emit(model: Model) -> str:
     if init_lines:
         out += ["", "    def reset_parameters(self) -> None:"]
         out += [f"        {line}" for line in init_lines]
-    if "Join" in helpers:
+    if "Join" in em.helpers:
         joins = [n for n in graph.nodes if n.op == "join"]
         columns = max(max(j.args.columns or [1]) for j in joins)  # type: ignore[union-attr]
         drop_global = max(j.args.drop_global for j in joins)  # type: ignore[union-attr]
@@ -383,12 +776,28 @@ def emit(model: Model) -> str:
         ]
     out += ["", "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
             f"        {_shape_comment(graph.input_shape)}"]
-    if "Join" in helpers:
+    if "Join" in em.helpers:
         out.append("        self._sample_fractal_path()")
     names: dict[int, str] = {0: "x"}
     used: set[str] = {"x"}
     last_block = None
+    emitted_calls: set[str] = set()
     for node in graph.nodes[1:]:
+        inst = instance_of.get(node.index)
+        if inst is not None:
+            if inst.path in emitted_calls:
+                if node.index == inst.call.output:
+                    pass
+                continue
+            emitted_calls.add(inst.path)
+            ins = [names[i] for i in inst.call.inputs]
+            out_node = graph.nodes[inst.call.output]
+            var = _var(out_node, used)
+            names[inst.call.output] = var
+            call_cls = em.class_of[inst.path][0]
+            out.append(f"        {var} = {_access(module_path(inst.path))}({', '.join(ins)})  "
+                       f"{_shape_comment(figs[inst.call.output].shape)}  ({call_cls})".rstrip())
+            continue
         block = _block_of(node.path, graph.blocks)
         if block is not None and block != last_block:
             out.append(f"        # {block[0]}: {block[1]}")
@@ -409,6 +818,9 @@ def emit(model: Model) -> str:
     source = "\n".join(out) + "\n"
     ast.parse(source)  # never hand out text that is not Python
     return source
+
+
+_PARAM_OPS = ("conv", "deconv", "linear", "bn", "instancenorm", "layernorm", "groupnorm")
 
 
 def _docstring(text: str) -> str:
@@ -454,7 +866,7 @@ def check_emitted(model: Model, source: str) -> list[str]:
     emitted = load_emitted(source)().eval()
     problems = []
     ref_sd, em_sd = reference.state_dict(), emitted.state_dict()
-    if list(ref_sd) != list(em_sd):
+    if set(ref_sd) != set(em_sd):
         missing = sorted(set(ref_sd) - set(em_sd))[:5]
         extra = sorted(set(em_sd) - set(ref_sd))[:5]
         problems.append(f"state_dict keys differ (missing {missing}, unexpected {extra})")

@@ -18,16 +18,18 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError
 
 from specdsl.analysis import NodeFigures, analyze_node
+from specdsl.budgets import MAX_DEPTH, MAX_NODES, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError, did_you_mean
 from specdsl.expr import ExprError, evaluate, identifiers, is_expression
-from specdsl.ir import Graph, Node
+from specdsl.ir import BlockCall, Graph, Node
 from specdsl.ops import OPS
 from specdsl.ops._base import Args, PositiveInt, Probability, fmt_shape
 from specdsl.schema import BUILTIN_BLOCKS, NAME_PATTERN, RESERVED_NAMES, BlockDef, LayerSpec, Spec, parse_layer
 from specdsl.source import PathKey, format_path
 from specdsl.validation import diagnostics_from, show_value
 
-MAX_NODES = 1_000_000
+__all__ = ["MAX_BLOCK_DEPTH", "MAX_FRACTAL_COLUMNS", "MAX_NODES", "Expander", "expand"]
+
 MAX_BLOCK_DEPTH = 32
 MAX_FRACTAL_COLUMNS = 12
 
@@ -82,6 +84,7 @@ class Frame:
     init: Any = None
     notes: tuple[str, ...] = ()
     calls: tuple[str, ...] = ()
+    depth: int = 0  # layers nested around this one, counting block calls (bounded by max_depth)
 
 
 class _Abort(Exception):
@@ -89,16 +92,21 @@ class _Abort(Exception):
 
 
 class Expander:
-    def __init__(self, spec: Spec, max_nodes: int = MAX_NODES) -> None:
+    def __init__(self, spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> None:
         self.spec = spec
         self.smap = spec.smap
         self.max_nodes = max_nodes
+        self.max_depth = max_depth
+        # Graph size against max_nodes: one per node plus one per extra input of a merge, so a
+        # DenseNet block's quadratic concatenations are paid for, not only its nodes.
+        self.size = 1
         self.diags: list[Diagnostic] = []
         self.nodes: list[Node] = [Node(0, "input", None, (), "input", name="input")]
         self.figs: list[NodeFigures] = []
         self.figs.append(analyze_node(self.nodes[0], self.figs, spec.input, []))
         self.block_names = (*BUILTIN_BLOCKS, *spec.blocks)
         self.blocks: dict[str, str] = {}
+        self.calls: dict[str, BlockCall] = {}
         self._estimating: set[str] = set()
         self.all_names = _names_in(
             {"layers": spec.layers, "blocks": {n: b.model_dump() for n, b in spec.blocks.items()}})
@@ -116,10 +124,12 @@ class Expander:
     def add(self, op: str, args: Args, inputs: tuple[int, ...], path: str, frame: Frame,
             loc: SourceLoc | None, arg_locs: dict[str, SourceLoc] | None = None,
             name: str | None = None, notes: tuple[str, ...] = ()) -> int:
-        if len(self.nodes) >= self.max_nodes:
+        self.size += max(1, len(inputs))
+        if self.size > self.max_nodes:
             self.diags.append(Diagnostic(
-                "error", "E330", f"the model expands to more than {self.max_nodes:,} nodes", loc,
-                hint="reduce repeat counts or fractal columns", notes=frame.notes))
+                "error", "E330", f"the model expands to more than {self.max_nodes:,} nodes (merge inputs count "
+                f"too); {over('max_nodes', self.max_nodes)}", loc,
+                hint="reduce repeat counts or fractal columns; " + raise_hint("max_nodes"), notes=frame.notes))
             raise _Abort
         node = Node(len(self.nodes), op, args, inputs, path, name, loc, arg_locs or {},
                     frame.frozen, frame.init, (*notes, *frame.notes))
@@ -181,6 +191,12 @@ class Expander:
 
     def layer(self, raw: Any, src: PathKey, out: str, x: int | None,
               scope: dict[str, int], frame: Frame) -> int | None:
+        if frame.depth >= self.max_depth:
+            # Block calls nest layers beyond what the text shows; this also bounds Python's recursion.
+            self.error("E324", f"layers nest deeper than {self.max_depth} levels, counting block calls "
+                       "(the max_depth budget)", src, frame, path=out,
+                       hint="flatten the blocks; " + raise_hint("max_depth"))
+            raise _Abort
         n_errors = len(self.diags)
         raw = self.substitute(raw, src, frame)
         if len(self.diags) > n_errors:
@@ -192,14 +208,16 @@ class Expander:
         if spec is None:
             return None
         copies = self.estimate(raw)
-        if len(self.nodes) + copies > self.max_nodes:
+        if self.size + copies > self.max_nodes:
             # Checked before expanding, so `repeat: 1000000000` costs nothing.
-            self.error("E330", f"this layer would expand to about {copies:,} nodes; the limit is "
-                       f"{self.max_nodes:,}", spec.arg_locs.get("repeat", spec.loc), frame,
-                       hint="reduce repeat counts, fractal columns or dense layers", path=out)
+            self.error("E330", f"this layer would expand to about {copies:,} nodes; "
+                       f"{over('max_nodes', self.max_nodes)}", spec.arg_locs.get("repeat", spec.loc), frame,
+                       hint="reduce repeat counts, fractal columns or dense layers; " + raise_hint("max_nodes"),
+                       path=out)
             raise _Abort
         inputs = self.resolve_inputs(spec, x, scope, frame)
-        inner = replace(frame, frozen=frame.frozen or spec.meta.frozen, init=spec.meta.init or frame.init)
+        inner = replace(frame, frozen=frame.frozen or spec.meta.frozen, init=spec.meta.init or frame.init,
+                        depth=frame.depth + 1)
         y = None
         if inputs is None:
             self.check_detached(spec, src, inner, isinstance(raw, dict))
@@ -253,14 +271,15 @@ class Expander:
             if isinstance(a.get("shortcut"), list):
                 size += self.estimate(a["shortcut"], depth + 1)
         elif op == "dense":
-            size = 8 * min(count("n"), 10**9) + 1
+            n = min(count("n"), 10**9)
+            size = 8 * n + 1 + n * (n + 1) // 2  # layer i concatenates i + 1 tensors
         elif op == "fractal":
             columns = min(count("columns"), 64)
-            size = (2**columns - 1) * self.estimate(a.get("base") or [], depth + 1) + 2 ** (columns - 1)
+            size = (2**columns - 1) * self.estimate(a.get("base") or [], depth + 1) + columns * 2 ** (columns - 1)
         elif op == "inception":
             branches = a.get("branches")
             items = branches.values() if isinstance(branches, dict) else branches if isinstance(branches, list) else []
-            size = 1 + sum(self.estimate(b, depth + 1) for b in items)
+            size = 1 + sum(1 + self.estimate(b, depth + 1) for b in items)
         elif op == "stage":
             size = self.estimate(args if isinstance(args, list) else a.get("layers") or [], depth + 1)
         elif op == "transition":
@@ -522,16 +541,27 @@ class Expander:
         shown = ", ".join(f"{k}={show_value(v)}" for k, v in env.items())
         where = f" at {spec.loc}" if spec.loc else ""
         note = f"while expanding block '{name}'" + (f" ({shown})" if shown else "") + f" called{where} ({out})"
-        inner = Frame(env, frame.frozen, frame.init, (note, *frame.notes), (*frame.calls, name))
+        inner = Frame(env, frame.frozen, frame.init, (note, *frame.notes), (*frame.calls, name), frame.depth)
         scope = {"input": inputs[0], **dict(zip(block.inputs, inputs))}
         bsrc: PathKey = ("blocks", name)
         if block.layers is not None:
-            return self.seq(block.layers, (*bsrc, "layers"), f"{out}.layers", inputs[0], scope, inner)
+            y = self.seq(block.layers, (*bsrc, "layers"), f"{out}.layers", inputs[0], scope, inner)
+            self.record_call(out, name, block, env, inputs, y)
+            return y
         kind = next(k for k in ("residual", "dense", "inception", "fractal", "transition")
                     if getattr(block, k) is not None)
         body = {kind: getattr(block, kind)}
         y = self.layer(body, bsrc, out, inputs[0], scope, inner)
+        self.record_call(out, name, block, env, inputs, y)
         return y
+
+    def record_call(self, out: str, name: str, block: BlockDef, env: dict[str, Any], inputs: tuple[int, ...],
+                    y: int | None) -> None:
+        if y is None:
+            return
+        types = {p: d if isinstance(d, str) and d in ("int", "float", "bool", "str") else type(d).__name__
+                 for p, d in block.params.items()}
+        self.calls[out] = BlockCall(name, dict(env), types, tuple(block.inputs), inputs, y)
 
     def bind(self, name: str, block: BlockDef, spec: LayerSpec, src: PathKey, frame: Frame) -> dict[str, Any] | None:
         raw = spec.raw_args
@@ -611,9 +641,13 @@ def _type_ok(value: Any, kind: str) -> bool:
     return isinstance(value, str)
 
 
-def expand(spec: Spec, max_nodes: int = MAX_NODES) -> Graph:
-    """Build the graph of primitives; raise SpecError listing every expansion problem."""
-    ex = Expander(spec, max_nodes)
+def expand(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> Graph:
+    """Build the graph of primitives; raise SpecError listing every expansion problem.
+
+    ``max_nodes`` and ``max_depth`` are budgets (specdsl.budgets): the first is checked
+    against an estimate before each layer expands, and again as nodes are added.
+    """
+    ex = Expander(spec, max_nodes, max_depth)
     scope: dict[str, int] = {"input": 0}
     try:
         out = ex.seq(spec.layers, ("layers",), "layers", 0, scope, Frame())
@@ -622,5 +656,20 @@ def expand(spec: Spec, max_nodes: int = MAX_NODES) -> Graph:
     sources = {spec.smap.file: spec.smap.text} if spec.smap else {}
     if any(d.is_error for d in ex.diags) or out is None:
         raise SpecError(ex.diags, sources)
-    return Graph(spec.model, spec.input, spec.dtype, ex.nodes, out, spec.description, ex.blocks)
+    exprs = {name: _expressions_in(block.model_dump(), set(block.params)) for name, block in spec.blocks.items()}
+    return Graph(spec.model, spec.input, spec.dtype, ex.nodes, out, spec.description, ex.blocks, ex.calls, exprs)
+
+
+def _expressions_in(raw: Any, params: set[str]) -> tuple[str, ...]:
+    found: list[str] = []
+    stack = [raw]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and item not in params and item not in found and is_expression(item, params):
+            found.append(item)
+        elif isinstance(item, dict):
+            stack.extend(v for k, v in item.items() if k not in ("name", "inputs"))
+        elif isinstance(item, list):
+            stack.extend(item)
+    return tuple(sorted(found))
 

@@ -33,6 +33,18 @@ class Node:
         return self.name or self.path
 
 
+@dataclass(frozen=True)
+class BlockCall:
+    """One call of a user-defined block: what it was given and which nodes it became."""
+
+    block: str
+    params: dict[str, Any]
+    param_types: dict[str, str]
+    input_names: tuple[str, ...]
+    inputs: tuple[int, ...]
+    output: int
+
+
 @dataclass(eq=False)
 class Graph:
     model: str
@@ -43,6 +55,10 @@ class Graph:
     description: str | None = None
     # Path of every block call -> the block's name, for reports grouped by block.
     blocks: dict[str, str] = field(default_factory=dict)
+    # Path of every user-block call -> its arguments, inputs and output node.
+    calls: dict[str, BlockCall] = field(default_factory=dict)
+    # Integer expressions written in each user block (`c * 4`), for code that reads like the spec.
+    block_exprs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def consumers(self) -> list[list[int]]:
         users: list[list[int]] = [[] for _ in self.nodes]

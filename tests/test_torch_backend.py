@@ -154,7 +154,8 @@ def test_emitted_source_reads_like_torchvision() -> None:
     assert "import torch\nfrom torch import nn\n" in source
     assert "# N x 512 x 7 x 7" in source
     assert "nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)" in source
-    assert "# layers[4][0]: basic" in source  # the first copy of `basic(64) x2`
+    assert "class Basic(nn.Module):" in source and "class Basic2(nn.Module):" in source
+    assert "self.layers['4']['0'](x4)" in source  # the first copy of `basic(64) x2`
     assert source.count("import ") == 2  # only torch
 
 
@@ -248,3 +249,16 @@ def test_ddp_two_processes_match_single_process(tmp_path: Path) -> None:
     single(example_input(model, 8, seed=1)).square().mean().backward()
     for name, p in single.named_parameters():
         assert torch.allclose(ddp_grads[name], p.grad, atol=1e-6, rtol=1e-5), name
+
+
+def test_one_class_per_user_block() -> None:
+    source = emit(specdsl.load("unet"))
+    assert "class DoubleConv(nn.Module):" in source
+    assert "def __init__(self, in_channels: int, skip_channels: int, c: int) -> None:" in source
+    assert "DoubleConv(in_channels=skip_channels + c, c=c)" in source
+    assert "def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:" in source
+    resnet = emit(specdsl.load("resnet50"))
+    # Parameters become expressions of the block's own parameters, as written in the spec.
+    assert "nn.Conv2d(c, c * 4, kernel_size=1, bias=False)" in resnet
+    # Calls whose structure differs (projection shortcut or not) get numbered variants.
+    assert resnet.count("class Bottleneck") == 3
