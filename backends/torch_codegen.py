@@ -824,7 +824,8 @@ _PARAM_OPS = ("conv", "deconv", "linear", "bn", "instancenorm", "layernorm", "gr
 
 
 def _docstring(text: str) -> str:
-    return repr(text) if '"""' in text or "\\" in text else f'"""{text}"""' if text.isprintable() else repr(text)
+    # repr always yields a valid, inert string literal, whatever the description holds.
+    return repr(text)
 
 
 def _block_of(path: str, blocks: dict[str, str]) -> tuple[str, str] | None:
