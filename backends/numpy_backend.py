@@ -91,7 +91,8 @@ def random_weights(model: Any, seed: int = 0, dtype: str | np.dtype = "float64")
     """Deterministic random weights for every parameter and buffer of ``model``.
 
     Each tensor draws from its own stream (seeded by ``seed`` and its key), so a
-    tensor's values do not depend on the rest of the model. Conv / linear
+    tensor's values do not depend on the rest of the model. Every value is a
+    float32 number, so a float32 copy of the weights is exact. Conv / linear
     weights are He-uniform over their fan-in (activations keep their scale
     through deep stacks), biases small, norm scales in [0.5, 1], running
     variances in [0.5, 1.5]: every term of every op contributes.
@@ -116,10 +117,10 @@ def random_weights(model: Any, seed: int = 0, dtype: str | np.dtype = "float64")
             low, high = 0.5, 1.5
         else:  # bias, running_mean
             low, high = -0.2, 0.2
-        # Drawn in float64 whatever the dtype, so float32 weights are the float64 ones rounded.
-        values = rng.random(shape)
-        values *= high - low
-        values += low
+        # Drawn in float32 arithmetic whatever the dtype: float32 and float64 models get identical values.
+        values = rng.random(shape, dtype=np.float32)
+        values *= np.float32(high - low)
+        values += np.float32(low)
         weights[key] = values.astype(dt, copy=False)
     return weights
 
@@ -164,7 +165,10 @@ def _check_weights(model: Any, weights: Mapping[str, Any]) -> Params:
     for key, (shape, _kind) in expected.items():
         if key not in weights:
             continue
-        arr = np.asarray(weights[key])
+        value = weights[key]
+        if hasattr(value, "detach"):  # a torch tensor, e.g. from module.state_dict()
+            value = value.detach().cpu().numpy()
+        arr = np.asarray(value)
         if tuple(arr.shape) != shape:
             problems.append(f"{key} has shape {list(arr.shape)}, expected {list(shape)}")
         out[key] = arr
@@ -221,7 +225,7 @@ def conv_nd(x: Array, weight: Array, bias: Array | None, stride: Sequence[int], 
     padding_after = tuple(padding if padding_after is None else padding_after)
     xp = _pad(x, padding, padding_after, padding_mode)
     n, cin = xp.shape[:2]
-    cout, cg = weight.shape[:2]
+    cout = weight.shape[0]
     kernel = weight.shape[2:]
     out_sizes = tuple((xp.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(rank))
     k_elems = math.prod(kernel)
@@ -270,7 +274,6 @@ def conv_transpose_nd(x: Array, weight: Array, bias: Array | None, stride: Seque
     x: (N, C_in, *S); weight: (C_in, C_out/groups, *K).
     """
     n, cin = x.shape[:2]
-    rank = x.ndim - 2
     in_sizes = x.shape[2:]
     og = weight.shape[1]
     kernel = weight.shape[2:]
@@ -477,6 +480,8 @@ def batch_norm(x: Array, mean: Array | None, var: Array | None, weight: Array | 
                eps: float, training: bool) -> Array:
     if training or mean is None or var is None:
         axes = (0, *_spatial(x))
+        if x.size // x.shape[1] == 1:  # PyTorch refuses too, even at inference when no running stats are kept
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
         mean = x.mean(axis=axes)
         var = x.var(axis=axes)  # biased, as PyTorch normalises with
     assert var is not None
@@ -678,7 +683,7 @@ class NumpyModel:
         self.max_memory = max_memory
         self.index_dtype = None if index_dtype is None else np.dtype(index_dtype)
         self._fns: list[OpFn | None] = [self._compile(node) for node in self.graph.nodes]
-        self._folded = self._fold_plan() if fold_bn else {}
+        self._folded: dict[int, OpFn] | None = None  # built on the first call that can use it
         self._per_sample = self._bytes_per_sample()
 
     # -- public -----------------------------------------------------------------
@@ -692,15 +697,25 @@ class NumpyModel:
         n = x.shape[0]
         chunk = n if train_bn else max(1, min(n, self.max_memory // max(1, self._per_sample)))
         ctx = _Context(train_bn, self.index_dtype)
-        if chunk >= n:
-            return self._forward(x, ctx, capture)
-        parts = [self._forward(x[i:i + chunk], ctx, capture) for i in range(0, n, chunk)]
+        # inf and nan propagate silently, as in PyTorch (a dilated max pool can see only padding: -inf).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if chunk >= n:
+                return self._forward(x, ctx, capture)
+            parts = [self._forward(x[i:i + chunk], ctx, capture) for i in range(0, n, chunk)]
         if capture:
             return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         return np.concatenate(parts)
 
     def forward(self, x: Any, **kw: Any) -> Any:
         return self(x, **kw)
+
+    def run_node(self, index: int, inputs: Sequence[Any], *, train_bn: bool = False) -> Array:
+        """One node's op on the given input arrays (batched), unfolded: for checking a node in isolation."""
+        fn = self._fns[index]
+        if fn is None:
+            return np.asarray(inputs[0], dtype=self.dtype)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return fn([np.asarray(v, dtype=self.dtype) for v in inputs], _Context(train_bn, self.index_dtype))
 
     def state_dict(self) -> Params:
         return dict(self.weights)
@@ -717,7 +732,11 @@ class NumpyModel:
         nodes = self.graph.nodes
         values: list[Array | None] = [None] * len(nodes)
         values[0] = x
-        fold = self._folded if (not capture and not ctx.train) else {}
+        fold: dict[int, OpFn] = {}
+        if self.fold_bn and not capture and not ctx.train:
+            if self._folded is None:
+                self._folded = self._fold_plan()
+            fold = self._folded
         remaining = [0] * len(nodes)
         for node in nodes:
             for i in node.inputs:
@@ -753,15 +772,18 @@ class NumpyModel:
         return values[self.graph.output]
 
     def _bytes_per_sample(self) -> int:
-        """Peak live activations of one sample (the static figure) plus the largest im2col buffer."""
-        elements = self.model.totals.peak_bytes // max(1, _dtype_width(self.graph.dtype))
+        """Peak live activations of one sample (the static figure) plus the largest im2col / col2im buffer."""
+        totals = self.model.totals
+        elements = totals.peak_bytes // max(1, _dtype_width(self.graph.dtype)) // max(1, totals.batch)
         cols = 0
         for node in self.graph.nodes:
+            a = self.figures[node.index].attrs
             if node.op == "conv":
-                a = self.figures[node.index].attrs
-                shape = self.figures[node.index].shape
-                cols = max(cols, min(_IM2COL_ELEMENTS, a["in_channels"] * math.prod(a["kernel"])
-                                     * math.prod(shape[1:])))
+                out = self.figures[node.index].shape
+                cols = max(cols, min(_IM2COL_ELEMENTS, a["in_channels"] * math.prod(a["kernel"]) * math.prod(out[1:])))
+            elif node.op == "deconv":
+                ins = self.figures[node.inputs[0]].shape
+                cols = max(cols, a["out_channels"] * math.prod(a["kernel"]) * math.prod(ins[1:]))
         return int((elements + cols) * self.dtype.itemsize)
 
     # -- compiling ------------------------------------------------------------------

@@ -1,0 +1,483 @@
+"""Random specs for differential testing (hypothesis strategies).
+
+Constraint-aware in the spirit of NNSmith (Liu et al., ASPLOS 2023): the
+generator keeps the shape of the tensor it is building on and only proposes a
+layer whose arguments fit that shape, so almost every draw is a valid model.
+Primitive layers are checked with specdsl's own shape rules as they are drawn
+(a rejected proposal is redrawn); a block (residual, dense, transition,
+inception, fractal, stage, repeat or a user block) is drawn from the same
+primitives and then sized by loading a one-layer spec. Rank 0 ([F]), 1D, 2D
+and 3D inputs are all drawn; sizes stay small so a backend runs an example in
+milliseconds.
+
+``specs()`` gives the spec as plain data; ``spec_text(data)`` gives YAML text
+(one JSON document, which is YAML). A draw that specdsl nevertheless rejects
+(it happens: e.g. a residual whose body and projection disagree) is a fine
+example too: the tests check that such specs never reach a backend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import strategies as st
+
+from specdsl.errors import SpecError
+from specdsl.ops import OPS
+from specdsl.ops._base import RuleContext, RuleViolation
+
+Shape = tuple[int, ...]
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish", "sigmoid", "tanh", "softplus")
+PRIMITIVES = (
+    "conv", "deconv", "maxpool", "avgpool", "gap", "gmp", "adaptive_avgpool", "adaptive_maxpool", "upsample",
+    "bn", "instancenorm", "layernorm", "groupnorm", "lrn", *ACTIVATIONS, "softmax", "log_softmax",
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "identity", "flatten", "linear",
+)
+# Draw weights: spatial ops often, the ones that end the spatial part (gap, gmp, flatten) rarely.
+WEIGHTED = (
+    *PRIMITIVES, "conv", "conv", "conv", "deconv", "maxpool", "avgpool", "adaptive_avgpool",
+    "adaptive_maxpool", "upsample", "upsample", "upsample", "bn", "instancenorm", "groupnorm", "lrn",
+    "dropout1d", "dropout2d", "dropout3d",
+)
+BLOCKS = ("residual", "dense", "transition", "inception", "fractal", "stage", "repeat", "user", "skip")
+MAX_SIDE = {0: 1, 1: 20, 2: 10, 3: 6}
+MAX_ELEMENTS = 6000  # per sample, per activation: keeps each example fast
+# Normalising very few values is ill-conditioned (a zero variance turns rounding into output), so
+# every layernorm / groupnorm / instancenorm group, and batch statistics, see at least this many.
+MIN_NORMALISED = 4
+SKIP = object()
+
+
+def spec_text(data: dict[str, Any]) -> str:
+    """YAML text of a spec given as plain data (JSON is YAML)."""
+    return json.dumps(data, indent=1) + "\n"
+
+
+# ------------------------------------------------------------------ shapes of primitives
+
+
+def infer(op: str, args: Any, shapes: list[Shape]) -> Shape | None:
+    """specdsl's output shape for one primitive, or None where its rule refuses it."""
+    rule = OPS[op]
+    try:
+        model = rule.args.model_validate({} if args is None else args)
+        out = rule.infer(model, shapes, RuleContext()).shape
+    except (RuleViolation, ValueError):
+        return None
+    if any(d <= 0 for d in out) or math.prod(out) > MAX_ELEMENTS:
+        return None
+    return out
+
+
+def _axis_list(draw: Draw, rank: int, values: st.SearchStrategy[int]) -> int | list[int]:
+    """One number for every axis, or (sometimes) one per axis."""
+    if rank > 1 and draw(st.integers(0, 3)) == 0:
+        return [draw(values) for _ in range(rank)]
+    return draw(values)
+
+
+def _each(v: int | list[int], rank: int) -> list[int]:
+    return [v] * rank if isinstance(v, int) else list(v)
+
+
+def propose(draw: Draw, op: str, shape: Shape) -> Any:
+    """Arguments for ``op`` that are likely to fit an input of ``shape`` (None: no arguments)."""
+    rank = len(shape) - 1
+    sides = shape[1:]
+    small = min(sides) if sides else 1
+    if op == "conv":
+        cin = shape[0]
+        groups: Any = draw(st.sampled_from([g for g in range(1, cin + 1) if cin % g == 0]))
+        out = groups * draw(st.integers(1, max(1, 6 // groups)))
+        if groups == cin and out == cin and draw(st.booleans()):
+            groups = "depthwise"
+        k = _axis_list(draw, rank, st.integers(1, min(5, small + 2)))
+        dilation = draw(st.sampled_from([1, 1, 1, 2]))
+        args: dict[str, Any] = {"out": out, "k": k}
+        if draw(st.integers(0, 4)) == 0:
+            args["pad"] = "same"
+        else:
+            args["stride"] = _axis_list(draw, rank, st.sampled_from([1, 1, 2, 3]))
+            args["pad"] = draw(st.one_of(st.just("valid"), st.integers(0, 2),
+                                         st.just([max(0, (d - 1) // 2) for d in _each(k, rank)])))
+        if dilation != 1:
+            args["dilation"] = dilation
+        if groups != 1:
+            args["groups"] = groups
+        if draw(st.booleans()):
+            args["bias"] = False
+        mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
+        if mode != "zeros":
+            args["padding_mode"] = mode
+        return args
+    if op == "deconv":
+        cin = shape[0]
+        groups = draw(st.sampled_from([g for g in range(1, cin + 1) if cin % g == 0]))
+        stride = draw(st.integers(1, 3))
+        dilation = draw(st.sampled_from([1, 1, 2]))
+        args = {"out": groups * draw(st.integers(1, max(1, 4 // groups))),
+                "k": _axis_list(draw, rank, st.integers(1, 4)), "stride": stride, "pad": draw(st.integers(0, 1))}
+        if dilation != 1:
+            args["dilation"] = dilation
+        if draw(st.booleans()):
+            args["output_padding"] = draw(st.integers(0, max(stride, dilation) - 1))
+        if groups != 1:
+            args["groups"] = groups
+        if draw(st.booleans()):
+            args["bias"] = False
+        return args
+    if op in ("maxpool", "avgpool"):
+        k = draw(st.integers(1, min(4, small + 1)))
+        args = {"k": _axis_list(draw, rank, st.just(k)) if draw(st.booleans()) else k}
+        if draw(st.booleans()):
+            args["stride"] = draw(st.integers(1, 3))
+        if draw(st.booleans()):
+            args["pad"] = draw(st.integers(0, k // 2))
+        if draw(st.booleans()):
+            args["ceil_mode"] = True
+        if op == "maxpool" and draw(st.integers(0, 3)) == 0:
+            args["dilation"] = 2
+        if op == "avgpool" and draw(st.booleans()):
+            args["count_include_pad"] = False
+        return args
+    if op in ("gap", "gmp"):
+        return {"keepdims": True} if draw(st.booleans()) else None
+    if op in ("adaptive_avgpool", "adaptive_maxpool"):
+        return {"out": _axis_list(draw, rank, st.integers(1, small + 2))}
+    if op == "upsample":
+        modes = ["nearest", "nearest-exact", {1: "linear", 2: "bilinear", 3: "trilinear"}[rank]]
+        if rank == 2:
+            modes.append("bicubic")
+        mode = draw(st.sampled_from(modes))
+        args = {"mode": mode}
+        if draw(st.booleans()):
+            args["scale"] = draw(st.sampled_from([2.0, 1.5, 0.5, 2.5, 3.0, 1.7, 0.75, 1.3]))
+            if rank > 1 and draw(st.integers(0, 2)) == 0:
+                args["scale"] = [draw(st.sampled_from([1.0, 2.0, 1.5, 0.6])) for _ in range(rank)]
+        else:
+            args["size"] = _axis_list(draw, rank, st.integers(1, 2 * max(sides) + 1))
+        if mode not in ("nearest", "nearest-exact") and draw(st.booleans()):
+            args["align_corners"] = draw(st.booleans())
+        return args
+    if op == "bn":
+        args = {}
+        if draw(st.integers(0, 3)) == 0:
+            args["affine"] = False
+        if math.prod(sides) >= 2 and draw(st.integers(0, 4)) == 0:
+            args["track_running_stats"] = False  # batch statistics over >= 4 values (batch 2)
+        if draw(st.booleans()):
+            args["eps"] = 1e-3
+        return args or None
+    if op == "instancenorm":
+        if math.prod(sides) < MIN_NORMALISED:
+            return SKIP
+        args = {}
+        if draw(st.booleans()):
+            args["affine"] = True
+        if draw(st.booleans()):
+            args["track_running_stats"] = True
+        return args or None
+    if op == "layernorm":
+        args = {}
+        if draw(st.booleans()):
+            args["shape"] = list(shape[draw(st.integers(0, len(shape) - 1)):])
+        if math.prod(args.get("shape", shape)) < MIN_NORMALISED:
+            return SKIP
+        if draw(st.integers(0, 3)) == 0:
+            args["elementwise_affine"] = False
+        elif draw(st.integers(0, 3)) == 0:
+            args["bias"] = False
+        return args or None
+    if op == "groupnorm":
+        size = math.prod(shape)
+        fit = [g for g in range(1, shape[0] + 1) if shape[0] % g == 0 and size // g >= MIN_NORMALISED]
+        if not fit:
+            return SKIP
+        args = {"groups": draw(st.sampled_from(fit))}
+        if draw(st.integers(0, 3)) == 0:
+            args["affine"] = False
+        return args
+    if op == "lrn":
+        return {"size": draw(st.integers(1, 5)), "alpha": draw(st.sampled_from([1e-4, 0.01, 0.5])),
+                "beta": draw(st.sampled_from([0.75, 0.5, 1.0])), "k": draw(st.sampled_from([1.0, 2.0]))}
+    if op == "leaky_relu":
+        return {"slope": draw(st.sampled_from([0.01, 0.2, -0.5]))} if draw(st.booleans()) else None
+    if op == "elu":
+        return {"alpha": draw(st.sampled_from([1.0, 0.5, 2.0]))} if draw(st.booleans()) else None
+    if op == "gelu":
+        return {"approximate": "tanh"} if draw(st.booleans()) else None
+    if op == "softplus":
+        return {"beta": draw(st.sampled_from([1.0, 2.0, 0.5])), "threshold": draw(st.sampled_from([20.0, 1.0]))} \
+            if draw(st.booleans()) else None
+    if op in ("softmax", "log_softmax"):
+        ndim = len(shape) + 1
+        return {"dim": draw(st.sampled_from([*range(1, ndim), *range(-ndim + 1, 0)]))}
+    if op.startswith("dropout"):
+        return {"p": 0.3} if draw(st.booleans()) else None
+    if op == "flatten":
+        ndim = len(shape) + 1
+        if ndim > 2 and draw(st.booleans()):
+            start = draw(st.integers(1, ndim - 1))
+            return {"start_dim": start, "end_dim": draw(st.integers(start, ndim - 1))}
+        return None
+    if op == "linear":
+        return {"out": draw(st.integers(1, 8))} | ({"bias": False} if draw(st.integers(0, 3)) == 0 else {})
+    return None
+
+
+def primitive(draw: Draw, shape: Shape, ops: tuple[str, ...] = WEIGHTED, tries: int = 6) -> tuple[Any, Shape]:
+    """A layer (YAML data) and its output shape; falls back to an activation."""
+    rank = len(shape) - 1
+    ops = tuple(op for op in ops if OPS[op].ranks is None or rank in OPS[op].ranks)
+    for _ in range(tries):
+        op = draw(st.sampled_from(ops))
+        args = propose(draw, op, shape)
+        if args is SKIP:
+            continue
+        out = infer(op, args, [shape])
+        if out is not None and not (op == "maxpool" and _padding_only_window(args, shape, out)):
+            return (op if args is None else {op: args}), out
+    op = draw(st.sampled_from(ACTIVATIONS))
+    return op, shape
+
+
+def _padding_only_window(args: dict[str, Any], shape: Shape, out: Shape) -> bool:
+    """A dilated max-pool window can miss the input entirely and output -inf (as in PyTorch); avoid those."""
+    rank = len(shape) - 1
+    k, pad, dil = (_each(args.get(key, default), rank) for key, default in (("k", 1), ("pad", 0), ("dilation", 1)))
+    stride = _each(args["stride"], rank) if "stride" in args else k
+    for n, o, kk, s, p, d in zip(shape[1:], out[1:], k, stride, pad, dil, strict=True):
+        for i in range(o):
+            if not any(0 <= i * s - p + j * d < n for j in range(kk)):
+                return True
+    return False
+
+
+# ------------------------------------------------------------------ blocks
+
+
+def _spatial_keeping(draw: Draw, shape: Shape, channels: int | None = None) -> tuple[Any, Shape]:
+    """A layer that keeps the spatial size: a 'same' conv, a stride-1 padded pool, a norm or an activation."""
+    rank = len(shape) - 1
+    kind = draw(st.sampled_from(["conv", "conv", "pool", "norm", "act"] if rank else ["norm", "act"]))
+    if channels is not None and kind != "conv" and channels != shape[0] and rank:
+        kind = "conv"
+    if kind == "conv":
+        k = draw(st.sampled_from([1, 3, 3, 5]))
+        out = channels or draw(st.integers(1, 6))
+        layer = {"conv": {"out": out, "k": k, "pad": (k - 1) // 2}}
+        if draw(st.booleans()):
+            layer["conv"]["bias"] = False
+        return layer, (out, *shape[1:])
+    if kind == "pool":
+        return {draw(st.sampled_from(["maxpool", "avgpool"])): {"k": 3, "stride": 1, "pad": 1}}, shape
+    if kind == "norm":
+        return draw(st.sampled_from(["bn", "bn", "layernorm"] if math.prod(shape) >= MIN_NORMALISED else ["bn"])), shape
+    return draw(st.sampled_from(ACTIVATIONS)), shape
+
+
+def _chain(draw: Draw, shape: Shape, n: int, channels: int | None = None) -> tuple[list[Any], Shape]:
+    layers = []
+    for i in range(n):
+        layer, shape = _spatial_keeping(draw, shape, channels if i == n - 1 else None)
+        layers.append(layer)
+    return layers, shape
+
+
+def residual(draw: Draw, shape: Shape) -> Any:
+    rank = len(shape) - 1
+    mode = draw(st.sampled_from(["auto", "auto", "identity", "projection", "identity_if_same"]))
+    stride = draw(st.sampled_from([1, 1, 2])) if rank and mode != "identity" else 1
+    c = shape[0] if mode == "identity" else draw(st.integers(1, 6))
+    body: list[Any] = []
+    if rank:
+        body.append({"conv": {"out": c, "k": 3, "stride": stride, "pad": 1, "bias": False}})
+        body.append("bn")
+        body.append(draw(st.sampled_from(ACTIVATIONS)))
+        more, _ = _chain(draw, (c, *shape[1:]), draw(st.integers(0, 2)), c)
+        body += more
+    else:
+        body += [{"linear": {"out": c}}, "bn", draw(st.sampled_from(ACTIVATIONS))]
+    args: dict[str, Any] = {"body": body, "shortcut": mode}
+    if mode == "projection":
+        args["shortcut"] = [{"conv": {"out": c, "k": 1, "stride": stride, "bias": False}}, "bn"] if rank \
+            else [{"linear": {"out": c}}]
+    if draw(st.booleans()):
+        args["post"] = draw(st.sampled_from(ACTIVATIONS))
+    if draw(st.integers(0, 3)) == 0:
+        args["pre"] = ["bn", "relu"]
+    return {"residual": args}
+
+
+def dense(draw: Draw, shape: Shape) -> Any:
+    args: dict[str, Any] = {"n": draw(st.integers(1, 3)), "growth": draw(st.integers(1, 4))}
+    if draw(st.booleans()):
+        args["bottleneck"] = draw(st.sampled_from([None, 1, 2]))
+    if draw(st.integers(0, 3)) == 0:
+        args["drop"] = 0.2
+    return {"dense": args}
+
+
+def transition(draw: Draw, shape: Shape) -> Any:
+    if draw(st.booleans()):
+        return {"transition": {"theta": draw(st.sampled_from([0.5, 1.0, 0.75]))}}
+    return {"transition": {"out": draw(st.integers(1, 6))}}
+
+
+def inception(draw: Draw, shape: Shape) -> Any:
+    branches = []
+    for _ in range(draw(st.integers(1, 3))):
+        layers, _ = _chain(draw, shape, draw(st.integers(1, 2)))
+        branches.append(layers)
+    if draw(st.booleans()):
+        return {"inception": {"branches": {f"b{i}": b for i, b in enumerate(branches)}}}
+    return {"inception": {"branches": branches}}
+
+
+def fractal(draw: Draw, shape: Shape) -> Any:
+    c = draw(st.integers(1, 5))
+    base: list[Any] = [{"conv": {"out": c, "k": 3, "pad": 1}}]
+    if draw(st.booleans()):
+        base.append("bn")
+    base.append(draw(st.sampled_from(ACTIVATIONS)))
+    return {"fractal": {"columns": draw(st.integers(1, 3)), "base": base,
+                        "drop_local": 0.15, "drop_global": draw(st.sampled_from([0.0, 0.5]))}}
+
+
+def stage(draw: Draw, shape: Shape) -> Any:
+    layers = []
+    for _ in range(draw(st.integers(1, 3))):
+        layer, shape = primitive(draw, shape)
+        layers.append(layer)
+    return {"stage": layers}
+
+
+USER_BLOCKS = {
+    # name: (definition, argument strategy)
+    "unit": {"params": {"c": "int", "stride": 1},
+             "layers": [{"conv": {"out": "c", "k": 3, "stride": "stride", "pad": 1, "bias": False}}, "bn", "relu"]},
+    "bottleneck": {"params": {"c": "int"},
+                   "residual": {"body": [{"conv": {"out": "c", "k": 1, "bias": False}}, "bn", "relu",
+                                         {"conv": {"out": "c * 2", "k": 3, "pad": 1, "bias": False}}, "bn"],
+                                "shortcut": "auto", "post": "relu"}},
+    "head": {"params": {"n": "int"}, "layers": ["gap", {"linear": {"out": "n"}}]},
+}
+
+
+def user(draw: Draw, shape: Shape) -> tuple[str, Any]:
+    name = draw(st.sampled_from(sorted(USER_BLOCKS)))
+    if name == "unit":
+        return name, {"unit": {"c": draw(st.integers(1, 6)), "stride": draw(st.sampled_from([1, 2]))}}
+    if name == "bottleneck":
+        return name, {"bottleneck": {"c": draw(st.integers(1, 3))}}
+    return name, {"head": {"n": draw(st.integers(1, 6))}}
+
+
+def block_shape(layer: Any, shape: Shape, blocks: dict[str, Any]) -> Shape | None:
+    """The output shape of one composite layer, from specdsl itself (None where it is rejected)."""
+    import specdsl
+
+    data = {"model": "probe", "input": list(shape), "layers": [layer]}
+    if blocks:
+        data["blocks"] = blocks
+    try:
+        model = specdsl.load(spec_text(data))
+    except SpecError:
+        return None
+    out = model.analysis.figures[model.graph.output].shape
+    if out is None or any(model.analysis.figures[n.index].shape is None or
+                          math.prod(model.analysis.figures[n.index].shape) > MAX_ELEMENTS
+                          for n in model.graph.nodes):
+        return None
+    return out
+
+
+# ------------------------------------------------------------------ whole specs
+
+
+@st.composite
+def input_shapes(draw: Draw, ranks: tuple[int, ...] = (0, 1, 2, 3)) -> Shape:
+    rank = draw(st.sampled_from(ranks))
+    c = draw(st.integers(1, 4)) if rank else draw(st.integers(1, 12))
+    lo = {0: 1, 1: 3, 2: 3, 3: 2}[rank]
+    return (c, *(draw(st.integers(lo, MAX_SIDE[rank])) for _ in range(rank)))
+
+
+@st.composite
+def specs(draw: Draw, max_layers: int = 7, ranks: tuple[int, ...] = (0, 1, 2, 2, 3),
+          block_rate: float = 0.35) -> dict[str, Any]:
+    """A random spec as plain data (see ``spec_text``)."""
+    shape = draw(input_shapes(ranks))
+    data: dict[str, Any] = {"model": "random", "input": list(shape)}
+    blocks: dict[str, Any] = {}
+    layers: list[Any] = []
+    named: dict[str, Shape] = {"input": shape}
+    for _ in range(draw(st.integers(1, max_layers))):
+        layer: Any = None
+        out: Shape | None = None
+        if draw(st.floats(0, 1)) < block_rate:
+            kind = draw(st.sampled_from(BLOCKS))
+            layer, out = _block(draw, kind, shape, blocks, named, layers)
+        if layer is None or out is None:
+            layer, out = primitive(draw, shape)
+        if draw(st.integers(0, 4)) == 0 and out is not None:
+            name = f"n{len(layers)}"
+            layer = ({layer: None} if isinstance(layer, str) else dict(layer)) | {"name": name}
+            named[name] = out
+        layers.append(layer)
+        shape = out
+    data["layers"] = layers
+    if blocks:
+        data["blocks"] = blocks
+    return data
+
+
+def _block(draw: Draw, kind: str, shape: Shape, blocks: dict[str, Any], named: dict[str, Shape],
+           layers: list[Any]) -> tuple[Any, Shape | None]:
+    rank = len(shape) - 1
+    if kind == "skip":
+        # A merge with an earlier named node of a compatible shape (a U-Net / ResNet style skip).
+        last = f"n{len(layers)}_prev"
+        if not layers:
+            return None, None
+        same = [n for n, s in named.items() if s == shape]
+        cat = [n for n, s in named.items() if len(s) == len(shape) and s[1:] == shape[1:]]
+        op = draw(st.sampled_from(["add", "mean", "concat"]))
+        pool = cat if op == "concat" else same
+        if not pool:
+            return None, None
+        other = draw(st.sampled_from(sorted(pool)))
+        prev = layers[-1]
+        layers[-1] = ({prev: None} if isinstance(prev, str) else dict(prev))
+        if "name" in layers[-1]:
+            last = layers[-1]["name"]
+        else:
+            layers[-1]["name"] = last
+            named[last] = shape
+        out = (shape[0] + named[other][0], *shape[1:]) if op == "concat" else shape
+        return {op: None, "inputs": [last, other]}, out
+    if kind == "repeat":
+        layer, out = primitive(draw, shape)
+        if out != shape:
+            return None, None
+        layer = {layer: None} if isinstance(layer, str) else dict(layer)
+        return layer | {"repeat": draw(st.integers(2, 3))}, out
+    make = {"residual": residual, "dense": dense, "transition": transition, "inception": inception,
+            "fractal": fractal, "stage": stage}
+    if kind in ("dense", "transition", "inception", "fractal") and rank == 0:
+        return None, None
+    if kind == "user":
+        name, layer = user(draw, shape)
+        trial = dict(blocks)
+        trial[name] = USER_BLOCKS[name]
+        out = block_shape(layer, shape, trial)
+        if out is not None:
+            blocks[name] = USER_BLOCKS[name]
+        return layer, out
+    layer = make[kind](draw, shape)
+    return layer, block_shape(layer, shape, blocks)
