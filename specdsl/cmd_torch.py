@@ -61,6 +61,19 @@ def _progress(step: int, total: int, label: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import torch
+
+    try:
+        return _run(args)
+    except (RuntimeError, ValueError, torch.cuda.OutOfMemoryError) as exc:
+        # PyTorch refusing a configuration (e.g. batch norm over one value per channel at batch 1,
+        # or running out of memory) is a problem with the request, not a bug in specdsl.
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"specdsl run: PyTorch could not run the model: {message}", file=sys.stderr)
+        return EXIT_SPEC
+
+
+def _run(args: argparse.Namespace) -> int:
     import resource
 
     import torch
