@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from specdsl.schema import RESERVED_SEGMENTS, reserved_segment  # noqa: F401 - re-exported
+
 if TYPE_CHECKING:
     from specdsl.api import Model
 

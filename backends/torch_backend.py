@@ -8,6 +8,7 @@ channels_last, autocast, torch.compile, torch.export and DDP.
 
 from __future__ import annotations
 
+import keyword
 import operator
 from collections.abc import Sequence
 from typing import Any
@@ -313,7 +314,8 @@ def _sample_fractal_path(model: Model, fractal: FractalPath) -> Any:
 def _class_name(name: str) -> str:
     parts = [p for p in "".join(c if c.isalnum() else " " for c in name).split() if p]
     text = "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
-    return text if text[0].isalpha() else f"Model{text}"
+    text = text if text[0].isalpha() else f"Model{text}"
+    return f"{text}Model" if keyword.iskeyword(text) else text
 
 
 def load_model(source: Any) -> Model:

@@ -245,7 +245,9 @@ def _class_name(name: str) -> str:
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", name) if p]
     text = "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
     text = text if text[0].isalpha() else f"Model{text}"
-    return text if text not in _HELPERS and text not in ("FractalPath",) else f"{text}Model"
+    # `none` -> `None` is a keyword; helper classes keep their names.
+    clash = keyword.iskeyword(text) or text in _HELPERS or text in ("FractalPath", "Ctor")
+    return f"{text}Model" if clash else text
 
 
 def _var(node: Node, used: set[str]) -> str:

@@ -19,13 +19,13 @@ import time
 
 import torch
 import torchvision
-
-import specdsl
 from specdsl.backends.torch_backend import to_torch
 from specdsl.backends.torch_codegen import emit, load_emitted
 
+import specdsl
 
-def timed(fn, x) -> float:  # noqa: ANN001
+
+def timed(fn, x) -> float:
     start = time.perf_counter()
     fn(x)
     return time.perf_counter() - start
@@ -52,14 +52,14 @@ def main() -> None:
     x = torch.randn(args.batch, 3, args.size, args.size)
     models = {"torchvision": reference, "specdsl to_torch": ours, "specdsl build (emitted)": emitted}
 
-    def forward(m):  # noqa: ANN001, ANN202
-        def run(inp):  # noqa: ANN001, ANN202
+    def forward(m):
+        def run(inp):
             with torch.no_grad():
                 return m(inp)
         return run
 
-    def train_step(m):  # noqa: ANN001, ANN202
-        def run(inp):  # noqa: ANN001, ANN202
+    def train_step(m):
+        def run(inp):
             out = m(inp)
             out.square().mean().backward()
             m.zero_grad(set_to_none=True)

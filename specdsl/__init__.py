@@ -26,4 +26,8 @@ def __getattr__(name: str) -> Any:
         from specdsl.backends.torch_backend import to_torch
 
         return to_torch
+    if name == "to_numpy":
+        from specdsl.backends.numpy_backend import to_numpy
+
+        return to_numpy
     raise AttributeError(f"module 'specdsl' has no attribute {name!r}")

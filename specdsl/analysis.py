@@ -7,8 +7,10 @@ Problems are collected, not raised, so one run reports them all.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from specdsl.errors import Diagnostic
@@ -76,9 +78,13 @@ def _input_rf(shape: Shape) -> RF:
 
 def _check_alignment(node: Node, labels: list[str], in_rfs: list[RF], diags: list[Diagnostic]) -> None:
     known = [(i, r) for i, r in zip(node.inputs, in_rfs) if r is not None]
+    # A DenseNet concat has hundreds of inputs, each an input of many concats: the centres
+    # (Fraction arithmetic) come from a cache so the whole pass stays linear in the edges.
     for (i, a), (k, b) in itertools.pairwise(known):
+        if a is b:
+            continue
         for axis, (x, y) in enumerate(zip(a, b)):
-            if x.stride != y.stride or x.centre != y.centre:
+            if x.stride != y.stride or _centre(x.size, x.pad) != _centre(y.size, y.pad):
                 na, nb = labels[i], labels[k]
                 diags.append(_located(
                     node, "W320",
@@ -88,6 +94,12 @@ def _check_alignment(node: Node, labels: list[str], in_rfs: list[RF], diags: lis
                     "the merged features come from shifted input windows; check padding on both paths",
                     None, severity="warning"))
                 return
+
+
+@functools.lru_cache(maxsize=4096)
+def _centre(size: Any, pad: Any) -> Any:
+    """AxisRF.centre, memoised on (size, pad)."""
+    return Fraction(size - 1, 2) - pad
 
 
 def _num(x: object) -> str:
@@ -120,12 +132,24 @@ def analyze_node(node: Node, figures: list[NodeFigures], input_shape: Shape, dia
         diags.append(_located(node, v.code, v.message, v.hint, v.field))
         fig.failed = True
         return fig
+    except OverflowError:
+        # Float shape math (upsample scales) with absurd numbers; the axis check below catches the rest.
+        diags.append(_located(node, "E301", "output size out of range: the arguments make an axis too large "
+                              "to compute", "use sizes and scales a model could hold", None))
+        fig.failed = True
+        return fig
     for code, message, hint, fieldname in ctx.warnings:
         diags.append(_located(node, code, message, hint, fieldname, severity="warning"))
     shape = inferred.shape
     if any(d <= 0 for d in shape):
         diags.append(_located(node, "E301", f"output shape {fmt_shape(shape)} has a non-positive axis",
                               "an earlier layer shrank the input too far", None))
+        fig.failed = True
+        return fig
+    if any(d > AXIS_MAX for d in shape):
+        # PyTorch sizes are int64; stopping here also keeps every later figure a small integer.
+        diags.append(_located(node, "E301", f"output shape {_short_shape(shape)} has an axis larger than 2^63-1",
+                              "an earlier layer grew the input too far", None))
         fig.failed = True
         return fig
     fig.shape = shape
@@ -142,6 +166,13 @@ def analyze_node(node: Node, figures: list[NodeFigures], input_shape: Shape, dia
     if len(node.inputs) > 1 and labels is not None:
         _check_alignment(node, labels, [f.rf for f in ins], diags)
     return fig
+
+
+AXIS_MAX = 2**63 - 1
+
+
+def _short_shape(shape: Shape) -> str:
+    return "[" + ", ".join(str(d) if d <= AXIS_MAX else f"~2^{d.bit_length() - 1}" for d in shape) + "]"
 
 
 def analyze(graph: Graph, batch: int = 1) -> Analysis:

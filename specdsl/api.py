@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from specdsl.analysis import Analysis, NodeFigures, Totals, analyze
-from specdsl.errors import Diagnostic, SpecError
+from specdsl.budgets import DEFAULT as DEFAULT_BUDGETS
+from specdsl.budgets import MAX_FILE_BYTES, Budgets, over, raise_hint
+from specdsl.errors import Diagnostic, SourceLoc, SpecError
 from specdsl.expand import expand
 from specdsl.ir import Graph, Node
 from specdsl.ops._base import fmt_shape
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
+__all__ = ["MAX_FILE_BYTES", "Budgets", "Model", "load", "parse", "read_data", "read_source"]
 
 
 @dataclass
@@ -66,24 +69,52 @@ class Model:
                 f"{len(self.graph.nodes) - 1} nodes, {t.params:,} params, {t.macs:,} MACs>")
 
 
-def read_source(source: str | os.PathLike[str]) -> tuple[str, str]:
+def _too_large(size: str, limit: int) -> SpecError:
+    return SpecError([Diagnostic(
+        "error", "E110", f"spec file is too large: {size} bytes; {over('max_file_bytes', limit)}",
+        hint="specs are small; generate repeated layers with blocks and repeat; " + raise_hint("max_file_bytes"))])
+
+
+# Zoo names are plain file stems: nothing with a path separator reaches the zoo folder.
+_ZOO_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}\Z")
+
+
+def read_source(source: str | os.PathLike[str], budgets: Budgets | None = None) -> tuple[str, str]:
     """(file label, text) for a path, a zoo name, or spec text itself."""
     from specdsl import zoo
 
+    limit = (budgets or DEFAULT_BUDGETS).max_file_bytes
     if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source):
         path = Path(source)
-        if path.is_file():
-            size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise SpecError([Diagnostic(
-                    "error", "E110", f"spec file is too large: {size:,} bytes (limit {MAX_FILE_BYTES:,})",
-                    hint="specs are small; generate repeated layers with blocks and repeat")])
+        try:
+            is_file = path.is_file()
+        except (OSError, ValueError):  # a name too long for the file system, a NUL byte, ...
+            is_file = False
+        if is_file:
             try:
-                return str(source), path.read_text(encoding="utf-8")
-            except UnicodeDecodeError as exc:
+                with path.open("rb") as fh:  # read at most one byte past the budget, whatever stat says
+                    data = fh.read(limit + 1)
+            except OSError as exc:
                 raise SpecError([Diagnostic(
-                    "error", "E111", f"{source} is not UTF-8 text (byte {exc.start})")]) from None
-        found = zoo.find(str(source))
+                    "error", "E100", f"cannot read {source}: {exc.strerror or exc}")]) from None
+            if len(data) > limit:
+                try:
+                    size = f"{path.stat().st_size:,}"
+                except OSError:
+                    size = f"more than {limit:,}"
+                raise _too_large(size, limit)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = data.count(b"\n", 0, exc.start) + 1
+                col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+                raise SpecError([Diagnostic(
+                    "error", "E111", f"{source} is not UTF-8 text (byte {exc.start})",
+                    SourceLoc(str(source), line, col, line, col + 1),
+                    hint="save the file as UTF-8")]) from None
+            # Universal newlines, as text-mode reading gives.
+            return str(source), text.replace("\r\n", "\n").replace("\r", "\n")
+        found = zoo.find(str(source)) if _ZOO_NAME.match(str(source)) else None
         if found is not None:
             return found
         guess = None
@@ -93,7 +124,18 @@ def read_source(source: str | os.PathLike[str]) -> tuple[str, str]:
         raise SpecError([Diagnostic(
             "error", "E100", f"no such file or zoo model: {source}",
             hint=f"did you mean '{guess}'?" if guess else "run `specdsl zoo` to list the bundled models")])
-    return "<string>", str(source)
+    text = str(source)
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # a lone surrogate: no file could hold it
+        line = text.count("\n", 0, exc.start) + 1
+        col = exc.start - (text.rfind("\n", 0, exc.start) + 1) + 1
+        raise SpecError([Diagnostic(
+            "error", "E111", f"the spec text is not valid Unicode (character {exc.start})",
+            SourceLoc("<string>", line, col, line, col + 1))]) from None
+    if size > limit:
+        raise _too_large(f"{size:,}", limit)
+    return "<string>", text
 
 
 DSL_SUFFIXES = (".cnn",)
@@ -113,22 +155,23 @@ def is_dsl(text: str, file: str) -> bool:
     return False
 
 
-def read_data(text: str, file: str = "<string>") -> tuple[Any, Any]:
+def read_data(text: str, file: str = "<string>", budgets: Budgets | None = None) -> tuple[Any, Any]:
     """Text -> (plain data, SourceMap) with the right front end."""
+    b = budgets or DEFAULT_BUDGETS
     if is_dsl(text, file):
         from specdsl.dsl_front import load_dsl
 
-        return load_dsl(text, file)
+        return load_dsl(text, file, max_tokens=b.max_tokens, max_depth=b.max_depth)
     from specdsl.yaml_front import load_yaml
 
-    return load_yaml(text, file)
+    return load_yaml(text, file, max_depth=b.max_depth)
 
 
-def parse(text: str, file: str = "<string>") -> Any:
+def parse(text: str, file: str = "<string>", budgets: Budgets | None = None) -> Any:
     """Text -> validated Spec, choosing the front end by file name."""
     from specdsl.schema import validate_document
 
-    data, smap = read_data(text, file)
+    data, smap = read_data(text, file, budgets)
     return validate_document(data, smap)
 
 
@@ -138,37 +181,44 @@ def load(
     input: tuple[int, ...] | list[int] | None = None,
     batch: int = 1,
     strict: bool = True,
+    budgets: Budgets | None = None,
 ) -> Model:
     """Parse, build and analyse a spec given as a path, a zoo name or YAML text.
 
     With ``strict`` (the default) any error raises :class:`SpecError`; otherwise
     the model comes back with its diagnostics and whatever figures could be made.
+    ``budgets`` bounds what the spec may cost (file size, nesting, tokens, nodes,
+    parameters, activations; see :mod:`specdsl.budgets`); the defaults are generous.
     """
-    file, text = read_source(source)
+    budgets = budgets or DEFAULT_BUDGETS
+    file, text = read_source(source, budgets)
     # The pipeline allocates many small, acyclic objects (one SourceLoc per value);
     # the cyclic collector only adds superlinear pauses here, so it waits until we are done.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load(file, text, input, batch, strict)
+        return _load(file, text, input, batch, strict, budgets)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _load(file: str, text: str, input: tuple[int, ...] | list[int] | None, batch: int,
-          strict: bool) -> Model:
+          strict: bool, budgets: Budgets) -> Model:
+    from specdsl.budgets import check_totals
+
     sources = {file: text}
-    spec = parse(text, file)
+    spec = parse(text, file, budgets)
     if input is not None:
         spec.input = tuple(int(d) for d in input)
     try:
-        graph = expand(spec)
+        graph = expand(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
     except SpecError as exc:
         exc.sources.update(sources)
         raise
     analysis = analyze(graph, batch=batch)
     model = Model(graph, analysis, sources, file)
+    analysis.diagnostics.extend(check_totals(model, budgets))
     if strict and any(d.is_error for d in analysis.diagnostics):
         raise SpecError(analysis.diagnostics, sources)
     return model

@@ -13,13 +13,14 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from specdsl.errors import SpecError, render_all
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
 # Modules with a `register(subparsers)` function, one per family of commands.
-COMMAND_MODULES: list[str] = ["specdsl.cmd_torch", "specdsl.diagram"]
+COMMAND_MODULES: list[str] = ["specdsl.cmd_torch", "specdsl.diagram", "specdsl.cmd_diff"]
 
 
 class UsageError(Exception):
@@ -40,11 +41,21 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+# Control characters (ANSI escapes, NUL, ...) and bidi overrides quoted from an untrusted spec
+# must not reach the terminal; each becomes U+FFFD, one column wide, so carets stay aligned.
+_UNPRINTABLE = {c: "\ufffd" for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0),
+                                      *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def _printable(text: str) -> str:
+    return text.translate(_UNPRINTABLE)
+
+
 def _print_diagnostics(exc_or_diags: SpecError | list, sources: dict[str, str], concise: bool) -> None:
     diags = exc_or_diags.diagnostics if isinstance(exc_or_diags, SpecError) else exc_or_diags
     if not diags:
         return
-    print(render_all(diags, sources, full=not concise), file=sys.stderr)
+    print(_printable(render_all(diags, sources, full=not concise)), file=sys.stderr)
     n_err = sum(d.is_error for d in diags)
     n_warn = sum(d.severity == "warning" for d in diags)
     if not concise:
@@ -52,6 +63,39 @@ def _print_diagnostics(exc_or_diags: SpecError | list, sources: dict[str, str], 
         if n_warn:
             parts.append(f"{n_warn} warning(s)")
         print("\n" + ", ".join(parts), file=sys.stderr)
+
+
+def _add_budget_flags(parser: argparse.ArgumentParser) -> None:
+    """--max-file-bytes, --max-depth, ...: one flag per field of specdsl.budgets.Budgets."""
+    from dataclasses import fields, replace
+
+    from specdsl.budgets import DEFAULT, HELP, flag
+
+    group = parser.add_argument_group("budgets", "limits for untrusted specs (a spec over one is an error)")
+
+    def budget_type(name: str) -> Callable[[str], int]:
+        def parse(text: str) -> int:
+            value = _positive(text)
+            try:
+                replace(DEFAULT, **{name: value})  # the ceiling on max_depth
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+            return value
+
+        return parse
+
+    for f in fields(DEFAULT):
+        group.add_argument(flag(f.name), type=budget_type(f.name), metavar="N", dest=f.name,
+                           help=f"{HELP[f.name]} (default {getattr(DEFAULT, f.name):,})")
+
+
+def _budgets(args: argparse.Namespace) -> Any:
+    from dataclasses import fields, replace
+
+    from specdsl.budgets import DEFAULT
+
+    given = {f.name: getattr(args, f.name, None) for f in fields(DEFAULT)}
+    return replace(DEFAULT, **{k: v for k, v in given.items() if v is not None})
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -62,7 +106,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     results = []
     for i, source in enumerate(args.specs):
         try:
-            model = load(source, input=args.input, batch=args.batch)
+            model = load(source, input=args.input, batch=args.batch, budgets=_budgets(args))
         except SpecError as exc:
             status = EXIT_SPEC
             if args.json:
@@ -157,7 +201,16 @@ def cmd_fmt(args: argparse.Namespace) -> int:
                   f"`specdsl convert {file} --to yaml` rewrites YAML (without its comments)", file=sys.stderr)
             return EXIT_USAGE
         data, smap = load_dsl(text, file)
-        formatted = to_dsl(data, smap, comments_of_last_parse())
+        comments = comments_of_last_parse()
+        # Format only what is structurally valid (schema and block expansion; shapes may still
+        # be wrong), so the printer never sees data the language does not define.
+        from copy import deepcopy
+
+        from specdsl.expand import expand
+        from specdsl.schema import validate_document
+
+        expand(validate_document(deepcopy(data), deepcopy(smap)))
+        formatted = to_dsl(data, smap, comments)
         if formatted == text:
             continue
         if args.check:
@@ -188,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--all-ops", action="store_true",
                        help="also count bias, norm, activation and pooling ops (torchinfo-like)")
     check.add_argument("--concise", action="store_true", help="one line per diagnostic")
+    _add_budget_flags(check)
     check.set_defaults(func=cmd_check)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of spec files (for editors)")
@@ -235,19 +289,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:
+        if exc.filename is None:
+            return _internal_error(args, exc)
+        # A path the user named: a missing folder for -o, a read-only file for fmt, ...
+        print(f"specdsl {args.command}: cannot open {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_SPEC
     except Exception as exc:
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        print(
-            f"specdsl: internal error — this is a bug: {type(exc).__name__}: {exc}\n"
-            f"  while running `specdsl {args.command}` on {getattr(args, 'specs', '')}\n"
-            f"  at {os.path.basename(where.filename)}:{where.lineno} in {where.name}\n"
-            "  please report it with the spec that triggered it"
-            + ("" if os.environ.get("SPECDSL_DEBUG") else " (set SPECDSL_DEBUG=1 for the full traceback)"),
-            file=sys.stderr,
-        )
-        if os.environ.get("SPECDSL_DEBUG"):
-            traceback.print_exc()
-        return EXIT_BUG
+        return _internal_error(args, exc)
+
+
+def _internal_error(args: argparse.Namespace, exc: BaseException) -> int:
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    inputs = next((getattr(args, k) for k in ("specs", "spec", "files") if getattr(args, k, None)), "")
+    shown = str(inputs)
+    print(
+        f"specdsl: internal error — this is a bug: {type(exc).__name__}: {exc}\n"
+        f"  while running `specdsl {args.command}`" + (f" on {shown}" if shown else "") + "\n"
+        f"  at {os.path.basename(where.filename)}:{where.lineno} in {where.name}\n"
+        "  please report it with the spec that triggered it"
+        + ("" if os.environ.get("SPECDSL_DEBUG") else " (set SPECDSL_DEBUG=1 for the full traceback)"),
+        file=sys.stderr,
+    )
+    if os.environ.get("SPECDSL_DEBUG"):
+        traceback.print_exception(exc)
+    return EXIT_BUG
 
 
 def entry() -> None:

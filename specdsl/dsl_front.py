@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from specdsl.budgets import MAX_DEPTH, MAX_TOKENS, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
 from specdsl.source import PathKey, SourceMap
 
-MAX_TOKENS = 500_000
-MAX_DEPTH = 64
+__all__ = ["MAX_DEPTH", "MAX_TOKENS", "comments_of_last_parse", "load_dsl", "parser"]
+
+# Integers are int64, as in PyTorch; a longer literal is a mistake (and str -> int is quadratic).
+INT_MAX = 2**63 - 1
 
 _OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 _CLOSERS = {v: k for k, v in _OPENERS.items()}
@@ -44,9 +47,10 @@ class _Positional:
 
 
 class DepthLimit(Exception):
-    def __init__(self, token: Any, what: str):
+    def __init__(self, token: Any, what: str, budget: str):
         self.token = token
         self.what = what
+        self.budget = budget
 
 
 class _PostLex:
@@ -56,24 +60,30 @@ class _PostLex:
 
     def __init__(self) -> None:
         self.open_stack: list[Any] = []
+        # Set by load_dsl before each parse (the parser, and so this object, is shared).
+        self.max_tokens = MAX_TOKENS
+        self.max_depth = MAX_DEPTH
 
     def process(self, stream: Iterator[Any]) -> Iterator[Any]:
         # Tokens pass straight through (no lookahead): lark's contextual lexer
         # lexes each token in the parser state the previous one produced.
         self.open_stack = []
         count = 0
+        max_tokens, max_depth = self.max_tokens, self.max_depth
         for tok in stream:
             count += 1
-            if count > MAX_TOKENS:
-                raise DepthLimit(tok, f"more than {MAX_TOKENS:,} tokens")
+            if count > max_tokens:
+                raise DepthLimit(tok, f"more than {max_tokens:,} tokens (the max_tokens budget)", "max_tokens")
             t = tok.type
             if t == "_NL":
-                if self.open_stack and self.open_stack[-1].type in ("LPAR", "LSQB"):
+                # Inside ( ) or [ ] (and mappings within them) newlines are only layout.
+                if any(o.type in ("LPAR", "LSQB") for o in self.open_stack):
                     continue
             elif t in _OPENERS:
                 self.open_stack.append(tok)
-                if len(self.open_stack) > MAX_DEPTH:
-                    raise DepthLimit(tok, f"brackets nested deeper than {MAX_DEPTH} levels")
+                if len(self.open_stack) > max_depth:
+                    raise DepthLimit(tok, f"brackets nested deeper than {max_depth} levels (the max_depth budget)",
+                                     "max_depth")
             elif t in _CLOSERS and self.open_stack and self.open_stack[-1].type == _CLOSERS[t]:
                 self.open_stack.pop()
             yield tok
@@ -108,8 +118,9 @@ def _meta_loc(file: str, meta: Any) -> SourceLoc:
 class _Builder:
     """Tree -> Located data. One method per grammar rule; no validation here."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, max_depth: int = MAX_DEPTH):
         self.file = file
+        self.max_depth = max_depth
         self.header: dict[str, Located] = {}
         self.key_locs: dict[str, SourceLoc] = {}
         self.blocks: dict[str, Located] = {}
@@ -208,10 +219,15 @@ class _Builder:
 
     # -- statements ---------------------------------------------------------
 
-    def body(self, node: Any) -> Located:
+    def body(self, node: Any, branches: bool = False) -> Located:
         items: list[Located] = []
         for stmt in node.children:
             if stmt.data == "branch":
+                if not branches:  # only an inception's `branches` section holds them
+                    self.diags.append(Diagnostic(
+                        "error", "E403", "`branch NAME { ... }` sections belong directly inside an inception",
+                        self.loc(stmt), hint="write `inception { branch a { ... } branch b { ... } }`"))
+                    continue
                 items.append(Located(_Branch(stmt.children[0].value, self.body(stmt.children[1])), self.loc(stmt)))
             else:
                 items.extend(self.chain(stmt))
@@ -276,7 +292,7 @@ class _Builder:
                         i += 1
                     else:
                         key_loc = self.loc(children[i])
-                    body = self.body(children[i])
+                    body = self.body(children[i], branches=section == "branches")
                     if section == "branches":
                         body = self.branches(body, op)
                     if section in args:
@@ -288,7 +304,7 @@ class _Builder:
                     i += 1
             elif kind == "repeat":
                 tok = part.children[0]
-                meta["repeat"] = Located(int(tok.value[1:]), self.loc(tok))
+                meta["repeat"] = Located(self.int_literal(tok, tok.value[1:]), self.loc(tok))
                 meta_keys["repeat"] = self.loc(tok)
             elif kind == "alias":
                 tok = part.children[0]
@@ -325,11 +341,60 @@ class _Builder:
         kind = node.data if hasattr(node, "data") else None
         if kind == "list":
             return Located([self.value(c) for c in node.children], loc)
+        if kind == "dict":
+            items: dict[str, Located] = {}
+            keys: dict[str, SourceLoc] = {}
+            for pair in node.children:
+                key_tok, val = pair.children
+                if key_tok.value in items:
+                    self.diags.append(Diagnostic("error", "E102", f"duplicate key '{key_tok.value}'",
+                                                 self.loc(key_tok), hint="remove one of them"))
+                    continue
+                items[key_tok.value] = self.value(val)
+                keys[key_tok.value] = self.loc(key_tok)
+            return Located(items, loc, keys)
         if kind == "string":
             return Located(_unquote(node.children[0].value), loc)
         if kind in ("true", "false", "null"):
             return Located({"true": True, "false": False, "null": None}[kind], loc)
+        # Operators nest without brackets (`1+1+...`, `- - 1`): bound the depth before recursing.
+        depth, ints = _expr_shape(node)
+        if depth > self.max_depth:
+            self.diags.append(Diagnostic(
+                "error", "E409", f"expression nested deeper than {self.max_depth} levels (the max_depth budget)",
+                loc, hint="write the value out; " + raise_hint("max_depth")))
+            return Located(0, loc)
+        if not all(self.int_literal(tok, tok.value) is not None for tok in ints):
+            return Located(0, loc)
         return Located(_expr_value(node), loc)
+
+    def int_literal(self, tok: Any, digits: str) -> int | None:
+        """An integer literal, refused (with a diagnostic) beyond int64."""
+        stripped = digits.lstrip("0")
+        if len(stripped) > 19 or int(stripped or "0") > INT_MAX:
+            shown = digits if len(digits) <= 24 else f"{digits[:10]}...{digits[-4:]} ({len(digits)} digits)"
+            self.diags.append(Diagnostic(
+                "error", "E112", f"integer out of range: {shown}; integers in a spec are at most 2^63-1",
+                self.loc(tok), hint="sizes and counts this large cannot be built"))
+            return None
+        return int(stripped or "0")
+
+
+def _expr_shape(node: Any) -> tuple[int, list[Any]]:
+    """Depth of an expression tree and its INT tokens, without recursion."""
+    depth = 0
+    ints: list[Any] = []
+    stack = [(node, 1)]
+    while stack:
+        item, d = stack.pop()
+        depth = max(depth, d)
+        if not hasattr(item, "data"):
+            continue
+        if item.data == "int":
+            ints.append(item.children[0])
+            continue
+        stack.extend((c, d + 1) for c in item.children if hasattr(c, "data"))
+    return depth, ints
 
 
 @dataclass
@@ -412,24 +477,32 @@ def _unwrap(value: Any, path: PathKey, smap: SourceMap) -> Any:
     return value
 
 
-def load_dsl(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
-    """Parse DSL text into the same plain data + SourceMap the YAML front end gives."""
+def load_dsl(text: str, file: str = "<string>", *, max_tokens: int = MAX_TOKENS,
+             max_depth: int = MAX_DEPTH) -> tuple[Any, SourceMap]:
+    """Parse DSL text into the same plain data + SourceMap the YAML front end gives.
+
+    ``max_tokens`` and ``max_depth`` are budgets (see specdsl.budgets): the post-lexer
+    refuses the text as soon as it passes either, before the parser builds anything big.
+    """
     from lark.exceptions import UnexpectedInput
 
     from specdsl.dsl_errors import syntax_diagnostic
 
     sources = {file: text}
     p = parser()
+    p.options.postlex.max_tokens = max_tokens
+    p.options.postlex.max_depth = max_depth
     _comments.clear()
     try:
         tree = p.parse(text)
     except DepthLimit as exc:
         raise SpecError([Diagnostic(
             "error", "E409", f"the file is too large or too deeply nested: {exc.what}",
-            _tok_loc(file, exc.token), hint="split the model into blocks")], sources) from None
+            _tok_loc(file, exc.token), hint="split the model into blocks; " + raise_hint(exc.budget))],
+            sources) from None
     except UnexpectedInput as exc:
         raise SpecError([syntax_diagnostic(exc, text, file, p.options.postlex)], sources) from None
-    builder = _Builder(file)
+    builder = _Builder(file, max_depth)
     builder.build(tree)
     if builder.diags:
         raise SpecError(builder.diags, sources)

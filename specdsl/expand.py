@@ -24,7 +24,16 @@ from specdsl.expr import ExprError, evaluate, identifiers, is_expression
 from specdsl.ir import BlockCall, Graph, Node
 from specdsl.ops import OPS
 from specdsl.ops._base import Args, PositiveInt, Probability, fmt_shape
-from specdsl.schema import BUILTIN_BLOCKS, NAME_PATTERN, RESERVED_NAMES, BlockDef, LayerSpec, Spec, parse_layer
+from specdsl.schema import (
+    BUILTIN_BLOCKS,
+    NAME_PATTERN,
+    RESERVED_NAMES,
+    BlockDef,
+    LayerSpec,
+    Spec,
+    parse_layer,
+    reserved_segment,
+)
 from specdsl.source import PathKey, format_path
 from specdsl.validation import diagnostics_from, show_value
 
@@ -100,6 +109,9 @@ class Expander:
         # Graph size against max_nodes: one per node plus one per extra input of a merge, so a
         # DenseNet block's quadratic concatenations are paid for, not only its nodes.
         self.size = 1
+        # Shape problems seen while expanding; the final analysis reports them again, so they are
+        # only shown when expansion itself fails because of one (a block needing an input's shape).
+        self.shape_diags: list[Diagnostic] = []
         self.diags: list[Diagnostic] = []
         self.nodes: list[Node] = [Node(0, "input", None, (), "input", name="input")]
         self.figs: list[NodeFigures] = []
@@ -135,7 +147,7 @@ class Expander:
                     frame.frozen, frame.init, (*notes, *frame.notes))
         self.nodes.append(node)
         # Incremental figures so blocks can ask for shapes; diagnostics come from the final pass.
-        self.figs.append(analyze_node(node, self.figs, self.spec.input, []))
+        self.figs.append(analyze_node(node, self.figs, self.spec.input, self.shape_diags))
         return node.index
 
     def prim(self, op: str, inputs: tuple[int, ...], path: str, frame: Frame, loc: SourceLoc | None,
@@ -455,6 +467,11 @@ class Expander:
         args = self.validate(InceptionArgs, spec.raw_args, src, frame, "'inception'")
         if args is None:
             return None
+        bad = [k for k in args.branches if isinstance(args.branches, dict) and reserved_segment(k)]
+        if bad:
+            self.error("E315", f"inception branch name '{bad[0]}' is reserved (a PyTorch module attribute)",
+                       (*src, "branches", bad[0]), frame, hint="rename the branch, e.g. b1, b3x3, pool", path=out)
+            return None
         named = args.branches.items() if isinstance(args.branches, dict) else \
             ((f"branch{i}", b) for i, b in enumerate(args.branches))
         outs = []
@@ -655,6 +672,10 @@ def expand(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -
         out = None
     sources = {spec.smap.file: spec.smap.text} if spec.smap else {}
     if any(d.is_error for d in ex.diags) or out is None:
+        if not any(d.is_error for d in ex.diags):
+            from specdsl.analysis import _dedupe
+
+            ex.diags.extend(_dedupe([d for d in ex.shape_diags if d.is_error]))
         raise SpecError(ex.diags, sources)
     exprs = {name: _expressions_in(block.model_dump(), set(block.params)) for name, block in spec.blocks.items()}
     return Graph(spec.model, spec.input, spec.dtype, ex.nodes, out, spec.description, ex.blocks, ex.calls, exprs)

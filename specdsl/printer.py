@@ -75,8 +75,7 @@ def dsl_scalar(value: Any) -> str:
             return value
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dict):
-        # Mappings appear only as init specs: write them as a quoted-free call is not possible.
-        raise ValueError("mapping values have no DSL form")
+        return "{" + ", ".join(f"{k}: {dsl_scalar(v)}" for k, v in value.items()) + "}"
     raise TypeError(type(value).__name__)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from specdsl.budgets import MAX_DEPTH, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
 from specdsl.source import PathKey, SourceMap
 
@@ -21,8 +22,11 @@ try:  # the C parser is ~10x faster; fall back when libyaml is absent
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _Loader = yaml.SafeLoader
 
-MAX_DEPTH = 64
+__all__ = ["MAX_DEPTH", "load_yaml"]
 
+# Integers are int64, as in PyTorch; longer literals are refused before int() sees them
+# (str -> int is quadratic, and CPython refuses more than 4,300 digits outright).
+INT_MAX = 2**63 - 1
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 # y/n are YAML 1.1 booleans too, but PyYAML and most tools read them as strings, and
@@ -45,6 +49,24 @@ def _loc(file: str, start: Any, end: Any) -> SourceLoc:
     return SourceLoc(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
+def _out_of_range(text: str, loc: SourceLoc) -> tuple[Any, Diagnostic]:
+    shown = text if len(text) <= 24 else f"{text[:10]}...{text[-4:]} ({len(text)} characters)"
+    return text, Diagnostic(
+        "error", "E112", f"integer out of range: {shown}; integers in a spec are at most 2^63-1", loc,
+        hint="sizes and counts this large cannot be built")
+
+
+def _bounded_int(text: str, base: int, loc: SourceLoc) -> tuple[Any, Diagnostic | None]:
+    digits = text.lstrip("+-")
+    digits = digits[2:] if base != 10 else digits
+    if len(digits.lstrip("0")) > 64:
+        return _out_of_range(text, loc)
+    value = int(text, base) if base == 10 else int(digits, base)
+    if abs(value) > INT_MAX:
+        return _out_of_range(text, loc)
+    return value, None
+
+
 def _resolve_plain(text: str, loc: SourceLoc) -> tuple[Any, Diagnostic | None]:
     """Type of an unquoted scalar, or a diagnostic when YAML 1.1 would surprise."""
     if text in _NULLS:
@@ -58,8 +80,10 @@ def _resolve_plain(text: str, loc: SourceLoc) -> tuple[Any, Diagnostic | None]:
             loc, hint=f"write true/false for a flag, or quote it (\"{text}\") for a name",
         )
     if _INT.match(text):
-        return int(text), None
+        return _bounded_int(text, 10, loc)
     if _LEADING_ZERO.match(text):
+        if len(text) > 64:
+            return _out_of_range(text, loc)
         return text, Diagnostic(
             "error", "E106",
             f"ambiguous number '{text}': a leading zero means octal in YAML 1.1",
@@ -72,9 +96,9 @@ def _resolve_plain(text: str, loc: SourceLoc) -> tuple[Any, Diagnostic | None]:
             loc, hint=f"write {text.replace('_', '')} without underscores, or quote it",
         )
     if _HEX.match(text):
-        return int(text, 16), None
+        return _bounded_int(text, 16, loc)
     if _OCT.match(text):
-        return int(text[2:], 8), None
+        return _bounded_int(text, 8, loc)
     if _FLOAT.match(text):
         return float(text), None
     if text in _SPECIAL_FLOATS:
@@ -187,8 +211,8 @@ def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> 
                     smap.raw[path] = raw
             elif kind in (yaml.MappingStartEvent, yaml.SequenceStartEvent):
                 if len(stack) >= max_depth:
-                    raise fail("E109", f"nesting deeper than {max_depth} levels", loc,
-                               hint="specs are shallow; use blocks instead of deep nesting")
+                    raise fail("E109", f"nesting deeper than {max_depth} levels (the max_depth budget)", loc,
+                               hint="specs are shallow; use blocks instead of deep nesting; " + raise_hint("max_depth"))
                 container: Any = {} if kind is yaml.MappingStartEvent else []
                 if stack and isinstance(stack[-1].container, dict) and stack[-1].pending_key is None:
                     raise fail("E107", "mapping keys must be plain names", loc,
@@ -224,8 +248,24 @@ def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> 
                                 hint=hint, notes=notes)],
             {file: text},
         ) from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML refuses (control characters, U+FFFE, ...): point at it.
+        pos = exc.position if isinstance(exc.position, int) else 0
+        if _Loader is not yaml.SafeLoader:  # libyaml counts UTF-8 bytes, not characters
+            pos = len(text.encode("utf-8", "surrogatepass")[:pos].decode("utf-8", "ignore"))
+        # Lines as YAML (and the snippet renderer) count them: every line break, not only '\n'.
+        lines = (text[:max(0, min(pos, len(text)))] + "x").splitlines()
+        line, col = len(lines), len(lines[-1])
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise SpecError([*diags, Diagnostic(
+            "error", "E101", f"YAML syntax error: character {char} is not allowed in YAML ({exc.reason})",
+            SourceLoc(file, line, col, line, col + 1),
+            hint="remove the control character; YAML text is printable Unicode")], {file: text}) from None
     except yaml.YAMLError as exc:
-        raise SpecError([*diags, Diagnostic("error", "E101", f"YAML error: {exc}", None)], {file: text}) from None
+        raise SpecError([*diags, Diagnostic("error", "E101", f"YAML error: {exc}", SourceLoc(file, 1, 1))],
+                        {file: text}) from None
     if diags:
         raise SpecError(diags, {file: text})
+    if () not in smap.values:  # an empty document: errors about it point at the top of the file
+        smap.values[()] = SourceLoc(file, 1, 1)
     return root, smap

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -210,20 +209,15 @@ def test_cuda_forward_matches_cpu() -> None:  # pragma: no cover - no GPU in CI
     assert torch.allclose(cpu, gpu, atol=1e-4, rtol=1e-4)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 DDP_WORKER = r"""
 import os, sys, torch, torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 import specdsl
 from specdsl.backends.torch_backend import to_torch, example_input
-rank, world, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+rank, world, store, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 torch.set_num_threads(1)
-dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+# A file store: no TCP port to pick, so no race with other processes on the machine.
+dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
 model = specdsl.load("lenet5")
 module = DDP(to_torch(model, seed=0))
 x = example_input(model, 8, seed=1)[rank * 4:(rank + 1) * 4]
@@ -235,10 +229,10 @@ dist.destroy_process_group()
 
 
 def test_ddp_two_processes_match_single_process(tmp_path: Path) -> None:
-    port = str(_free_port())
+    store = str(tmp_path / "rendezvous")
     out = tmp_path / "grads.pt"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", DDP_WORKER, str(rank), "2", port, str(out)], env=env,
+    procs = [subprocess.Popen([sys.executable, "-c", DDP_WORKER, str(rank), "2", store, str(out)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in range(2)]
     for p in procs:
         _, err = p.communicate(timeout=180)
