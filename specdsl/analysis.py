@@ -175,12 +175,28 @@ def _short_shape(shape: Shape) -> str:
     return "[" + ", ".join(str(d) if d <= AXIS_MAX else f"~2^{d.bit_length() - 1}" for d in shape) + "]"
 
 
-def analyze(graph: Graph, batch: int = 1) -> Analysis:
-    diags: list[Diagnostic] = []
-    figures: list[NodeFigures] = []
+def analyze(graph: Graph, batch: int = 1,
+            known: tuple[list[NodeFigures], list[Diagnostic]] | None = None) -> Analysis:
+    """Every node's figures and the totals. ``known``: figures and per-node diagnostics
+    already computed node by node (by expansion), so only merge alignment is left to check."""
     labels = [n.label for n in graph.nodes]
+    if known is None or len(known[0]) != len(graph.nodes):
+        diags: list[Diagnostic] = []
+        figures: list[NodeFigures] = []
+        for node in graph.nodes:
+            figures.append(analyze_node(node, figures, graph.input_shape, diags, labels))
+        return Analysis(figures, _totals(graph, figures, batch), _dedupe(diags))
+    figures, node_diags = known
+    by_path: dict[str | None, list[Diagnostic]] = {}
+    for d in node_diags:
+        by_path.setdefault(d.path, []).append(d)
+    diags = list(by_path.pop(None, []))
     for node in graph.nodes:
-        figures.append(analyze_node(node, figures, graph.input_shape, diags, labels))
+        diags.extend(by_path.pop(node.path, []))
+        if len(node.inputs) > 1 and figures[node.index].shape is not None:
+            _check_alignment(node, labels, [figures[i].rf for i in node.inputs], diags)
+    for rest in by_path.values():
+        diags.extend(rest)
     return Analysis(figures, _totals(graph, figures, batch), _dedupe(diags))
 
 

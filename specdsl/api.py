@@ -13,7 +13,7 @@ from specdsl.analysis import Analysis, NodeFigures, Totals, analyze
 from specdsl.budgets import DEFAULT as DEFAULT_BUDGETS
 from specdsl.budgets import MAX_FILE_BYTES, Budgets, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
-from specdsl.expand import expand
+from specdsl.expand import expand_analysed
 from specdsl.ir import Graph, Node
 from specdsl.ops._base import fmt_shape
 
@@ -212,11 +212,12 @@ def _load(file: str, text: str, input: tuple[int, ...] | list[int] | None, batch
     if input is not None:
         spec.input = tuple(int(d) for d in input)
     try:
-        graph = expand(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
+        graph, figures, node_diags = expand_analysed(spec, max_nodes=budgets.max_nodes,
+                                                     max_depth=budgets.max_depth)
     except SpecError as exc:
         exc.sources.update(sources)
         raise
-    analysis = analyze(graph, batch=batch)
+    analysis = analyze(graph, batch=batch, known=(figures, node_diags))
     model = Model(graph, analysis, sources, file)
     analysis.diagnostics.extend(check_totals(model, budgets))
     if strict and any(d.is_error for d in analysis.diagnostics):

@@ -659,7 +659,16 @@ def _type_ok(value: Any, kind: str) -> bool:
 
 
 def expand(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> Graph:
-    """Build the graph of primitives; raise SpecError listing every expansion problem.
+    """Build the graph of primitives; raise SpecError listing every expansion problem."""
+    return expand_analysed(spec, max_nodes, max_depth)[0]
+
+
+def expand_analysed(spec: Spec, max_nodes: int = MAX_NODES,
+                    max_depth: int = MAX_DEPTH) -> tuple[Graph, list[NodeFigures], list[Diagnostic]]:
+    """The graph plus the figures and diagnostics its nodes got while it was built.
+
+    Expansion already runs every node's rules (blocks need shapes to decide); handing
+    those results on spares the analysis a second pass.
 
     ``max_nodes`` and ``max_depth`` are budgets (specdsl.budgets): the first is checked
     against an estimate before each layer expands, and again as nodes are added.
@@ -678,7 +687,8 @@ def expand(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -
             ex.diags.extend(_dedupe([d for d in ex.shape_diags if d.is_error]))
         raise SpecError(ex.diags, sources)
     exprs = {name: _expressions_in(block.model_dump(), set(block.params)) for name, block in spec.blocks.items()}
-    return Graph(spec.model, spec.input, spec.dtype, ex.nodes, out, spec.description, ex.blocks, ex.calls, exprs)
+    graph = Graph(spec.model, spec.input, spec.dtype, ex.nodes, out, spec.description, ex.blocks, ex.calls, exprs)
+    return graph, ex.figs, ex.shape_diags
 
 
 def _expressions_in(raw: Any, params: set[str]) -> tuple[str, ...]:
