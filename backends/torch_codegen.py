@@ -703,9 +703,18 @@ def emit(model: Model) -> str:
         for n in graph.nodes:
             if _inside(n.path, inst.path):
                 instance_of[n.index] = inst
+    placed: set[str] = set()
     for node in graph.nodes[1:]:
         access = _access(module_path(node.path))
         if node.index in instance_of:
+            inst = instance_of[node.index]
+            if inst.path not in placed:
+                # Placed where its first node comes, so state_dict order follows the graph.
+                placed.add(inst.path)
+                cls_name, values = em.class_of[inst.path]
+                kwargs = ", ".join(f"{k}={'self.fractal_path' if k == 'fractal_path' else repr(v)}"
+                                   for k, v in values.items())
+                _Emitter._place(tree, module_path(inst.path), f"{cls_name}({kwargs})")
             access = f"self.get_submodule({module_path(node.path)!r})"
             if node.index in em.ctors:
                 init_lines += _init_lines(node, access)
@@ -721,11 +730,6 @@ def emit(model: Model) -> str:
         init_lines += _init_lines(node, access)
         if node.frozen and node.op in _PARAM_OPS:
             frozen.append(access)
-    for inst in top_classed:
-        cls, values = em.class_of[inst.path]
-        kwargs = ", ".join(f"{k}={'self.fractal_path' if k == 'fractal_path' else repr(v)}"
-                           for k, v in values.items())
-        _Emitter._place(tree, module_path(inst.path), f"{cls}({kwargs})")
     cls = _class_name(graph.model)
     input_shape = " x ".join(str(d) for d in graph.input_shape)
     out: list[str] = [
@@ -869,7 +873,7 @@ def check_emitted(model: Model, source: str) -> list[str]:
     emitted = load_emitted(source)().eval()
     problems = []
     ref_sd, em_sd = reference.state_dict(), emitted.state_dict()
-    if set(ref_sd) != set(em_sd):
+    if list(ref_sd) != list(em_sd):
         missing = sorted(set(ref_sd) - set(em_sd))[:5]
         extra = sorted(set(em_sd) - set(ref_sd))[:5]
         problems.append(f"state_dict keys differ (missing {missing}, unexpected {extra})")
