@@ -6,8 +6,8 @@ Needs a venv with torchvision (it cannot import beside the pinned test torch):
         pyyaml pydantic 'lark[interegular]' numpy && /tmp/tv/bin/pip install --no-deps -e .
     /tmp/tv/bin/python benchmarks/bench_torch_vs_torchvision.py [--batch 8] [--threads 2] [--rounds 15]
 
-Both models run in the same process, interleaved round by round (A, B, B, A, ...), with the
-same batch, input and thread count; the ratio is of medians.
+All models run in the same process, interleaved round by round (the first to run rotates),
+with the same weights, batch, input and thread count; the ratio is of medians.
 """
 
 from __future__ import annotations
@@ -82,7 +82,9 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in fns}
         order = list(fns)
         for r in range(args.rounds):
-            for name in (order if r % 2 == 0 else order[::-1]):
+            # Rotate who goes first each round, so no model always runs in the same position.
+            shift = r % len(order)
+            for name in order[shift:] + order[:shift]:
                 times[name].append(timed(fns[name], x))
         base = statistics.median(times["torchvision"])
         print(f"{mode}:")
