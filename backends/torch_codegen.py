@@ -285,6 +285,19 @@ def _tree_source(tree: dict[str, Any], indent: int) -> list[str]:
     return lines
 
 
+def _attribute_lines(tree: dict[str, Any]) -> list[str]:
+    """`self.<name> = ...` lines of an __init__: a module, or nested ModuleDicts."""
+    lines = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            lines.append(f"        self.{key} = nn.ModuleDict({{")
+            lines += _tree_source(value, 3)
+            lines.append("        })")
+        else:
+            lines.append(f"        self.{key} = {value}")
+    return lines
+
+
 def _init_lines(node: Node, access: str) -> list[str]:
     """The same initialisation as to_torch: the spec's `init` or torchvision's conventions."""
     spec = node.init
@@ -630,13 +643,7 @@ class _Emitter:
                  "        super().__init__()"]
         if needs_path:
             lines.append("        self.fractal_path = fractal_path")
-        for key, value in tree.items():
-            if isinstance(value, dict):
-                lines.append(f"        self.{key} = nn.ModuleDict({{")
-                lines += _tree_source(value, 3)
-                lines.append("        })")
-            else:
-                lines.append(f"        self.{key} = {value}")
+        lines += _attribute_lines(tree)
         args = ", ".join(f"{v}: torch.Tensor" for v in input_vars)
         lines += ["", f"    def forward(self, {args}) -> torch.Tensor:"]
         lines += [f"        {line}" for line in forward]
@@ -754,13 +761,7 @@ def emit(model: Model) -> str:
     out += ["    def __init__(self) -> None:", "        super().__init__()"]
     if "Join" in em.helpers:
         out.append("        self.fractal_path = FractalPath()")
-    for top, value in tree.items():
-        if isinstance(value, dict):
-            out.append(f"        self.{top} = nn.ModuleDict({{")
-            out += _tree_source(value, 3)
-            out.append("        })")
-        else:
-            out.append(f"        self.{top} = {value}")
+    out += _attribute_lines(tree)
     if init_lines:
         out.append("        self.reset_parameters()")
     for access in frozen:
