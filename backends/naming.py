@@ -8,13 +8,15 @@ very same keys.
 
 from __future__ import annotations
 
+import keyword
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from specdsl.schema import RESERVED_SEGMENTS, reserved_segment  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from specdsl.api import Model
+    from specdsl.ir import Node
 
 _INDEX = re.compile(r"\[(\d+)\]")
 
@@ -61,3 +63,64 @@ def inplace_activations(model: Model) -> set[int]:
                     and producer.index != model.graph.output:
                 found.add(node.index)
     return found
+
+
+# -- initialisation, shared by to_torch and the emitted file -------------------------
+
+_WEIGHTED = ("conv", "deconv", "linear")
+_NORMS = ("bn", "instancenorm", "layernorm", "groupnorm")
+_INIT_ALIASES = {"kaiming": "kaiming_normal", "xavier": "xavier_uniform"}
+
+InitCall = tuple[str, str, dict[str, Any]]  # (torch.nn.init function, "weight" | "bias", keyword arguments)
+
+
+def _affine(node: Node) -> bool:
+    args: Any = node.args
+    return bool(args.elementwise_affine if node.op == "layernorm" else args.affine)
+
+
+def init_calls(node: Node) -> list[InitCall]:
+    """How a node's parameters are initialised: the spec's `init`, or torchvision's conventions
+    (Kaiming-normal fan-out convs, unit-weight zero-bias norms, PyTorch's defaults elsewhere)."""
+    args: Any = node.args
+    norm = node.op in _NORMS and _affine(node)
+    if not (node.op in _WEIGHTED or norm):
+        return []
+    has_bias = bool(getattr(args, "bias", True))
+    bias = [("zeros_", "bias", {})] if has_bias else []
+    spec = node.init
+    if spec is None:
+        if norm:
+            return [("ones_", "weight", {}), *bias]
+        if node.op == "conv":
+            return [("kaiming_normal_", "weight", {"mode": "fan_out", "nonlinearity": "relu"}), *bias]
+        return []
+    if spec == "default":
+        return []
+    if isinstance(spec, str):
+        scheme, mode, nonlinearity, gain, std, mean, bias_rule = spec, "fan_in", "relu", 1.0, None, 0.0, "zeros"
+    else:
+        scheme, mode, nonlinearity = spec.scheme, spec.mode, spec.nonlinearity
+        gain, std, mean, bias_rule = spec.gain, spec.std, spec.mean, spec.bias
+    scheme = _INIT_ALIASES.get(scheme, scheme)
+    kwargs: dict[str, Any] = {
+        "kaiming_normal": {"mode": mode, "nonlinearity": nonlinearity},
+        "kaiming_uniform": {"mode": mode, "nonlinearity": nonlinearity},
+        "xavier_uniform": {"gain": gain},
+        "xavier_normal": {"gain": gain},
+        "normal": {"mean": mean, "std": std or 0.01},
+        "trunc_normal": {"mean": mean, "std": std or 0.02},
+        "uniform": {"a": -(std or 0.05), "b": std or 0.05},
+        "orthogonal": {"gain": gain},
+        "zeros": {},
+        "ones": {},
+    }[scheme]
+    return [(f"{scheme}_", "weight", kwargs), *(bias if bias_rule == "zeros" else [])]
+
+
+def class_name(model_name: str) -> str:
+    """A Python class name for a model or block name: `resnet18` -> `Resnet18`, `none` -> `NoneModel`."""
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", model_name) if p]
+    text = "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
+    text = text if text[0].isalpha() else f"Model{text}"
+    return f"{text}Model" if keyword.iskeyword(text) else text

@@ -8,13 +8,12 @@ channels_last, autocast, torch.compile, torch.export and DDP.
 
 from __future__ import annotations
 
-import keyword
 import operator
 from collections.abc import Sequence
 from typing import Any
 
 import torch
-from specdsl.backends.naming import inplace_activations, module_path
+from specdsl.backends.naming import class_name, init_calls, inplace_activations, module_path
 from torch import fx, nn
 
 from specdsl.api import Model
@@ -169,65 +168,13 @@ def make_module(node: Node, attrs: dict[str, Any], in_shape: Sequence[int], frac
     raise NotImplementedError(f"no PyTorch lowering for op '{op}'")  # pragma: no cover - every op is covered
 
 
-# -- initialisation -------------------------------------------------------------
-
-_INIT_ALIASES = {"kaiming": "kaiming_normal", "xavier": "xavier_uniform"}
-
-
-def _init_weight(weight: torch.Tensor, spec: Any) -> None:
-    scheme = spec if isinstance(spec, str) else spec.scheme
-    scheme = _INIT_ALIASES.get(scheme, scheme)
-    mode = "fan_in" if isinstance(spec, str) else spec.mode
-    nonlinearity = "relu" if isinstance(spec, str) else spec.nonlinearity
-    gain = 1.0 if isinstance(spec, str) else spec.gain
-    std = None if isinstance(spec, str) else spec.std
-    mean = 0.0 if isinstance(spec, str) else spec.mean
-    if scheme == "kaiming_normal":
-        nn.init.kaiming_normal_(weight, mode=mode, nonlinearity=nonlinearity)
-    elif scheme == "kaiming_uniform":
-        nn.init.kaiming_uniform_(weight, mode=mode, nonlinearity=nonlinearity)
-    elif scheme == "xavier_uniform":
-        nn.init.xavier_uniform_(weight, gain=gain)
-    elif scheme == "xavier_normal":
-        nn.init.xavier_normal_(weight, gain=gain)
-    elif scheme == "normal":
-        nn.init.normal_(weight, mean=mean, std=std or 0.01)
-    elif scheme == "trunc_normal":
-        nn.init.trunc_normal_(weight, mean=mean, std=std or 0.02)
-    elif scheme == "uniform":
-        bound = std or 0.05
-        nn.init.uniform_(weight, -bound, bound)
-    elif scheme == "orthogonal":
-        nn.init.orthogonal_(weight, gain=gain)
-    elif scheme == "zeros":
-        nn.init.zeros_(weight)
-    elif scheme == "ones":
-        nn.init.ones_(weight)
+# -- initialisation -------------------------------------------------------------------
 
 
 def initialise(module: nn.Module, node: Node) -> None:
-    """The spec's `init`, or torchvision's conventions: kaiming-normal (fan_out) convs, unit norms."""
-    spec = node.init
-    weight = getattr(module, "weight", None)
-    bias = getattr(module, "bias", None)
-    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm,
-                           nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)):
-        if spec is None:
-            if isinstance(weight, torch.Tensor):
-                nn.init.ones_(weight)
-            if isinstance(bias, torch.Tensor):
-                nn.init.zeros_(bias)
-            return
-    if not isinstance(weight, torch.Tensor) or spec in (None, "default"):
-        if spec is None and isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        return
-    _init_weight(weight, spec)
-    bias_rule = "zeros" if isinstance(spec, str) else spec.bias
-    if isinstance(bias, torch.Tensor) and bias_rule == "zeros":
-        nn.init.zeros_(bias)
+    """Apply the node's initialisation plan (shared with the emitted source)."""
+    for function, tensor, kwargs in init_calls(node):
+        getattr(nn.init, function)(getattr(module, tensor), **kwargs)
 
 
 # -- the fx graph -----------------------------------------------------------------
@@ -291,7 +238,7 @@ def build_graph_module(model: Model, seed: int | None = None) -> fx.GraphModule:
         value.meta["specdsl_path"] = node.path
         values.append(value)
     graph.output(values[model.graph.output])
-    gm = fx.GraphModule(root, graph, class_name=_class_name(model.name))
+    gm = fx.GraphModule(root, graph, class_name=class_name(model.name))
     gm.meta["specdsl_fractal"] = fractal
     if any(n.op == "join" for n in model.graph.nodes):
         gm.register_forward_pre_hook(_sample_fractal_path(model, fractal))
@@ -309,13 +256,6 @@ def _sample_fractal_path(model: Model, fractal: FractalPath) -> Any:
             fractal.column = int(torch.randint(1, columns + 1, ()))
 
     return hook
-
-
-def _class_name(name: str) -> str:
-    parts = [p for p in "".join(c if c.isalnum() else " " for c in name).split() if p]
-    text = "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
-    text = text if text[0].isalpha() else f"Model{text}"
-    return f"{text}Model" if keyword.iskeyword(text) else text
 
 
 def load_model(source: Any) -> Model:

@@ -10,12 +10,14 @@ pasted into code: names are checked identifiers, every literal goes through
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from specdsl.backends.naming import inplace_activations, module_path
+from specdsl.backends.codegen_safety import check as check_source
+from specdsl.backends.naming import class_name, init_calls, inplace_activations, module_path
 
 from specdsl.api import Model
 from specdsl.ir import BlockCall, Node
@@ -242,12 +244,9 @@ def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inpl
 
 
 def _class_name(name: str) -> str:
-    parts = [p for p in re.split(r"[^A-Za-z0-9]+", name) if p]
-    text = "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
-    text = text if text[0].isalpha() else f"Model{text}"
-    # `none` -> `None` is a keyword; helper classes keep their names.
-    clash = keyword.iskeyword(text) or text in _HELPERS or text in ("FractalPath", "Ctor")
-    return f"{text}Model" if clash else text
+    text = class_name(name)
+    # The helper classes of the emitted file keep their names.
+    return f"{text}Model" if text in _HELPERS or text == "FractalPath" else text
 
 
 def _var(node: Node, used: set[str]) -> str:
@@ -299,55 +298,12 @@ def _attribute_lines(tree: dict[str, Any]) -> list[str]:
 
 
 def _init_lines(node: Node, access: str) -> list[str]:
-    """The same initialisation as to_torch: the spec's `init` or torchvision's conventions."""
-    spec = node.init
-    op = node.op
-    norm = op in ("bn", "instancenorm", "layernorm", "groupnorm")
-    a = node.args
-    has_weight = op in ("conv", "deconv", "linear") or (norm and _norm_affine(node))
-    has_bias = (op in ("conv", "deconv", "linear") and getattr(a, "bias", True)) or (
-        norm and _norm_affine(node) and getattr(a, "bias", True))
-    if not has_weight:
-        return []
-    if spec is None:
-        if norm:
-            lines = [f"nn.init.ones_({access}.weight)"]
-            return lines + ([f"nn.init.zeros_({access}.bias)"] if has_bias else [])
-        if op == "conv":
-            lines = [f'nn.init.kaiming_normal_({access}.weight, mode="fan_out", nonlinearity="relu")']
-            return lines + ([f"nn.init.zeros_({access}.bias)"] if has_bias else [])
-        return []
-    if spec == "default":
-        return []
-    scheme = spec if isinstance(spec, str) else spec.scheme
-    scheme = {"kaiming": "kaiming_normal", "xavier": "xavier_uniform"}.get(scheme, scheme)
-    mode = "fan_in" if isinstance(spec, str) else spec.mode
-    nonlin = "relu" if isinstance(spec, str) else spec.nonlinearity
-    gain = 1.0 if isinstance(spec, str) else spec.gain
-    std = None if isinstance(spec, str) else spec.std
-    mean = 0.0 if isinstance(spec, str) else spec.mean
-    w = f"{access}.weight"
-    call = {
-        "kaiming_normal": f"nn.init.kaiming_normal_({w}, mode={mode!r}, nonlinearity={nonlin!r})",
-        "kaiming_uniform": f"nn.init.kaiming_uniform_({w}, mode={mode!r}, nonlinearity={nonlin!r})",
-        "xavier_uniform": f"nn.init.xavier_uniform_({w}, gain={gain!r})",
-        "xavier_normal": f"nn.init.xavier_normal_({w}, gain={gain!r})",
-        "normal": f"nn.init.normal_({w}, mean={mean!r}, std={std or 0.01!r})",
-        "trunc_normal": f"nn.init.trunc_normal_({w}, mean={mean!r}, std={std or 0.02!r})",
-        "uniform": f"nn.init.uniform_({w}, {-(std or 0.05)!r}, {std or 0.05!r})",
-        "orthogonal": f"nn.init.orthogonal_({w}, gain={gain!r})",
-        "zeros": f"nn.init.zeros_({w})",
-        "ones": f"nn.init.ones_({w})",
-    }[scheme]
-    bias_rule = "zeros" if isinstance(spec, str) else spec.bias
-    return [call] + ([f"nn.init.zeros_({access}.bias)"] if has_bias and bias_rule == "zeros" else [])
-
-
-def _norm_affine(node: Node) -> bool:
-    a = node.args
-    if node.op == "layernorm":
-        return bool(a.elementwise_affine)  # type: ignore[union-attr]
-    return bool(a.affine)  # type: ignore[union-attr]
+    """The same initialisation as to_torch, written out as `nn.init` calls."""
+    lines = []
+    for function, tensor, kwargs in init_calls(node):
+        extra = "".join(f", {key}={value!r}" for key, value in kwargs.items())
+        lines.append(f"nn.init.{function}({access}.{tensor}{extra})")
+    return lines
 
 
 def _safe_ident(name: str) -> bool:
@@ -359,7 +315,7 @@ def _inside(path: str, prefix: str) -> bool:
     return path.startswith(prefix) and len(path) > len(prefix) and path[len(prefix)] in ".["
 
 
-@dataclass
+@dataclass(eq=False)
 class _Instance:
     """One call of a user block, seen from the code generator."""
 
@@ -368,6 +324,11 @@ class _Instance:
     nodes: list[Node]  # its own nodes, nested calls' nodes excluded
     nested: list[_Instance]
     items: list[Any]  # nodes and nested instances in execution order
+
+    @functools.cached_property
+    def pos(self) -> dict[int, int]:
+        """Node index -> position among this call's own nodes (how a variant refers to its nodes)."""
+        return {n.index: k for k, n in enumerate(self.nodes)}
 
 
 class _Emitter:
@@ -418,27 +379,26 @@ class _Emitter:
 
     def _items_signature(self, inst: _Instance) -> tuple[Any, ...]:
         base = module_path(inst.path)
-        pos = {n.index: k for k, n in enumerate(inst.nodes)}
         sig: list[Any] = []
         for item in inst.items:
             if isinstance(item, _Instance):
                 sig.append(("call", module_path(item.path)[len(base) + 1:], item.call.block,
-                            self._refs(item.call.inputs, inst, pos), self._items_signature(item)))
+                            self._refs(item.call.inputs, inst), self._items_signature(item)))
             else:
                 ctor = self.ctors.get(item.index)
                 literal = None if ctor is None else (ctor.name, ctor.raw, tuple(k for k, _ in ctor.slots()), tuple(
                     (k, v) for k, v in ctor.slots() if not isinstance(v, int) or isinstance(v, bool)))
                 sig.append(("node", module_path(item.path)[len(base) + 1:], item.op, literal,
-                            self._refs(item.inputs, inst, pos),
+                            self._refs(item.inputs, inst),
                             self.figs[item.index].attrs.get("dim") if item.op == "concat" else None))
-        return (tuple(sig), self._ref(inst.call.output, inst, pos))
+        return (tuple(sig), self._ref(inst.call.output, inst))
 
-    def _refs(self, inputs: tuple[int, ...], inst: _Instance, pos: dict[int, int]) -> tuple[Any, ...]:
-        return tuple(self._ref(i, inst, pos) for i in inputs)
+    def _refs(self, inputs: tuple[int, ...], inst: _Instance) -> tuple[Any, ...]:
+        return tuple(self._ref(i, inst) for i in inputs)
 
-    def _ref(self, index: int, inst: _Instance, pos: dict[int, int]) -> Any:
-        if index in pos:
-            return ("node", pos[index])
+    def _ref(self, index: int, inst: _Instance) -> Any:
+        if index in inst.pos:
+            return ("node", inst.pos[index])
         for q in inst.nested:
             if q.call.output == index:
                 return ("call", module_path(q.path)[len(module_path(inst.path)) + 1:])
@@ -544,8 +504,7 @@ class _Emitter:
                     chan_candidates = []
                     if key.endswith("channels"):
                         k_in = self._nested_input_index(item, key)
-                        ref = self._ref(item.call.inputs[k_in], first, {n.index: j for j, n in
-                                                                        enumerate(first.nodes)})
+                        ref = self._ref(item.call.inputs[k_in], first)
                         if ref in chan_expr:
                             chan_candidates.append(chan_expr[ref])
                     expr = self._choose(values, envs, [*chan_candidates, *candidates], prefer_literal=False)
@@ -569,9 +528,8 @@ class _Emitter:
                 continue
             node: Node = item
             member_nodes: list[Node] = member_items
-            pos = {n.index: j for j, n in enumerate(first.nodes)}
-            my_ref = ("node", pos[node.index])
-            in_refs = [self._ref(i, first, pos) for i in node.inputs]
+            my_ref = ("node", first.pos[node.index])
+            in_refs = [self._ref(i, first) for i in node.inputs]
             ctor = self.ctors.get(node.index)
             rel = module_path(node.path)[len(base) + 1:]
             if ctor is not None:
@@ -619,7 +577,7 @@ class _Emitter:
             v = self._fresh(used_names, node.name)
             var[my_ref] = v
             forward.append(f"{v} = {call}")
-        out_ref = self._ref(first.call.output, first, {n.index: j for j, n in enumerate(first.nodes)})
+        out_ref = self._ref(first.call.output, first)
         used_text = "\n".join(forward) + "\n" + "\n".join(_tree_source(tree, 0))
         # A name counts as used when it is read, not when it names a keyword argument.
         init_params = [c for c in channel if re.search(rf"\b{c}\b(?!\s*=[^=])", used_text)]
@@ -657,7 +615,7 @@ class _Emitter:
         return 0
 
     def _var_of(self, index: int, inst: _Instance, var: dict[Any, str]) -> str:
-        return self._var_of_ref(self._ref(index, inst, {n.index: j for j, n in enumerate(inst.nodes)}), var)
+        return self._var_of_ref(self._ref(index, inst), var)
 
     @staticmethod
     def _var_of_ref(ref: Any, var: dict[Any, str]) -> str:
@@ -823,8 +781,8 @@ def emit(model: Model) -> str:
         out.append(f"        {var} = {expr}  {_shape_comment(figs[node.index].shape)}".rstrip())
     out.append(f"        return {names[graph.output]}")
     source = "\n".join(out) + "\n"
-    ast.parse(source)  # never hand out text that is not Python
-    return source
+    # Never hand out text that is not Python, or that does more than define modules.
+    return check_source(source)
 
 
 _PARAM_OPS = ("conv", "deconv", "linear", "bn", "instancenorm", "layernorm", "groupnorm")
@@ -845,15 +803,15 @@ def _block_of(path: str, blocks: dict[str, str]) -> tuple[str, str] | None:
     return best
 
 
-def load_emitted(source: str, class_name: str | None = None) -> Any:
+def load_emitted(source: str, cls_name: str | None = None) -> Any:
     """Import emitted source from a temporary file and return its model class."""
     import importlib.util
     import sys
     import tempfile
     from pathlib import Path
 
-    tree = ast.parse(source)
-    cls = class_name or next(n.name for n in reversed(tree.body) if isinstance(n, ast.ClassDef))
+    tree = ast.parse(check_source(source))  # imported code must pass the allowlist first
+    cls = cls_name or next(n.name for n in reversed(tree.body) if isinstance(n, ast.ClassDef))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "specdsl_emitted.py"
         path.write_text(source, encoding="utf-8")

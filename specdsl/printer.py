@@ -57,13 +57,19 @@ def _is_expression(text: str) -> bool:
 # -- DSL -----------------------------------------------------------------------
 
 
-def dsl_scalar(value: Any) -> str:
+def _constant(value: Any) -> str | None:
+    """`true`, `false` and `null` are spelled alike in both syntaxes."""
     if value is True:
         return "true"
     if value is False:
         return "false"
-    if value is None:
-        return "null"
+    return "null" if value is None else None
+
+
+def dsl_scalar(value: Any) -> str:
+    constant = _constant(value)
+    if constant is not None:
+        return constant
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, list):
@@ -330,12 +336,9 @@ def yaml_scalar(value: Any) -> str:
     from specdsl.errors import SourceLoc
     from specdsl.yaml_front import _resolve_plain
 
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
+    constant = _constant(value)
+    if constant is not None:
+        return constant
     if isinstance(value, (int, float)):
         text = repr(value)
         return text if "e" not in text or "." in text else text.replace("e", ".0e", 1)

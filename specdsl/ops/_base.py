@@ -30,7 +30,8 @@ PositiveFloat = Annotated[float, Field(gt=0.0)]
 class Args(BaseModel):
     """Base of every op's argument model: strict types, unknown keys rejected."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=False, frozen=True)
+    # No inf/nan: no layer needs them, and they have no spelling in the DSL or in emitted code.
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=False, frozen=True, allow_inf_nan=False)
 
 
 class NoArgs(Args):
