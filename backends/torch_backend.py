@@ -14,24 +14,11 @@ from typing import Any
 
 import torch
 from specdsl.backends.naming import class_name, init_calls, inplace_activations, module_path
+from specdsl.backends.torch_codegen import module_source
 from torch import fx, nn
 
 from specdsl.api import Model
 from specdsl.ir import Node
-
-_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-_DECONV = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
-_MAXPOOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
-_AVGPOOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
-_ADAPTIVE_AVG = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
-_ADAPTIVE_MAX = {1: nn.AdaptiveMaxPool1d, 2: nn.AdaptiveMaxPool2d, 3: nn.AdaptiveMaxPool3d}
-_BATCHNORM = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
-_INSTANCENORM = {1: nn.InstanceNorm1d, 2: nn.InstanceNorm2d, 3: nn.InstanceNorm3d}
-_DROPOUT = {"dropout": nn.Dropout, "dropout1d": nn.Dropout1d, "dropout2d": nn.Dropout2d, "dropout3d": nn.Dropout3d}
-_SIMPLE = {
-    "relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish,
-    "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "identity": nn.Identity,
-}
 
 
 class GlobalPool(nn.Module):
@@ -91,81 +78,20 @@ class Join(nn.Module):
         return f"drop_local={self.drop_local}, drop_global={self.drop_global}, columns={self.columns}"
 
 
-def _rank(shape: Sequence[int]) -> int:
-    return len(shape) - 1
-
-
 def make_module(node: Node, attrs: dict[str, Any], in_shape: Sequence[int], fractal: FractalPath,
                 inplace: bool = False) -> nn.Module | None:
-    """The nn.Module for one node, or None for ops lowered as functions (add, concat, mean)."""
-    op = node.op
-    a = attrs
-    args = node.args
-    r = _rank(in_shape)
-    if op == "conv":
-        padding: Any = "same" if args.pad == "same" else a["padding"]  # type: ignore[union-attr]
-        return _CONV[r](a["in_channels"], a["out_channels"], a["kernel"], stride=a["stride"], padding=padding,
-                        dilation=a["dilation"], groups=a["groups"], bias=a["bias"], padding_mode=a["padding_mode"])
-    if op == "deconv":
-        return _DECONV[r](a["in_channels"], a["out_channels"], a["kernel"], stride=a["stride"], padding=a["padding"],
-                          output_padding=a["output_padding"], groups=a["groups"], bias=a["bias"],
-                          dilation=a["dilation"])
-    if op == "maxpool":
-        return _MAXPOOL[r](a["kernel"], stride=a["stride"], padding=a["padding"], dilation=a["dilation"],
-                           ceil_mode=a["ceil_mode"])
-    if op == "avgpool":
-        return _AVGPOOL[r](a["kernel"], stride=a["stride"], padding=a["padding"], ceil_mode=a["ceil_mode"],
-                           count_include_pad=a["count_include_pad"])
-    if op in ("gap", "gmp"):
-        return GlobalPool(r, "avg" if op == "gap" else "max", a["keepdims"])
-    if op == "adaptive_avgpool":
-        return _ADAPTIVE_AVG[r](a["out_size"])
-    if op == "adaptive_maxpool":
-        return _ADAPTIVE_MAX[r](a["out_size"])
-    if op == "upsample":
-        if a["scale"] is not None:
-            return nn.Upsample(scale_factor=a["scale"], mode=a["mode"], align_corners=a["align_corners"])
-        return nn.Upsample(size=a["size"], mode=a["mode"], align_corners=a["align_corners"])
-    if op == "bn":
-        return _BATCHNORM[r](a["num_features"], eps=a["eps"], momentum=a["momentum"], affine=a["affine"],
-                             track_running_stats=a["track_running_stats"])
-    if op == "instancenorm":
-        return _INSTANCENORM[r](a["num_features"], eps=a["eps"], momentum=a["momentum"], affine=a["affine"],
-                                track_running_stats=a["track_running_stats"])
-    if op == "layernorm":
-        return nn.LayerNorm(list(a["normalized_shape"]), eps=a["eps"], elementwise_affine=a["elementwise_affine"],
-                            bias=a["bias"])
-    if op == "groupnorm":
-        return nn.GroupNorm(a["num_groups"], a["num_channels"], eps=a["eps"], affine=a["affine"])
-    if op == "lrn":
-        return nn.LocalResponseNorm(a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
-    if op in ("relu", "relu6"):
-        return nn.ReLU(inplace=inplace) if op == "relu" else nn.ReLU6(inplace=inplace)
-    if op in _SIMPLE:
-        return _SIMPLE[op]()
-    if op == "leaky_relu":
-        return nn.LeakyReLU(args.slope, inplace=inplace)  # type: ignore[union-attr]
-    if op == "elu":
-        return nn.ELU(args.alpha)  # type: ignore[union-attr]
-    if op == "gelu":
-        return nn.GELU(approximate=args.approximate)  # type: ignore[union-attr]
-    if op == "softplus":
-        return nn.Softplus(beta=args.beta, threshold=args.threshold)  # type: ignore[union-attr]
-    if op == "softmax":
-        return nn.Softmax(dim=a["dim"])
-    if op == "log_softmax":
-        return nn.LogSoftmax(dim=a["dim"])
-    if op in _DROPOUT:
-        return _DROPOUT[op](a["p"])
-    if op == "flatten":
-        return nn.Flatten(a["start_dim"], a["end_dim"])
-    if op == "linear":
-        return nn.Linear(a["in_features"], a["out_features"], bias=a["bias"])
-    if op == "join":
-        return Join(a["drop_local"], a["drop_global"], a["columns"], fractal)
-    if op in ("add", "concat", "mean"):
+    """The nn.Module for one node, or None for ops lowered as functions (add, concat, mean).
+
+    Built from the same constructor description the emitted source prints, so the
+    in-memory module and `specdsl build`'s file cannot drift apart.
+    """
+    ctor = module_source(node, attrs, tuple(in_shape), inplace)
+    if ctor is None:
         return None
-    raise NotImplementedError(f"no PyTorch lowering for op '{op}'")  # pragma: no cover - every op is covered
+    if ctor.name == "Join":
+        return Join(*ctor.args, fractal)
+    cls = GlobalPool if ctor.name == "GlobalPool" else getattr(nn, ctor.name.removeprefix("nn."))
+    return cls(*ctor.args, **dict(ctor.kwargs))
 
 
 # -- initialisation -------------------------------------------------------------------

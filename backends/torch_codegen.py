@@ -87,7 +87,7 @@ class Ctor:
     # Positions (int index or kwarg name) holding channel counts: in / out.
     channels_in: tuple[Any, ...] = ()
     channels_out: tuple[Any, ...] = ()
-    raw: str | None = None  # a fixed expression (the fractal Join refers to self.fractal_path)
+    raw: str | None = None  # source text when it is not name(args) (the fractal Join's self.fractal_path)
 
     def render(self, exprs: dict[Any, str] | None = None) -> str:
         if self.raw is not None:
@@ -209,16 +209,13 @@ def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inpl
         return _call("nn.GroupNorm", a["num_groups"], a["num_channels"], channels_in=(1,), **kw)
     if op == "lrn":
         return _call("nn.LocalResponseNorm", a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
-    if op in ("relu", "relu6", "leaky_relu") and inplace:
-        extra = [repr(args.slope)] if op == "leaky_relu" else []
-        name = {"relu": "nn.ReLU", "relu6": "nn.ReLU6", "leaky_relu": "nn.LeakyReLU"}[op]
-        return Ctor(name, raw=f"{name}({', '.join([*extra, 'inplace=True'])})")
-    simple = {"relu": "nn.ReLU()", "relu6": "nn.ReLU6()", "silu": "nn.SiLU()", "hardswish": "nn.Hardswish()",
-              "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "identity": "nn.Identity()"}
+    in_place = {"inplace": True} if inplace and op in ("relu", "relu6", "leaky_relu") else {}
+    simple = {"relu": "nn.ReLU", "relu6": "nn.ReLU6", "silu": "nn.SiLU", "hardswish": "nn.Hardswish",
+              "sigmoid": "nn.Sigmoid", "tanh": "nn.Tanh", "identity": "nn.Identity"}
     if op in simple:
-        return Ctor(simple[op].split("(")[0], raw=simple[op])
+        return _call(simple[op], **in_place)
     if op == "leaky_relu":
-        return _call("nn.LeakyReLU", args.slope)
+        return _call("nn.LeakyReLU", args.slope, **in_place)
     if op == "elu":
         return _call("nn.ELU", args.alpha)
     if op == "gelu":
@@ -238,8 +235,9 @@ def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inpl
         kw = {} if a["bias"] else {"bias": False}
         return _call("nn.Linear", a["in_features"], a["out_features"], channels_in=(0,), channels_out=(1,), **kw)
     if op == "join":
-        return Ctor("Join", raw=f"Join({a['drop_local']!r}, {a['drop_global']!r}, {tuple(a['columns'])!r}, "
-                    "self.fractal_path)")
+        # The source passes the model's shared FractalPath; to_torch passes its own object.
+        values = (a["drop_local"], a["drop_global"], tuple(a["columns"]))
+        return Ctor("Join", values, raw=f"Join({', '.join(map(repr, values))}, self.fractal_path)")
     return None
 
 
