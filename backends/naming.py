@@ -12,7 +12,7 @@ import keyword
 import re
 from typing import TYPE_CHECKING, Any
 
-from specdsl.schema import RESERVED_SEGMENTS, reserved_segment  # noqa: F401 - re-exported
+from specdsl.schema.document import RESERVED_SEGMENTS, reserved_segment  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from specdsl.api import Model

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import specdsl
-from specdsl.dsl_front import load_dsl, parser
+from specdsl.frontend.dsl import load_dsl, parser
 
 
 def median_ms(fn, runs: int) -> float:

@@ -140,12 +140,11 @@ def without_gc(fn: Callable[[], Any]) -> Callable[[], Any]:
 
 def stage_times(text: str, runs: int) -> dict[str, float]:
     """Median seconds of each stage of specdsl.load on `text`."""
-    from specdsl import analysis, schema, yaml_front  # the stages specdsl.load chains together
-
-    try:  # spec -> Graph: specdsl.expand (blocks, repeats; validates each layer) replaced specdsl.build
-        from specdsl.expand import expand as build_graph
-    except ImportError:
-        from specdsl.build import build_graph  # type: ignore[no-redef]
+    # The stages specdsl.load chains together.
+    from specdsl.blocks.engine import expand as build_graph
+    from specdsl.frontend import yaml as yaml_front
+    from specdsl.passes import analysis
+    from specdsl.schema import document as schema
 
     acc: dict[str, list[float]] = {"load_yaml": [], "validate_doc": [], build_graph.__name__: [], "analyze": []}
     for _ in range(runs):
@@ -238,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         stages[n] = stage_times(text, max(3, args.load_runs // 2))
     ratio = loads[20_000] / loads[10_000]
     print(f"(b) specdsl.load(text) in process, median of {args.load_runs} (GC on, collected before each run)")
-    print("    stages: yaml_front.load_yaml, schema.validate_document, expand.expand (build.build_graph before"
-          " blocks), analysis.analyze")
+    print("    stages: frontend.yaml.load_yaml, schema.document.validate_document, blocks.engine.expand,"
+          " passes.analysis.analyze")
     header = f"    {'stage':<14}" + "".join(f"{f'{n:,} layers':>14}" for n in texts)
     print(header)
     for key in stages[10_000]:

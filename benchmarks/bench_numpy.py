@@ -39,7 +39,7 @@ def worker(args: argparse.Namespace) -> None:
     x = np.random.default_rng(0).standard_normal((args.batch, *model.graph.input_shape), dtype=np.float32)
     result: dict[str, object] = {"backend": args.worker, "dtype": args.dtype}
     if args.worker == "numpy":
-        from specdsl.backends.numpy_backend import to_numpy
+        from specdsl.backends.numpy.interpreter import to_numpy
 
         net = to_numpy(model, dtype=args.dtype)
         xs = x.astype(args.dtype)
@@ -57,7 +57,7 @@ def worker(args: argparse.Namespace) -> None:
         result["peak_traced_bytes"] = peak
     else:
         import torch
-        from specdsl.backends.torch_backend import to_torch
+        from specdsl.backends.torch.fx import to_torch
 
         torch.set_num_threads(args.threads)
         module = to_torch(model).to(getattr(torch, args.dtype)).eval()

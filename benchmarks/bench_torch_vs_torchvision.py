@@ -19,8 +19,8 @@ import time
 
 import torch
 import torchvision
-from specdsl.backends.torch_backend import to_torch
-from specdsl.backends.torch_codegen import emit, load_emitted
+from specdsl.backends.torch.emit import emit, load_emitted
+from specdsl.backends.torch.fx import to_torch
 
 import specdsl
 

@@ -23,11 +23,11 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "to_torch":
-        from specdsl.backends.torch_backend import to_torch
+        from specdsl.backends.torch.fx import to_torch
 
         return to_torch
     if name == "to_numpy":
-        from specdsl.backends.numpy_backend import to_numpy
+        from specdsl.backends.numpy.interpreter import to_numpy
 
         return to_numpy
     raise AttributeError(f"module 'specdsl' has no attribute {name!r}")

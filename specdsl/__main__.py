@@ -1,3 +1,3 @@
-from specdsl.cli import entry
+from specdsl.cli.main import entry
 
 entry()

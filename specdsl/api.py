@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specdsl.analysis import Analysis, NodeFigures, Totals, analyze
+from specdsl.blocks.engine import expand_analysed
 from specdsl.budgets import DEFAULT as DEFAULT_BUDGETS
 from specdsl.budgets import MAX_FILE_BYTES, Budgets, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
-from specdsl.expand import expand_analysed
 from specdsl.ir import Graph, Node
-from specdsl.ops._base import fmt_shape
+from specdsl.ops.rule import fmt_shape
+from specdsl.passes.analysis import Analysis, NodeFigures, Totals, analyze
 
 __all__ = ["MAX_FILE_BYTES", "Budgets", "Model", "load", "parse", "read_data", "read_source"]
 
@@ -59,7 +59,7 @@ class Model:
         return list(zip(self.graph.nodes, self.analysis.figures, strict=True))
 
     def to_json(self) -> dict[str, Any]:
-        from specdsl.report import model_json
+        from specdsl.render.table import model_json
 
         return model_json(self)
 
@@ -159,17 +159,17 @@ def read_data(text: str, file: str = "<string>", budgets: Budgets | None = None)
     """Text -> (plain data, SourceMap) with the right front end."""
     b = budgets or DEFAULT_BUDGETS
     if is_dsl(text, file):
-        from specdsl.dsl_front import load_dsl
+        from specdsl.frontend.dsl import load_dsl
 
         return load_dsl(text, file, max_tokens=b.max_tokens, max_depth=b.max_depth)
-    from specdsl.yaml_front import load_yaml
+    from specdsl.frontend.yaml import load_yaml
 
     return load_yaml(text, file, max_depth=b.max_depth)
 
 
 def parse(text: str, file: str = "<string>", budgets: Budgets | None = None) -> Any:
     """Text -> validated Spec, choosing the front end by file name."""
-    from specdsl.schema import validate_document
+    from specdsl.schema.document import validate_document
 
     data, smap = read_data(text, file, budgets)
     return validate_document(data, smap)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specdsl.errors import SourceLoc
-from specdsl.ops._base import Args
+from specdsl.ops.rule import Args
 
 
 @dataclass(eq=False, slots=True)

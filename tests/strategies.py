@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from specdsl.errors import SpecError
 from specdsl.ops import OPS
-from specdsl.ops._base import RuleContext, RuleViolation
+from specdsl.ops.rule import RuleContext, RuleViolation
 
 Shape = tuple[int, ...]
 Draw = Callable[[st.SearchStrategy[Any]], Any]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import specdsl
-from specdsl.cli import main
+from specdsl.cli.main import main
 from specdsl.errors import SpecError, render_all
 
 GOLDEN = Path(__file__).parent / "golden_blocks"
@@ -287,7 +287,7 @@ def test_depth_report_collapses_blocks(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_depth_subtotals_add_up() -> None:
-    from specdsl.report import rows
+    from specdsl.render.table import rows
 
     m = specdsl.load("densenet121")
     assert sum(r.params for r in rows(m, depth=1)) == m.totals.params

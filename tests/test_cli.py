@@ -12,9 +12,9 @@ import pytest
 
 import specdsl
 from specdsl import zoo
-from specdsl.cli import EXIT_BUG, EXIT_OK, EXIT_SPEC, EXIT_USAGE, main
+from specdsl.cli.main import EXIT_BUG, EXIT_OK, EXIT_SPEC, EXIT_USAGE, main
 from specdsl.ops import OPS
-from specdsl.schema import json_schema
+from specdsl.schema.document import json_schema
 
 GOOD = "model: tiny\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 3, pad: 1}\n  - relu\n  - gap\n  - linear: 2\n"
 BAD = "model: bad\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 3, groups: 2}\n"
@@ -269,7 +269,7 @@ def test_schema_prints_the_json_schema(capsys) -> None:
 
 def test_schema_validates_a_zoo_spec(capsys) -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    from specdsl.yaml_front import load_yaml
+    from specdsl.frontend.yaml import load_yaml
 
     _, out, _ = run(capsys, "schema")
     validator = jsonschema.Draft202012Validator(json.loads(out))
@@ -321,7 +321,7 @@ def test_internal_error_in_another_command(capsys, monkeypatch) -> None:
     def boom():
         raise KeyError("x")
 
-    monkeypatch.setattr("specdsl.schema.json_schema", boom)
+    monkeypatch.setattr("specdsl.schema.document.json_schema", boom)
     status, _, err = run(capsys, "schema")
     assert status == 3
     assert "internal error — this is a bug: KeyError" in err
@@ -361,7 +361,7 @@ def test_python_m_specdsl_spec_error_file(files) -> None:
 
 
 def test_check_never_imports_torch_or_graphviz() -> None:
-    code = ("import sys; from specdsl.cli import main; rc = main(['check', 'vgg16']); "
+    code = ("import sys; from specdsl.cli.main import main; rc = main(['check', 'vgg16']); "
             "assert rc == 0, rc; "
             "assert 'torch' not in sys.modules, 'torch imported'; "
             "assert 'graphviz' not in sys.modules, 'graphviz imported'; "
@@ -371,7 +371,7 @@ def test_check_never_imports_torch_or_graphviz() -> None:
 
 
 def test_json_check_never_imports_torch() -> None:
-    code = ("import sys; from specdsl.cli import main; main(['check', '--json', 'resnet50', 'alexnet']); "
+    code = ("import sys; from specdsl.cli.main import main; main(['check', '--json', 'resnet50', 'alexnet']); "
             "assert 'torch' not in sys.modules and 'graphviz' not in sys.modules")
     proc = _python("-c", code)
     assert proc.returncode == 0, proc.stderr

@@ -21,8 +21,8 @@ import pytest
 
 import specdsl
 from specdsl import zoo
-from specdsl.cli import EXIT_OK, EXIT_SPEC, EXIT_USAGE, main
-from specdsl.diagram import (
+from specdsl.cli.main import EXIT_OK, EXIT_SPEC, EXIT_USAGE, main
+from specdsl.render.dot import (
     ERROR_COLOURS,
     DotFailed,
     html_text,
@@ -32,7 +32,7 @@ from specdsl.diagram import (
     to_dot,
     tooltip,
 )
-from specdsl.report import path_segments
+from specdsl.render.table import path_segments
 
 GOLDEN = Path(__file__).parent / "golden_dot"
 UPDATE = os.environ.get("SPECDSL_UPDATE_GOLDEN") == "1"

@@ -11,10 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from specdsl.backends import numpy_backend as nb  # noqa: E402
+from specdsl.backends.numpy import interpreter as nb  # noqa: E402
 
 from specdsl import zoo  # noqa: E402
-from specdsl.cli import EXIT_OK, EXIT_SPEC, EXIT_USAGE, main  # noqa: E402
+from specdsl.cli.main import EXIT_OK, EXIT_SPEC, EXIT_USAGE, main  # noqa: E402
 
 # Small inputs keep the suite quick; inception_v3 needs at least 75x75.
 ZOO_INPUTS: dict[str, str | None] = {
@@ -117,7 +117,7 @@ def test_diff_reports_a_backend_that_refuses_to_run(tmp_path: Path, capsys: pyte
 
 def test_diff_table_rows_are_well_formed(spec_file: Path) -> None:
     import specdsl
-    from specdsl.cmd_diff import diff_model
+    from specdsl.cli.diff import diff_model
 
     model = specdsl.load(str(spec_file))
     rows = diff_model(model, dtype="float64", rtol=1e-12, atol=1e-12)

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 import specdsl
 from specdsl import zoo
 from specdsl.api import read_data
-from specdsl.cli import main
-from specdsl.dsl_front import comments_of_last_parse, load_dsl
+from specdsl.cli.main import main
 from specdsl.errors import SpecError
-from specdsl.printer import to_dsl, to_yaml
-from specdsl.report import model_json
+from specdsl.frontend.dsl import comments_of_last_parse, load_dsl
+from specdsl.render.printer import to_dsl, to_yaml
+from specdsl.render.table import model_json
 
 GOLDEN = Path(__file__).parent / "golden_dsl"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.cnn"))

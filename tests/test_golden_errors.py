@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import specdsl
-from specdsl.cli import main
+from specdsl.cli.main import main
 from specdsl.errors import SpecError, render_all
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -37,13 +37,13 @@ torch = pytest.importorskip("torch")
 
 from hypothesis import HealthCheck, assume, event, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from specdsl.backends import numpy_backend as nb  # noqa: E402
 from specdsl.backends.naming import module_path  # noqa: E402
-from specdsl.backends.torch_backend import capture  # noqa: E402
+from specdsl.backends.numpy import interpreter as nb  # noqa: E402
+from specdsl.backends.torch.fx import capture  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 import specdsl  # noqa: E402
-from specdsl.cmd_diff import torch_module  # noqa: E402
+from specdsl.cli.diff import torch_module  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 from specdsl.ops import OPS  # noqa: E402
 
@@ -554,7 +554,7 @@ def test_input_shape_is_checked() -> None:
 def test_check_does_not_import_numpy() -> None:
     import subprocess
 
-    code = ("import sys; from specdsl.cli import main; main(['check', 'resnet50']); "
+    code = ("import sys; from specdsl.cli.main import main; main(['check', 'resnet50']); "
             "assert 'numpy' not in sys.modules, 'numpy imported'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import specdsl
 from specdsl.errors import SpecError
-from specdsl.yaml_front import load_yaml
+from specdsl.frontend.yaml import load_yaml
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -231,7 +231,7 @@ def test_block_and_flow_yaml_agree(chain) -> None:
 @FEW
 @given(chains())
 def test_yaml_and_dsl_agree(chain) -> None:
-    printer = pytest.importorskip("specdsl.printer")
+    printer = pytest.importorskip("specdsl.render.printer")
     inp, pairs = chain
     text = spec(*[a for a, _ in pairs], input=inp)
     data, _ = load_yaml(text)

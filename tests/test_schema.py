@@ -9,9 +9,9 @@ import pytest
 
 import specdsl
 from specdsl.errors import SpecError
+from specdsl.frontend.yaml import load_yaml
 from specdsl.ops import ALIASES, OPS
-from specdsl.schema import POSITIONAL, json_schema
-from specdsl.yaml_front import load_yaml
+from specdsl.schema.document import POSITIONAL, json_schema
 
 
 def diags(text: str):

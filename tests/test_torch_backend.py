@@ -11,13 +11,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from specdsl.backends.torch_backend import example_input, to_torch  # noqa: E402
-from specdsl.backends.torch_codegen import check_emitted, emit, load_emitted  # noqa: E402
-from specdsl.backends.verify import verify  # noqa: E402
+from specdsl.backends.torch.emit import check_emitted, emit, load_emitted  # noqa: E402
+from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
+from specdsl.backends.torch.verify import verify  # noqa: E402
 
 import specdsl  # noqa: E402
 from specdsl import zoo  # noqa: E402
-from specdsl.cli import main  # noqa: E402
+from specdsl.cli.main import main  # noqa: E402
 
 # Small inputs keep the suite fast; every model still exercises all of its layers.
 SMALL = {
@@ -213,7 +213,7 @@ DDP_WORKER = r"""
 import os, sys, torch, torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 import specdsl
-from specdsl.backends.torch_backend import to_torch, example_input
+from specdsl.backends.torch.fx import to_torch, example_input
 rank, world, store, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 torch.set_num_threads(1)
 # A file store: no TCP port to pick, so no race with other processes on the machine.

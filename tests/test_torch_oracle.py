@@ -44,7 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 import specdsl  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 from specdsl.ops import OPS  # noqa: E402
-from specdsl.ops._base import RuleContext, RuleViolation  # noqa: E402
+from specdsl.ops.rule import RuleContext, RuleViolation  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -34,10 +34,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import specdsl
-from specdsl import api, dsl_front, expand, yaml_front, zoo
+from specdsl import api, zoo
+from specdsl.blocks import engine as expand
 from specdsl.budgets import DEFAULT, MAX_DEPTH_CEILING, Budgets, flag
-from specdsl.cli import EXIT_BUG, EXIT_OK, EXIT_SPEC, EXIT_USAGE, main
+from specdsl.cli.main import EXIT_BUG, EXIT_OK, EXIT_SPEC, EXIT_USAGE, main
 from specdsl.errors import SpecError
+from specdsl.frontend import dsl as dsl_front
+from specdsl.frontend import yaml as yaml_front
 
 ROOT = Path(__file__).resolve().parents[1]
 FUZZ_EXAMPLES = int(os.environ.get("SPECDSL_FUZZ_EXAMPLES", "500"))
@@ -582,7 +585,7 @@ SYNTAX_DSL = "model bad\ninput [3, 8, 8]\nlayers {\n    conv(4, k=3\n}\n"
 
 def _spec_commands() -> list[tuple[str, list[str]]]:
     """Every registered subcommand that reads a spec, with the extra arguments it needs."""
-    from specdsl.cli import build_parser
+    from specdsl.cli.main import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
@@ -644,10 +647,10 @@ def test_unwritable_output_is_a_user_error(tmp_path: Path, capsys: pytest.Captur
 
 
 @pytest.mark.parametrize(("argv", "target"), [
-    (["convert", "lenet5", "--to", "yaml"], "specdsl.printer.to_yaml"),
-    (["fmt", "{dsl}"], "specdsl.printer.to_dsl"),
+    (["convert", "lenet5", "--to", "yaml"], "specdsl.render.printer.to_yaml"),
+    (["fmt", "{dsl}"], "specdsl.render.printer.to_dsl"),
     (["zoo", "-v"], "specdsl.api.load"),
-    (["check", "lenet5"], "specdsl.report.table"),
+    (["check", "lenet5"], "specdsl.render.table.table"),
 ])
 def test_internal_errors_in_every_command_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch, argv: list[str],
@@ -814,8 +817,8 @@ def test_hostile_names_are_rejected_or_emitted_safely(tmp_path: Path, monkeypatc
     is refused at validation with a located error, or the emitted source passes the ast allowlist,
     imports without side effects and builds; NFKC-folding names never reach code."""
     pytest.importorskip("torch")
-    from specdsl.backends.codegen_safety import check as safety_check
-    from specdsl.backends.torch_codegen import emit
+    from specdsl.backends.torch.emit import emit
+    from specdsl.backends.torch.safety import check as safety_check
 
     monkeypatch.chdir(tmp_path)
     names = _hostile_names(HOSTILE_NAMES)
@@ -856,9 +859,9 @@ def _known_codegen_bug(slot: str, name: str) -> str | None:
 
 def test_codegen_known_bugs(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from specdsl.backends.codegen_safety import check as safety_check
-    from specdsl.backends.torch_backend import to_torch
-    from specdsl.backends.torch_codegen import emit
+    from specdsl.backends.torch.emit import emit
+    from specdsl.backends.torch.fx import to_torch
+    from specdsl.backends.torch.safety import check as safety_check
 
     failures = []
     for slot, name in [("model", "true"), ("model", "None"), ("block", "false"), ("branch", "training"),
@@ -880,7 +883,7 @@ def test_codegen_known_bugs(tmp_path: Path) -> None:
 
 
 def test_codegen_safety_catches_injection() -> None:
-    from specdsl.backends.codegen_safety import problems
+    from specdsl.backends.torch.safety import problems
 
     good = ('"""doc"""\nimport torch\nfrom torch import nn\n\n\nclass M(nn.Module):\n'
             '    def __init__(self) -> None:\n        super().__init__()\n        self.a = nn.ReLU()\n\n'
@@ -914,7 +917,7 @@ def test_codegen_safety_catches_injection() -> None:
 _HASH_SCRIPT = """
 import hashlib, sys
 import specdsl
-from specdsl.backends.torch_codegen import emit
+from specdsl.backends.torch.emit import emit
 for source in sys.argv[1:]:
     print(source, hashlib.sha256(emit(specdsl.load(source)).encode()).hexdigest())
 """

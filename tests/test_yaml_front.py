@@ -8,7 +8,7 @@ import pytest
 
 import specdsl
 from specdsl.errors import SourceLoc, SpecError
-from specdsl.yaml_front import MAX_DEPTH, load_yaml
+from specdsl.frontend.yaml import MAX_DEPTH, load_yaml
 
 TEXT = """\
 model: m

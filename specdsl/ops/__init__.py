@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from specdsl.ops import conv, elementwise, norm, pool, structure
-from specdsl.ops._base import OpRule
+from specdsl.ops import activation, conv, norm, pool, structure
+from specdsl.ops.rule import OpRule
 
 OPS: dict[str, OpRule] = {}
 ALIASES: dict[str, str] = {}
 
-for _module in (conv, pool, norm, elementwise, structure):
+for _module in (conv, pool, norm, activation, structure):
     for _rule in _module.RULES:
         assert _rule.name not in OPS, _rule.name
         OPS[_rule.name] = _rule

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from specdsl.ops._base import (
+from specdsl.ops.rule import (
     Args,
     Inferred,
     IntPerAxis,
@@ -203,7 +203,7 @@ def rf_deconv(a: dict[str, Any], ins: Sequence[Any]) -> Any:
     """Transposed conv = zero-insertion by s, then a stride-1 conv padded by d(k-1) - p."""
     from fractions import Fraction
 
-    from specdsl.ops._base import AxisRF
+    from specdsl.ops.rule import AxisRF
 
     rf = ins[0]
     if rf is None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from specdsl.ops._base import (
+from specdsl.ops.rule import (
     Args,
     Inferred,
     OpRule,

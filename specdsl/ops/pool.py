@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from specdsl.ops._base import (
+from specdsl.ops.rule import (
     RF,
     Args,
     AxisRF,

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from specdsl.ops._base import (
+from specdsl.ops.rule import (
     RF,
     Args,
     Inferred,

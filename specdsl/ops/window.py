@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from specdsl.ops._base import RuleContext, RuleViolation, axis_name
+from specdsl.ops.rule import RuleContext, RuleViolation, axis_name
 
 
 def window_output(

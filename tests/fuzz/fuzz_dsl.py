@@ -1,4 +1,4 @@
-"""atheris target: the DSL front end (specdsl.dsl_front.load_dsl) on arbitrary bytes.
+"""atheris target: the DSL front end (specdsl.frontend.dsl.load_dsl) on arbitrary bytes.
 
 Not collected by pytest (no ``test_`` prefix). Long run, from the repository root:
 
@@ -18,9 +18,9 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=["specdsl"]):
-    from specdsl.dsl_front import comments_of_last_parse, load_dsl
     from specdsl.errors import SpecError
-    from specdsl.printer import to_dsl
+    from specdsl.frontend.dsl import comments_of_last_parse, load_dsl
+    from specdsl.render.printer import to_dsl
 
 # `specdsl fmt` prints unvalidated data and is known to raise on some (reported); set
 # SPECDSL_FUZZ_FMT=0 to fuzz the front end alone.

@@ -28,14 +28,6 @@ with atheris.instrument_imports(include=["specdsl"]):
     import mutate
 
     # Imported here (check() imports them lazily) so that they are instrumented.
-    import specdsl.analysis
-    import specdsl.api
-    import specdsl.dsl_front
-    import specdsl.expand
-    import specdsl.printer
-    import specdsl.report
-    import specdsl.schema
-    import specdsl.yaml_front  # noqa: F401
     from specdsl.budgets import Budgets
 
 BUDGETS = Budgets(max_nodes=20_000, max_file_bytes=256 * 1024)

@@ -1,4 +1,4 @@
-"""atheris target: the YAML front end (specdsl.yaml_front.load_yaml) on arbitrary bytes.
+"""atheris target: the YAML front end (specdsl.frontend.yaml.load_yaml) on arbitrary bytes.
 
 Not collected by pytest (no ``test_`` prefix). Long run, from the repository root:
 
@@ -17,7 +17,7 @@ import atheris
 
 with atheris.instrument_imports(include=["specdsl"]):
     from specdsl.errors import SpecError
-    from specdsl.yaml_front import load_yaml
+    from specdsl.frontend.yaml import load_yaml
 
 
 def TestOneInput(data: bytes) -> None:

@@ -70,7 +70,7 @@ def seeds() -> list[tuple[str, str, Any]]:
     """(suffix, text, data) for every zoo model in both syntaxes."""
     from specdsl import zoo
     from specdsl.api import read_data
-    from specdsl.printer import to_dsl, to_yaml
+    from specdsl.render.printer import to_dsl, to_yaml
 
     out = []
     for name in zoo.names():
@@ -167,7 +167,7 @@ def to_text(data: Any, suffix: str) -> str | None:
     """Print mutated data in a syntax; None when that syntax cannot express it."""
     if suffix == ".yaml":
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    from specdsl.printer import to_dsl
+    from specdsl.render.printer import to_dsl
 
     try:
         return to_dsl(data)
@@ -281,8 +281,8 @@ def check(path: Path, budgets: Any = None, printers: bool = True) -> str:
         if printers:
             _fmt_path(path)
         return errors[0].code
-    from specdsl.printer import to_dsl, to_yaml
-    from specdsl.report import table
+    from specdsl.render.printer import to_dsl, to_yaml
+    from specdsl.render.table import table
 
     table(model)
     model.to_json()
@@ -301,9 +301,9 @@ def _fmt_path(path: Path) -> None:
     if path.suffix != ".cnn":
         return
     from specdsl.api import read_source
-    from specdsl.dsl_front import comments_of_last_parse, load_dsl
     from specdsl.errors import SpecError
-    from specdsl.printer import to_dsl
+    from specdsl.frontend.dsl import comments_of_last_parse, load_dsl
+    from specdsl.render.printer import to_dsl
 
     try:
         file, text = read_source(path)

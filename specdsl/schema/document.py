@@ -15,9 +15,9 @@ from pydantic import Field, ValidationError
 
 from specdsl.errors import Diagnostic, SourceLoc, did_you_mean
 from specdsl.ops import ALIASES, OPS, lookup
-from specdsl.ops._base import Args, PositiveFloat, PositiveInt
+from specdsl.ops.rule import Args, PositiveFloat, PositiveInt
+from specdsl.schema.validation import diagnostics_from, kind_of, show_value
 from specdsl.source import PathKey, SourceMap, format_path
-from specdsl.validation import diagnostics_from, kind_of, show_value
 
 # ASCII identifiers (so no two names NFKC-fold together in generated Python), and none that
 # starts with "__": names become module paths and identifiers in emitted code, where dunders
@@ -355,7 +355,7 @@ def json_schema() -> dict[str, Any]:
     arguments exactly; any other single-key mapping is taken for a call of a user
     block, whose parameters only the spec itself defines.
     """
-    from specdsl.expand import _BUILTIN_ARGS, StageArgs
+    from specdsl.blocks.engine import _BUILTIN_ARGS, StageArgs
 
     doc_schema = SpecDocument.model_json_schema(ref_template="#/$defs/{model}")
     defs: dict[str, Any] = doc_schema.setdefault("$defs", {})

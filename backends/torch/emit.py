@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from specdsl.backends.codegen_safety import check as check_source
 from specdsl.backends.naming import class_name, init_calls, inplace_activations, module_path
+from specdsl.backends.torch.safety import check as check_source
 
 from specdsl.api import Model
 from specdsl.ir import BlockCall, Node
@@ -421,7 +421,7 @@ class _Emitter:
     def _choose(self, values: list[int], envs: list[dict[str, Any]], candidates: list[str],
                 prefer_literal: bool) -> str | None:
         """An expression equal to every instance's value, or None."""
-        from specdsl.expr import ExprError, evaluate
+        from specdsl.blocks.expr import ExprError, evaluate
 
         literal_ok = len(set(values)) == 1
         if prefer_literal and literal_ok:
@@ -824,7 +824,7 @@ def load_emitted(source: str, cls_name: str | None = None) -> Any:
 def check_emitted(model: Model, source: str) -> list[str]:
     """Compare an emitted module with to_torch: state_dict keys and shapes, and eval outputs."""
     import torch
-    from specdsl.backends.torch_backend import example_input, to_torch
+    from specdsl.backends.torch.fx import example_input, to_torch
 
     reference = to_torch(model, seed=0).eval()
     emitted = load_emitted(source)().eval()

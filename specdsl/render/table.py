@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from specdsl.ops._base import RF, fmt_shape
+from specdsl.ops.rule import RF, fmt_shape
 
 if TYPE_CHECKING:
-    from specdsl.analysis import NodeFigures
     from specdsl.api import Model
     from specdsl.ir import Node
+    from specdsl.passes.analysis import NodeFigures
 
 MACS_CONVENTION = "multiply-accumulates of conv, transposed conv and linear layers, bias excluded (torchvision)"
 FULL_CONVENTION = ("MACs plus one op per bias add, norm, activation and merged element, "

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from specdsl.cli import EXIT_OK, EXIT_SPEC, EXIT_USAGE, _shape
+from specdsl.cli.main import EXIT_OK, EXIT_SPEC, EXIT_USAGE, _shape
 
 
 def _positive(text: str) -> int:
@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from specdsl.backends.torch_backend import example_input, to_torch
+    from specdsl.backends.torch.fx import example_input, to_torch
 
     model = _load(args)
     torch.manual_seed(args.seed)
@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
         print("specdsl run: CUDA is not available on this machine; use --device cpu", file=sys.stderr)
         return EXIT_USAGE
     if args.verify:
-        from specdsl.backends.verify import verify
+        from specdsl.backends.torch.verify import verify
 
         report = verify(model, device=device)
         if not report.ok:
@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from specdsl.backends.torch_codegen import emit
+    from specdsl.backends.torch.emit import emit
 
     model = _load(args)
     source = emit(model)
@@ -167,7 +167,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(source)
     if args.verify:
-        from specdsl.backends.torch_codegen import check_emitted
+        from specdsl.backends.torch.emit import check_emitted
 
         problems = check_emitted(model, source)
         for p in problems:

@@ -486,7 +486,7 @@ def load_dsl(text: str, file: str = "<string>", *, max_tokens: int = MAX_TOKENS,
     """
     from lark.exceptions import UnexpectedInput
 
-    from specdsl.dsl_errors import syntax_diagnostic
+    from specdsl.frontend.messages import syntax_diagnostic
 
     sources = {file: text}
     p = parser()
@@ -526,7 +526,7 @@ def load_dsl(text: str, file: str = "<string>", *, max_tokens: int = MAX_TOKENS,
 
 def _known_op(name: str) -> bool:
     from specdsl.ops import lookup
-    from specdsl.schema import BUILTIN_BLOCKS
+    from specdsl.schema.document import BUILTIN_BLOCKS
 
     return lookup(name) is not None or name in BUILTIN_BLOCKS
 
@@ -537,7 +537,7 @@ def comments_of_last_parse() -> list[tuple[int, int, str]]:
 
 def _resolve_positional(data: dict[str, Any], smap: SourceMap) -> None:
     """Give positional arguments their names: op tables for layers, parameter order for blocks."""
-    from specdsl.schema import POSITIONAL
+    from specdsl.schema.document import POSITIONAL
 
     block_params = {
         name: list((b.get("params") or {}).keys()) if isinstance(b, dict) else []

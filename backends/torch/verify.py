@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from specdsl.backends.torch_backend import capture, example_input, param_counts, to_torch
+from specdsl.backends.torch.fx import capture, example_input, param_counts, to_torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from specdsl.api import Model

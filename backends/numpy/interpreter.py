@@ -32,8 +32,7 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-
-from .naming import param_key
+from specdsl.backends.naming import param_key
 
 Array = np.ndarray
 Params = dict[str, Array]

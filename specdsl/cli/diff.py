@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from specdsl.cli import EXIT_OK, EXIT_SPEC, _positive, _shape
+from specdsl.cli.main import EXIT_OK, EXIT_SPEC, _positive, _shape
 
 DEFAULT_TOLERANCE = {"float32": 1e-4, "float64": 1e-9}
 
@@ -97,8 +97,8 @@ def diff_model(model: Any, *, seed: int = 0, dtype: str = "float32", rtol: float
     import numpy as np
     import torch
 
-    from specdsl.backends.numpy_backend import NumpyModel, load_weights, random_weights
-    from specdsl.backends.torch_backend import capture
+    from specdsl.backends.numpy.interpreter import NumpyModel, load_weights, random_weights
+    from specdsl.backends.torch.fx import capture
 
     if weights is None:
         weights = random_weights(model, seed)
@@ -163,7 +163,7 @@ def torch_module(model: Any, weights: dict[str, Any], dtype: Any, train_bn: bool
     import torch
     from torch import nn
 
-    from specdsl.backends.torch_backend import to_torch
+    from specdsl.backends.torch.fx import to_torch
 
     with torch.device("meta"):
         module = to_torch(model)
@@ -186,7 +186,7 @@ def _fmt(v: float | None) -> str:
 
 
 def render(model: Any, rows: list[NodeDiff], args: argparse.Namespace, rtol: float, atol: float) -> str:
-    from specdsl.ops._base import fmt_shape
+    from specdsl.ops.rule import fmt_shape
 
     head = (f"{model.name} — PyTorch {args.dtype} vs NumPy float64, batch {args.batch}, seed {args.seed}"
             + (", batch statistics" if args.train_bn else "")

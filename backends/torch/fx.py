@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 from specdsl.backends.naming import class_name, init_calls, inplace_activations, module_path
-from specdsl.backends.torch_codegen import module_source
+from specdsl.backends.torch.emit import module_source
 from torch import fx, nn
 
 from specdsl.api import Model

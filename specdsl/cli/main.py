@@ -20,7 +20,7 @@ from specdsl.errors import SpecError, render_all
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
 # Modules with a `register(subparsers)` function, one per family of commands.
-COMMAND_MODULES: list[str] = ["specdsl.cmd_torch", "specdsl.diagram", "specdsl.cmd_diff"]
+COMMAND_MODULES: list[str] = ["specdsl.cli.torch_commands", "specdsl.render.dot", "specdsl.cli.diff"]
 
 
 class UsageError(Exception):
@@ -100,7 +100,7 @@ def _budgets(args: argparse.Namespace) -> Any:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from specdsl.api import load
-    from specdsl.report import model_json, table
+    from specdsl.render.table import model_json, table
 
     status = EXIT_OK
     results = []
@@ -130,7 +130,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from specdsl.schema import json_schema
+    from specdsl.schema.document import json_schema
 
     print(json.dumps(json_schema(), indent=2, sort_keys=True))
     return EXIT_OK
@@ -143,7 +143,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
         print("\n".join(zoo.names()))
         return EXIT_OK
     from specdsl.api import load
-    from specdsl.ops._base import fmt_shape
+    from specdsl.ops.rule import fmt_shape
 
     rows = [("model", "input", "params", "MACs")]
     for name in zoo.names():
@@ -157,7 +157,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 
 def cmd_ops(args: argparse.Namespace) -> int:
     from specdsl.ops import OPS
-    from specdsl.schema import POSITIONAL
+    from specdsl.schema.document import POSITIONAL
 
     for name, rule in sorted(OPS.items()):
         fields = []
@@ -174,7 +174,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from specdsl.api import load, read_data, read_source
-    from specdsl.printer import to_dsl, to_yaml
+    from specdsl.render.printer import to_dsl, to_yaml
 
     file, text = read_source(args.spec)
     load(args.spec)  # convert only what checks: a broken spec gets its diagnostics, not a rewrite
@@ -190,8 +190,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_fmt(args: argparse.Namespace) -> int:
     from specdsl.api import is_dsl, read_source
-    from specdsl.dsl_front import comments_of_last_parse, load_dsl
-    from specdsl.printer import to_dsl
+    from specdsl.frontend.dsl import comments_of_last_parse, load_dsl
+    from specdsl.render.printer import to_dsl
 
     status = EXIT_OK
     for path in args.files:
@@ -206,8 +206,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         # be wrong), so the printer never sees data the language does not define.
         from copy import deepcopy
 
-        from specdsl.expand import expand
-        from specdsl.schema import validate_document
+        from specdsl.blocks.engine import expand
+        from specdsl.schema.document import validate_document
 
         expand(validate_document(deepcopy(data), deepcopy(smap)))
         formatted = to_dsl(data, smap, comments)

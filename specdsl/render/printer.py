@@ -43,7 +43,7 @@ def op_of(layer: Any) -> str | None:
 
 
 def _is_expression(text: str) -> bool:
-    from specdsl.expr import ExprError, tokenize
+    from specdsl.blocks.expr import ExprError, tokenize
 
     if not text or len(text) > 200:
         return False
@@ -87,7 +87,7 @@ def dsl_scalar(value: Any) -> str:
 
 def _round_trips_as_expression(text: str) -> bool:
     """An expression prints bare only if the DSL reads it back as the same string."""
-    from specdsl.dsl_front import load_dsl
+    from specdsl.frontend.dsl import load_dsl
 
     try:
         data, _ = load_dsl(f"layers {{\n    x(k={text})\n}}\n")
@@ -259,7 +259,7 @@ class DslPrinter:
             parts.append(dsl_scalar(args))
             args = {}
         args = dict(args or {})
-        from specdsl.schema import POSITIONAL
+        from specdsl.schema.document import POSITIONAL
 
         names = self.block_params.get(op) or list(POSITIONAL.get(op, ()))
         if names and names[0] in args:
@@ -334,7 +334,7 @@ _YAML_SPECIAL_START = set("-?:,[]{}#&*!|>'\"%@`")
 
 def yaml_scalar(value: Any) -> str:
     from specdsl.errors import SourceLoc
-    from specdsl.yaml_front import _resolve_plain
+    from specdsl.frontend.yaml import _resolve_plain
 
     constant = _constant(value)
     if constant is not None:

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from specdsl.analysis import NodeFigures
     from specdsl.api import Model
     from specdsl.errors import Diagnostic
     from specdsl.ir import Node
+    from specdsl.passes.analysis import NodeFigures
 
 FORMATS = ("svg", "png", "pdf", "dot")
 SHOW_CHOICES = ("shapes", "params", "macs", "rf")
@@ -141,7 +141,7 @@ class Unit:
 
 
 def _segments(path: str) -> list[str]:
-    from specdsl.report import path_segments
+    from specdsl.render.table import path_segments
 
     return path_segments(path)
 
@@ -262,13 +262,13 @@ def _fmt_int(n: int) -> str:
 
 
 def _human(n: int) -> str:
-    from specdsl.report import human
+    from specdsl.render.table import human
 
     return human(n)
 
 
 def _rf(fig: NodeFigures) -> str:
-    from specdsl.report import rf_text
+    from specdsl.render.table import rf_text
 
     return rf_text(fig.rf)
 
@@ -368,7 +368,7 @@ class _Writer:
 
     def node_stmt(self, index: int, indent: str) -> str:
         from specdsl.ops import OPS
-        from specdsl.report import op_summary
+        from specdsl.render.table import op_summary
 
         node, fig = self.graph.nodes[index], self.figs[index]
         family = "input" if node.op == "input" else OPS[node.op].family if node.op in OPS else "shape"
@@ -631,7 +631,7 @@ class _Writer:
         legend = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">' + "".join(rows)
                   + "</TABLE>")
         g, t = self.graph, self.model.totals
-        from specdsl.report import human
+        from specdsl.render.table import human
 
         title = f"{g.model} — input {compact_shape(g.input_shape)}"
         n_err = len(self.status.errors)
@@ -736,7 +736,7 @@ def format_of(path: str) -> str:
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
-    from specdsl.cli import EXIT_OK, EXIT_SPEC, EXIT_USAGE, _print_diagnostics
+    from specdsl.cli.main import EXIT_OK, EXIT_SPEC, EXIT_USAGE, _print_diagnostics
 
     fmt = "dot"
     if args.output:
@@ -779,7 +779,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from specdsl.cli import _shape
+    from specdsl.cli.main import _shape
 
     p = sub.add_parser(
         "diagram", help="draw the graph (svg, png, pdf with Graphviz's dot; or DOT text)",

@@ -17,14 +17,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
-from specdsl.analysis import NodeFigures, analyze_node
+from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression
 from specdsl.budgets import MAX_DEPTH, MAX_NODES, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError, did_you_mean
-from specdsl.expr import ExprError, evaluate, identifiers, is_expression
 from specdsl.ir import BlockCall, Graph, Node
 from specdsl.ops import OPS
-from specdsl.ops._base import Args, PositiveInt, Probability, fmt_shape
-from specdsl.schema import (
+from specdsl.ops.rule import Args, PositiveInt, Probability, fmt_shape
+from specdsl.passes.analysis import NodeFigures, analyze_node
+from specdsl.schema.document import (
     BUILTIN_BLOCKS,
     NAME_PATTERN,
     RESERVED_NAMES,
@@ -34,8 +34,8 @@ from specdsl.schema import (
     parse_layer,
     reserved_segment,
 )
+from specdsl.schema.validation import diagnostics_from, show_value
 from specdsl.source import PathKey, format_path
-from specdsl.validation import diagnostics_from, show_value
 
 __all__ = ["MAX_BLOCK_DEPTH", "MAX_FRACTAL_COLUMNS", "MAX_NODES", "Expander", "expand"]
 
@@ -682,7 +682,7 @@ def expand_analysed(spec: Spec, max_nodes: int = MAX_NODES,
     sources = {spec.smap.file: spec.smap.text} if spec.smap else {}
     if any(d.is_error for d in ex.diags) or out is None:
         if not any(d.is_error for d in ex.diags):
-            from specdsl.analysis import _dedupe
+            from specdsl.passes.analysis import _dedupe
 
             ex.diags.extend(_dedupe([d for d in ex.shape_diags if d.is_error]))
         raise SpecError(ex.diags, sources)

@@ -16,8 +16,8 @@ from typing import Any
 from specdsl.errors import Diagnostic
 from specdsl.ir import Graph, Node
 from specdsl.ops import OPS
-from specdsl.ops._base import RF, AxisRF, RuleContext, RuleViolation, Shape, axis_name, fmt_shape, numel
-from specdsl.schema import DTYPES
+from specdsl.ops.rule import RF, AxisRF, RuleContext, RuleViolation, Shape, axis_name, fmt_shape, numel
+from specdsl.schema.document import DTYPES
 
 
 @dataclass(slots=True)

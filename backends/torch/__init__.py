@@ -1,0 +1,1 @@
+"""The PyTorch lowering: fx module, emitted source, verification."""

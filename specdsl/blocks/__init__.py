@@ -1,0 +1,1 @@
+"""Expansion: built-in and user-defined blocks become primitive ops in the graph."""

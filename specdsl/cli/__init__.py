@@ -1,0 +1,1 @@
+"""The `specdsl` command line: a thin layer over the Python API."""

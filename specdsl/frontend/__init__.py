@@ -1,0 +1,1 @@
+"""Front ends: YAML and the text DSL, each building plain data plus a SourceMap."""

@@ -1,0 +1,1 @@
+"""Pure passes over the graph: shapes, figures, receptive fields, alignment, memory."""

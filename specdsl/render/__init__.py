@@ -1,0 +1,1 @@
+"""Renderers: the table, JSON, DOT diagrams and the spec printers."""

@@ -1,0 +1,1 @@
+"""The one schema both syntaxes are validated by (pydantic), and its JSON Schema."""
