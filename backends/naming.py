@@ -1,4 +1,4 @@
-"""Names shared by every backend: a node's module path and its parameter names.
+"""What every backend shares: a node's module path, in-place activations, initialisation plans.
 
 A node at spec path ``layers[4].body[0]`` becomes the submodule
 ``layers.4.body.0``, so state_dict keys read like the spec
@@ -10,31 +10,17 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from specdsl.schema.document import RESERVED_SEGMENTS, reserved_segment  # noqa: F401 - re-exported
+from specdsl.ops import OPS
+from specdsl.ops.rule import TensorSpec, Trait
 
 if TYPE_CHECKING:
     from specdsl.api import Model
     from specdsl.ir import Node
 
 _INDEX = re.compile(r"\[(\d+)\]")
-
-# Parameters and buffers each op owns, in PyTorch's order and naming.
-PARAMETERS: dict[str, tuple[str, ...]] = {
-    "conv": ("weight", "bias"),
-    "deconv": ("weight", "bias"),
-    "linear": ("weight", "bias"),
-    "bn": ("weight", "bias"),
-    "instancenorm": ("weight", "bias"),
-    "layernorm": ("weight", "bias"),
-    "groupnorm": ("weight", "bias"),
-}
-BUFFERS: dict[str, tuple[str, ...]] = {
-    "bn": ("running_mean", "running_var", "num_batches_tracked"),
-    "instancenorm": ("running_mean", "running_var", "num_batches_tracked"),
-}
-
 
 def module_path(spec_path: str) -> str:
     """``layers[4][1].body[0]`` -> ``layers.4.1.body.0``."""
@@ -45,56 +31,43 @@ def param_key(spec_path: str, name: str) -> str:
     return f"{module_path(spec_path)}.{name}"
 
 
-_INPLACE_OPS = {"relu", "relu6", "leaky_relu"}
-# Producers whose backward does not need their own output, so an activation may overwrite it
-# (torchvision's `ReLU(inplace=True)` after conv / bn / add). Views (flatten) are excluded.
-_INPLACE_PRODUCERS = {"conv", "deconv", "bn", "groupnorm", "layernorm", "instancenorm", "linear", "add",
-                      "concat", "mean", "join", "maxpool", "avgpool", "upsample"}
-
-
 def inplace_activations(model: Model) -> set[int]:
-    """Nodes whose activation can run in place: its input feeds nothing else."""
+    """Nodes that can run in place (torchvision's `ReLU(inplace=True)`): the op may overwrite its
+    input, the producer's backward does not need that output, and nothing else reads it."""
     consumers = model.graph.consumers()
     found = set()
     for node in model.graph.nodes:
-        if node.op in _INPLACE_OPS:
+        if node.op != "input" and OPS[node.op].has(Trait.INPLACE):
             producer = model.graph.nodes[node.inputs[0]]
-            if producer.op in _INPLACE_PRODUCERS and len(consumers[producer.index]) == 1 \
-                    and producer.index != model.graph.output:
+            if producer.op != "input" and OPS[producer.op].has(Trait.OVERWRITABLE_OUTPUT) \
+                    and len(consumers[producer.index]) == 1 and producer.index != model.graph.output:
                 found.add(node.index)
     return found
 
 
 # -- initialisation, shared by to_torch and the emitted file -------------------------
 
-_WEIGHTED = ("conv", "deconv", "linear")
-_NORMS = ("bn", "instancenorm", "layernorm", "groupnorm")
 _INIT_ALIASES = {"kaiming": "kaiming_normal", "xavier": "xavier_uniform"}
+# torch.nn.init calls for each default in TensorSpec.init ("torch": leave PyTorch's own).
+_DEFAULT_INIT: dict[str, tuple[str, dict[str, Any]]] = {
+    "kaiming_fan_out": ("kaiming_normal_", {"mode": "fan_out", "nonlinearity": "relu"}),
+    "ones": ("ones_", {}),
+    "zeros": ("zeros_", {}),
+}
 
 InitCall = tuple[str, str, dict[str, Any]]  # (torch.nn.init function, "weight" | "bias", keyword arguments)
 
 
-def _affine(node: Node) -> bool:
-    args: Any = node.args
-    return bool(args.elementwise_affine if node.op == "layernorm" else args.affine)
-
-
-def init_calls(node: Node) -> list[InitCall]:
-    """How a node's parameters are initialised: the spec's `init`, or torchvision's conventions
-    (Kaiming-normal fan-out convs, unit-weight zero-bias norms, PyTorch's defaults elsewhere)."""
-    args: Any = node.args
-    norm = node.op in _NORMS and _affine(node)
-    if not (node.op in _WEIGHTED or norm):
+def init_calls(node: Node, weights: Sequence[TensorSpec]) -> list[InitCall]:
+    """How a node's parameters are initialised: the spec's `init`, or the defaults its op rule
+    gives (torchvision's conventions: Kaiming-normal fan-out convs, unit-weight zero-bias norms)."""
+    params = [w for w in weights if w.role == "parameter"]
+    if not params:
         return []
-    has_bias = bool(getattr(args, "bias", True))
-    bias = [("zeros_", "bias", {})] if has_bias else []
     spec = node.init
     if spec is None:
-        if norm:
-            return [("ones_", "weight", {}), *bias]
-        if node.op == "conv":
-            return [("kaiming_normal_", "weight", {"mode": "fan_out", "nonlinearity": "relu"}), *bias]
-        return []
+        return [(function, w.name, kwargs) for w in params if w.init in _DEFAULT_INIT
+                for function, kwargs in [_DEFAULT_INIT[w.init]]]
     if spec == "default":
         return []
     if isinstance(spec, str):
@@ -115,7 +88,9 @@ def init_calls(node: Node) -> list[InitCall]:
         "zeros": {},
         "ones": {},
     }[scheme]
-    return [(f"{scheme}_", "weight", kwargs), *(bias if bias_rule == "zeros" else [])]
+    names = {w.name for w in params}
+    bias = [("zeros_", "bias", {})] if "bias" in names and bias_rule == "zeros" else []
+    return [(f"{scheme}_", "weight", kwargs), *bias]
 
 
 def class_name(model_name: str) -> str:

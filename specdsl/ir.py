@@ -12,6 +12,9 @@ from typing import Any
 from specdsl.errors import SourceLoc
 from specdsl.ops.rule import Args
 
+# Bytes per element of each dtype a model may declare.
+DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+
 
 @dataclass(eq=False, slots=True)
 class Node:
@@ -66,6 +69,3 @@ class Graph:
             for i in node.inputs:
                 users[i].append(node.index)
         return users
-
-    def by_name(self) -> dict[str, Node]:
-        return {n.name: n for n in self.nodes if n.name}

@@ -108,7 +108,7 @@ layers:
       shortcut: auto
 """)
     conv = next(n for n in m.graph.nodes if n.path == "layers[0].shortcut[0]")
-    assert m.analysis.figures[conv.index].attrs["stride"] == (2, 2)
+    assert m.analysis.figures[conv.index].attrs.stride == (2, 2)
     assert m.rows()[-1][1].shape == (32, 16, 16)
 
 
@@ -133,7 +133,7 @@ layers:
   - dense: {n: 3, growth: 4, bottleneck: 4}
   - transition: {theta: 0.5}
 """)
-    convs = [(n.path, m.analysis.figures[n.index].attrs["in_channels"]) for n in m.graph.nodes
+    convs = [(n.path, m.analysis.figures[n.index].attrs.in_channels) for n in m.graph.nodes
              if n.op == "conv" and n.path.endswith("conv1")]
     # Layer i sees the block input plus i earlier outputs of k = 4 channels each.
     assert [c for _, c in convs] == [8, 12, 16]

@@ -298,9 +298,9 @@ def test_upsample_layers_match_torch(layer: Any, input: tuple[int, ...]) -> None
 @pytest.mark.parametrize("train", [False, True])
 def test_batch_norm(input: tuple[int, ...], args: Any, train: bool) -> None:
     a, w, x, y = one_layer({"bn": args} if args else "bn", input, batch=3, train_bn=train)
-    use_batch = train or not a["track_running_stats"]
+    use_batch = train or not a.track_running_stats
     close(y, F.batch_norm(t(x), w.get("running_mean"), w.get("running_var"), w.get("weight"), w.get("bias"),
-                          use_batch, 0.1, a["eps"]))
+                          use_batch, 0.1, a.eps))
 
 
 def test_batch_statistics_of_one_value_are_refused_as_in_torch() -> None:
@@ -315,9 +315,9 @@ def test_batch_statistics_of_one_value_are_refused_as_in_torch() -> None:
 @pytest.mark.parametrize("train", [False, True])
 def test_instance_norm(args: Any, input: tuple[int, ...], train: bool) -> None:
     a, w, x, y = one_layer({"instancenorm": args} if args else "instancenorm", input, train_bn=train)
-    use_input_stats = train or not a["track_running_stats"]
+    use_input_stats = train or not a.track_running_stats
     close(y, F.instance_norm(t(x), w.get("running_mean"), w.get("running_var"), w.get("weight"), w.get("bias"),
-                             use_input_stats, 0.1, a["eps"]))
+                             use_input_stats, 0.1, a.eps))
 
 
 @pytest.mark.parametrize("args,input", [
@@ -326,14 +326,14 @@ def test_instance_norm(args: Any, input: tuple[int, ...], train: bool) -> None:
 ])
 def test_layer_norm(args: Any, input: tuple[int, ...]) -> None:
     a, w, x, y = one_layer({"layernorm": args} if args else "layernorm", input)
-    close(y, F.layer_norm(t(x), a["normalized_shape"], w.get("weight"), w.get("bias"), a["eps"]))
+    close(y, F.layer_norm(t(x), a.normalized_shape, w.get("weight"), w.get("bias"), a.eps))
 
 
 @pytest.mark.parametrize("groups,affine,input", [(1, True, (6, 4)), (3, True, (6, 3, 3)), (6, False, (6, 2, 2, 3)),
                                                  (2, True, (4,))])
 def test_group_norm(groups: int, affine: bool, input: tuple[int, ...]) -> None:
     a, w, x, y = one_layer({"groupnorm": {"groups": groups, "affine": affine}}, input)
-    close(y, F.group_norm(t(x), groups, w.get("weight"), w.get("bias"), a["eps"]))
+    close(y, F.group_norm(t(x), groups, w.get("weight"), w.get("bias"), a.eps))
 
 
 @pytest.mark.parametrize("size,alpha,beta,k", [(1, 1e-4, 0.75, 1.0), (2, 0.5, 0.75, 2.0), (5, 0.1, 1.0, 1.0),
@@ -580,19 +580,19 @@ def _amplification(net: nb.NumpyModel, node: Any, inputs: list[np.ndarray], trai
     a = net.figures[node.index].attrs
     x = inputs[0]
     if node.op == "layernorm":
-        axes = tuple(range(x.ndim - len(a["normalized_shape"]), x.ndim))
+        axes = tuple(range(x.ndim - len(a.normalized_shape), x.ndim))
     elif node.op == "groupnorm":
-        x = x.reshape(x.shape[0], a["num_groups"], -1)
+        x = x.reshape(x.shape[0], a.num_groups, -1)
         axes = (2,)
-    elif node.op == "instancenorm" and (train or not a["track_running_stats"]):
+    elif node.op == "instancenorm" and (train or not a.track_running_stats):
         axes = tuple(range(2, x.ndim))
-    elif node.op == "bn" and (train or not a["track_running_stats"]):
+    elif node.op == "bn" and (train or not a.track_running_stats):
         axes = (0, *range(2, x.ndim))
     else:
         return 1.0
     gamma = net._param(node, "weight")
     g = 1.0 if gamma is None else float(np.abs(gamma).max())
-    return max(1.0, float(np.abs(x).max()) * g / math.sqrt(float(x.var(axis=axes).min()) + a["eps"]))
+    return max(1.0, float(np.abs(x).max()) * g / math.sqrt(float(x.var(axis=axes).min()) + a.eps))
 
 
 def magnitude(a: np.ndarray) -> float:

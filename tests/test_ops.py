@@ -120,8 +120,8 @@ def test_conv_padding_same_keeps_size_and_puts_the_odd_unit_after(h, k, dilation
     # PyTorch: total d(k-1), left = total // 2, the rest on the right
     f = h.last({"conv": {"out": 2, "k": k, "dilation": dilation, "pad": "same"}}, input=(1, 11, 10))
     assert f.shape == (2, 11, 10)
-    assert f.attrs["padding"] == (before, before)
-    assert f.attrs["padding_after"] == (after, after)
+    assert f.attrs.padding == (before, before)
+    assert f.attrs.padding_after == (after, after)
 
 
 def test_conv_padding_same_at_stride_2_is_refused(h) -> None:
@@ -147,7 +147,7 @@ def test_conv_groups(h) -> None:
 def test_conv_depthwise(h) -> None:
     # MobileNet depthwise 3×3 on 32 channels: 32·1·9 + 32 = 320
     f = h.last({"conv": {"out": 32, "k": 3, "pad": 1, "groups": "depthwise", "bias": True}}, input=(32, 14, 14))
-    assert f.attrs["groups"] == 32
+    assert f.attrs.groups == 32
     assert f.params == 320
     assert f.macs == 32 * 14 * 14 * 9
 
@@ -634,7 +634,7 @@ def test_softmax_dims(h, op: str) -> None:
 def test_dropout(h, op, inp) -> None:
     f = h.last({op: 0.3}, input=inp)
     assert (f.shape, f.params) == (inp, 0)
-    assert h.last(op, input=inp).attrs["p"] == 0.5
+    assert h.last(op, input=inp).attrs.p == 0.5
 
 
 @pytest.mark.parametrize(("op", "inp"), [("dropout1d", (3, 8, 8)), ("dropout2d", (3, 8)), ("dropout3d", (3, 8, 8))])

@@ -116,8 +116,8 @@ def test_same_padding_keeps_the_size(n, k, d) -> None:
     assert codes is None
     f = model.rows()[-1][1]
     assert f.shape == (1, n)
-    assert f.attrs["padding"][0] + f.attrs["padding_after"][0] == d * (k - 1)
-    assert 0 <= f.attrs["padding_after"][0] - f.attrs["padding"][0] <= 1
+    assert f.attrs.padding[0] + f.attrs.padding_after[0] == d * (k - 1)
+    assert 0 <= f.attrs.padding_after[0] - f.attrs.padding[0] <= 1
 
 
 @SETTINGS

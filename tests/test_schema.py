@@ -10,8 +10,8 @@ import pytest
 import specdsl
 from specdsl.errors import SpecError
 from specdsl.frontend.yaml import load_yaml
-from specdsl.ops import ALIASES, OPS
-from specdsl.schema.document import POSITIONAL, json_schema
+from specdsl.ops import ALIASES, OPS, POSITIONAL
+from specdsl.schema.document import json_schema
 
 
 def diags(text: str):
@@ -259,7 +259,9 @@ def test_shorthand_error_points_at_the_value() -> None:
 
 def test_positional_table_names_real_arguments() -> None:
     for op, names in POSITIONAL.items():
-        fields = {f.alias or n for n, f in OPS[op].args.model_fields.items()}
+        rule = lookup(op)
+        assert rule is not None, op
+        fields = {f.alias or n for n, f in rule.args.model_fields.items()}
         assert set(names) <= fields, op
 
 

@@ -118,7 +118,9 @@ def via_rule(op: str, args: dict[str, Any], in_shapes: Sequence[tuple[int, ...]]
         inferred = rule.infer(parsed, in_shapes, RuleContext())
     except RuleViolation as exc:
         return exc
-    trainable, buffers = rule.params(inferred.attrs, in_shapes, inferred.shape)
+    weights = rule.weights(inferred.attrs)
+    trainable = sum(w.numel for w in weights if w.role == "parameter")
+    buffers = sum(w.numel for w in weights if w.role == "buffer")
     return Figures(inferred.shape, trainable, buffers, rule.macs(inferred.attrs, in_shapes, inferred.shape))
 
 
@@ -533,17 +535,17 @@ ACTIVATIONS: dict[str, tuple[Any, Callable[[dict[str, Any]], nn.Module]]] = {
     "relu": (st.just({}), lambda a: nn.ReLU()),
     "relu6": (st.just({}), lambda a: nn.ReLU6()),
     "leaky_relu": (st.fixed_dictionaries({"slope": st.sampled_from([0.01, 0.2])}),
-                   lambda a: nn.LeakyReLU(a["slope"])),
-    "elu": (st.fixed_dictionaries({"alpha": st.sampled_from([1.0, 0.5])}), lambda a: nn.ELU(a["alpha"])),
+                   lambda a: nn.LeakyReLU(a.slope)),
+    "elu": (st.fixed_dictionaries({"alpha": st.sampled_from([1.0, 0.5])}), lambda a: nn.ELU(a.alpha)),
     "gelu": (st.fixed_dictionaries({"approximate": st.sampled_from(["none", "tanh"])}),
-             lambda a: nn.GELU(approximate=a["approximate"])),
+             lambda a: nn.GELU(approximate=a.approximate)),
     "silu": (st.just({}), lambda a: nn.SiLU()),
     "hardswish": (st.just({}), lambda a: nn.Hardswish()),
     "sigmoid": (st.just({}), lambda a: nn.Sigmoid()),
     "tanh": (st.just({}), lambda a: nn.Tanh()),
     "softplus": (st.fixed_dictionaries({"beta": st.sampled_from([1.0, 2.0]), "threshold": st.just(20.0)}),
-                 lambda a: nn.Softplus(a["beta"], a["threshold"])),
-    "dropout": (st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.1, 0.5, 1.0])}), lambda a: nn.Dropout(a["p"])),
+                 lambda a: nn.Softplus(a.beta, a.threshold)),
+    "dropout": (st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.1, 0.5, 1.0])}), lambda a: nn.Dropout(a.p)),
     "identity": (st.just({}), lambda a: nn.Identity()),
 }
 

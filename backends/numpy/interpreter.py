@@ -47,42 +47,12 @@ _IM2COL_ELEMENTS = 1 << 24  # im2col buffers larger than this are built in slabs
 def weight_shapes(model: Any) -> dict[str, tuple[tuple[int, ...], str]]:
     """Every parameter and buffer the model owns: key -> (shape, 'float' | 'int64'), in node order.
 
-    The keys and shapes are those of the PyTorch backend's ``state_dict``.
+    The keys and shapes are those of the PyTorch backend's ``state_dict``; both come from the op rules.
     """
     out: dict[str, tuple[tuple[int, ...], str]] = {}
     for node in model.graph.nodes:
-        a = model.analysis.figures[node.index].attrs
-        op = node.op
-
-        def put(name: str, shape: Sequence[int], kind: str = "float", path: str = node.path) -> None:
-            out[param_key(path, name)] = (tuple(int(d) for d in shape), kind)
-
-        if op in ("conv", "deconv"):
-            cin, cout, g = a["in_channels"], a["out_channels"], a["groups"]
-            put("weight", (cout, cin // g, *a["kernel"]) if op == "conv" else (cin, cout // g, *a["kernel"]))
-            if a["bias"]:
-                put("bias", (cout,))
-        elif op == "linear":
-            put("weight", (a["out_features"], a["in_features"]))
-            if a["bias"]:
-                put("bias", (a["out_features"],))
-        elif op in ("bn", "instancenorm"):
-            c = a["num_features"]
-            if a["affine"]:
-                put("weight", (c,))
-                put("bias", (c,))
-            if a["track_running_stats"]:
-                put("running_mean", (c,))
-                put("running_var", (c,))
-                put("num_batches_tracked", (), "int64")
-        elif op == "layernorm":
-            if a["elementwise_affine"]:
-                put("weight", a["normalized_shape"])
-                if a["bias"]:
-                    put("bias", a["normalized_shape"])
-        elif op == "groupnorm" and a["affine"]:
-            put("weight", (a["num_channels"],))
-            put("bias", (a["num_channels"],))
+        for w in model.analysis.figures[node.index].weights:
+            out[param_key(node.path, w.name)] = (w.shape, "int64" if w.dtype == "int64" else "float")
     return out
 
 
@@ -99,20 +69,19 @@ def random_weights(model: Any, seed: int = 0, dtype: str | np.dtype = "float64")
     model = _load_model(model)
     dt = np.dtype(dtype)
     weights: Params = {}
-    attrs = {param_key(n.path, "weight"): (n.op, model.analysis.figures[n.index].attrs) for n in model.graph.nodes}
-    for key, (shape, kind) in weight_shapes(model).items():
+    specs = {param_key(n.path, w.name): w for n in model.graph.nodes for w in model.analysis.figures[n.index].weights}
+    for key, spec in specs.items():
         rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
-        if kind == "int64":
+        shape = spec.shape
+        if spec.dtype == "int64":
             weights[key] = np.array(int(rng.integers(0, 1000)), dtype=np.int64)
             continue
-        name = key.rsplit(".", 1)[1]
-        op, a = attrs.get(key.rsplit(".", 1)[0] + ".weight", ("", {}))
-        if name == "weight" and op in ("conv", "deconv", "linear"):
-            bound = math.sqrt(6.0 / _fan_in(op, a))
+        if spec.fan_in is not None:
+            bound = math.sqrt(6.0 / max(spec.fan_in, 1.0))
             low, high = -bound, bound
-        elif name == "weight":
+        elif spec.name == "weight":
             low, high = 0.5, 1.0
-        elif name == "running_var":
+        elif spec.name == "running_var":
             low, high = 0.5, 1.5
         else:  # bias, running_mean
             low, high = -0.2, 0.2
@@ -122,16 +91,6 @@ def random_weights(model: Any, seed: int = 0, dtype: str | np.dtype = "float64")
         values += np.float32(low)
         weights[key] = values.astype(dt, copy=False)
     return weights
-
-
-def _fan_in(op: str, a: dict[str, Any]) -> float:
-    if op == "linear":
-        return float(a["in_features"])
-    k = math.prod(a["kernel"])
-    fan = a["in_channels"] // a["groups"] * k
-    if op == "deconv":  # each output sees about k / stride inputs per axis
-        fan = fan / math.prod(a["stride"])
-    return max(float(fan), 1.0)
 
 
 def save_weights(path: str | os.PathLike[str], weights: Mapping[str, Any]) -> None:
@@ -779,10 +738,10 @@ class NumpyModel:
             a = self.figures[node.index].attrs
             if node.op == "conv":
                 out = self.figures[node.index].shape
-                cols = max(cols, min(_IM2COL_ELEMENTS, a["in_channels"] * math.prod(a["kernel"]) * math.prod(out[1:])))
+                cols = max(cols, min(_IM2COL_ELEMENTS, a.in_channels * math.prod(a.kernel) * math.prod(out[1:])))
             elif node.op == "deconv":
                 ins = self.figures[node.inputs[0]].shape
-                cols = max(cols, a["out_channels"] * math.prod(a["kernel"]) * math.prod(ins[1:]))
+                cols = max(cols, a.out_channels * math.prod(a.kernel) * math.prod(ins[1:]))
         return int((elements + cols) * self.dtype.itemsize)
 
     # -- compiling ------------------------------------------------------------------
@@ -807,29 +766,29 @@ class NumpyModel:
             return lambda ins, ctx: act(ins[0], args)
         raise NotImplementedError(f"the NumPy backend has no op '{op}'")
 
-    def _op_conv(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_conv(self, node: Any, a: Any) -> OpFn:
         w, b = self._param(node, "weight"), self._param(node, "bias")
         return self._conv_fn(a, w, b)
 
     @staticmethod
-    def _conv_fn(a: dict[str, Any], w: Array | None, b: Array | None) -> OpFn:
+    def _conv_fn(a: Any, w: Array | None, b: Array | None) -> OpFn:
         def run(ins: list[Array], ctx: _Context) -> Array:
-            return conv_nd(ins[0], w, b, a["stride"], a["padding"], a["padding_after"], a["dilation"],  # type: ignore[arg-type]
-                           a["groups"], a["padding_mode"])
+            return conv_nd(ins[0], w, b, a.stride, a.padding, a.padding_after, a.dilation,  # type: ignore[arg-type]
+                           a.groups, a.padding_mode)
         return run
 
-    def _op_deconv(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_deconv(self, node: Any, a: Any) -> OpFn:
         w, b = self._param(node, "weight"), self._param(node, "bias")
         return self._deconv_fn(a, w, b)
 
     @staticmethod
-    def _deconv_fn(a: dict[str, Any], w: Array | None, b: Array | None) -> OpFn:
+    def _deconv_fn(a: Any, w: Array | None, b: Array | None) -> OpFn:
         def run(ins: list[Array], ctx: _Context) -> Array:
-            return conv_transpose_nd(ins[0], w, b, a["stride"], a["padding"], a["output_padding"],  # type: ignore[arg-type]
-                                     a["dilation"], a["groups"])
+            return conv_transpose_nd(ins[0], w, b, a.stride, a.padding, a.output_padding,  # type: ignore[arg-type]
+                                     a.dilation, a.groups)
         return run
 
-    def _op_linear(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_linear(self, node: Any, a: Any) -> OpFn:
         w, b = self._param(node, "weight"), self._param(node, "bias")
         return self._linear_fn(w, b)
 
@@ -845,78 +804,78 @@ class NumpyModel:
             return y
         return run
 
-    def _op_maxpool(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_maxpool(self, node: Any, a: Any) -> OpFn:
         out = self.figures[node.index].shape[1:]
-        return lambda ins, ctx: max_pool_nd(ins[0], a["kernel"], a["stride"], a["padding"], a["dilation"], out)
+        return lambda ins, ctx: max_pool_nd(ins[0], a.kernel, a.stride, a.padding, a.dilation, out)
 
-    def _op_avgpool(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_avgpool(self, node: Any, a: Any) -> OpFn:
         out = self.figures[node.index].shape[1:]
-        return lambda ins, ctx: avg_pool_nd(ins[0], a["kernel"], a["stride"], a["padding"], out,
-                                            a["count_include_pad"])
+        return lambda ins, ctx: avg_pool_nd(ins[0], a.kernel, a.stride, a.padding, out,
+                                            a.count_include_pad)
 
-    def _op_gap(self, node: Any, a: dict[str, Any]) -> OpFn:
-        return lambda ins, ctx: ins[0].mean(axis=_spatial(ins[0]), keepdims=a["keepdims"])
+    def _op_gap(self, node: Any, a: Any) -> OpFn:
+        return lambda ins, ctx: ins[0].mean(axis=_spatial(ins[0]), keepdims=a.keepdims)
 
-    def _op_gmp(self, node: Any, a: dict[str, Any]) -> OpFn:
-        return lambda ins, ctx: ins[0].max(axis=_spatial(ins[0]), keepdims=a["keepdims"])
+    def _op_gmp(self, node: Any, a: Any) -> OpFn:
+        return lambda ins, ctx: ins[0].max(axis=_spatial(ins[0]), keepdims=a.keepdims)
 
-    def _op_adaptive_avgpool(self, node: Any, a: dict[str, Any]) -> OpFn:
-        return lambda ins, ctx: adaptive_avg_pool_nd(ins[0], a["out_size"])
+    def _op_adaptive_avgpool(self, node: Any, a: Any) -> OpFn:
+        return lambda ins, ctx: adaptive_avg_pool_nd(ins[0], a.out_size)
 
-    def _op_adaptive_maxpool(self, node: Any, a: dict[str, Any]) -> OpFn:
-        return lambda ins, ctx: adaptive_max_pool_nd(ins[0], a["out_size"])
+    def _op_adaptive_maxpool(self, node: Any, a: Any) -> OpFn:
+        return lambda ins, ctx: adaptive_max_pool_nd(ins[0], a.out_size)
 
-    def _op_upsample(self, node: Any, a: dict[str, Any]) -> OpFn:
-        return lambda ins, ctx: upsample_nd(ins[0], a["size"], a["scale"], a["mode"], a["align_corners"],
+    def _op_upsample(self, node: Any, a: Any) -> OpFn:
+        return lambda ins, ctx: upsample_nd(ins[0], a.size, a.scale, a.mode, a.align_corners,
                                             ctx.index_dtype)
 
-    def _op_bn(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_bn(self, node: Any, a: Any) -> OpFn:
         p = {k: self._param(node, k) for k in ("weight", "bias", "running_mean", "running_var")}
-        eps = a["eps"]
+        eps = a.eps
 
         def run(ins: list[Array], ctx: _Context) -> Array:
             return batch_norm(ins[0], p["running_mean"], p["running_var"], p["weight"], p["bias"], eps, ctx.train)
         return run
 
-    def _op_instancenorm(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_instancenorm(self, node: Any, a: Any) -> OpFn:
         p = {k: self._param(node, k) for k in ("weight", "bias", "running_mean", "running_var")}
-        eps = a["eps"]
+        eps = a.eps
 
         def run(ins: list[Array], ctx: _Context) -> Array:
             return instance_norm(ins[0], p["running_mean"], p["running_var"], p["weight"], p["bias"], eps,
                                  not ctx.train)
         return run
 
-    def _op_layernorm(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_layernorm(self, node: Any, a: Any) -> OpFn:
         w, b = self._param(node, "weight"), self._param(node, "bias")
-        return lambda ins, ctx: layer_norm(ins[0], a["normalized_shape"], w, b, a["eps"])
+        return lambda ins, ctx: layer_norm(ins[0], a.normalized_shape, w, b, a.eps)
 
-    def _op_groupnorm(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_groupnorm(self, node: Any, a: Any) -> OpFn:
         w, b = self._param(node, "weight"), self._param(node, "bias")
-        return lambda ins, ctx: group_norm(ins[0], a["num_groups"], w, b, a["eps"])
+        return lambda ins, ctx: group_norm(ins[0], a.num_groups, w, b, a.eps)
 
-    def _op_lrn(self, node: Any, a: dict[str, Any]) -> OpFn:
-        return lambda ins, ctx: local_response_norm(ins[0], a["size"], a["alpha"], a["beta"], a["k"])
+    def _op_lrn(self, node: Any, a: Any) -> OpFn:
+        return lambda ins, ctx: local_response_norm(ins[0], a.size, a.alpha, a.beta, a.k)
 
-    def _op_softmax(self, node: Any, a: dict[str, Any]) -> OpFn:
-        return lambda ins, ctx: softmax(ins[0], a["dim"])
+    def _op_softmax(self, node: Any, a: Any) -> OpFn:
+        return lambda ins, ctx: softmax(ins[0], a.dim)
 
-    def _op_log_softmax(self, node: Any, a: dict[str, Any]) -> OpFn:
-        return lambda ins, ctx: log_softmax(ins[0], a["dim"])
+    def _op_log_softmax(self, node: Any, a: Any) -> OpFn:
+        return lambda ins, ctx: log_softmax(ins[0], a.dim)
 
-    def _op_flatten(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_flatten(self, node: Any, a: Any) -> OpFn:
         shape = self.figures[node.index].shape
 
         def run(ins: list[Array], ctx: _Context) -> Array:
             return ins[0].reshape(ins[0].shape[0], *shape)
         return run
 
-    def _identity(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _identity(self, node: Any, a: Any) -> OpFn:
         return lambda ins, ctx: ins[0]
 
     _op_identity = _op_dropout = _op_dropout1d = _op_dropout2d = _op_dropout3d = _identity
 
-    def _op_add(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_add(self, node: Any, a: Any) -> OpFn:
         def run(ins: list[Array], ctx: _Context) -> Array:
             y = ins[0] + ins[1]
             for other in ins[2:]:
@@ -924,7 +883,7 @@ class NumpyModel:
             return y
         return run
 
-    def _op_mean(self, node: Any, a: dict[str, Any]) -> OpFn:
+    def _op_mean(self, node: Any, a: Any) -> OpFn:
         def run(ins: list[Array], ctx: _Context) -> Array:
             y = ins[0] + ins[1]
             for other in ins[2:]:
@@ -935,8 +894,8 @@ class NumpyModel:
 
     _op_join = _op_mean  # drop-path is for training; at inference a join is the mean of its inputs
 
-    def _op_concat(self, node: Any, a: dict[str, Any]) -> OpFn:
-        return lambda ins, ctx: np.concatenate(ins, axis=a["dim"])
+    def _op_concat(self, node: Any, a: Any) -> OpFn:
+        return lambda ins, ctx: np.concatenate(ins, axis=a.dim)
 
     # -- batch-norm folding -------------------------------------------------------
 
@@ -954,7 +913,7 @@ class NumpyModel:
                 continue
             a = self.figures[node.index].attrs
             prod = self.graph.nodes[node.inputs[0]]
-            if not a["track_running_stats"] or prod.op not in ("conv", "deconv", "linear"):
+            if not a.track_running_stats or prod.op not in ("conv", "deconv", "linear"):
                 continue
             if users[prod.index] != [node.index] or prod.index == self.graph.output:
                 continue
@@ -963,7 +922,7 @@ class NumpyModel:
             mean, var = self._param(node, "running_mean"), self._param(node, "running_var")
             gamma, beta = self._param(node, "weight"), self._param(node, "bias")
             assert mean is not None and var is not None
-            s = 1.0 / np.sqrt(var.astype(np.float64) + a["eps"])
+            s = 1.0 / np.sqrt(var.astype(np.float64) + a.eps)
             if gamma is not None:
                 s = s * gamma
             t = -mean * s
@@ -974,7 +933,7 @@ class NumpyModel:
             b = self._param(prod, "bias")
             assert w is not None
             if prod.op == "deconv":
-                g = pa["groups"]
+                g = pa.groups
                 ws = w.reshape(g, w.shape[0] // g, w.shape[1], -1) * s.reshape(g, 1, w.shape[1], 1)
                 w2 = ws.reshape(w.shape)
             else:

@@ -13,6 +13,7 @@ import ast
 import functools
 import keyword
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from specdsl.backends.torch.safety import check as check_source
 
 from specdsl.api import Model
 from specdsl.ir import BlockCall, Node
+from specdsl.ops.rule import TensorSpec
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _RESERVED = {"self", "torch", "nn", "x", "super", "print", "input"}
@@ -115,100 +117,100 @@ def _axes(values: tuple[int, ...]) -> Any:
     return values[0] if len(set(values)) == 1 else values
 
 
-def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inplace: bool = False) -> Ctor | None:
+def module_source(node: Node, a: Any, in_shape: tuple[int, ...], inplace: bool = False) -> Ctor | None:
     """Constructor expression for a node's module (None for add / concat / mean)."""
     op = node.op
     args: Any = node.args
     r = len(in_shape) - 1
     d = _DIMS.get(r, "1d")
     if op == "conv":
-        kw: dict[str, Any] = {"kernel_size": _axes(a["kernel"])}
-        if any(s != 1 for s in a["stride"]):
-            kw["stride"] = _axes(a["stride"])
-        if args.pad == "same":
+        kw: dict[str, Any] = {"kernel_size": _axes(a.kernel)}
+        if any(s != 1 for s in a.stride):
+            kw["stride"] = _axes(a.stride)
+        if a.same:
             kw["padding"] = "same"
-        elif any(a["padding"]):
-            kw["padding"] = _axes(a["padding"])
-        if any(v != 1 for v in a["dilation"]):
-            kw["dilation"] = _axes(a["dilation"])
-        if a["groups"] != 1:
-            kw["groups"] = a["groups"]
-        if not a["bias"]:
+        elif any(a.padding):
+            kw["padding"] = _axes(a.padding)
+        if any(v != 1 for v in a.dilation):
+            kw["dilation"] = _axes(a.dilation)
+        if a.groups != 1:
+            kw["groups"] = a.groups
+        if not a.bias:
             kw["bias"] = False
-        if a["padding_mode"] != "zeros":
-            kw["padding_mode"] = a["padding_mode"]
-        return _call(f"nn.Conv{d}", a["in_channels"], a["out_channels"], channels_in=(0,), channels_out=(1,), **kw)
+        if a.padding_mode != "zeros":
+            kw["padding_mode"] = a.padding_mode
+        return _call(f"nn.Conv{d}", a.in_channels, a.out_channels, channels_in=(0,), channels_out=(1,), **kw)
     if op == "deconv":
-        kw = {"kernel_size": _axes(a["kernel"]), "stride": _axes(a["stride"]), "padding": _axes(a["padding"])}
-        if any(a["output_padding"]):
-            kw["output_padding"] = _axes(a["output_padding"])
-        if a["groups"] != 1:
-            kw["groups"] = a["groups"]
-        if not a["bias"]:
+        kw = {"kernel_size": _axes(a.kernel), "stride": _axes(a.stride), "padding": _axes(a.padding)}
+        if any(a.output_padding):
+            kw["output_padding"] = _axes(a.output_padding)
+        if a.groups != 1:
+            kw["groups"] = a.groups
+        if not a.bias:
             kw["bias"] = False
-        if any(v != 1 for v in a["dilation"]):
-            kw["dilation"] = _axes(a["dilation"])
-        return _call(f"nn.ConvTranspose{d}", a["in_channels"], a["out_channels"], channels_in=(0,),
+        if any(v != 1 for v in a.dilation):
+            kw["dilation"] = _axes(a.dilation)
+        return _call(f"nn.ConvTranspose{d}", a.in_channels, a.out_channels, channels_in=(0,),
                      channels_out=(1,), **kw)
     if op == "maxpool":
-        kw = {"kernel_size": _axes(a["kernel"]), "stride": _axes(a["stride"])}
-        if any(a["padding"]):
-            kw["padding"] = _axes(a["padding"])
-        if any(v != 1 for v in a["dilation"]):
-            kw["dilation"] = _axes(a["dilation"])
-        if a["ceil_mode"]:
+        kw = {"kernel_size": _axes(a.kernel), "stride": _axes(a.stride)}
+        if any(a.padding):
+            kw["padding"] = _axes(a.padding)
+        if any(v != 1 for v in a.dilation):
+            kw["dilation"] = _axes(a.dilation)
+        if a.ceil_mode:
             kw["ceil_mode"] = True
         return _call(f"nn.MaxPool{d}", **kw)
     if op == "avgpool":
-        kw = {"kernel_size": _axes(a["kernel"]), "stride": _axes(a["stride"])}
-        if any(a["padding"]):
-            kw["padding"] = _axes(a["padding"])
-        if a["ceil_mode"]:
+        kw = {"kernel_size": _axes(a.kernel), "stride": _axes(a.stride)}
+        if any(a.padding):
+            kw["padding"] = _axes(a.padding)
+        if a.ceil_mode:
             kw["ceil_mode"] = True
-        if not a["count_include_pad"]:
+        if not a.count_include_pad:
             kw["count_include_pad"] = False
         return _call(f"nn.AvgPool{d}", **kw)
     if op in ("gap", "gmp"):
-        return _call("GlobalPool", r, "avg" if op == "gap" else "max", a["keepdims"])
+        return _call("GlobalPool", r, "avg" if op == "gap" else "max", a.keepdims)
     if op in ("adaptive_avgpool", "adaptive_maxpool"):
         kind = "Avg" if op == "adaptive_avgpool" else "Max"
-        return _call(f"nn.Adaptive{kind}Pool{d}", _axes(a["out_size"]))
+        return _call(f"nn.Adaptive{kind}Pool{d}", _axes(a.out_size))
     if op == "upsample":
-        kw = {"scale_factor": a["scale"]} if a["scale"] is not None else {"size": a["size"]}
-        kw["mode"] = a["mode"]
-        if a["align_corners"] is not None:
-            kw["align_corners"] = a["align_corners"]
+        kw = {"scale_factor": a.scale} if a.scale is not None else {"size": a.size}
+        kw["mode"] = a.mode
+        if a.align_corners is not None:
+            kw["align_corners"] = a.align_corners
         return _call("nn.Upsample", **kw)
     if op in ("bn", "instancenorm"):
         kind = "BatchNorm" if op == "bn" else "InstanceNorm"
         dims = {0: "1d", 1: "1d", 2: "2d", 3: "3d"}[r]
         defaults = (True, True) if op == "bn" else (False, False)
         kw = {}
-        if a["eps"] != 1e-5:
-            kw["eps"] = a["eps"]
-        if a["momentum"] != 0.1:
-            kw["momentum"] = a["momentum"]
-        if a["affine"] != defaults[0]:
-            kw["affine"] = a["affine"]
-        if a["track_running_stats"] != defaults[1]:
-            kw["track_running_stats"] = a["track_running_stats"]
-        return _call(f"nn.{kind}{dims}", a["num_features"], channels_in=(0,), **kw)
+        if a.eps != 1e-5:
+            kw["eps"] = a.eps
+        if a.momentum != 0.1:
+            kw["momentum"] = a.momentum
+        if a.affine != defaults[0]:
+            kw["affine"] = a.affine
+        if a.track_running_stats != defaults[1]:
+            kw["track_running_stats"] = a.track_running_stats
+        return _call(f"nn.{kind}{dims}", a.num_features, channels_in=(0,), **kw)
     if op == "layernorm":
         kw = {}
-        if a["eps"] != 1e-5:
-            kw["eps"] = a["eps"]
-        if not a["elementwise_affine"]:
+        if a.eps != 1e-5:
+            kw["eps"] = a.eps
+        if not a.elementwise_affine:
             kw["elementwise_affine"] = False
-        if not a["bias"]:
+        if not a.bias:
             kw["bias"] = False
-        return _call("nn.LayerNorm", list(a["normalized_shape"]), **kw)
+        return _call("nn.LayerNorm", list(a.normalized_shape), **kw)
     if op == "groupnorm":
-        kw = {"eps": a["eps"]} if a["eps"] != 1e-5 else {}
-        if not a["affine"]:
+        kw = {"eps": a.eps} if a.eps != 1e-5 else {}
+        if not a.affine:
             kw["affine"] = False
-        return _call("nn.GroupNorm", a["num_groups"], a["num_channels"], channels_in=(1,), **kw)
+        return _call("nn.GroupNorm", a.num_groups, a.num_channels, channels_in=(1,), **kw)
     if op == "lrn":
-        return _call("nn.LocalResponseNorm", a["size"], alpha=a["alpha"], beta=a["beta"], k=a["k"])
+        return _call("nn.LocalResponseNorm", a.size, alpha=a.alpha, beta=a.beta, k=a.k)
     in_place = {"inplace": True} if inplace and op in ("relu", "relu6", "leaky_relu") else {}
     simple = {"relu": "nn.ReLU", "relu6": "nn.ReLU6", "silu": "nn.SiLU", "hardswish": "nn.Hardswish",
               "sigmoid": "nn.Sigmoid", "tanh": "nn.Tanh", "identity": "nn.Identity"}
@@ -223,20 +225,20 @@ def module_source(node: Node, a: dict[str, Any], in_shape: tuple[int, ...], inpl
     if op == "softplus":
         return _call("nn.Softplus", beta=args.beta, threshold=args.threshold)
     if op == "softmax":
-        return _call("nn.Softmax", dim=a["dim"])
+        return _call("nn.Softmax", dim=a.dim)
     if op == "log_softmax":
-        return _call("nn.LogSoftmax", dim=a["dim"])
+        return _call("nn.LogSoftmax", dim=a.dim)
     if op.startswith("dropout"):
         name = {"dropout": "Dropout", "dropout1d": "Dropout1d", "dropout2d": "Dropout2d", "dropout3d": "Dropout3d"}
-        return _call(f"nn.{name[op]}", a["p"])
+        return _call(f"nn.{name[op]}", a.p)
     if op == "flatten":
-        return _call("nn.Flatten", a["start_dim"], a["end_dim"])
+        return _call("nn.Flatten", a.start_dim, a.end_dim)
     if op == "linear":
-        kw = {} if a["bias"] else {"bias": False}
-        return _call("nn.Linear", a["in_features"], a["out_features"], channels_in=(0,), channels_out=(1,), **kw)
+        kw = {} if a.bias else {"bias": False}
+        return _call("nn.Linear", a.in_features, a.out_features, channels_in=(0,), channels_out=(1,), **kw)
     if op == "join":
         # The source passes the model's shared FractalPath; to_torch passes its own object.
-        values = (a["drop_local"], a["drop_global"], tuple(a["columns"]))
+        values = (a.drop_local, a.drop_global, tuple(a.columns))
         return Ctor("Join", values, raw=f"Join({', '.join(map(repr, values))}, self.fractal_path)")
     return None
 
@@ -295,10 +297,10 @@ def _attribute_lines(tree: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _init_lines(node: Node, access: str) -> list[str]:
+def _init_lines(node: Node, weights: Sequence[TensorSpec], access: str) -> list[str]:
     """The same initialisation as to_torch, written out as `nn.init` calls."""
     lines = []
-    for function, tensor, kwargs in init_calls(node):
+    for function, tensor, kwargs in init_calls(node, weights):
         extra = "".join(f", {key}={value!r}" for key, value in kwargs.items())
         lines.append(f"nn.init.{function}({access}.{tensor}{extra})")
     return lines
@@ -388,7 +390,7 @@ class _Emitter:
                     (k, v) for k, v in ctor.slots() if not isinstance(v, int) or isinstance(v, bool)))
                 sig.append(("node", module_path(item.path)[len(base) + 1:], item.op, literal,
                             self._refs(item.inputs, inst),
-                            self.figs[item.index].attrs.get("dim") if item.op == "concat" else None))
+                            self.figs[item.index].attrs.dim if item.op == "concat" else None))
         return (tuple(sig), self._ref(inst.call.output, inst))
 
     def _refs(self, inputs: tuple[int, ...], inst: _Instance) -> tuple[Any, ...]:
@@ -566,11 +568,11 @@ class _Emitter:
                 elif node.op == "mean":
                     call = f"({' + '.join(ins)}) / {len(ins)}"
                 else:
-                    call = f"torch.cat([{', '.join(ins)}], dim={self.figs[node.index].attrs['dim']!r})"
+                    call = f"torch.cat([{', '.join(ins)}], dim={self.figs[node.index].attrs.dim!r})"
                 if node.op in ("add", "mean") and in_refs[0] in chan_expr:
                     chan_expr[my_ref] = chan_expr[in_refs[0]]
                 elif node.op == "concat" and all(r in chan_expr for r in in_refs) \
-                        and self.figs[node.index].attrs["dim"] == 1:
+                        and self.figs[node.index].attrs.dim == 1:
                     chan_expr[my_ref] = " + ".join(chan_expr[r] for r in in_refs)
             v = self._fresh(used_names, node.name)
             var[my_ref] = v
@@ -680,8 +682,8 @@ def emit(model: Model) -> str:
                 _Emitter._place(tree, module_path(inst.path), f"{cls_name}({kwargs})")
             access = f"self.get_submodule({module_path(node.path)!r})"
             if node.index in em.ctors:
-                init_lines += _init_lines(node, access)
-                if node.frozen and node.op in _PARAM_OPS:
+                init_lines += _init_lines(node, figs[node.index].weights, access)
+                if node.frozen and any(w.role == "parameter" for w in figs[node.index].weights):
                     frozen.append(access)
             continue
         ctor = em.ctors.get(node.index)
@@ -690,8 +692,8 @@ def emit(model: Model) -> str:
         path = module_path(node.path)
         _Emitter._place(tree, path, ctor.render())
         modules[node.index] = access
-        init_lines += _init_lines(node, access)
-        if node.frozen and node.op in _PARAM_OPS:
+        init_lines += _init_lines(node, figs[node.index].weights, access)
+        if node.frozen and any(w.role == "parameter" for w in figs[node.index].weights):
             frozen.append(access)
     cls = _class_name(graph.model)
     input_shape = " x ".join(str(d) for d in graph.input_shape)
@@ -775,7 +777,7 @@ def emit(model: Model) -> str:
         elif node.op == "mean":
             expr = f"({' + '.join(ins)}) / {len(ins)}"
         else:
-            expr = f"torch.cat([{', '.join(ins)}], dim={figs[node.index].attrs['dim']!r})"
+            expr = f"torch.cat([{', '.join(ins)}], dim={figs[node.index].attrs.dim!r})"
         out.append(f"        {var} = {expr}  {_shape_comment(figs[node.index].shape)}".rstrip())
     out.append(f"        return {names[graph.output]}")
     source = "\n".join(out) + "\n"
@@ -783,7 +785,6 @@ def emit(model: Model) -> str:
     return check_source(source)
 
 
-_PARAM_OPS = ("conv", "deconv", "linear", "bn", "instancenorm", "layernorm", "groupnorm")
 
 
 def _docstring(text: str) -> str:

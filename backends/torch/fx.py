@@ -19,6 +19,7 @@ from torch import fx, nn
 
 from specdsl.api import Model
 from specdsl.ir import Node
+from specdsl.ops.rule import TensorSpec
 
 
 class GlobalPool(nn.Module):
@@ -97,9 +98,9 @@ def make_module(node: Node, attrs: dict[str, Any], in_shape: Sequence[int], frac
 # -- initialisation -------------------------------------------------------------------
 
 
-def initialise(module: nn.Module, node: Node) -> None:
+def initialise(module: nn.Module, node: Node, weights: Sequence[TensorSpec]) -> None:
     """Apply the node's initialisation plan (shared with the emitted source)."""
-    for function, tensor, kwargs in init_calls(node):
+    for function, tensor, kwargs in init_calls(node, weights):
         getattr(nn.init, function)(getattr(module, tensor), **kwargs)
 
 
@@ -142,7 +143,7 @@ def build_graph_module(model: Model, seed: int | None = None) -> fx.GraphModule:
         assert in_shape is not None and fig.shape is not None
         module = make_module(node, fig.attrs, in_shape, fractal, node.index in inplace)
         if module is not None:
-            initialise(module, node)
+            initialise(module, node, fig.weights)
             if node.frozen:
                 for p in module.parameters():
                     p.requires_grad_(False)
@@ -159,7 +160,7 @@ def build_graph_module(model: Model, seed: int | None = None) -> fx.GraphModule:
                 total = graph.call_function(operator.add, (total, other))
             value = graph.call_function(operator.truediv, (total, len(ins)))
         else:  # concat
-            value = graph.call_function(torch.cat, (list(ins),), {"dim": fig.attrs["dim"]})
+            value = graph.call_function(torch.cat, (list(ins),), {"dim": fig.attrs.dim})
         value.meta["specdsl_index"] = node.index
         value.meta["specdsl_path"] = node.path
         values.append(value)

@@ -156,8 +156,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 
 
 def cmd_ops(args: argparse.Namespace) -> int:
-    from specdsl.ops import OPS
-    from specdsl.schema.document import POSITIONAL
+    from specdsl.ops import OPS, POSITIONAL
 
     for name, rule in sorted(OPS.items()):
         fields = []

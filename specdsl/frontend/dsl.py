@@ -537,7 +537,7 @@ def comments_of_last_parse() -> list[tuple[int, int, str]]:
 
 def _resolve_positional(data: dict[str, Any], smap: SourceMap) -> None:
     """Give positional arguments their names: op tables for layers, parameter order for blocks."""
-    from specdsl.schema.document import POSITIONAL
+    from specdsl.ops import POSITIONAL
 
     block_params = {
         name: list((b.get("params") or {}).keys()) if isinstance(b, dict) else []

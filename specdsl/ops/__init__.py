@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from specdsl.ops import activation, conv, norm, pool, structure
+from specdsl.ops import activation, conv, merge, norm, pool, shape
 from specdsl.ops.rule import OpRule
 
 OPS: dict[str, OpRule] = {}
 ALIASES: dict[str, str] = {}
 
-for _module in (conv, pool, norm, activation, structure):
+for _module in (conv, pool, norm, activation, shape, merge):
     for _rule in _module.RULES:
         assert _rule.name not in OPS, _rule.name
         OPS[_rule.name] = _rule
@@ -16,8 +16,15 @@ for _module in (conv, pool, norm, activation, structure):
             ALIASES[_alias] = _rule.name
 
 
+# Arguments each op (and alias) takes without names, derived from the rules.
+POSITIONAL: dict[str, tuple[str, ...]] = {
+    name: OPS[ALIASES.get(name, name)].positional for name in (*OPS, *ALIASES)
+    if OPS[ALIASES.get(name, name)].positional
+}
+
+
 def lookup(name: str) -> OpRule | None:
     return OPS.get(ALIASES.get(name, name))
 
 
-__all__ = ["ALIASES", "OPS", "OpRule", "lookup"]
+__all__ = ["ALIASES", "OPS", "POSITIONAL", "OpRule", "lookup"]

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from specdsl.ops.rule import (
     Args,
+    InferFn,
     Inferred,
     NoArgs,
     OpRule,
@@ -16,6 +17,7 @@ from specdsl.ops.rule import (
     RuleContext,
     RuleViolation,
     Shape,
+    Trait,
     fmt_shape,
     numel,
     require_rank,
@@ -48,7 +50,7 @@ class DropoutArgs(Args):
 
 
 def infer_same(args: Args, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
-    return Inferred(ins[0], args.model_dump())
+    return Inferred(ins[0], args)
 
 
 def infer_softmax(args: SoftmaxArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
@@ -62,45 +64,66 @@ def infer_softmax(args: SoftmaxArgs, ins: Sequence[Shape], ctx: RuleContext) -> 
             hint="dim 1 is the channel / feature axis",
             field="dim",
         )
-    return Inferred(x, {"dim": args.dim})
+    return Inferred(x, args)
 
 
 def _infer_channel_dropout(rank: int, op: str):
     def infer(args: DropoutArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
         require_rank(ins[0], (rank,), op)
-        return Inferred(ins[0], {"p": args.p})
+        return Inferred(ins[0], args)
 
     return infer
 
 
-def per_element(a: dict, ins: Sequence[Shape], out: Shape) -> int:
+def per_element(a: object, ins: Sequence[Shape], out: Shape) -> int:
     return numel(out)
 
 
-def _act(name: str, args: type[Args] = NoArgs, doc: str = "", aliases: tuple[str, ...] = ()) -> OpRule:
-    return OpRule(name, "activation", args, infer_same, extra=per_element, doc=doc, aliases=aliases)
+def dim_detail(op: str, a: SoftmaxArgs) -> str:
+    return f"dim {a.dim}" if a.dim != 1 else ""
+
+
+def p_detail(op: str, a: DropoutArgs) -> str:
+    return f"p={a.p:g}"
+
+
+_SAME = frozenset({Trait.KEEPS_CHANNELS})
+_IN_PLACE = frozenset({Trait.KEEPS_CHANNELS, Trait.INPLACE})
+
+
+def _act(name: str, args: type[Args] = NoArgs, doc: str = "", aliases: tuple[str, ...] = (),
+         positional: tuple[str, ...] = (), traits: frozenset[Trait] = _SAME) -> OpRule:
+    return OpRule(name, "activation", args, infer_same, extra=per_element, positional=positional, traits=traits,
+                  doc=doc, aliases=aliases)
+
+
+def _dropout(name: str, infer: InferFn, ranks: frozenset[int] | None, doc: str) -> OpRule:
+    return OpRule(name, "dropout", DropoutArgs, infer, positional=("p",), detail=p_detail,
+                  traits=_SAME, ranks=ranks, doc=doc)
 
 
 RULES = [
-    _act("relu", doc="max(0, x)"),
-    _act("relu6", doc="min(max(0, x), 6)"),
-    _act("leaky_relu", LeakyReluArgs, doc="leaky ReLU (negative slope)", aliases=("leakyrelu",)),
-    _act("elu", EluArgs, doc="exponential linear unit"),
+    _act("relu", doc="max(0, x)", traits=_IN_PLACE),
+    _act("relu6", doc="min(max(0, x), 6)", traits=_IN_PLACE),
+    _act("leaky_relu", LeakyReluArgs, doc="leaky ReLU (negative slope)", aliases=("leakyrelu",),
+         positional=("slope",), traits=_IN_PLACE),
+    _act("elu", EluArgs, doc="exponential linear unit", positional=("alpha",)),
     _act("gelu", GeluArgs, doc="Gaussian error linear unit"),
     _act("silu", doc="x·sigmoid(x), a.k.a. swish", aliases=("swish",)),
     _act("hardswish", doc="hard swish (MobileNetV3)"),
     _act("sigmoid", doc="logistic sigmoid"),
     _act("tanh", doc="hyperbolic tangent"),
     _act("softplus", SoftplusArgs, doc="log(1 + exp(βx))/β"),
-    OpRule("softmax", "activation", SoftmaxArgs, infer_softmax, extra=per_element, doc="softmax along dim"),
-    OpRule("log_softmax", "activation", SoftmaxArgs, infer_softmax, extra=per_element,
-           doc="log-softmax along dim"),
-    OpRule("dropout", "dropout", DropoutArgs, infer_same, doc="element-wise dropout (nn.Dropout)"),
-    OpRule("dropout1d", "dropout", DropoutArgs, _infer_channel_dropout(1, "dropout1d"),
-           ranks=frozenset({1}), doc="channel-wise dropout for [C, L] (nn.Dropout1d)"),
-    OpRule("dropout2d", "dropout", DropoutArgs, _infer_channel_dropout(2, "dropout2d"),
-           ranks=frozenset({2}), doc="channel-wise dropout for [C, H, W] (nn.Dropout2d)"),
-    OpRule("dropout3d", "dropout", DropoutArgs, _infer_channel_dropout(3, "dropout3d"),
-           ranks=frozenset({3}), doc="channel-wise dropout for [C, D, H, W] (nn.Dropout3d)"),
-    OpRule("identity", "shape", NoArgs, infer_same, doc="passes its input through (nn.Identity)"),
+    OpRule("softmax", "activation", SoftmaxArgs, infer_softmax, extra=per_element, positional=("dim",),
+           detail=dim_detail, traits=_SAME, doc="softmax along dim"),
+    OpRule("log_softmax", "activation", SoftmaxArgs, infer_softmax, extra=per_element, positional=("dim",),
+           detail=dim_detail, traits=_SAME, doc="log-softmax along dim"),
+    _dropout("dropout", infer_same, None, "element-wise dropout (nn.Dropout)"),
+    _dropout("dropout1d", _infer_channel_dropout(1, "dropout1d"), frozenset({1}),
+             "channel-wise dropout for [C, L] (nn.Dropout1d)"),
+    _dropout("dropout2d", _infer_channel_dropout(2, "dropout2d"), frozenset({2}),
+             "channel-wise dropout for [C, H, W] (nn.Dropout2d)"),
+    _dropout("dropout3d", _infer_channel_dropout(3, "dropout3d"), frozenset({3}),
+             "channel-wise dropout for [C, D, H, W] (nn.Dropout3d)"),
+    OpRule("identity", "shape", NoArgs, infer_same, traits=_SAME, doc="passes its input through (nn.Identity)"),
 ]

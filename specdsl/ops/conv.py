@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Literal
 
 from pydantic import Field
 
 from specdsl.ops.rule import (
     Args,
+    AxisRF,
     Inferred,
     IntPerAxis,
     NonNegPerAxis,
@@ -17,7 +20,10 @@ from specdsl.ops.rule import (
     RuleContext,
     RuleViolation,
     Shape,
+    TensorSpec,
+    Trait,
     Window,
+    axes_text,
     check_in,
     numel,
     per_axis,
@@ -51,6 +57,35 @@ class DeconvArgs(Args):
     groups: Groups = 1
     bias: bool = True
     in_: PositiveInt | None = Field(default=None, alias="in")
+
+
+@dataclass(frozen=True, slots=True)
+class ConvAttrs:
+    in_channels: int
+    out_channels: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: tuple[int, ...]  # before the first element, per axis
+    padding_after: tuple[int, ...]
+    same: bool  # written as pad='same' (PyTorch pads asymmetrically itself)
+    groups: int
+    bias: bool
+    padding_mode: str
+    windows: tuple[Window, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeconvAttrs:
+    in_channels: int
+    out_channels: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: tuple[int, ...]
+    output_padding: tuple[int, ...]
+    groups: int
+    bias: bool
 
 
 def _groups(groups: int | str, in_c: int, out_c: int) -> int:
@@ -114,39 +149,57 @@ def infer_conv(args: ConvArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferr
         out_sizes.append(
             window_output(n, kernel[i], stride[i], before, after, dilation[i], rank=rank, axis=i, ctx=ctx)
         )
-    attrs = {
-        "in_channels": in_c,
-        "out_channels": args.out,
-        "kernel": kernel,
-        "stride": stride,
-        "dilation": dilation,
-        "padding": tuple(p[0] for p in pads),
-        "padding_after": tuple(p[1] for p in pads),
-        "groups": groups,
-        "bias": args.bias,
-        "padding_mode": args.padding_mode,
-        "windows": tuple(
+    attrs = ConvAttrs(
+        in_channels=in_c,
+        out_channels=args.out,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        padding=tuple(p[0] for p in pads),
+        padding_after=tuple(p[1] for p in pads),
+        same=args.pad == "same",
+        groups=groups,
+        bias=args.bias,
+        padding_mode=args.padding_mode,
+        windows=tuple(
             Window(d * (k - 1) + 1, s, p[0]) for k, s, d, p in zip(kernel, stride, dilation, pads, strict=True)
         ),
-    }
+    )
     return Inferred((args.out, *out_sizes), attrs)
 
 
-def _weight_numel(a: dict[str, Any]) -> int:
-    return a["in_channels"] // a["groups"] * a["out_channels"] * numel(a["kernel"])
+def conv_weights(a: ConvAttrs) -> tuple[TensorSpec, ...]:
+    fan_in = a.in_channels // a.groups * numel(a.kernel)
+    weight = TensorSpec("weight", (a.out_channels, a.in_channels // a.groups, *a.kernel),
+                        init="kaiming_fan_out", fan_in=float(fan_in))
+    return (weight, TensorSpec("bias", (a.out_channels,), init="zeros")) if a.bias else (weight,)
 
 
-def conv_params(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> tuple[int, int]:
-    return _weight_numel(a) + (a["out_channels"] if a["bias"] else 0), 0
-
-
-def conv_macs(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+def conv_macs(a: ConvAttrs, ins: Sequence[Shape], out: Shape) -> int:
     # Every output element is a dot product over (C_in / groups) · prod(kernel) inputs.
-    return numel(out) * (a["in_channels"] // a["groups"]) * numel(a["kernel"])
+    return numel(out) * (a.in_channels // a.groups) * numel(a.kernel)
 
 
-def bias_adds(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
-    return numel(out) if a["bias"] else 0
+def bias_adds(a: ConvAttrs | DeconvAttrs, ins: Sequence[Shape], out: Shape) -> int:
+    return numel(out) if a.bias else 0
+
+
+def window_summary(op: str, a: Any) -> str:
+    """``conv 3×3 s2 p1 d2 g32``: kernel, then whatever differs from the default."""
+    text = f"{op} {'×'.join(map(str, a.kernel))}"
+    if any(s != 1 for s in a.stride):
+        text += f" s{axes_text(a.stride)}"
+    if any(a.padding) or any(getattr(a, "padding_after", ())):
+        text += f" p{axes_text(a.padding)}"
+    if any(d != 1 for d in a.dilation):
+        text += f" d{axes_text(a.dilation)}"
+    if getattr(a, "groups", 1) != 1:
+        text += f" g{a.groups}"
+    return text
+
+
+def channels_detail(op: str, a: ConvAttrs | DeconvAttrs) -> str:
+    return f"{a.out_channels} ch"
 
 
 def infer_deconv(args: DeconvArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
@@ -179,37 +232,41 @@ def infer_deconv(args: DeconvArgs, ins: Sequence[Shape], ctx: RuleContext) -> In
                 field="pad",
             )
         sizes.append(size)
-    attrs = {
-        "in_channels": in_c,
-        "out_channels": args.out,
-        "kernel": kernel,
-        "stride": stride,
-        "dilation": dilation,
-        "padding": pad,
-        "output_padding": out_pad,
-        "groups": groups,
-        "bias": args.bias,
-    }
+    attrs = DeconvAttrs(
+        in_channels=in_c,
+        out_channels=args.out,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        padding=pad,
+        output_padding=out_pad,
+        groups=groups,
+        bias=args.bias,
+    )
     return Inferred((args.out, *sizes), attrs)
 
 
-def deconv_macs(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+def deconv_weights(a: DeconvAttrs) -> tuple[TensorSpec, ...]:
+    # Each output sees about k / stride inputs per axis.
+    fan_in = max(a.in_channels // a.groups * numel(a.kernel) / numel(a.stride), 1.0)
+    # PyTorch's own initialisation: torchvision initialises no transposed conv.
+    weight = TensorSpec("weight", (a.in_channels, a.out_channels // a.groups, *a.kernel), fan_in=float(fan_in))
+    return (weight, TensorSpec("bias", (a.out_channels,))) if a.bias else (weight,)
+
+
+def deconv_macs(a: DeconvAttrs, ins: Sequence[Shape], out: Shape) -> int:
     # torch.utils.flop_counter: each input element scatters into C_out/groups · prod(k) outputs.
     x = ins[0]
-    return numel(x[1:]) * a["in_channels"] * (a["out_channels"] // a["groups"]) * numel(a["kernel"])
+    return numel(x[1:]) * a.in_channels * (a.out_channels // a.groups) * numel(a.kernel)
 
 
-def rf_deconv(a: dict[str, Any], ins: Sequence[Any]) -> Any:
+def rf_deconv(a: DeconvAttrs, ins: Sequence[Any]) -> Any:
     """Transposed conv = zero-insertion by s, then a stride-1 conv padded by d(k-1) - p."""
-    from fractions import Fraction
-
-    from specdsl.ops.rule import AxisRF
-
     rf = ins[0]
     if rf is None:
         return None
     out = []
-    for axis, k, s, d, p in zip(rf, a["kernel"], a["stride"], a["dilation"], a["padding"], strict=True):
+    for axis, k, s, d, p in zip(rf, a.kernel, a.stride, a.dilation, a.padding, strict=True):
         j = Fraction(axis.stride) / s
         k_eff = d * (k - 1) + 1
         j = int(j) if j.denominator == 1 else j
@@ -219,10 +276,14 @@ def rf_deconv(a: dict[str, Any], ins: Sequence[Any]) -> Any:
     return tuple(out)
 
 
+_CONV_TRAITS = frozenset({Trait.OVERWRITABLE_OUTPUT})
+
 RULES = [
-    OpRule("conv", "conv", ConvArgs, infer_conv, conv_params, conv_macs, bias_adds, rf_window,
+    OpRule("conv", "conv", ConvArgs, infer_conv, conv_weights, conv_macs, bias_adds, rf_window,
+           positional=("out", "k"), summary=window_summary, detail=channels_detail, traits=_CONV_TRAITS,
            ranks=frozenset({1, 2, 3}), doc="convolution (nn.Conv1d/2d/3d by input rank)"),
-    OpRule("deconv", "conv", DeconvArgs, infer_deconv, conv_params, deconv_macs, bias_adds, rf_deconv,
+    OpRule("deconv", "conv", DeconvArgs, infer_deconv, deconv_weights, deconv_macs, bias_adds, rf_deconv,
+           positional=("out", "k"), summary=window_summary, detail=channels_detail, traits=_CONV_TRAITS,
            ranks=frozenset({1, 2, 3}), doc="transposed convolution (nn.ConvTranspose1d/2d/3d)",
            aliases=("conv_transpose",)),
 ]

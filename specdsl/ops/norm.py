@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import Field
@@ -16,6 +17,8 @@ from specdsl.ops.rule import (
     RuleContext,
     RuleViolation,
     Shape,
+    TensorSpec,
+    Trait,
     check_in,
     fmt_shape,
     numel,
@@ -63,13 +66,43 @@ class LRNArgs(Args):
     k: float = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelNormAttrs:
+    """Batch and instance norm."""
+
+    num_features: int
+    eps: float
+    momentum: float | None
+    affine: bool
+    track_running_stats: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNormAttrs:
+    normalized_shape: tuple[int, ...]
+    eps: float
+    elementwise_affine: bool
+    bias: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GroupNormAttrs:
+    num_groups: int
+    num_channels: int
+    eps: float
+    affine: bool
+
+
+def _channel_norm(x: Shape, args: BatchNormArgs | InstanceNormArgs) -> Inferred:
+    return Inferred(x, ChannelNormAttrs(x[0], args.eps, args.momentum, args.affine, args.track_running_stats))
+
+
 def infer_batchnorm(args: BatchNormArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
     x = ins[0]
     # nn.BatchNorm1d also accepts [F] (a batch of feature vectors).
     require_rank(x, (0, 1, 2, 3), "bn")
     check_in(args.in_, x[0], "channel")
-    return Inferred(x, {"num_features": x[0], "affine": args.affine, "eps": args.eps,
-                        "momentum": args.momentum, "track_running_stats": args.track_running_stats})
+    return _channel_norm(x, args)
 
 
 def infer_instancenorm(args: InstanceNormArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
@@ -84,16 +117,21 @@ def infer_instancenorm(args: InstanceNormArgs, ins: Sequence[Shape], ctx: RuleCo
             f"received {fmt_shape(x)}",
             hint="an earlier layer may have shrunk the input too far; bn or layernorm work on a 1×1 map",
         )
-    return Inferred(x, {"num_features": x[0], "affine": args.affine, "eps": args.eps,
-                        "momentum": args.momentum, "track_running_stats": args.track_running_stats})
+    return _channel_norm(x, args)
 
 
-def channel_norm_params(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> tuple[int, int]:
-    c = a["num_features"]
-    trainable = 2 * c if a["affine"] else 0
-    # running_mean, running_var and the scalar num_batches_tracked.
-    buffers = 2 * c + 1 if a["track_running_stats"] else 0
-    return trainable, buffers
+def _affine_weights(shape: Shape, bias: bool = True) -> tuple[TensorSpec, ...]:
+    weight = TensorSpec("weight", shape, init="ones")
+    return (weight, TensorSpec("bias", shape, init="zeros")) if bias else (weight,)
+
+
+def channel_norm_weights(a: ChannelNormAttrs) -> tuple[TensorSpec, ...]:
+    c = (a.num_features,)
+    affine = _affine_weights(c) if a.affine else ()
+    if not a.track_running_stats:
+        return affine
+    return (*affine, TensorSpec("running_mean", c, "buffer"), TensorSpec("running_var", c, "buffer"),
+            TensorSpec("num_batches_tracked", (), "buffer", dtype="int64"))
 
 
 def infer_layernorm(args: LayerNormArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
@@ -107,15 +145,11 @@ def infer_layernorm(args: LayerNormArgs, ins: Sequence[Shape], ctx: RuleContext)
             hint="leave shape out to normalise the whole sample",
             field="shape",
         )
-    return Inferred(x, {"normalized_shape": shape, "eps": args.eps,
-                        "elementwise_affine": args.elementwise_affine, "bias": args.bias})
+    return Inferred(x, LayerNormAttrs(shape, args.eps, args.elementwise_affine, args.bias))
 
 
-def layernorm_params(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> tuple[int, int]:
-    if not a["elementwise_affine"]:
-        return 0, 0
-    n = numel(a["normalized_shape"])
-    return n * (2 if a["bias"] else 1), 0
+def layernorm_weights(a: LayerNormAttrs) -> tuple[TensorSpec, ...]:
+    return _affine_weights(a.normalized_shape, a.bias) if a.elementwise_affine else ()
 
 
 def infer_groupnorm(args: GroupNormArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
@@ -128,32 +162,36 @@ def infer_groupnorm(args: GroupNormArgs, ins: Sequence[Shape], ctx: RuleContext)
             hint="pick groups from the divisors of the channel count",
             field="groups",
         )
-    return Inferred(x, {"num_groups": args.groups, "num_channels": x[0], "eps": args.eps, "affine": args.affine})
+    return Inferred(x, GroupNormAttrs(args.groups, x[0], args.eps, args.affine))
 
 
-def groupnorm_params(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> tuple[int, int]:
-    return (2 * a["num_channels"] if a["affine"] else 0), 0
+def groupnorm_weights(a: GroupNormAttrs) -> tuple[TensorSpec, ...]:
+    return _affine_weights((a.num_channels,)) if a.affine else ()
 
 
 def infer_lrn(args: LRNArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
     x = ins[0]
     require_rank(x, (1, 2, 3), "lrn")
-    return Inferred(x, {"size": args.size, "alpha": args.alpha, "beta": args.beta, "k": args.k})
+    return Inferred(x, args)
 
 
-def per_element(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+def per_element(a: Any, ins: Sequence[Shape], out: Shape) -> int:
     return numel(out)
 
 
+_NORM_TRAITS = frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS})
+
 RULES = [
-    OpRule("bn", "norm", BatchNormArgs, infer_batchnorm, channel_norm_params, extra=per_element,
-           doc="batch norm over channels (nn.BatchNorm1d/2d/3d)", aliases=("batchnorm",)),
-    OpRule("instancenorm", "norm", InstanceNormArgs, infer_instancenorm, channel_norm_params,
-           extra=per_element, doc="instance norm (nn.InstanceNorm1d/2d/3d)"),
-    OpRule("layernorm", "norm", LayerNormArgs, infer_layernorm, layernorm_params, extra=per_element,
-           doc="layer norm over trailing axes (nn.LayerNorm)", aliases=("ln",)),
-    OpRule("groupnorm", "norm", GroupNormArgs, infer_groupnorm, groupnorm_params, extra=per_element,
-           doc="group norm (nn.GroupNorm)"),
-    OpRule("lrn", "norm", LRNArgs, infer_lrn, extra=per_element,
+    OpRule("bn", "norm", BatchNormArgs, infer_batchnorm, channel_norm_weights, extra=per_element,
+           traits=_NORM_TRAITS, doc="batch norm over channels (nn.BatchNorm1d/2d/3d)", aliases=("batchnorm",)),
+    OpRule("instancenorm", "norm", InstanceNormArgs, infer_instancenorm, channel_norm_weights,
+           extra=per_element, traits=_NORM_TRAITS, doc="instance norm (nn.InstanceNorm1d/2d/3d)"),
+    OpRule("layernorm", "norm", LayerNormArgs, infer_layernorm, layernorm_weights, extra=per_element,
+           positional=("shape",), traits=_NORM_TRAITS, doc="layer norm over trailing axes (nn.LayerNorm)",
+           aliases=("ln",)),
+    OpRule("groupnorm", "norm", GroupNormArgs, infer_groupnorm, groupnorm_weights, extra=per_element,
+           positional=("groups",), traits=_NORM_TRAITS, doc="group norm (nn.GroupNorm)"),
+    OpRule("lrn", "norm", LRNArgs, infer_lrn, extra=per_element, positional=("size",),
+           traits=frozenset({Trait.KEEPS_CHANNELS}),
            doc="local response norm across channels (nn.LocalResponseNorm)"),
 ]

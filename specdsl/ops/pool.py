@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
 
+from specdsl.ops.conv import window_summary
 from specdsl.ops.rule import (
     RF,
     Args,
@@ -19,6 +21,7 @@ from specdsl.ops.rule import (
     RuleContext,
     RuleViolation,
     Shape,
+    Trait,
     Window,
     axis_name,
     numel,
@@ -54,6 +57,37 @@ class AdaptivePoolArgs(Args):
     out: IntPerAxis = Field(description="output size per spatial axis")
 
 
+@dataclass(frozen=True, slots=True)
+class PoolAttrs:
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    ceil_mode: bool
+    windows: tuple[Window, ...]
+    count_include_pad: bool = True  # average pooling only
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalPoolAttrs:
+    keepdims: bool
+    rank: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveBin:
+    """One axis of adaptive pooling: the widest bin, and the plain-pool step when bins tile evenly."""
+
+    widest: int
+    step: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptivePoolAttrs:
+    out_size: tuple[int, ...]
+    bins: tuple[AdaptiveBin, ...]
+
+
 def _infer_pool(args: Any, ins: Sequence[Shape], ctx: RuleContext, op: str, dilated: bool) -> Inferred:
     x = ins[0]
     rank = require_rank(x, (1, 2, 3), op)
@@ -77,18 +111,17 @@ def _infer_pool(args: Any, ins: Sequence[Shape], ctx: RuleContext, op: str, dila
             window_output(x[1 + i], kernel[i], stride[i], pad[i], pad[i], dilation[i],
                           rank=rank, axis=i, ceil_mode=args.ceil_mode, ctx=ctx)
         )
-    attrs = {
-        "kernel": kernel,
-        "stride": stride,
-        "padding": pad,
-        "dilation": dilation,
-        "ceil_mode": args.ceil_mode,
-        "windows": tuple(
+    attrs = PoolAttrs(
+        kernel=kernel,
+        stride=stride,
+        padding=pad,
+        dilation=dilation,
+        ceil_mode=args.ceil_mode,
+        windows=tuple(
             Window(d * (k - 1) + 1, s, p) for k, s, d, p in zip(kernel, stride, dilation, pad, strict=True)
         ),
-    }
-    if not dilated:
-        attrs["count_include_pad"] = args.count_include_pad
+        count_include_pad=True if dilated else args.count_include_pad,
+    )
     return Inferred((x[0], *sizes), attrs)
 
 
@@ -100,22 +133,22 @@ def infer_avgpool(args: AvgPoolArgs, ins: Sequence[Shape], ctx: RuleContext) -> 
     return _infer_pool(args, ins, ctx, "avgpool", dilated=False)
 
 
-def window_ops(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
-    return numel(out) * numel(a["kernel"])
+def window_ops(a: PoolAttrs, ins: Sequence[Shape], out: Shape) -> int:
+    return numel(out) * numel(a.kernel)
 
 
 def infer_global(args: GlobalPoolArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
     x = ins[0]
     rank = require_rank(x, (1, 2, 3), "global pooling")
     shape = (x[0], *(1,) * rank) if args.keepdims else (x[0],)
-    return Inferred(shape, {"keepdims": args.keepdims, "rank": rank})
+    return Inferred(shape, GlobalPoolAttrs(args.keepdims, rank))
 
 
-def input_reads(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+def input_reads(a: Any, ins: Sequence[Shape], out: Shape) -> int:
     return numel(ins[0])
 
 
-def rf_global(a: dict[str, Any], ins: Sequence[RF]) -> RF:
+def rf_global(a: GlobalPoolAttrs, ins: Sequence[RF]) -> RF:
     # Every output sees the whole input: report no further spatial field.
     return rf_flat(a, ins)
 
@@ -128,23 +161,27 @@ def infer_adaptive(args: AdaptivePoolArgs, ins: Sequence[Shape], ctx: RuleContex
     windows = []
     for n, o in zip(x[1:], out, strict=True):
         widest = max(math.ceil((i + 1) * n / o) - (i * n) // o for i in range(o)) if o <= 4096 else -(-n // o) + 1
-        windows.append((widest, n % o == 0, n // o if n % o == 0 else None))
-    attrs = {"out_size": out, "bins": tuple(windows)}
-    return Inferred((x[0], *out), attrs)
+        windows.append(AdaptiveBin(widest, n // o if n % o == 0 else None))
+    return Inferred((x[0], *out), AdaptivePoolAttrs(out, tuple(windows)))
 
 
-def adaptive_ops(a: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
-    return numel(out) * numel(w[0] for w in a["bins"])
+def adaptive_ops(a: AdaptivePoolAttrs, ins: Sequence[Shape], out: Shape) -> int:
+    return numel(out) * numel(b.widest for b in a.bins)
 
 
-def rf_adaptive(a: dict[str, Any], ins: Sequence[RF]) -> RF:
+def adaptive_summary(op: str, a: AdaptivePoolAttrs) -> str:
+    return f"{op} →{'×'.join(map(str, a.out_size))}"
+
+
+def rf_adaptive(a: AdaptivePoolAttrs, ins: Sequence[RF]) -> RF:
     """Exact when every axis divides evenly (a plain pool with k = s = n / out)."""
     rf = ins[0]
     if rf is None:
         return None
     axes = []
-    for axis, (_widest, even, step) in zip(rf, a["bins"], strict=True):
-        if even:
+    for axis, bin_ in zip(rf, a.bins, strict=True):
+        if bin_.step is not None:
+            step = bin_.step
             axes.append(AxisRF(axis.size + (step - 1) * axis.stride, axis.stride * step, axis.pad))
         else:
             # Uneven bins overlap; the widest bin bounds the field, the stride is not constant.
@@ -152,19 +189,26 @@ def rf_adaptive(a: dict[str, Any], ins: Sequence[RF]) -> RF:
     return tuple(axes)
 
 
+_WINDOW_TRAITS = frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS})
+_RANKS = frozenset({1, 2, 3})
+
 RULES = [
     OpRule("maxpool", "pool", MaxPoolArgs, infer_maxpool, extra=window_ops, rf=rf_window,
-           ranks=frozenset({1, 2, 3}), doc="max pooling (nn.MaxPool1d/2d/3d)"),
+           positional=("k", "stride"), summary=window_summary, traits=_WINDOW_TRAITS,
+           ranks=_RANKS, doc="max pooling (nn.MaxPool1d/2d/3d)"),
     OpRule("avgpool", "pool", AvgPoolArgs, infer_avgpool, extra=window_ops, rf=rf_window,
-           ranks=frozenset({1, 2, 3}), doc="average pooling (nn.AvgPool1d/2d/3d)"),
+           positional=("k", "stride"), summary=window_summary, traits=_WINDOW_TRAITS,
+           ranks=_RANKS, doc="average pooling (nn.AvgPool1d/2d/3d)"),
     OpRule("gap", "pool", GlobalPoolArgs, infer_global, extra=input_reads, rf=rf_global,
-           ranks=frozenset({1, 2, 3}), doc="global average pooling to [C] (or [C, 1, ...] with keepdims)",
+           ranks=_RANKS, doc="global average pooling to [C] (or [C, 1, ...] with keepdims)",
            aliases=("global_avgpool",)),
     OpRule("gmp", "pool", GlobalPoolArgs, infer_global, extra=input_reads, rf=rf_global,
-           ranks=frozenset({1, 2, 3}), doc="global max pooling to [C] (or [C, 1, ...] with keepdims)",
+           ranks=_RANKS, doc="global max pooling to [C] (or [C, 1, ...] with keepdims)",
            aliases=("global_maxpool",)),
     OpRule("adaptive_avgpool", "pool", AdaptivePoolArgs, infer_adaptive, extra=adaptive_ops, rf=rf_adaptive,
-           ranks=frozenset({1, 2, 3}), doc="adaptive average pooling (nn.AdaptiveAvgPool1d/2d/3d)"),
+           positional=("out",), summary=adaptive_summary, traits=frozenset({Trait.KEEPS_CHANNELS}),
+           ranks=_RANKS, doc="adaptive average pooling (nn.AdaptiveAvgPool1d/2d/3d)"),
     OpRule("adaptive_maxpool", "pool", AdaptivePoolArgs, infer_adaptive, extra=adaptive_ops, rf=rf_adaptive,
-           ranks=frozenset({1, 2, 3}), doc="adaptive max pooling (nn.AdaptiveMaxPool1d/2d/3d)"),
+           positional=("out",), summary=adaptive_summary, traits=frozenset({Trait.KEEPS_CHANNELS}),
+           ranks=_RANKS, doc="adaptive max pooling (nn.AdaptiveMaxPool1d/2d/3d)"),
 ]

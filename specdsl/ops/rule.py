@@ -1,18 +1,23 @@
 """What every op rule is made of, and helpers the rules share.
 
-An op rule is a row in a table: an argument model (pydantic, strict) and pure
-functions for output shape, parameters, MACs, extra ops and receptive field.
+An op rule is a row in a table and the one place that knows the op: its
+argument model (pydantic, strict), the positions of unnamed arguments, pure
+functions for output shape, weights, MACs, extra ops, receptive field and
+labels, and the traits other stages ask about. The shape rule resolves the
+arguments against the input into a typed, frozen record (the op's attrs) that
+every other rule and every backend reads.
 Rules raise :class:`RuleViolation`; the analysis pass turns it into a located
 diagnostic. No rule knows about files, YAML or the graph.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -95,43 +100,87 @@ class Window:
     pad: int  # padding before the first element
 
 
+class Trait(enum.Enum):
+    """Properties of an op that stages other than its own rule ask about."""
+
+    # May overwrite its input (`nn.ReLU(inplace=True)`) when nothing else reads it.
+    INPLACE = "inplace"
+    # Its backward does not need its own output, so an in-place op may overwrite it (views excluded).
+    OVERWRITABLE_OUTPUT = "overwritable_output"
+    # Combines several inputs into one tensor of their common shape (or along a dim).
+    MERGE = "merge"
+    # The element-wise sum of a residual connection.
+    SUM = "sum"
+    # Output channels equal input channels (activations, norms, pooling, dropout, ...).
+    KEEPS_CHANNELS = "keeps_channels"
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    """One parameter or buffer an op owns, in PyTorch's order and naming."""
+
+    name: str
+    shape: Shape
+    role: Literal["parameter", "buffer"] = "parameter"
+    # Default initialisation when the spec gives none (torchvision's conventions):
+    # "kaiming_fan_out" (Kaiming-normal, fan-out, relu), "ones", "zeros", or "torch" (PyTorch's own).
+    init: Literal["kaiming_fan_out", "ones", "zeros", "torch"] = "torch"
+    dtype: Literal["model", "int64"] = "model"
+    # Inputs each output element sums over, for weights drawn on the fan-in (None: not a weight matrix).
+    fan_in: float | None = None
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
 @dataclass(frozen=True)
 class Inferred:
     shape: Shape
-    # Concrete per-axis values the other rules and the backends need.
-    attrs: dict[str, Any] = field(default_factory=dict)
+    # The op's arguments resolved against its input: a frozen dataclass of the op's own
+    # (ConvAttrs, ...) or, where nothing needs resolving, the validated Args themselves.
+    attrs: Any
 
 
 InferFn = Callable[[Any, Sequence[Shape], RuleContext], Inferred]
-CountFn = Callable[[dict[str, Any], Sequence[Shape], Shape], int]
-ParamsFn = Callable[[dict[str, Any], Sequence[Shape], Shape], tuple[int, int]]
-RFFn = Callable[[dict[str, Any], Sequence[RF]], RF]
+CountFn = Callable[[Any, Sequence[Shape], Shape], int]
+WeightsFn = Callable[[Any], tuple[TensorSpec, ...]]
+RFFn = Callable[[Any, Sequence[RF]], RF]
+LabelFn = Callable[[str, Any], str]
 
 
-def _zero_count(attrs: dict[str, Any], ins: Sequence[Shape], out: Shape) -> int:
+def _zero_count(attrs: Any, ins: Sequence[Shape], out: Shape) -> int:
     return 0
 
 
-def _no_params(attrs: dict[str, Any], ins: Sequence[Shape], out: Shape) -> tuple[int, int]:
-    return 0, 0
+def no_weights(attrs: Any) -> tuple[TensorSpec, ...]:
+    return ()
 
 
-def rf_pointwise(attrs: dict[str, Any], ins: Sequence[RF]) -> RF:
+def label_name(op: str, attrs: Any) -> str:
+    return op
+
+
+def label_none(op: str, attrs: Any) -> str:
+    return ""
+
+
+def rf_pointwise(attrs: Any, ins: Sequence[RF]) -> RF:
     return ins[0]
 
 
-def rf_flat(attrs: dict[str, Any], ins: Sequence[RF]) -> RF:
+def rf_flat(attrs: Any, ins: Sequence[RF]) -> RF:
     return None
 
 
-def rf_window(attrs: dict[str, Any], ins: Sequence[RF]) -> RF:
+def rf_window(attrs: Any, ins: Sequence[RF]) -> RF:
     """Araujo et al. 2019: r += (k_eff-1)·j; P += p·j; j *= s, per axis."""
     rf = ins[0]
     if rf is None:
         return None
     return tuple(
         AxisRF(a.size + (w.kernel - 1) * a.stride, a.stride * w.stride, a.pad + w.pad * a.stride)
-        for a, w in zip(rf, attrs["windows"], strict=True)
+        for a, w in zip(rf, attrs.windows, strict=True)
     )
 
 
@@ -141,17 +190,31 @@ class OpRule:
     family: str
     args: type[Args]
     infer: InferFn
-    params: ParamsFn = _no_params
+    weights: WeightsFn = no_weights
     macs: CountFn = _zero_count
     # Extra operations for the "full" convention: bias, norms, activations, pooling.
     extra: CountFn = _zero_count
     rf: RFFn = rf_pointwise
+    # Arguments given without names, in order (YAML shorthand `linear: 1000`, DSL `conv(64, 3)`).
+    positional: tuple[str, ...] = ()
+    # A short description for tables (`conv 3×3 s2 p1`) and the key figure for diagrams (`64 ch`).
+    summary: LabelFn = label_name
+    detail: LabelFn = label_none
+    traits: frozenset[Trait] = frozenset()
     min_inputs: int = 1
     max_inputs: int | None = 1
     # Spatial ranks the op exists for in PyTorch; None = any rank.
     ranks: frozenset[int] | None = None
     doc: str = ""
     aliases: tuple[str, ...] = ()
+
+    def has(self, trait: Trait) -> bool:
+        return trait in self.traits
+
+
+def axes_text(values: Sequence[object]) -> str:
+    """``(3, 3)`` -> ``3``, ``(1, 3)`` -> ``1×3``: one number when every axis agrees."""
+    return str(values[0]) if len(set(values)) == 1 else "×".join(map(str, values))
 
 
 def numel(shape: Sequence[int]) -> int:

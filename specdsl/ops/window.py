@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from specdsl.ops.rule import RuleContext, RuleViolation, axis_name
 
 
@@ -73,7 +71,3 @@ def same_padding(kernel: int, dilation: int) -> tuple[int, int]:
     """PyTorch's padding='same': total d(k-1), the odd unit goes after."""
     total = dilation * (kernel - 1)
     return total // 2, total - total // 2
-
-
-def ceil_div(a: int, b: int) -> int:
-    return math.ceil(a / b)

@@ -9,24 +9,36 @@ from __future__ import annotations
 
 import functools
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from specdsl.errors import Diagnostic
-from specdsl.ir import Graph, Node
+from specdsl.ir import DTYPES, Graph, Node
 from specdsl.ops import OPS
-from specdsl.ops.rule import RF, AxisRF, RuleContext, RuleViolation, Shape, axis_name, fmt_shape, numel
-from specdsl.schema.document import DTYPES
+from specdsl.ops.rule import (
+    RF,
+    AxisRF,
+    RuleContext,
+    RuleViolation,
+    Shape,
+    TensorSpec,
+    axis_name,
+    fmt_shape,
+    numel,
+)
 
 
 @dataclass(slots=True)
 class NodeFigures:
     shape: Shape | None = None
-    attrs: dict[str, Any] = field(default_factory=dict)
+    # The op's typed attrs (see specdsl.ops.rule.Inferred); None for the input and failed nodes.
+    attrs: Any = None
+    weights: tuple[TensorSpec, ...] = ()
     trainable: int = 0
     frozen: int = 0
     buffers: int = 0
+    int64_buffers: int = 0  # elements of buffers stored as int64 whatever the model dtype
     macs: int = 0
     extra_ops: int = 0
     rf: RF = None
@@ -154,14 +166,16 @@ def analyze_node(node: Node, figures: list[NodeFigures], input_shape: Shape, dia
         return fig
     fig.shape = shape
     fig.attrs = inferred.attrs
-    trainable, buffers = rule.params(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
+    fig.weights = rule.weights(inferred.attrs)
+    trainable = sum(w.numel for w in fig.weights if w.role == "parameter")
     if node.frozen:
         fig.frozen = trainable
     else:
         fig.trainable = trainable
-    fig.buffers = buffers
-    fig.macs = rule.macs(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
-    fig.extra_ops = rule.extra(inferred.attrs, in_shapes, shape)  # type: ignore[arg-type]
+    fig.buffers = sum(w.numel for w in fig.weights if w.role == "buffer")
+    fig.int64_buffers = sum(w.numel for w in fig.weights if w.role == "buffer" and w.dtype == "int64")
+    fig.macs = rule.macs(inferred.attrs, in_shapes, shape)
+    fig.extra_ops = rule.extra(inferred.attrs, in_shapes, shape)
     fig.rf = rule.rf(inferred.attrs, [f.rf for f in ins])
     if len(node.inputs) > 1 and labels is not None:
         _check_alignment(node, labels, [f.rf for f in ins], diags)
@@ -239,7 +253,7 @@ def _totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
     macs = sum(f.macs for f in figures)
     sizes = [numel(f.shape) * batch if f.shape is not None else 0 for f in figures]
     activations = sum(sizes[1:])
-    counters = sum(1 for f in figures if f.attrs.get("track_running_stats") and f.buffers)
+    counters = sum(f.int64_buffers for f in figures)
     rf_node = None
     for node, fig in zip(graph.nodes, figures):
         if fig.rf is not None and node.op != "input":

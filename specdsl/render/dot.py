@@ -215,25 +215,12 @@ def compact_shape(shape: Iterable[int] | None) -> str:
 
 
 def _detail(node: Node, fig: NodeFigures) -> str:
-    """The key attribute beside the op summary: out channels, features, p, scale..."""
-    a = fig.attrs
-    if node.op in ("conv", "deconv") and "out_channels" in a:
-        return f"{a['out_channels']} ch"
-    if node.op == "linear" and "out_features" in a:
-        return f"{a['in_features']} → {a['out_features']}"
-    if node.op.startswith("dropout") and "p" in a:
-        return f"p={a['p']:g}"
-    if node.op == "upsample" and "mode" in a:
-        how = f"×{'×'.join(f'{s:g}' for s in a['scale'])}" if a.get("scale") else f"→{compact_shape(a['size'])}"
-        return f"{how} {a['mode']}"
-    if node.op == "concat":
-        n = a.get("n_inputs", 2)
-        return ", ".join(([f"{n} inputs"] if n > 2 else []) + ([f"dim {a['dim']}"] if a.get("dim", 1) != 1 else []))
-    if node.op == "flatten" and "start_dim" in a and _args_text(node):
-        return f"dims {a['start_dim']}..{a['end_dim']}"
-    if node.op in ("softmax", "log_softmax") and a.get("dim", 1) != 1:
-        return f"dim {a['dim']}"
-    return ""
+    """The key attribute beside the op summary (out channels, features, p, scale...), from the op's rule."""
+    from specdsl.ops import OPS
+
+    if node.op == "input" or fig.attrs is None:
+        return ""
+    return OPS[node.op].detail(node.op, fig.attrs)
 
 
 def _wrapped(text: str, width: int = 36, max_lines: int = 4) -> list[str]:
@@ -377,7 +364,7 @@ class _Writer:
         penwidth = "1"
         fontcolor = "#000000"
         lines: list[tuple[str, str]] = []
-        title = op_summary(node, fig) if fig.attrs else node.op
+        title = op_summary(node, fig)
         detail = _detail(node, fig)
         one_line = len(title) + len(detail) <= MAX_TITLE
         lines.append(("b", f"{title}, {detail}" if detail and one_line else title))
@@ -550,7 +537,7 @@ class _Writer:
         for node, fig in zip(self.graph.nodes, self.figs):
             if node.op != "concat" or fig.shape is None:
                 continue
-            dim = fig.attrs.get("dim")
+            dim = fig.attrs.dim
             for k in range(len(node.inputs) - 1, 1, -1):
                 earlier = seen.get((dim, node.inputs[:k]))
                 if earlier is not None:

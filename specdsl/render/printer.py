@@ -259,7 +259,7 @@ class DslPrinter:
             parts.append(dsl_scalar(args))
             args = {}
         args = dict(args or {})
-        from specdsl.schema.document import POSITIONAL
+        from specdsl.ops import POSITIONAL
 
         names = self.block_params.get(op) or list(POSITIONAL.get(op, ()))
         if names and names[0] in args:

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from specdsl.ops.rule import RF, fmt_shape
+from specdsl.ops import OPS
+from specdsl.ops.rule import RF, axes_text, fmt_shape
 
 if TYPE_CHECKING:
     from specdsl.api import Model
@@ -32,28 +33,11 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def _dims(values: tuple[int, ...]) -> str:
-    return str(values[0]) if len(set(values)) == 1 else "×".join(map(str, values))
-
-
 def op_summary(node: Node, fig: NodeFigures) -> str:
-    """A short op description: ``conv 3×3 s2 p1``, ``maxpool 2×2``, ``linear``."""
-    a = fig.attrs
-    if node.op in ("conv", "deconv", "maxpool", "avgpool") and "kernel" in a:
-        k = a["kernel"]
-        text = f"{node.op} {'×'.join(map(str, k))}"
-        if any(s != 1 for s in a["stride"]):
-            text += f" s{_dims(a['stride'])}"
-        if any(p != 0 for p in a["padding"]) or any(p != 0 for p in a.get("padding_after", ())):
-            text += f" p{_dims(a['padding'])}"
-        if any(d != 1 for d in a.get("dilation", (1,))):
-            text += f" d{_dims(a['dilation'])}"
-        if a.get("groups", 1) != 1:
-            text += f" g{a['groups']}"
-        return text
-    if node.op == "adaptive_avgpool" or node.op == "adaptive_maxpool":
-        return f"{node.op} →{'×'.join(map(str, a.get('out_size', ())))}"
-    return node.op
+    """A short op description from the op's rule: ``conv 3×3 s2 p1``, ``maxpool 2×2``, ``linear``."""
+    if node.op == "input" or fig.attrs is None:
+        return node.op
+    return OPS[node.op].summary(node.op, fig.attrs)
 
 
 def rf_text(rf: RF) -> str:
@@ -184,8 +168,8 @@ def summary_lines(model: Model, full_ops: bool = False) -> list[str]:
         rf = model.analysis.figures[t.rf_node].rf
         assert rf is not None
         sizes = "×".join(str(a.size) for a in rf)
-        strides = _dims(tuple(a.stride for a in rf))  # type: ignore[arg-type]
-        pads = _dims(tuple(a.pad for a in rf))  # type: ignore[arg-type]
+        strides = axes_text([a.stride for a in rf])  # type: ignore[misc]
+        pads = axes_text([a.pad for a in rf])  # type: ignore[misc]
         out.append(f"Receptive field at {node.label}: {sizes}, effective stride {strides}, padding {pads}")
     return out
 

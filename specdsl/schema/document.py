@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError
 
 from specdsl.errors import Diagnostic, SourceLoc, did_you_mean
-from specdsl.ops import ALIASES, OPS, lookup
+from specdsl.ops import ALIASES, OPS, POSITIONAL, lookup
 from specdsl.ops.rule import Args, PositiveFloat, PositiveInt
 from specdsl.schema.validation import diagnostics_from, kind_of, show_value
 from specdsl.source import PathKey, SourceMap, format_path
@@ -25,7 +25,6 @@ from specdsl.source import PathKey, SourceMap, format_path
 NAME_PATTERN = r"^(?:[A-Za-z][A-Za-z0-9_]{0,63}|_[A-Za-z0-9][A-Za-z0-9_]{0,62}|_)$"
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$"
 NodeName = Annotated[str, Field(pattern=NAME_PATTERN)]
-DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 RESERVED_NAMES = {"input"}
 
 # Attributes of torch's nn.Module / nn.ModuleDict: a submodule cannot take these names.
@@ -172,18 +171,6 @@ def misspelt_meta_keys(raw: Any, blocks: Collection[str]) -> list[str]:
 def _positional(op: str) -> str | None:
     """The argument a scalar shorthand (``linear: 1000``) fills."""
     return POSITIONAL.get(op, (None,))[0]
-
-
-# The order of arguments given without names (shorthand in YAML, positions in the DSL).
-POSITIONAL: dict[str, tuple[str, ...]] = {
-    "conv": ("out", "k"), "deconv": ("out", "k"), "linear": ("out",),
-    "maxpool": ("k", "stride"), "avgpool": ("k", "stride"),
-    "adaptive_avgpool": ("out",), "adaptive_maxpool": ("out",),
-    "dropout": ("p",), "dropout1d": ("p",), "dropout2d": ("p",), "dropout3d": ("p",),
-    "groupnorm": ("groups",), "lrn": ("size",), "upsample": ("scale",),
-    "leaky_relu": ("slope",), "softmax": ("dim",), "log_softmax": ("dim",), "concat": ("dim",),
-    "layernorm": ("shape",), "elu": ("alpha",),
-}
 
 
 def parse_layer(
