@@ -8,7 +8,7 @@ output and the tests all see the same data.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning", "note"]
@@ -130,26 +130,6 @@ def render_all(
     if full:
         return "\n\n".join(render_full(d, sources) for d in diags)
     return "\n".join(render_concise(d) for d in diags)
-
-
-@dataclass
-class DiagnosticSink:
-    """Collects diagnostics during a pass so all problems are reported together."""
-
-    items: list[Diagnostic] = field(default_factory=list)
-
-    def add(self, diag: Diagnostic) -> None:
-        self.items.append(diag)
-
-    def error(self, code: str, message: str, loc: SourceLoc | None = None, **kw: object) -> None:
-        self.items.append(Diagnostic("error", code, message, loc, **kw))  # type: ignore[arg-type]
-
-    def warning(self, code: str, message: str, loc: SourceLoc | None = None, **kw: object) -> None:
-        self.items.append(Diagnostic("warning", code, message, loc, **kw))  # type: ignore[arg-type]
-
-    @property
-    def has_errors(self) -> bool:
-        return any(d.is_error for d in self.items)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

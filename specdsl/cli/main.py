@@ -23,10 +23,6 @@ EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 COMMAND_MODULES: list[str] = ["specdsl.cli.torch_commands", "specdsl.render.dot", "specdsl.cli.diff"]
 
 
-class UsageError(Exception):
-    pass
-
-
 def _shape(text: str) -> tuple[int, ...]:
     parts = [p for p in re.split(r"[\s,x×\[\]()]+", text.strip()) if p]
     if not 1 <= len(parts) <= 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
@@ -189,7 +185,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_fmt(args: argparse.Namespace) -> int:
     from specdsl.api import is_dsl, read_source
-    from specdsl.frontend.dsl import comments_of_last_parse, load_dsl
+    from specdsl.frontend.dsl import parse_dsl
     from specdsl.render.printer import to_dsl
 
     status = EXIT_OK
@@ -199,8 +195,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             print(f"specdsl fmt: {file} is not a DSL (.cnn) file; "
                   f"`specdsl convert {file} --to yaml` rewrites YAML (without its comments)", file=sys.stderr)
             return EXIT_USAGE
-        data, smap = load_dsl(text, file)
-        comments = comments_of_last_parse()
+        parsed = parse_dsl(text, file)
+        data, smap, comments = parsed.data, parsed.smap, parsed.comments
         # Format only what is structurally valid (schema and block expansion; shapes may still
         # be wrong), so the printer never sees data the language does not define.
         from copy import deepcopy

@@ -92,9 +92,6 @@ class SpecDocument(Args):
     layers: Annotated[list[Any], Field(min_length=1)]
 
 
-ParamType = Literal["int", "float", "bool", "str"]
-
-
 class BlockDef(Args):
     """A user-defined block: typed parameters and a body."""
 
