@@ -32,12 +32,11 @@ from specdsl.ops.rule import RuleContext, RuleViolation
 Shape = tuple[int, ...]
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 
-ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish", "sigmoid", "tanh", "softplus")
-PRIMITIVES = (
-    "conv", "deconv", "maxpool", "avgpool", "gap", "gmp", "adaptive_avgpool", "adaptive_maxpool", "upsample",
-    "bn", "instancenorm", "layernorm", "groupnorm", "lrn", *ACTIVATIONS, "softmax", "log_softmax",
-    "dropout", "dropout1d", "dropout2d", "dropout3d", "identity", "flatten", "linear",
-)
+# From the op table, so every new op is drawn: activations that fit anywhere (no axis argument),
+# and every single-input op.
+ACTIVATIONS = tuple(op for op, rule in OPS.items()
+                    if rule.family == "activation" and "dim" not in rule.args.model_fields)
+PRIMITIVES = tuple(op for op, rule in OPS.items() if rule.max_inputs == 1)
 # Draw weights: spatial ops often, the ones that end the spatial part (gap, gmp, flatten) rarely.
 WEIGHTED = (
     *PRIMITIVES, "conv", "conv", "conv", "deconv", "maxpool", "avgpool", "adaptive_avgpool",
@@ -85,149 +84,238 @@ def _each(v: int | list[int], rank: int) -> list[int]:
     return [v] * rank if isinstance(v, int) else list(v)
 
 
-def propose(draw: Draw, op: str, shape: Shape) -> Any:
-    """Arguments for ``op`` that are likely to fit an input of ``shape`` (None: no arguments)."""
+# How to draw arguments for each single-input op, given its input shape (None: no arguments,
+# SKIP: this shape cannot take the op). Every such op in specdsl.ops.OPS needs an entry
+# (tests/test_properties.py checks), so a new op is drawn by the random-spec tests from day one.
+
+
+def _none(draw: Draw, shape: Shape, op: str) -> Any:
+    return None
+
+
+def _conv(draw: Draw, shape: Shape, op: str) -> Any:
     rank = len(shape) - 1
     sides = shape[1:]
     small = min(sides) if sides else 1
-    if op == "conv":
-        cin = shape[0]
-        groups: Any = draw(st.sampled_from([g for g in range(1, cin + 1) if cin % g == 0]))
-        out = groups * draw(st.integers(1, max(1, 6 // groups)))
-        if groups == cin and out == cin and draw(st.booleans()):
-            groups = "depthwise"
-        k = _axis_list(draw, rank, st.integers(1, min(5, small + 2)))
-        dilation = draw(st.sampled_from([1, 1, 1, 2]))
-        args: dict[str, Any] = {"out": out, "k": k}
-        if draw(st.integers(0, 4)) == 0:
-            args["pad"] = "same"
-        else:
-            args["stride"] = _axis_list(draw, rank, st.sampled_from([1, 1, 2, 3]))
-            args["pad"] = draw(st.one_of(st.just("valid"), st.integers(0, 2),
-                                         st.just([max(0, (d - 1) // 2) for d in _each(k, rank)])))
-        if dilation != 1:
-            args["dilation"] = dilation
-        if groups != 1:
-            args["groups"] = groups
-        if draw(st.booleans()):
-            args["bias"] = False
-        mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
-        if mode != "zeros":
-            args["padding_mode"] = mode
-        return args
-    if op == "deconv":
-        cin = shape[0]
-        groups = draw(st.sampled_from([g for g in range(1, cin + 1) if cin % g == 0]))
-        stride = draw(st.integers(1, 3))
-        dilation = draw(st.sampled_from([1, 1, 2]))
-        args = {"out": groups * draw(st.integers(1, max(1, 4 // groups))),
-                "k": _axis_list(draw, rank, st.integers(1, 4)), "stride": stride, "pad": draw(st.integers(0, 1))}
-        if dilation != 1:
-            args["dilation"] = dilation
-        if draw(st.booleans()):
-            args["output_padding"] = draw(st.integers(0, max(stride, dilation) - 1))
-        if groups != 1:
-            args["groups"] = groups
-        if draw(st.booleans()):
-            args["bias"] = False
-        return args
-    if op in ("maxpool", "avgpool"):
-        k = draw(st.integers(1, min(4, small + 1)))
-        args = {"k": _axis_list(draw, rank, st.just(k)) if draw(st.booleans()) else k}
-        if draw(st.booleans()):
-            args["stride"] = draw(st.integers(1, 3))
-        if draw(st.booleans()):
-            args["pad"] = draw(st.integers(0, k // 2))
-        if draw(st.booleans()):
-            args["ceil_mode"] = True
-        if op == "maxpool" and draw(st.integers(0, 3)) == 0:
-            args["dilation"] = 2
-        if op == "avgpool" and draw(st.booleans()):
-            args["count_include_pad"] = False
-        return args
-    if op in ("gap", "gmp"):
-        return {"keepdims": True} if draw(st.booleans()) else None
-    if op in ("adaptive_avgpool", "adaptive_maxpool"):
-        return {"out": _axis_list(draw, rank, st.integers(1, small + 2))}
-    if op == "upsample":
-        modes = ["nearest", "nearest-exact", {1: "linear", 2: "bilinear", 3: "trilinear"}[rank]]
-        if rank == 2:
-            modes.append("bicubic")
-        mode = draw(st.sampled_from(modes))
-        args = {"mode": mode}
-        if draw(st.booleans()):
-            args["scale"] = draw(st.sampled_from([2.0, 1.5, 0.5, 2.5, 3.0, 1.7, 0.75, 1.3]))
-            if rank > 1 and draw(st.integers(0, 2)) == 0:
-                args["scale"] = [draw(st.sampled_from([1.0, 2.0, 1.5, 0.6])) for _ in range(rank)]
-        else:
-            args["size"] = _axis_list(draw, rank, st.integers(1, 2 * max(sides) + 1))
-        if mode not in ("nearest", "nearest-exact") and draw(st.booleans()):
-            args["align_corners"] = draw(st.booleans())
-        return args
-    if op == "bn":
-        args = {}
-        if draw(st.integers(0, 3)) == 0:
-            args["affine"] = False
-        if math.prod(sides) >= 2 and draw(st.integers(0, 4)) == 0:
-            args["track_running_stats"] = False  # batch statistics over >= 4 values (batch 2)
-        if draw(st.booleans()):
-            args["eps"] = 1e-3
-        return args or None
-    if op == "instancenorm":
-        if math.prod(sides) < MIN_NORMALISED:
-            return SKIP
-        args = {}
-        if draw(st.booleans()):
-            args["affine"] = True
-        if draw(st.booleans()):
-            args["track_running_stats"] = True
-        return args or None
-    if op == "layernorm":
-        args = {}
-        if draw(st.booleans()):
-            args["shape"] = list(shape[draw(st.integers(0, len(shape) - 1)):])
-        if math.prod(args.get("shape", shape)) < MIN_NORMALISED:
-            return SKIP
-        if draw(st.integers(0, 3)) == 0:
-            args["elementwise_affine"] = False
-        elif draw(st.integers(0, 3)) == 0:
-            args["bias"] = False
-        return args or None
-    if op == "groupnorm":
-        size = math.prod(shape)
-        fit = [g for g in range(1, shape[0] + 1) if shape[0] % g == 0 and size // g >= MIN_NORMALISED]
-        if not fit:
-            return SKIP
-        args = {"groups": draw(st.sampled_from(fit))}
-        if draw(st.integers(0, 3)) == 0:
-            args["affine"] = False
-        return args
-    if op == "lrn":
-        return {"size": draw(st.integers(1, 5)), "alpha": draw(st.sampled_from([1e-4, 0.01, 0.5])),
-                "beta": draw(st.sampled_from([0.75, 0.5, 1.0])), "k": draw(st.sampled_from([1.0, 2.0]))}
-    if op == "leaky_relu":
-        return {"slope": draw(st.sampled_from([0.01, 0.2, -0.5]))} if draw(st.booleans()) else None
-    if op == "elu":
-        return {"alpha": draw(st.sampled_from([1.0, 0.5, 2.0]))} if draw(st.booleans()) else None
-    if op == "gelu":
-        return {"approximate": "tanh"} if draw(st.booleans()) else None
-    if op == "softplus":
-        return {"beta": draw(st.sampled_from([1.0, 2.0, 0.5])), "threshold": draw(st.sampled_from([20.0, 1.0]))} \
-            if draw(st.booleans()) else None
-    if op in ("softmax", "log_softmax"):
-        ndim = len(shape) + 1
-        return {"dim": draw(st.sampled_from([*range(1, ndim), *range(-ndim + 1, 0)]))}
-    if op.startswith("dropout"):
-        return {"p": 0.3} if draw(st.booleans()) else None
-    if op == "flatten":
-        ndim = len(shape) + 1
-        if ndim > 2 and draw(st.booleans()):
-            start = draw(st.integers(1, ndim - 1))
-            return {"start_dim": start, "end_dim": draw(st.integers(start, ndim - 1))}
-        return None
-    if op == "linear":
-        return {"out": draw(st.integers(1, 8))} | ({"bias": False} if draw(st.integers(0, 3)) == 0 else {})
+    cin = shape[0]
+    groups: Any = draw(st.sampled_from([g for g in range(1, cin + 1) if cin % g == 0]))
+    out = groups * draw(st.integers(1, max(1, 6 // groups)))
+    if groups == cin and out == cin and draw(st.booleans()):
+        groups = "depthwise"
+    k = _axis_list(draw, rank, st.integers(1, min(5, small + 2)))
+    dilation = draw(st.sampled_from([1, 1, 1, 2]))
+    args: dict[str, Any] = {"out": out, "k": k}
+    if draw(st.integers(0, 4)) == 0:
+        args["pad"] = "same"
+    else:
+        args["stride"] = _axis_list(draw, rank, st.sampled_from([1, 1, 2, 3]))
+        args["pad"] = draw(st.one_of(st.just("valid"), st.integers(0, 2),
+                                     st.just([max(0, (d - 1) // 2) for d in _each(k, rank)])))
+    if dilation != 1:
+        args["dilation"] = dilation
+    if groups != 1:
+        args["groups"] = groups
+    if draw(st.booleans()):
+        args["bias"] = False
+    mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
+    if mode != "zeros":
+        args["padding_mode"] = mode
+    return args
+
+
+def _deconv(draw: Draw, shape: Shape, op: str) -> Any:
+    rank = len(shape) - 1
+    cin = shape[0]
+    groups = draw(st.sampled_from([g for g in range(1, cin + 1) if cin % g == 0]))
+    stride = draw(st.integers(1, 3))
+    dilation = draw(st.sampled_from([1, 1, 2]))
+    args = {"out": groups * draw(st.integers(1, max(1, 4 // groups))),
+            "k": _axis_list(draw, rank, st.integers(1, 4)), "stride": stride, "pad": draw(st.integers(0, 1))}
+    if dilation != 1:
+        args["dilation"] = dilation
+    if draw(st.booleans()):
+        args["output_padding"] = draw(st.integers(0, max(stride, dilation) - 1))
+    if groups != 1:
+        args["groups"] = groups
+    if draw(st.booleans()):
+        args["bias"] = False
+    return args
+
+
+def _window_pool(draw: Draw, shape: Shape, op: str) -> Any:
+    rank = len(shape) - 1
+    sides = shape[1:]
+    small = min(sides) if sides else 1
+    k = draw(st.integers(1, min(4, small + 1)))
+    args = {"k": _axis_list(draw, rank, st.just(k)) if draw(st.booleans()) else k}
+    if draw(st.booleans()):
+        args["stride"] = draw(st.integers(1, 3))
+    if draw(st.booleans()):
+        args["pad"] = draw(st.integers(0, k // 2))
+    if draw(st.booleans()):
+        args["ceil_mode"] = True
+    if op == "maxpool" and draw(st.integers(0, 3)) == 0:
+        args["dilation"] = 2
+    if op == "avgpool" and draw(st.booleans()):
+        args["count_include_pad"] = False
+    return args
+
+
+def _global_pool(draw: Draw, shape: Shape, op: str) -> Any:
+    return {"keepdims": True} if draw(st.booleans()) else None
+
+
+def _adaptive_pool(draw: Draw, shape: Shape, op: str) -> Any:
+    rank = len(shape) - 1
+    sides = shape[1:]
+    small = min(sides) if sides else 1
+    return {"out": _axis_list(draw, rank, st.integers(1, small + 2))}
+
+
+def _upsample(draw: Draw, shape: Shape, op: str) -> Any:
+    rank = len(shape) - 1
+    sides = shape[1:]
+    modes = ["nearest", "nearest-exact", {1: "linear", 2: "bilinear", 3: "trilinear"}[rank]]
+    if rank == 2:
+        modes.append("bicubic")
+    mode = draw(st.sampled_from(modes))
+    args = {"mode": mode}
+    if draw(st.booleans()):
+        args["scale"] = draw(st.sampled_from([2.0, 1.5, 0.5, 2.5, 3.0, 1.7, 0.75, 1.3]))
+        if rank > 1 and draw(st.integers(0, 2)) == 0:
+            args["scale"] = [draw(st.sampled_from([1.0, 2.0, 1.5, 0.6])) for _ in range(rank)]
+    else:
+        args["size"] = _axis_list(draw, rank, st.integers(1, 2 * max(sides) + 1))
+    if mode not in ("nearest", "nearest-exact") and draw(st.booleans()):
+        args["align_corners"] = draw(st.booleans())
+    return args
+
+
+def _bn(draw: Draw, shape: Shape, op: str) -> Any:
+    sides = shape[1:]
+    args = {}
+    if draw(st.integers(0, 3)) == 0:
+        args["affine"] = False
+    if math.prod(sides) >= 2 and draw(st.integers(0, 4)) == 0:
+        args["track_running_stats"] = False  # batch statistics over >= 4 values (batch 2)
+    if draw(st.booleans()):
+        args["eps"] = 1e-3
+    return args or None
+
+
+def _instancenorm(draw: Draw, shape: Shape, op: str) -> Any:
+    sides = shape[1:]
+    if math.prod(sides) < MIN_NORMALISED:
+        return SKIP
+    args = {}
+    if draw(st.booleans()):
+        args["affine"] = True
+    if draw(st.booleans()):
+        args["track_running_stats"] = True
+    return args or None
+
+
+def _layernorm(draw: Draw, shape: Shape, op: str) -> Any:
+    args = {}
+    if draw(st.booleans()):
+        args["shape"] = list(shape[draw(st.integers(0, len(shape) - 1)):])
+    if math.prod(args.get("shape", shape)) < MIN_NORMALISED:
+        return SKIP
+    if draw(st.integers(0, 3)) == 0:
+        args["elementwise_affine"] = False
+    elif draw(st.integers(0, 3)) == 0:
+        args["bias"] = False
+    return args or None
+
+
+def _groupnorm(draw: Draw, shape: Shape, op: str) -> Any:
+    size = math.prod(shape)
+    fit = [g for g in range(1, shape[0] + 1) if shape[0] % g == 0 and size // g >= MIN_NORMALISED]
+    if not fit:
+        return SKIP
+    args = {"groups": draw(st.sampled_from(fit))}
+    if draw(st.integers(0, 3)) == 0:
+        args["affine"] = False
+    return args
+
+
+def _lrn(draw: Draw, shape: Shape, op: str) -> Any:
+    return {"size": draw(st.integers(1, 5)), "alpha": draw(st.sampled_from([1e-4, 0.01, 0.5])),
+            "beta": draw(st.sampled_from([0.75, 0.5, 1.0])), "k": draw(st.sampled_from([1.0, 2.0]))}
+
+
+def _leaky_relu(draw: Draw, shape: Shape, op: str) -> Any:
+    return {"slope": draw(st.sampled_from([0.01, 0.2, -0.5]))} if draw(st.booleans()) else None
+
+
+def _elu(draw: Draw, shape: Shape, op: str) -> Any:
+    return {"alpha": draw(st.sampled_from([1.0, 0.5, 2.0]))} if draw(st.booleans()) else None
+
+
+def _gelu(draw: Draw, shape: Shape, op: str) -> Any:
+    return {"approximate": "tanh"} if draw(st.booleans()) else None
+
+
+def _softplus(draw: Draw, shape: Shape, op: str) -> Any:
+    return {"beta": draw(st.sampled_from([1.0, 2.0, 0.5])), "threshold": draw(st.sampled_from([20.0, 1.0]))} \
+        if draw(st.booleans()) else None
+
+
+def _softmax(draw: Draw, shape: Shape, op: str) -> Any:
+    ndim = len(shape) + 1
+    return {"dim": draw(st.sampled_from([*range(1, ndim), *range(-ndim + 1, 0)]))}
+
+
+def _dropout(draw: Draw, shape: Shape, op: str) -> Any:
+    return {"p": 0.3} if draw(st.booleans()) else None
+
+
+def _flatten(draw: Draw, shape: Shape, op: str) -> Any:
+    ndim = len(shape) + 1
+    if ndim > 2 and draw(st.booleans()):
+        start = draw(st.integers(1, ndim - 1))
+        return {"start_dim": start, "end_dim": draw(st.integers(start, ndim - 1))}
     return None
+
+
+def _linear(draw: Draw, shape: Shape, op: str) -> Any:
+    return {"out": draw(st.integers(1, 8))} | ({"bias": False} if draw(st.integers(0, 3)) == 0 else {})
+
+
+PROPOSERS: dict[str, Callable[[Draw, Shape, str], Any]] = {
+    **{op: _none for op in ("relu", "relu6", "silu", "hardswish", "sigmoid", "tanh", "identity")},
+    "conv": _conv,
+    "deconv": _deconv,
+    "maxpool": _window_pool,
+    "avgpool": _window_pool,
+    "gap": _global_pool,
+    "gmp": _global_pool,
+    "adaptive_avgpool": _adaptive_pool,
+    "adaptive_maxpool": _adaptive_pool,
+    "upsample": _upsample,
+    "bn": _bn,
+    "instancenorm": _instancenorm,
+    "layernorm": _layernorm,
+    "groupnorm": _groupnorm,
+    "lrn": _lrn,
+    "leaky_relu": _leaky_relu,
+    "elu": _elu,
+    "gelu": _gelu,
+    "softplus": _softplus,
+    "softmax": _softmax,
+    "log_softmax": _softmax,
+    "dropout": _dropout,
+    "dropout1d": _dropout,
+    "dropout2d": _dropout,
+    "dropout3d": _dropout,
+    "flatten": _flatten,
+    "linear": _linear,
+}
+
+
+def propose(draw: Draw, op: str, shape: Shape) -> Any:
+    """Arguments for ``op`` that are likely to fit an input of ``shape`` (None: no arguments)."""
+    return PROPOSERS[op](draw, shape, op)
 
 
 def primitive(draw: Draw, shape: Shape, ops: tuple[str, ...] = WEIGHTED, tries: int = 6) -> tuple[Any, Shape]:

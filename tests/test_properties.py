@@ -345,3 +345,12 @@ def test_random_text_gives_a_model_or_a_spec_error(text) -> None:
 def test_residual_whose_body_changes_rank_is_a_spec_error(text: str) -> None:
     with pytest.raises(SpecError):
         specdsl.load(text)
+
+
+def test_random_specs_draw_every_single_input_op() -> None:
+    """A new op gets a proposer in tests/strategies.py, so the differential tests draw it."""
+    from strategies import PROPOSERS
+
+    from specdsl.ops import OPS
+
+    assert set(PROPOSERS) == {op for op, rule in OPS.items() if rule.max_inputs == 1}

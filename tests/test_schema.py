@@ -10,7 +10,7 @@ import pytest
 import specdsl
 from specdsl.errors import SpecError
 from specdsl.frontend.yaml import load_yaml
-from specdsl.ops import ALIASES, OPS, POSITIONAL
+from specdsl.ops import ALIASES, OPS, POSITIONAL, lookup
 from specdsl.schema.document import json_schema
 
 
