@@ -65,3 +65,15 @@ def h() -> type[Helpers]:
 @pytest.fixture(scope="session")
 def spec() -> Callable[..., str]:
     return spec_text
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread() -> Any:
+    """Tiny tensors run fastest on one thread; the setting is restored for other modules.
+    Modules that run torch on small examples use it with ``pytest.mark.usefixtures``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

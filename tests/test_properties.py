@@ -8,6 +8,7 @@ import math
 
 import pytest
 import yaml
+from conftest import spec_text
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -19,15 +20,12 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def spec(*layers, input) -> str:
-    lines = ["model: p", f"input: {json.dumps(list(input))}", "layers:"]
-    return "\n".join(lines + [f"  - {json.dumps(layer)}" for layer in layers]) + "\n"
 
 
 def outcome(*layers, input):
     """(model, None) or (None, [error codes])."""
     try:
-        return specdsl.load(spec(*layers, input=input)), None
+        return specdsl.load(spec_text(*layers, input=input)), None
     except SpecError as exc:
         return None, [d.code for d in exc.errors]
 
@@ -212,8 +210,8 @@ def figures(model: specdsl.Model):
 @given(chains())
 def test_shorthand_and_mapping_forms_agree(chain) -> None:
     inp, pairs = chain
-    short = specdsl.load(spec(*[a for a, _ in pairs], input=inp))
-    full = specdsl.load(spec(*[b for _, b in pairs], input=inp))
+    short = specdsl.load(spec_text(*[a for a, _ in pairs], input=inp))
+    full = specdsl.load(spec_text(*[b for _, b in pairs], input=inp))
     assert figures(short) == figures(full)
 
 
@@ -233,7 +231,7 @@ def test_block_and_flow_yaml_agree(chain) -> None:
 def test_yaml_and_dsl_agree(chain) -> None:
     printer = pytest.importorskip("specdsl.render.printer")
     inp, pairs = chain
-    text = spec(*[a for a, _ in pairs], input=inp)
+    text = spec_text(*[a for a, _ in pairs], input=inp)
     data, _ = load_yaml(text)
     dsl = printer.to_dsl(data)
     assert figures(specdsl.load(dsl)) == figures(specdsl.load(text))
@@ -244,8 +242,8 @@ def test_yaml_and_dsl_agree(chain) -> None:
 def test_repeat_equals_writing_copies(chain, times) -> None:
     inp, _ = chain
     body = {"conv": {"out": inp[0], "k": 3, "pad": 1}}
-    repeated = specdsl.load(spec({**body, "repeat": times}, "gap", input=inp))
-    copies = specdsl.load(spec(*[body] * times, "gap", input=inp))
+    repeated = specdsl.load(spec_text({**body, "repeat": times}, "gap", input=inp))
+    copies = specdsl.load(spec_text(*[body] * times, "gap", input=inp))
     assert figures(repeated) == figures(copies)
 
 
@@ -256,8 +254,8 @@ def test_freezing_everything_moves_all_params(chain) -> None:
     layers = [b for _, b in pairs]
     frozen = [{**layer, "frozen": True} if isinstance(layer, dict) else {layer: None, "frozen": True}
               for layer in layers]
-    t = specdsl.load(spec(*layers, input=inp)).totals
-    f = specdsl.load(spec(*frozen, input=inp)).totals
+    t = specdsl.load(spec_text(*layers, input=inp)).totals
+    f = specdsl.load(spec_text(*frozen, input=inp)).totals
     assert (f.frozen, f.trainable, f.params, f.buffers, f.macs) == (t.params, 0, t.params, t.buffers, t.macs)
 
 
@@ -265,8 +263,8 @@ def test_freezing_everything_moves_all_params(chain) -> None:
 @given(ks=st.lists(st.sampled_from([1, 3, 5]), min_size=1, max_size=4), n=st.integers(2, 12))
 def test_same_convs_macs_scale_with_area_and_params_do_not(ks, n) -> None:
     layers = [{"conv": {"out": 3, "k": k, "pad": "same"}} for k in ks]
-    small = specdsl.load(spec(*layers, input=(3, n, n))).totals
-    big = specdsl.load(spec(*layers, input=(3, 2 * n, 2 * n))).totals
+    small = specdsl.load(spec_text(*layers, input=(3, n, n))).totals
+    big = specdsl.load(spec_text(*layers, input=(3, 2 * n, 2 * n))).totals
     assert big.params == small.params
     assert big.macs == 4 * small.macs
 

@@ -35,6 +35,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import spec_text  # noqa: E402
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.errors import InvalidArgument  # noqa: E402
@@ -46,14 +47,7 @@ from specdsl.errors import SpecError  # noqa: E402
 from specdsl.ops import OPS  # noqa: E402
 from specdsl.ops.rule import RuleContext, RuleViolation  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    """Tiny tensors run fastest on one thread; restore the setting for other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 # SPECDSL_ORACLE_SCALE=20 runs twenty times the examples (for a deeper search, not for CI).
 SCALE = int(os.environ.get("SPECDSL_ORACLE_SCALE", "1"))
@@ -70,20 +64,6 @@ MAX_SIDE = {0: 1, 1: 9, 2: 7, 3: 5}
 # --------------------------------------------------------------------------- specdsl side
 
 
-def _yaml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_yaml(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
 @dataclass
 class Figures:
     shape: tuple[int, ...]
@@ -92,15 +72,14 @@ class Figures:
     macs: int = 0
 
 
-def spec_text(in_shape: Sequence[int], op: str, args: dict[str, Any]) -> str:
+def one_layer_text(in_shape: Sequence[int], op: str, args: dict[str, Any]) -> str:
     args = {k: v for k, v in args.items() if v is not None}
-    layer = f"{op}: {_yaml(args)}" if args else op
-    return f"model: t\ninput: {_yaml(list(in_shape))}\nlayers:\n  - {layer}\n"
+    return spec_text({op: args} if args else op, input=in_shape)
 
 
 def via_spec(in_shape: Sequence[int], op: str, args: dict[str, Any]) -> Figures | SpecError:
     """One layer through the whole pipeline: YAML -> schema -> graph -> analysis."""
-    text = spec_text(in_shape, op, args)
+    text = one_layer_text(in_shape, op, args)
     try:
         model = specdsl.load(text)
     except SpecError as exc:
@@ -291,7 +270,7 @@ def test_conv(data: Any) -> None:
         "in": declared_in(data.draw, c),
     }
     spec = via_spec(x, "conv", args)
-    what = spec_text(x, "conv", args)
+    what = one_layer_text(x, "conv", args)
     if args["in"] not in (None, c):
         return rejects(spec, what)
     rt = via_torch(lambda: CONV[rank](
@@ -319,7 +298,7 @@ def test_deconv(data: Any) -> None:
         "in": declared_in(data.draw, c),
     }
     spec = via_spec(x, "deconv", args)
-    what = spec_text(x, "deconv", args)
+    what = one_layer_text(x, "deconv", args)
     if args["in"] not in (None, c):
         return rejects(spec, what)
     rt = via_torch(lambda: DECONV[rank](
@@ -337,7 +316,7 @@ def test_linear(data: Any) -> None:
     args = {"out": data.draw(st.integers(1, 8)), "bias": data.draw(st.booleans()),
             "in": declared_in(data.draw, features)}
     spec = via_spec(x, "linear", args)
-    what = spec_text(x, "linear", args)
+    what = one_layer_text(x, "linear", args)
     if args["in"] not in (None, features):
         return rejects(spec, what)
     rt = via_torch(lambda: nn.Linear(features, args["out"], bias=args["bias"]), [x])
@@ -365,7 +344,7 @@ def test_maxpool(data: Any) -> None:
         tup(args["k"]), stride=tup(args["stride"]), padding=tup(args["pad"]),
         dilation=tup(args["dilation"]), ceil_mode=args["ceil_mode"],
     ), [x])
-    agree(spec, rt, spec_text(x, "maxpool", args))
+    agree(spec, rt, one_layer_text(x, "maxpool", args))
 
 
 @SETTINGS
@@ -386,7 +365,7 @@ def test_avgpool(data: Any) -> None:
         tup(args["k"]), stride=tup(args["stride"]), padding=tup(args["pad"]),
         ceil_mode=args["ceil_mode"], count_include_pad=args["count_include_pad"],
     ), [x])
-    agree(spec, rt, spec_text(x, "avgpool", args))
+    agree(spec, rt, one_layer_text(x, "avgpool", args))
 
 
 @FEW
@@ -397,7 +376,7 @@ def test_adaptive_pool(data: Any, op: str) -> None:
     args = {"out": data.draw(per_axis(rank, 1, 6, bad_lengths=True))}
     spec = via_spec(x, op, args)
     rt = via_torch(lambda: ADAPTIVE[op][rank](tup(args["out"])), [x])
-    agree(spec, rt, spec_text(x, op, args))
+    agree(spec, rt, one_layer_text(x, op, args))
 
 
 @FEW
@@ -409,7 +388,7 @@ def test_global_pool(x: tuple[int, ...], op: str, keepdims: bool) -> None:
         return t.mean(dim=dims, keepdim=keepdims) if op == "gap" else t.amax(dim=dims, keepdim=keepdims)
 
     spec = via_spec(x, op, {"keepdims": keepdims})
-    agree(spec, via_torch(lambda: pool, [x]), spec_text(x, op, {"keepdims": keepdims}))
+    agree(spec, via_torch(lambda: pool, [x]), one_layer_text(x, op, {"keepdims": keepdims}))
 
 
 # --------------------------------------------------------------------------- resizing
@@ -441,7 +420,7 @@ def test_upsample(data: Any) -> None:
     args = {"scale": scale, "size": size, "mode": mode, "align_corners": align}
     spec = via_spec(x, "upsample", args)
     rt = via_torch(lambda: nn.Upsample(size=tup(size), scale_factor=tup(scale), mode=mode, align_corners=align), [x])
-    agree(spec, rt, spec_text(x, "upsample", args))
+    agree(spec, rt, one_layer_text(x, "upsample", args))
 
 
 @SETTINGS
@@ -453,7 +432,7 @@ def test_flatten(data: Any) -> None:
     end = data.draw(st.integers(-ndim - 1, ndim))
     args = {"start_dim": start, "end_dim": end}
     spec = via_spec(x, "flatten", args)
-    what = spec_text(x, "flatten", args)
+    what = one_layer_text(x, "flatten", args)
     if 0 in (start % ndim if -ndim <= start < ndim else None, end % ndim if -ndim <= end < ndim else None):
         return rejects(spec, what)  # folding the batch axis: refused by design
     agree(spec, via_torch(lambda: nn.Flatten(start, end), [x]), what)
@@ -470,7 +449,7 @@ def test_batchnorm(data: Any) -> None:
     args = {"affine": data.draw(st.booleans()), "track_running_stats": data.draw(st.booleans()),
             "in": declared_in(data.draw, c)}
     spec = via_spec(x, "bn", args)
-    what = spec_text(x, "bn", args)
+    what = one_layer_text(x, "bn", args)
     if args["in"] not in (None, c):
         return rejects(spec, what)
     rt = via_torch(lambda: BATCHNORM[len(x) - 1](
@@ -486,7 +465,7 @@ def test_instancenorm(data: Any) -> None:
     args = {"affine": data.draw(st.booleans()), "track_running_stats": data.draw(st.booleans()),
             "in": declared_in(data.draw, c)}
     spec = via_spec(x, "instancenorm", args)
-    what = spec_text(x, "instancenorm", args)
+    what = one_layer_text(x, "instancenorm", args)
     if args["in"] not in (None, c):
         return rejects(spec, what)
     rt = via_torch(lambda: INSTANCENORM[len(x) - 1](
@@ -508,7 +487,7 @@ def test_layernorm(data: Any) -> None:
     rt = via_torch(lambda: nn.LayerNorm(
         tuple(x) if shape is None else tuple(shape),
         elementwise_affine=args["elementwise_affine"], bias=args["bias"]), [x])
-    agree(spec, rt, spec_text(x, "layernorm", args))
+    agree(spec, rt, one_layer_text(x, "layernorm", args))
 
 
 @SETTINGS
@@ -518,14 +497,14 @@ def test_groupnorm(data: Any) -> None:
     args = {"groups": data.draw(st.integers(1, 6)), "affine": data.draw(st.booleans())}
     spec = via_spec(x, "groupnorm", args)
     rt = via_torch(lambda: nn.GroupNorm(args["groups"], x[0], affine=args["affine"]), [x])
-    agree(spec, rt, spec_text(x, "groupnorm", args))
+    agree(spec, rt, one_layer_text(x, "groupnorm", args))
 
 
 @FEW
 @given(shapes(ranks=(0, 1, 2, 3)), st.integers(1, 5))
 def test_lrn(x: tuple[int, ...], size: int) -> None:
     spec = via_spec(x, "lrn", {"size": size})
-    agree(spec, via_torch(lambda: nn.LocalResponseNorm(size), [x]), spec_text(x, "lrn", {"size": size}))
+    agree(spec, via_torch(lambda: nn.LocalResponseNorm(size), [x]), one_layer_text(x, "lrn", {"size": size}))
 
 
 # --------------------------------------------------------------------------- activations, dropout
@@ -535,17 +514,17 @@ ACTIVATIONS: dict[str, tuple[Any, Callable[[dict[str, Any]], nn.Module]]] = {
     "relu": (st.just({}), lambda a: nn.ReLU()),
     "relu6": (st.just({}), lambda a: nn.ReLU6()),
     "leaky_relu": (st.fixed_dictionaries({"slope": st.sampled_from([0.01, 0.2])}),
-                   lambda a: nn.LeakyReLU(a.slope)),
-    "elu": (st.fixed_dictionaries({"alpha": st.sampled_from([1.0, 0.5])}), lambda a: nn.ELU(a.alpha)),
+                   lambda a: nn.LeakyReLU(a["slope"])),
+    "elu": (st.fixed_dictionaries({"alpha": st.sampled_from([1.0, 0.5])}), lambda a: nn.ELU(a["alpha"])),
     "gelu": (st.fixed_dictionaries({"approximate": st.sampled_from(["none", "tanh"])}),
-             lambda a: nn.GELU(approximate=a.approximate)),
+             lambda a: nn.GELU(approximate=a["approximate"])),
     "silu": (st.just({}), lambda a: nn.SiLU()),
     "hardswish": (st.just({}), lambda a: nn.Hardswish()),
     "sigmoid": (st.just({}), lambda a: nn.Sigmoid()),
     "tanh": (st.just({}), lambda a: nn.Tanh()),
     "softplus": (st.fixed_dictionaries({"beta": st.sampled_from([1.0, 2.0]), "threshold": st.just(20.0)}),
-                 lambda a: nn.Softplus(a.beta, a.threshold)),
-    "dropout": (st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.1, 0.5, 1.0])}), lambda a: nn.Dropout(a.p)),
+                 lambda a: nn.Softplus(a["beta"], a["threshold"])),
+    "dropout": (st.fixed_dictionaries({"p": st.sampled_from([0.0, 0.1, 0.5, 1.0])}), lambda a: nn.Dropout(a["p"])),
     "identity": (st.just({}), lambda a: nn.Identity()),
 }
 
@@ -558,7 +537,7 @@ def test_activation(op: str, data: Any) -> None:
     x = data.draw(shapes(ranks=(0, 1, 2, 3)))
     args = data.draw(args_st)
     spec = via_spec(x, op, args)
-    agree(spec, via_torch(lambda: make(args), [x]), spec_text(x, op, args))
+    agree(spec, via_torch(lambda: make(args), [x]), one_layer_text(x, op, args))
 
 
 @settings(SETTINGS, max_examples=60 * SCALE)
@@ -567,7 +546,7 @@ def test_softmax(x: tuple[int, ...], op: str, data: Any) -> None:
     ndim = len(x) + 1
     dim = data.draw(st.integers(-ndim - 1, ndim))
     spec = via_spec(x, op, {"dim": dim})
-    what = spec_text(x, op, {"dim": dim})
+    what = one_layer_text(x, op, {"dim": dim})
     if dim in (0, -ndim):
         return rejects(spec, what)  # softmax over the batch: refused by design
     layer = nn.Softmax if op == "softmax" else nn.LogSoftmax
@@ -579,7 +558,7 @@ def test_softmax(x: tuple[int, ...], op: str, data: Any) -> None:
 def test_channel_dropout(x: tuple[int, ...], op: str, p: float) -> None:
     rank, layer = DROPOUT_ND[op]
     spec = via_spec(x, op, {"p": p})
-    what = spec_text(x, op, {"p": p})
+    what = one_layer_text(x, op, {"p": p})
     if len(x) - 1 != rank:
         # PyTorch reads (N, C, L) as an unbatched 2D input for Dropout2d, and so on: refused by design.
         return rejects(spec, what)
