@@ -39,7 +39,7 @@ def worker(args: argparse.Namespace) -> None:
     x = np.random.default_rng(0).standard_normal((args.batch, *model.graph.input_shape), dtype=np.float32)
     result: dict[str, object] = {"backend": args.worker, "dtype": args.dtype}
     if args.worker == "numpy":
-        from specdsl.backends.numpy.interpreter import to_numpy
+        from specdsl.backends.numpy import to_numpy
 
         net = to_numpy(model, dtype=args.dtype)
         xs = x.astype(args.dtype)

@@ -27,7 +27,7 @@ def __getattr__(name: str) -> Any:
 
         return to_torch
     if name == "to_numpy":
-        from specdsl.backends.numpy.interpreter import to_numpy
+        from specdsl.backends.numpy import to_numpy
 
         return to_numpy
     raise AttributeError(f"module 'specdsl' has no attribute {name!r}")

@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from specdsl.backends.numpy import LOWERINGS, Lowering, unary  # noqa: E402
 from specdsl.backends.numpy import interpreter as nb  # noqa: E402
 
 from specdsl import zoo  # noqa: E402
@@ -71,7 +72,7 @@ def test_diff_prints_every_node(spec_file: Path, capsys: pytest.CaptureFixture[s
 def test_diff_names_the_first_wrong_node_and_its_line(spec_file: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     # A deliberately wrong NumPy relu (threshold 0.5): the first relu must be blamed, at line 6.
-    monkeypatch.setitem(nb._INPLACE, "relu", (0.5, None))
+    monkeypatch.setitem(LOWERINGS, "relu", Lowering(unary(lambda x, a: np.clip(x, 0.5, None))))
     assert main(["diff", str(spec_file), "--failures"]) == EXIT_SPEC
     captured = capsys.readouterr()
     last = captured.out.strip().splitlines()[-1]

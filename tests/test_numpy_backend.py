@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,8 @@ torch = pytest.importorskip("torch")
 
 from hypothesis import HealthCheck, assume, event, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from specdsl.backends import numpy as nb  # noqa: E402
 from specdsl.backends.naming import module_path  # noqa: E402
-from specdsl.backends.numpy import interpreter as nb  # noqa: E402
 from specdsl.backends.torch.fx import capture  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
@@ -46,6 +47,7 @@ import specdsl  # noqa: E402
 from specdsl.cli.diff import torch_module  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 from specdsl.ops import OPS  # noqa: E402
+from specdsl.ops.rule import Trait  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from strategies import propose, spec_text, specs  # noqa: E402
@@ -415,11 +417,33 @@ def test_merges_concat_add_mean_join() -> None:
     close(acts[join.index], sum(acts[i] for i in join.inputs) / len(join.inputs))
 
 
-def test_every_op_has_a_numpy_lowering() -> None:
-    net = nb.to_numpy(specdsl.load(spec("relu", input=(1, 2))))
-    missing = [op for op in OPS if getattr(net, f"_op_{op}", None) is None and op not in nb._ACTIVATIONS
-               and op not in nb._INPLACE]
-    assert not missing
+def test_the_lowering_table_has_exactly_one_entry_per_op() -> None:
+    assert set(nb.LOWERINGS) == set(OPS)
+
+
+def test_an_op_without_a_lowering_fails_loudly_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = specdsl.load(spec({"conv": {"out": 2, "k": 1}}, "hardswish", input=(1, 3)))
+    node = model.graph.nodes[2]
+    monkeypatch.delitem(nb.LOWERINGS, "hardswish")
+    with pytest.raises(LookupError, match=re.escape(f"no lowering for op 'hardswish' (node layers[1] at {node.loc})")):
+        nb.to_numpy(model)
+
+
+def test_a_failing_node_names_its_path_and_line() -> None:
+    model = specdsl.load(spec({"conv": {"out": 2, "k": 1}}, "relu", {"conv": {"out": 4, "k": 3}}, input=(3, 5)))
+    net = nb.to_numpy(model)
+    conv = model.graph.nodes[1]
+    assert conv.loc is not None and conv.loc.line > 1
+    # The wrong channel count (4; the conv declares 3) reaches the kernel through run_node.
+    with pytest.raises(ValueError, match=re.escape(f"while executing node 1 layers[0] (conv) at {conv.loc}")) as info:
+        net.run_node(1, [rand((2, 4, 5))])
+    assert isinstance(info.value.__cause__, ValueError)  # the kernel's own error, chained
+    assert str(info.value).startswith(str(info.value.__cause__))
+    # A forward: batch statistics of one value per channel, refused as in PyTorch, at the bn's line.
+    model = specdsl.load(spec("relu", {"bn": {"track_running_stats": False}}, input=(8,)))
+    where = f"node 2 layers[1] (bn) at {model.graph.nodes[2].loc}"
+    with pytest.raises(ValueError, match=rf"(?s)more than 1 value per channel.*{re.escape(where)}"):
+        nb.to_numpy(model)(np.ones((1, 8)))
 
 
 # ------------------------------------------------------------------------ mechanics
@@ -487,6 +511,33 @@ def test_in_place_activations_leave_shared_buffers_alone() -> None:
     acts = net(x, capture=True)
     close(net(x), acts[model.graph.output], 0)
     close(net(x), np.maximum(acts[1].reshape(2, -1), 0) + acts[1].reshape(2, -1))
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6", {"leaky_relu": {"slope": 0.3}}, "elu"])
+def test_activations_run_in_place_only_when_their_rule_allows(act: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    op = act if isinstance(act, str) else next(iter(act))
+    lowering, seen = nb.LOWERINGS[op], {}
+
+    def build(node: Any, a: Any, w: Any, shape: Any) -> Any:
+        fn = lowering.build(node, a, w, shape)
+
+        def run(ins: Any, ctx: Any) -> Any:
+            seen[node.index] = ctx.inplace
+            return fn(ins, ctx)
+        return run
+
+    monkeypatch.setitem(nb.LOWERINGS, op, nb.Lowering(build))
+    model = specdsl.load(spec(act, {"conv": {"out": 3, "k": 1}}, act, "identity", act, input=(3, 4)))
+    net = nb.to_numpy(model)
+    x = rand((2, 3, 4)) * 8
+    keep = x.copy()
+    y = net(x)
+    may = OPS[op].has(Trait.INPLACE)
+    assert seen == {1: False, 3: may, 5: may}  # never the caller's array
+    np.testing.assert_array_equal(x, keep)
+    acts = net(x, capture=True)
+    assert not any(seen.values())  # capture keeps every activation
+    close(y, acts[5], 0)
 
 
 def test_float32_runs_in_float32_and_weights_agree() -> None:
@@ -590,7 +641,7 @@ def _amplification(net: nb.NumpyModel, node: Any, inputs: list[np.ndarray], trai
         axes = (0, *range(2, x.ndim))
     else:
         return 1.0
-    gamma = net._param(node, "weight")
+    gamma = net.node_weights(node.index).get("weight")
     g = 1.0 if gamma is None else float(np.abs(gamma).max())
     return max(1.0, float(np.abs(x).max()) * g / math.sqrt(float(x.var(axis=axes).min()) + a.eps))
 

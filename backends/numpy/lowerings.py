@@ -1,0 +1,293 @@
+"""How each op runs in NumPy: one table, one entry per op of ``specdsl.ops.OPS``.
+
+An entry's ``build(node, attrs, weights, shape)`` is called once per node when a
+``NumpyModel`` is built and returns the function each forward calls,
+``fn(inputs, ctx) -> array``: ``attrs`` is the node's resolved record (its
+figure's ``.attrs``), ``weights`` its parameters and buffers by TensorSpec name
+(an optional one, such as a bias the spec turned off, is absent) and ``shape``
+its static output shape without the batch axis. The op's rule decides whether
+it may overwrite its input (``Trait.INPLACE``); the interpreter sets
+``ctx.inplace`` only for such ops, and only when nothing else reads the buffer.
+
+``fold_bn`` (conv, deconv, linear) returns the op's weights with a following
+inference batch norm, ``y·s + t`` per channel, folded in (None: it cannot be);
+``scratch`` the elements of the largest temporary buffer one sample needs, for
+sizing forward chunks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from specdsl.backends.numpy.activations import (
+    elu,
+    gelu,
+    hardswish,
+    leaky_relu,
+    log_softmax,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+)
+from specdsl.backends.numpy.interpolate import upsample_nd
+from specdsl.backends.numpy.kernels import (
+    IM2COL_ELEMENTS,
+    adaptive_avg_pool_nd,
+    adaptive_max_pool_nd,
+    avg_pool_nd,
+    batch_norm,
+    conv_nd,
+    conv_transpose_nd,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    max_pool_nd,
+    spatial_axes,
+)
+
+Array = np.ndarray
+Shape = tuple[int, ...]
+
+
+class RunContext:
+    """What one forward call tells every op."""
+
+    __slots__ = ("index_dtype", "inplace", "train")
+
+    def __init__(self, train: bool, index_dtype: np.dtype | None) -> None:
+        self.train = train
+        self.index_dtype = index_dtype
+        # True while the running op may overwrite its first input: its rule has Trait.INPLACE
+        # and nothing else reads that buffer.
+        self.inplace = False
+
+
+OpFn = Callable[[list[Array], RunContext], Array]
+Weights = Mapping[str, Array]
+Build = Callable[[Any, Any, Weights, Shape], OpFn]
+FoldBN = Callable[[Any, Weights, Shape, Array, Array], "dict[str, Array] | None"]
+Scratch = Callable[[Any, Sequence[Shape], Shape], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Lowering:
+    build: Build
+    fold_bn: FoldBN | None = None
+    scratch: Scratch | None = None
+
+
+def unary(f: Callable[[Array, Any], Array]) -> Build:
+    """A build for an op computed from its one input and its attrs alone: ``f(x, attrs)``."""
+    def build(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+        return lambda ins, ctx: f(ins[0], a)
+    return build
+
+
+def passthrough(ins: list[Array], ctx: RunContext) -> Array:
+    """The op function of an op that returns its input (a view, not a copy)."""
+    return ins[0]
+
+
+def _identity(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    return passthrough
+
+
+# ---------------------------------------------------------------------------- layers with weights
+
+
+def _conv(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    weight, bias = w["weight"], w.get("bias")
+
+    def run(ins: list[Array], ctx: RunContext) -> Array:
+        return conv_nd(ins[0], weight, bias, a.stride, a.padding, a.padding_after, a.dilation, a.groups,
+                       a.padding_mode)
+    return run
+
+
+def _deconv(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    weight, bias = w["weight"], w.get("bias")
+
+    def run(ins: list[Array], ctx: RunContext) -> Array:
+        return conv_transpose_nd(ins[0], weight, bias, a.stride, a.padding, a.output_padding, a.dilation, a.groups)
+    return run
+
+
+def _linear(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    bias = w.get("bias")
+    wt = w["weight"].T  # a view: BLAS reads the transpose in place
+
+    def run(ins: list[Array], ctx: RunContext) -> Array:
+        y = np.matmul(ins[0], wt)
+        if bias is not None:
+            y += bias
+        return y
+    return run
+
+
+def _fold_rows(a: Any, w: Weights, shape: Shape, s: Array, t: Array) -> dict[str, Array]:
+    """Output channels on the weight's first axis (conv: (C_out, C_in/g, *K); linear: (out, in))."""
+    weight, bias = w["weight"], w.get("bias")
+    return {"weight": weight * s.reshape((-1,) + (1,) * (weight.ndim - 1)),
+            "bias": t if bias is None else bias * s + t}
+
+
+def _fold_deconv(a: Any, w: Weights, shape: Shape, s: Array, t: Array) -> dict[str, Array]:
+    """Weight (C_in, C_out/g, *K): output channel g·(C_out/g) + o sits at [g's inputs, o]."""
+    weight, bias = w["weight"], w.get("bias")
+    g = a.groups
+    ws = weight.reshape(g, weight.shape[0] // g, weight.shape[1], -1) * s.reshape(g, 1, weight.shape[1], 1)
+    return {"weight": ws.reshape(weight.shape), "bias": t if bias is None else bias * s + t}
+
+
+def _fold_linear(a: Any, w: Weights, shape: Shape, s: Array, t: Array) -> dict[str, Array] | None:
+    if len(shape) != 1:
+        return None  # the BN's channel axis is not the linear layer's feature axis
+    return _fold_rows(a, w, shape, s, t)
+
+
+def _conv_scratch(a: Any, ins: Sequence[Shape], out: Shape) -> int:
+    return min(IM2COL_ELEMENTS, a.in_channels * math.prod(a.kernel) * math.prod(out[1:]))
+
+
+def _deconv_scratch(a: Any, ins: Sequence[Shape], out: Shape) -> int:
+    return a.out_channels * math.prod(a.kernel) * math.prod(ins[0][1:])
+
+
+# ---------------------------------------------------------------------------- pooling and shapes
+
+
+def _maxpool(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    out = shape[1:]
+    return lambda ins, ctx: max_pool_nd(ins[0], a.kernel, a.stride, a.padding, a.dilation, out)
+
+
+def _avgpool(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    out = shape[1:]
+    return lambda ins, ctx: avg_pool_nd(ins[0], a.kernel, a.stride, a.padding, out, a.count_include_pad)
+
+
+def _upsample(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    return lambda ins, ctx: upsample_nd(ins[0], a.size, a.scale, a.mode, a.align_corners, ctx.index_dtype)
+
+
+def _flatten(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    return lambda ins, ctx: ins[0].reshape(ins[0].shape[0], *shape)
+
+
+# ---------------------------------------------------------------------------- normalisation
+
+
+def _bn(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    mean, var, gamma, beta = w.get("running_mean"), w.get("running_var"), w.get("weight"), w.get("bias")
+    return lambda ins, ctx: batch_norm(ins[0], mean, var, gamma, beta, a.eps, ctx.train)
+
+
+def _instancenorm(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    mean, var, gamma, beta = w.get("running_mean"), w.get("running_var"), w.get("weight"), w.get("bias")
+    return lambda ins, ctx: instance_norm(ins[0], mean, var, gamma, beta, a.eps, not ctx.train)
+
+
+def _layernorm(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    gamma, beta = w.get("weight"), w.get("bias")
+    return lambda ins, ctx: layer_norm(ins[0], a.normalized_shape, gamma, beta, a.eps)
+
+
+def _groupnorm(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    gamma, beta = w.get("weight"), w.get("bias")
+    return lambda ins, ctx: group_norm(ins[0], a.num_groups, gamma, beta, a.eps)
+
+
+# ---------------------------------------------------------------------------- activations and merges
+
+
+def _relu(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    return lambda ins, ctx: relu(ins[0], out=ins[0] if ctx.inplace else None)
+
+
+def _relu6(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    return lambda ins, ctx: relu6(ins[0], out=ins[0] if ctx.inplace else None)
+
+
+def _leaky_relu(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    return lambda ins, ctx: leaky_relu(ins[0], a.slope, inplace=ctx.inplace)
+
+
+def _sum(ins: list[Array]) -> Array:
+    y = ins[0] + ins[1]
+    for other in ins[2:]:
+        y += other
+    return y
+
+
+def _mean(ins: list[Array], ctx: RunContext) -> Array:
+    y = _sum(ins)
+    y /= len(ins)
+    return y
+
+
+def _add(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    return lambda ins, ctx: _sum(ins)
+
+
+def _mean_of_inputs(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    return _mean
+
+
+def _concat(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    return lambda ins, ctx: np.concatenate(ins, axis=a.dim)
+
+
+LOWERINGS: dict[str, Lowering] = {
+    # layers with weights
+    "conv": Lowering(_conv, fold_bn=_fold_rows, scratch=_conv_scratch),
+    "deconv": Lowering(_deconv, fold_bn=_fold_deconv, scratch=_deconv_scratch),
+    "linear": Lowering(_linear, fold_bn=_fold_linear),
+    # pooling
+    "maxpool": Lowering(_maxpool),
+    "avgpool": Lowering(_avgpool),
+    "gap": Lowering(unary(lambda x, a: x.mean(axis=spatial_axes(x), keepdims=a.keepdims))),
+    "gmp": Lowering(unary(lambda x, a: x.max(axis=spatial_axes(x), keepdims=a.keepdims))),
+    "adaptive_avgpool": Lowering(unary(lambda x, a: adaptive_avg_pool_nd(x, a.out_size))),
+    "adaptive_maxpool": Lowering(unary(lambda x, a: adaptive_max_pool_nd(x, a.out_size))),
+    # normalisation
+    "bn": Lowering(_bn),
+    "instancenorm": Lowering(_instancenorm),
+    "layernorm": Lowering(_layernorm),
+    "groupnorm": Lowering(_groupnorm),
+    "lrn": Lowering(unary(lambda x, a: local_response_norm(x, a.size, a.alpha, a.beta, a.k))),
+    # activations (relu, relu6 and leaky_relu run in place when the interpreter allows)
+    "relu": Lowering(_relu),
+    "relu6": Lowering(_relu6),
+    "leaky_relu": Lowering(_leaky_relu),
+    "elu": Lowering(unary(lambda x, a: elu(x, a.alpha))),
+    "gelu": Lowering(unary(lambda x, a: gelu(x, a.approximate))),
+    "silu": Lowering(unary(lambda x, a: silu(x))),
+    "hardswish": Lowering(unary(lambda x, a: hardswish(x))),
+    "sigmoid": Lowering(unary(lambda x, a: sigmoid(x))),
+    "tanh": Lowering(unary(lambda x, a: np.tanh(x))),
+    "softplus": Lowering(unary(lambda x, a: softplus(x, a.beta, a.threshold))),
+    "softmax": Lowering(unary(lambda x, a: softmax(x, a.dim))),
+    "log_softmax": Lowering(unary(lambda x, a: log_softmax(x, a.dim))),
+    # inference: dropout is the identity
+    "dropout": Lowering(_identity),
+    "dropout1d": Lowering(_identity),
+    "dropout2d": Lowering(_identity),
+    "dropout3d": Lowering(_identity),
+    "identity": Lowering(_identity),
+    # shapes
+    "flatten": Lowering(_flatten),
+    "upsample": Lowering(_upsample),
+    # merges; drop-path is for training, so at inference a join is the mean of its inputs
+    "add": Lowering(_add),
+    "mean": Lowering(_mean_of_inputs),
+    "join": Lowering(_mean_of_inputs),
+    "concat": Lowering(_concat),
+}

@@ -1,0 +1,121 @@
+"""Weights of the NumPy backend: a name -> array mapping under the PyTorch backend's keys.
+
+The keys are exactly the PyTorch backend's ``state_dict`` keys
+(``backends/naming.py``) and the shapes those of the op rules' TensorSpecs;
+``.npz`` files load and save without pickles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from specdsl.backends.naming import param_key
+
+Params = dict[str, np.ndarray]
+
+
+def as_model(source: Any) -> Any:
+    """A loaded ``Model`` as it is, else ``specdsl.load(source)`` (a path, zoo name or spec text)."""
+    from specdsl.api import Model, load
+
+    return source if isinstance(source, Model) else load(source)
+
+
+def weight_shapes(model: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Every parameter and buffer the model owns: key -> (shape, 'float' | 'int64'), in node order.
+
+    The keys and shapes are those of the PyTorch backend's ``state_dict``; both come from the op rules.
+    """
+    out: dict[str, tuple[tuple[int, ...], str]] = {}
+    for node in model.graph.nodes:
+        for w in model.analysis.figures[node.index].weights:
+            out[param_key(node.path, w.name)] = (w.shape, "int64" if w.dtype == "int64" else "float")
+    return out
+
+
+def random_weights(model: Any, seed: int = 0, dtype: str | np.dtype = "float64") -> Params:
+    """Deterministic random weights for every parameter and buffer of ``model``.
+
+    Each tensor draws from its own stream (seeded by ``seed`` and its key), so a
+    tensor's values do not depend on the rest of the model. Every value is a
+    float32 number, so a float32 copy of the weights is exact. Conv / linear
+    weights are He-uniform over their fan-in (activations keep their scale
+    through deep stacks), biases small, norm scales in [0.5, 1], running
+    variances in [0.5, 1.5]: every term of every op contributes.
+    """
+    model = as_model(model)
+    dt = np.dtype(dtype)
+    weights: Params = {}
+    specs = {param_key(n.path, w.name): w for n in model.graph.nodes for w in model.analysis.figures[n.index].weights}
+    for key, spec in specs.items():
+        rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
+        shape = spec.shape
+        if spec.dtype == "int64":
+            weights[key] = np.array(int(rng.integers(0, 1000)), dtype=np.int64)
+            continue
+        if spec.fan_in is not None:
+            bound = math.sqrt(6.0 / max(spec.fan_in, 1.0))
+            low, high = -bound, bound
+        elif spec.name == "weight":
+            low, high = 0.5, 1.0
+        elif spec.name == "running_var":
+            low, high = 0.5, 1.5
+        else:  # bias, running_mean
+            low, high = -0.2, 0.2
+        # Drawn in float32 arithmetic whatever the dtype: float32 and float64 models get identical values.
+        values = rng.random(shape, dtype=np.float32)
+        values *= np.float32(high - low)
+        values += np.float32(low)
+        weights[key] = values.astype(dt, copy=False)
+    return weights
+
+
+def save_weights(path: str | os.PathLike[str], weights: Mapping[str, Any]) -> None:
+    """Write ``weights`` to an ``.npz`` file (no pickles: numeric arrays only)."""
+    arrays = {}
+    for key, value in weights.items():
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"weight '{key}' has dtype {arr.dtype}; only numeric arrays can be saved")
+        arrays[key] = arr
+    np.savez(path, allow_pickle=False, **arrays)
+
+
+def load_weights(path: str | os.PathLike[str]) -> Params:
+    """Read an ``.npz`` weight file (pickled objects are refused)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def check_weights(model: Any, weights: Mapping[str, Any]) -> Params:
+    """``weights`` as arrays (torch tensors converted), if the keys and shapes are ``weight_shapes(model)``'s.
+
+    Raises ValueError listing what is missing, unexpected or of the wrong shape.
+    """
+    expected = weight_shapes(model)
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    problems = []
+    if missing:
+        problems.append("missing: " + ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else ""))
+    if unexpected:
+        problems.append("unexpected: " + ", ".join(unexpected[:8]) + (" ..." if len(unexpected) > 8 else ""))
+    out: Params = {}
+    for key, (shape, _kind) in expected.items():
+        if key not in weights:
+            continue
+        value = weights[key]
+        if hasattr(value, "detach"):  # a torch tensor, e.g. from module.state_dict()
+            value = value.detach().cpu().numpy()
+        arr = np.asarray(value)
+        if tuple(arr.shape) != shape:
+            problems.append(f"{key} has shape {list(arr.shape)}, expected {list(shape)}")
+        out[key] = arr
+    if problems:
+        raise ValueError("weights do not fit the model: " + "; ".join(problems))
+    return out
