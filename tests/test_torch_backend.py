@@ -256,3 +256,63 @@ def test_one_class_per_user_block() -> None:
     assert "nn.Conv2d(c, c * 4, kernel_size=1, bias=False)" in resnet
     # Calls whose structure differs (projection shortcut or not) get numbered variants.
     assert resnet.count("class Bottleneck") == 3
+
+
+def test_runtime_errors_name_the_spec_node() -> None:
+    """A failure inside the module says which spec node failed and where it is written."""
+    model = specdsl.load("resnet18", input=(3, 32, 32))
+    module = to_torch(model, seed=0).eval()
+    with pytest.raises(RuntimeError) as info:  # the wrong channel count: the first conv fails
+        module(torch.randn(2, 4, 32, 32))
+    text = str(info.value)
+    assert "expected input[2, 4, 32, 32] to have 3 channels" in text  # torch's own message comes first
+    assert "While executing layers[0] (conv) at <zoo>/resnet18.cnn:11:5" in text
+    # Inside a block call: the node's path, its line in the block, and the call that expanded it.
+    conv = module.get_submodule("layers.4.0.body.0")
+    conv.weight.data = conv.weight.data[:, :32]
+    with pytest.raises(RuntimeError) as info:
+        module(torch.randn(2, 3, 32, 32))
+    text = str(info.value)
+    assert "While executing layers[4][0].body[0] (conv) at <zoo>/resnet18.cnn:6:" in text
+    assert "while expanding block 'basic'" in text
+
+
+def test_runtime_errors_in_functions_name_the_spec_node() -> None:
+    """add / mean / concat become several fx nodes: a failure in any of them names the spec node."""
+    text = ("model: t\ninput: [2, 8, 8]\nlayers:\n  - {maxpool: 2, name: p}\n"
+            "  - {upsample: {scale: 2.0}, name: u}\n  - {add: null, inputs: [input, u, u], name: s}\n"
+            "  - {concat: null, inputs: [input, s]}\n")
+    module = to_torch(specdsl.load(text))
+    assert module(torch.randn(1, 2, 8, 8)).shape == (1, 4, 8, 8)
+    with pytest.raises(RuntimeError, match=r"(?s)must match the size.*While executing layers\[2\] \(add\) at "
+                                           r"<string>:6:5"):
+        module(torch.randn(1, 2, 9, 9))  # 9 -> 4 -> 8: the first of the two additions fails
+    meta = [n.meta.get("specdsl_path") for n in module.graph.nodes if n.op == "call_function"]
+    assert meta == ["layers[2]", "layers[2]", "layers[3]"]
+
+
+def test_fractal_join_inside_nested_block_classes_trains() -> None:
+    """A join in a block called from another block gets the model's FractalPath (it used to get None)."""
+    model = specdsl.load("""
+model: nested
+input: [3, 8, 8]
+blocks:
+  inner:
+    params: {c: int}
+    fractal: {columns: 2, drop_global: 0.5, base: [{conv: {out: c, k: 3, pad: 1}}]}
+  outer:
+    params: {c: int}
+    layers: [{inner: c}, relu]
+layers:
+  - outer: 4
+  - outer: 4
+""")
+    source = emit(model)
+    assert "Inner(in_channels=in_channels, c=c, fractal_path=self.fractal_path)" in source
+    assert check_emitted(model, source) == []
+    emitted = load_emitted(source)().train()
+    joins = [m for m in emitted.modules() if type(m).__name__ == "Join"]
+    assert len(joins) == 2 and all(j.path is emitted.fractal_path for j in joins)
+    torch.manual_seed(0)
+    for _ in range(4):
+        emitted(torch.randn(2, 3, 8, 8))

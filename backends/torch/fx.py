@@ -3,18 +3,22 @@
 The graph becomes a ``torch.fx.GraphModule``: real ``nn.Module`` layers at
 readable paths (``layers.4.body.0``) and a forward that fx generates as plain
 Python once, so nothing re-interprets the graph per call. It works with CUDA,
-channels_last, autocast, torch.compile, torch.export and DDP.
+channels_last, autocast, torch.compile, torch.export and DDP. Each node lowers
+through ``lowerings.LOWERINGS``, the table the emitted source is written from too;
+an error at run time names the spec node that raised it (``located.py``).
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from specdsl.backends.naming import class_name, init_calls, inplace_activations, module_path
-from specdsl.backends.torch.emit import module_source
+from specdsl.backends.torch import modules
+from specdsl.backends.torch.located import SpecGraphModule, locate
+from specdsl.backends.torch.lowerings import Ctor, ModuleLowering, fractal_sampling, lowering_for
+from specdsl.backends.torch.modules import FractalPath
 from torch import fx, nn
 
 from specdsl.api import Model
@@ -22,77 +26,11 @@ from specdsl.ir import Node
 from specdsl.ops.rule import TensorSpec
 
 
-class GlobalPool(nn.Module):
-    """Global average or max pooling to [N, C] (or [N, C, 1, ...] with keepdims)."""
-
-    def __init__(self, rank: int, kind: str, keepdims: bool) -> None:
-        super().__init__()
-        self.dims = tuple(range(2, 2 + rank))
-        self.kind = kind
-        self.keepdims = keepdims
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "avg":
-            return x.mean(dim=self.dims, keepdim=self.keepdims)
-        return x.amax(dim=self.dims, keepdim=self.keepdims)
-
-    def extra_repr(self) -> str:
-        return f"kind={self.kind}, keepdims={self.keepdims}"
-
-
-class FractalPath:
-    """Which fractal column a training batch uses under global drop-path (shared by all joins)."""
-
-    def __init__(self) -> None:
-        self.column: int | None = None
-
-
-class Join(nn.Module):
-    """FractalNet's join: the mean of its inputs; drop-path while training.
-
-    Local drop-path drops each input with probability ``drop_local`` (keeping at
-    least one); under global drop-path (chosen per batch by the model with
-    probability ``drop_global``) only the input from the sampled column passes.
-    """
-
-    def __init__(self, drop_local: float, drop_global: float, columns: Sequence[int], path: FractalPath) -> None:
-        super().__init__()
-        self.drop_local = drop_local
-        self.drop_global = drop_global
-        self.columns = tuple(columns)
-        self.path = path
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        if not self.training or (self.drop_local == 0 and self.path.column is None):
-            return torch.stack(inputs).mean(dim=0)
-        if self.path.column is not None:
-            if self.path.column in self.columns:
-                return inputs[self.columns.index(self.path.column)]
-            return torch.stack(inputs).mean(dim=0)
-        keep = torch.rand(len(inputs)) >= self.drop_local
-        if not bool(keep.any()):
-            keep[int(torch.randint(len(inputs), ()))] = True
-        kept = [x for x, k in zip(inputs, keep.tolist(), strict=True) if k]
-        return torch.stack(kept).mean(dim=0)
-
-    def extra_repr(self) -> str:
-        return f"drop_local={self.drop_local}, drop_global={self.drop_global}, columns={self.columns}"
-
-
-def make_module(node: Node, attrs: dict[str, Any], in_shape: Sequence[int], fractal: FractalPath,
-                inplace: bool = False) -> nn.Module | None:
-    """The nn.Module for one node, or None for ops lowered as functions (add, concat, mean).
-
-    Built from the same constructor description the emitted source prints, so the
-    in-memory module and `specdsl build`'s file cannot drift apart.
-    """
-    ctor = module_source(node, attrs, tuple(in_shape), inplace)
-    if ctor is None:
-        return None
-    if ctor.name == "Join":
-        return Join(*ctor.args, fractal)
-    cls = GlobalPool if ctor.name == "GlobalPool" else getattr(nn, ctor.name.removeprefix("nn."))
-    return cls(*ctor.args, **dict(ctor.kwargs))
+def make_module(ctor: Ctor, fractal: FractalPath) -> nn.Module:
+    """The module a constructor description stands for: the same call the emitted file prints."""
+    cls = getattr(nn, ctor.name.removeprefix("nn.")) if ctor.name.startswith("nn.") else getattr(modules, ctor.name)
+    args = (*ctor.args, fractal) if ctor.fractal_path else ctor.args
+    return cls(*args, **dict(ctor.kwargs))
 
 
 # -- initialisation -------------------------------------------------------------------
@@ -122,13 +60,15 @@ def _attach(root: nn.Module, target: str, module: nn.Module) -> None:
     parent.add_module(last, module)
 
 
-def build_graph_module(model: Model, seed: int | None = None) -> fx.GraphModule:
+def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule:
     if seed is not None:
         torch.manual_seed(seed)
     root = nn.Module()
     graph = fx.Graph()
+    tracer = fx.proxy.GraphAppendingTracer(graph)
     fractal = FractalPath()
-    values: list[fx.Node | None] = []
+    ctors: list[Ctor] = []
+    values: list[fx.Node] = []
     figures = model.analysis.figures
     inplace = inplace_activations(model)
     for node in model.graph.nodes:
@@ -141,8 +81,11 @@ def build_graph_module(model: Model, seed: int | None = None) -> fx.GraphModule:
         in_shape = figures[node.inputs[0]].shape
         fig = figures[node.index]
         assert in_shape is not None and fig.shape is not None
-        module = make_module(node, fig.attrs, in_shape, fractal, node.index in inplace)
-        if module is not None:
+        lowering = lowering_for(node.op)
+        if isinstance(lowering, ModuleLowering):
+            ctor = lowering.ctor(fig.attrs, len(in_shape) - 1, node.index in inplace)
+            ctors.append(ctor)
+            module = make_module(ctor, fractal)
             initialise(module, node, fig.weights)
             if node.frozen:
                 for p in module.parameters():
@@ -150,33 +93,34 @@ def build_graph_module(model: Model, seed: int | None = None) -> fx.GraphModule:
             target = module_path(node.path)
             _attach(root, target, module)
             value = graph.call_module(target, tuple(ins))
-        elif node.op == "add":
-            value = ins[0]
-            for other in ins[1:]:
-                value = graph.call_function(operator.add, (value, other))
-        elif node.op == "mean":
-            total = ins[0]
-            for other in ins[1:]:
-                total = graph.call_function(operator.add, (total, other))
-            value = graph.call_function(operator.truediv, (total, len(ins)))
-        else:  # concat
-            value = graph.call_function(torch.cat, (list(ins),), {"dim": fig.attrs.dim})
+            locate(value, node)
+        else:
+            # The lowering's Python operators on fx proxies record its graph nodes.
+            mark = next(reversed(graph.nodes))
+            value = lowering.apply([fx.Proxy(v, tracer) for v in ins], fig.attrs, torch).node
+            for added in _nodes_after(graph, mark):
+                locate(added, node)
         value.meta["specdsl_index"] = node.index
-        value.meta["specdsl_path"] = node.path
         values.append(value)
     graph.output(values[model.graph.output])
-    gm = fx.GraphModule(root, graph, class_name=class_name(model.name))
+    gm = SpecGraphModule(root, graph, class_name=class_name(model.name))
     gm.meta["specdsl_fractal"] = fractal
-    if any(n.op == "join" for n in model.graph.nodes):
-        gm.register_forward_pre_hook(_sample_fractal_path(model, fractal))
+    sampling = fractal_sampling(ctors)
+    if sampling is not None:
+        gm.register_forward_pre_hook(_sample_fractal_path(fractal, *sampling))
     return gm
 
 
-def _sample_fractal_path(model: Model, fractal: FractalPath) -> Any:
-    joins = [n for n in model.graph.nodes if n.op == "join"]
-    columns = max(max(j.args.columns or [1]) for j in joins)  # type: ignore[union-attr]
-    drop_global = max(j.args.drop_global for j in joins)  # type: ignore[union-attr]
+def _nodes_after(graph: fx.Graph, mark: fx.Node) -> list[fx.Node]:
+    out = []
+    for n in reversed(graph.nodes):
+        if n is mark:
+            break
+        out.append(n)
+    return out
 
+
+def _sample_fractal_path(fractal: FractalPath, columns: int, drop_global: float) -> Any:
     def hook(module: nn.Module, inputs: Any) -> None:
         fractal.column = None
         if module.training and drop_global > 0 and float(torch.rand(())) < drop_global:
@@ -191,7 +135,7 @@ def load_model(source: Any) -> Model:
     return source if isinstance(source, Model) else load(source)
 
 
-def to_torch(source: Any, *, seed: int | None = None) -> fx.GraphModule:
+def to_torch(source: Any, *, seed: int | None = None) -> SpecGraphModule:
     """A runnable ``nn.Module`` for a spec (path, zoo name, text or a loaded Model)."""
     return build_graph_module(load_model(source), seed=seed)
 

@@ -1,0 +1,381 @@
+"""Block classes of the emitted file: one ``nn.Module`` class per user block (per distinct structure).
+
+:class:`BlockClassPlan` lowers every node through the lowering table, finds the calls of
+each user block, groups calls whose structure agrees, and writes one class per group, its
+constructor arguments becoming the block's parameters (``nn.Conv2d(c, c * 4, ...)``). A
+group whose calls cannot share one class is left for the model's own forward (``flat``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from specdsl.backends.naming import inplace_activations, module_path
+from specdsl.backends.torch.emit_text import (
+    ModuleTree,
+    access,
+    attribute_lines,
+    emitted_class_name,
+    inside,
+    place,
+    safe_ident,
+    tree_source,
+)
+from specdsl.backends.torch.helper_source import helper_names
+from specdsl.backends.torch.lowerings import Ctor, FunctionLowering, ModuleLowering, lowering_for
+
+from specdsl.ir import BlockCall, Node
+from specdsl.ops import OPS
+from specdsl.ops.rule import Trait
+
+if TYPE_CHECKING:
+    from specdsl.api import Model
+
+
+@dataclass(eq=False)
+class Instance:
+    """One call of a user block, seen from the code generator."""
+
+    path: str
+    call: BlockCall
+    nodes: list[Node]  # its own nodes, nested calls' nodes excluded
+    nested: list[Instance]
+    items: list[Any]  # nodes and nested instances in execution order
+
+    @functools.cached_property
+    def pos(self) -> dict[int, int]:
+        """Node index -> position among this call's own nodes (how a variant refers to its nodes)."""
+        return {n.index: k for k, n in enumerate(self.nodes)}
+
+
+@dataclass
+class _Draft:
+    """A block class being written: its module tree and forward so far, and what names mean."""
+
+    first: Instance  # the group's first call, whose structure every member shares
+    envs: list[dict[str, Any]]  # each member's block parameters and input channel counts
+    candidates: list[str]  # expressions that may stand for an integer (parameters, the block's own)
+    base: str  # module path of the first call
+    var: dict[Any, str]  # ref -> variable of the forward
+    chan_expr: dict[Any, str]  # ref -> expression of its channel count
+    used_names: set[str]
+    tree: ModuleTree = field(default_factory=dict)
+    forward: list[str] = field(default_factory=list)
+
+
+class BlockClassPlan:
+    """Every node's lowering, and (after :meth:`plan`) the block classes and which calls use them."""
+
+    def __init__(self, model: Model) -> None:
+        self.graph = model.graph
+        self.figs = model.analysis.figures
+        inplace = inplace_activations(model)
+        self.ctors: dict[int, Ctor] = {}  # node index -> its module's constructor (module lowerings only)
+        self.functions: dict[int, FunctionLowering] = {}
+        for node in self.graph.nodes[1:]:
+            lowering = lowering_for(node.op)
+            if isinstance(lowering, ModuleLowering):
+                in_shape = self.figs[node.inputs[0]].shape
+                assert in_shape is not None
+                attrs = self.figs[node.index].attrs
+                self.ctors[node.index] = lowering.ctor(attrs, len(in_shape) - 1, node.index in inplace)
+            else:
+                self.functions[node.index] = lowering
+        # Classes of modules.py the file needs, and whether a shared FractalPath is passed around.
+        self.helpers = {c.name for c in self.ctors.values() if not c.name.startswith("nn.")}
+        self.fractal_path = any(c.fractal_path for c in self.ctors.values())
+        self.top_instances = self._instances("", self.graph.nodes[1:])
+        self.classes: list[list[str]] = []
+        self.class_of: dict[str, tuple[str, dict[str, Any]]] = {}  # instance path -> (class, call values)
+        self.flat: set[str] = set()  # instances emitted inline
+
+    def source(self, index: int, inputs: list[str]) -> str:
+        """A function-lowered node's expression over the variables ``inputs``."""
+        return self.functions[index].source(inputs, self.figs[index].attrs)
+
+    # -- structure --------------------------------------------------------------
+
+    def _instances(self, parent: str, nodes: list[Node]) -> list[Instance]:
+        calls = sorted((p for p in self.graph.calls if (not parent or inside(p, parent))
+                        and not any(inside(p, q) for q in self.graph.calls if q != p and (not parent or
+                                                                                       inside(q, parent)))),
+                       key=lambda p: min((n.index for n in nodes if inside(n.path, p)), default=0))
+        out = []
+        for path in calls:
+            mine = [n for n in nodes if inside(n.path, path)]
+            nested = self._instances(path, mine)
+            own = [n for n in mine if not any(inside(n.path, q.path) for q in nested)]
+            items: list[Any] = []
+            seen: set[str] = set()
+            for n in mine:
+                owner = next((q for q in nested if inside(n.path, q.path)), None)
+                if owner is None:
+                    items.append(n)
+                elif owner.path not in seen:
+                    seen.add(owner.path)
+                    items.append(owner)
+            out.append(Instance(path, self.graph.calls[path], own, nested, items))
+        return out
+
+    def _items_signature(self, inst: Instance) -> tuple[Any, ...]:
+        base = module_path(inst.path)
+        sig: list[Any] = []
+        for item in inst.items:
+            if isinstance(item, Instance):
+                sig.append(("call", module_path(item.path)[len(base) + 1:], item.call.block,
+                            self._refs(item.call.inputs, inst), self._items_signature(item)))
+                continue
+            ctor = self.ctors.get(item.index)
+            literal = None if ctor is None else (ctor.name, ctor.fractal_path, tuple(k for k, _ in ctor.slots()),
+                                                 tuple((k, v) for k, v in ctor.slots()
+                                                       if not isinstance(v, int) or isinstance(v, bool)))
+            # A function's text over placeholder inputs: same arity and arguments (concat's dim).
+            function = None if ctor is not None else self.source(item.index, [f"x{k}" for k in
+                                                                              range(len(item.inputs))])
+            sig.append(("node", module_path(item.path)[len(base) + 1:], item.op, literal,
+                        self._refs(item.inputs, inst), function))
+        return (tuple(sig), self._ref(inst.call.output, inst))
+
+    def _refs(self, inputs: tuple[int, ...], inst: Instance) -> tuple[Any, ...]:
+        return tuple(self._ref(i, inst) for i in inputs)
+
+    def _ref(self, index: int, inst: Instance) -> Any:
+        if index in inst.pos:
+            return ("node", inst.pos[index])
+        for q in inst.nested:
+            if q.call.output == index:
+                return ("call", module_path(q.path)[len(module_path(inst.path)) + 1:])
+        if index in inst.call.inputs:
+            return ("in", inst.call.inputs.index(index))
+        return ("outside", index)  # pragma: no cover - names are scoped to their block
+
+    # -- expressions --------------------------------------------------------------
+
+    def _env(self, inst: Instance) -> dict[str, Any]:
+        env = {k: v for k, v in inst.call.params.items() if safe_ident(k)}
+        for k, idx in enumerate(inst.call.inputs):
+            shape = self.figs[idx].shape
+            env[self._channel_name(inst.call, k)] = shape[0] if shape else 0
+        return env
+
+    @staticmethod
+    def _channel_name(call: BlockCall, k: int) -> str:
+        name = call.input_names[k] if k < len(call.input_names) else f"input{k}"
+        return "in_channels" if k == 0 else f"{name}_channels" if safe_ident(name) else f"in{k}_channels"
+
+    @staticmethod
+    def _choose(values: list[int], envs: list[dict[str, Any]], candidates: list[str],
+                prefer_literal: bool) -> str | None:
+        """An expression equal to every instance's value, or None."""
+        from specdsl.blocks.expr import ExprError, evaluate
+
+        literal_ok = len(set(values)) == 1
+        if prefer_literal and literal_ok:
+            return repr(values[0])
+        for expr in candidates:
+            try:
+                if all(evaluate(expr, env) == v for env, v in zip(envs, values, strict=True)):
+                    return expr
+            except ExprError:
+                continue
+        return repr(values[0]) if literal_ok else None
+
+    # -- classes ----------------------------------------------------------------------
+
+    def plan(self) -> None:
+        """Group every block's calls by structure; each group becomes one class."""
+        by_block: dict[str, list[Instance]] = {}
+
+        def collect(insts: list[Instance]) -> None:
+            for inst in insts:
+                collect(inst.nested)
+                by_block.setdefault(inst.call.block, []).append(inst)
+
+        collect(self.top_instances)
+        taken = {emitted_class_name(self.graph.model), *helper_names()}
+        for block, insts in by_block.items():
+            groups: dict[Any, list[Instance]] = {}
+            for inst in insts:
+                groups.setdefault(self._items_signature(inst), []).append(inst)
+            for k, members in enumerate(groups.values()):
+                base = emitted_class_name(block)
+                name = base if k == 0 else f"{base}{k + 1}"
+                while name in taken:
+                    name += "_"
+                lines = self._class(name, block, members, k + 1, len(groups))
+                if lines is None:
+                    self.flat.update(m.path for m in members)
+                    continue
+                taken.add(name)
+                self.classes.append(lines)
+
+    def _class(self, name: str, block: str, members: list[Instance], variant: int = 1,
+               variants: int = 1) -> list[str] | None:
+        """The source lines of one class for ``members`` (calls of ``block``), or None if they cannot share one."""
+        first = members[0]
+        if any(m.path in self.flat for m in members) or any(q.path in self.flat for m in members
+                                                             for q in m.nested):
+            return None
+        params = [p for p in first.call.params if safe_ident(p)]
+        channel = [self._channel_name(first.call, k) for k in range(len(first.call.inputs))]
+        input_vars = ["x" if k == 0 else iname if safe_ident(iname) else f"x_in{k}"
+                      for k, iname in enumerate(first.call.input_names)]
+        draft = _Draft(first, [self._env(m) for m in members], [*params, *self.graph.block_exprs.get(block, ())],
+                       module_path(first.path), var={("in", k): v for k, v in enumerate(input_vars)},
+                       chan_expr={("in", k): channel[k] for k in range(len(channel))},
+                       used_names={"x", *input_vars, *params, *channel})
+        for pos_k, item in enumerate(first.items):
+            member_items = [m.items[pos_k] for m in members]
+            ok = self._nested_call(draft, item, member_items) if isinstance(item, Instance) \
+                else self._node(draft, item, member_items)
+            if not ok:
+                return None
+        forward = draft.forward
+        out_ref = self._ref(first.call.output, first)
+        used_text = "\n".join(forward) + "\n" + "\n".join(tree_source(draft.tree, 0))
+        # A name counts as used when it is read, not when it names a keyword argument.
+        init_params = [c for c in channel if re.search(rf"\b{c}\b(?!\s*=[^=])", used_text)]
+        init_params += [p for p in params if re.search(rf"\b{p}\b(?!\s*=[^=])", used_text)]
+        needs_path = "self.fractal_path" in used_text
+        sig_parts = [f"{p}: int" if p in channel else f"{p}: {first.call.param_types.get(p, 'int')}"
+                     for p in init_params]
+        if needs_path:
+            sig_parts.append("fractal_path: FractalPath")
+        for m in members:
+            values = {p: (m.call.params[p] if p in m.call.params else
+                          self._env(m)[p]) for p in init_params}
+            if needs_path:
+                values["fractal_path"] = None
+            self.class_of[m.path] = (name, values)
+        doc = f"The spec's block `{block}`" + (
+            f", variant {variant} of {variants} (its calls differ in structure, e.g. a projection shortcut)"
+            if variants > 1 else "") + "."
+        lines = [f"class {name}(nn.Module):", f'    """{doc}"""', "",
+                 f"    def __init__(self{''.join(', ' + p for p in sig_parts)}) -> None:",
+                 "        super().__init__()"]
+        if needs_path:
+            lines.append("        self.fractal_path = fractal_path")
+        lines += attribute_lines(draft.tree)
+        args = ", ".join(f"{v}: torch.Tensor" for v in input_vars)
+        lines += ["", f"    def forward(self, {args}) -> torch.Tensor:"]
+        lines += [f"        {line}" for line in forward]
+        lines.append(f"        return {draft.var[out_ref]}")
+        return lines
+
+    def _nested_call(self, draft: _Draft, item: Instance, member_items: list[Instance]) -> bool:
+        """A call of another block inside this one: an instance of that block's class."""
+        cls_info = [self.class_of.get(it.path) for it in member_items]
+        if any(c is None for c in cls_info) or len({c[0] for c in cls_info}) != 1:  # type: ignore[index]
+            return False
+        cls, first_values = cls_info[0]  # type: ignore[misc]
+        kwargs = []
+        for key in first_values:
+            if key == "fractal_path":  # the one FractalPath of the model, handed down
+                kwargs.append("fractal_path=self.fractal_path")
+                continue
+            values = [c[1][key] for c in cls_info]  # type: ignore[index]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                if len({repr(v) for v in values}) != 1:
+                    return False
+                kwargs.append(f"{key}={values[0]!r}")
+                continue
+            chan_candidates = []
+            if key.endswith("channels"):
+                k_in = self._nested_input_index(item, key)
+                ref = self._ref(item.call.inputs[k_in], draft.first)
+                if ref in draft.chan_expr:
+                    chan_candidates.append(draft.chan_expr[ref])
+            expr = self._choose(values, draft.envs, [*chan_candidates, *draft.candidates], prefer_literal=False)
+            if expr is None:
+                return False
+            kwargs.append(f"{key}={expr}")
+        rel = module_path(item.path)[len(draft.base) + 1:]
+        place(draft.tree, rel, f"{cls}({', '.join(kwargs)})")
+        ref_key = ("call", rel)
+        args = [draft.var[self._ref(i, draft.first)] for i in item.call.inputs]
+        v = self._fresh(draft.used_names)
+        draft.var[ref_key] = v
+        draft.forward.append(f"{v} = {access(rel)}({', '.join(args)})")
+        out_values = [self.figs[it.call.output].shape for it in member_items]
+        out_expr = self._choose([s[0] for s in out_values if s], draft.envs, draft.candidates, prefer_literal=False) \
+            if all(out_values) else None
+        if out_expr is not None:
+            draft.chan_expr[ref_key] = out_expr
+        return True
+
+    def _node(self, draft: _Draft, node: Node, member_nodes: list[Node]) -> bool:
+        """One of the block's own nodes: a module in __init__ and its call, or an expression, in forward."""
+        my_ref = ("node", draft.first.pos[node.index])
+        in_refs = [self._ref(i, draft.first) for i in node.inputs]
+        in_chans = [draft.chan_expr.get(r) for r in in_refs]
+        ins = [draft.var[r] for r in in_refs]
+        ctor = self.ctors.get(node.index)
+        out_chans = None
+        if ctor is None:
+            call = self.source(node.index, ins)
+            channels = self.functions[node.index].channels
+            if channels is not None:
+                out_chans = channels(in_chans, self.figs[node.index].attrs)
+        else:
+            exprs = self._ctor_exprs(draft, ctor, member_nodes, in_chans[0] if in_chans else None)
+            if exprs is None:
+                return False
+            rel = module_path(node.path)[len(draft.base) + 1:]
+            place(draft.tree, rel, ctor.render(exprs))
+            if ctor.channels_out:
+                out_slot = ctor.channels_out[0]
+                out_chans = exprs.get(out_slot, repr(dict(ctor.slots())[out_slot]))
+            call = f"{access(rel)}({', '.join(ins)})"
+        if out_chans is None and in_chans and OPS[node.op].has(Trait.KEEPS_CHANNELS):
+            out_chans = in_chans[0]
+        if out_chans is not None:
+            draft.chan_expr[my_ref] = out_chans
+        v = self._fresh(draft.used_names, node.name)
+        draft.var[my_ref] = v
+        draft.forward.append(f"{v} = {call}")
+        return True
+
+    def _ctor_exprs(self, draft: _Draft, ctor: Ctor, member_nodes: list[Node],
+                    in_chans: str | None) -> dict[Any, str] | None:
+        """An expression for each integer argument, equal in every member (None: no such expressions)."""
+        exprs: dict[Any, str] = {}
+        member_slots = [dict(self.ctors[n.index].slots()) for n in member_nodes]
+        for slot, value in ctor.slots():
+            if not isinstance(value, int) or isinstance(value, bool):
+                continue
+            values = [slots[slot] for slots in member_slots]
+            if slot in ctor.channels_in:
+                cands = [in_chans] if in_chans is not None else []
+                expr = self._choose(values, draft.envs, [*cands, *draft.candidates], prefer_literal=False)
+            elif slot in ctor.channels_out:
+                expr = self._choose(values, draft.envs, draft.candidates, prefer_literal=False)
+            else:
+                expr = self._choose(values, draft.envs, draft.candidates, prefer_literal=True)
+            if expr is None:
+                return None
+            exprs[slot] = expr
+        # Per-axis tuples must agree literally across the calls grouped here.
+        for slot, value in ctor.slots():
+            if isinstance(value, tuple) and len({repr(slots[slot]) for slots in member_slots}) != 1:
+                return None
+        return exprs
+
+    def _nested_input_index(self, inst: Instance, key: str) -> int:
+        for k in range(len(inst.call.inputs)):
+            if self._channel_name(inst.call, k) == key:
+                return k
+        return 0
+
+    @staticmethod
+    def _fresh(used: set[str], preferred: str | None = None) -> str:
+        if preferred and safe_ident(preferred) and preferred not in used and not re.fullmatch(r"h\d+", preferred):
+            used.add(preferred)
+            return preferred
+        k = 1
+        while f"h{k}" in used:
+            k += 1
+        used.add(f"h{k}")
+        return f"h{k}"

@@ -1,0 +1,101 @@
+"""Errors at run time that name the spec node at fault, as torch.fx's Interpreter does.
+
+``to_torch`` returns a :class:`SpecGraphModule`: a ``GraphModule`` whose fx-generated
+forward runs unchanged, inside one ``try``. When it raises, the traceback's line in the
+generated code names the fx node that failed; its meta (set by :func:`locate`) names the
+spec node, and the exception's message gains
+
+    While executing layers[4][0].body[0] (conv) at <zoo>/resnet18.cnn:6:5
+      while expanding block 'basic' (c=64, stride=1) called at <zoo>/resnet18.cnn:13:5 (layers[4][0])
+
+The exception keeps its type and traceback (a ``KeyError``, whose message is its repr,
+becomes a ``RuntimeError`` raised from it). Success costs one Python call, not one per node.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from torch import fx
+
+from specdsl.ir import Node
+
+_ASSIGNED = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
+_MARK = "While executing "
+
+
+def locate(value: fx.Node, node: Node) -> None:
+    """Record in an fx node's meta which spec node it computes (part of)."""
+    value.meta["specdsl_path"] = node.path
+    value.meta["specdsl_op"] = node.op
+    value.meta["specdsl_loc"] = node.loc
+    value.meta["specdsl_notes"] = node.notes
+
+
+class SpecGraphModule(fx.GraphModule):
+    """A GraphModule whose errors say which spec node failed (see the module docstring)."""
+
+    def recompile(self) -> Any:
+        code = super().recompile()
+        cls = type(self)
+        generated = cls.forward  # what fx just compiled from the graph
+        cls.forward = _located_forward(generated)  # type: ignore[method-assign]
+        return code
+
+    def spec_node_at(self, tb: TracebackType | None, code: Any) -> fx.Node | None:
+        """The fx node whose line of the generated forward (compiled to ``code``) raised, if any."""
+        while tb is not None and tb.tb_frame.f_code is not code:
+            tb = tb.tb_next
+        if tb is None:
+            return None
+        lines = self.code.splitlines()
+        match = _ASSIGNED.match(lines[tb.tb_lineno - 1]) if 0 < tb.tb_lineno <= len(lines) else None
+        if match is None:
+            return None
+        return next((n for n in self.graph.nodes if n.name == match.group(1)), None)
+
+
+def _located_forward(generated: Callable[..., Any]) -> Callable[..., Any]:
+    def forward(self: SpecGraphModule, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return generated(self, *args, **kwargs)
+        except Exception as exc:
+            node = self.spec_node_at(exc.__traceback__, generated.__code__)
+            if node is None or "specdsl_path" not in node.meta:
+                raise
+            message = _message(exc, node.meta)
+            if message is None:
+                raise
+            if isinstance(exc, KeyError) or not _settable(exc, message):
+                raise RuntimeError(message) from exc
+            raise
+
+    forward.__doc__ = generated.__doc__
+    return forward
+
+
+def _message(exc: BaseException, meta: dict[str, Any]) -> str | None:
+    """The exception's message with the spec node added, or None if it already names one."""
+    text = str(exc.args[0]) if exc.args else type(exc).__name__
+    if _MARK in text:
+        return None
+    where = f"{_MARK}{meta['specdsl_path']} ({meta['specdsl_op']})"
+    if meta.get("specdsl_loc") is not None:
+        where += f" at {meta['specdsl_loc']}"
+    notes = "".join(f"\n  {note}" for note in meta.get("specdsl_notes", ()))
+    return f"{text}\n\n{where}{notes}"
+
+
+def _settable(exc: BaseException, message: str) -> bool:
+    """Put ``message`` in place of the exception's own, if its str() then shows it."""
+    if not exc.args or not isinstance(exc.args[0], str):
+        return False
+    old = exc.args
+    exc.args = (message, *old[1:])
+    if message in str(exc):
+        return True
+    exc.args = old
+    return False

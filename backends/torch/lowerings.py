@@ -1,0 +1,327 @@
+"""How each op becomes PyTorch: one table, read by ``to_torch`` (fx.py) and the emitter (emit*.py).
+
+``LOWERINGS`` maps every op name in ``specdsl.ops.OPS`` to one of
+
+* :class:`ModuleLowering`: the op runs as a module. ``ctor(attrs, rank, inplace)``
+  returns a :class:`Ctor`, the constructor call kept as data
+  (``nn.Conv2d(3, 64, kernel_size=7, bias=False)``): ``to_torch`` instantiates it, the
+  emitter prints it (with block parameters in place of channel counts);
+* :class:`FunctionLowering`: the op is an expression of its inputs, written as ordinary
+  Python (``(a + b) / 2``, ``torch.cat([a, b], dim=1)``). ``to_torch`` runs it on fx
+  proxies, which records graph nodes; the emitter runs it on ``SourceExpr`` names and
+  prints the result (see ``source_expr.py``).
+
+``attrs`` is the node's analysis figure ``.attrs`` (``ConvAttrs``, ``PoolAttrs``, ..., or
+the validated args), ``rank`` the number of spatial axes of the (first) input, and
+``inplace`` whether ``naming.inplace_activations`` lets the node overwrite its input.
+
+A missing entry is an error that names the op (:func:`lowering_for`), never a fallback.
+This module must not import torch: the emitter reads it, and emitting needs no torch.
+
+Adding an op: write its rule in ``specdsl/ops`` (which adds it to ``OPS``), then add one
+entry below, e.g. ``"hardtanh": ModuleLowering(lambda a, rank, inplace: _call("nn.Hardtanh",
+a.min, a.max))`` or ``"mul": FunctionLowering(lambda xs, a, torch: functools.reduce(operator.mul,
+xs))``. A module that ``torch.nn`` lacks goes in ``modules.py`` and is named without ``nn.``.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from specdsl.backends.torch.source_expr import TORCH_SOURCE, SourceExpr, as_source
+
+_DIMS = {0: "1d", 1: "1d", 2: "2d", 3: "3d"}
+
+
+@dataclass(frozen=True)
+class Ctor:
+    """A module constructor call, kept as data so integers can become expressions.
+
+    ``name`` is ``nn.<Class>`` for torch.nn, or a class of ``modules.py``.
+    """
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    # Positions (int index or kwarg name) holding channel counts: in / out.
+    channels_in: tuple[Any, ...] = ()
+    channels_out: tuple[Any, ...] = ()
+    # Takes the model's shared FractalPath after its positional arguments (the fractal Join).
+    fractal_path: bool = False
+
+    def render(self, exprs: dict[Any, str] | None = None) -> str:
+        """``nn.Conv2d(64, c, kernel_size=3)``: each argument's literal, or its entry in ``exprs``."""
+        exprs = exprs or {}
+        parts = [exprs.get(i, repr(a)) for i, a in enumerate(self.args)]
+        if self.fractal_path:
+            parts.append("self.fractal_path")
+        parts += [f"{k}={exprs.get(k, repr(v))}" for k, v in self.kwargs]
+        return f"{self.name}({', '.join(parts)})"
+
+    def slots(self) -> list[tuple[Any, Any]]:
+        """(position, value) of every argument."""
+        return [*enumerate(self.args), *self.kwargs]
+
+
+CtorFn = Callable[[Any, int, bool], Ctor]  # (attrs, rank, inplace) -> Ctor
+
+
+@dataclass(frozen=True)
+class ModuleLowering:
+    """The op runs as a module; ``ctor(attrs, rank, inplace)`` describes its constructor call."""
+
+    ctor: CtorFn
+
+
+@dataclass(frozen=True)
+class FunctionLowering:
+    """The op is an expression of its inputs: ``apply(inputs, attrs, torch)``.
+
+    ``channels(input_channels, attrs)`` gives the output's channel count as an expression of
+    the inputs' (or None) for emitted block classes; ops with ``Trait.KEEPS_CHANNELS`` need none.
+    """
+
+    apply: Callable[[Sequence[Any], Any, Any], Any]
+    channels: Callable[[Sequence[str | None], Any], str | None] | None = None
+
+    def source(self, inputs: Sequence[str], attrs: Any) -> str:
+        """The expression's text over the variables ``inputs``, e.g. ``(a + b) / 2``."""
+        return as_source(self.apply([SourceExpr(v) for v in inputs], attrs, TORCH_SOURCE)).text
+
+
+Lowering = ModuleLowering | FunctionLowering
+
+
+class MissingLowering(KeyError):
+    """An op without an entry in :data:`LOWERINGS`."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def lowering_for(op: str) -> Lowering:
+    try:
+        return LOWERINGS[op]
+    except KeyError:
+        raise MissingLowering(f"op '{op}' has no PyTorch lowering: add an entry for '{op}' to LOWERINGS "
+                              "in specdsl/backends/torch/lowerings.py") from None
+
+
+# -- module lowerings --------------------------------------------------------------
+
+
+def _call(name: str, *args: Any, channels_in: tuple[Any, ...] = (), channels_out: tuple[Any, ...] = (),
+          **kwargs: Any) -> Ctor:
+    return Ctor(name, tuple(args), tuple(kwargs.items()), channels_in, channels_out)
+
+
+def _axes(values: tuple[int, ...]) -> Any:
+    """One number when every axis agrees (``kernel_size=3``), else the tuple."""
+    return values[0] if len(set(values)) == 1 else values
+
+
+def _conv(a: Any, rank: int, inplace: bool) -> Ctor:
+    kw: dict[str, Any] = {"kernel_size": _axes(a.kernel)}
+    if any(s != 1 for s in a.stride):
+        kw["stride"] = _axes(a.stride)
+    if a.same:
+        kw["padding"] = "same"
+    elif any(a.padding):
+        kw["padding"] = _axes(a.padding)
+    if any(v != 1 for v in a.dilation):
+        kw["dilation"] = _axes(a.dilation)
+    if a.groups != 1:
+        kw["groups"] = a.groups
+    if not a.bias:
+        kw["bias"] = False
+    if a.padding_mode != "zeros":
+        kw["padding_mode"] = a.padding_mode
+    return _call(f"nn.Conv{_DIMS[rank]}", a.in_channels, a.out_channels, channels_in=(0,), channels_out=(1,), **kw)
+
+
+def _deconv(a: Any, rank: int, inplace: bool) -> Ctor:
+    kw: dict[str, Any] = {"kernel_size": _axes(a.kernel), "stride": _axes(a.stride), "padding": _axes(a.padding)}
+    if any(a.output_padding):
+        kw["output_padding"] = _axes(a.output_padding)
+    if a.groups != 1:
+        kw["groups"] = a.groups
+    if not a.bias:
+        kw["bias"] = False
+    if any(v != 1 for v in a.dilation):
+        kw["dilation"] = _axes(a.dilation)
+    return _call(f"nn.ConvTranspose{_DIMS[rank]}", a.in_channels, a.out_channels, channels_in=(0,),
+                 channels_out=(1,), **kw)
+
+
+def _maxpool(a: Any, rank: int, inplace: bool) -> Ctor:
+    kw: dict[str, Any] = {"kernel_size": _axes(a.kernel), "stride": _axes(a.stride)}
+    if any(a.padding):
+        kw["padding"] = _axes(a.padding)
+    if any(v != 1 for v in a.dilation):
+        kw["dilation"] = _axes(a.dilation)
+    if a.ceil_mode:
+        kw["ceil_mode"] = True
+    return _call(f"nn.MaxPool{_DIMS[rank]}", **kw)
+
+
+def _avgpool(a: Any, rank: int, inplace: bool) -> Ctor:
+    kw: dict[str, Any] = {"kernel_size": _axes(a.kernel), "stride": _axes(a.stride)}
+    if any(a.padding):
+        kw["padding"] = _axes(a.padding)
+    if a.ceil_mode:
+        kw["ceil_mode"] = True
+    if not a.count_include_pad:
+        kw["count_include_pad"] = False
+    return _call(f"nn.AvgPool{_DIMS[rank]}", **kw)
+
+
+def _global_pool(kind: str) -> CtorFn:
+    return lambda a, rank, inplace: _call("GlobalPool", rank, kind, a.keepdims)
+
+
+def _adaptive_pool(kind: str) -> CtorFn:
+    return lambda a, rank, inplace: _call(f"nn.Adaptive{kind}Pool{_DIMS[rank]}", _axes(a.out_size))
+
+
+def _upsample(a: Any, rank: int, inplace: bool) -> Ctor:
+    kw: dict[str, Any] = {"scale_factor": a.scale} if a.scale is not None else {"size": a.size}
+    kw["mode"] = a.mode
+    if a.align_corners is not None:
+        kw["align_corners"] = a.align_corners
+    return _call("nn.Upsample", **kw)
+
+
+def _channel_norm(kind: str, affine: bool, track_running_stats: bool) -> CtorFn:
+    """BatchNorm / InstanceNorm: the arguments that differ from PyTorch's defaults."""
+
+    def ctor(a: Any, rank: int, inplace: bool) -> Ctor:
+        kw: dict[str, Any] = {}
+        if a.eps != 1e-5:
+            kw["eps"] = a.eps
+        if a.momentum != 0.1:
+            kw["momentum"] = a.momentum
+        if a.affine != affine:
+            kw["affine"] = a.affine
+        if a.track_running_stats != track_running_stats:
+            kw["track_running_stats"] = a.track_running_stats
+        return _call(f"nn.{kind}{_DIMS[rank]}", a.num_features, channels_in=(0,), **kw)
+
+    return ctor
+
+
+def _layernorm(a: Any, rank: int, inplace: bool) -> Ctor:
+    kw: dict[str, Any] = {}
+    if a.eps != 1e-5:
+        kw["eps"] = a.eps
+    if not a.elementwise_affine:
+        kw["elementwise_affine"] = False
+    if not a.bias:
+        kw["bias"] = False
+    return _call("nn.LayerNorm", list(a.normalized_shape), **kw)
+
+
+def _groupnorm(a: Any, rank: int, inplace: bool) -> Ctor:
+    kw: dict[str, Any] = {"eps": a.eps} if a.eps != 1e-5 else {}
+    if not a.affine:
+        kw["affine"] = False
+    return _call("nn.GroupNorm", a.num_groups, a.num_channels, channels_in=(1,), **kw)
+
+
+def _plain(name: str, *, can_run_in_place: bool = False) -> CtorFn:
+    """A module without arguments (``nn.ReLU()``), ``inplace=True`` where allowed and asked for."""
+    return lambda a, rank, inplace: _call(name, **_in_place(can_run_in_place and inplace))
+
+
+def _in_place(inplace: bool) -> dict[str, Any]:
+    return {"inplace": True} if inplace else {}
+
+
+def _dropout(name: str) -> CtorFn:
+    return lambda a, rank, inplace: _call(name, a.p)
+
+
+def _linear(a: Any, rank: int, inplace: bool) -> Ctor:
+    kw = {} if a.bias else {"bias": False}
+    return _call("nn.Linear", a.in_features, a.out_features, channels_in=(0,), channels_out=(1,), **kw)
+
+
+def _join(a: Any, rank: int, inplace: bool) -> Ctor:
+    # The emitted file passes the model's shared FractalPath; to_torch passes its own object.
+    return Ctor("Join", (a.drop_local, a.drop_global, tuple(a.columns)), fractal_path=True)
+
+
+def fractal_sampling(ctors: Iterable[Ctor]) -> tuple[int, float] | None:
+    """How a model with fractal joins samples a column per training batch (global drop-path):
+    (the number of columns, the probability), read from its Join constructors; None without joins."""
+    joins = [c.args for c in ctors if c.fractal_path]  # (drop_local, drop_global, columns)
+    if not joins:
+        return None
+    return max(max(columns or (1,)) for _, _, columns in joins), max(drop_global for _, drop_global, _ in joins)
+
+
+# -- function lowerings --------------------------------------------------------------
+
+
+def _sum(inputs: Sequence[Any], a: Any, torch: Any) -> Any:
+    return functools.reduce(operator.add, inputs)
+
+
+def _mean(inputs: Sequence[Any], a: Any, torch: Any) -> Any:
+    return functools.reduce(operator.add, inputs) / len(inputs)
+
+
+def _concat(inputs: Sequence[Any], a: Any, torch: Any) -> Any:
+    return torch.cat(list(inputs), dim=a.dim)
+
+
+def _concat_channels(channels: Sequence[str | None], a: Any) -> str | None:
+    """Along the channel axis, the channels add up."""
+    return " + ".join(channels) if a.dim == 1 and all(channels) else None  # type: ignore[arg-type]
+
+
+# -- the table -------------------------------------------------------------------------
+
+LOWERINGS: dict[str, Lowering] = {
+    "conv": ModuleLowering(_conv),
+    "deconv": ModuleLowering(_deconv),
+    "maxpool": ModuleLowering(_maxpool),
+    "avgpool": ModuleLowering(_avgpool),
+    "gap": ModuleLowering(_global_pool("avg")),
+    "gmp": ModuleLowering(_global_pool("max")),
+    "adaptive_avgpool": ModuleLowering(_adaptive_pool("Avg")),
+    "adaptive_maxpool": ModuleLowering(_adaptive_pool("Max")),
+    "upsample": ModuleLowering(_upsample),
+    "bn": ModuleLowering(_channel_norm("BatchNorm", affine=True, track_running_stats=True)),
+    "instancenorm": ModuleLowering(_channel_norm("InstanceNorm", affine=False, track_running_stats=False)),
+    "layernorm": ModuleLowering(_layernorm),
+    "groupnorm": ModuleLowering(_groupnorm),
+    "lrn": ModuleLowering(lambda a, rank, inplace: _call("nn.LocalResponseNorm", a.size, alpha=a.alpha, beta=a.beta,
+                                                         k=a.k)),
+    "relu": ModuleLowering(_plain("nn.ReLU", can_run_in_place=True)),
+    "relu6": ModuleLowering(_plain("nn.ReLU6", can_run_in_place=True)),
+    "leaky_relu": ModuleLowering(lambda a, rank, inplace: _call("nn.LeakyReLU", a.slope, **_in_place(inplace))),
+    "elu": ModuleLowering(lambda a, rank, inplace: _call("nn.ELU", a.alpha)),
+    "gelu": ModuleLowering(lambda a, rank, inplace: _call("nn.GELU", approximate=a.approximate)),
+    "silu": ModuleLowering(_plain("nn.SiLU")),
+    "hardswish": ModuleLowering(_plain("nn.Hardswish")),
+    "sigmoid": ModuleLowering(_plain("nn.Sigmoid")),
+    "tanh": ModuleLowering(_plain("nn.Tanh")),
+    "softplus": ModuleLowering(lambda a, rank, inplace: _call("nn.Softplus", beta=a.beta, threshold=a.threshold)),
+    "softmax": ModuleLowering(lambda a, rank, inplace: _call("nn.Softmax", dim=a.dim)),
+    "log_softmax": ModuleLowering(lambda a, rank, inplace: _call("nn.LogSoftmax", dim=a.dim)),
+    "dropout": ModuleLowering(_dropout("nn.Dropout")),
+    "dropout1d": ModuleLowering(_dropout("nn.Dropout1d")),
+    "dropout2d": ModuleLowering(_dropout("nn.Dropout2d")),
+    "dropout3d": ModuleLowering(_dropout("nn.Dropout3d")),
+    "identity": ModuleLowering(_plain("nn.Identity")),
+    "flatten": ModuleLowering(lambda a, rank, inplace: _call("nn.Flatten", a.start_dim, a.end_dim)),
+    "linear": ModuleLowering(_linear),
+    "join": ModuleLowering(_join),
+    "add": FunctionLowering(_sum),
+    "mean": FunctionLowering(_mean),
+    "concat": FunctionLowering(_concat, channels=_concat_channels),
+}
