@@ -133,6 +133,23 @@ def test_fractal_drop_path_only_in_training() -> None:
     assert any(not torch.allclose(outs[0], o) for o in outs[1:])
 
 
+def test_a_deep_copy_keeps_global_drop_path() -> None:
+    """GraphModule's deepcopy drops forward hooks; the column sampling must survive it."""
+    import copy
+
+    module = copy.deepcopy(to_torch("fractalnet_cifar10", seed=0)).train()
+    joins = [m for m in module.modules() if type(m).__name__ == "Join"]
+    assert joins and all(j.path is module.meta["specdsl_fractal"] for j in joins)
+    x = example_input(specdsl.load("fractalnet_cifar10"), 1)
+    torch.manual_seed(0)
+    columns = set()
+    with torch.no_grad():
+        for _ in range(12):
+            module(x)
+            columns.add(joins[0].path.column)
+    assert None in columns and len(columns) > 1  # sometimes one column, sometimes all
+
+
 def test_emitted_source_is_deterministic_and_ruff_clean(tmp_path: Path) -> None:
     outputs = []
     for seed in ("0", "1", "12345"):

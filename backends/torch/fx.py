@@ -104,10 +104,10 @@ def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule
         values.append(value)
     graph.output(values[model.graph.output])
     gm = SpecGraphModule(root, graph, class_name=class_name(model.name))
+    # Kept in meta, not in a forward hook: GraphModule's deepcopy keeps meta (sharing the copied
+    # FractalPath with the copied joins) but drops forward hooks.
     gm.meta["specdsl_fractal"] = fractal
-    sampling = fractal_sampling(ctors)
-    if sampling is not None:
-        gm.register_forward_pre_hook(_sample_fractal_path(fractal, *sampling))
+    gm.meta["specdsl_fractal_sampling"] = fractal_sampling(ctors)
     return gm
 
 
@@ -118,15 +118,6 @@ def _nodes_after(graph: fx.Graph, mark: fx.Node) -> list[fx.Node]:
             break
         out.append(n)
     return out
-
-
-def _sample_fractal_path(fractal: FractalPath, columns: int, drop_global: float) -> Any:
-    def hook(module: nn.Module, inputs: Any) -> None:
-        fractal.column = None
-        if module.training and drop_global > 0 and float(torch.rand(())) < drop_global:
-            fractal.column = int(torch.randint(1, columns + 1, ()))
-
-    return hook
 
 
 def load_model(source: Any) -> Model:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+import torch
 from torch import fx
 
 from specdsl.ir import Node
@@ -45,6 +46,17 @@ class SpecGraphModule(fx.GraphModule):
         cls.forward = _located_forward(generated)  # type: ignore[method-assign]
         return code
 
+    def sample_fractal_column(self) -> None:
+        """Global drop-path: per training batch, maybe pick the one fractal column every join passes."""
+        sampling = self.meta.get("specdsl_fractal_sampling")
+        if sampling is None:
+            return
+        columns, drop_global = sampling
+        fractal = self.meta["specdsl_fractal"]
+        fractal.column = None
+        if self.training and drop_global > 0 and float(torch.rand(())) < drop_global:
+            fractal.column = int(torch.randint(1, columns + 1, ()))
+
     def spec_node_at(self, tb: TracebackType | None, code: Any) -> fx.Node | None:
         """The fx node whose line of the generated forward (compiled to ``code``) raised, if any."""
         while tb is not None and tb.tb_frame.f_code is not code:
@@ -60,6 +72,7 @@ class SpecGraphModule(fx.GraphModule):
 
 def _located_forward(generated: Callable[..., Any]) -> Callable[..., Any]:
     def forward(self: SpecGraphModule, *args: Any, **kwargs: Any) -> Any:
+        self.sample_fractal_column()
         try:
             return generated(self, *args, **kwargs)
         except Exception as exc:
