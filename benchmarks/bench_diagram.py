@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Graphviz's `dot` is not installed: apt-get install graphviz (or brew / conda)", file=sys.stderr)
         return 2
     import specdsl
-    from specdsl.render.dot import render, to_dot
+    from specdsl.render.dot import to_dot
+    from specdsl.render.graphviz import render
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     version = subprocess.run(["dot", "-V"], capture_output=True, text=True, check=False).stderr.strip()

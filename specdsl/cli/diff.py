@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from specdsl.cli.main import EXIT_OK, EXIT_SPEC, _positive, _shape
+from specdsl.cli.common import EXIT_OK, EXIT_SPEC, positive_arg, shape_arg
 
 DEFAULT_TOLERANCE = {"float32": 1e-4, "float64": 1e-9}
 
@@ -47,10 +47,10 @@ def register(sub: Any) -> None:
     diff.add_argument("--rtol", type=_nonneg_float, help="relative tolerance (default 1e-4 float32, 1e-9 float64)")
     diff.add_argument("--atol", type=_nonneg_float,
                       help="absolute tolerance, times max(1, max|reference|) of each node (default = rtol)")
-    diff.add_argument("--batch", type=_positive, default=2, help="batch size (default 2)")
+    diff.add_argument("--batch", type=positive_arg, default=2, help="batch size (default 2)")
     diff.add_argument("--train-bn", action="store_true",
                       help="batch and instance norms use the batch's statistics (PyTorch training mode)")
-    diff.add_argument("--input", type=_shape, help="override the input shape, e.g. 3,64,64")
+    diff.add_argument("--input", type=shape_arg, help="override the input shape, e.g. 3,64,64")
     diff.add_argument("--weights", metavar="NPZ", help="use these weights (.npz, state_dict keys) instead")
     diff.add_argument("--failures", action="store_true", help="list only the nodes outside the tolerance")
     diff.set_defaults(func=cmd_diff)
@@ -97,7 +97,7 @@ def diff_model(model: Any, *, seed: int = 0, dtype: str = "float32", rtol: float
     import numpy as np
     import torch
 
-    from specdsl.backends.numpy.interpreter import NumpyModel, load_weights, random_weights
+    from specdsl.backends.numpy import NumpyModel, load_weights, random_weights
     from specdsl.backends.torch.fx import capture
 
     if weights is None:

@@ -7,13 +7,7 @@ import sys
 import time
 from typing import Any
 
-from specdsl.cli.main import EXIT_OK, EXIT_SPEC, EXIT_USAGE, _shape
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; received '{text}'")
-    return int(text)
+from specdsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, positive_arg, shape_arg
 
 
 def register(sub: Any) -> None:
@@ -21,14 +15,14 @@ def register(sub: Any) -> None:
                          description="Build the PyTorch module and time forward (or training) steps on random data.")
     run.add_argument("spec", metavar="FILE|ZOO-NAME")
     run.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    run.add_argument("--batch", type=_positive, default=8)
-    run.add_argument("--input", type=_shape, help="override the input shape, e.g. 3,128,128")
+    run.add_argument("--batch", type=positive_arg, default=8)
+    run.add_argument("--input", type=shape_arg, help="override the input shape, e.g. 3,128,128")
     run.add_argument("--amp", choices=("bf16", "fp16"), help="autocast to this precision")
     run.add_argument("--channels-last", action="store_true", help="use channels_last memory format")
     run.add_argument("--compile", action="store_true", help="torch.compile the module first")
     run.add_argument("--train", action="store_true", help="time forward + backward + SGD steps")
-    run.add_argument("--steps", type=_positive, default=20, help="timed steps (after 3 warm-up steps)")
-    run.add_argument("--threads", type=_positive, help="torch CPU threads")
+    run.add_argument("--steps", type=positive_arg, default=20, help="timed steps (after 3 warm-up steps)")
+    run.add_argument("--threads", type=positive_arg, help="torch CPU threads")
     run.add_argument("--verify", action="store_true",
                      help="first check every node's runtime shape, params and MACs against the static analysis")
     run.add_argument("--seed", type=int, default=0)
@@ -38,7 +32,7 @@ def register(sub: Any) -> None:
                            description="Write readable PyTorch source that imports only torch.")
     build.add_argument("spec", metavar="FILE|ZOO-NAME")
     build.add_argument("-o", "--output", help="the .py file to write (default: stdout)")
-    build.add_argument("--input", type=_shape, help="override the input shape")
+    build.add_argument("--input", type=shape_arg, help="override the input shape")
     build.add_argument("--verify", action="store_true",
                        help="load the emitted module and compare it with the in-memory one")
     build.set_defaults(func=cmd_build)

@@ -271,8 +271,7 @@ class DslPrinter:
         for k in ("frozen", "init"):
             if k in meta:
                 parts.append(f"{k}={dsl_scalar(meta[k])}")
-        return f"({', '.join(parts)})" if parts or (args is not None and isinstance(args, dict) and not parts
-                                                     and False) else ""
+        return f"({', '.join(parts)})" if parts else ""
 
     def suffix(self, meta: dict[str, Any]) -> str:
         out = ""
@@ -334,7 +333,7 @@ _YAML_SPECIAL_START = set("-?:,[]{}#&*!|>'\"%@`")
 
 def yaml_scalar(value: Any) -> str:
     from specdsl.errors import SourceLoc
-    from specdsl.frontend.yaml import _resolve_plain
+    from specdsl.frontend.yaml import resolve_plain
 
     constant = _constant(value)
     if constant is not None:
@@ -345,7 +344,7 @@ def yaml_scalar(value: Any) -> str:
     if isinstance(value, str):
         plain_ok = (value and value[0] not in _YAML_SPECIAL_START and value == value.strip()
                     and ": " not in value and " #" not in value and "\n" not in value
-                    and _resolve_plain(value, SourceLoc("", 1, 1)) == (value, None))
+                    and resolve_plain(value, SourceLoc("", 1, 1)) == (value, None))
         return value if plain_ok else json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(yaml_scalar(v) for v in value) + "]"

@@ -1,29 +1,22 @@
-"""Human and machine reports of a checked model: a summary table and JSON."""
+"""The summary table of a checked model: one row per layer (or per folded block), then the totals."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from specdsl.ops import OPS
-from specdsl.ops.rule import RF, axes_text, fmt_shape
+from specdsl.ops.rule import axes_text, fmt_shape
+from specdsl.render.figures import (
+    FULL_CONVENTION,
+    MACS_CONVENTION,
+    Checked,
+    human,
+    node_figures,
+    op_summary,
+    path_segments,
+    rf_text,
+)
 
-if TYPE_CHECKING:
-    from specdsl.api import Model
-    from specdsl.ir import Node
-    from specdsl.passes.analysis import NodeFigures
-
-MACS_CONVENTION = "multiply-accumulates of conv, transposed conv and linear layers, bias excluded (torchvision)"
-FULL_CONVENTION = ("MACs plus one op per bias add, norm, activation and merged element, "
-                   "and per pooled window element (torchinfo-like)")
-
-
-def human(n: float, unit: str = "") -> str:
-    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f} {suffix}{unit}"
-    return f"{n:g} {unit}".rstrip()
+__all__ = ["Row", "human_bytes", "rows", "summary_lines", "table"]
 
 
 def human_bytes(n: int) -> str:
@@ -31,39 +24,6 @@ def human_bytes(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.2f} {suffix}"
     return f"{n} B"
-
-
-def op_summary(node: Node, fig: NodeFigures) -> str:
-    """A short op description from the op's rule: ``conv 3×3 s2 p1``, ``maxpool 2×2``, ``linear``."""
-    if node.op == "input" or fig.attrs is None:
-        return node.op
-    return OPS[node.op].summary(node.op, fig.attrs)
-
-
-def rf_text(rf: RF) -> str:
-    if rf is None:
-        return ""
-    if len(set(rf)) == 1:
-        return str(rf[0])
-    return " × ".join(str(a) for a in rf)
-
-
-def rf_json(rf: RF) -> list[dict[str, Any]] | None:
-    if rf is None:
-        return None
-
-    def num(x: Any) -> Any:
-        return x if isinstance(x, int) else float(x)
-
-    return [{"size": num(a.size), "stride": num(a.stride), "padding": num(a.pad)} for a in rf]
-
-
-# `layers[4][1].body[0]` -> `layers[4]`, `[1]`, `body[0]`: a repeat copy is one level deeper.
-_SEGMENT = re.compile(r"[^.\[\]]+(?:\[\d+\])?|\[\d+\]")
-
-
-def path_segments(path: str) -> list[str]:
-    return _SEGMENT.findall(path)
 
 
 def path_depth(path: str) -> int:
@@ -88,12 +48,12 @@ class Row:
     failed: bool = False
 
 
-def rows(model: Model, depth: int | None = None) -> list[Row]:
+def rows(model: Checked, depth: int | None = None) -> list[Row]:
     """Table rows; with ``depth``, nodes deeper than it fold into their ancestor with subtotals."""
     out: list[Row] = []
     groups: dict[str, Row] = {}
     copies: dict[str, set[str]] = {}
-    for node, fig in model.rows():
+    for node, fig in node_figures(model):
         if node.op == "input":
             out.append(Row("input", "input", fmt_shape(fig.shape or ()), 0, 0, rf_text(fig.rf)))
             continue
@@ -122,7 +82,7 @@ def rows(model: Model, depth: int | None = None) -> list[Row]:
     return out
 
 
-def table(model: Model, depth: int | None = None, full_ops: bool = False) -> str:
+def table(model: Checked, depth: int | None = None, full_ops: bool = False) -> str:
     body = rows(model, depth)
     header = ("Layer", "Op", "Output", "Params", "MACs", "RF size/stride/pad")
     cells = [header] + [
@@ -139,7 +99,7 @@ def table(model: Model, depth: int | None = None, full_ops: bool = False) -> str
 
     rule = "─" * (sum(widths) + 2 * (len(widths) - 1))
     g = model.graph
-    t = model.totals
+    t = model.analysis.totals
     out = [f"{g.model} — input {fmt_shape(g.input_shape)} {g.dtype}, batch {t.batch}", rule, line(header), rule]
     out += [line(c) for c in cells[1:]]
     out.append(rule)
@@ -147,8 +107,8 @@ def table(model: Model, depth: int | None = None, full_ops: bool = False) -> str
     return "\n".join(out)
 
 
-def summary_lines(model: Model, full_ops: bool = False) -> list[str]:
-    t = model.totals
+def summary_lines(model: Checked, full_ops: bool = False) -> list[str]:
+    t = model.analysis.totals
     out = [
         f"Params:      {t.params:,} (trainable {t.trainable:,}, frozen {t.frozen:,}); "
         f"buffers {t.buffers:,}",
@@ -172,46 +132,3 @@ def summary_lines(model: Model, full_ops: bool = False) -> list[str]:
         pads = axes_text([a.pad for a in rf])  # type: ignore[misc]
         out.append(f"Receptive field at {node.label}: {sizes}, effective stride {strides}, padding {pads}")
     return out
-
-
-def model_json(model: Model) -> dict[str, Any]:
-    t = model.totals
-    nodes = []
-    for node, fig in model.rows():
-        nodes.append({
-            "index": node.index,
-            "path": node.path,
-            "name": node.name,
-            "op": node.op,
-            "inputs": list(node.inputs),
-            "shape": list(fig.shape) if fig.shape else None,
-            "params": {"trainable": fig.trainable, "frozen": fig.frozen, "buffers": fig.buffers},
-            "macs": fig.macs,
-            "extra_ops": fig.extra_ops,
-            "receptive_field": rf_json(fig.rf),
-            "location": node.loc.to_json() if node.loc else None,
-        })
-    return {
-        "model": model.name,
-        "file": model.file,
-        "input": list(model.graph.input_shape),
-        "dtype": t.dtype,
-        "batch": t.batch,
-        "nodes": nodes,
-        "totals": {
-            "params": t.params,
-            "trainable": t.trainable,
-            "frozen": t.frozen,
-            "buffers": t.buffers,
-            "macs": t.macs,
-            "flops": t.flops,
-            "all_ops": t.macs + t.extra_ops,
-            "activation_elements": t.activation_elements,
-            "activation_bytes": t.activation_bytes,
-            "peak_activation_bytes": t.peak_bytes,
-            "param_bytes": t.param_bytes,
-            "input_bytes": t.input_bytes,
-        },
-        "conventions": {"macs": MACS_CONVENTION, "flops": "2 × MACs", "all_ops": FULL_CONVENTION},
-        "diagnostics": [d.to_json() for d in model.diagnostics],
-    }

@@ -1,0 +1,128 @@
+"""`specdsl check`, and the commands that list what the language knows: `schema`, `zoo`, `ops`.
+
+None of them imports torch, Graphviz or a backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from specdsl.cli.common import (
+    EXIT_OK,
+    EXIT_SPEC,
+    add_budget_flags,
+    budgets_of,
+    positive_arg,
+    print_diagnostics,
+    shape_arg,
+)
+from specdsl.errors import SpecError
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from specdsl.api import load
+    from specdsl.render.json import model_json
+    from specdsl.render.table import table
+
+    status = EXIT_OK
+    results = []
+    for i, source in enumerate(args.specs):
+        try:
+            model = load(source, input=args.input, batch=args.batch, budgets=budgets_of(args))
+        except SpecError as exc:
+            status = EXIT_SPEC
+            if args.json:
+                results.append({"file": str(source), "ok": False,
+                                "diagnostics": [d.to_json() for d in exc.diagnostics]})
+            else:
+                print_diagnostics(exc, exc.sources, args.concise)
+            continue
+        if args.json:
+            results.append({"ok": True, **model_json(model)})
+            continue
+        if i:
+            print()
+        print(table(model, depth=args.depth, full_ops=args.all_ops))
+        if model.diagnostics:
+            print()
+            print_diagnostics(model.diagnostics, model.sources, args.concise)
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    return status
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from specdsl.schema.jsonschema import json_schema
+
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from specdsl import zoo
+
+    if not args.verbose:
+        print("\n".join(zoo.names()))
+        return EXIT_OK
+    from specdsl.api import load
+    from specdsl.ops.rule import fmt_shape
+
+    rows = [("model", "input", "params", "MACs")]
+    for name in zoo.names():
+        m = load(name)
+        rows.append((name, fmt_shape(m.graph.input_shape), f"{m.totals.params:,}", f"{m.totals.macs:,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+    return EXIT_OK
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    from specdsl.ops import OPS, POSITIONAL
+
+    for name, rule in sorted(OPS.items()):
+        fields = []
+        for fname, f in rule.args.model_fields.items():
+            key = f.alias or fname
+            fields.append(key if f.is_required() else f"{key}={f.default!r}")
+        pos = POSITIONAL.get(name)
+        also = f"  (also: {', '.join(rule.aliases)})" if rule.aliases else ""
+        print(f"{name:<17} {rule.doc}{also}")
+        if fields:
+            print(f"{'':<17}   args: {', '.join(fields)}" + (f"; positional: {', '.join(pos)}" if pos else ""))
+    return EXIT_OK
+
+
+# One function per command, so that `specdsl --help` lists the commands in the order main gives.
+
+def add_check(sub: Any) -> None:
+    check = sub.add_parser("check", help="validate specs and print their figures",
+                           description="Validate spec files (or zoo names) and print a per-layer table.")
+    check.add_argument("specs", nargs="+", metavar="FILE|ZOO-NAME")
+    check.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    check.add_argument("--batch", type=positive_arg, default=1, help="batch size for memory figures (default 1)")
+    check.add_argument("--input", type=shape_arg, help="override the input shape, e.g. 3,299,299")
+    check.add_argument("--depth", type=positive_arg, help="fold rows deeper than N into their block")
+    check.add_argument("--all-ops", action="store_true",
+                       help="also count bias, norm, activation and pooling ops (torchinfo-like)")
+    check.add_argument("--concise", action="store_true", help="one line per diagnostic")
+    add_budget_flags(check)
+    check.set_defaults(func=cmd_check)
+
+
+def add_schema(sub: Any) -> None:
+    schema = sub.add_parser("schema", help="print the JSON Schema of spec files (for editors)")
+    schema.set_defaults(func=cmd_schema)
+
+
+def add_zoo(sub: Any) -> None:
+    zoo = sub.add_parser("zoo", help="list the bundled models")
+    zoo.add_argument("-v", "--verbose", action="store_true", help="with input shape, params and MACs")
+    zoo.set_defaults(func=cmd_zoo)
+
+
+def add_ops(sub: Any) -> None:
+    ops = sub.add_parser("ops", help="list the layers the language knows")
+    ops.set_defaults(func=cmd_ops)

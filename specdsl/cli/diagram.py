@@ -1,0 +1,107 @@
+"""`specdsl diagram`: draw a spec's graph as DOT text, or as SVG, PNG or PDF with Graphviz's `dot`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from specdsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, print_diagnostics, shape_arg
+from specdsl.render.dot import DEFAULT_SHOW, RANKDIRS, SHOW_CHOICES
+from specdsl.render.dot_layout import parse_expand
+
+FORMATS = ("svg", "png", "pdf", "dot")
+
+
+def expand_arg(text: str) -> int | None:
+    """``all``, ``none`` or a block depth (see :func:`specdsl.render.dot.parse_expand`)."""
+    try:
+        return parse_expand(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def show_arg(text: str) -> tuple[str, ...]:
+    items = [s.strip().lower() for s in text.split(",") if s.strip()]
+    if items == ["none"]:
+        return ()
+    bad = [s for s in items if s not in SHOW_CHOICES]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of {', '.join(SHOW_CHOICES)} (or none); received '{text}'")
+    return tuple(items)
+
+
+def format_of(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    ext = "dot" if ext == "gv" else ext
+    if ext not in FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"cannot tell the format of '{path}': use a name ending in .svg, .png, .pdf or .dot")
+    return ext
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    from specdsl.render.dot import to_dot
+    from specdsl.render.graphviz import INSTALL_HINT, DotFailed, DotMissing, find_dot, render
+
+    fmt = "dot"
+    if args.output:
+        try:
+            fmt = format_of(args.output)
+        except argparse.ArgumentTypeError as exc:
+            print(f"specdsl diagram: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if fmt != "dot" and find_dot() is None:
+        print(f"specdsl diagram: writing {args.output} needs Graphviz's `dot` program, which is not "
+              f"on PATH.\n  {INSTALL_HINT}", file=sys.stderr)
+        return EXIT_USAGE
+    from specdsl.api import load
+
+    model = load(args.spec, input=args.input, strict=False)  # parse/expansion errors raise: nothing to draw
+    text = to_dot(model, expand=args.expand, rankdir=args.rankdir, show=args.show)
+    try:
+        data = text.encode("utf-8") if fmt == "dot" else render(text, fmt)
+    except DotMissing:
+        print(f"specdsl diagram: {INSTALL_HINT}", file=sys.stderr)
+        return EXIT_USAGE
+    except DotFailed as exc:
+        print(f"specdsl diagram: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.output:
+        try:
+            with open(args.output, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            print(f"specdsl diagram: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        sys.stdout.write(text)
+    print_diagnostics(model.diagnostics, model.sources, False)
+    errors = sum(d.is_error for d in model.diagnostics)
+    if args.output:
+        note = f" ({errors} error(s) drawn in red)" if errors else ""
+        print(f"wrote {args.output}{note}", file=sys.stderr)
+    return EXIT_SPEC if errors else EXIT_OK
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "diagram", help="draw the graph (svg, png, pdf with Graphviz's dot; or DOT text)",
+        description="Draw a spec's graph: blocks as clusters (collapsed to a summary box or expanded), "
+                    "edges labelled with tensor shapes, nodes coloured by op family. A spec with shape "
+                    "errors still draws, the failing node in red. Exit codes: 0 ok, 1 spec errors (the "
+                    "diagram is still written when the graph could be built), 2 usage, or Graphviz "
+                    "missing or failing.")
+    p.add_argument("spec", metavar="FILE|ZOO-NAME")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="OUT.svg, OUT.png, OUT.pdf (rendered by `dot`) or OUT.dot; DOT text on stdout if omitted")
+    p.add_argument("--expand", type=expand_arg, default=0, metavar="all|none|N",
+                   help="open blocks nested less than N deep; deeper ones are one summary box (default none)")
+    p.add_argument("--rankdir", type=str.upper, choices=RANKDIRS, default="TB",
+                   help="top to bottom (TB, default) or left to right (LR)")
+    p.add_argument("--show", type=show_arg, default=DEFAULT_SHOW, metavar="LIST",
+                   help="figures to write: shapes,params,macs,rf or none (default shapes,params,macs)")
+    p.add_argument("--input", type=shape_arg, help="override the input shape, e.g. 3,299,299")
+    p.set_defaults(func=cmd_diagram)
