@@ -1,13 +1,16 @@
-"""The YAML front end: safe, strict, location-preserving (specdsl/yaml_front.py)."""
+"""The YAML front end: safe, strict, location-preserving (specdsl/frontend/yaml.py)."""
 
 from __future__ import annotations
 
+import copy
 import math
+from dataclasses import FrozenInstanceError
 
 import pytest
 
 import specdsl
 from specdsl.errors import SourceLoc, SpecError
+from specdsl.frontend.dsl import load_dsl
 from specdsl.frontend.yaml import MAX_DEPTH, load_yaml
 
 TEXT = """\
@@ -73,6 +76,15 @@ def test_value_loc_falls_back_to_the_longest_prefix() -> None:
     _, smap = load_yaml(TEXT)
     assert smap.value_loc(("layers", 0, "conv", "stride")) == smap.values[("layers", 0, "conv")]
     assert smap.key_loc(("layers", 1)) == smap.values[("layers", 1)]
+
+
+def test_both_front_ends_hand_out_a_frozen_source_map() -> None:
+    for smap in (load_yaml(TEXT)[1], load_dsl("model m\ninput [3, 8, 8]\nlayers {\n    relu\n}\n")[1]):
+        with pytest.raises(FrozenInstanceError):
+            smap.values = {}  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            smap.values[("model",)] = SourceLoc("x", 1, 1)  # type: ignore[index]
+        assert copy.deepcopy(smap) is smap
 
 
 def test_raw_text_of_plain_scalars_is_kept() -> None:

@@ -67,7 +67,7 @@ def _bounded_int(text: str, base: int, loc: SourceLoc) -> tuple[Any, Diagnostic 
     return value, None
 
 
-def _resolve_plain(text: str, loc: SourceLoc) -> tuple[Any, Diagnostic | None]:
+def resolve_plain(text: str, loc: SourceLoc) -> tuple[Any, Diagnostic | None]:
     """Type of an unquoted scalar, or a diagnostic when YAML 1.1 would surprise."""
     if text in _NULLS:
         return None, None
@@ -128,7 +128,10 @@ class _Frame:
 
 def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> tuple[Any, SourceMap]:
     """Parse YAML text into plain data and a SourceMap; raise SpecError on any problem."""
-    smap = SourceMap(file=file, text=text)
+    # The SourceMap's contents, frozen into one when the document is complete.
+    values: dict[PathKey, SourceLoc] = {}
+    keys: dict[PathKey, SourceLoc] = {}
+    raws: dict[PathKey, str] = {}
     diags: list[Diagnostic] = []
     root: Any = None
     documents = 0
@@ -143,7 +146,7 @@ def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> 
         nonlocal root
         if not stack:
             root = value
-            smap.values[()] = loc
+            values[()] = loc
             return ()
         top = stack[-1]
         if isinstance(top.container, list):
@@ -167,9 +170,9 @@ def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> 
             path = (*top.path, key)
             top.container[key] = value
             assert top.key_loc is not None
-            smap.keys[path] = top.key_loc
+            keys[path] = top.key_loc
             top.pending_key = None
-        smap.values[path] = loc
+        values[path] = loc
         return path
 
     try:
@@ -201,14 +204,14 @@ def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> 
                 is_key = bool(stack) and isinstance(stack[-1].container, dict) and stack[-1].pending_key is None
                 plain = not event.style  # libyaml reports '' for plain, CPython None
                 if plain and not is_key:
-                    value, problem = _resolve_plain(raw, loc)
+                    value, problem = resolve_plain(raw, loc)
                     if problem is not None:
                         diags.append(problem)
                 else:
                     value = raw
                 path = place(value, loc, raw if (plain or is_key) else None)
                 if path is not None and plain:
-                    smap.raw[path] = raw
+                    raws[path] = raw
             elif kind in (yaml.MappingStartEvent, yaml.SequenceStartEvent):
                 if len(stack) >= max_depth:
                     raise fail("E109", f"nesting deeper than {max_depth} levels (the max_depth budget)", loc,
@@ -224,7 +227,7 @@ def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> 
                 frame = stack.pop()
                 # Widen the container's span to its real end.
                 start = frame.start_loc
-                smap.values[frame.path] = SourceLoc(file, start.line, start.col, loc.end_line, loc.end_col)
+                values[frame.path] = SourceLoc(file, start.line, start.col, loc.end_line, loc.end_col)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = _syntax_loc(file, text, mark) if mark else None
@@ -266,6 +269,6 @@ def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> 
                         {file: text}) from None
     if diags:
         raise SpecError(diags, {file: text})
-    if () not in smap.values:  # an empty document: errors about it point at the top of the file
-        smap.values[()] = SourceLoc(file, 1, 1)
-    return root, smap
+    if () not in values:  # an empty document: errors about it point at the top of the file
+        values[()] = SourceLoc(file, 1, 1)
+    return root, SourceMap(file, text, values, keys, raws)

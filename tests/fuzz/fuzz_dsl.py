@@ -19,7 +19,7 @@ import atheris
 
 with atheris.instrument_imports(include=["specdsl"]):
     from specdsl.errors import SpecError
-    from specdsl.frontend.dsl import comments_of_last_parse, load_dsl
+    from specdsl.frontend.dsl import parse_dsl
     from specdsl.render.printer import to_dsl
 
 # `specdsl fmt` prints unvalidated data and is known to raise on some (reported); set
@@ -33,7 +33,7 @@ def TestOneInput(data: bytes) -> None:
     except UnicodeDecodeError:
         return
     try:
-        parsed, smap = load_dsl(text, "fuzz.cnn")
+        parsed = parse_dsl(text, "fuzz.cnn")
     except SpecError as exc:
         for d in exc.errors:
             if d.loc is None:
@@ -41,7 +41,7 @@ def TestOneInput(data: bytes) -> None:
         exc.render(full=True)
         return
     if FMT:
-        to_dsl(parsed, smap, comments_of_last_parse())
+        to_dsl(parsed.data, parsed.smap, parsed.comments)
 
 
 if __name__ == "__main__":

@@ -302,15 +302,15 @@ def _fmt_path(path: Path) -> None:
         return
     from specdsl.api import read_source
     from specdsl.errors import SpecError
-    from specdsl.frontend.dsl import comments_of_last_parse, load_dsl
+    from specdsl.frontend.dsl import parse_dsl
     from specdsl.render.printer import to_dsl
 
     try:
         file, text = read_source(path)
-        data, smap = load_dsl(text, file)
+        parsed = parse_dsl(text, file)
     except SpecError:
         return
-    to_dsl(data, smap, comments_of_last_parse())
+    to_dsl(parsed.data, parsed.smap, parsed.comments)
 
 
 # ---------------------------------------------------------------- the long run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from specdsl.errors import Diagnostic, SourceLoc
@@ -48,7 +49,8 @@ def _shown(token: Any) -> str:
     return f"'{token.value}'"
 
 
-def syntax_diagnostic(exc: Any, text: str, file: str, postlex: Any) -> Diagnostic:
+def syntax_diagnostic(exc: Any, text: str, file: str, open_stack: Sequence[Any]) -> Diagnostic:
+    """E401 for lark's UnexpectedInput; ``open_stack`` holds the brackets still open where it stopped."""
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
     lines = text.splitlines() or [""]
@@ -63,11 +65,10 @@ def syntax_diagnostic(exc: Any, text: str, file: str, postlex: Any) -> Diagnosti
         elif ch == "/":
             hint = "integer division is '//'"
         elif ch == ">" and exc.pos_in_stream and text[exc.pos_in_stream - 1] in "-=":
-            opened = getattr(postlex, "open_stack", [])
             if text[exc.pos_in_stream - 1] == "=":
                 hint = "layers are joined with '->'"
-            elif opened:
-                o = opened[-1]
+            elif open_stack:
+                o = open_stack[-1]
                 hint = (f"'->' cannot appear inside brackets: '{o.value}' opened at line {o.line}, "
                         f"column {o.column} is not closed")
         return Diagnostic("error", "E401", f"unexpected character {ch!r}", loc, hint=hint)
@@ -77,10 +78,9 @@ def syntax_diagnostic(exc: Any, text: str, file: str, postlex: Any) -> Diagnosti
     if isinstance(exc, UnexpectedEOF) or (token is not None and token.type == "$END"):
         line = len(lines)
         loc = SourceLoc(file, line, len(lines[-1]) + 1, line, len(lines[-1]) + 2)
-        opened = getattr(postlex, "open_stack", [])
         hint = None
-        if opened:
-            o = opened[-1]
+        if open_stack:
+            o = open_stack[-1]
             hint = f"'{o.value}' opened at line {o.line}, column {o.column} is never closed"
         return Diagnostic("error", "E401", "unexpected end of the file" + _expect_text(expected), loc,
                           hint=hint)
@@ -101,7 +101,7 @@ def syntax_diagnostic(exc: Any, text: str, file: str, postlex: Any) -> Diagnosti
                           hint="write the next layer, e.g. `-> relu`, or remove the '->'")
     if tok.type == "EQUAL" and after == ">":
         return Diagnostic("error", "E401", "unexpected '=>'", loc, hint="layers are joined with '->'")
-    message, hint = _explain(tok, prev, expected, postlex)
+    message, hint = _explain(tok, prev, expected, open_stack)
     return Diagnostic("error", "E401", message, loc, hint=hint)
 
 
@@ -125,7 +125,7 @@ def _expect_text(expected: list[str]) -> str:
     return "; expected " + ", ".join(words)
 
 
-def _explain(tok: Any, prev: Any, expected: list[str], postlex: Any) -> tuple[str, str | None]:
+def _explain(tok: Any, prev: Any, expected: list[str], open_stack: Sequence[Any]) -> tuple[str, str | None]:
     got = _shown(tok)
     prev_type = getattr(prev, "type", None)
     exp = set(expected)
@@ -140,9 +140,8 @@ def _explain(tok: Any, prev: Any, expected: list[str], postlex: Any) -> tuple[st
         return f"unexpected ':'{_expect_text(expected)}", "keyword arguments use '=': write k=3, not k: 3"
     if tok.type == "EQUAL" and "COLON" in exp:
         return f"unexpected '='{_expect_text(expected)}", "parameter types use ':', defaults use '='"
-    opened = getattr(postlex, "open_stack", None) or []
     if "COMMA" in exp and ("RPAR" in exp or "RSQB" in exp) and tok.type not in ("RPAR", "RSQB"):
-        inner = opened[-1] if opened and opened[-1].type in ("LPAR", "LSQB") else None
+        inner = open_stack[-1] if open_stack and open_stack[-1].type in ("LPAR", "LSQB") else None
         closer = "']'" if (inner is not None and inner.type == "LSQB") or "RPAR" not in exp else "')'"
         what = "a list" if closer == "']'" else "an argument list"
         same_line = inner is not None and inner.line == tok.line
@@ -150,8 +149,8 @@ def _explain(tok: Any, prev: Any, expected: list[str], postlex: Any) -> tuple[st
             f"missing {closer}? '{inner.value}' opened at line {inner.line}, column {inner.column} is not closed"
             if inner is not None else f"missing {closer}?")
         return f"unexpected {got} in {what}; expected ',' or {closer}", hint
-    if tok.type == "RBRACE" and getattr(postlex, "open_stack", None):
-        o = postlex.open_stack[-1]
+    if tok.type == "RBRACE" and open_stack:
+        o = open_stack[-1]
         if o.type in ("LPAR", "LSQB"):
             return (f"unexpected '}}': '{o.value}' opened at line {o.line}, column {o.column} is not closed",
                     f"add the missing '{')' if o.type == 'LPAR' else ']'}'")
