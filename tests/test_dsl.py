@@ -318,3 +318,10 @@ def test_fmt_is_idempotent(data: dict[str, Any], extra: list[str]) -> None:
     twice = to_dsl(second.data, second.smap, second.comments)
     assert once == twice
     assert once.count("# note") == messy.count("# note")
+
+
+def test_grammar_has_no_colliding_terminals() -> None:
+    """lark's strict mode (slow, so not used at run time) proves no two terminals can match the same text."""
+    from specdsl.frontend.dsl_parser import parser
+
+    assert parser(strict=True) is not None

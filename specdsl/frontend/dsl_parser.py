@@ -91,13 +91,17 @@ def _keep_comment(tok: Any) -> Any:
     return tok
 
 
-@functools.lru_cache(maxsize=1)
-def parser() -> Any:
-    """The LALR parser, built once per process (in memory only: nothing is read from disk but the grammar)."""
+@functools.lru_cache(maxsize=2)
+def parser(strict: bool = False) -> Any:
+    """The LALR parser, built once per process (in memory only: nothing is read from disk but the grammar).
+
+    ``strict`` makes lark prove that no two terminals collide; that is a property of the grammar, not
+    of the input, so a test builds it strictly and the command line spares the 130 ms it costs.
+    """
     from lark import Lark
 
     grammar = (resources.files("specdsl.grammars") / "specdsl.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", strict=True, propagate_positions=True, postlex=_PostLex(),
+    return Lark(grammar, parser="lalr", strict=strict, propagate_positions=True, postlex=_PostLex(),
                 maybe_placeholders=False, lexer_callbacks={"COMMENT": _keep_comment})
 
 
