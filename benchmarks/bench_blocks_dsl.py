@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=21)
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}")
-    parser()  # the LALR tables are built (or read from lark's cache) once per process
+    parser()  # the LALR tables are built once per process (in memory; no disk cache)
     rows = []
     in_process = median_ms(lambda: specdsl.load("resnet152"), args.runs)
     rows.append(("check resnet152, in process (load: parse, expand, analyse)", in_process, "<= 20 ms"))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specdsl.blocks.engine import expand_analysed
+from specdsl.blocks.engine import expand_with_shapes
 from specdsl.budgets import DEFAULT as DEFAULT_BUDGETS
 from specdsl.budgets import MAX_FILE_BYTES, Budgets, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
@@ -59,7 +59,7 @@ class Model:
         return list(zip(self.graph.nodes, self.analysis.figures, strict=True))
 
     def to_json(self) -> dict[str, Any]:
-        from specdsl.render.table import model_json
+        from specdsl.render.json import model_json
 
         return model_json(self)
 
@@ -161,7 +161,7 @@ def read_data(text: str, file: str = "<string>", budgets: Budgets | None = None)
     if is_dsl(text, file):
         from specdsl.frontend.dsl import load_dsl
 
-        return load_dsl(text, file, max_tokens=b.max_tokens, max_depth=b.max_depth)
+        return load_dsl(text, file, budgets=b)
     from specdsl.frontend.yaml import load_yaml
 
     return load_yaml(text, file, max_depth=b.max_depth)
@@ -212,12 +212,11 @@ def _load(file: str, text: str, input: tuple[int, ...] | list[int] | None, batch
     if input is not None:
         spec.input = tuple(int(d) for d in input)
     try:
-        graph, figures, node_diags = expand_analysed(spec, max_nodes=budgets.max_nodes,
-                                                     max_depth=budgets.max_depth)
+        graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
     except SpecError as exc:
         exc.sources.update(sources)
         raise
-    analysis = analyze(graph, batch=batch, known=(figures, node_diags))
+    analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs)
     model = Model(graph, analysis, sources, file)
     analysis.diagnostics.extend(check_totals(model, budgets))
     if strict and any(d.is_error for d in analysis.diagnostics):

@@ -315,3 +315,113 @@ def test_errors_deep_in_a_block_point_at_the_block_with_the_expansion_path() -> 
     assert diag.loc is not None and diag.loc.line == 7
     assert diag.path == "layers[0].layers[0]"
     assert any("while expanding block 'unit'" in n for n in diag.notes)
+
+
+# ---------------------------------------------------------------- the block table and the passes
+
+
+def test_block_table_drives_the_schema_and_the_names() -> None:
+    from specdsl.blocks.registry import BLOCKS, BODY_BLOCKS
+    from specdsl.schema.document import BUILTIN_BLOCKS, BlockDef
+    from specdsl.schema.jsonschema import json_schema
+
+    assert BUILTIN_BLOCKS == tuple(BLOCKS)
+    assert all(name == rule.name for name, rule in BLOCKS.items())
+    rules = json_schema()["$defs"]["Layer"]["anyOf"][1]["allOf"]
+    in_schema = {r["if"]["required"][0]: r["then"]["properties"] for r in rules}
+    for name, rule in BLOCKS.items():
+        options = in_schema[name][name]["anyOf"]
+        assert options[0] == {"$ref": f"#/$defs/{rule.args.__name__}"}
+        assert ({"type": "array"} in options) == rule.list_form
+    assert set(BlockDef.model_fields) == {"params", "inputs", "layers", *BODY_BLOCKS}
+    assert "stage" not in BODY_BLOCKS
+
+
+def test_analysis_from_the_expanders_shapes_equals_a_fresh_run() -> None:
+    from specdsl.api import parse
+    from specdsl.blocks.engine import expand_with_shapes
+    from specdsl.passes.analysis import analyze
+    from specdsl.passes.receptive import receptive_fields
+    from specdsl.passes.shapes import infer_shapes
+
+    m = specdsl.load("resnet18")
+    spec = parse(m.sources[m.file], m.file)
+    graph, shapes, rfs = expand_with_shapes(spec)
+    fresh = infer_shapes(graph)
+    assert [(s.shape, s.attrs, s.failed) for s in shapes] == [(s.shape, s.attrs, s.failed) for s in fresh]
+    assert rfs == receptive_fields(graph, fresh)
+    handed, alone = analyze(graph, shapes=shapes, rfs=rfs), analyze(graph)
+    assert handed.figures == alone.figures == m.analysis.figures
+    assert handed.totals == alone.totals == m.totals
+
+
+def test_analysis_reports_shape_problems_once_in_node_order() -> None:
+    m = specdsl.load("model: m\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 9}\n  - relu\n"
+                     "  - conv: {out: 4, k: 3, in: 5}\n    inputs: [input]\n", strict=False)
+    # The relu fails silently: its input's error explains it.
+    assert [(d.code, d.path) for d in m.diagnostics] == [("E304", "layers[0]"), ("E302", "layers[2]")]
+    assert [f.failed for _, f in m.rows()] == [False, True, True, True]
+
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """(module, at run time) of every absolute import in a file; `if TYPE_CHECKING:` ones are not."""
+    import ast
+
+    found: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, runtime: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                visit(child, False)
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((a.name, runtime) for a in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module:
+                found.extend((f"{child.module}.{a.name}", runtime) for a in child.names)
+                found.append((child.module, runtime))
+            visit(child, runtime)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), True)
+    return found
+
+
+def test_block_modules_and_passes_import_no_cycles() -> None:
+    root = Path(specdsl.__file__).parent
+    blocks = [p for p in (root / "blocks").glob("*.py") if p.stem not in ("__init__", "engine")]
+    for path in blocks:
+        runtime = {m for m, at_run_time in _imports(path) if at_run_time}
+        assert "specdsl.blocks.engine" not in runtime, path
+        if path.stem not in ("user",):
+            assert not any(m.startswith("specdsl.schema.document") for m in runtime), path
+    for path in (root / "passes").glob("*.py"):
+        assert not any(m.startswith(("specdsl.blocks", "specdsl.schema")) for m, _ in _imports(path)), path
+    for path in (root / "schema").glob("*.py"):
+        runtime = {m for m, at_run_time in _imports(path) if at_run_time}
+        assert not any(m.startswith(("specdsl.blocks.engine", "specdsl.passes")) for m in runtime), path
+
+
+def test_a_new_block_is_one_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    from specdsl.blocks.base import BlockRule
+    from specdsl.blocks.registry import BLOCKS
+    from specdsl.ops.rule import Args, PositiveInt
+
+    class TwiceArgs(Args):
+        out: PositiveInt
+
+    def expand(ex, spec, src, out, x, frame):
+        args = ex.validate(TwiceArgs, spec.raw_args, src, frame, "'twice'")
+        if args is None:
+            return None
+        for i in range(2):
+            x = ex.prim("conv", (x,), f"{out}.conv{i}", frame, spec.loc, out=args.out, k=3, pad=1)
+        return ex.prim("add", (x, ex.prim("conv", (x,), f"{out}.skip", frame, spec.loc, out=args.out, k=1)),
+                       f"{out}.add", frame, spec.loc)
+
+    monkeypatch.setitem(BLOCKS, "twice", BlockRule("twice", TwiceArgs, expand, lambda raw, nested: 4, doc="test"))
+    m = model("model: m\ninput: [3, 8, 8]\nlayers:\n  - twice: {out: 5}\n    repeat: 2\n")
+    assert [n.path for n in m.graph.nodes][-4:] == ["layers[0][1].conv0", "layers[0][1].conv1",
+                                                   "layers[0][1].skip", "layers[0][1].add"]
+    assert m.graph.blocks == {"layers[0][0]": "twice", "layers[0][1]": "twice"}
+    with pytest.raises(SpecError) as info:
+        model("model: m\ninput: [3, 8, 8]\nlayers:\n  - twice: {out: 0}\n")
+    assert [d.code for d in info.value.errors] == ["E205"]

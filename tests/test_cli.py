@@ -14,7 +14,7 @@ import specdsl
 from specdsl import zoo
 from specdsl.cli.main import EXIT_BUG, EXIT_OK, EXIT_SPEC, EXIT_USAGE, main
 from specdsl.ops import OPS
-from specdsl.schema.document import json_schema
+from specdsl.schema.jsonschema import json_schema
 
 GOOD = "model: tiny\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 3, pad: 1}\n  - relu\n  - gap\n  - linear: 2\n"
 BAD = "model: bad\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 3, groups: 2}\n"
@@ -321,7 +321,7 @@ def test_internal_error_in_another_command(capsys, monkeypatch) -> None:
     def boom():
         raise KeyError("x")
 
-    monkeypatch.setattr("specdsl.schema.document.json_schema", boom)
+    monkeypatch.setattr("specdsl.schema.jsonschema.json_schema", boom)
     status, _, err = run(capsys, "schema")
     assert status == 3
     assert "internal error — this is a bug: KeyError" in err

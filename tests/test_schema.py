@@ -11,7 +11,7 @@ import specdsl
 from specdsl.errors import SpecError
 from specdsl.frontend.yaml import load_yaml
 from specdsl.ops import ALIASES, OPS, POSITIONAL, lookup
-from specdsl.schema.document import json_schema
+from specdsl.schema.jsonschema import json_schema
 
 
 def diags(text: str):

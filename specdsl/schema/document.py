@@ -11,38 +11,17 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, create_model
 
+from specdsl.blocks.registry import BLOCKS, BODY_BLOCKS
 from specdsl.errors import Diagnostic, SourceLoc, did_you_mean
 from specdsl.ops import ALIASES, OPS, POSITIONAL, lookup
 from specdsl.ops.rule import Args, PositiveFloat, PositiveInt
+from specdsl.schema.names import MODEL_NAME_PATTERN, NAME_PATTERN
 from specdsl.schema.validation import diagnostics_from, kind_of, show_value
 from specdsl.source import PathKey, SourceMap, format_path
 
-# ASCII identifiers (so no two names NFKC-fold together in generated Python), and none that
-# starts with "__": names become module paths and identifiers in emitted code, where dunders
-# (`__init__`, `__class__`, `__doc__`) collide with Python's own attributes.
-NAME_PATTERN = r"^(?:[A-Za-z][A-Za-z0-9_]{0,63}|_[A-Za-z0-9][A-Za-z0-9_]{0,62}|_)$"
-MODEL_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$"
 NodeName = Annotated[str, Field(pattern=NAME_PATTERN)]
-RESERVED_NAMES = {"input"}
-
-# Attributes of torch's nn.Module / nn.ModuleDict: a submodule cannot take these names.
-RESERVED_SEGMENTS = frozenset({
-    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "clear",
-    "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
-    "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "items", "keys", "load_state_dict",
-    "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters", "pop",
-    "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook",
-    "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
-    "register_load_state_dict_pre_hook", "register_module", "register_parameter", "register_state_dict_post_hook",
-    "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule", "share_memory",
-    "state_dict", "to", "to_empty", "train", "training", "type", "update", "values", "xpu", "zero_grad",
-})
-
-
-def reserved_segment(name: str) -> bool:
-    return name in RESERVED_SEGMENTS or name.startswith(("register_", "named_", "get_", "set_"))
 
 InitScheme = Literal[
     "default", "kaiming", "kaiming_normal", "kaiming_uniform", "xavier", "xavier_normal",
@@ -92,8 +71,8 @@ class SpecDocument(Args):
     layers: Annotated[list[Any], Field(min_length=1)]
 
 
-class BlockDef(Args):
-    """A user-defined block: typed parameters and a body."""
+class _BlockParts(Args):
+    """What every user-defined block has besides its body."""
 
     params: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Any] = Field(
         default_factory=dict, description="name: type (int, float, bool, str) for required, or a default value"
@@ -102,11 +81,12 @@ class BlockDef(Args):
         default_factory=lambda: ["input"], description="names the block's inputs are known by inside it"
     )
     layers: Annotated[list[Any], Field(min_length=1)] | None = None
-    residual: Any = None
-    dense: Any = None
-    inception: Any = None
-    fractal: Any = None
-    transition: Any = None
+
+
+# The body is `layers` or one built-in block (`residual: {...}`): a field for each in the block table.
+BlockDef = create_model(  # type: ignore[call-overload]
+    "BlockDef", __base__=_BlockParts, __module__=__name__, __doc__="A user-defined block: typed parameters and a body.",
+    **{name: (Any, None) for name in BODY_BLOCKS})
 
 
 @dataclass
@@ -216,6 +196,7 @@ def parse_layer(
         diags.extend(diagnostics_from(exc, raw_meta, path, smap, LayerMeta, "a layer"))
         meta, ok = LayerMeta(), False
     args_data: Any = {} if raw_args is None else raw_args
+    written_at: dict[PathKey, PathKey] | None = None
     if not isinstance(args_data, dict):
         first = _positional(rule.name)
         if first is None:
@@ -225,22 +206,20 @@ def parse_layer(
                 smap.value_loc(op_path) if smap else loc, path=format_path(op_path),
                 hint=f"write `{op}: {{...}}` or just `{op}`"))
             return None
+        # The shorthand's value stands for the argument `first`: its text is the argument's.
         args_data = {first: args_data}
-        if smap is not None:
-            smap.values.setdefault((*op_path, first), smap.value_loc(op_path))  # type: ignore[arg-type]
-            if op_path in smap.raw:
-                smap.raw[(*op_path, first)] = smap.raw[op_path]
+        written_at = {(*op_path, first): op_path}
     try:
         args = rule.args.model_validate(args_data)
     except ValidationError as exc:
-        diags.extend(diagnostics_from(exc, args_data, op_path, smap, rule.args, f"'{rule.name}'"))
+        diags.extend(diagnostics_from(exc, args_data, op_path, smap, rule.args, f"'{rule.name}'", written_at))
         return None
     if not ok:
         return None
     arg_locs = _meta_locs(smap, path, meta)
     if smap is not None:
         for key in args_data:
-            key_loc = smap.values.get((*op_path, key))
+            key_loc = smap.value_loc(op_path) if written_at else smap.values.get((*op_path, key))
             if key_loc is not None:
                 arg_locs[key] = key_loc
     return LayerSpec(rule.name, args, meta, path, loc, arg_locs)
@@ -289,8 +268,8 @@ def validate_document(data: Any, smap: SourceMap | None) -> Spec:
     return Spec(doc.model, tuple(doc.input), doc.dtype, doc.description, list(data["layers"]), blocks, smap)
 
 
-BUILTIN_BLOCKS = ("residual", "dense", "transition", "inception", "fractal", "stage")
-_BLOCK_BODIES = ("layers", "residual", "dense", "inception", "fractal", "transition")
+BUILTIN_BLOCKS = tuple(BLOCKS)
+_BLOCK_BODIES = ("layers", *BODY_BLOCKS)
 
 
 def _validate_block(name: str, raw: Any, smap: SourceMap | None, diags: list[Diagnostic]) -> BlockDef | None:
@@ -312,8 +291,8 @@ def _validate_block(name: str, raw: Any, smap: SourceMap | None, diags: list[Dia
     if len(bodies) != 1:
         diags.append(Diagnostic(
             "error", "E317",
-            f"block '{name}' needs exactly one body (layers, residual, dense, inception, fractal or "
-            f"transition); received {', '.join(bodies) if bodies else 'none'}",
+            f"block '{name}' needs exactly one body ({', '.join(_BLOCK_BODIES[:-1])} or {_BLOCK_BODIES[-1]}); "
+            f"received {', '.join(bodies) if bodies else 'none'}",
             where, hint="write `layers: [...]` for a plain sequence"))
         return None
     for pname, decl in block.params.items():
@@ -330,67 +309,3 @@ def _validate_block(name: str, raw: Any, smap: SourceMap | None, diags: list[Dia
                 smap.value_loc((*path, "params", pname)) if smap else where))
             return None
     return block
-
-
-def json_schema() -> dict[str, Any]:
-    """A JSON Schema for spec files, built from the same models that validate them.
-
-    A layer that names a known op (or alias, or built-in block) must match that op's
-    arguments exactly; any other single-key mapping is taken for a call of a user
-    block, whose parameters only the spec itself defines.
-    """
-    from specdsl.blocks.engine import _BUILTIN_ARGS, StageArgs
-
-    doc_schema = SpecDocument.model_json_schema(ref_template="#/$defs/{model}")
-    defs: dict[str, Any] = doc_schema.setdefault("$defs", {})
-    arg_models: dict[str, tuple[type[Args], str]] = {}
-    for name, rule in OPS.items():
-        arg_models[name] = (rule.args, rule.doc)
-        for alias in rule.aliases:
-            arg_models[alias] = (rule.args, f"alias of {name}: {rule.doc}")
-    for name, model in _BUILTIN_ARGS.items():
-        arg_models[name] = (model, f"built-in {name} block")
-    arg_models["stage"] = (StageArgs, "a group of layers")
-    meta = LayerMeta.model_json_schema(ref_template="#/$defs/{model}")
-    defs.update(meta.pop("$defs", {}))
-    rules: list[dict[str, Any]] = []
-    for op, (model, doc) in sorted(arg_models.items()):
-        args = model.model_json_schema(ref_template="#/$defs/{model}")
-        defs.update(args.pop("$defs", {}))
-        defs.setdefault(model.__name__, args)
-        target = OPS.get(ALIASES.get(op, op))
-        options: list[dict[str, Any]] = [{"$ref": f"#/$defs/{model.__name__}"}, {"type": "null"}]
-        if target is not None and target.name in POSITIONAL:
-            # `linear: 1000`, `layernorm: [768]`, `upsample: 2`: the first positional argument.
-            options.append({"type": ["number", "integer", "string", "array"]})
-        if op == "stage":
-            options.append({"type": "array"})
-        properties = {op: {"anyOf": options, "description": doc}, **meta["properties"]}
-        rules.append({
-            "if": {"type": "object", "required": [op]},
-            "then": {"type": "object", "properties": properties, "additionalProperties": False},
-        })
-    layer = {
-        "anyOf": [
-            {"type": "string", "pattern": NAME_PATTERN, "description": "an op or block with no arguments"},
-            {"type": "object", "minProperties": 1, "allOf": rules,
-             "description": "an op, a built-in block or a user block call, with name/frozen/init/inputs/repeat"},
-        ]
-    }
-    defs["Layer"] = layer
-    doc_schema["properties"]["layers"] = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Layer"}}
-    block = BlockDef.model_json_schema(ref_template="#/$defs/{model}")
-    defs.update(block.pop("$defs", {}))
-    # Inside a block, values may be expressions of its parameters (`out: c * 4`), which only
-    # expansion can check: the schema asks for the shape of a layer, not its argument types.
-    template = {"anyOf": [{"type": "string"}, {"type": "object", "minProperties": 1}]}
-    block["properties"]["layers"] = {"anyOf": [{"type": "array", "items": template}, {"type": "null"}]}
-    defs["BlockDef"] = block
-    doc_schema["properties"]["blocks"] = {
-        "type": "object", "propertyNames": {"pattern": NAME_PATTERN},
-        "additionalProperties": {"anyOf": [{"$ref": "#/$defs/BlockDef"}, {"type": "array", "items": template}]},
-        "description": "user-defined blocks, called by name from layers",
-    }
-    doc_schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    doc_schema["title"] = "specdsl model spec"
-    return doc_schema

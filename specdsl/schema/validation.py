@@ -118,8 +118,13 @@ def diagnostics_from(
     smap: SourceMap | None,
     model: type[BaseModel],
     what: str,
+    written_at: Mapping[PathKey, PathKey] | None = None,
 ) -> list[Diagnostic]:
-    """One diagnostic per offending path (union members folded together)."""
+    """One diagnostic per offending path (union members folded together).
+
+    ``written_at``: paths of ``data`` whose text is at another path of the source
+    (a shorthand such as ``linear: 1000`` standing for ``out``).
+    """
     groups: dict[PathKey, list[dict[str, Any]]] = {}
     missing: dict[PathKey, bool] = {}
     for err in exc.errors(include_url=False):
@@ -137,7 +142,7 @@ def diagnostics_from(
         full = (*base, *path)
         shown = format_path(full)
         value_loc = smap.value_loc(full) if smap else None
-        raw = smap.raw.get(full) if smap else None
+        raw = smap.raw.get(written_at.get(full, full) if written_at else full) if smap else None
         types = [e["type"] for e in errs]
         if "extra_forbidden" in types:
             key = str(path[-1])

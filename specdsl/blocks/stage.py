@@ -1,0 +1,35 @@
+"""stage: a named group of layers (`stage: [...]` or `stage: {layers: [...]}`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from specdsl.blocks.base import BlockExpander, BlockRule, Frame, LayerList
+from specdsl.ops.rule import Args
+from specdsl.source import PathKey
+
+if TYPE_CHECKING:
+    from specdsl.schema.document import LayerSpec
+
+
+class StageArgs(Args):
+    layers: LayerList
+
+
+def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, frame: Frame) -> int | None:
+    raw = spec.raw_args
+    if isinstance(raw, list):
+        return ex.seq(raw, src, f"{out}.stage", x, {"input": x}, frame)
+    args = ex.validate(StageArgs, raw, src, frame, "'stage'")
+    if args is None:
+        return None
+    return ex.seq(args.layers, (*src, "layers"), f"{out}.stage", x, {"input": x}, frame)
+
+
+def estimate(raw: Any, nested: Callable[[Any], int]) -> int:
+    return nested(raw if isinstance(raw, list) else (raw.get("layers") if isinstance(raw, dict) else None) or [])
+
+
+RULE = BlockRule("stage", StageArgs, expand, estimate, doc="a group of layers", body=False, list_form=True,
+                 validate_detached=False)

@@ -1,0 +1,123 @@
+"""Calls of user-defined blocks: arguments bound to parameters, the body expanded in their scope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from specdsl.blocks.base import Frame
+from specdsl.blocks.registry import BODY_BLOCKS
+from specdsl.errors import did_you_mean
+from specdsl.ir import BlockCall
+from specdsl.schema.validation import show_value
+from specdsl.source import PathKey
+
+if TYPE_CHECKING:
+    from specdsl.blocks.engine import Expander
+    from specdsl.schema.document import BlockDef, LayerSpec
+
+MAX_BLOCK_DEPTH = 32
+
+_TYPES = ("int", "float", "bool", "str")
+_KIND_TEXT = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+
+
+def body_of(block: BlockDef) -> list[Any]:
+    """The block's body as layers: its `layers`, or one call of the built-in block it is."""
+    if block.layers is not None:
+        return block.layers
+    return [{k: getattr(block, k)} for k in BODY_BLOCKS if getattr(block, k) is not None]
+
+
+def call(ex: Expander, spec: LayerSpec, src: PathKey, out: str, inputs: tuple[int, ...], frame: Frame) -> int | None:
+    name = spec.op
+    block = ex.spec.blocks[name]
+    if name in frame.calls or len(frame.calls) >= MAX_BLOCK_DEPTH:
+        ex.error("E323", f"block '{name}' calls itself" if name in frame.calls else
+                 f"blocks nest deeper than {MAX_BLOCK_DEPTH} calls", spec.loc, frame, path=out,
+                 hint="blocks cannot be recursive; use repeat instead")
+        return None
+    env = bind(ex, name, block, spec, src, frame)
+    if env is None:
+        return None
+    if len(inputs) != len(block.inputs):
+        ex.error("E316", f"block '{name}' takes {len(block.inputs)} input(s) "
+                 f"({', '.join(block.inputs)}); received {len(inputs)}", spec.loc, frame, path=out,
+                 hint="pass them with `inputs: [...]`")
+        return None
+    shown = ", ".join(f"{k}={show_value(v)}" for k, v in env.items())
+    where = f" at {spec.loc}" if spec.loc else ""
+    note = f"while expanding block '{name}'" + (f" ({shown})" if shown else "") + f" called{where} ({out})"
+    inner = Frame(env, frame.frozen, frame.init, (note, *frame.notes), (*frame.calls, name), frame.depth)
+    scope = {"input": inputs[0], **dict(zip(block.inputs, inputs))}
+    bsrc: PathKey = ("blocks", name)
+    if block.layers is not None:
+        y = ex.seq(block.layers, (*bsrc, "layers"), f"{out}.layers", inputs[0], scope, inner)
+    else:
+        y = ex.layer(body_of(block)[0], bsrc, out, inputs[0], scope, inner)
+    if y is not None:
+        types = {p: d if isinstance(d, str) and d in _TYPES else type(d).__name__ for p, d in block.params.items()}
+        ex.calls[out] = BlockCall(name, dict(env), types, tuple(block.inputs), inputs, y)
+    return y
+
+
+def bind(ex: Expander, name: str, block: BlockDef, spec: LayerSpec, src: PathKey,
+         frame: Frame) -> dict[str, Any] | None:
+    """The call's arguments checked against the block's parameters, defaults filled in."""
+    raw = spec.raw_args
+    params = list(block.params)
+    if raw is None:
+        raw = {}
+    elif not isinstance(raw, dict):
+        if not params:
+            ex.error("E322", f"block '{name}' takes no arguments; received {show_value(raw)}", src, frame)
+            return None
+        raw = {params[0]: raw}  # its location is the shorthand's (SourceMap.value_loc falls back to src)
+    env: dict[str, Any] = {}
+    ok = True
+    for key in raw:
+        if key not in block.params:
+            guess = did_you_mean(key, params)
+            ex.error("E322", f"block '{name}' has no parameter '{key}'",
+                     ex.smap.key_loc((*src, key)) if ex.smap else spec.loc, frame,
+                     hint=f"did you mean '{guess}'?" if guess else
+                     ("its parameters: " + ", ".join(params)) if params else "it takes no parameters")
+            ok = False
+    for pname, decl in block.params.items():
+        required = isinstance(decl, str) and decl in _TYPES
+        if pname not in raw:
+            if required:
+                ex.error("E321", f"block '{name}' is missing the argument '{pname}' ({decl})", spec.loc,
+                         frame, hint=f"pass it: `{name}: {{{pname}: ...}}` in YAML, "
+                         f"`{name}({pname}=...)` in the DSL")
+                ok = False
+                continue
+            env[pname] = decl
+            continue
+        value = raw[pname]
+        kind = decl if required else type(decl).__name__
+        if not _type_ok(value, kind):
+            ex.error("E202", f"argument '{pname}' of block '{name}' expects {_KIND_TEXT[kind]}; "
+                     f"received {show_value(value)}", (*src, pname), frame)
+            ok = False
+            continue
+        env[pname] = value
+    return env if ok else None
+
+
+def estimate(ex: Expander, name: str, nested: Callable[[Any], int]) -> int:
+    """Roughly how many nodes a call of the user block makes (the caller stops calls within its own body)."""
+    ex.estimating.add(name)
+    size = nested(body_of(ex.spec.blocks[name]))
+    ex.estimating.discard(name)
+    return size
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    return isinstance(value, str)

@@ -1,0 +1,142 @@
+"""The figures pass: parameters, buffers, MACs and extra ops of every node from the shape
+pass's shapes and attrs, gathered with its receptive field; then the model's totals and memory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from specdsl.ir import DTYPES, Graph
+from specdsl.ops import OPS
+from specdsl.ops.rule import RF, Shape, TensorSpec, numel
+from specdsl.passes.shapes import NodeShape
+
+
+@dataclass(slots=True)
+class NodeFigures:
+    shape: Shape | None = None
+    # The op's typed attrs (see specdsl.ops.rule.Inferred); None for the input and failed nodes.
+    attrs: Any = None
+    weights: tuple[TensorSpec, ...] = ()
+    trainable: int = 0
+    frozen: int = 0
+    buffers: int = 0
+    int64_buffers: int = 0  # elements of buffers stored as int64 whatever the model dtype
+    macs: int = 0
+    extra_ops: int = 0
+    rf: RF = None
+    failed: bool = False
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.frozen
+
+
+@dataclass
+class Totals:
+    params: int
+    trainable: int
+    frozen: int
+    buffers: int
+    macs: int
+    flops: int
+    extra_ops: int
+    activation_elements: int
+    activation_bytes: int
+    param_bytes: int
+    buffer_bytes: int
+    input_bytes: int
+    peak_bytes: int
+    batch: int
+    dtype: str
+    rf_node: int | None
+
+
+def node_figures(graph: Graph, shapes: Sequence[NodeShape], rfs: Sequence[RF]) -> list[NodeFigures]:
+    """Every node's figures from the shape and receptive-field passes' results (one per node, same order)."""
+    figures: list[NodeFigures] = []
+    for node, s, rf in zip(graph.nodes, shapes, rfs, strict=True):
+        shape = s.shape
+        if shape is None:
+            figures.append(NodeFigures(failed=s.failed))
+            continue
+        if node.op == "input":
+            figures.append(NodeFigures(shape, rf=rf))
+            continue
+        rule = OPS[node.op]
+        attrs = s.attrs
+        in_shapes = [shapes[i].shape for i in node.inputs]
+        weights = rule.weights(attrs)
+        trainable = buffers = int64_buffers = 0
+        for w in weights:
+            if w.role == "parameter":
+                trainable += w.numel
+            elif w.role == "buffer":
+                buffers += w.numel
+                if w.dtype == "int64":
+                    int64_buffers += w.numel
+        figures.append(NodeFigures(
+            shape, attrs, weights,
+            trainable=0 if node.frozen else trainable,
+            frozen=trainable if node.frozen else 0,
+            buffers=buffers,
+            int64_buffers=int64_buffers,
+            macs=rule.macs(attrs, in_shapes, shape),  # type: ignore[arg-type]
+            extra_ops=rule.extra(attrs, in_shapes, shape),  # type: ignore[arg-type]
+            rf=rf,
+        ))
+    return figures
+
+
+def totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
+    width = DTYPES[graph.dtype]
+    trainable = sum(f.trainable for f in figures)
+    frozen = sum(f.frozen for f in figures)
+    buffers = sum(f.buffers for f in figures)
+    macs = sum(f.macs for f in figures)
+    sizes = [numel(f.shape) * batch if f.shape is not None else 0 for f in figures]
+    activations = sum(sizes[1:])
+    counters = sum(f.int64_buffers for f in figures)
+    rf_node = None
+    for node, fig in zip(graph.nodes, figures):
+        if fig.rf is not None and node.op != "input":
+            rf_node = node.index
+    return Totals(
+        params=trainable + frozen,
+        trainable=trainable,
+        frozen=frozen,
+        buffers=buffers,
+        macs=macs,
+        flops=2 * macs,
+        extra_ops=sum(f.extra_ops for f in figures),
+        activation_elements=activations,
+        activation_bytes=activations * width,
+        param_bytes=(trainable + frozen) * width,
+        # num_batches_tracked is int64; the running stats follow the model dtype.
+        buffer_bytes=(buffers - counters) * width + counters * 8,
+        input_bytes=sizes[0] * width,
+        peak_bytes=_peak_bytes(graph, sizes) * width,
+        batch=batch,
+        dtype=graph.dtype,
+        rf_node=rf_node,
+    )
+
+
+def _peak_bytes(graph: Graph, sizes: list[int]) -> int:
+    """Peak live activation memory in inference order, freeing each tensor after its last use."""
+    last_use = list(range(len(graph.nodes)))
+    for node in graph.nodes:
+        for i in node.inputs:
+            last_use[i] = max(last_use[i], node.index)
+    last_use[graph.output] = len(graph.nodes)
+    frees: list[list[int]] = [[] for _ in range(len(graph.nodes) + 1)]
+    for i, t in enumerate(last_use):
+        frees[t].append(i)
+    live = peak = 0
+    for node in graph.nodes:
+        live += sizes[node.index]
+        peak = max(peak, live)
+        for i in frees[node.index]:
+            live -= sizes[i]
+    return peak
