@@ -252,6 +252,11 @@ def _elu(draw: Draw, shape: Shape, op: str) -> Any:
     return {"alpha": draw(st.sampled_from([1.0, 0.5, 2.0]))} if draw(st.booleans()) else None
 
 
+def _hardtanh(draw: Draw, shape: Shape, op: str) -> Any:
+    low = draw(st.sampled_from([-1.0, -2.0, 0.0, 0.5]))
+    return {"min_val": low, "max_val": low + draw(st.sampled_from([0.5, 1.0, 3.0]))} if draw(st.booleans()) else None
+
+
 def _gelu(draw: Draw, shape: Shape, op: str) -> Any:
     return {"approximate": "tanh"} if draw(st.booleans()) else None
 
@@ -300,6 +305,7 @@ PROPOSERS: dict[str, Callable[[Draw, Shape, str], Any]] = {
     "lrn": _lrn,
     "leaky_relu": _leaky_relu,
     "elu": _elu,
+    "hardtanh": _hardtanh,
     "gelu": _gelu,
     "softplus": _softplus,
     "softmax": _softmax,

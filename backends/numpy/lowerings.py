@@ -268,6 +268,7 @@ LOWERINGS: dict[str, Lowering] = {
     "relu6": Lowering(_relu6),
     "leaky_relu": Lowering(_leaky_relu),
     "elu": Lowering(unary(lambda x, a: elu(x, a.alpha))),
+    "hardtanh": Lowering(unary(lambda x, a: np.clip(x, a.min_val, a.max_val))),
     "gelu": Lowering(unary(lambda x, a: gelu(x, a.approximate))),
     "silu": Lowering(unary(lambda x, a: silu(x))),
     "hardswish": Lowering(unary(lambda x, a: hardswish(x))),

@@ -305,6 +305,7 @@ LOWERINGS: dict[str, Lowering] = {
     "relu6": ModuleLowering(_plain("nn.ReLU6", can_run_in_place=True)),
     "leaky_relu": ModuleLowering(lambda a, rank, inplace: _call("nn.LeakyReLU", a.slope, **_in_place(inplace))),
     "elu": ModuleLowering(lambda a, rank, inplace: _call("nn.ELU", a.alpha)),
+    "hardtanh": ModuleLowering(lambda a, rank, inplace: _call("nn.Hardtanh", a.min_val, a.max_val)),
     "gelu": ModuleLowering(lambda a, rank, inplace: _call("nn.GELU", approximate=a.approximate)),
     "silu": ModuleLowering(_plain("nn.SiLU")),
     "hardswish": ModuleLowering(_plain("nn.Hardswish")),

@@ -28,6 +28,11 @@ class LeakyReluArgs(Args):
     slope: float = Field(default=0.01, description="negative_slope")
 
 
+class HardtanhArgs(Args):
+    min_val: float = -1.0
+    max_val: float = 1.0
+
+
 class EluArgs(Args):
     alpha: float = 1.0
 
@@ -65,6 +70,18 @@ def infer_softmax(args: SoftmaxArgs, ins: Sequence[Shape], ctx: RuleContext) -> 
             field="dim",
         )
     return Inferred(x, args)
+
+
+def infer_hardtanh(args: HardtanhArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    if args.max_val <= args.min_val:
+        raise RuleViolation(
+            "E313",
+            f"hardtanh needs max_val > min_val (PyTorch rule); received min_val={args.min_val}, "
+            f"max_val={args.max_val}",
+            hint="swap the two bounds",
+            field="max_val",
+        )
+    return Inferred(ins[0], args)
 
 
 def _infer_channel_dropout(rank: int, op: str):
@@ -108,6 +125,8 @@ RULES = [
     _act("leaky_relu", LeakyReluArgs, doc="leaky ReLU (negative slope)", aliases=("leakyrelu",),
          positional=("slope",), traits=_IN_PLACE),
     _act("elu", EluArgs, doc="exponential linear unit", positional=("alpha",)),
+    OpRule("hardtanh", "activation", HardtanhArgs, infer_hardtanh, extra=per_element,
+           positional=("min_val", "max_val"), traits=_SAME, doc="clamp to [min_val, max_val] (nn.Hardtanh)"),
     _act("gelu", GeluArgs, doc="Gaussian error linear unit"),
     _act("silu", doc="x·sigmoid(x), a.k.a. swish", aliases=("swish",)),
     _act("hardswish", doc="hard swish (MobileNetV3)"),
