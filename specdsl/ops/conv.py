@@ -107,14 +107,22 @@ def _groups(groups: int | str, in_c: int, out_c: int) -> int:
     return g
 
 
-def infer_conv(args: ConvArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
-    x = ins[0]
-    rank = require_rank(x, (1, 2, 3), "conv")
-    in_c = x[0]
-    check_in(args.in_, in_c, "input channels")
+Axes = tuple[int, ...]
+
+
+def _window_axes(args: ConvArgs | DeconvArgs, x: Shape, op: str) -> tuple[int, int, Axes, Axes, Axes]:
+    """What conv and transposed conv read alike: rank, input channels, kernel, stride, dilation."""
+    rank = require_rank(x, (1, 2, 3), op)
+    check_in(args.in_, x[0], "input channels")
     kernel = per_axis(args.k, rank, "kernel size k", "k")
     stride = per_axis(args.stride, rank, "stride", "stride")
     dilation = per_axis(args.dilation, rank, "dilation", "dilation")
+    return rank, x[0], kernel, stride, dilation
+
+
+def infer_conv(args: ConvArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    x = ins[0]
+    rank, in_c, kernel, stride, dilation = _window_axes(args, x, "conv")
     groups = _groups(args.groups, in_c, args.out)
     if args.pad == "same":
         if any(s != 1 for s in stride):
@@ -204,12 +212,7 @@ def channels_detail(op: str, a: ConvAttrs | DeconvAttrs) -> str:
 
 def infer_deconv(args: DeconvArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
     x = ins[0]
-    rank = require_rank(x, (1, 2, 3), "deconv")
-    in_c = x[0]
-    check_in(args.in_, in_c, "input channels")
-    kernel = per_axis(args.k, rank, "kernel size k", "k")
-    stride = per_axis(args.stride, rank, "stride", "stride")
-    dilation = per_axis(args.dilation, rank, "dilation", "dilation")
+    rank, in_c, kernel, stride, dilation = _window_axes(args, x, "deconv")
     pad = per_axis(args.pad, rank, "padding", "pad")
     out_pad = per_axis(args.output_padding, rank, "output_padding", "output_padding")
     groups = _groups(args.groups, in_c, args.out)
