@@ -20,7 +20,7 @@ from specdsl.ops.rule import RF, Args, Shape
 from specdsl.source import PathKey
 
 if TYPE_CHECKING:
-    from specdsl.schema.document import LayerSpec
+    from specdsl.schema.layer import LayerSpec
 
 # A list of layers inside a block's arguments (validated when each layer expands).
 LayerList = Annotated[list[Any], Field(min_length=1)]

@@ -28,7 +28,8 @@ from specdsl.ops.rule import RF, Args, Shape
 from specdsl.passes.diagnostics import dedupe
 from specdsl.passes.receptive import node_rf
 from specdsl.passes.shapes import NodeShape, infer_node
-from specdsl.schema.document import LayerSpec, Spec, parse_layer
+from specdsl.schema.document import Spec
+from specdsl.schema.layer import LayerSpec, parse_layer
 from specdsl.schema.names import RESERVED_NAMES
 from specdsl.schema.validation import diagnostics_from
 from specdsl.source import PathKey, format_path

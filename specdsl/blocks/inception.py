@@ -13,7 +13,7 @@ from specdsl.schema.names import NAME_PATTERN, reserved_segment
 from specdsl.source import PathKey
 
 if TYPE_CHECKING:
-    from specdsl.schema.document import LayerSpec
+    from specdsl.schema.layer import LayerSpec
 
 
 class InceptionArgs(Args):

@@ -14,7 +14,7 @@ from specdsl.ops.rule import Args, fmt_shape
 from specdsl.source import PathKey
 
 if TYPE_CHECKING:
-    from specdsl.schema.document import LayerSpec
+    from specdsl.schema.layer import LayerSpec
 
 
 class ResidualArgs(Args):

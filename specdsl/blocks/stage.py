@@ -10,7 +10,7 @@ from specdsl.ops.rule import Args
 from specdsl.source import PathKey
 
 if TYPE_CHECKING:
-    from specdsl.schema.document import LayerSpec
+    from specdsl.schema.layer import LayerSpec
 
 
 class StageArgs(Args):

@@ -12,7 +12,7 @@ from specdsl.ops.rule import Args, PositiveInt
 from specdsl.source import PathKey
 
 if TYPE_CHECKING:
-    from specdsl.schema.document import LayerSpec
+    from specdsl.schema.layer import LayerSpec
 
 
 class TransitionArgs(Args):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from specdsl.blocks.base import Frame
+from specdsl.blocks.base import BlockExpander, Frame
 from specdsl.blocks.registry import BODY_BLOCKS
 from specdsl.errors import did_you_mean
 from specdsl.ir import BlockCall
@@ -13,8 +13,19 @@ from specdsl.schema.validation import show_value
 from specdsl.source import PathKey
 
 if TYPE_CHECKING:
-    from specdsl.blocks.engine import Expander
-    from specdsl.schema.document import BlockDef, LayerSpec
+    from specdsl.schema.document import BlockDef, Spec
+    from specdsl.schema.layer import LayerSpec
+    from specdsl.source import SourceMap
+
+
+class CallingExpander(BlockExpander, Protocol):
+    """What a user-block call needs of the expander besides what built-in blocks use."""
+
+    spec: Spec
+    smap: SourceMap | None
+    calls: dict[str, BlockCall]
+    estimating: set[str]
+
 
 MAX_BLOCK_DEPTH = 32
 
@@ -29,7 +40,8 @@ def body_of(block: BlockDef) -> list[Any]:
     return [{k: getattr(block, k)} for k in BODY_BLOCKS if getattr(block, k) is not None]
 
 
-def call(ex: Expander, spec: LayerSpec, src: PathKey, out: str, inputs: tuple[int, ...], frame: Frame) -> int | None:
+def call(ex: CallingExpander, spec: LayerSpec, src: PathKey, out: str, inputs: tuple[int, ...],
+         frame: Frame) -> int | None:
     name = spec.op
     block = ex.spec.blocks[name]
     if name in frame.calls or len(frame.calls) >= MAX_BLOCK_DEPTH:
@@ -61,7 +73,7 @@ def call(ex: Expander, spec: LayerSpec, src: PathKey, out: str, inputs: tuple[in
     return y
 
 
-def bind(ex: Expander, name: str, block: BlockDef, spec: LayerSpec, src: PathKey,
+def bind(ex: CallingExpander, name: str, block: BlockDef, spec: LayerSpec, src: PathKey,
          frame: Frame) -> dict[str, Any] | None:
     """The call's arguments checked against the block's parameters, defaults filled in."""
     raw = spec.raw_args
@@ -105,7 +117,7 @@ def bind(ex: Expander, name: str, block: BlockDef, spec: LayerSpec, src: PathKey
     return env if ok else None
 
 
-def estimate(ex: Expander, name: str, nested: Callable[[Any], int]) -> int:
+def estimate(ex: CallingExpander, name: str, nested: Callable[[Any], int]) -> int:
     """Roughly how many nodes a call of the user block makes (the caller stops calls within its own body)."""
     ex.estimating.add(name)
     size = nested(body_of(ex.spec.blocks[name]))

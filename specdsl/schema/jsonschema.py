@@ -7,7 +7,8 @@ from typing import Any
 from specdsl.blocks.registry import BLOCKS
 from specdsl.ops import ALIASES, OPS, POSITIONAL
 from specdsl.ops.rule import Args
-from specdsl.schema.document import BlockDef, LayerMeta, SpecDocument
+from specdsl.schema.document import BlockDef, SpecDocument
+from specdsl.schema.layer import LayerMeta
 from specdsl.schema.names import NAME_PATTERN
 
 
