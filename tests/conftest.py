@@ -17,10 +17,13 @@ import specdsl
 from specdsl.errors import Diagnostic, SpecError
 
 
-def spec_text(*layers: Any, input: Sequence[int] = (3, 32, 32), model: str = "t") -> str:
-    """YAML text of a spec whose layers are given as Python data."""
-    lines = [f"model: {model}", f"input: {json.dumps(list(input))}", "layers:"]
-    lines += [f"  - {json.dumps(layer)}" for layer in layers]
+def spec_text(*layers: Any, input: Sequence[int] = (3, 32, 32), model: str = "t",
+              blocks: dict[str, Any] | None = None) -> str:
+    """YAML text of a spec whose layers (and user-defined blocks) are given as Python data."""
+    lines = [f"model: {model}", f"input: {json.dumps(list(input))}"]
+    if blocks:
+        lines.append(f"blocks: {json.dumps(blocks)}")
+    lines += ["layers:", *(f"  - {json.dumps(layer)}" for layer in layers)]
     return "\n".join(lines) + "\n"
 
 

@@ -50,6 +50,7 @@ from specdsl.ops import OPS  # noqa: E402
 from specdsl.ops.rule import Trait  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
+from conftest import spec_text as spec  # noqa: E402
 from strategies import propose, spec_text, specs  # noqa: E402
 
 LONG = os.environ.get("SPECDSL_LONG", "") not in ("", "0")
@@ -60,20 +61,7 @@ OPS_SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    """Tiny tensors run fastest on one thread; restore the setting for other modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def spec(*layers: Any, input: tuple[int, ...], blocks: dict[str, Any] | None = None) -> str:
-    data: dict[str, Any] = {"model": "t", "input": list(input), "layers": list(layers)}
-    if blocks:
-        data["blocks"] = blocks
-    return spec_text(data)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def rand(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
