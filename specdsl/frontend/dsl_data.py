@@ -60,10 +60,10 @@ def plain_data(built: Builder, text: str) -> tuple[dict[str, Any], SourceMap]:
 
 
 def _known_op(name: str) -> bool:
+    from specdsl.blocks.registry import BLOCKS
     from specdsl.ops import lookup
-    from specdsl.schema.document import BUILTIN_BLOCKS
 
-    return lookup(name) is not None or name in BUILTIN_BLOCKS
+    return lookup(name) is not None or name in BLOCKS
 
 
 def _resolve_positional(data: dict[str, Any], locs: _Locs) -> list[Diagnostic]:
