@@ -1,15 +1,217 @@
 #!/usr/bin/env bash
-# Install specdsl with its test extras into .venv and run lint + the test suite.
-# This is the README's test command; CI runs it too.
+# The test command of the README; CI (.ci/run) execs it too.
+#
+#   bash scripts/test.sh [PYTEST ARGS...]           lint + tests in .venv, installed exactly from the lock
+#   bash scripts/test.sh --latest [PYTEST ARGS...]  the same suite in .venv-latest, built from the newest
+#                                                   releases of everything except torch (drift check)
+#   bash scripts/test.sh --lock [UV ARGS...]        regenerate requirements/test.lock (--upgrade: newest pins)
+#
+# Default mode: creates .venv if missing, installs every package at the version pinned in
+# requirements/test.lock (pip, setuptools and wheel included, so the build of specdsl itself is
+# pinned too: --no-build-isolation), removes anything the lock does not name, checks the result
+# with `pip check`, then runs ruff and pytest. Both always run; the script exits 1 if either fails.
+#
+# Environment: PYTHON (interpreter for a new venv; default python3.11, else python3),
+# SPECDSL_REQUIRE_DOT=1 (fail instead of skipping the diagram rendering tests when Graphviz's
+# `dot` is missing; .ci/run sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    "$PY" -m venv .venv
+LOCK=requirements/test.lock
+LOCK_PYTHON=3.11          # the interpreter version the lock was compiled for
+UV_VERSION=0.13.9         # the resolver used by --lock
+export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+say() { printf '\n== %s\n' "$*"; }
+die() { printf '\nscripts/test.sh: ERROR: %s\n' "$*" >&2; exit 1; }
+
+MODE=locked
+case "${1:-}" in
+    --latest) MODE=latest; shift ;;
+    --lock) MODE=lock; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+esac
+
+[ -f "$LOCK" ] || die "$LOCK is missing (regenerate it: bash scripts/test.sh --lock)"
+
+pin_of() {  # pin_of NAME -> the version the lock pins NAME to
+    local v
+    v=$(sed -n "s/^$1==\([^ ;]*\).*/\1/p" "$LOCK")
+    [ -n "$v" ] || die "$LOCK pins no version of $1"
+    printf '%s' "$v"
+}
+
+TORCH_VERSION=$(pin_of torch)
+# On Linux x86_64 PyPI's torch is the multi-GB CUDA build: ask for the CPU wheel by its local
+# label, so a machine without it fails here instead of downloading CUDA. The lock says plain
+# torch==X (the CPU wheel satisfies it, and on macOS PyPI's wheel is the CPU build).
+if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ]; then
+    TORCH_REQ="torch==${TORCH_VERSION}+cpu"
+else
+    TORCH_REQ="torch==${TORCH_VERSION}"
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev,torch]"
-echo "== ruff"
-.venv/bin/python -m ruff check specdsl backends grammars specs tests benchmarks
-echo "== pytest"
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+
+pick_python() {
+    if [ -n "${PYTHON:-}" ]; then
+        command -v "$PYTHON" >/dev/null 2>&1 || die "PYTHON=$PYTHON is not an executable"
+        printf '%s' "$PYTHON"
+    elif command -v "python$LOCK_PYTHON" >/dev/null 2>&1; then
+        printf '%s' "python$LOCK_PYTHON"
+    else
+        printf '%s' python3
+    fi
+}
+
+make_venv() {  # make_venv DIR
+    local py
+    if [ -x "$1/bin/python" ] && ! "$1/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        die "$1 exists but its python does not run (its interpreter moved?); delete $1 and rerun"
+    fi
+    if [ ! -x "$1/bin/python" ]; then
+        py=$(pick_python)
+        say "creating $1 with $py ($("$py" -c 'import sys; print(sys.version.split()[0])'))"
+        "$py" -m venv "$1" || die "could not create $1 with $py (on Debian/Ubuntu: apt-get install python3-venv)"
+    fi
+    local have
+    have=$("$1/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [ "$have" != "$LOCK_PYTHON" ]; then
+        printf 'scripts/test.sh: WARNING: %s runs Python %s; %s was compiled for Python %s. If pip or pip check\n' \
+            "$1" "$have" "$LOCK" "$LOCK_PYTHON" >&2
+        printf '  fails below, delete %s and rerun with PYTHON=python%s.\n' "$1" "$LOCK_PYTHON" >&2
+    fi
+}
+
+install_torch() {  # install_torch PYTHON
+    "$1" -m pip install --quiet --no-deps "$TORCH_REQ" || die "could not install $TORCH_REQ.
+  The CPU wheel of torch comes from the machine's pip configuration (the build machines have it in
+  /opt/wheels via PIP_FIND_LINKS); elsewhere point pip at PyTorch's CPU index first:
+      PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu bash scripts/test.sh"
+}
+
+# ------------------------------------------------------------------ graphviz
+DOT_NOTE=""
+if ! command -v dot >/dev/null 2>&1; then
+    DOT_NOTE="NOTE: Graphviz's \`dot\` is not on PATH, so the diagram rendering tests in tests/test_diagram.py \
+are SKIPPED (pytest lists them: \"Graphviz's \`dot\` is not installed\"). Install Graphviz to run them: \
+apt-get install graphviz (Debian/Ubuntu) or brew install graphviz (macOS)."
+fi
+dot_note() { if [ -n "$DOT_NOTE" ]; then printf '\n%s\n' "$DOT_NOTE" >&2; fi; }
+if [ -n "$DOT_NOTE" ] && [ "$MODE" != lock ] && [ "${SPECDSL_REQUIRE_DOT:-0}" = 1 ]; then
+    die "Graphviz's \`dot\` is not on PATH and SPECDSL_REQUIRE_DOT=1 (CI): install graphviz"
+fi
+
+# ------------------------------------------------------------------ --lock
+if [ "$MODE" = lock ]; then
+    FIND_LINKS=${PIP_FIND_LINKS:-$(python3 -m pip config get global.find-links 2>/dev/null || true)}
+    [ -n "$FIND_LINKS" ] || die "--lock needs a folder or page holding torch-${TORCH_VERSION}+cpu for Linux x86_64 \
+(its metadata is what gets locked): set PIP_FIND_LINKS"
+    UV_HOME=${TMPDIR:-/tmp}/specdsl-uv-$UV_VERSION
+    if [ ! -x "$UV_HOME/bin/uv" ]; then
+        say "installing uv $UV_VERSION into $UV_HOME (throwaway)"
+        python3 -m venv "$UV_HOME" && "$UV_HOME/bin/python" -m pip install --quiet "uv==$UV_VERSION" \
+            || die "could not install uv==$UV_VERSION"
+    fi
+    OUT=$(mktemp)
+    trap 'rm -f "$OUT" "$OUT.new"' EXIT
+    sed 's/^torch==\([^ ]*\)$/torch==\1+cpu/' "$LOCK" > "$OUT"  # current pins are uv's preferences
+    say "resolving (torch stays ${TORCH_VERSION}; pass --upgrade to move the other pins)"
+    printf 'torch==%s+cpu\npip\nwheel\n' "$TORCH_VERSION" | "$UV_HOME/bin/uv" pip compile pyproject.toml - \
+        --extra dev --extra torch --python-version "$LOCK_PYTHON" --python-platform x86_64-manylinux_2_28 \
+        --find-links "$FIND_LINKS" --no-header -o "$OUT" "$@" >/dev/null
+    {
+        awk 'NR == 1, /^$/' "$LOCK"  # keep the header: the leading comment block up to the first blank line
+        sed 's/^torch==\([^ ]*\)+cpu$/torch==\1/' "$OUT"
+    } > "$OUT.new"
+    mv "$OUT.new" "$LOCK"
+    say "wrote $LOCK"
+    exit 0
+fi
+
+# ------------------------------------------------------------------ environments
+if [ "$MODE" = locked ]; then
+    VENV=.venv
+    make_venv "$VENV"
+    PY=$VENV/bin/python
+    say "installing the pinned environment from $LOCK into $VENV"
+    "$PY" -m pip install --quiet --no-deps "pip==$(pin_of pip)" || die "could not install pip==$(pin_of pip)"
+    install_torch "$PY"
+    "$PY" -m pip install --quiet --no-deps -r "$LOCK" || die "could not install $LOCK"
+    "$PY" -m pip install --quiet --no-deps --no-build-isolation -e . || die "could not install specdsl (editable)"
+    # Anything the lock does not name (a stray pytest plugin, say) would change what runs: remove it.
+    EXTRA=$("$PY" - "$LOCK" <<'EOF'
+import re, sys
+from importlib.metadata import distributions
+norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+locked = {norm(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", open(sys.argv[1]).read(), re.M)}
+print(" ".join(sorted({d.metadata["Name"] for d in distributions()
+                       if norm(d.metadata["Name"]) not in locked | {"specdsl"}})))
+EOF
+)
+    if [ -n "$EXTRA" ]; then
+        say "removing packages that $LOCK does not pin: $EXTRA"
+        # shellcheck disable=SC2086
+        "$PY" -m pip uninstall --quiet --yes $EXTRA
+    fi
+else
+    VENV=.venv-latest
+    say "building $VENV from scratch with the newest releases (torch stays $TORCH_REQ)"
+    rm -rf "$VENV"
+    make_venv "$VENV"
+    PY=$VENV/bin/python
+    "$PY" -m pip install --quiet --upgrade pip setuptools wheel || die "could not upgrade pip/setuptools/wheel"
+    install_torch "$PY"
+    CONSTRAINT=$(mktemp)
+    printf '%s\n' "$TORCH_REQ" > "$CONSTRAINT"
+    if ! "$PY" -m pip install --quiet --upgrade --upgrade-strategy eager -c "$CONSTRAINT" -e ".[dev,torch]"; then
+        rm -f "$CONSTRAINT"
+        die "could not install the newest releases of specdsl's dependencies"
+    fi
+    rm -f "$CONSTRAINT"
+    say "drift: releases newer than $LOCK"
+    "$PY" - "$LOCK" <<'EOF'
+import re, sys
+from importlib.metadata import distributions
+norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+locked = {norm(n): v for n, v in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", open(sys.argv[1]).read(), re.M)}
+rows = []
+for d in sorted(distributions(), key=lambda d: norm(d.metadata["Name"])):
+    name, have = norm(d.metadata["Name"]), d.version
+    if name == "specdsl":
+        continue
+    pinned = locked.get(name)
+    if pinned is None:
+        rows.append(f"  {name} {have} (new: not in the lock)")
+    elif pinned != have.split("+")[0]:
+        rows.append(f"  {name} {pinned} -> {have}")
+rows += [f"  {n} {v} (gone: no longer installed)" for n, v in sorted(locked.items())
+         if n not in {norm(d.metadata["Name"]) for d in distributions()}]
+print("\n".join(rows) if rows else "  none: the lock is current")
+EOF
+fi
+
+say "pip check"
+"$PY" -m pip check || die "$VENV is inconsistent (see above). If torch is not the +cpu build, pip fetched
+  PyPI's CUDA build: make the CPU wheel available (PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu)."
+
+# ------------------------------------------------------------------ the suite
+dot_note
+trap dot_note EXIT
+if [ -z "$DOT_NOTE" ]; then
+    say "graphviz: $(command -v dot) ($(dot -V 2>&1 | head -n1))"
+fi
+
+STATUS=0
+FAILED=()
+say "ruff ($("$PY" -m ruff --version))"
+if ! "$PY" -m ruff check specdsl backends grammars specs tests benchmarks; then
+    STATUS=1; FAILED+=(ruff)
+fi
+say "pytest ($VENV, Python $("$PY" -c 'import sys; print(sys.version.split()[0])'))"
+if ! "$PY" -m pytest -p no:cacheprovider -rs "$@"; then
+    STATUS=1; FAILED+=(pytest)
+fi
+if [ "$STATUS" -ne 0 ]; then
+    printf '\nscripts/test.sh: FAILED: %s (%s)\n' "${FAILED[*]}" "$VENV" >&2
+else
+    printf '\nscripts/test.sh: OK: ruff and pytest passed (%s)\n' "$VENV"
+fi
+exit "$STATUS"

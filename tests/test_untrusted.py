@@ -23,7 +23,6 @@ import random
 import re
 import subprocess
 import sys
-import time
 import tracemalloc
 import unicodedata
 from pathlib import Path
@@ -72,13 +71,15 @@ def assert_located(err: SpecError) -> None:
     err.render(full=True)
 
 
-def timed(fn: Any, *args: Any, **kw: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
+def outcome(fn: Any, *args: Any, **kw: Any) -> Any:
+    """What fn returns, or the SpecError it raises.
+
+    No test here asserts wall-clock time (a loaded machine would fail it): how long each hostile
+    input takes is measured against its budget by benchmarks/bench_hostile_inputs.py."""
     try:
-        out = fn(*args, **kw)
+        return fn(*args, **kw)
     except SpecError as exc:
-        out = exc
-    return out, time.perf_counter() - start
+        return exc
 
 
 TINY = "model: m\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 3, pad: 1}\n  - relu\n"
@@ -135,13 +136,13 @@ def test_file_size_budget_reads_no_more_than_the_budget(tmp_path: Path) -> None:
     path.write_bytes(b"#" * (64 * 1024 * 1024))  # 64 MiB: refused after reading 1 KiB + 1 byte
     tracemalloc.start()
     try:
-        err, took = timed(specdsl.load, path, budgets=Budgets(max_file_bytes=1024))
+        err = outcome(specdsl.load, path, budgets=Budgets(max_file_bytes=1024))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert isinstance(err, SpecError) and err.errors[0].code == "E110"
     assert "67,108,864 bytes" in err.errors[0].message
-    assert peak < 1024 * 1024 and took < 0.5
+    assert peak < 1024 * 1024, peak
 
 
 def test_depth_budget_in_both_front_ends_and_in_expansion() -> None:
@@ -222,14 +223,13 @@ def test_node_budget_is_checked_before_expanding(layer: str) -> None:
     specdsl.load("model: m\ninput: [3, 8, 8]\nlayers: [relu]\n")  # warm imports
     tracemalloc.start()
     try:
-        err, took = timed(specdsl.load, text)
+        err = outcome(specdsl.load, text)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert isinstance(err, SpecError), err
     assert err.errors[0].code in ("E330", "E205"), err  # E205: fractal columns are at most 12
     assert_located(err)
-    assert took < 0.25, took
     assert peak < 4 * 1024 * 1024, peak  # nothing was allocated per node
     if err.errors[0].code == "E330":
         _budget_message(err, "max_nodes")
@@ -410,12 +410,10 @@ def test_alias_bomb_is_refused_fast(variant: str) -> None:
         bomb = "model: m\ninput: [3]\nlayers: [relu]\nbombs:\n" + "".join(f"  {line}\n" for line in bomb.splitlines())
     elif variant == "inline":  # every alias in one flow collection
         bomb = "model: m\ninput: [3]\nlayers: [relu, " + ", ".join(["*a"] * 100_000) + "]\n"
-    specdsl.load("model: m\ninput: [3]\nlayers: [relu]\n")
-    best = min(timed(specdsl.load, bomb)[1] for _ in range(3))
+    # Refused at the first alias, before anything expands; benchmarks/bench_hostile_inputs.py times it.
     err = spec_error(bomb)
     assert [d.code for d in err.errors] == ["E103"]
     assert_located(err)
-    assert best < 0.05 if variant != "inline" else best < 0.5, best
 
 
 def test_merge_keys_and_anchors_are_refused() -> None:
@@ -432,11 +430,10 @@ def test_merge_keys_and_anchors_are_refused() -> None:
     "model: m\ninput: [3]\nlayers:\n" + "- " * 100_000 + "relu\n",
 ])
 def test_100k_nested_yaml_collections(text: str) -> None:
-    err, took = timed(specdsl.load, text)
+    err = outcome(specdsl.load, text)
     assert isinstance(err, SpecError)
     assert err.errors[0].code in ("E109", "E101")
     assert_located(err)
-    assert took < 1.0, took
 
 
 @pytest.mark.parametrize("text", [
@@ -449,11 +446,10 @@ def test_100k_nested_yaml_collections(text: str) -> None:
     "model m\ninput [3]\nlayers {\n    linear(" + "1+" * 100_000 + "1)\n}\n",
 ])
 def test_100k_nested_dsl_brackets_and_operators(text: str) -> None:
-    err, took = timed(specdsl.load, text)
+    err = outcome(specdsl.load, text)
     assert isinstance(err, SpecError)
     assert err.errors[0].code in ("E409", "E401"), err
     assert_located(err)
-    assert took < 1.0 if "1+" not in text else took < 3.0, took  # 200k tokens to lex for the last one
 
 
 def test_100k_nested_brackets_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -481,10 +477,9 @@ def test_duplicate_keys_are_refused(text: str, line: int) -> None:
 def test_a_duplicate_key_stops_the_parse_at_once() -> None:
     rest = "".join(f"  b{i}: [relu]\n" for i in range(100_000))
     text = "model: m\ninput: [3]\nlayers: [relu]\nblocks:\n  b0: [relu]\n  b0: [bn]\n" + rest
-    err, took = timed(specdsl.load, text, budgets=Budgets(max_file_bytes=10**8))
+    err = outcome(specdsl.load, text, budgets=Budgets(max_file_bytes=10**8))
     assert isinstance(err, SpecError) and err.errors[0].code == "E102"
     assert err.errors[0].loc.line == 6
-    assert took < 0.2, took
 
 
 @pytest.mark.parametrize("text", [
@@ -499,12 +494,11 @@ def test_a_duplicate_key_stops_the_parse_at_once() -> None:
     "model m\ninput [3]\nlayers {\n    linear(-" + "9" * 25 + ")\n}\n",
 ])
 def test_huge_integers_are_located_errors(text: str) -> None:
-    err, took = timed(specdsl.load, text)
+    err = outcome(specdsl.load, text)
     assert isinstance(err, SpecError)
     assert err.errors[0].code == "E112"
     assert "2^63-1" in err.errors[0].message and len(err.errors[0].message) < 200
     assert_located(err)
-    assert took < 0.5
 
 
 def test_int64_max_is_still_a_number() -> None:

@@ -1,0 +1,196 @@
+"""How fast are hostile specs refused? The time budgets that the unit tests no longer assert.
+
+tests/test_untrusted.py and tests/test_dsl.py check what happens to each hostile input (a clean,
+located error; no crash; bounded memory) but assert no wall-clock time, since a loaded machine
+would fail them at random. This script times the same inputs in process (`specdsl.load`, after
+a warm-up load) and prints each against its budget:
+
+    .venv/bin/python benchmarks/bench_hostile_inputs.py [--runs 5] [--check] [-k SUBSTRING]
+
+The figure compared with the budget is the best (minimum) of --runs runs, as the alias-bomb test
+used to do; the median is printed beside it. Each run's outcome is checked too (the error code the
+tests expect), so a fast wrong answer is reported as WRONG, not OK. ``--check`` exits 1 when a case
+is over its budget or wrong; ``-k`` runs the cases whose name contains SUBSTRING. A full run takes
+well under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import specdsl
+from specdsl.budgets import Budgets
+from specdsl.errors import SpecError
+
+
+@dataclass
+class Case:
+    name: str
+    budget_s: float
+    codes: tuple[str, ...]  # the first error's code must be one of these; () = any located error
+    run: Callable[[], Any]
+    source: str  # the test that checks the outcome
+    located: bool = True  # the file-size error is about the whole file: it has no line
+
+
+def outcome(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except SpecError as exc:
+        return exc
+
+
+def load(text: Any, **kw: Any) -> Callable[[], Any]:
+    return lambda: specdsl.load(text, **kw)
+
+
+def _bomb(levels: int) -> str:
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    names = "abcdefghijklmnop"
+    for i in range(1, levels):
+        prev, cur = names[i - 1], names[i]
+        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def cases(tmp: Path) -> list[Case]:
+    out: list[Case] = []
+    untrusted = "tests/test_untrusted.py"
+
+    big = tmp / "big.yaml"
+    big.write_bytes(b"#" * (64 * 1024 * 1024))  # 64 MiB, refused after reading 1 KiB + 1 byte
+    out.append(Case("file size budget, 64 MiB file", 0.5, ("E110",),
+                    load(big, budgets=Budgets(max_file_bytes=1024)),
+                    f"{untrusted}::test_file_size_budget_reads_no_more_than_the_budget", located=False))
+
+    head = "model: m\ninput: [3, 8, 8]\nblocks:\n  b: [{relu: null, repeat: 1000}]\nlayers:\n"
+    for label, layer in [
+        ("repeat 10^9", "  - relu:\n    repeat: 1000000000\n"),
+        ("fractal 40 columns", "  - fractal: {columns: 40, base: [relu]}\n"),
+        ("dense n=10^9", "  - dense: {n: 1000000000, growth: 32}\n"),
+        ("dense 1.1M concat inputs", "  - dense: {n: 1500, growth: 1, bottleneck: null}\n"),
+        ("block repeats 10^6", "  - b:\n    repeat: 1000\n"),
+        ("nested repeats 10^9", "  - stage: [{b: null, repeat: 1000}]\n    repeat: 1000\n"),
+    ]:
+        out.append(Case(f"node budget, {label}", 0.25, ("E330", "E205"), load(head + layer),
+                        f"{untrusted}::test_node_budget_is_checked_before_expanding"))
+
+    bomb = _bomb(9)
+    late = "model: m\ninput: [3]\nlayers: [relu]\nbombs:\n" + "".join(f"  {line}\n" for line in bomb.splitlines())
+    inline = "model: m\ninput: [3]\nlayers: [relu, " + ", ".join(["*a"] * 100_000) + "]\n"
+    for label, text, budget in [("plain", bomb, 0.05), ("late", late, 0.05), ("inline", inline, 0.5)]:
+        out.append(Case(f"alias bomb, {label}", budget, ("E103",), load(text),
+                        f"{untrusted}::test_alias_bomb_is_refused_fast"))
+
+    n = 100_000
+    for label, text in [
+        ("[ ]", "model: m\ninput: [3]\nlayers: " + "[" * n + "]" * n + "\n"),
+        ("[ unclosed", "model: m\ninput: [3]\nlayers: " + "[" * n + "\n"),
+        ("{a:", "model: m\ninput: [3]\nlayers:\n  - conv: " + "{a: " * n + "\n"),
+        ("- - -", "model: m\ninput: [3]\nlayers:\n" + "- " * n + "relu\n"),
+    ]:
+        out.append(Case(f"100k nested YAML {label}", 1.0, ("E109", "E101"), load(text),
+                        f"{untrusted}::test_100k_nested_yaml_collections"))
+
+    for label, text, budget in [
+        ("conv((((", "model m\ninput [3]\nlayers {\n    conv(" + "(" * n + "\n}\n", 1.0),
+        ("conv([[ ]])", "model m\ninput [3]\nlayers {\n    conv(" + "[" * n + "]" * n + ")\n}\n", 1.0),
+        ("residual {", "model m\ninput [3]\nlayers {\n" + "residual {" * n + "\n}\n", 1.0),
+        ("input [[[", "model m\ninput " + "[" * n + "\n", 1.0),
+        ("linear(----1)", "model m\ninput [3]\nlayers {\n    linear(" + "-" * n + "1)\n}\n", 1.0),
+        ("linear(((1)))", "model m\ninput [3]\nlayers {\n    linear(" + "(" * (n // 2) + "1" + ")" * (n // 2)
+         + ")\n}\n", 1.0),
+        ("linear(1+1+...)", "model m\ninput [3]\nlayers {\n    linear(" + "1+" * n + "1)\n}\n", 3.0),  # 200k tokens
+    ]:
+        out.append(Case(f"100k nested DSL {label}", budget, ("E409", "E401"), load(text),
+                        f"{untrusted}::test_100k_nested_dsl_brackets_and_operators"))
+
+    rest = "".join(f"  b{i}: [relu]\n" for i in range(100_000))
+    dup = "model: m\ninput: [3]\nlayers: [relu]\nblocks:\n  b0: [relu]\n  b0: [bn]\n" + rest
+    out.append(Case("duplicate key, then 100k more lines", 0.2, ("E102",),
+                    load(dup, budgets=Budgets(max_file_bytes=10**8)),
+                    f"{untrusted}::test_a_duplicate_key_stops_the_parse_at_once"))
+
+    for label, text in [
+        ("YAML 5000 digits", "model: m\ninput: [3, " + "9" * 5000 + "]\nlayers: [relu]\n"),
+        ("YAML 0x + 10k digits", "model: m\ninput: [3, 0x" + "f" * 10_000 + "]\nlayers: [relu]\n"),
+        ("YAML 0o + 10k digits", "model: m\ninput: [3, 0o" + "7" * 10_000 + "]\nlayers: [relu]\n"),
+        ("YAML -30 digits", "model: m\ninput: [3, -" + "9" * 30 + "]\nlayers: [relu]\n"),
+        ("YAML 0 + 5000 digits", "model: m\ninput: [3, 0" + "1" * 5000 + "]\nlayers: [relu]\n"),
+        ("YAML 2^63", "model: m\ninput: [3, 9223372036854775808]\nlayers: [relu]\n"),
+        ("DSL 5000 digits", "model m\ninput [3, " + "9" * 5000 + "]\nlayers {\n    relu\n}\n"),
+        ("DSL x5000 digits", "model m\ninput [3]\nlayers {\n    relu x" + "9" * 5000 + "\n}\n"),
+        ("DSL -25 digits", "model m\ninput [3]\nlayers {\n    linear(-" + "9" * 25 + ")\n}\n"),
+    ]:
+        out.append(Case(f"huge integer, {label}", 0.5, ("E112",), load(text),
+                        f"{untrusted}::test_huge_integers_are_located_errors"))
+
+    for opener in "([{":
+        text = "model m\ninput [3, 8, 8]\nlayers {\n    conv" + opener * n + "\n"
+        out.append(Case(f"DSL conv{opener * 3} x100k", 1.0, (), load(text),
+                        "tests/test_dsl.py::test_deep_nesting_is_a_clean_error"))
+    out.append(Case("YAML input: [[[ x100k, one line", 1.0, ("E109", "E101"),
+                    load("model: m\ninput: " + "[" * n + "\n"),
+                    "tests/test_dsl.py::test_nested_yaml_brackets_clean_error"))
+    return out
+
+
+def verdict(case: Case, result: Any) -> str | None:
+    """None when the outcome is what the tests expect, else what was wrong."""
+    if not isinstance(result, SpecError):
+        return f"no SpecError ({type(result).__name__})"
+    first = result.errors[0] if result.errors else None
+    if first is None or (case.located and first.loc is None):
+        return "unlocated error"
+    if case.codes and first.code not in case.codes:
+        return f"{first.code}, expected {'/'.join(case.codes)}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5, help="runs per case (the best is compared; default 5)")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a case is over budget or wrong")
+    ap.add_argument("-k", dest="only", default="", help="only the cases whose name contains this")
+    args = ap.parse_args(argv)
+
+    load_avg = os.getloadavg() if hasattr(os, "getloadavg") else None
+    print(f"specdsl {specdsl.__version__} from {Path(specdsl.__file__).parent}; Python {platform.python_version()}; "
+          f"{os.cpu_count()} cores; load average {', '.join(f'{x:.2f}' for x in load_avg) if load_avg else 'n/a'}")
+    specdsl.load("model: m\ninput: [3, 8, 8]\nlayers: [relu]\n")  # warm imports
+    specdsl.load("model m\ninput [3, 8, 8]\nlayers {\n    relu\n}\n")
+
+    bad = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        selected = [c for c in cases(Path(tmp)) if args.only in c.name]
+        width = max((len(c.name) for c in selected), default=10)
+        print(f"{'case':<{width}}  {'outcome':<8} {'best':>9} {'median':>9} {'budget':>8}  status")
+        for case in selected:
+            times, result = [], None
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                result = outcome(case.run)
+                times.append(time.perf_counter() - start)
+            best, median = min(times), statistics.median(times)
+            wrong = verdict(case, result)
+            status = "WRONG: " + wrong if wrong else ("OK" if best <= case.budget_s else "OVER BUDGET")
+            bad += status != "OK"
+            code = result.errors[0].code if isinstance(result, SpecError) and result.errors else "-"
+            print(f"{case.name:<{width}}  {code:<8} {best * 1e3:7.1f}ms {median * 1e3:7.1f}ms "
+                  f"{case.budget_s * 1e3:6.0f}ms  {status}")
+    print(f"\n{len(selected)} cases, {bad} over budget or wrong; best of {args.runs} runs each, in process")
+    return 1 if (args.check and bad) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
