@@ -232,6 +232,14 @@ def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> 
         mark = exc.problem_mark or exc.context_mark
         loc = _syntax_loc(file, text, mark) if mark else None
         problem = (exc.problem or "invalid YAML").strip()
+        if problem.startswith("exceeded maximum nesting depth"):
+            # libyaml (PyYAML 6.0.4's wheels) refuses nesting deeper than 1000 levels, and on one line
+            # its scanner reads up to 1024 characters ahead before it hands over the first bracket, so
+            # it can stop before the depth check above has seen an event. 1000 levels is beyond every
+            # max_depth (at most MAX_DEPTH_CEILING = 128): it is that budget which is exceeded.
+            raise fail("E109", f"nesting deeper than {max_depth} levels (the max_depth budget)", loc,
+                       hint="specs are shallow; use blocks instead of deep nesting; "
+                       + raise_hint("max_depth")) from None
         context = f" ({exc.context.strip()})" if exc.context else ""
         notes: tuple[str, ...] = ()
         start = exc.context_mark
