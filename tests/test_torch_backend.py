@@ -241,6 +241,7 @@ x = example_input(model, 8, seed=1)[rank * 4:(rank + 1) * 4]
 module(x).square().mean().backward()
 if rank == 0:
     torch.save({n: p.grad for n, p in module.module.named_parameters()}, out)
+dist.barrier()  # neither process tears the group down while the other still uses it
 dist.destroy_process_group()
 """
 
