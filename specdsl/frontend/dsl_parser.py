@@ -96,7 +96,8 @@ def parser(strict: bool = False) -> Any:
     """The LALR parser, built once per process (in memory only: nothing is read from disk but the grammar).
 
     ``strict`` makes lark prove that no two terminals collide; that is a property of the grammar, not
-    of the input, so a test builds it strictly and the command line spares the 130 ms it costs.
+    of the input, so a test builds it strictly (it needs the interegular package, a dev dependency:
+    where it is importable lark runs the check, without failing, on every build).
     """
     from lark import Lark
 
