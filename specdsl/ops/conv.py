@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field
 
@@ -59,8 +58,7 @@ class DeconvArgs(Args):
     in_: PositiveInt | None = Field(default=None, alias="in")
 
 
-@dataclass(frozen=True, slots=True)
-class ConvAttrs:
+class ConvAttrs(NamedTuple):
     in_channels: int
     out_channels: int
     kernel: tuple[int, ...]
@@ -75,8 +73,7 @@ class ConvAttrs:
     windows: tuple[Window, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class DeconvAttrs:
+class DeconvAttrs(NamedTuple):
     in_channels: int
     out_channels: int
     kernel: tuple[int, ...]

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import Field
 
@@ -38,19 +37,16 @@ class JoinArgs(Args):
     columns: list[int] | None = Field(default=None, description="column index of each input")
 
 
-@dataclass(frozen=True, slots=True)
-class MergeAttrs:
+class MergeAttrs(NamedTuple):
     n_inputs: int
 
 
-@dataclass(frozen=True, slots=True)
-class ConcatAttrs:
+class ConcatAttrs(NamedTuple):
     dim: int  # PyTorch numbering, made non-negative
     n_inputs: int
 
 
-@dataclass(frozen=True, slots=True)
-class JoinAttrs:
+class JoinAttrs(NamedTuple):
     n_inputs: int
     drop_local: float
     drop_global: float

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import Field
 
@@ -66,8 +65,7 @@ class LRNArgs(Args):
     k: float = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelNormAttrs:
+class ChannelNormAttrs(NamedTuple):
     """Batch and instance norm."""
 
     num_features: int
@@ -77,16 +75,14 @@ class ChannelNormAttrs:
     track_running_stats: bool
 
 
-@dataclass(frozen=True, slots=True)
-class LayerNormAttrs:
+class LayerNormAttrs(NamedTuple):
     normalized_shape: tuple[int, ...]
     eps: float
     elementwise_affine: bool
     bias: bool
 
 
-@dataclass(frozen=True, slots=True)
-class GroupNormAttrs:
+class GroupNormAttrs(NamedTuple):
     num_groups: int
     num_channels: int
     eps: float

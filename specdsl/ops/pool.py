@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import Field
 
@@ -57,8 +56,7 @@ class AdaptivePoolArgs(Args):
     out: IntPerAxis = Field(description="output size per spatial axis")
 
 
-@dataclass(frozen=True, slots=True)
-class PoolAttrs:
+class PoolAttrs(NamedTuple):
     kernel: tuple[int, ...]
     stride: tuple[int, ...]
     padding: tuple[int, ...]
@@ -68,22 +66,19 @@ class PoolAttrs:
     count_include_pad: bool = True  # average pooling only
 
 
-@dataclass(frozen=True, slots=True)
-class GlobalPoolAttrs:
+class GlobalPoolAttrs(NamedTuple):
     keepdims: bool
     rank: int
 
 
-@dataclass(frozen=True, slots=True)
-class AdaptiveBin:
+class AdaptiveBin(NamedTuple):
     """One axis of adaptive pooling: the widest bin, and the plain-pool step when bins tile evenly."""
 
     widest: int
     step: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class AdaptivePoolAttrs:
+class AdaptivePoolAttrs(NamedTuple):
     out_size: tuple[int, ...]
     bins: tuple[AdaptiveBin, ...]
 

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -115,8 +115,7 @@ class Trait(enum.Enum):
     KEEPS_CHANNELS = "keeps_channels"
 
 
-@dataclass(frozen=True, slots=True)
-class TensorSpec:
+class TensorSpec(NamedTuple):
     """One parameter or buffer an op owns, in PyTorch's order and naming."""
 
     name: str
@@ -134,10 +133,9 @@ class TensorSpec:
         return math.prod(self.shape)
 
 
-@dataclass(frozen=True)
-class Inferred:
+class Inferred(NamedTuple):
     shape: Shape
-    # The op's arguments resolved against its input: a frozen dataclass of the op's own
+    # The op's arguments resolved against its input: an immutable record of the op's own
     # (ConvAttrs, ...) or, where nothing needs resolving, the validated Args themselves.
     attrs: Any
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import Field
 
@@ -51,23 +50,20 @@ class LinearArgs(Args):
     in_: PositiveInt | None = Field(default=None, alias="in", description="expected input features (checked)")
 
 
-@dataclass(frozen=True, slots=True)
-class UpsampleAttrs:
+class UpsampleAttrs(NamedTuple):
     size: tuple[int, ...]
     scale: tuple[float, ...] | None  # as written; None when a size was given
     mode: str
     align_corners: bool | None
 
 
-@dataclass(frozen=True, slots=True)
-class FlattenAttrs:
+class FlattenAttrs(NamedTuple):
     start_dim: int  # PyTorch numbering, made non-negative
     end_dim: int
     whole: bool  # folds every axis but the batch (the default)
 
 
-@dataclass(frozen=True, slots=True)
-class LinearAttrs:
+class LinearAttrs(NamedTuple):
     in_features: int
     out_features: int
     bias: bool
