@@ -37,9 +37,9 @@ def inplace_activations(model: Model) -> set[int]:
     consumers = model.graph.consumers()
     found = set()
     for node in model.graph.nodes:
-        if node.op != "input" and OPS[node.op].has(Trait.INPLACE):
+        if not node.is_input and OPS[node.op].has(Trait.INPLACE):
             producer = model.graph.nodes[node.inputs[0]]
-            if producer.op != "input" and OPS[producer.op].has(Trait.OVERWRITABLE_OUTPUT) \
+            if not producer.is_input and OPS[producer.op].has(Trait.OVERWRITABLE_OUTPUT) \
                     and len(consumers[producer.index]) == 1 and producer.index != model.graph.output:
                 found.add(node.index)
     return found

@@ -12,6 +12,9 @@ from typing import Any
 from specdsl.errors import SourceLoc
 from specdsl.ops.rule import Args
 
+# The op name of node 0, the model input.
+INPUT = "input"
+
 # Bytes per element of each dtype a model may declare.
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
@@ -30,6 +33,11 @@ class Node:
     init: Any = None
     # "while expanding block ..." notes for diagnostics raised at this node.
     notes: tuple[str, ...] = ()
+
+    @property
+    def is_input(self) -> bool:
+        """The model input (node 0): not an op, so it has no rule and no lowering."""
+        return self.op == INPUT
 
     @property
     def label(self) -> str:

@@ -64,9 +64,9 @@ class NumpyModel:
         self.max_memory = max_memory
         self.index_dtype = None if index_dtype is None else np.dtype(index_dtype)
         nodes = self.graph.nodes
-        self._lowerings: list[Lowering | None] = [None if n.op == "input" else _lowering(n) for n in nodes]
+        self._lowerings: list[Lowering | None] = [None if n.is_input else _lowering(n) for n in nodes]
         # Whether a node's op may overwrite its first input (it does only when nothing else reads it).
-        self._may_overwrite = [n.op != "input" and OPS[n.op].has(Trait.INPLACE) for n in nodes]
+        self._may_overwrite = [not n.is_input and OPS[n.op].has(Trait.INPLACE) for n in nodes]
         self._fns: list[OpFn | None] = [self._build(n) for n in nodes]
         self._folded: dict[int, OpFn] | None = None  # built on the first call that can use it
         self._per_sample = self._bytes_per_sample()
@@ -192,7 +192,8 @@ class NumpyModel:
         users = self.graph.consumers()
         plan: dict[int, OpFn] = {}
         for node in self.graph.nodes:
-            if node.op != "bn" or len(node.inputs) != 1:
+            own = self._lowerings[node.index]
+            if own is None or not own.folds_into_producer or len(node.inputs) != 1:
                 continue
             a = self.figures[node.index].attrs
             prod = self.graph.nodes[node.inputs[0]]

@@ -80,8 +80,11 @@ Scratch = Callable[[Any, Sequence[Shape], Shape], int]
 @dataclass(frozen=True, slots=True)
 class Lowering:
     build: Build
+    # How a following inference batch norm folds into this op's weights (conv, deconv, linear).
     fold_bn: FoldBN | None = None
     scratch: Scratch | None = None
+    # This op is that batch norm: it can be folded into a producer with a ``fold_bn`` entry.
+    folds_into_producer: bool = False
 
 
 def unary(f: Callable[[Array, Any], Array]) -> Build:
@@ -258,7 +261,7 @@ LOWERINGS: dict[str, Lowering] = {
     "adaptive_avgpool": Lowering(unary(lambda x, a: adaptive_avg_pool_nd(x, a.out_size))),
     "adaptive_maxpool": Lowering(unary(lambda x, a: adaptive_max_pool_nd(x, a.out_size))),
     # normalisation
-    "bn": Lowering(_bn),
+    "bn": Lowering(_bn, folds_into_producer=True),
     "instancenorm": Lowering(_instancenorm),
     "layernorm": Lowering(_layernorm),
     "groupnorm": Lowering(_groupnorm),

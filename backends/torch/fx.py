@@ -72,7 +72,7 @@ def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule
     figures = model.analysis.figures
     inplace = inplace_activations(model)
     for node in model.graph.nodes:
-        if node.op == "input":
+        if node.is_input:
             value = graph.placeholder("x")
             value.meta["specdsl_index"] = node.index
             values.append(value)

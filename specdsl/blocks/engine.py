@@ -22,7 +22,7 @@ from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression
 from specdsl.blocks.registry import BLOCKS
 from specdsl.budgets import MAX_DEPTH, MAX_NODES, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError, did_you_mean
-from specdsl.ir import BlockCall, Graph, Node
+from specdsl.ir import INPUT, BlockCall, Graph, Node
 from specdsl.ops import OPS
 from specdsl.ops.rule import RF, Args, Shape
 from specdsl.passes.diagnostics import dedupe
@@ -51,7 +51,7 @@ class Expander:
         # DenseNet block's quadratic concatenations are paid for, not only its nodes.
         self.size = 1
         self.diags: list[Diagnostic] = []
-        self.nodes: list[Node] = [Node(0, "input", None, (), "input", name="input")]
+        self.nodes: list[Node] = [Node(0, INPUT, None, (), INPUT, name=INPUT)]
         # The shape and receptive-field passes, run on each node as it is added: blocks ask for shapes
         # and strides. Shape diagnostics are reported by the analysis, or here when expansion fails
         # because of one.

@@ -61,7 +61,7 @@ def node_figures(graph: Graph, shapes: Sequence[NodeShape], rfs: Sequence[RF]) -
         if shape is None:
             figures.append(NodeFigures(failed=s.failed))
             continue
-        if node.op == "input":
+        if node.is_input:
             figures.append(NodeFigures(shape, rf=rf))
             continue
         rule = OPS[node.op]
@@ -100,7 +100,7 @@ def totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
     counters = sum(f.int64_buffers for f in figures)
     rf_node = None
     for node, fig in zip(graph.nodes, figures):
-        if fig.rf is not None and node.op != "input":
+        if fig.rf is not None and not node.is_input:
             rf_node = node.index
     return Totals(
         params=trainable + frozen,

@@ -27,7 +27,7 @@ def node_rf(node: Node, shape: NodeShape, rfs: Sequence[RF]) -> RF:
     """One node's receptive field from its inputs' (already computed); None where its shape failed."""
     if shape.shape is None:
         return None
-    if node.op == "input":
+    if node.is_input:
         return input_rf(shape.shape)
     return OPS[node.op].rf(shape.attrs, [rfs[i] for i in node.inputs])
 

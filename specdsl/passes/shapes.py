@@ -46,7 +46,7 @@ class NodeShape:
 
 def infer_node(node: Node, shapes: Sequence[NodeShape], input_shape: Shape) -> NodeShape:
     """The shape of one node from its inputs' (already inferred: topological order)."""
-    if node.op == "input":
+    if node.is_input:
         return NodeShape(input_shape)
     in_shapes = []
     for i in node.inputs:

@@ -118,7 +118,7 @@ class Boxes:
 
     def node_stmt(self, index: int, indent: str) -> str:
         node, fig = self.graph.nodes[index], self.figs[index]
-        family = "input" if node.op == "input" else OPS[node.op].family if node.op in OPS else "shape"
+        family = "input" if node.is_input else OPS[node.op].family
         fill, border = FAMILY_COLOURS.get(family, FAMILY_COLOURS["shape"])
         style = "rounded,filled"
         penwidth = "1"
@@ -130,7 +130,7 @@ class Boxes:
         lines.append(("b", f"{title}, {detail}" if detail and one_line else title))
         if detail and not one_line:
             lines.append(("", detail))
-        if node.name and node.op != "input":
+        if node.name and not node.is_input:
             lines.append(("s", f"as {node.name}"))
         if node.frozen:
             lines.append(("s", "frozen"))
@@ -158,7 +158,7 @@ class Boxes:
             tip.append("not checked: an earlier layer failed")
         else:
             self.families_used.add(family)
-            if node.op == "input":
+            if node.is_input:
                 lines.append(("", compact_shape(fig.shape)))
             elif index == self.graph.output:
                 lines.append(("", f"output {compact_shape(fig.shape)}"))
@@ -181,7 +181,7 @@ class Boxes:
                 self.kinds_used.add("warning")
             tip.append(_diag_text(self.status.warnings[node.index]))
         attrs = [("label", html_label(lines)), ("tooltip", tooltip("\n".join(t for t in tip if t)))]
-        if node.op == "input":
+        if node.is_input:
             attrs.append(("shape", "oval"))
             style = "filled"
         attrs += [("style", quoted(style)), ("fillcolor", quoted(fill)), ("color", quoted(border))]

@@ -46,14 +46,14 @@ def human(n: float, unit: str = "") -> str:
 
 def op_summary(node: Node, fig: NodeFigures) -> str:
     """A short op description from the op's rule: ``conv 3×3 s2 p1``, ``maxpool 2×2``, ``linear``."""
-    if node.op == "input" or fig.attrs is None:
+    if node.is_input or fig.attrs is None:
         return node.op
     return OPS[node.op].summary(node.op, fig.attrs)
 
 
 def op_detail(node: Node, fig: NodeFigures) -> str:
     """The key figure beside the summary (out channels, features, p, scale...), from the op's rule."""
-    if node.op == "input" or fig.attrs is None:
+    if node.is_input or fig.attrs is None:
         return ""
     return OPS[node.op].detail(node.op, fig.attrs)
 

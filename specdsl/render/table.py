@@ -54,7 +54,7 @@ def rows(model: Checked, depth: int | None = None) -> list[Row]:
     groups: dict[str, Row] = {}
     copies: dict[str, set[str]] = {}
     for node, fig in node_figures(model):
-        if node.op == "input":
+        if node.is_input:
             out.append(Row("input", "input", fmt_shape(fig.shape or ()), 0, 0, rf_text(fig.rf)))
             continue
         label = node.path if not node.name else f"{node.path} ({node.name})"
