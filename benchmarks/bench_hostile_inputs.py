@@ -32,6 +32,9 @@ import specdsl
 from specdsl.budgets import Budgets
 from specdsl.errors import SpecError
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from yaml_bombs import alias_bomb
+
 
 @dataclass
 class Case:
@@ -52,15 +55,6 @@ def outcome(fn: Callable[[], Any]) -> Any:
 
 def load(text: Any, **kw: Any) -> Callable[[], Any]:
     return lambda: specdsl.load(text, **kw)
-
-
-def _bomb(levels: int) -> str:
-    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    names = "abcdefghijklmnop"
-    for i in range(1, levels):
-        prev, cur = names[i - 1], names[i]
-        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
-    return "\n".join(lines) + "\n"
 
 
 def cases(tmp: Path) -> list[Case]:
@@ -85,7 +79,7 @@ def cases(tmp: Path) -> list[Case]:
         out.append(Case(f"node budget, {label}", 0.25, ("E330", "E205"), load(head + layer),
                         f"{untrusted}::test_node_budget_is_checked_before_expanding"))
 
-    bomb = _bomb(9)
+    bomb = alias_bomb(9)
     late = "model: m\ninput: [3]\nlayers: [relu]\nbombs:\n" + "".join(f"  {line}\n" for line in bomb.splitlines())
     inline = "model: m\ninput: [3]\nlayers: [relu, " + ", ".join(["*a"] * 100_000) + "]\n"
     for label, text, budget in [("plain", bomb, 0.05), ("late", late, 0.05), ("inline", inline, 0.5)]:

@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from yaml_bombs import alias_bomb
 
 import specdsl
 from specdsl import api, zoo
@@ -394,18 +395,9 @@ def test_the_python_tag_is_quoted_in_the_message() -> None:
     assert (d.loc.line, d.loc.col) == (4, 5)
 
 
-def _bomb(levels: int) -> str:
-    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    names = "abcdefghijklmnop"
-    for i in range(1, levels):
-        prev, cur = names[i - 1], names[i]
-        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
-    return "\n".join(lines) + "\n"
-
-
 @pytest.mark.parametrize("variant", ["plain", "late", "inline"])
 def test_alias_bomb_is_refused_fast(variant: str) -> None:
-    bomb = _bomb(9)  # 9^9 = 387 million "lol"s if expanded
+    bomb = alias_bomb(9)  # 9^9 = 387 million "lol"s if expanded
     if variant == "late":  # the first anchor after a valid spec header
         bomb = "model: m\ninput: [3]\nlayers: [relu]\nbombs:\n" + "".join(f"  {line}\n" for line in bomb.splitlines())
     elif variant == "inline":  # every alias in one flow collection
