@@ -4,10 +4,10 @@
 #   bash scripts/test.sh [PYTEST ARGS...]           lint + tests in .venv, installed exactly from the lock
 #   bash scripts/test.sh --latest [PYTEST ARGS...]  the same suite in .venv-latest, built from the newest
 #                                                   releases of everything except torch (drift check)
-#   bash scripts/test.sh --lock [UV ARGS...]        regenerate requirements/test.lock (--upgrade: newest pins)
+#   bash scripts/test.sh --lock [UV ARGS...]        regenerate constraints.txt (--upgrade: newest pins)
 #
 # Default mode: creates .venv if missing, installs every package at the version pinned in
-# requirements/test.lock (pip, setuptools and wheel included, so the build of specdsl itself is
+# constraints.txt (pip, setuptools and wheel included, so the build of specdsl itself is
 # pinned too: --no-build-isolation), removes anything the lock does not name, checks the result
 # with `pip check`, then runs ruff and pytest. Both always run; the script exits 1 if either fails.
 #
@@ -16,7 +16,7 @@
 # `dot` is missing; .ci/run sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LOCK=requirements/test.lock
+LOCK=constraints.txt
 LOCK_PYTHON=3.11          # the interpreter version the lock was compiled for
 UV_VERSION=0.13.9         # the resolver used by --lock
 export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
