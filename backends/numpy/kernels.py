@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -202,31 +202,34 @@ def _adaptive_bins(n: int, o: int) -> tuple[Array, Array]:
     return (i * n) // o, -((-(i + 1) * n) // o)
 
 
-def adaptive_avg_pool_nd(x: Array, out_sizes: Sequence[int]) -> Array:
-    """PyTorch's bins start = floor(i·n/o), end = ceil((i+1)·n/o); averaged axis by axis."""
+def _adaptive_pool_nd(x: Array, out_sizes: Sequence[int], pool_axis: Callable[..., Array]) -> Array:
+    """PyTorch's bins start = floor(i·n/o), end = ceil((i+1)·n/o), pooled axis by axis."""
     for i, o in enumerate(out_sizes):
         axis = 2 + i
         n = x.shape[axis]
-        if n == o:
-            continue
-        start, end = _adaptive_bins(n, o)
-        pos = np.arange(n)
-        m = ((pos >= start[:, None]) & (pos < end[:, None])) / (end - start)[:, None]
-        x = np.moveaxis(np.tensordot(x, m.T.astype(x.dtype), axes=([axis], [0])), -1, axis)
-    return np.ascontiguousarray(x)
+        if n != o:
+            x = pool_axis(x, axis, n, *_adaptive_bins(n, o))
+    return x
+
+
+def _average_bins(x: Array, axis: int, n: int, start: Array, end: Array) -> Array:
+    pos = np.arange(n)
+    m = ((pos >= start[:, None]) & (pos < end[:, None])) / (end - start)[:, None]
+    return np.moveaxis(np.tensordot(x, m.T.astype(x.dtype), axes=([axis], [0])), -1, axis)
+
+
+def _max_bins(x: Array, axis: int, n: int, start: Array, end: Array) -> Array:
+    widest = int((end - start).max())
+    idx = np.minimum(start[:, None] + np.arange(widest), end[:, None] - 1)  # (o, widest)
+    return np.take(x, idx, axis=axis).max(axis=axis + 1)
+
+
+def adaptive_avg_pool_nd(x: Array, out_sizes: Sequence[int]) -> Array:
+    return np.ascontiguousarray(_adaptive_pool_nd(x, out_sizes, _average_bins))
 
 
 def adaptive_max_pool_nd(x: Array, out_sizes: Sequence[int]) -> Array:
-    for i, o in enumerate(out_sizes):
-        axis = 2 + i
-        n = x.shape[axis]
-        if n == o:
-            continue
-        start, end = _adaptive_bins(n, o)
-        widest = int((end - start).max())
-        idx = np.minimum(start[:, None] + np.arange(widest), end[:, None] - 1)  # (o, widest)
-        x = np.take(x, idx, axis=axis).max(axis=axis + 1)
-    return x
+    return _adaptive_pool_nd(x, out_sizes, _max_bins)
 
 
 # ---------------------------------------------------------------------------- normalisation
