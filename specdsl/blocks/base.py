@@ -89,10 +89,11 @@ class BlockRule:
     """
 
     # A plain slotted class: a frozen dataclass costs over a millisecond to create at import.
-    __slots__ = ("args", "body", "doc", "estimate", "expand", "list_form", "name", "validate_detached")
+    __slots__ = ("args", "body", "doc", "estimate", "expand", "list_form", "name", "sections", "validate_detached")
 
     def __init__(self, name: str, args: type[Args], expand: ExpandFn, estimate: EstimateFn, *, doc: str,
-                 body: bool = True, list_form: bool = False, validate_detached: bool = True) -> None:
+                 body: bool = True, list_form: bool = False, validate_detached: bool = True,
+                 sections: tuple[str, ...] = ()) -> None:
         self.name = name
         self.args = args
         self.expand = expand
@@ -101,6 +102,7 @@ class BlockRule:
         self.body = body
         self.list_form = list_form
         self.validate_detached = validate_detached
+        self.sections = sections
 
     def __repr__(self) -> str:
         return f"<BlockRule {self.name}>"

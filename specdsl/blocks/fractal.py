@@ -71,4 +71,5 @@ def estimate(raw: Any, nested: Callable[[Any], int]) -> int:
     return (2**columns - 1) * nested(base or []) + columns * 2 ** (columns - 1)
 
 
-RULE = BlockRule("fractal", FractalArgs, expand, estimate, doc="built-in fractal block")
+RULE = BlockRule("fractal", FractalArgs, expand, estimate, doc="built-in fractal block",
+                 sections=("base",))

@@ -52,4 +52,5 @@ def estimate(raw: Any, nested: Callable[[Any], int]) -> int:
     return 1 + sum(1 + nested(b) for b in items)
 
 
-RULE = BlockRule("inception", InceptionArgs, expand, estimate, doc="built-in inception block")
+RULE = BlockRule("inception", InceptionArgs, expand, estimate, doc="built-in inception block",
+                 sections=("branches",))

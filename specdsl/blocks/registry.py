@@ -17,5 +17,7 @@ BLOCKS: dict[str, BlockRule] = {
 
 # Those a user-defined block's body may be (`blocks: {b: {residual: ...}}`), besides `layers`.
 BODY_BLOCKS = tuple(name for name, rule in BLOCKS.items() if rule.body)
+# Blocks written with `{ ... }` bodies in the DSL: name -> (the unnamed section, the named ones).
+BLOCK_SECTIONS = {name: (rule.sections[0], rule.sections[1:]) for name, rule in BLOCKS.items() if rule.sections}
 
-__all__ = ["BLOCKS", "BODY_BLOCKS", "BlockRule"]
+__all__ = ["BLOCKS", "BLOCK_SECTIONS", "BODY_BLOCKS", "BlockRule"]

@@ -95,4 +95,5 @@ def estimate(raw: Any, nested: Callable[[Any], int]) -> int:
     return size
 
 
-RULE = BlockRule("residual", ResidualArgs, expand, estimate, doc="built-in residual block")
+RULE = BlockRule("residual", ResidualArgs, expand, estimate, doc="built-in residual block",
+                 sections=("body", "pre", "shortcut", "post"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from specdsl.blocks.registry import BLOCK_SECTIONS
 from specdsl.budgets import raise_hint
 from specdsl.errors import Diagnostic, SourceLoc
 from specdsl.frontend.dsl_expr import expr_shape, expr_value
@@ -17,7 +18,6 @@ from specdsl.frontend.dsl_expr import expr_shape, expr_value
 INT_MAX = 2**63 - 1
 
 # Which nested section a structured layer's unnamed body fills.
-DEFAULT_SECTION = {"residual": "body", "fractal": "base", "stage": "layers", "inception": "branches"}
 META_KWARGS = ("name", "frozen", "init", "inputs", "repeat")
 
 
@@ -219,7 +219,7 @@ class Builder:
                         positional.append(self.value(a.children[0]))
             elif kind == "sections":
                 children = part.children
-                section = DEFAULT_SECTION.get(op, "body")
+                section = BLOCK_SECTIONS[op][0] if op in BLOCK_SECTIONS else "body"
                 i = 0
                 while i < len(children):
                     if hasattr(children[i], "type"):  # a named section: NAME body

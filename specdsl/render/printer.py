@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from specdsl.blocks.registry import BLOCK_SECTIONS
 from specdsl.source import PathKey, SourceMap
 
 WIDTH = 88
@@ -22,12 +23,6 @@ LAYER_LIST_KEYS = {"layers", "body", "base", "shortcut", "pre", "post"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KEYWORDS = {"true", "false", "null", "model", "input", "dtype", "description", "block", "layers",
              "branch", "inputs", "as"}
-_STRUCTURAL_SECTIONS = {
-    "residual": ("body", ("pre", "shortcut", "post")),
-    "fractal": ("base", ()),
-    "stage": ("layers", ()),
-    "inception": ("branches", ()),
-}
 
 
 # -- shared ------------------------------------------------------------------
@@ -247,7 +242,7 @@ class DslPrinter:
 
     def is_multiline(self, layer: Any) -> bool:
         op = op_of(layer)
-        if op not in _STRUCTURAL_SECTIONS or not isinstance(layer, dict):
+        if op not in BLOCK_SECTIONS or not isinstance(layer, dict):
             return False
         args = layer[op]
         return isinstance(args, dict) and any(isinstance(v, (list, dict)) and k != "init" for k, v in args.items()
@@ -300,7 +295,7 @@ class DslPrinter:
         assert op is not None
         meta = {k: v for k, v in layer.items() if k != op}
         args = dict(layer[op] or {})
-        default, named = _STRUCTURAL_SECTIONS[op]
+        default, named = BLOCK_SECTIONS[op]
         sections = [k for k in (default, *named) if isinstance(args.get(k), (list, dict))]
         head = prefix + self.refs(meta) + op + self.args_text(op, args, meta, skip=sections)
         opath = (*path, op)
