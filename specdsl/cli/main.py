@@ -58,7 +58,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         from specdsl.blocks.engine import expand
         from specdsl.schema.document import validate_document
 
-        expand(validate_document(deepcopy(data), deepcopy(smap)))
+        expand(validate_document(deepcopy(data), smap))  # the SourceMap is immutable; the data is copied
         formatted = to_dsl(data, smap, comments)
         if formatted == text:
             continue
