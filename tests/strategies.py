@@ -36,14 +36,16 @@ Draw = Callable[[st.SearchStrategy[Any]], Any]
 # and every single-input op.
 ACTIVATIONS = tuple(op for op, rule in OPS.items()
                     if rule.family == "activation" and "dim" not in rule.args.model_fields)
-PRIMITIVES = tuple(op for op, rule in OPS.items() if rule.max_inputs == 1)
+# Multi-output ops and their parts need names (`@s.0`): the "split" block kind draws them.
+SPLITTING = ("split", "chunk")
+PRIMITIVES = tuple(op for op, rule in OPS.items() if rule.max_inputs == 1 and op not in (*SPLITTING, "part"))
 # Draw weights: spatial ops often, the ones that end the spatial part (gap, gmp, flatten) rarely.
 WEIGHTED = (
     *PRIMITIVES, "conv", "conv", "conv", "deconv", "maxpool", "avgpool", "adaptive_avgpool",
     "adaptive_maxpool", "upsample", "upsample", "upsample", "bn", "instancenorm", "groupnorm", "lrn",
     "dropout1d", "dropout2d", "dropout3d",
 )
-BLOCKS = ("residual", "dense", "transition", "inception", "fractal", "stage", "repeat", "user", "skip")
+BLOCKS = ("residual", "dense", "transition", "inception", "fractal", "stage", "repeat", "user", "skip", "split")
 MAX_SIDE = {0: 1, 1: 20, 2: 10, 3: 6}
 MAX_ELEMENTS = 6000  # per sample, per activation: keeps each example fast
 # Normalising very few values is ill-conditioned (a zero variance turns rounding into output), so
@@ -287,6 +289,30 @@ def _linear(draw: Draw, shape: Shape, op: str) -> Any:
     return {"out": draw(st.integers(1, 8))} | ({"bias": False} if draw(st.integers(0, 3)) == 0 else {})
 
 
+def _split(draw: Draw, shape: Shape, op: str) -> Any:
+    """Sizes that add up to the channels (or another non-batch axis)."""
+    dim = draw(st.integers(1, len(shape)))
+    extent = shape[dim - 1]
+    cuts = sorted(draw(st.sets(st.integers(1, extent - 1), max_size=min(3, extent - 1)))) if extent > 1 else []
+    sizes = [b - a for a, b in zip([0, *cuts], [*cuts, extent])]
+    return {"sizes": sizes} | ({"dim": dim} if dim != 1 else {})
+
+
+def _chunk(draw: Draw, shape: Shape, op: str) -> Any:
+    dim = draw(st.integers(1, len(shape)))
+    return {"chunks": draw(st.integers(1, min(4, shape[dim - 1])))} | ({"dim": dim} if dim != 1 else {})
+
+
+def _part(draw: Draw, shape: Shape, op: str) -> Any:
+    return SKIP  # written `@s.k` after a split or chunk: see the "split" block kind
+
+
+def _channel_shuffle(draw: Draw, shape: Shape, op: str) -> Any:
+    if len(shape) < 2:
+        return SKIP
+    return {"groups": draw(st.sampled_from([g for g in range(1, shape[0] + 1) if shape[0] % g == 0]))}
+
+
 PROPOSERS: dict[str, Callable[[Draw, Shape, str], Any]] = {
     **{op: _none for op in ("relu", "relu6", "silu", "hardswish", "sigmoid", "tanh", "identity")},
     "conv": _conv,
@@ -316,6 +342,10 @@ PROPOSERS: dict[str, Callable[[Draw, Shape, str], Any]] = {
     "dropout3d": _dropout,
     "flatten": _flatten,
     "linear": _linear,
+    "split": _split,
+    "chunk": _chunk,
+    "part": _part,
+    "channel_shuffle": _channel_shuffle,
 }
 
 
@@ -555,6 +585,8 @@ def _block(draw: Draw, kind: str, shape: Shape, blocks: dict[str, Any], named: d
             named[last] = shape
         out = (shape[0] + named[other][0], *shape[1:]) if op == "concat" else shape
         return {op: None, "inputs": [last, other]}, out
+    if kind == "split":
+        return _split_block(draw, shape, named, layers)
     if kind == "repeat":
         layer, out = primitive(draw, shape)
         if out != shape:
@@ -575,3 +607,35 @@ def _block(draw: Draw, kind: str, shape: Shape, blocks: dict[str, Any], named: d
         return layer, out
     layer = make[kind](draw, shape)
     return layer, block_shape(layer, shape, blocks)
+
+
+def _split_block(draw: Draw, shape: Shape, named: dict[str, Shape], layers: list[Any]) -> tuple[Any, Shape | None]:
+    """A split or chunk, a layer on one of its parts, and a merge of parts (ShuffleNet's unit).
+
+    Appends the split and the part's layer to ``layers``; returns the merge."""
+    if len(shape) < 1:
+        return None, None
+    op = draw(st.sampled_from(SPLITTING))
+    args = PROPOSERS[op](draw, shape, op)
+    rule = OPS[op]
+    try:
+        inferred = rule.infer(rule.args.model_validate(args), [shape], RuleContext())
+    except (RuleViolation, ValueError):
+        return None, None
+    parts = inferred.parts or ()
+    name = f"s{len(layers)}"
+    layers.append({op: args, "name": name})
+    refs = [f"{name}.{k}" for k in range(len(parts))]
+    chosen = draw(st.integers(0, len(parts) - 1))
+    layer, out = primitive(draw, parts[chosen])
+    if out == parts[chosen]:
+        moved = f"{name}_p"
+        layers.append(({layer: None} if isinstance(layer, str) else dict(layer)) | {"inputs": [refs[chosen]],
+                                                                                        "name": moved})
+        refs[chosen] = moved
+    dim = next((k for k in range(len(shape)) if any(p[k] != shape[k] for p in parts)), 0)
+    if len(parts) > 1 and dim == 0 and draw(st.booleans()):
+        return {"concat": None, "inputs": refs}, shape
+    if len(set(parts)) == 1 and len(parts) > 1:
+        return {draw(st.sampled_from(["add", "mean"])): None, "inputs": refs}, parts[0]
+    return {"identity": None, "inputs": [refs[chosen]]}, parts[chosen]

@@ -248,6 +248,17 @@ def _concat(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
     return lambda ins, ctx: np.concatenate(ins, axis=a.dim)
 
 
+def _part(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    # A split hands on its input whole (its parts are views of it); a part is the slice PyTorch's is.
+    index = (slice(None),) * a.dim + (slice(a.start, a.start + shape[a.dim - 1]),)
+    return lambda ins, ctx: ins[0][index]
+
+
+def _channel_shuffle(x: Array, a: Any) -> Array:
+    n, c = x.shape[:2]
+    return x.reshape(n, a.groups, c // a.groups, *x.shape[2:]).swapaxes(1, 2).reshape(x.shape)
+
+
 LOWERINGS: dict[str, Lowering] = {
     # layers with weights
     "conv": Lowering(_conv, fold_bn=_fold_rows, scratch=_conv_scratch),
@@ -294,4 +305,9 @@ LOWERINGS: dict[str, Lowering] = {
     "mean": Lowering(_mean_of_inputs),
     "join": Lowering(_mean_of_inputs),
     "concat": Lowering(_concat),
+    # multi-output: split and chunk pass their input on whole; each part slices it
+    "split": Lowering(_identity),
+    "chunk": Lowering(_identity),
+    "part": Lowering(_part),
+    "channel_shuffle": Lowering(unary(_channel_shuffle)),
 }

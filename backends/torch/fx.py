@@ -134,12 +134,16 @@ def to_torch(source: Any, *, seed: int | None = None) -> SpecGraphModule:
 def capture(module: fx.GraphModule, model: Model, x: torch.Tensor) -> dict[int, torch.Tensor]:
     """Every node's output, by node index (for verification and differential tests)."""
     out: dict[int, torch.Tensor] = {}
+    figures = model.analysis.figures
 
     class _Recorder(fx.Interpreter):
         def run_node(self, n: fx.Node) -> Any:
             value = super().run_node(n)
             index = n.meta.get("specdsl_index")
-            if index is not None:
+            if index is not None and isinstance(value, tuple):
+                # A split's parts, recorded as the whole they partition: its static shape.
+                out[index] = torch.cat([v.detach() for v in value], dim=figures[index].attrs.dim)
+            elif index is not None:
                 # A copy: an in-place activation later would overwrite the producer's output.
                 out[index] = value.detach().clone() if isinstance(value, torch.Tensor) else value
             return value

@@ -283,6 +283,18 @@ def _concat_channels(channels: Sequence[str | None], a: Any) -> str | None:
     return " + ".join(channels) if a.dim == 1 and all(channels) else None  # type: ignore[arg-type]
 
 
+def _split(inputs: Sequence[Any], a: Any, torch: Any) -> Any:
+    return torch.split(inputs[0], list(a.sizes), dim=a.dim)
+
+
+def _chunk(inputs: Sequence[Any], a: Any, torch: Any) -> Any:
+    return torch.chunk(inputs[0], len(a.sizes), dim=a.dim)
+
+
+def _part(inputs: Sequence[Any], a: Any, torch: Any) -> Any:
+    return inputs[0][a.index]
+
+
 # -- the table -------------------------------------------------------------------------
 
 LOWERINGS: dict[str, Lowering] = {
@@ -325,4 +337,8 @@ LOWERINGS: dict[str, Lowering] = {
     "add": FunctionLowering(_sum),
     "mean": FunctionLowering(_mean),
     "concat": FunctionLowering(_concat, channels=_concat_channels),
+    "split": FunctionLowering(_split),
+    "chunk": FunctionLowering(_chunk),
+    "part": FunctionLowering(_part),
+    "channel_shuffle": ModuleLowering(lambda a, rank, inplace: _call("nn.ChannelShuffle", a.groups)),
 }

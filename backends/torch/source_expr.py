@@ -56,6 +56,9 @@ class SourceExpr:
     def __rmul__(self, other: Any) -> SourceExpr:
         return self._binary("*", _PRODUCT, other, self)
 
+    def __getitem__(self, index: int) -> SourceExpr:
+        return SourceExpr(f"{self.text if self.precedence == _ATOM else f'({self.text})'}[{index!r}]")
+
     def __truediv__(self, other: Any) -> SourceExpr:
         return self._binary("/", _PRODUCT, self, other)
 

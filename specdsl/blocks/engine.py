@@ -24,6 +24,7 @@ from specdsl.budgets import MAX_DEPTH, MAX_NODES, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError, did_you_mean
 from specdsl.ir import INPUT, BlockCall, Graph, Node
 from specdsl.ops import OPS
+from specdsl.ops.channels import PART
 from specdsl.ops.rule import RF, Args, Shape
 from specdsl.passes.diagnostics import dedupe
 from specdsl.passes.receptive import node_rf
@@ -39,6 +40,10 @@ __all__ = ["MAX_NODES", "Expander", "expand", "expand_with_shapes"]
 
 class _Abort(Exception):
     pass
+
+
+# The arguments of the first few parts, validated once: a ShuffleNet refers to hundreds of them.
+PART_ARGS = tuple(OPS[PART].args.model_validate({"index": k}) for k in range(8))
 
 
 class Expander:
@@ -61,6 +66,8 @@ class Expander:
         self.blocks: dict[str, str] = {}
         self.calls: dict[str, BlockCall] = {}
         self.estimating: set[str] = set()
+        # (producer, k) -> the node standing for `@producer.k`.
+        self.parts: dict[tuple[int, int], int] = {}
         self.all_names = _names_in(
             {"layers": spec.layers, "blocks": {n: b.model_dump() for n, b in spec.blocks.items()}})
 
@@ -235,6 +242,12 @@ class Expander:
             if ref in scope:
                 resolved.append(scope[ref])
                 continue
+            base, dot, index = ref.rpartition(".")
+            if dot and base in scope:
+                resolved.append(self.part(scope[base], int(index), spec.arg_locs.get(f"inputs[{i}]", spec.loc),
+                                          frame))
+                continue
+            ref = base if dot else ref
             guess = did_you_mean(ref, scope)
             later = " (it is defined later or in another block; inputs must come earlier)" \
                 if ref in self.all_names else ""
@@ -242,6 +255,15 @@ class Expander:
                        hint=f"did you mean '{guess}'?" if guess else
                        "name a layer with `name:` before referring to it", path=format_path(spec.path))
         return tuple(resolved) if len(resolved) == len(spec.meta.inputs) else None
+
+    def part(self, producer: int, index: int, loc: SourceLoc | None, frame: Frame) -> int:
+        """The node for `@name.k`: one per part however often it is referred to, as torch.fx's getitem."""
+        key = (producer, index)
+        if key not in self.parts:
+            args = PART_ARGS[index] if index < len(PART_ARGS) else OPS[PART].args.model_validate({"index": index})
+            self.parts[key] = self.add(PART, args, (producer,), f"{self.nodes[producer].path}.{index}", frame, loc,
+                                       {"index": loc} if loc else {})
+        return self.parts[key]
 
     def single(self, spec: LayerSpec, src: PathKey, out: str, inputs: tuple[int, ...], frame: Frame,
                written_as_mapping: bool) -> int | None:

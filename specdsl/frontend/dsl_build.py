@@ -47,6 +47,12 @@ def token_loc(file: str, tok: Any) -> SourceLoc:
     return SourceLoc(file, tok.line, tok.column, tok.end_line, tok.end_column)
 
 
+def _span(file: str, tokens: Any) -> SourceLoc:
+    """From the first token's start to the last one's end (`s.0` in `@s.0`)."""
+    first, last = tokens[0], tokens[-1]
+    return SourceLoc(file, first.line, first.column, last.end_line, last.end_column)
+
+
 def _meta_loc(file: str, meta: Any) -> SourceLoc:
     return SourceLoc(file, meta.line, meta.column, meta.end_line, meta.end_column)
 
@@ -176,7 +182,7 @@ class Builder:
             if getattr(child, "type", None) == "ARROW":
                 continue
             if child.data == "refs":
-                refs = Located([Located(r.children[0].value, self.loc(r.children[0]))
+                refs = Located([Located("".join(t.value for t in r.children), _span(self.file, r.children))
                                 for r in child.children if getattr(r, "data", None) == "ref"], self.loc(child))
                 continue
             layer = self.layer(child)

@@ -59,6 +59,8 @@ class RuleContext:
     """Lets a shape rule report warnings without stopping."""
 
     warnings: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
+    # Per input: the shapes of its parts where it is a multi-output node (split, chunk), else None.
+    input_parts: Sequence[tuple[Shape, ...] | None] = ()
 
     def warn(self, code: str, message: str, hint: str | None = None, field: str | None = None) -> None:
         self.warnings.append((code, message, hint, field))
@@ -113,6 +115,9 @@ class Trait(enum.Enum):
     SUM = "sum"
     # Output channels equal input channels (activations, norms, pooling, dropout, ...).
     KEEPS_CHANNELS = "keeps_channels"
+    # Its output(s) share the input's storage (split, chunk and their parts): no new memory,
+    # but the input stays alive while the view is.
+    VIEW = "view"
 
 
 class TensorSpec(NamedTuple):
@@ -138,6 +143,9 @@ class Inferred(NamedTuple):
     # The op's arguments resolved against its input: an immutable record of the op's own
     # (ConvAttrs, ...) or, where nothing needs resolving, the validated Args themselves.
     attrs: Any
+    # A multi-output op's outputs (split, chunk), each referred to as `@name.k`; `shape` is then
+    # the whole they partition. None for the usual single output.
+    parts: tuple[Shape, ...] | None = None
 
 
 InferFn = Callable[[Any, Sequence[Shape], RuleContext], Inferred]

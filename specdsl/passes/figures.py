@@ -9,7 +9,7 @@ from typing import Any
 
 from specdsl.ir import DTYPES, Graph
 from specdsl.ops import OPS
-from specdsl.ops.rule import RF, Shape, TensorSpec, numel
+from specdsl.ops.rule import RF, Shape, TensorSpec, Trait, numel
 from specdsl.passes.shapes import NodeShape
 
 
@@ -95,7 +95,9 @@ def totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
     frozen = sum(f.frozen for f in figures)
     buffers = sum(f.buffers for f in figures)
     macs = sum(f.macs for f in figures)
-    sizes = [numel(f.shape) * batch if f.shape is not None else 0 for f in figures]
+    views = _views(graph)
+    sizes = [numel(f.shape) * batch if f.shape is not None and views[k] is None else 0
+             for k, f in enumerate(figures)]
     activations = sum(sizes[1:])
     counters = sum(f.int64_buffers for f in figures)
     rf_node = None
@@ -116,20 +118,33 @@ def totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
         # num_batches_tracked is int64; the running stats follow the model dtype.
         buffer_bytes=(buffers - counters) * width + counters * 8,
         input_bytes=sizes[0] * width,
-        peak_bytes=_peak_bytes(graph, sizes) * width,
+        peak_bytes=_peak_bytes(graph, sizes, views) * width,
         batch=batch,
         dtype=graph.dtype,
         rf_node=rf_node,
     )
 
 
-def _peak_bytes(graph: Graph, sizes: list[int]) -> int:
-    """Peak live activation memory in inference order, freeing each tensor after its last use."""
+def _views(graph: Graph) -> list[int | None]:
+    """For each node whose output is a view (split, chunk, part), the node that owns its storage."""
+    base: list[int | None] = [None] * len(graph.nodes)
+    for node in graph.nodes:
+        if not node.is_input and OPS[node.op].has(Trait.VIEW):
+            producer = node.inputs[0]
+            base[node.index] = producer if base[producer] is None else base[producer]
+    return base
+
+
+def _peak_bytes(graph: Graph, sizes: list[int], views: list[int | None]) -> int:
+    """Peak live activation memory in inference order, freeing each tensor after its last use
+    (a view's use is a use of the tensor it looks into)."""
     last_use = list(range(len(graph.nodes)))
     for node in graph.nodes:
         for i in node.inputs:
-            last_use[i] = max(last_use[i], node.index)
-    last_use[graph.output] = len(graph.nodes)
+            owner = i if views[i] is None else views[i]
+            last_use[owner] = max(last_use[owner], node.index)  # type: ignore[index]
+    output = graph.output if views[graph.output] is None else views[graph.output]
+    last_use[output] = len(graph.nodes)  # type: ignore[index]
     frees: list[list[int]] = [[] for _ in range(len(graph.nodes) + 1)]
     for i, t in enumerate(last_use):
         frees[t].append(i)

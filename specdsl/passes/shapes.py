@@ -16,6 +16,7 @@ from typing import Any
 from specdsl.errors import Diagnostic
 from specdsl.ir import Graph, Node
 from specdsl.ops import OPS
+from specdsl.ops.channels import PART
 from specdsl.ops.rule import RuleContext, RuleViolation, Shape, fmt_shape
 from specdsl.passes.diagnostics import located
 
@@ -28,20 +29,23 @@ class NodeShape:
     ``shape``: None where the node's rule failed, or an input's did (then ``failed`` without
     a diagnostic here). ``attrs``: the op's typed attrs (see specdsl.ops.rule.Inferred); None
     for the input and failed nodes. ``diagnostics``: the shape rule's errors and warnings.
+    ``parts``: the shapes of a multi-output node's outputs (split, chunk), else None.
     """
 
     # A plain slotted class: a dataclass costs about a millisecond to create at import.
-    __slots__ = ("attrs", "diagnostics", "failed", "shape")
+    __slots__ = ("attrs", "diagnostics", "failed", "parts", "shape")
 
     def __init__(self, shape: Shape | None = None, attrs: Any = None, failed: bool = False,
-                 diagnostics: tuple[Diagnostic, ...] = ()) -> None:
+                 diagnostics: tuple[Diagnostic, ...] = (), parts: tuple[Shape, ...] | None = None) -> None:
         self.shape = shape
         self.attrs = attrs
         self.failed = failed
         self.diagnostics = diagnostics
+        self.parts = parts
 
     def __repr__(self) -> str:
-        return f"NodeShape({self.shape!r}, {self.attrs!r}, failed={self.failed}, diagnostics={self.diagnostics!r})"
+        return (f"NodeShape({self.shape!r}, {self.attrs!r}, failed={self.failed}, "
+                f"diagnostics={self.diagnostics!r}, parts={self.parts!r})")
 
 
 def infer_node(node: Node, shapes: Sequence[NodeShape], input_shape: Shape) -> NodeShape:
@@ -55,6 +59,10 @@ def infer_node(node: Node, shapes: Sequence[NodeShape], input_shape: Shape) -> N
             return NodeShape(failed=True)  # an upstream error already explains this node
         in_shapes.append(s)
     ctx = RuleContext()
+    if any(shapes[i].parts is not None for i in node.inputs):
+        if node.op != PART:
+            return NodeShape(failed=True, diagnostics=(_whole_of_split(node, shapes),))
+        ctx.input_parts = [shapes[i].parts for i in node.inputs]
     try:
         inferred = OPS[node.op].infer(node.args, in_shapes, ctx)
     except RuleViolation as v:
@@ -76,7 +84,16 @@ def infer_node(node: Node, shapes: Sequence[NodeShape], input_shape: Shape) -> N
         return NodeShape(failed=True, diagnostics=(*diags, located(
             node, "E301", f"output shape {_short_shape(shape)} has an axis larger than 2^63-1",
             "an earlier layer grew the input too far", None)))
-    return NodeShape(shape, inferred.attrs, diagnostics=diags)
+    return NodeShape(shape, inferred.attrs, diagnostics=diags, parts=inferred.parts)
+
+
+def _whole_of_split(node: Node, shapes: Sequence[NodeShape]) -> Diagnostic:
+    k = next(k for k, i in enumerate(node.inputs) if shapes[i].parts is not None)
+    parts = shapes[node.inputs[k]].parts or ()
+    listed = ", ".join(fmt_shape(p) for p in parts)
+    return located(node, "E344", f"'{node.op}' is given a split's outputs as one input: it has {len(parts)} "
+                   f"parts ({listed}); a layer takes one of them",
+                   "name the split (`as s`) and refer to one part, e.g. `@s.0` (YAML: `inputs: [s.0]`)", None)
 
 
 def infer_shapes(graph: Graph) -> list[NodeShape]:

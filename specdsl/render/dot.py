@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from specdsl.ops import OPS
+from specdsl.ops.channels import PART
 from specdsl.ops.rule import Trait
 from specdsl.render.dot_layout import Unit, layout
 from specdsl.render.dot_nodes import Boxes, item_id
@@ -106,8 +107,11 @@ class _Writer:
 
     def label_edge(self, u: int, from_box: bool, into_merge: bool, n_inputs: int) -> bool:
         """Shapes go on edges where they change: out of the input, a box or a node that reshapes,
-        and on every input of a merge; a chain of same-shape ops (bn, relu, ...) stays quiet."""
+        and on every input of a merge; a chain of same-shape ops (bn, relu, ...) stays quiet.
+        An edge out of a split always says which part it carries."""
         src = self.graph.nodes[u]
+        if self.figs[u].shape is not None and src.op == PART:
+            return True
         if n_inputs > MAX_LABELLED_MERGE or self.figs[u].shape is None:
             return False  # a DenseNet concat of 40 earlier maps: the concat's own output edge says it
         if into_merge:
@@ -140,7 +144,8 @@ class _Writer:
                 attrs: list[tuple[str, str]] = []
                 if ("shapes" in self.show and self.label_edge(u, owner[u][0] == "box", into_merge, len(inputs))
                         and (u not in labelled or into_merge)):
-                    attrs.append(("label", quoted(" " + compact_shape(self.figs[u].shape) + " ")))
+                    part = f".{self.figs[u].attrs.index} " if self.graph.nodes[u].op == PART else ""
+                    attrs.append(("label", quoted(" " + part + compact_shape(self.figs[u].shape) + " ")))
                     labelled.add(u)
                 tip = f"{self.graph.nodes[u].path} → {node.path}"
                 if u == via:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from specdsl.ops.channels import PART
 from specdsl.render.figures import path_segments
 
 if TYPE_CHECKING:
@@ -67,6 +68,10 @@ def layout(graph: Graph, expand: int | None) -> Layout:
     top: list[tuple[str, Any]] = []
     owner: list[tuple[str, Any]] = []
     for node in graph.nodes:
+        if node.op == PART:
+            # `@s.k` is drawn as an edge out of the split's box, labelled with k, not as a box of its own.
+            owner.append(owner[node.inputs[0]])
+            continue
         parent_items = top
         level = 0
         placed: tuple[str, Any] | None = None

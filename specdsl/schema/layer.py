@@ -20,6 +20,9 @@ from specdsl.schema.validation import diagnostics_from, kind_of, show_value
 from specdsl.source import PathKey, SourceMap, format_path
 
 NodeName = Annotated[str, Field(pattern=NAME_PATTERN)]
+# A node, or one output of a split/chunk: `s.0` (`@s.0` in the DSL).
+REF_PATTERN = "^(?:" + NAME_PATTERN[1:-1] + r")(?:\.(?:0|[1-9][0-9]{0,3}))?$"
+NodeRef = Annotated[str, Field(pattern=REF_PATTERN)]
 
 InitScheme = Literal[
     "default", "kaiming", "kaiming_normal", "kaiming_uniform", "xavier", "xavier_normal",
@@ -45,8 +48,9 @@ class LayerMeta(Args):
     name: NodeName | None = Field(default=None, description="a name to refer to this node by")
     frozen: bool = Field(default=False, description="parameters get requires_grad=False")
     init: InitScheme | InitSpec | None = Field(default=None, description="weight initialisation")
-    inputs: Annotated[list[NodeName], Field(min_length=1)] | None = Field(
-        default=None, description="names of the nodes feeding this one (default: the previous layer)"
+    inputs: Annotated[list[NodeRef], Field(min_length=1)] | None = Field(
+        default=None, description="names of the nodes feeding this one (default: the previous layer); "
+        "`s.0` is the first output of a split or chunk named s"
     )
     repeat: Annotated[int, Field(ge=1)] = Field(default=1, description="stack this many copies in sequence")
 
