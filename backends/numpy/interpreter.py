@@ -56,7 +56,7 @@ class NumpyModel:
         if weights is None:
             weights = random_weights(self.model, seed, self.dtype)
         elif isinstance(weights, (str, os.PathLike)):
-            weights = load_weights(weights)
+            weights = load_weights(weights, self.model, seed=seed)
         checked = check_weights(self.model, weights)
         self.weights: Params = {k: v if v.dtype.kind in "iu" else v.astype(self.dtype, copy=False)
                                 for k, v in checked.items()}

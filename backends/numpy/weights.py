@@ -86,10 +86,42 @@ def save_weights(path: str | os.PathLike[str], weights: Mapping[str, Any]) -> No
     np.savez(path, allow_pickle=False, **arrays)
 
 
-def load_weights(path: str | os.PathLike[str]) -> Params:
-    """Read an ``.npz`` weight file (pickled objects are refused)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+def load_weights(path: str | os.PathLike[str], model: Any = None, *, transfer: bool = False,
+                 seed: int = 0) -> Params:
+    """Read a weight file: ``.npz`` under the spec's keys (pickled objects are refused), or, given the
+    model, a checkpoint (``.safetensors``, or a PyTorch file read with weights_only) in torchvision's
+    layout or the spec's, matched by structure as the PyTorch backend does (weights_match.py).
+    With ``transfer``, the spec's tensors the checkpoint lacks get :func:`random_weights`."""
+    if str(path).endswith(".npz") or model is None:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    from specdsl.backends.weights_match import Slot, match
+
+    model = as_model(model)
+    tensors = _read_checkpoint(path, model)
+    locs = {param_key(n.path, w.name): (n.path, n.loc) for n in model.graph.nodes
+            for w in model.analysis.figures[n.index].weights}
+    slots = [Slot(key, shape, *locs[key]) for key, (shape, _kind) in weight_shapes(model).items()]
+    report = match(slots, tensors, transfer)
+    out = random_weights(model, seed) if report.new else {}
+    for spec_key, ckpt_key, _shape in report.loaded:
+        value = tensors[ckpt_key]
+        out[spec_key] = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+    return out
+
+
+def _read_checkpoint(path: str | os.PathLike[str], model: Any) -> Mapping[str, Any]:
+    if str(path).endswith(".safetensors"):
+        # Read without torch: NumPy arrays, in the module order the file records.
+        from safetensors import safe_open
+        from specdsl.backends.weights_match import ORDER_KEY, module_order
+
+        with safe_open(str(path), framework="np") as f:
+            order = module_order((f.metadata() or {}).get(ORDER_KEY), list(f.keys()))
+            return {k: f.get_tensor(k) for k in order}
+    from specdsl.backends.torch.checkpoint import read_checkpoint
+
+    return read_checkpoint(path)
 
 
 def check_weights(model: Any, weights: Mapping[str, Any]) -> Params:

@@ -10,6 +10,7 @@ an error at run time names the spec node that raised it (``located.py``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,9 +127,53 @@ def load_model(source: Any) -> Model:
     return source if isinstance(source, Model) else load(source)
 
 
-def to_torch(source: Any, *, seed: int | None = None) -> SpecGraphModule:
-    """A runnable ``nn.Module`` for a spec (path, zoo name, text or a loaded Model)."""
-    return build_graph_module(load_model(source), seed=seed)
+def to_torch(source: Any, *, seed: int | None = None, weights: str | os.PathLike[str] | None = None,
+             transfer: bool = False, freeze_until: str | None = None,
+             allow_nonfinite: bool = False) -> SpecGraphModule:
+    """A runnable ``nn.Module`` for a spec (path, zoo name, text or a loaded Model).
+
+    ``weights``: a checkpoint (.safetensors, or a PyTorch file read with weights_only) in
+    torchvision's layout or the spec's own keys, matched by structure (see checkpoint.py);
+    ``transfer``: take only the tensors that fit and report the rest (``module.load_report``);
+    ``freeze_until``: parameters of every layer up to and including this named node stop training.
+    """
+    model = load_model(source)
+    module = build_graph_module(model, seed=seed)
+    if weights is not None:
+        from specdsl.backends.torch.checkpoint import load_weights
+
+        module.load_report = load_weights(module, model, weights, transfer=transfer,
+                                          allow_nonfinite=allow_nonfinite)
+    if freeze_until is not None:
+        freeze(module, model, freeze_until)
+    return module
+
+
+def freeze(module: nn.Module, model: Model, until: str) -> list[str]:
+    """Stop training every layer up to and including node ``until``; the frozen parameters' names."""
+    from specdsl.errors import Diagnostic, SpecError, did_you_mean
+
+    names = {n.name: n.index for n in model.graph.nodes if n.name}
+    if until not in names:
+        guess = did_you_mean(until, names)
+        raise SpecError([Diagnostic("error", "E502", f"cannot freeze until '{until}': no node has that name", None,
+                                    hint=f"did you mean '{guess}'?" if guess else "name a layer with `as NAME`")], {})
+    # The node and everything it depends on: the "early layers" of a fine-tuning recipe.
+    upstream = {names[until]}
+    for node in reversed(model.graph.nodes[:names[until] + 1]):
+        if node.index in upstream:
+            upstream.update(node.inputs)
+    frozen: list[str] = []
+    params = dict(module.named_parameters())
+    for node in model.graph.nodes:
+        if node.index not in upstream or node.is_input:
+            continue
+        prefix = module_path(node.path) + "."
+        for key, p in params.items():
+            if key.startswith(prefix) and p.requires_grad:
+                p.requires_grad_(False)
+                frozen.append(key)
+    return frozen
 
 
 def capture(module: fx.GraphModule, model: Model, x: torch.Tensor) -> dict[int, torch.Tensor]:

@@ -1,0 +1,141 @@
+"""Checkpoints in and out for the PyTorch backend: reading a state_dict safely, loading it, saving one.
+
+A checkpoint is untrusted input. It is read from ``.safetensors`` (no code at all) or from a
+PyTorch file with ``torch.load(weights_only=True)`` (tensors and plain containers only; anything
+else is refused before it runs). Its tensors are matched to the spec's by structure, not by
+names (``backends/weights_match.py``, shared with the NumPy backend).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from specdsl.backends.naming import module_path
+from specdsl.backends.weights_match import ORDER_KEY, LoadReport, Slot, load_error, match, module_order
+from torch import nn
+
+if TYPE_CHECKING:
+    from specdsl.api import Model
+
+# Keys under which training scripts nest the state_dict ({"model": sd, "optimizer": ...}).
+NESTED_KEYS = ("state_dict", "model_state_dict", "model", "module", "net")
+# A checkpoint file may exceed the spec's own tensors by this factor (optimizer state, EMA copies).
+SIZE_FACTOR = 8
+SIZE_SLACK = 64 << 20
+
+
+def read_checkpoint(path: str | os.PathLike[str], max_bytes: int | None = None,
+                    allow_nonfinite: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file, in module order; SpecError for anything else."""
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+    except OSError as exc:
+        raise load_error(f"cannot read checkpoint {file}: {exc.strerror or exc}") from None
+    if max_bytes is not None and size > max_bytes:
+        raise load_error(f"checkpoint {file} is {size:,} bytes, far more than this spec's tensors need "
+                     f"(at most {max_bytes:,} read)", "is it the checkpoint of another, larger model?")
+    if file.suffix == ".safetensors":
+        tensors = _read_safetensors(file)
+    else:
+        tensors = _read_torch(file)
+    for key, value in tensors.items():
+        if not allow_nonfinite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise load_error(f"checkpoint tensor '{key}' holds NaN or infinite values",
+                         "pass allow_nonfinite=True (--allow-nonfinite) if that is intended")
+    return tensors
+
+
+def _read_safetensors(file: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            meta = f.metadata() or {}
+            keys = list(f.keys())
+            order = module_order(meta.get(ORDER_KEY), keys)
+            return {k: f.get_tensor(k) for k in order}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise load_error(f"{file} is not a readable safetensors file: {exc}") from None
+
+
+def _read_torch(file: Path) -> dict[str, torch.Tensor]:
+    import pickle
+    import zipfile
+
+    try:
+        # weights_only: tensors and plain containers; any other object is refused before it is built.
+        data = torch.load(file, map_location="cpu", weights_only=True, mmap=False)
+    except pickle.UnpicklingError:
+        raise load_error(f"{file} holds Python objects other than tensors, which could run code when "
+                         "loaded: it cannot be read safely, and was not", "save only the state_dict "
+                         "(torch.save(model.state_dict(), path)), or convert it to .safetensors") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
+        raise load_error(f"{file} is not a checkpoint that can be read safely: {first}",
+                     "save it with torch.save(model.state_dict(), path), or as .safetensors") from None
+    for key in NESTED_KEYS:
+        if isinstance(data, Mapping) and isinstance(data.get(key), Mapping) and \
+                not any(isinstance(v, torch.Tensor) for v in data.values()):
+            data = data[key]
+            break
+    if not isinstance(data, Mapping) or not data:
+        raise load_error(f"{file} holds no state_dict (a mapping of names to tensors); found {type(data).__name__}")
+    bad = [k for k, v in data.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise load_error(f"{file} is not a state_dict: entry {bad[0]!r} is not a named tensor")
+    return dict(data)
+
+
+def spec_slots(module: nn.Module, model: Model) -> list[Slot]:
+    """The module's state_dict entries in order, each with the spec layer that owns it."""
+    owners = {module_path(node.path): node for node in model.graph.nodes if not node.is_input}
+    slots = []
+    for key, value in module.state_dict().items():
+        prefix = key.rsplit(".", 1)[0]
+        node = owners.get(prefix)
+        while node is None and "." in prefix:
+            prefix = prefix.rsplit(".", 1)[0]
+            node = owners.get(prefix)
+        slots.append(Slot(key, tuple(value.shape), node.path if node else prefix, node.loc if node else None))
+    return slots
+
+
+def load_weights(module: nn.Module, model: Model, path: str | os.PathLike[str], *, transfer: bool = False,
+                 allow_nonfinite: bool = False) -> LoadReport:
+    """Load a checkpoint into a module built from the spec; the report says what went where."""
+    slots = spec_slots(module, model)
+    state = module.state_dict()
+    spec_bytes = sum(v.numel() * v.element_size() for v in state.values())
+    tensors = read_checkpoint(path, SIZE_FACTOR * spec_bytes + SIZE_SLACK, allow_nonfinite)
+    report = match(slots, tensors, transfer)
+    with torch.no_grad():
+        for spec_key, ckpt_key, _ in report.loaded:
+            target = state[spec_key]
+            target.copy_(tensors[ckpt_key].to(target.dtype))
+    return report
+
+
+def save_checkpoint(module: nn.Module, path: str | os.PathLike[str]) -> None:
+    """The module's state_dict as .safetensors, its module order recorded (written atomically)."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    data = save(state, metadata={ORDER_KEY: json.dumps(list(state))})
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+

@@ -1,0 +1,147 @@
+"""Loading checkpoints: torchvision's layout or the spec's own, by structure; transfer learning; safety."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+from specdsl.backends.torch.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
+from specdsl.backends.torch.fx import to_torch  # noqa: E402
+
+import specdsl  # noqa: E402
+from specdsl import zoo  # noqa: E402
+from specdsl.errors import SpecError  # noqa: E402
+
+REFERENCE = json.loads((Path(__file__).parent / "reference" / "torchvision_cnns.json").read_text())["models"]
+ZOO_IN_REFERENCE = [name for name in zoo.names() if name in REFERENCE]
+
+
+def torchvision_state(name: str, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A state_dict in torchvision's layout (keys, shapes, order) with random values."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for key, shape in REFERENCE[name]["state_dict"]:
+        if key.endswith("num_batches_tracked"):
+            out[key] = torch.tensor(7, dtype=torch.int64)
+        else:
+            out[key] = torch.rand(shape, generator=gen) + 0.5
+    return out
+
+
+def head10() -> str:
+    return zoo.find("resnet18")[1].replace("linear(1000)", "linear(10)")
+
+
+@pytest.mark.parametrize("name", ZOO_IN_REFERENCE)
+def test_torchvision_layout_loads_into_every_zoo_model(name: str, tmp_path: Path) -> None:
+    state = torchvision_state(name)
+    path = tmp_path / f"{name}.pth"
+    torch.save(state, path)
+    module = to_torch(name, weights=path)
+    assert module.load_report.complete
+    loaded = list(module.state_dict().values())
+    for ours, theirs in zip(loaded, state.values(), strict=True):
+        assert torch.equal(ours.to(theirs.dtype), theirs)
+
+
+def test_safetensors_round_trip_keeps_module_order_and_outputs(tmp_path: Path) -> None:
+    net = to_torch("resnet18", seed=0).eval()
+    save_checkpoint(net, tmp_path / "r.safetensors")
+    again = to_torch("resnet18", seed=1, weights=tmp_path / "r.safetensors").eval()
+    x = torch.randn(1, 3, 64, 64)
+    assert torch.equal(net(x), again(x))
+    assert list(read_checkpoint(tmp_path / "r.safetensors")) == list(net.state_dict())
+
+
+def test_numpy_backend_loads_the_same_checkpoints(tmp_path: Path) -> None:
+    model = specdsl.load("lenet5")
+    net = to_torch(model, seed=0).eval()
+    torch.save(net.state_dict(), tmp_path / "l.pth")
+    save_checkpoint(net, tmp_path / "l.safetensors")
+    x = torch.randn(2, 1, 32, 32)
+    expected = net(x).detach().numpy()
+    for file in ("l.pth", "l.safetensors"):
+        got = specdsl.to_numpy(model, weights=tmp_path / file, dtype="float32")(x.numpy())
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_new_head_loads_the_backbone_and_reports_the_rest(tmp_path: Path) -> None:
+    torch.save(torchvision_state("resnet18"), tmp_path / "tv.pth")
+    with pytest.raises(SpecError) as info:
+        to_torch(head10(), weights=tmp_path / "tv.pth")
+    error = info.value.errors[0]
+    assert "'fc.weight' has shape [1000, 512]" in error.message and "[10, 512]" in error.message
+    assert error.loc is not None and "transfer" in (error.hint or "")
+    module = to_torch(head10(), weights=tmp_path / "tv.pth", transfer=True)
+    report = module.load_report
+    assert len(report.loaded) == len(REFERENCE["resnet18"]["state_dict"]) - 2
+    assert [s.shape for s in report.new] == [(10, 512), (10,)]
+    assert [k for k, _ in report.unused] == ["fc.weight", "fc.bias"]
+    assert "new (not in the checkpoint" in report.table()
+
+
+def test_an_ambiguous_change_is_refused_not_guessed(tmp_path: Path) -> None:
+    text = "model a\ninput [4, 8, 8]\nlayers {\n    conv(4, 3, pad=1) -> bn -> conv(4, 3, pad=1) -> bn\n}\n"
+    torch.save(to_torch(text, seed=0).state_dict(), tmp_path / "a.pth")
+    # One conv removed: either of the two checkpoint convs could be the one that is left.
+    fewer = text.replace(" -> conv(4, 3, pad=1) -> bn\n", "\n")
+    with pytest.raises(SpecError, match="more than one way"):
+        to_torch(fewer, weights=tmp_path / "a.pth", transfer=True)
+
+
+def test_freeze_until_a_node_trains_only_what_follows(tmp_path: Path) -> None:
+    torch.save(torchvision_state("resnet18"), tmp_path / "tv.pth")
+    module = to_torch(head10(), weights=tmp_path / "tv.pth", transfer=True, freeze_until="layer4").train()
+    before = {k: v.clone() for k, v in module.named_parameters()}
+    optimizer = torch.optim.SGD([p for p in module.parameters() if p.requires_grad], lr=0.1)
+    loss = torch.nn.functional.cross_entropy(module(torch.randn(2, 3, 64, 64)), torch.tensor([1, 3]))
+    loss.backward()
+    optimizer.step()
+    changed = {k for k, v in module.named_parameters() if not torch.equal(v, before[k])}
+    assert changed == {"layers.12.weight", "layers.12.bias"}
+
+
+def test_freeze_until_an_unknown_name_suggests_one() -> None:
+    with pytest.raises(SpecError, match="did you mean 'layer4'"):
+        to_torch("resnet18", freeze_until="layer_4")
+
+
+class _Payload:
+    def __reduce__(self):  # runs os.system when unpickled without weights_only
+        return (os.system, ("touch " + os.environ["SPECDSL_SENTINEL"],))
+
+
+def test_a_pickle_payload_runs_no_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sentinel = tmp_path / "pwned"
+    monkeypatch.setenv("SPECDSL_SENTINEL", str(sentinel))
+    torch.save({"layers.0.weight": _Payload()}, tmp_path / "evil.pth")
+    with pytest.raises(SpecError, match="cannot be read safely"):
+        to_torch("lenet5", weights=tmp_path / "evil.pth")
+    assert not sentinel.exists()
+
+
+@pytest.mark.parametrize(("content", "snippet"), [
+    (lambda p: torch.save([torch.zeros(3)], p), "holds no state_dict"),
+    (lambda p: p.write_bytes(b"PK\x03\x04 truncated"), "can be read safely"),
+    (lambda p: torch.save({"w": torch.tensor([float("nan")])}, p), "NaN or infinite"),
+    (lambda p: torch.save({"w": torch.zeros(4)}, p), "do not correspond one to one"),
+])
+def test_bad_checkpoints_are_spec_errors(tmp_path: Path, content, snippet: str) -> None:
+    path = tmp_path / "bad.pth"
+    content(path)
+    with pytest.raises(SpecError, match=snippet):
+        to_torch("lenet5", weights=path)
+
+
+def test_a_checkpoint_far_larger_than_the_spec_is_refused_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "huge.pth"
+    torch.save({"w": torch.zeros(30_000_000)}, path)  # 120 MB for a 62k-parameter LeNet
+    with pytest.raises(SpecError, match="far more than this spec's tensors need"):
+        to_torch("lenet5", weights=path)
