@@ -1,0 +1,60 @@
+"""Handing a spec model to the rest of the ecosystem: ONNX (through torch.onnx's exporter) and
+safetensors (the weights alone, in module order).
+
+The ONNX graph is made by ``torch.onnx.export``'s torch.export-based exporter (onnxscript), so
+the file runs in ONNX Runtime, TensorRT or Netron; exporting the same module twice gives the same
+bytes. ``dynamic_batch`` leaves the batch axis symbolic, the way a serving runtime wants it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from specdsl.backends.torch.fx import example_input
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from specdsl.api import Model
+
+DEFAULT_OPSET = 18
+_EXPORTER_LOGGERS = ("torch.onnx", "torch.onnx._internal.exporter._registration", "torch.export")
+
+
+def export_onnx(module: nn.Module, model: Model, path: str | os.PathLike[str], *, opset: int = DEFAULT_OPSET,
+                dynamic_batch: bool = False, batch: int = 1) -> None:
+    """Write ``module`` (built from ``model``) as an ONNX file at ``path``, atomically."""
+    module = module.eval()
+    x = example_input(model, batch)
+    # The module's forward takes *args (see located.py): the batch axis is the first argument's axis 0.
+    shapes = (({0: torch.export.Dim("batch", min=1)},),) if dynamic_batch else None
+    quiet = [logging.getLogger(name) for name in _EXPORTER_LOGGERS]
+    levels = [log.level for log in quiet]
+    with warnings.catch_warnings():
+        # The exporter's deprecation chatter and "torchvision is not installed" notes are not the user's concern.
+        warnings.simplefilter("ignore")
+        for log in quiet:
+            log.setLevel(logging.ERROR)
+        try:
+            program = torch.onnx.export(module, (x,), dynamo=True, opset_version=opset, input_names=["input"],
+                                        output_names=["output"], dynamic_shapes=shapes, verbose=False,
+                                        external_data=False)
+        finally:
+            for log, level in zip(quiet, levels):
+                log.setLevel(level)
+    assert program is not None
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        program.save(str(tmp))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
