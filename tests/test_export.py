@@ -41,16 +41,17 @@ def covering_models() -> list[str]:
     SPECDSL_EXPORT_ALL=1 runs every zoo model instead."""
     if os.environ.get("SPECDSL_EXPORT_ALL"):
         return zoo.names()
-    uses = {}
+    uses, size = {}, {}
     for name in zoo.names():
         try:
             graph = small(name).graph
         except specdsl.SpecError:
             continue
         uses[name] = {n.op for n in graph.nodes} | set(graph.blocks.values())
+        size[name] = len(graph.nodes)
     needed, chosen = set().union(*uses.values()), []
-    while needed:
-        best = max(sorted(uses), key=lambda n: len(uses[n] & needed))
+    while needed:  # the model adding most, the smallest of those
+        best = max(sorted(uses), key=lambda n: (len(uses[n] & needed), -size[n]))
         chosen.append(best)
         needed -= uses[best]
     return chosen
