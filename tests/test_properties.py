@@ -351,4 +351,4 @@ def test_random_specs_draw_every_single_input_op() -> None:
 
     from specdsl.ops import OPS
 
-    assert set(PROPOSERS) == {op for op, rule in OPS.items() if rule.max_inputs == 1}
+    assert set(PROPOSERS) == {op for op, rule in OPS.items() if rule.min_inputs == 1}

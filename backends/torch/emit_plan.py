@@ -200,9 +200,11 @@ class BlockClassPlan:
             groups: dict[Any, list[Instance]] = {}
             for inst in insts:
                 groups.setdefault(self._items_signature(inst), []).append(inst)
+            firsts = [members[0] for members in groups.values()]
             for k, members in enumerate(groups.values()):
                 base = emitted_class_name(block)
-                name = base if k == 0 else f"{base}{k + 1}"
+                name = base if k == 0 else f"{base}{_difference(firsts[0], members[0])}"
+                name = f"{base}{k + 1}" if k and (name == base or name in taken) else name
                 while name in taken:
                     name += "_"
                 lines = self._class(name, block, members, k + 1, len(groups))
@@ -314,11 +316,14 @@ class BlockClassPlan:
         ins = [draft.var[r] for r in in_refs]
         ctor = self.ctors.get(node.index)
         out_chans = None
+        # An op that says its output channels (a broadcasting add or mul) is not second-guessed below.
+        says_channels = False
         if ctor is None:
             call = self.source(node.index, ins)
             channels = self.functions[node.index].channels
             if channels is not None:
                 out_chans = channels(in_chans, self.figs[node.index].attrs)
+                says_channels = True
         else:
             exprs = self._ctor_exprs(draft, ctor, member_nodes, in_chans[0] if in_chans else None)
             if exprs is None:
@@ -329,7 +334,7 @@ class BlockClassPlan:
                 out_slot = ctor.channels_out[0]
                 out_chans = exprs.get(out_slot, repr(dict(ctor.slots())[out_slot]))
             call = f"{access(rel)}({', '.join(ins)})"
-        if out_chans is None and in_chans and OPS[node.op].has(Trait.KEEPS_CHANNELS):
+        if out_chans is None and not says_channels and in_chans and OPS[node.op].has(Trait.KEEPS_CHANNELS):
             out_chans = in_chans[0]
         if out_chans is not None:
             draft.chan_expr[my_ref] = out_chans
@@ -379,3 +384,23 @@ class BlockClassPlan:
             k += 1
         used.add(f"h{k}")
         return f"h{k}"
+
+
+def _parts(inst: Instance) -> set[str]:
+    """The first path segments under a call (``body``, ``shortcut``, ``post``): what its class holds."""
+    out = set()
+    for item in inst.items:
+        rest = item.path[len(inst.path):].lstrip(".")
+        head = re.split(r"[.\[]", rest, maxsplit=1)[0]
+        if head:
+            out.add(head)
+    return out
+
+
+def _difference(first: Instance, other: Instance) -> str:
+    """A class-name suffix saying what a variant has that the first does not (``Shortcut``), or ''."""
+    extra = sorted(_parts(other) - _parts(first))
+    missing = sorted(_parts(first) - _parts(other))
+    words = [f"With{w.title().replace('_', '')}" for w in extra] or [f"No{w.title().replace('_', '')}" for w in missing]
+    text = "".join(words)
+    return text if text.isidentifier() else ""

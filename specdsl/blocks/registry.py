@@ -7,12 +7,13 @@ The expander, the schema (block names, user-block bodies) and the JSON Schema re
 
 from __future__ import annotations
 
-from specdsl.blocks import dense, fractal, inception, residual, stage, transition
+from specdsl.blocks import dense, fractal, inception, residual, se, stage, transition
 from specdsl.blocks.base import BlockRule
 
 # In this order in messages that list user-block bodies ("layers, residual, dense, ...").
 BLOCKS: dict[str, BlockRule] = {
-    rule.name: rule for rule in (residual.RULE, dense.RULE, inception.RULE, fractal.RULE, transition.RULE, stage.RULE)
+    rule.name: rule for rule in (residual.RULE, dense.RULE, inception.RULE, fractal.RULE, transition.RULE, stage.RULE,
+                                   se.RULE)
 }
 
 # Those a user-defined block's body may be (`blocks: {b: {residual: ...}}`), besides `layers`.

@@ -76,7 +76,8 @@ def projection(ex: BlockExpander, x: int, body: int, path: str, frame: Frame, lo
     in_rf, out_rf = ex.rf(x), ex.rf(body)
     for axis in range(len(in_shape) - 1):
         s = None
-        if in_rf is not None and out_rf is not None:
+        # Stride 0: the field is the whole input (after a global pool); the shapes decide instead.
+        if in_rf is not None and out_rf is not None and in_rf[axis].stride and out_rf[axis].stride:
             ratio = Fraction(out_rf[axis].stride) / Fraction(in_rf[axis].stride)
             s = int(ratio) if ratio.denominator == 1 and ratio >= 1 else None
         if s is None:

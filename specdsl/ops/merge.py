@@ -1,4 +1,8 @@
-"""Merges: several inputs become one — add, mean, concat and FractalNet's join."""
+"""Merges: several inputs become one — add, mul, mean, concat and FractalNet's join.
+
+add and mul follow PyTorch's broadcasting over the non-batch axes (a [C, 1, 1] gate
+scales a [C, H, W] map); mean and join need equal shapes.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,26 @@ from pydantic import Field
 from specdsl.ops.rule import (
     RF,
     Args,
+    AxisRF,
     Inferred,
     OpRule,
     RuleContext,
     RuleViolation,
     Shape,
     Trait,
+    axis_name,
     fmt_shape,
     numel,
 )
+
+# The receptive field of a unit that sees the whole model input (a global pool, and anything it
+# gates): effective stride 0, so every unit sees the same window, on every later layer too
+# (r += (k-1)·0, P += p·0). Size and padding 0 mark it; reports print "whole input".
+WHOLE = AxisRF(0, 0, 0)
+
+
+def sees_whole(axis: AxisRF) -> bool:
+    return axis.stride == 0
 
 
 class MergeArgs(Args):
@@ -39,6 +54,9 @@ class JoinArgs(Args):
 
 class MergeAttrs(NamedTuple):
     n_inputs: int
+    # Per input, per non-batch axis (channels first): True where the input has size 1 there and
+    # the output more (PyTorch repeats it). Empty where the inputs have equal shapes.
+    broadcast: tuple[tuple[bool, ...], ...] = ()
 
 
 class ConcatAttrs(NamedTuple):
@@ -67,8 +85,72 @@ def _equal_shapes(ins: Sequence[Shape], op: str) -> Shape:
     return first
 
 
+def _broadcast(ins: Sequence[Shape], op: str) -> Shape:
+    """PyTorch's broadcasting with the batch axis kept: equal ranks, and on every axis the sizes
+    agree or one of them is 1."""
+    first = ins[0]
+    for i, other in enumerate(ins[1:], start=2):
+        if len(other) != len(first):
+            a, b = (first, other) if len(first) < len(other) else (other, first)
+            raise RuleViolation(
+                "E312",
+                f"{op} needs inputs with the same axes (PyTorch broadcasts from the last axis, and the "
+                f"batch axis comes first); received {fmt_shape(first)} (input 1) and {fmt_shape(other)} "
+                f"(input {i})",
+                hint=f"keep the pooled axes: gap(keepdims=true) gives {fmt_shape((a[0], *(1,) * (len(b) - 1)))}"
+                if len(a) == 1 and a[0] == b[0] else "reshape one input so both have the same axes",
+            )
+    out = list(first)
+    for i, other in enumerate(ins[1:], start=2):
+        for axis, (a, b) in enumerate(zip(out, other)):
+            if a != b and 1 not in (a, b):
+                raise RuleViolation("E312", _mismatch(op, ins, i, axis, a, b), hint=_mismatch_hint(op, out, other, i))
+            out[axis] = max(a, b)
+    return tuple(out)
+
+
+def _mismatch(op: str, ins: Sequence[Shape], i: int, axis: int, a: int, b: int) -> str:
+    where = "the channels differ" if axis == 0 else f"the sizes along {axis_name(len(ins[0]) - 1, axis - 1)} differ"
+    return (f"{op} needs inputs of equal shape, or shapes that broadcast (on every axis equal sizes, or 1); "
+            f"received {fmt_shape(ins[0])} (input 1) and {fmt_shape(ins[i - 1])} (input {i}): {where} ({a} vs {b})")
+
+
+def _mismatch_hint(op: str, want: Sequence[int], got: Shape, i: int) -> str:
+    """What repairs the first mismatch: a projection for channels or a stride, padding for a
+    few pixels, a global pool for a gate."""
+    spatial = [(a, b) for a, b in zip(want[1:], got[1:]) if a != b and 1 not in (a, b)]
+    if want[0] != got[0] and got[0] != 1:
+        # The projection goes on the larger input, with the stride that brings it down.
+        ratios = {b // a for a, b in spatial if b > a and b % a == 0}
+        if len(ratios) == 1 and len(spatial) == len(want) - 1:
+            return f"project input {i} with a 1×1 conv: conv({want[0]}, k=1, stride={ratios.pop()})"
+        return f"make the channels agree: a 1×1 conv on one branch, e.g. conv({want[0]}, k=1) on input {i}"
+    big, small = max(spatial[0]), min(spatial[0])
+    if big % small == 0 and big // small >= 2:
+        how = (f"one path is downsampled ×{big // small}: give the other the same stride "
+               f"(a shortcut conv with stride {big // small}) or upsample the smaller one")
+        if op == "mul":
+            how += "; a per-channel gate is gap(keepdims=true) of its branch, [C, 1, 1]"
+        return how
+    # Off by a few pixels: a padding slip, which no projection or pooling repairs.
+    return (f"the sizes differ by {big - small}: check the padding on both paths "
+            "(pad=(k-1)/2 keeps the size of a k×k stride-1 conv, or pad='same')")
+
+
+def _broadcast_attrs(ins: Sequence[Shape], out: Shape) -> MergeAttrs:
+    if all(s == out for s in ins):
+        return MergeAttrs(len(ins))
+    return MergeAttrs(len(ins), tuple(tuple(n == 1 < m for n, m in zip(s, out)) for s in ins))
+
+
 def infer_add(args: MergeArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
-    return Inferred(_equal_shapes(ins, "add"), MergeAttrs(len(ins)))
+    out = _broadcast(ins, "add")
+    return Inferred(out, _broadcast_attrs(ins, out))
+
+
+def infer_mul(args: MergeArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    out = _broadcast(ins, "mul")
+    return Inferred(out, _broadcast_attrs(ins, out))
 
 
 def infer_mean(args: MergeArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
@@ -117,11 +199,22 @@ def mean_ops(a: object, ins: Sequence[Shape], out: Shape) -> int:
 
 
 def rf_merge(a: object, ins: Sequence[RF]) -> RF:
-    """The largest field over all inputs; alignment is checked by the analysis pass."""
+    """Per axis the largest field over the inputs, or the whole input where one input sees it
+    (a gate from a global pool); alignment is checked by the analysis pass.
+
+    An input repeated along an axis (broadcast) adds one fixed window to every output unit: a
+    whole-input window keeps the form above, any other union has no (size, stride, pad) form.
+    """
     if any(r is None for r in ins):
         return None
+    broadcast = getattr(a, "broadcast", ())
     axes = []
-    for per_input in zip(*ins, strict=True):  # type: ignore[misc]
+    for k, per_input in enumerate(zip(*ins, strict=True)):  # type: ignore[misc]
+        if any(sees_whole(ax) for ax in per_input):
+            axes.append(WHOLE)
+            continue
+        if broadcast and any(flags[1 + k] for flags in broadcast):
+            return None
         axes.append(max(per_input, key=lambda ax: ax.size))
     return tuple(axes)
 
@@ -135,7 +228,9 @@ _MERGE = frozenset({Trait.MERGE, Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS
 
 RULES = [
     OpRule("add", "merge", MergeArgs, infer_add, extra=merge_adds, rf=rf_merge, min_inputs=2, max_inputs=None,
-           traits=_MERGE | {Trait.SUM}, doc="element-wise sum of equal-shape inputs"),
+           traits=_MERGE | {Trait.SUM}, doc="element-wise sum, PyTorch broadcasting over the non-batch axes"),
+    OpRule("mul", "merge", MergeArgs, infer_mul, extra=merge_adds, rf=rf_merge, min_inputs=2, max_inputs=None,
+           traits=_MERGE, doc="element-wise product, PyTorch broadcasting (a [C, 1, 1] gate scales [C, H, W])"),
     OpRule("concat", "merge", ConcatArgs, infer_concat, rf=rf_merge, min_inputs=2, max_inputs=None,
            positional=("dim",), detail=concat_detail, traits=frozenset({Trait.MERGE, Trait.OVERWRITABLE_OUTPUT}),
            doc="concatenation along dim (channels by default)", aliases=("cat",)),

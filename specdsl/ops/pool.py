@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from pydantic import Field
 
 from specdsl.ops.conv import window_summary
+from specdsl.ops.merge import WHOLE
 from specdsl.ops.rule import (
     RF,
     Args,
@@ -144,8 +145,10 @@ def input_reads(a: Any, ins: Sequence[Shape], out: Shape) -> int:
 
 
 def rf_global(a: GlobalPoolAttrs, ins: Sequence[RF]) -> RF:
-    # Every output sees the whole input: report no further spatial field.
-    return rf_flat(a, ins)
+    # Every output sees the whole input; without keepdims no spatial axis is left to say so.
+    if not a.keepdims or ins[0] is None:
+        return rf_flat(a, ins)
+    return (WHOLE,) * a.rank
 
 
 def infer_adaptive(args: AdaptivePoolArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
@@ -173,6 +176,8 @@ def rf_adaptive(a: AdaptivePoolAttrs, ins: Sequence[RF]) -> RF:
     rf = ins[0]
     if rf is None:
         return None
+    if all(n == 1 for n in a.out_size):
+        return (WHOLE,) * len(rf)  # a global pool
     axes = []
     for axis, bin_ in zip(rf, a.bins, strict=True):
         if bin_.step is not None:

@@ -1,4 +1,8 @@
-"""Ops that change a tensor's layout or size: upsample, flatten, and the fully connected layer."""
+"""Ops that change a tensor's layout or size: upsample, crop, flatten, and the fully connected layer.
+
+upsample and crop also take a second input whose spatial size they copy (`[@x, @ref] ->
+upsample`, `[@x, @skip] -> crop`), so heads follow the model input when it changes.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pydantic import Field
 from specdsl.ops.rule import (
     RF,
     Args,
+    AxisRF,
     Inferred,
     OpRule,
     PositiveFloat,
@@ -27,6 +32,7 @@ from specdsl.ops.rule import (
     per_axis,
     require_rank,
     rf_flat,
+    spatial_rank,
 )
 
 _MODES_BY_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -37,6 +43,10 @@ class UpsampleArgs(Args):
     size: PositiveInt | list[PositiveInt] | None = Field(default=None, description="output size")
     mode: Literal["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"] = "nearest"
     align_corners: bool | None = None
+
+
+class CropArgs(Args):
+    pass
 
 
 class FlattenArgs(Args):
@@ -55,6 +65,13 @@ class UpsampleAttrs(NamedTuple):
     scale: tuple[float, ...] | None  # as written; None when a size was given
     mode: str
     align_corners: bool | None
+    # The size is the second input's (at run time too), not written in the spec.
+    like: bool = False
+
+
+class CropAttrs(NamedTuple):
+    offsets: tuple[int, ...]  # first kept index per spatial axis: (n - m) // 2, the odd pixel goes last
+    size: tuple[int, ...]
 
 
 class FlattenAttrs(NamedTuple):
@@ -69,10 +86,30 @@ class LinearAttrs(NamedTuple):
     bias: bool
 
 
+def _reference(op: str, ins: Sequence[Shape], rank: int) -> Shape:
+    """The spatial size a two-input upsample or crop copies from its second input."""
+    ref = ins[1]
+    if spatial_rank(ref) != rank:
+        raise RuleViolation(
+            "E306",
+            f"{op} copies the spatial size of its second input, which needs the {rank} spatial axes of the "
+            f"first; received {fmt_shape(ins[0])} (input 1) and {fmt_shape(ref)} (input 2)",
+            hint="refer to a feature map of the same kind, or to @input",
+        )
+    return ref[1:]
+
+
 def infer_upsample(args: UpsampleArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
     x = ins[0]
     rank = require_rank(x, (1, 2, 3), "upsample")
-    if (args.scale is None) == (args.size is None):
+    if len(ins) == 2 and (args.scale is not None or args.size is not None):
+        raise RuleViolation(
+            "E313", "upsample with two inputs resizes the first to the second's spatial size; received "
+            + ("scale" if args.scale is not None else "size") + " as well",
+            hint="drop it, or resize one input: upsample(scale=2)",
+            field="scale" if args.scale is not None else "size",
+        )
+    if len(ins) == 1 and (args.scale is None) == (args.size is None):
         raise RuleViolation(
             "E313", "upsample needs exactly one of scale or size; received "
             + ("both" if args.scale is not None else "neither"),
@@ -91,6 +128,9 @@ def infer_upsample(args: UpsampleArgs, ins: Sequence[Shape], ctx: RuleContext) -
             "E313", f"align_corners applies only to interpolating modes; received mode '{args.mode}'",
             field="align_corners",
         )
+    if len(ins) == 2:
+        sizes = _reference("upsample", ins, rank)
+        return Inferred((x[0], *sizes), UpsampleAttrs(tuple(sizes), None, args.mode, args.align_corners, like=True))
     if args.size is not None:
         sizes = per_axis(args.size, rank, "upsample size", "size")
         scales: tuple[float, ...] | None = None
@@ -112,7 +152,36 @@ def infer_upsample(args: UpsampleArgs, ins: Sequence[Shape], ctx: RuleContext) -
 
 def upsample_detail(op: str, a: UpsampleAttrs) -> str:
     how = f"×{'×'.join(f'{s:g}' for s in a.scale)}" if a.scale else f"→{'×'.join(map(str, a.size))}"
-    return f"{how} {a.mode}"
+    return f"{how}{' like input 2' if a.like else ''} {a.mode}"
+
+
+def infer_crop(args: CropArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    x = ins[0]
+    rank = require_rank(x, (1, 2, 3), "crop")
+    sizes = _reference("crop", ins, rank)
+    for i, (n, m) in enumerate(zip(x[1:], sizes)):
+        if m > n:
+            raise RuleViolation(
+                "E318",
+                f"crop cuts its first input down to the second's spatial size, which must not be larger; "
+                f"received {fmt_shape(x)} (input 1) and {fmt_shape(ins[1])} (input 2): "
+                f"{axis_name(rank, i)} {n} < {m}",
+                hint="swap the inputs (the larger one first), or pad or upsample the smaller one",
+            )
+    offsets = tuple((n - m) // 2 for n, m in zip(x[1:], sizes))
+    return Inferred((x[0], *sizes), CropAttrs(offsets, tuple(sizes)))
+
+
+def crop_detail(op: str, a: CropAttrs) -> str:
+    return f"→{'×'.join(map(str, a.size))}"
+
+
+def rf_crop(a: CropAttrs, ins: Sequence[RF]) -> RF:
+    """Output unit x is input unit x + offset: the window moves by offset·j."""
+    rf = ins[0]
+    if rf is None:
+        return None
+    return tuple(AxisRF(r.size, r.stride, r.pad - off * r.stride) for r, off in zip(rf, a.offsets, strict=True))
 
 
 def upsample_ops(a: UpsampleAttrs, ins: Sequence[Shape], out: Shape) -> int:
@@ -173,7 +242,11 @@ def linear_detail(op: str, a: LinearAttrs) -> str:
     return f"{a.in_features} → {a.out_features}"
 
 
-def rf_unknown(a: UpsampleAttrs, ins: Sequence[RF]) -> RF:
+def rf_upsample(a: UpsampleAttrs, ins: Sequence[RF]) -> RF:
+    rf = ins[0]
+    # A map that sees the whole input still does, at any size.
+    if rf is not None and all(r.stride == 0 for r in rf):
+        return rf
     # Interpolation breaks the integer grid the formulas assume; report no field.
     return None
 
@@ -181,10 +254,14 @@ def rf_unknown(a: UpsampleAttrs, ins: Sequence[RF]) -> RF:
 
 
 RULES = [
-    OpRule("upsample", "resize", UpsampleArgs, infer_upsample, extra=upsample_ops, rf=rf_unknown,
+    OpRule("upsample", "resize", UpsampleArgs, infer_upsample, extra=upsample_ops, rf=rf_upsample,
            positional=("scale",), detail=upsample_detail,
-           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS}),
-           ranks=frozenset({1, 2, 3}), doc="nn.Upsample: nearest or (bi/tri)linear / bicubic"),
+           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS}), max_inputs=2,
+           ranks=frozenset({1, 2, 3}),
+           doc="nn.Upsample: nearest or (bi/tri)linear / bicubic; [@x, @ref] resizes x to ref's spatial size"),
+    OpRule("crop", "resize", CropArgs, infer_crop, rf=rf_crop, detail=crop_detail, min_inputs=2, max_inputs=2,
+           traits=frozenset({Trait.KEEPS_CHANNELS, Trait.VIEW}), ranks=frozenset({1, 2, 3}),
+           doc="[@x, @ref] centre-crops x to ref's spatial size (the original U-Net)"),
     OpRule("flatten", "shape", FlattenArgs, infer_flatten, rf=rf_flat, detail=flatten_detail, doc="nn.Flatten"),
     OpRule("linear", "linear", LinearArgs, infer_linear, linear_weights, linear_macs, linear_bias, rf_flat,
            positional=("out",), detail=linear_detail, traits=frozenset({Trait.OVERWRITABLE_OUTPUT}),
