@@ -1,24 +1,64 @@
-"""Integer expressions over block parameters: ``c * 4``, ``(c + 1) // 2``.
+"""Expressions over block and model parameters: ``c * 4``, ``(c + 1) // 2``,
+``make_divisible(c * width, 8)``, ``max(1, c // 4)``, ``depth > 1 and use_se``.
 
-A tiny tokenizer and precedence-climbing parser; never ``eval``. Inputs are
-bounded (length, nesting, magnitude) so no spec can make this slow.
+A tiny tokenizer and precedence-climbing parser; never ``eval``. Values are integers, floats
+and booleans with Python's semantics (``/`` is true division, ``//`` floors, ``round`` rounds
+half to even), so a width rule copied from a PyTorch model gives the same number here. Inputs
+are bounded (length, nesting, magnitude, arguments) so no spec can make this slow; there are
+no loops and no recursion beyond the expression's own nesting.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-MAX_LENGTH = 200
+MAX_LENGTH = 400
 MAX_MAGNITUDE = 10**12
+MAX_DEPTH = 32
+MAX_ARGS = 8
 
-_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*()]))")
-_LOOKS_LIKE = re.compile(r"^[\sA-Za-z0-9_+\-*/()]+$")
+_TOKEN = re.compile(
+    r"\s*(?:((?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)|(\d+)|([A-Za-z_][A-Za-z0-9_]*)"
+    r"|(//|==|!=|<=|>=|[-+*/%(),<>]))")
+_LOOKS_LIKE = re.compile(r"^[\sA-Za-z0-9_.+\-*/%(),<>=!]+$")
+_KEYWORDS = frozenset({"and", "or", "not", "if", "else", "true", "false"})
+
+Value = int | float | bool
 
 
 class ExprError(Exception):
     pass
+
+
+def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's ``_make_divisible``: the nearest multiple of divisor, never below 90 % of value."""
+    if divisor <= 0:
+        raise ExprError("make_divisible needs a positive divisor")
+    floor = divisor if min_value is None else min_value
+    new = max(floor, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+def _round(value: float, digits: int | None = None) -> Value:
+    return round(value) if digits is None else round(value, digits)
+
+
+# name -> (function, least and most arguments)
+FUNCTIONS: dict[str, tuple[Callable[..., Value], int, int]] = {
+    "min": (min, 2, MAX_ARGS),
+    "max": (max, 2, MAX_ARGS),
+    "round": (_round, 1, 2),
+    "floor": (math.floor, 1, 1),
+    "ceil": (math.ceil, 1, 1),
+    "int": (int, 1, 1),
+    "abs": (abs, 1, 1),
+    "make_divisible": (make_divisible, 2, 3),
+}
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
@@ -29,27 +69,40 @@ def tokenize(text: str) -> list[tuple[str, str]]:
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
             raise ExprError(f"unexpected character {text[pos:].lstrip()[:1]!r} at position {pos + 1}")
-        number, name, op = m.groups()
-        tokens.append(("num", number) if number else ("name", name) if name else ("op", op))
+        real, number, name, op = m.groups()
+        if real:
+            tokens.append(("real", real))
+        elif number:
+            tokens.append(("num", number))
+        elif name:
+            tokens.append(("kw" if name in _KEYWORDS else "name", name))
+        else:
+            tokens.append(("op", op))
         pos = m.end()
     return tokens
 
 
 def identifiers(text: str) -> list[str]:
-    """Names an expression mentions, or [] when it is not expression-shaped."""
+    """Parameter names an expression mentions (not functions or keywords), or [] when it is not
+    expression-shaped."""
     if len(text) > MAX_LENGTH or not _LOOKS_LIKE.match(text):
         return []
     try:
-        return [v for k, v in tokenize(text) if k == "name"]
+        tokens = tokenize(text)
     except ExprError:
         return []
+    return [v for k, (kind, v) in enumerate(tokens) if kind == "name" and not _is_call(tokens, k)]
+
+
+def _is_call(tokens: list[tuple[str, str]], k: int) -> bool:
+    return tokens[k][1] in FUNCTIONS and k + 1 < len(tokens) and tokens[k + 1] == ("op", "(")
 
 
 def is_expression(text: str, names: Mapping[str, object]) -> bool:
     """True when ``text`` should be evaluated rather than kept as a string.
 
-    A string is an expression when every identifier in it is a parameter and
-    it has at least one; so ``same`` or ``nearest-exact`` stay strings.
+    A string is an expression when every identifier in it is a parameter (or a function called)
+    and it has an identifier or an operator; so ``same`` or ``nearest-exact`` stay strings.
     """
     if len(text) > MAX_LENGTH or not _LOOKS_LIKE.match(text):
         return False
@@ -57,12 +110,13 @@ def is_expression(text: str, names: Mapping[str, object]) -> bool:
         tokens = tokenize(text)
     except ExprError:
         return False
-    idents = [v for k, v in tokens if k == "name"]
-    has_operator = any(k == "op" for k, _ in tokens)
+    idents = [v for k, (kind, v) in enumerate(tokens) if kind == "name" and not _is_call(tokens, k)]
+    has_operator = any(kind in ("op", "kw") for kind, _ in tokens) or len(idents) < sum(
+        kind == "name" for kind, _ in tokens)
     return (bool(idents) or has_operator) and all(i in names for i in idents)
 
 
-def evaluate(text: str, env: Mapping[str, object]) -> int | float | bool | str:
+def evaluate(text: str, env: Mapping[str, object]) -> Value | str:
     if len(text) > MAX_LENGTH:
         raise ExprError(f"expression longer than {MAX_LENGTH} characters")
     tokens = tokenize(text)
@@ -72,14 +126,17 @@ def evaluate(text: str, env: Mapping[str, object]) -> int | float | bool | str:
             raise ExprError(f"unknown parameter '{name}'")
         return env[name]  # type: ignore[return-value]
     parser = _Parser(tokens, env)
-    value = parser.expr(0)
+    value = parser.ternary()
     if parser.pos != len(tokens):
         raise ExprError(f"unexpected '{tokens[parser.pos][1]}'")
     return value
 
 
-_BINARY = {"+": 1, "-": 1, "*": 2, "//": 2}  # precedence
-_APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv}
+_BINARY = {"+": 4, "-": 4, "*": 5, "/": 5, "//": 5, "%": 5}  # precedence; comparisons are 3
+_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+            ">=": operator.ge}
+_APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+          "//": operator.floordiv, "%": operator.mod}
 
 
 class _Parser:
@@ -92,56 +149,156 @@ class _Parser:
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
-    def atom(self) -> int:
+    def accept(self, kind: str, text: str) -> bool:
+        if self.peek() == (kind, text):
+            self.pos += 1
+            return True
+        return False
+
+    def nested(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprError("expression nested too deeply")
+
+    # ternary: or_expr ["if" or_expr "else" ternary]
+    def ternary(self) -> Value:
+        self.nested()
+        value = self.or_expr()
+        if self.accept("kw", "if"):
+            condition = _truth(self.or_expr(), "the condition of `if`")
+            if not self.accept("kw", "else"):
+                raise ExprError("`a if condition` needs `else b`")
+            other = self.ternary()
+            value = value if condition else other
+        self.depth -= 1
+        return value
+
+    def or_expr(self) -> Value:
+        value = self.and_expr()
+        while self.accept("kw", "or"):
+            right = self.and_expr()
+            value = _truth(value, "`or`") or _truth(right, "`or`")
+        return value
+
+    def and_expr(self) -> Value:
+        value = self.not_expr()
+        while self.accept("kw", "and"):
+            right = self.not_expr()
+            value = _truth(value, "`and`") and _truth(right, "`and`")
+        return value
+
+    def not_expr(self) -> Value:
+        if self.accept("kw", "not"):
+            self.nested()
+            value = not _truth(self.not_expr(), "`not`")
+            self.depth -= 1
+            return value
+        return self.comparison()
+
+    def comparison(self) -> Value:
+        left = self.arith(0)
+        tok = self.peek()
+        if tok is not None and tok[0] == "op" and tok[1] in _COMPARE:
+            self.pos += 1
+            right = self.arith(0)
+            return _COMPARE[tok[1]](left, right)
+        return left
+
+    def arith(self, min_prec: int) -> Value:
+        left = self.unary()
+        while True:
+            tok = self.peek()
+            if tok is None or tok[0] != "op" or tok[1] not in _BINARY or _BINARY[tok[1]] <= min_prec:
+                return left
+            self.pos += 1
+            right = self.arith(_BINARY[tok[1]])
+            left = _check(_apply(tok[1], left, right))
+
+    def unary(self) -> Value:
+        if self.accept("op", "-"):
+            self.nested()
+            value = _check(-_number(self.unary(), "-"))
+            self.depth -= 1
+            return value
+        if self.accept("op", "+"):
+            return _number(self.unary(), "+")
+        return self.atom()
+
+    def atom(self) -> Value:
         tok = self.peek()
         if tok is None:
             raise ExprError("expression ends too early")
         self.pos += 1
         kind, text = tok
         if kind == "num":
-            return self.check(int(text))
+            return _check(int(text))
+        if kind == "real":
+            return _check(float(text))
+        if kind == "kw" and text in ("true", "false"):
+            return text == "true"
         if kind == "name":
+            if self.peek() == ("op", "("):
+                return self.call(text)
             if text not in self.env:
                 raise ExprError(f"unknown parameter '{text}'")
             value = self.env[text]
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ExprError(f"parameter '{text}' is {value!r}, not an integer")
+            if not isinstance(value, (int, float, bool)):
+                raise ExprError(f"parameter '{text}' is {value!r}, not a number")
             return value
         if text == "(":
-            self.depth += 1
-            if self.depth > 32:
-                raise ExprError("parentheses nested too deeply")
-            value = self.expr(0)
-            if self.peek() != ("op", ")"):
+            value = self.ternary()
+            if not self.accept("op", ")"):
                 raise ExprError("missing ')'")
-            self.pos += 1
-            self.depth -= 1
             return value
-        if text == "-":
-            return self.check(-self.atom())
-        if text == "+":
-            return self.atom()
         raise ExprError(f"unexpected '{text}'")
 
-    def expr(self, min_prec: int) -> int:
-        left = self.atom()
-        while True:
-            tok = self.peek()
-            if tok is None or tok[0] != "op" or tok[1] not in _BINARY or _BINARY[tok[1]] < min_prec + 1:
-                return left
-            op = tok[1]
-            self.pos += 1
-            right = self.expr(_BINARY[op])
-            left = self.check(self.apply(op, left, right))
+    def call(self, name: str) -> Value:
+        if name not in FUNCTIONS:
+            known = ", ".join(FUNCTIONS)
+            raise ExprError(f"unknown function '{name}' (functions: {known})")
+        function, least, most = FUNCTIONS[name]
+        self.pos += 1  # "("
+        args: list[Value] = []
+        if not self.accept("op", ")"):
+            while True:
+                args.append(_number(self.ternary(), name))
+                if len(args) > most:
+                    break
+                if self.accept("op", ")"):
+                    break
+                if not self.accept("op", ","):
+                    raise ExprError(f"missing ',' or ')' in {name}(...)")
+        if not least <= len(args) <= most:
+            wanted = str(least) if least == most else f"{least} to {most}"
+            raise ExprError(f"{name} takes {wanted} arguments; received {len(args)}")
+        try:
+            return _check(function(*args))
+        except (ValueError, OverflowError, TypeError) as exc:
+            raise ExprError(f"{name}: {exc}") from None
 
-    @staticmethod
-    def apply(op: str, a: int, b: int) -> int:
-        if op == "//" and b == 0:
-            raise ExprError("division by zero")
-        return _APPLY[op](a, b)
 
-    @staticmethod
-    def check(value: int) -> int:
-        if abs(value) > MAX_MAGNITUDE:
-            raise ExprError(f"value {value} is out of range (|value| <= {MAX_MAGNITUDE:.0e})")
-        return value
+def _number(value: Value, what: str) -> int | float:
+    if isinstance(value, bool):
+        raise ExprError(f"{what} needs a number; received {'true' if value else 'false'}")
+    return value
+
+
+def _truth(value: Value, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ExprError(f"{what} needs true or false; received {value!r} (compare it, e.g. `n > 0`)")
+    return value
+
+
+def _apply(op: str, a: Value, b: Value) -> Value:
+    a, b = _number(a, f"'{op}'"), _number(b, f"'{op}'")
+    if op in ("/", "//", "%") and b == 0:
+        raise ExprError("division by zero")
+    return _APPLY[op](a, b)
+
+
+def _check(value: Value) -> Value:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExprError("the result is not a finite number")
+    if not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
+        raise ExprError(f"value {value} is out of range (|value| <= {MAX_MAGNITUDE:.0e})")
+    return value

@@ -1,0 +1,108 @@
+"""Design-space sweeps: the static figures of a model family over a grid of parameter values.
+
+The lectures' grid search over widths and depths, done without training and without torch:
+each point is the spec loaded with those parameter values (parsed once, then validated,
+expanded and analysed per point), reported with its parameters, MACs, peak inference memory
+and receptive field. A point is on the Pareto front when no other point is at least as good
+in every figure (fewer parameters, fewer MACs, less memory, a larger receptive field) and
+better in one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from specdsl.budgets import DEFAULT as DEFAULT_BUDGETS
+from specdsl.budgets import Budgets
+from specdsl.errors import Diagnostic, SpecError
+
+# Unknown variant or parameter, a value of the wrong kind, a parameter without a value.
+PARAMETER_ERRORS = frozenset({"E360", "E361", "E362", "E363"})
+# At most this many points: a grid is a product, and a typo (`--param d=1,...,1000`) should not run for hours.
+MAX_POINTS = 10_000
+
+
+@dataclass(frozen=True)
+class Point:
+    values: dict[str, Any]
+    params: int | None = None
+    macs: int | None = None
+    peak_bytes: int | None = None
+    rf: int | None = None  # the largest receptive-field side at the last spatial node
+    error: str | None = None
+    pareto: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def grid(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the axes' values, in order (the last axis varies fastest)."""
+    count = math.prod(len(v) for v in axes.values()) if axes else 1
+    if count > MAX_POINTS:
+        raise SpecError([Diagnostic("error", "E367", f"the sweep has {count:,} points, more than {MAX_POINTS:,}",
+                                    None, hint="sweep fewer values per parameter")])
+    names = list(axes)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))]
+
+
+def sweep(source: Any, axes: Mapping[str, Sequence[Any]], *, variant: str | None = None, batch: int = 1,
+          input: tuple[int, ...] | None = None, budgets: Budgets | None = None) -> list[Point]:
+    """The figures of every point of the grid; a point the spec rejects carries its first error."""
+    from specdsl.api import _zoo_variant, read_data, read_source
+    from specdsl.blocks.engine import expand_with_shapes
+    from specdsl.passes.analysis import analyze
+    from specdsl.schema.document import validate_document
+    from specdsl.schema.params import ParamChoice
+
+    budgets = budgets or DEFAULT_BUDGETS
+    hit = _zoo_variant(source) if variant is None else None
+    if hit is not None:
+        file, text, variant = hit
+    else:
+        file, text = read_source(source, budgets)
+    data, smap = read_data(text, file, budgets)  # parsed once for the whole grid
+    points: list[Point] = []
+    for values in grid(axes):
+        try:
+            spec = validate_document(data, smap, ParamChoice(variant, values))
+            if input is not None:
+                spec.input = tuple(input)
+            graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
+            analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs)
+            errors = [d for d in analysis.diagnostics if d.is_error]
+            if errors:
+                raise SpecError(errors, {})
+        except SpecError as exc:
+            first = exc.errors[0] if exc.errors else None
+            if first is not None and first.code in PARAMETER_ERRORS:
+                exc.sources.update({file: text})
+                raise  # a misspelt parameter or a value of the wrong kind: the grid itself is wrong
+            points.append(Point(values, error=f"{first.code}: {first.message}" if first else "rejected"))
+            continue
+        t = analysis.totals
+        rf = analysis.figures[t.rf_node].rf if t.rf_node is not None else None
+        side = max((int(a.size) for a in rf), default=None) if rf else None
+        points.append(Point(values, t.params, t.macs, t.peak_bytes, side))
+    return pareto(points)
+
+
+def _dominates(a: Point, b: Point) -> bool:
+    ka = (a.params, a.macs, a.peak_bytes, -(a.rf or 0))
+    kb = (b.params, b.macs, b.peak_bytes, -(b.rf or 0))
+    return all(x <= y for x, y in zip(ka, kb)) and ka != kb  # type: ignore[operator]
+
+
+def pareto(points: list[Point]) -> list[Point]:
+    """The points, each marked whether it is on the Pareto front (among the points that load)."""
+    good = [p for p in points if p.ok]
+    out = []
+    for p in points:
+        front = p.ok and not any(_dominates(q, p) for q in good if q is not p)
+        out.append(Point(p.values, p.params, p.macs, p.peak_bytes, p.rf, p.error, front))
+    return out
