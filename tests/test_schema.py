@@ -297,8 +297,12 @@ def test_json_schema_input_rules(schema: dict) -> None:
     assert inp["items"] == {"exclusiveMinimum": 0, "type": "integer"}
 
 
+def _schema_rules(schema: dict) -> list[dict]:
+    return schema["$defs"]["Layer"]["else"]["allOf"]
+
+
 def _schema_ops(schema: dict) -> set[str]:
-    rules = schema["$defs"]["Layer"]["anyOf"][1]["allOf"]
+    rules = _schema_rules(schema)
     return {r["if"]["required"][0] for r in rules}
 
 
@@ -338,11 +342,10 @@ def test_json_schema_accepts_aliases(schema: dict) -> None:
 
 
 def test_json_schema_allows_list_shorthand(schema: dict) -> None:
-    rules = schema["$defs"]["Layer"]["anyOf"][1]["allOf"]
-    entries = {r["if"]["required"][0]: r["then"] for r in rules}
+    entries = {r["if"]["required"][0]: r["then"] for r in _schema_rules(schema)}
     for op in ("layernorm", "adaptive_avgpool"):
-        options = entries[op]["properties"][op]["anyOf"]
-        assert any(o.get("type") == "array" or "array" in (o.get("type") or []) for o in options), op
+        short = entries[op]["properties"][op]["else"]["else"]
+        assert any(o.get("type") == "array" for o in short["anyOf"]), op
 
 
 def _zoo_yaml() -> dict[str, str]:
@@ -384,3 +387,69 @@ def test_zoo_yaml_with_blocks_validates_against_the_json_schema(schema: dict) ->
     for name, text in sorted(_zoo_yaml().items()):
         data, _ = load_yaml(text, name)
         assert list(validator.iter_errors(data)) == [], name
+
+
+# ---------------------------------------------------------------- the JSON Schema rejects what check rejects
+
+
+@pytest.fixture(scope="module")
+def validator(schema: dict):
+    jsonschema = pytest.importorskip("jsonschema")
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize(("layer", "message"), [
+    ("maxpol: 2", "'maxpol' is not one of"),
+    ("rleu", "'rleu' is not one of"),
+    ("dropout: 1.5", "1.5 is greater than the maximum of 1.0"),
+    ("dropout: {p: -0.5}", "-0.5 is less than the minimum of 0"),
+    ("linear: 0", "0 is less than or equal to the minimum of 0"),
+    ("conv: {out: 0, k: 3}", "0 is less than or equal to the minimum of 0"),
+    ("conv: {out: 4, k: 3, strides: 2}", "'strides' was unexpected"),
+    ("conv: {out: 4, k: 3, padding_mode: mirror}", "'mirror' is not one of"),
+    ("upsample: {scale: 2, mode: bilinar}", "'bilinar' is not one of"),
+    ("relu: 3", "3 is not of type 'object'"),
+    ("conv: {out: 4, k: 3, bias: 1}", "1 is not of type 'boolean'"),
+])
+def test_json_schema_rejects_one_bad_layer_as_check_does(validator, layer: str, message: str) -> None:
+    text = layer_spec(layer)
+    with pytest.raises(SpecError):
+        specdsl.load(text)
+    data, _ = load_yaml(text)
+    errors = [e.message for e in validator.iter_errors(data)]
+    assert any(message in e for e in errors), errors
+    # The message names the rule broken, not "... is not valid under any of the given schemas".
+    assert not any("any of the given schemas" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("layer", ["relu", "dropout: 0.5", "linear: 10", "layernorm: [4]", "maxpool: 2",
+                                   "conv: {out: 4, k: 3, pad: same}", "stage: [relu, bn]"])
+def test_json_schema_accepts_good_layers(validator, layer: str) -> None:
+    data, _ = load_yaml(layer_spec(layer, "[4, 8, 8]"))
+    assert [e.message for e in validator.iter_errors(data)] == []
+
+
+def test_json_schema_allows_user_block_calls_only_with_blocks(validator) -> None:
+    text = ("model: m\ninput: [3, 8, 8]\nblocks:\n  unit:\n    params: {c: int}\n"
+            "    layers: [{conv: {out: c, k: 3}}]\nlayers:\n  - unit: 4\n")
+    specdsl.load(text)
+    data, _ = load_yaml(text)
+    assert list(validator.iter_errors(data)) == []
+    del data["blocks"]
+    assert any("'unit' is not one of" in e.message for e in validator.iter_errors(data))
+
+
+def test_json_schema_is_generated_from_the_op_table(schema: dict) -> None:
+    """Every op and alias of specdsl.ops.OPS, with its arguments, defaults and description (no list to update)."""
+    entries = {r["if"]["required"][0]: r["then"]["properties"] for r in _schema_rules(schema)}
+    for name, rule in OPS.items():
+        assert entries[name][name]["description"] == rule.doc
+        args = schema["$defs"][rule.args.__name__]
+        fields = {f.alias or n: f for n, f in rule.args.model_fields.items()}
+        assert set(args.get("properties", {})) == set(fields), name
+        for key, prop in args.get("properties", {}).items():
+            assert prop["title"] == key
+            assert prop["description"], (name, key)
+            if not fields[key].is_required() and fields[key].default is not None:
+                assert "default" in prop["description"], (name, key)
+    assert set(schema["$defs"]["KnownLayer"]["then"]["enum"]) >= set(OPS) | set(ALIASES)

@@ -1,4 +1,12 @@
-"""The JSON Schema of spec files, built from the same models that validate them."""
+"""The JSON Schema of spec files, built from the same models that validate them.
+
+Every op, alias and built-in block comes from its rule's argument model (specdsl.ops.OPS,
+specdsl.blocks.registry.BLOCKS), so an op added to the table appears here with no edit. The
+schema rejects what `check` rejects about one layer taken alone: unknown layer names (in a spec
+without user blocks, where no other name can be a call), argument types, ranges and enum values,
+also in the shorthand `dropout: 0.5`. Each layer and argument carries a title and a description,
+which editors show on hover.
+"""
 
 from __future__ import annotations
 
@@ -8,55 +16,114 @@ from specdsl.blocks.registry import BLOCKS
 from specdsl.ops import ALIASES, OPS, POSITIONAL
 from specdsl.ops.rule import Args
 from specdsl.schema.document import BlockDef, SpecDocument
-from specdsl.schema.layer import LayerMeta
+from specdsl.schema.layer import META_KEYS, LayerMeta
 from specdsl.schema.names import NAME_PATTERN
+
+_REF = "#/$defs/{model}"
+
+
+def _arg_models() -> dict[str, tuple[type[Args], str]]:
+    """Every name a layer may start with -> (its argument model, its description)."""
+    models: dict[str, tuple[type[Args], str]] = {}
+    for name, rule in OPS.items():
+        models[name] = (rule.args, rule.doc)
+        for alias in rule.aliases:
+            models[alias] = (rule.args, f"alias of {name}: {rule.doc}")
+    for name, block in BLOCKS.items():
+        models[name] = (block.args, f"built-in block: {block.doc}")
+    return models
+
+
+def _describe(args: dict[str, Any]) -> None:
+    """Give each argument a description that says its default (or that it is required)."""
+    required = set(args.get("required", ()))
+    for key, prop in args.get("properties", {}).items():
+        said = prop.get("description")
+        if key in required:
+            tail = "required"
+        elif "default" in prop and prop["default"] is not None:
+            tail = f"default {_show(prop['default'])}"
+        else:
+            tail = "optional"
+        prop["description"] = f"{said} ({tail})" if said else f"{key} ({tail})"
+        prop["title"] = key
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _shorthand(op: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema of `op: VALUE`, the value filling the op's first positional argument."""
+    names = POSITIONAL.get(op)
+    if not names:
+        return None
+    prop = dict(args.get("properties", {}).get(names[0], {}))
+    prop.pop("default", None)
+    prop["description"] = f"shorthand for `{op}: {{{names[0]}: ...}}`: " + prop.get("description", names[0])
+    return prop
 
 
 def json_schema() -> dict[str, Any]:
     """A JSON Schema for spec files.
 
-    A layer that names a known op (or alias, or built-in block) must match that op's
-    arguments exactly; any other single-key mapping is taken for a call of a user
-    block, whose parameters only the spec itself defines.
+    A layer that names a known op (or alias, or built-in block) must match that op's arguments
+    exactly. In a spec with user blocks, any other single-key mapping may be a call of one, whose
+    parameters only the spec itself defines; in a spec without, an unknown name is an error.
     """
-    doc_schema = SpecDocument.model_json_schema(ref_template="#/$defs/{model}")
+    doc_schema = SpecDocument.model_json_schema(ref_template=_REF)
     defs: dict[str, Any] = doc_schema.setdefault("$defs", {})
-    arg_models: dict[str, tuple[type[Args], str]] = {}
-    for name, rule in OPS.items():
-        arg_models[name] = (rule.args, rule.doc)
-        for alias in rule.aliases:
-            arg_models[alias] = (rule.args, f"alias of {name}: {rule.doc}")
-    for name, block in BLOCKS.items():
-        arg_models[name] = (block.args, block.doc)
-    meta = LayerMeta.model_json_schema(ref_template="#/$defs/{model}")
+    meta = LayerMeta.model_json_schema(ref_template=_REF)
     defs.update(meta.pop("$defs", {}))
+    models = _arg_models()
     rules: list[dict[str, Any]] = []
-    for op, (model, doc) in sorted(arg_models.items()):
-        args = model.model_json_schema(ref_template="#/$defs/{model}")
+    for op, (model, doc) in sorted(models.items()):
+        args = model.model_json_schema(ref_template=_REF)
         defs.update(args.pop("$defs", {}))
-        defs.setdefault(model.__name__, args)
+        if model.__name__ not in defs:
+            _describe(args)
+            defs[model.__name__] = args
         target = OPS.get(ALIASES.get(op, op))
-        options: list[dict[str, Any]] = [{"$ref": f"#/$defs/{model.__name__}"}, {"type": "null"}]
-        if target is not None and target.name in POSITIONAL:
-            # `linear: 1000`, `layernorm: [768]`, `upsample: 2`: the first positional argument.
-            options.append({"type": ["number", "integer", "string", "array"]})
+        # The value is a mapping of arguments, null (`relu:`), or a shorthand; chosen by its type
+        # (if/then/else), so a validator names the argument at fault.
+        other = (_shorthand(target.name, defs[model.__name__]) if target else None) \
+            or {"type": "object", "description": f"the arguments of {op}"}
         if op in BLOCKS and BLOCKS[op].list_form:
-            options.append({"type": "array"})
-        properties = {op: {"anyOf": options, "description": doc}, **meta["properties"]}
+            other = {"type": "array", "description": f"the layers of the {op}"}
+        value = {"if": {"type": "object"}, "then": {"$ref": f"#/$defs/{model.__name__}"},
+                 "else": {"if": {"type": "null"}, "else": other}}
+        properties = {op: {"title": op, "description": doc, **value}, **meta["properties"]}
         rules.append({
             "if": {"type": "object", "required": [op]},
             "then": {"type": "object", "properties": properties, "additionalProperties": False},
         })
-    layer = {
-        "anyOf": [
-            {"type": "string", "pattern": NAME_PATTERN, "description": "an op or block with no arguments"},
-            {"type": "object", "minProperties": 1, "allOf": rules,
-             "description": "an op, a built-in block or a user block call, with name/frozen/init/inputs/repeat"},
-        ]
+    known = sorted(models)
+    defs["Layer"] = {
+        "if": {"type": "string"},
+        "then": {"pattern": NAME_PATTERN, "description": "an op or block with no arguments"},
+        "else": {"type": "object", "minProperties": 1, "allOf": rules,
+                 "description": "an op, a built-in block or a user block call, with name/frozen/init/inputs/repeat"},
     }
-    defs["Layer"] = layer
-    doc_schema["properties"]["layers"] = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Layer"}}
-    block = BlockDef.model_json_schema(ref_template="#/$defs/{model}")
+    # Without user blocks every layer must name a known op: an editor then flags `maxpol: 2`
+    # ("'maxpol' is not one of ...") as `check` does. if/then/else rather than anyOf, so a
+    # validator reports the failing rule instead of "not valid under any of the given schemas".
+    defs["KnownLayer"] = {
+        "if": {"type": "string"},
+        "then": {"enum": known, "description": "an op or built-in block with no arguments"},
+        "else": {"type": "object", "propertyNames": {"enum": [*known, *META_KEYS]},
+                 "description": "one op or built-in block, with name/frozen/init/inputs/repeat"},
+    }
+    doc_schema["properties"]["layers"] = {
+        "type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Layer"},
+        "title": "layers", "description": "the model's layers, in order",
+    }
+    doc_schema["allOf"] = [{
+        "if": {"not": {"required": ["blocks"]}},
+        "then": {"properties": {"layers": {"items": {"$ref": "#/$defs/KnownLayer"}}}},
+    }]
+    block = BlockDef.model_json_schema(ref_template=_REF)
     defs.update(block.pop("$defs", {}))
     # Inside a block, values may be expressions of its parameters (`out: c * 4`), which only
     # expansion can check: the schema asks for the shape of a layer, not its argument types.
@@ -66,7 +133,7 @@ def json_schema() -> dict[str, Any]:
     doc_schema["properties"]["blocks"] = {
         "type": "object", "propertyNames": {"pattern": NAME_PATTERN},
         "additionalProperties": {"anyOf": [{"$ref": "#/$defs/BlockDef"}, {"type": "array", "items": template}]},
-        "description": "user-defined blocks, called by name from layers",
+        "title": "blocks", "description": "user-defined blocks, called by name from layers",
     }
     doc_schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc_schema["title"] = "specdsl model spec"

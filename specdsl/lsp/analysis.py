@@ -1,0 +1,101 @@
+"""One document's analysis: the `check` pipeline run on editor text, keeping what each stage made.
+
+`specdsl.api.load` hands back only a finished model; an editor also wants the plain data and the
+SourceMap of a spec that does not expand, so the stages run here one by one (the same functions,
+in the same order, with the same budgets) and each result is kept for the features to read.
+Nothing here knows about the protocol: positions are SourceLocs, 1-based, in code points.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass, field
+from typing import Any
+
+from specdsl.api import is_dsl, read_data
+from specdsl.budgets import Budgets, over, raise_hint
+from specdsl.errors import Diagnostic, SourceLoc, SpecError
+from specdsl.ir import Graph
+from specdsl.passes.figures import NodeFigures
+from specdsl.source import SourceMap
+
+__all__ = ["LSP_BUDGETS", "DocAnalysis", "analyse"]
+
+# An editor analyses on every keystroke and a document may be anything a user opened, so the
+# budgets are lower than `check`'s defaults: each bounds one analysis to well under a second.
+LSP_BUDGETS = Budgets(max_file_bytes=1024 * 1024, max_tokens=200_000, max_nodes=100_000)
+
+
+@dataclass
+class DocAnalysis:
+    """What the pipeline made of one version of a document; later stages are None where it stopped."""
+
+    file: str
+    text: str
+    dsl: bool
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    data: Any = None
+    smap: SourceMap | None = None
+    graph: Graph | None = None
+    figures: list[NodeFigures] | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
+
+
+def analyse(text: str, file: str, budgets: Budgets = LSP_BUDGETS) -> DocAnalysis:
+    """Run parse, schema, expansion, analysis and the budget checks; never raises for a user's text."""
+    result = DocAnalysis(file, text, is_dsl(text, file))
+    # As in specdsl.api.load: the pipeline makes many small acyclic objects, and the cyclic
+    # collector would only add pauses while it runs.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _run(result, budgets)
+    except SpecError as exc:
+        result.diagnostics = list(exc.diagnostics)
+    except RecursionError:
+        result.diagnostics = [Diagnostic("error", "E409", "the document nests too deeply to analyse",
+                                         hint="split the model into blocks")]
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return result
+
+
+def _run(result: DocAnalysis, budgets: Budgets) -> None:
+    from specdsl.api import Model
+    from specdsl.blocks.engine import expand_with_shapes
+    from specdsl.budgets import check_totals
+    from specdsl.passes.analysis import analyze
+    from specdsl.schema.document import validate_document
+
+    try:
+        size = len(result.text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # a lone surrogate (JSON can carry one): no file could hold it
+        line = result.text.count("\n", 0, exc.start) + 1
+        col = exc.start - (result.text.rfind("\n", 0, exc.start) + 1) + 1
+        raise SpecError([Diagnostic("error", "E111", f"the text is not valid Unicode (character {exc.start})",
+                                    SourceLoc(result.file, line, col, line, col + 1))]) from None
+    if size > budgets.max_file_bytes:
+        raise SpecError([Diagnostic(
+            "error", "E110",
+            f"spec file is too large: {size:,} bytes; {over('max_file_bytes', budgets.max_file_bytes)}",
+            hint="specs are small; generate repeated layers with blocks and repeat; " + raise_hint("max_file_bytes"))])
+    result.data, result.smap = read_data(result.text, result.file, budgets)
+    spec = validate_document(_copy(result.data), result.smap)
+    graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
+    analysis = analyze(graph, shapes=shapes, rfs=rfs)
+    analysis.diagnostics.extend(check_totals(Model(graph, analysis, {result.file: result.text}, result.file), budgets))
+    result.graph, result.figures, result.diagnostics = graph, analysis.figures, analysis.diagnostics
+
+
+def _copy(data: Any) -> Any:
+    """A structural copy of plain data (dicts, lists, scalars): validation may fill in defaults,
+    and the features read the data as the user wrote it. Much faster than copy.deepcopy."""
+    if isinstance(data, dict):
+        return {k: _copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_copy(v) for v in data]
+    return data
