@@ -70,6 +70,22 @@ class Graph:
     calls: dict[str, BlockCall] = field(default_factory=dict)
     # Integer expressions written in each user block (`c * 4`), for code that reads like the spec.
     block_exprs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Several outputs (`outputs [...]` / `outputs(...)`): (key, node) in order, the key None in a
+    # tuple; empty for the usual single output, `output`. Otherwise `output` is the first of them.
+    outputs: tuple[tuple[str | None, int], ...] = ()
+
+    @property
+    def output_nodes(self) -> tuple[int, ...]:
+        """Every node the model returns."""
+        return tuple(i for _, i in self.outputs) if self.outputs else (self.output,)
+
+    @property
+    def returns_dict(self) -> bool:
+        return bool(self.outputs) and self.outputs[0][0] is not None
+
+    @property
+    def returns_tuple(self) -> bool:
+        return bool(self.outputs) and self.outputs[0][0] is None and len(self.outputs) > 1
 
     def consumers(self) -> list[list[int]]:
         users: list[list[int]] = [[] for _ in self.nodes]
