@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from specdsl.errors import Diagnostic, SourceLoc, SpecError
+from specdsl.errors import Diagnostic, SourceLoc, SpecError, SpecWarning
 
 __version__ = "0.1.0"
-__all__ = ["Diagnostic", "Model", "SourceLoc", "SpecError", "__version__", "load", "to_torch"]
+__all__ = ["Diagnostic", "Model", "SourceLoc", "SpecError", "SpecWarning", "__version__", "load", "to_numpy",
+           "to_torch"]
 
 if TYPE_CHECKING:
     from specdsl.api import Model, load
+    from specdsl.backends.numpy import to_numpy
+    from specdsl.backends.torch.fx import to_torch
 
 
 def __getattr__(name: str) -> Any:
@@ -31,3 +34,8 @@ def __getattr__(name: str) -> Any:
 
         return to_numpy
     raise AttributeError(f"module 'specdsl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The lazy names exist only through __getattr__; list them so dir() and tab completion show them.
+    return sorted({*__all__, *(n for n in globals() if n.startswith("__"))})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import os
 import re
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,12 +14,23 @@ from typing import Any
 from specdsl.blocks.engine import expand_with_shapes
 from specdsl.budgets import DEFAULT as DEFAULT_BUDGETS
 from specdsl.budgets import MAX_FILE_BYTES, Budgets, over, raise_hint
-from specdsl.errors import Diagnostic, SourceLoc, SpecError
+from specdsl.errors import Diagnostic, SourceLoc, SpecError, SpecWarning
 from specdsl.ir import Graph, Node
 from specdsl.ops.rule import fmt_shape
 from specdsl.passes.analysis import Analysis, NodeFigures, Totals, analyze
+from specdsl.passes.diagnostics import dedupe, polish
+from specdsl.passes.usage import unused_nodes, unused_params
 
-__all__ = ["MAX_FILE_BYTES", "Budgets", "Model", "load", "parse", "read_data", "read_source"]
+__all__ = ["MAX_FILE_BYTES", "Budgets", "Model", "Summary", "load", "parse", "read_data", "read_source"]
+
+
+class Summary(str):
+    """The summary table as text; shown as itself (not as a quoted string) by a REPL or a notebook."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 @dataclass
@@ -58,10 +71,44 @@ class Model:
     def rows(self) -> list[tuple[Node, NodeFigures]]:
         return list(zip(self.graph.nodes, self.analysis.figures, strict=True))
 
+    def train_memory(self, batch: int | None = None, optimizer: str = "sgd", amp: str | None = None) -> Any:
+        """The predicted peak of one training step on a GPU and its parts (``TrainMemory``);
+        ``optimizer``: sgd | momentum | adam | adamw; ``amp``: None, "bf16" or "fp16" autocast."""
+        from specdsl.passes.train_memory import predict
+
+        return predict(self, self.totals.batch if batch is None else batch, optimizer, amp)
+
     def to_json(self) -> dict[str, Any]:
         from specdsl.render.json import model_json
 
         return model_json(self)
+
+    def summary(self, depth: int | None = None, all_ops: bool = False) -> Summary:
+        """The table `specdsl check` prints: one row per layer, then the totals.
+
+        ``depth`` folds rows nested deeper into their block; ``all_ops`` adds the torchinfo-like count.
+        """
+        from specdsl.render.table import table
+
+        return Summary(table(self, depth=depth, full_ops=all_ops))
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the summary table as HTML."""
+        from specdsl.render.html import model_html
+
+        return model_html(self)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter: the diagram, when Graphviz's `dot` is installed (None lets Jupyter fall back)."""
+        from specdsl.render.dot import to_dot
+        from specdsl.render.graphviz import DotFailed, find_dot, render
+
+        if find_dot() is None:
+            return None
+        try:
+            return render(to_dot(self), "svg").decode("utf-8")
+        except DotFailed:
+            return None
 
     def __repr__(self) -> str:
         t = self.totals
@@ -167,12 +214,13 @@ def read_data(text: str, file: str = "<string>", budgets: Budgets | None = None)
     return load_yaml(text, file, max_depth=b.max_depth)
 
 
-def parse(text: str, file: str = "<string>", budgets: Budgets | None = None) -> Any:
-    """Text -> validated Spec, choosing the front end by file name."""
+def parse(text: str, file: str = "<string>", budgets: Budgets | None = None, choice: Any = None) -> Any:
+    """Text -> validated Spec, choosing the front end by file name (``choice``: a ParamChoice,
+    the variant and parameter values of a family; by default the spec's defaults)."""
     from specdsl.schema.document import validate_document
 
     data, smap = read_data(text, file, budgets)
-    return validate_document(data, smap)
+    return validate_document(data, smap, choice)
 
 
 def load(
@@ -182,6 +230,9 @@ def load(
     batch: int = 1,
     strict: bool = True,
     budgets: Budgets | None = None,
+    warn: bool = True,
+    variant: str | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> Model:
     """Parse, build and analyse a spec given as a path, a zoo name or YAML text.
 
@@ -189,34 +240,76 @@ def load(
     the model comes back with its diagnostics and whatever figures could be made.
     ``budgets`` bounds what the spec may cost (file size, nesting, tokens, nodes,
     parameters, activations; see :mod:`specdsl.budgets`); the defaults are generous.
+    With ``warn`` (the default) each warning is also issued as a :class:`specdsl.SpecWarning`
+    through :mod:`warnings` (the command line prints them itself and passes False).
+    ``variant`` picks a member of a family file and ``params`` sets model parameters
+    (``load("efficientnet_b0", params={"width": 1.2})``); a zoo variant name picks its own.
     """
+    from specdsl.schema.params import ParamChoice
+
     budgets = budgets or DEFAULT_BUDGETS
-    file, text = read_source(source, budgets)
+    hit = _zoo_variant(source) if variant is None else None
+    if hit is not None:
+        file, text, variant = hit
+    else:
+        file, text = read_source(source, budgets)
+    choice = ParamChoice(variant, dict(params or {}), from_text=False)
     # The pipeline allocates many small, acyclic objects (one SourceLoc per value);
     # the cyclic collector only adds superlinear pauses here, so it waits until we are done.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _load(file, text, input, batch, strict, budgets)
+        model = _load(file, text, input, batch, strict, budgets, choice)
     finally:
         if gc_was_enabled:
             gc.enable()
+    if warn:
+        for diag in model.warnings:
+            warnings.warn(SpecWarning(diag, model.sources), stacklevel=2)
+    return model
+
+
+def _zoo_variant(source: Any) -> tuple[str, str, str] | None:
+    """A zoo variant name (``efficientnet_b3``) that is neither a file nor a zoo file's stem."""
+    from specdsl import zoo
+
+    if not isinstance(source, str) or not _ZOO_NAME.match(source) or zoo.find(source) is not None:
+        return None
+    try:
+        if Path(source).is_file():
+            return None
+    except (OSError, ValueError):
+        return None
+    return zoo.find_variant(source)
 
 
 def _load(file: str, text: str, input: tuple[int, ...] | list[int] | None, batch: int,
-          strict: bool, budgets: Budgets) -> Model:
+          strict: bool, budgets: Budgets, choice: Any = None) -> Model:
     from specdsl.budgets import check_totals
 
     sources = {file: text}
-    spec = parse(text, file, budgets)
-    if input is not None:
-        spec.input = tuple(int(d) for d in input)
+    dsl = is_dsl(text, file)
+
+    def in_dsl(f: str) -> bool:  # the syntax hints are written in, per file a diagnostic points at
+        return dsl if f == file else f.endswith(DSL_SUFFIXES)
+
     try:
+        spec = parse(text, file, budgets, choice)
+        if input is not None:
+            spec.input = tuple(int(d) for d in input)
         graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
     except SpecError as exc:
         exc.sources.update(sources)
+        exc.diagnostics[:] = polish(exc.diagnostics, in_dsl)
+        if not dsl:
+            from specdsl.frontend.yaml_layout import explain_layout
+
+            exc.diagnostics[:] = [explain_layout(d, text) if d.loc and d.loc.file == file else d
+                                  for d in exc.diagnostics]
         raise
     analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs)
+    analysis.diagnostics.extend(dedupe([*unused_params(spec), *unused_nodes(graph, analysis.figures)]))
+    analysis.diagnostics[:] = polish(analysis.diagnostics, in_dsl)
     model = Model(graph, analysis, sources, file)
     analysis.diagnostics.extend(check_totals(model, budgets))
     if strict and any(d.is_error for d in analysis.diagnostics):

@@ -79,12 +79,29 @@ class SpecError(Exception):
         self.sources: dict[str, str] = dict(sources or {})
         super().__init__(self.render(full=False))
 
+    def __str__(self) -> str:
+        # The full rendering, hints and notes included: a traceback or a notebook shows all of it.
+        # Computed when asked, since callers add source texts after construction.
+        return self.render(full=True)
+
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.is_error]
 
     def render(self, full: bool = True) -> str:
         return render_all(self.diagnostics, self.sources, full=full)
+
+
+class SpecWarning(UserWarning):
+    """A warning about a spec (e.g. W302), issued through :mod:`warnings` by ``specdsl.load``.
+
+    ``diagnostic`` is the warning's data; ``str()`` is its full rendering, as ``specdsl check`` prints it.
+    """
+
+    def __init__(self, diagnostic: Diagnostic, sources: Mapping[str, str] | None = None) -> None:
+        self.diagnostic = diagnostic
+        self.sources: dict[str, str] = dict(sources or {})
+        super().__init__(render_full(diagnostic, sources or {}))
 
 
 def render_concise(diag: Diagnostic) -> str:

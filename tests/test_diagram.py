@@ -300,7 +300,7 @@ def test_show_none_has_no_edge_labels(capsys) -> None:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["-o", "x.jpg"], "cannot tell the format"),
+    (["-o", "x.bmp"], "cannot tell the format"),
     (["--expand", "deep"], "expected all, none or a block depth"),
     (["--rankdir", "BT"], "invalid choice"),
     (["--show", "flops"], "expected a comma-separated list"),

@@ -170,7 +170,7 @@ def test_emitted_source_reads_like_torchvision() -> None:
     assert "import torch\nfrom torch import nn\n" in source
     assert "# N x 512 x 7 x 7" in source
     assert "nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)" in source
-    assert "class Basic(nn.Module):" in source and "class Basic2(nn.Module):" in source
+    assert "class Basic(nn.Module):" in source and "class BasicWithShortcut(nn.Module):" in source
     assert "self.layers['4']['0'](x4)" in source  # the first copy of `basic(64) x2`
     assert source.count("import ") == 2  # only torch
 

@@ -12,11 +12,22 @@ from typing import Any
 from specdsl.cli.common import (
     EXIT_OK,
     EXIT_SPEC,
+    EXIT_USAGE,
     add_budget_flags,
     budgets_of,
     positive_arg,
-    print_diagnostics,
     shape_arg,
+)
+from specdsl.cli.params import choice_of
+from specdsl.cli.report import report
+from specdsl.cli.train import (
+    add_train_flags,
+    args_error,
+    train_json,
+    train_lines,
+    training,
+    usage_error,
+    wants_training,
 )
 from specdsl.errors import SpecError
 
@@ -28,26 +39,40 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     status = EXIT_OK
     results = []
+    if (problem := args_error(args)) is not None:
+        usage_error(problem)
+        return EXIT_USAGE
     for i, source in enumerate(args.specs):
         try:
-            model = load(source, input=args.input, batch=args.batch, budgets=budgets_of(args))
+            model = load(source, input=args.input, batch=args.batch, budgets=budgets_of(args), warn=False,
+                         **choice_of(args))
         except SpecError as exc:
             status = EXIT_SPEC
             if args.json:
                 results.append({"file": str(source), "ok": False,
                                 "diagnostics": [d.to_json() for d in exc.diagnostics]})
             else:
-                print_diagnostics(exc, exc.sources, args.concise)
+                report(args, exc.diagnostics, exc.sources)
             continue
+        trained = training(model, args) if wants_training(args) else None
+        if isinstance(trained, str):
+            usage_error(trained)
+            return EXIT_USAGE
         if args.json:
+            args.warned = getattr(args, "warned", 0) + len(model.warnings)  # for --strict
             results.append({"ok": True, **model_json(model)})
+            if trained is not None:
+                results[-1]["totals"].update(train_json(*trained, args.fit))
             continue
         if i:
             print()
-        print(table(model, depth=args.depth, full_ops=args.all_ops))
-        if model.diagnostics:
+        print(table(model, depth=args.depth, full_ops=args.all_ops,
+                    saved=trained[0].per_node if trained is not None else None))
+        if trained is not None:
+            print("\n".join(train_lines(model, *trained, args.fit)))
+        if model.diagnostics and not (args.quiet and not any(d.is_error for d in model.diagnostics)):
             print()
-            print_diagnostics(model.diagnostics, model.sources, args.concise)
+        report(args, model.diagnostics, model.sources)
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
     return status
@@ -108,6 +133,7 @@ def add_check(sub: Any) -> None:
     check.add_argument("--all-ops", action="store_true",
                        help="also count bias, norm, activation and pooling ops (torchinfo-like)")
     check.add_argument("--concise", action="store_true", help="one line per diagnostic")
+    add_train_flags(check)
     add_budget_flags(check)
     check.set_defaults(func=cmd_check)
 

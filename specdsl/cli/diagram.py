@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Any
 
-from specdsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, print_diagnostics, shape_arg
+from specdsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, shape_arg
 from specdsl.render.dot import DEFAULT_SHOW, RANKDIRS, SHOW_CHOICES
 from specdsl.render.dot_layout import parse_expand
 
-FORMATS = ("svg", "png", "pdf", "dot")
+FORMATS = ("svg", "png", "jpg", "pdf", "dot")
+# Raster images at Graphviz's 72 dpi are too small to read on today's screens.
+DEFAULT_DPI = 150
 
 
-def expand_arg(text: str) -> int | None:
-    """``all``, ``none`` or a block depth (see :func:`specdsl.render.dot.parse_expand`)."""
+def expand_arg(text: str) -> int | str | None:
+    """``all``, ``none``, a block depth (see :func:`specdsl.render.dot.parse_expand`), or the name or path
+    of the block to open (checked against the model once it is loaded)."""
     try:
         return parse_expand(text)
     except ValueError as exc:
+        if re.fullmatch(r"[A-Za-z_][\w.\[\]]*", text.strip()):
+            return text.strip()
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def dpi_arg(text: str) -> int:
+    if not text.isdigit() or not 10 <= int(text) <= 1200:
+        raise argparse.ArgumentTypeError(f"expected dots per inch between 10 and 1200; received '{text}'")
+    return int(text)
 
 
 def show_arg(text: str) -> tuple[str, ...]:
@@ -35,10 +47,10 @@ def show_arg(text: str) -> tuple[str, ...]:
 
 def format_of(path: str) -> str:
     ext = os.path.splitext(path)[1].lower().lstrip(".")
-    ext = "dot" if ext == "gv" else ext
+    ext = {"gv": "dot", "jpeg": "jpg"}.get(ext, ext)
     if ext not in FORMATS:
         raise argparse.ArgumentTypeError(
-            f"cannot tell the format of '{path}': use a name ending in .svg, .png, .pdf or .dot")
+            f"cannot tell the format of '{path}': use a name ending in .svg, .png, .jpg, .pdf or .dot")
     return ext
 
 
@@ -57,12 +69,27 @@ def cmd_diagram(args: argparse.Namespace) -> int:
         print(f"specdsl diagram: writing {args.output} needs Graphviz's `dot` program, which is not "
               f"on PATH.\n  {INSTALL_HINT}", file=sys.stderr)
         return EXIT_USAGE
-    from specdsl.api import load
+    from specdsl.cli.files import refuse_input
+    from specdsl.cli.report import load_model
 
-    model = load(args.spec, input=args.input, strict=False)  # parse/expansion errors raise: nothing to draw
-    text = to_dot(model, expand=args.expand, rankdir=args.rankdir, show=args.show)
+    refuse_input(args.output, [args.spec], "diagram")
+    model = load_model(args, args.spec, input=args.input, strict=False)  # parse/expansion errors raise
+    expand = args.expand
+    if isinstance(expand, str):
+        from specdsl.errors import did_you_mean
+
+        names = {*model.graph.blocks, *model.graph.blocks.values()}
+        if expand not in names and not any(k.startswith((expand + "[", expand + ".")) for k in model.graph.blocks):
+            guess = did_you_mean(expand, names)
+            print(f"specdsl diagram: --expand {expand}: expected all, none or a block depth, or the name or path "
+                  "of one of the model's blocks; "
+                  + (f"did you mean '{guess}'?" if guess else
+                     f"its blocks: {', '.join(sorted(set(model.graph.blocks.values()))) or 'none'}"),
+                  file=sys.stderr)
+            return EXIT_USAGE
+    text = to_dot(model, expand=expand, rankdir=args.rankdir, show=args.show)
     try:
-        data = text.encode("utf-8") if fmt == "dot" else render(text, fmt)
+        data = text.encode("utf-8") if fmt == "dot" else render(text, fmt, dpi=args.dpi)
     except DotMissing:
         print(f"specdsl diagram: {INSTALL_HINT}", file=sys.stderr)
         return EXIT_USAGE
@@ -70,15 +97,11 @@ def cmd_diagram(args: argparse.Namespace) -> int:
         print(f"specdsl diagram: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.output:
-        try:
-            with open(args.output, "wb") as fh:
-                fh.write(data)
-        except OSError as exc:
-            print(f"specdsl diagram: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_USAGE
+        from specdsl.cli.files import write_atomic
+
+        write_atomic(args.output, data)
     else:
         sys.stdout.write(text)
-    print_diagnostics(model.diagnostics, model.sources, False)
     errors = sum(d.is_error for d in model.diagnostics)
     if args.output:
         note = f" ({errors} error(s) drawn in red)" if errors else ""
@@ -88,7 +111,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
-        "diagram", help="draw the graph (svg, png, pdf with Graphviz's dot; or DOT text)",
+        "diagram", help="draw the graph (svg, png, jpg, pdf with Graphviz's dot; or DOT text)",
         description="Draw a spec's graph: blocks as clusters (collapsed to a summary box or expanded), "
                     "edges labelled with tensor shapes, nodes coloured by op family. A spec with shape "
                     "errors still draws, the failing node in red. Exit codes: 0 ok, 1 spec errors (the "
@@ -96,9 +119,14 @@ def register(sub: Any) -> None:
                     "missing or failing.")
     p.add_argument("spec", metavar="FILE|ZOO-NAME")
     p.add_argument("-o", "--output", metavar="OUT",
-                   help="OUT.svg, OUT.png, OUT.pdf (rendered by `dot`) or OUT.dot; DOT text on stdout if omitted")
-    p.add_argument("--expand", type=expand_arg, default=0, metavar="all|none|N",
-                   help="open blocks nested less than N deep; deeper ones are one summary box (default none)")
+                   help="OUT.svg, OUT.png, OUT.jpg, OUT.pdf (rendered by `dot`) or OUT.dot; "
+                        "DOT text on stdout if omitted")
+    p.add_argument("--expand", type=expand_arg, default=0, metavar="all|none|N|NAME",
+                   help="open blocks nested less than N deep, deeper ones drawn as one summary box; or open "
+                        "only the blocks called NAME (a block name such as dense, or a path such as layers[4]) "
+                        "(default none)")
+    p.add_argument("--dpi", type=dpi_arg, default=DEFAULT_DPI,
+                   help=f"resolution of .png and .jpg images (default {DEFAULT_DPI})")
     p.add_argument("--rankdir", type=str.upper, choices=RANKDIRS, default="TB",
                    help="top to bottom (TB, default) or left to right (LR)")
     p.add_argument("--show", type=show_arg, default=DEFAULT_SHOW, metavar="LIST",

@@ -39,9 +39,9 @@ def register(sub: Any) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from specdsl.api import load
+    from specdsl.cli.report import load_model
 
-    return load(args.spec, input=args.input)
+    return load_model(args, args.spec, input=args.input)
 
 
 def _progress(step: int, total: int, label: str) -> None:
@@ -141,6 +141,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{model.name}: {mode}, batch {args.batch}, input {list(model.graph.input_shape)}, device {device}"
           + (f", amp {args.amp}" if args.amp else "") + (", channels_last" if memory_format else "")
           + (", compiled" if args.compile else ""))
+    out_shape = model.analysis.figures[model.graph.output].shape
+    print(f"  output:     [{args.batch}, {', '.join(map(str, out_shape or ()))}] ({model.graph.dtype})")
     print(f"  latency:    median {median * 1e3:.2f} ms, min {times[0] * 1e3:.2f} ms over {args.steps} steps")
     print(f"  throughput: {args.batch / median:,.1f} samples/s")
     if device.type == "cuda":
@@ -150,14 +152,23 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def class_name(source: str) -> str:
+    """The model class an emitted file defines (its last top-level class)."""
+    names = [line.split()[1].split("(")[0] for line in source.splitlines() if line.startswith("class ")]
+    return names[-1] if names else "?"
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from specdsl.backends.torch.emit import emit
+    from specdsl.cli.files import refuse_input, write_atomic
 
+    refuse_input(args.output, [args.spec], "build")
     model = _load(args)
     source = emit(model)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(source)
+        write_atomic(args.output, source)
+        print(f"wrote {args.output} (class {class_name(source)}, {model.totals.params:,} parameters)",
+              file=sys.stderr)
     else:
         sys.stdout.write(source)
     if args.verify:

@@ -74,7 +74,7 @@ def concat_prefixes(graph: Graph, figs: list[NodeFigures]) -> dict[int, int]:
 
 
 class _Writer:
-    def __init__(self, model: Checked, expand: int | None, rankdir: str, show: Iterable[str]):
+    def __init__(self, model: Checked, expand: int | str | None, rankdir: str, show: Iterable[str]):
         self.graph = model.graph
         self.figs = model.analysis.figures
         self.totals = model.analysis.totals
@@ -188,7 +188,7 @@ class _Writer:
         return "\n".join(self.out) + "\n"
 
 
-def to_dot(model: Checked, *, expand: int | None = 0, rankdir: str = "TB",
+def to_dot(model: Checked, *, expand: int | str | None = 0, rankdir: str = "TB",
            show: Iterable[str] = DEFAULT_SHOW) -> str:
     """The model's graph as DOT text: deterministic, every spec string escaped.
 

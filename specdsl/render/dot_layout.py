@@ -62,8 +62,38 @@ class Layout:
     owner: list[tuple[str, Any]]  # per node: ("node", index) or ("box", Unit)
 
 
-def layout(graph: Graph, expand: int | None) -> Layout:
-    """Group nodes into block clusters; blocks at nesting level >= expand collapse into boxes."""
+def _opened(graph: Graph, name: str) -> set[str]:
+    """The block calls ``--expand NAME`` opens: those called NAME (or at path NAME), the blocks inside
+    them, and the calls around them (to reach them)."""
+    def within(key: str, outer: str) -> bool:
+        return key == outer or (key.startswith(outer) and key[len(outer)] in ".[")
+
+    targets = [k for k, kind in graph.blocks.items() if name in (k, kind) or within(k, name)]
+    return {k for k in graph.blocks if any(within(k, t) or within(t, k) for t in targets)} | \
+        {k for t in targets for k in _prefixes(t)}
+
+
+def _prefixes(key: str) -> list[str]:
+    out, prefix = [], ""
+    for seg in path_segments(key):
+        prefix = prefix + seg if seg.startswith("[") or not prefix else prefix + "." + seg
+        out.append(prefix)
+    return out
+
+
+def layout(graph: Graph, expand: int | str | None) -> Layout:
+    """Group nodes into block clusters; blocks at nesting level >= expand collapse into boxes.
+
+    ``expand`` may also name a block (or give a block call's path): only those calls are opened.
+    """
+    if isinstance(expand, str):
+        opened = _opened(graph, expand)
+
+        def collapsed(unit: Unit) -> bool:
+            return unit.key not in opened
+    else:
+        def collapsed(unit: Unit) -> bool:
+            return expand is not None and unit.level >= expand
     units: dict[str, Unit] = {}
     top: list[tuple[str, Any]] = []
     owner: list[tuple[str, Any]] = []
@@ -80,16 +110,15 @@ def layout(graph: Graph, expand: int | None) -> Layout:
             if unit is None:
                 unit = Unit(key, kind, level, is_repeat)
                 units[key] = unit
-                collapsed = expand is not None and level >= expand
                 # A repeat that is expanded is not drawn itself: its copies are the clusters.
-                if collapsed:
+                if collapsed(unit):
                     parent_items.append(("box", unit))
                 elif not is_repeat:
                     parent_items.append(("unit", unit))
             unit.nodes.append(node.index)
             if is_repeat:
                 unit.copies.add(path_segments(node.path[len(key):])[0])
-            if expand is not None and unit.level >= expand:
+            if collapsed(unit):
                 placed = ("box", unit)
                 break
             if not is_repeat:

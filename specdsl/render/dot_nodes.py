@@ -160,8 +160,10 @@ class Boxes:
             self.families_used.add(family)
             if node.is_input:
                 lines.append(("", compact_shape(fig.shape)))
-            elif index == self.graph.output:
-                lines.append(("", f"output {compact_shape(fig.shape)}"))
+            elif index in self.graph.output_nodes:
+                key = next((k for k, i in self.graph.outputs if i == index and k), None)
+                label = f"output {key}" if key else "output"
+                lines.append(("", f"{label} {compact_shape(fig.shape)}"))
                 penwidth = "2"
             lines += self.figure_lines(fig.params, fig.macs, rf_text(fig.rf))
             figures = []
@@ -195,7 +197,7 @@ class Boxes:
         figs = [self.figs[i] for i in unit.nodes]
         node_set = set(unit.nodes)
         outputs = [i for i in unit.nodes
-                   if i == self.graph.output or any(c not in node_set for c in self.consumers[i])]
+                   if i in self.graph.output_nodes or any(c not in node_set for c in self.consumers[i])]
         last = outputs[-1] if outputs else unit.nodes[-1]
         params = sum(f.params for f in figs)
         macs = sum(f.macs for f in figs)
@@ -206,7 +208,7 @@ class Boxes:
         lines: list[tuple[str, str]] = [("b", unit.title)]
         lines.append(("s", unit.key + "".join(f" as {n}" for n in names)))
         shape = self.figs[last].shape
-        if "shapes" in self.show or last == self.graph.output:
+        if "shapes" in self.show or last in self.graph.output_nodes:
             lines.append(("", compact_shape(shape)))
         lines += self.figure_lines(params, macs, rf_text(self.figs[last].rf))
         fill, border = BLOCK_COLOURS

@@ -15,14 +15,20 @@ class CheckedFile(Checked, Protocol):
     def file(self) -> str: ...
 
 
-def rf_json(rf: RF) -> list[dict[str, Any]] | None:
+def rf_json(rf: RF, input_shape: tuple[int, ...] = ()) -> list[dict[str, Any]] | None:
     if rf is None:
         return None
 
     def num(x: Any) -> Any:
         return x if isinstance(x, int) else float(x)
 
-    return [{"size": num(a.size), "stride": num(a.stride), "padding": num(a.pad)} for a in rf]
+    def axis(k: int, a: Any) -> dict[str, Any]:
+        if a.stride == 0 and len(input_shape) == len(rf) + 1:
+            # Seen whole (after a global pool): every unit sees all of the input's extent.
+            return {"size": input_shape[1 + k], "stride": 0, "padding": 0, "whole_input": True}
+        return {"size": num(a.size), "stride": num(a.stride), "padding": num(a.pad)}
+
+    return [axis(k, a) for k, a in enumerate(rf)]
 
 
 def model_json(model: CheckedFile) -> dict[str, Any]:
@@ -39,7 +45,7 @@ def model_json(model: CheckedFile) -> dict[str, Any]:
             "params": {"trainable": fig.trainable, "frozen": fig.frozen, "buffers": fig.buffers},
             "macs": fig.macs,
             "extra_ops": fig.extra_ops,
-            "receptive_field": rf_json(fig.rf),
+            "receptive_field": rf_json(fig.rf, model.graph.input_shape),
             "location": node.loc.to_json() if node.loc else None,
         })
     return {
@@ -49,6 +55,10 @@ def model_json(model: CheckedFile) -> dict[str, Any]:
         "dtype": t.dtype,
         "batch": t.batch,
         "nodes": nodes,
+        # What the model returns: one entry, or its declared outputs (key null in a tuple).
+        "outputs": [{"key": key, "node": i, "shape": list(model.analysis.figures[i].shape or ())}
+                    for key, i in (model.graph.outputs or ((None, model.graph.output),))],
+        "returns": "dict" if model.graph.returns_dict else "tuple" if model.graph.returns_tuple else "tensor",
         "totals": {
             "params": t.params,
             "trainable": t.trainable,
@@ -60,6 +70,8 @@ def model_json(model: CheckedFile) -> dict[str, Any]:
             "activation_elements": t.activation_elements,
             "activation_bytes": t.activation_bytes,
             "peak_activation_bytes": t.peak_bytes,
+            # Inference: parameters, buffers and the peak of live activations.
+            "infer_peak_bytes": t.param_bytes + t.buffer_bytes + t.peak_bytes,
             "param_bytes": t.param_bytes,
             "input_bytes": t.input_bytes,
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from specdsl.ops.rule import axes_text, fmt_shape
@@ -46,10 +47,12 @@ class Row:
     macs: int
     rf: str
     failed: bool = False
+    saved: int = 0  # bytes kept for backward (with --train)
 
 
-def rows(model: Checked, depth: int | None = None) -> list[Row]:
-    """Table rows; with ``depth``, nodes deeper than it fold into their ancestor with subtotals."""
+def rows(model: Checked, depth: int | None = None, saved: Sequence[int] | None = None) -> list[Row]:
+    """Table rows; with ``depth``, nodes deeper than it fold into their ancestor with subtotals.
+    ``saved``: per node, the bytes it is first to keep for backward (a training step's memory)."""
     out: list[Row] = []
     groups: dict[str, Row] = {}
     copies: dict[str, set[str]] = {}
@@ -74,23 +77,31 @@ def rows(model: Checked, depth: int | None = None) -> list[Row]:
                 row.op = f"{row.op.split(' ×')[0]} ×{len(copies[key])}"
             row.params += fig.params
             row.macs += fig.macs
+            row.saved += saved[node.index] if saved else 0
             row.shape = shape
             row.rf = rf_text(fig.rf)
             row.failed |= fig.failed
             continue
-        out.append(Row(label, op_summary(node, fig), shape, fig.params, fig.macs, rf_text(fig.rf), fig.failed))
+        out.append(Row(label, op_summary(node, fig), shape, fig.params, fig.macs, rf_text(fig.rf), fig.failed,
+                       saved[node.index] if saved else 0))
     return out
 
 
-def table(model: Checked, depth: int | None = None, full_ops: bool = False) -> str:
-    body = rows(model, depth)
-    header = ("Layer", "Op", "Output", "Params", "MACs", "RF size/stride/pad")
+def table(model: Checked, depth: int | None = None, full_ops: bool = False,
+          saved: Sequence[int] | None = None) -> str:
+    """``saved``: per node, bytes kept for backward; adds a "Saved" column (``check --train``)."""
+    body = rows(model, depth, saved)
+    header: tuple[str, ...] = ("Layer", "Op", "Output", "Params", "MACs", "RF size/stride/pad")
     cells = [header] + [
         (r.label, r.op, r.shape, f"{r.params:,}" if r.params else "", f"{r.macs:,}" if r.macs else "", r.rf)
         for r in body
     ]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     right = {3, 4}
+    if saved is not None:
+        header = (*header[:5], "Saved", header[5])
+        cells = [header] + [(*c[:5], human_bytes(r.saved) if r.saved else "", c[5]) for c, r in zip(cells[1:], body)]
+        right = {3, 4, 5}
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
 
     def line(c: tuple[str, ...]) -> str:
         return "  ".join(
@@ -127,7 +138,11 @@ def summary_lines(model: Checked, full_ops: bool = False) -> list[str]:
         node = model.graph.nodes[t.rf_node]
         rf = model.analysis.figures[t.rf_node].rf
         assert rf is not None
-        sizes = "×".join(str(a.size) for a in rf)
+        if all(a.stride == 0 for a in rf):  # specdsl.ops.merge.WHOLE
+            extent = "×".join(map(str, model.graph.input_shape[1:]))
+            out.append(f"Receptive field at {node.label}: the whole input ({extent}), through a global pool")
+            return out
+        sizes = "×".join("whole" if a.stride == 0 else str(a.size) for a in rf)
         strides = axes_text([a.stride for a in rf])  # type: ignore[misc]
         pads = axes_text([a.pad for a in rf])  # type: ignore[misc]
         out.append(f"Receptive field at {node.label}: {sizes}, effective stride {strides}, padding {pads}")

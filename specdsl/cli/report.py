@@ -1,0 +1,75 @@
+"""How every command reports a spec's diagnostics: as `check` does (stderr, full or concise), with
+`--quiet` (no warnings) and `--strict` (warnings fail the command) on every command.
+
+Commands that load a spec call :func:`load_model`, which prints the diagnostics as soon as the model
+is built. A command that calls ``specdsl.load`` itself still gets its warnings reported: the API
+issues them as :class:`SpecWarning`, which :func:`run_reporting` collects and prints the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from specdsl.cli.common import EXIT_OK, EXIT_SPEC, budgets_of, print_diagnostics
+from specdsl.cli.params import choice_of
+from specdsl.errors import Diagnostic, SpecWarning
+
+__all__ = ["add_report_flags", "load_model", "report", "run_reporting"]
+
+QUIET_HELP = "do not print warnings (errors are always printed)"
+STRICT_HELP = "treat warnings as errors: exit 1 when the spec has any"
+
+
+def add_report_flags(parser: argparse.ArgumentParser) -> None:
+    """--quiet and --strict, unless the command already has them."""
+    have = {opt for action in parser._actions for opt in action.option_strings}
+    group = parser.add_argument_group("diagnostics")
+    if "--quiet" not in have:
+        group.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    if "--strict" not in have:
+        group.add_argument("--strict", action="store_true", help=STRICT_HELP)
+
+
+def report(args: argparse.Namespace, diags: list[Diagnostic], sources: dict[str, str]) -> None:
+    """Print diagnostics the way `check` does; count the warnings for --strict."""
+    warned = [d for d in diags if d.severity == "warning"]
+    args.warned = getattr(args, "warned", 0) + len(warned)
+    shown = [d for d in diags if d.severity != "warning"] if getattr(args, "quiet", False) else diags
+    print_diagnostics(shown, sources, getattr(args, "concise", False))
+
+
+def load_model(args: argparse.Namespace, source: Any, **kwargs: Any) -> Any:
+    """``specdsl.load`` for a command: its diagnostics printed (errors raise, printed by main)."""
+    from specdsl.api import load
+
+    kwargs.setdefault("budgets", budgets_of(args))
+    kwargs.update(choice_of(args))  # --variant, --param
+    model = load(source, warn=False, **kwargs)
+    report(args, model.diagnostics, model.sources)
+    return model
+
+
+def run_reporting(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command; report the SpecWarnings of any ``specdsl.load`` it made; apply --strict."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpecWarning)
+        status = func(args)
+    diags: list[Diagnostic] = []
+    sources: dict[str, str] = {}
+    for w in caught:
+        if isinstance(w.message, SpecWarning):
+            diags.append(w.message.diagnostic)
+            sources.update(w.message.sources)
+        else:  # someone else's warning (torch, numpy): shown as it would have been
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+    if diags:
+        report(args, diags, sources)
+    if status == EXIT_OK and getattr(args, "strict", False) and getattr(args, "warned", 0):
+        print(f"specdsl {args.command}: {args.warned} warning(s), which --strict treats as errors",
+              file=sys.stderr)
+        return EXIT_SPEC
+    return status
