@@ -145,3 +145,25 @@ def test_a_checkpoint_far_larger_than_the_spec_is_refused_before_reading(tmp_pat
     torch.save({"w": torch.zeros(30_000_000)}, path)  # 120 MB for a 62k-parameter LeNet
     with pytest.raises(SpecError, match="far more than this spec's tensors need"):
         to_torch("lenet5", weights=path)
+
+
+def test_run_fine_tunes_only_the_unfrozen_layers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from specdsl.cli.main import main
+
+    torch.save(torchvision_state("resnet18"), tmp_path / "tv.pth")
+    spec = tmp_path / "head10.cnn"
+    spec.write_text(head10())
+    argv = ["run", str(spec), "--weights", str(tmp_path / "tv.pth"), "--transfer", "--freeze-until", "layer4",
+            "--train", "--steps", "1", "--batch", "2", "--input", "3,32,32", "--threads", "1"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "training changed 2 of 62 parameter tensors; 60 frozen, 0 of those changed" in captured.out
+    assert "loaded 120 tensors" in captured.err and "new (not in the checkpoint" in captured.err
+
+
+def test_diff_takes_a_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from specdsl.cli.main import main
+
+    save_checkpoint(to_torch("lenet5", seed=3), tmp_path / "l.safetensors")
+    assert main(["diff", "lenet5", "--weights", str(tmp_path / "l.safetensors")]) == 0
+    assert "agree" in capsys.readouterr().out

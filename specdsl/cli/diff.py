@@ -51,7 +51,8 @@ def register(sub: Any) -> None:
     diff.add_argument("--train-bn", action="store_true",
                       help="batch and instance norms use the batch's statistics (PyTorch training mode)")
     diff.add_argument("--input", type=shape_arg, help="override the input shape, e.g. 3,64,64")
-    diff.add_argument("--weights", metavar="NPZ", help="use these weights (.npz, state_dict keys) instead")
+    diff.add_argument("--weights", metavar="FILE", help="use these weights instead: .npz under the spec's keys, or a "
+                      "checkpoint (.safetensors, a PyTorch state_dict) in torchvision's layout or the spec's")
     diff.add_argument("--failures", action="store_true", help="list only the nodes outside the tolerance")
     diff.set_defaults(func=cmd_diff)
 
@@ -76,8 +77,9 @@ class NodeDiff:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from specdsl.api import load
+    from specdsl.cli.common import budgets_of
 
-    model = load(args.spec, input=args.input)
+    model = load(args.spec, input=args.input, budgets=budgets_of(args))
     tol = DEFAULT_TOLERANCE[args.dtype]
     rtol = tol if args.rtol is None else args.rtol
     atol = rtol if args.atol is None else args.atol
@@ -103,7 +105,7 @@ def diff_model(model: Any, *, seed: int = 0, dtype: str = "float32", rtol: float
     if weights is None:
         weights = random_weights(model, seed)
     elif isinstance(weights, str):
-        weights = load_weights(weights)
+        weights = load_weights(weights, model)  # .npz under the spec's keys, or a checkpoint matched by structure
     # The reference picks nearest-neighbour source indices with the torch dtype's arithmetic.
     net = NumpyModel(model, weights, "float64", index_dtype=dtype)
     # float32 values, so both sides see exactly the same input whatever the dtype.

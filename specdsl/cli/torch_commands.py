@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from specdsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, positive_arg, shape_arg
+from specdsl.cli.export import add_weight_flags, build_module
 
 
 def register(sub: Any) -> None:
@@ -26,6 +27,7 @@ def register(sub: Any) -> None:
     run.add_argument("--verify", action="store_true",
                      help="first check every node's runtime shape, params and MACs against the static analysis")
     run.add_argument("--seed", type=int, default=0)
+    add_weight_flags(run)
     run.set_defaults(func=cmd_run)
 
     build = sub.add_parser("build", help="emit a standalone PyTorch .py file for the model",
@@ -72,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from specdsl.backends.torch.fx import example_input, to_torch
+    from specdsl.backends.torch.fx import example_input
 
     model = _load(args)
     torch.manual_seed(args.seed)
@@ -91,7 +93,10 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"verify: {m}", file=sys.stderr)
             return EXIT_SPEC
         print(f"verified: {report.nodes} nodes, shapes, parameters and {report.static_macs:,} MACs agree")
-    module = to_torch(model, seed=args.seed).to(device)
+    module = build_module(args, model).to(device)
+    # With a checkpoint or frozen layers, a training run shows what it changed (a fine-tuning smoke test).
+    before = {k: p.detach().clone() for k, p in module.named_parameters()} \
+        if args.train and (args.weights or args.freeze_until) else None
     x = example_input(model, args.batch, device=device)
     memory_format = torch.channels_last if args.channels_last and x.dim() == 4 else \
         torch.channels_last_3d if args.channels_last and x.dim() == 5 else None
@@ -108,7 +113,8 @@ def _run(args: argparse.Namespace) -> int:
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             if args.train:
                 out = runner(x)
-                loss = out.float().square().mean()
+                outs = out.values() if isinstance(out, dict) else out if isinstance(out, tuple) else (out,)
+                loss = sum(o.float().square().mean() for o in outs)
             else:
                 with torch.no_grad():
                     runner(x)
@@ -149,6 +155,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**20:,.1f} MiB")
     else:
         print(f"  peak process RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.1f} MiB")
+    if before is not None:
+        params = dict(module.named_parameters())
+        changed = [k for k, v in before.items() if not torch.equal(v, params[k].detach())]
+        frozen = [k for k, p in params.items() if not p.requires_grad]
+        moved = sorted(set(changed) & set(frozen))
+        print(f"  training changed {len(changed)} of {len(params)} parameter tensors; "
+              f"{len(frozen)} frozen, {len(moved)} of those changed")
+        if moved:
+            print(f"specdsl run: frozen parameters changed: {', '.join(moved[:5])}", file=sys.stderr)
+            return EXIT_SPEC
     return EXIT_OK
 
 
