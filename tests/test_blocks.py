@@ -327,12 +327,12 @@ def test_block_table_drives_the_schema_and_the_names() -> None:
 
     assert BUILTIN_BLOCKS == tuple(BLOCKS)
     assert all(name == rule.name for name, rule in BLOCKS.items())
-    rules = json_schema()["$defs"]["Layer"]["anyOf"][1]["allOf"]
+    rules = json_schema()["$defs"]["Layer"]["else"]["allOf"]
     in_schema = {r["if"]["required"][0]: r["then"]["properties"] for r in rules}
     for name, rule in BLOCKS.items():
-        options = in_schema[name][name]["anyOf"]
-        assert options[0] == {"$ref": f"#/$defs/{rule.args.__name__}"}
-        assert ({"type": "array"} in options) == rule.list_form
+        entry = in_schema[name][name]
+        assert entry["then"] == {"$ref": f"#/$defs/{rule.args.__name__}"}
+        assert (entry["else"]["else"]["type"] == "array") == rule.list_form
     assert set(BlockDef.model_fields) == {"params", "inputs", "layers", *BODY_BLOCKS}
     assert "stage" not in BODY_BLOCKS
 

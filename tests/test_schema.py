@@ -210,7 +210,7 @@ def test_init_mapping_form() -> None:
 
 @pytest.mark.parametrize(("meta", "code"), [
     ("name: 9x", "E205"), ("name: a b", "E205"), ("frozen: 1", "E202"), ("init: kaiming_normall", "E202"),
-    ("inputs: []", "E205"), ("inputs: input", "E202"), ("repeat: 0", "E205"),
+    ("inputs: []", "E205"), ("inputs: input", "E202"), ("repeat: -1", "E205"), ("if: 3", "E365"),
 ])
 def test_meta_key_rules(meta: str, code: str) -> None:
     assert [d.code for d in diags(layer_spec(f"relu:\n    {meta}"))] == [code]
@@ -271,7 +271,8 @@ def test_positional_table_names_real_arguments() -> None:
 def test_every_problem_is_reported_in_one_run() -> None:
     text = ("model: m\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3}\n  - rleu\n"
             "  - maxpool: {k: 2, stride: 0}\n  - linear: {out: -1}\n")
-    assert [d.code for d in diags(text)] == ["E203", "E201", "E204", "E205", "E205"]
+    # No E203 for the missing 'k': the did-you-mean of E201 ('kernel') explains it.
+    assert [d.code for d in diags(text)] == ["E201", "E204", "E205", "E205"]
 
 
 # ---------------------------------------------------------------- JSON Schema export

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from specdsl.errors import Diagnostic, did_you_mean
+from specdsl.errors import Diagnostic, SourceLoc, did_you_mean
 from specdsl.source import PathKey, SourceMap, format_path
 
 _CONSTRAINTS = {
@@ -188,13 +188,27 @@ def diagnostics_from(
             hint = f"did you mean '{guess}'?" if guess else None
         if "a string" in expected and raw is not None and not isinstance(value, str):
             hint = f'quote it to keep it as text: "{raw}"'
-        if isinstance(value, float) and "an integer" in expected and value.is_integer():
-            hint = f"write {int(value)} without a decimal point"
+        if isinstance(value, float) and "an integer" in expected:
+            written = str(raw).strip() if raw is not None else _text_at(smap, value_loc)
+            literal = written.lstrip("-").replace(".", "", 1).replace("e", "", 1).replace("-", "").isdigit()
+            if literal and value.is_integer():
+                hint = f"write {int(value)} without a decimal point"
+            elif not literal:  # computed: `c / 2`, `c * 1.5`
+                hint = "'/' and float parameters give numbers: use '//' or round(), floor(), ceil() or " \
+                       "make_divisible(x, 8) for an integer"
         diags.append(Diagnostic(
             "error", "E202",
             f"'{label}' expects {' or '.join(expected)}; received {show_value(value, raw)} ({kind_of(value)})",
             value_loc, hint=hint, path=shown))
     return diags
+
+
+def _text_at(smap: SourceMap | None, loc: SourceLoc | None) -> str:
+    """The source text of a one-line span (what a value was written as), or ''."""
+    if smap is None or loc is None or loc.end_line != loc.line or loc.end_col is None:
+        return ""
+    lines = smap.text.splitlines()
+    return lines[loc.line - 1][loc.col - 1:loc.end_col - 1].strip() if 0 < loc.line <= len(lines) else ""
 
 
 def _label(path: PathKey) -> str:
