@@ -64,7 +64,9 @@ def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, f
         return None
     if shape[0] != args.channels:
         ex.error("E302", f"channel mismatch: se declares channels={args.channels} but receives {shape[0]} "
-                 f"(input {list(shape)})", src, frame, hint=f"set channels={shape[0]}, or fix the layer that feeds it",
+                 f"(input {list(shape)})", src, frame,
+                 hint=f"set `channels: {shape[0]}` in YAML, `channels={shape[0]}` in the DSL, "
+                 "or fix the layer that feeds it",
                  path=out)
         return None
     loc = spec.loc

@@ -13,6 +13,7 @@ from specdsl.blocks.registry import BLOCK_SECTIONS
 from specdsl.budgets import raise_hint
 from specdsl.errors import Diagnostic, SourceLoc
 from specdsl.frontend.dsl_expr import expr_shape, expr_value
+from specdsl.ops import lookup
 
 # Integers are int64, as in PyTorch; a longer literal is a mistake (and str -> int is quadratic).
 INT_MAX = 2**63 - 1
@@ -94,6 +95,79 @@ class Builder:
         tok = node.children[0].children[0]
         text = tok.value[1:-1] if tok.type == "STRING" else tok.value
         self.header["model"] = Located(text, self.loc(tok))
+        if len(node.children) > 1:
+            params = self.params(node.children[1])
+            if params is not None:
+                self.header["params"] = params
+                self.key_locs["params"] = params.loc
+
+    def _ref(self, ref: Any) -> Located:
+        return Located("".join(t.value for t in ref.children), _span(self.file, ref.children))
+
+    def outputs_list(self, node: Any) -> None:
+        if not self.duplicate("outputs", node):
+            self.header["outputs"] = Located([self._ref(r) for r in node.children], self.loc(node))
+
+    def outputs_named(self, node: Any) -> None:
+        if self.duplicate("outputs", node):
+            return
+        named: dict[str, Located] = {}
+        keys: dict[str, SourceLoc] = {}
+        for entry in node.children:
+            key_tok, ref = entry.children
+            if key_tok.value in named:
+                self.diags.append(Diagnostic("error", "E102", f"output '{key_tok.value}' is named twice",
+                                             self.loc(key_tok), hint="give each output its own name"))
+                continue
+            named[key_tok.value] = self._ref(ref)
+            keys[key_tok.value] = self.loc(key_tok)
+        self.header["outputs"] = Located(named, self.loc(node), keys)
+
+    def variant_decl(self, node: Any) -> None:
+        name_tok, args = node.children
+        if "variants" not in self.header:
+            self.header["variants"] = Located({}, self.loc(node), {})
+            self.key_locs["variants"] = self.loc(node)
+        variants = self.header["variants"]
+        if name_tok.value in variants.value:
+            self.diags.append(Diagnostic(
+                "error", "E102", f"variant '{name_tok.value}' is declared twice (first at line "
+                f"{variants.key_locs[name_tok.value].line})", self.loc(name_tok), hint="rename one of them"))
+            return
+        values: dict[str, Located] = {}
+        keys: dict[str, SourceLoc] = {}
+        for a in args.children:
+            if a.data != "kwarg":
+                self.diags.append(Diagnostic(
+                    "error", "E402", "a variant names each parameter it sets", self.loc(a),
+                    hint=f"write `variant {name_tok.value}(width=1.2)`"))
+                continue
+            key_tok, val = a.children
+            if key_tok.value in values:
+                self.diags.append(Diagnostic("error", "E102", f"parameter '{key_tok.value}' given twice",
+                                             self.loc(key_tok), hint="remove one of them"))
+                continue
+            values[key_tok.value] = self.value(val)
+            keys[key_tok.value] = self.loc(key_tok)
+        variants.value[name_tok.value] = Located(values, self.loc(node), keys)
+        variants.key_locs[name_tok.value] = self.loc(name_tok)
+
+    def params(self, part: Any) -> Located | None:
+        """`(c: int, stride=1)`: parameter -> its type name (required) or default value."""
+        params: dict[str, Any] = {}
+        pkeys: dict[str, SourceLoc] = {}
+        for p in part.children:
+            pname = p.children[0]
+            if pname.value in params:
+                self.diags.append(Diagnostic("error", "E102", f"parameter '{pname.value}' is declared twice",
+                                             self.loc(pname), hint="remove one of them"))
+                continue
+            if p.data == "typed_param":
+                params[pname.value] = Located(p.children[1].value, self.loc(p.children[1]))
+            else:
+                params[pname.value] = self.value(p.children[1])
+            pkeys[pname.value] = self.loc(pname)
+        return Located(params, self.loc(part), pkeys) if params else None
 
     def input_decl(self, node: Any) -> None:
         if not self.duplicate("input", node):
@@ -126,17 +200,9 @@ class Builder:
         keys: dict[str, SourceLoc] = {}
         for part in rest:
             if part.data == "params":
-                params: dict[str, Any] = {}
-                pkeys: dict[str, SourceLoc] = {}
-                for p in part.children:
-                    pname = p.children[0]
-                    if p.data == "typed_param":
-                        params[pname.value] = Located(p.children[1].value, self.loc(p.children[1]))
-                    else:
-                        params[pname.value] = self.value(p.children[1])
-                    pkeys[pname.value] = self.loc(pname)
-                if params:
-                    entry["params"] = Located(params, self.loc(part), pkeys)
+                params = self.params(part)
+                if params is not None:
+                    entry["params"] = params
                     keys["params"] = self.loc(part)
             elif part.data == "block_inputs":
                 entry["inputs"] = Located([Located(t.value, self.loc(t)) for t in part.children], self.loc(part))
@@ -209,7 +275,12 @@ class Builder:
                     if a.data == "kwarg":
                         key_tok, val = a.children
                         key = key_tok.value
-                        target, target_keys = (meta, meta_keys) if key in META_KWARGS else (args, arg_keys)
+                        # An op with an `init` argument of its own (prelu, layer_scale) takes `init=` as
+                        # that argument; elsewhere `init=` is the layer's initialisation scheme.
+                        rule = lookup(op)
+                        own = rule is not None and key in rule.args.model_fields
+                        target, target_keys = (meta, meta_keys) if key in META_KWARGS and not own \
+                            else (args, arg_keys)
                         if key in target:
                             self.diags.append(Diagnostic(
                                 "error", "E102", f"argument '{key}' given twice", self.loc(key_tok),
@@ -248,6 +319,12 @@ class Builder:
                 tok = part.children[0]
                 meta["repeat"] = Located(self.int_literal(tok, tok.value[1:]), self.loc(tok))
                 meta_keys["repeat"] = self.loc(tok)
+            elif kind == "repeat_expr":
+                meta["repeat"] = self.value(part.children[1])
+                meta_keys["repeat"] = self.loc(part.children[0])
+            elif kind == "condition":
+                meta["if"] = self.value(part.children[0])
+                meta_keys["if"] = meta["if"].loc
             elif kind == "alias":
                 tok = part.children[0]
                 meta["name"] = Located(tok.value, self.loc(tok))
@@ -268,6 +345,11 @@ class Builder:
         keys: dict[str, SourceLoc] = {}
         for item in body.value:
             if isinstance(item.value, _Branch):
+                if item.value.name in named:
+                    self.diags.append(Diagnostic(
+                        "error", "E102", f"branch '{item.value.name}' is declared twice in this '{op}' (first at "
+                        f"line {keys[item.value.name].line})", item.loc, hint="rename or remove one of them"))
+                    continue
                 named[item.value.name] = item.value.body
                 keys[item.value.name] = item.loc
             else:

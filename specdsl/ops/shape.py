@@ -32,6 +32,7 @@ from specdsl.ops.rule import (
     per_axis,
     require_rank,
     rf_flat,
+    rf_pointwise,
     spatial_rank,
 )
 
@@ -211,12 +212,7 @@ def infer_linear(args: LinearArgs, ins: Sequence[Shape], ctx: RuleContext) -> In
     x = ins[0]
     features = x[-1]
     check_in(args.in_, features, "feature")
-    if len(x) > 1:
-        ctx.warn(
-            "W302",
-            f"linear acts on the last axis only: input {fmt_shape(x)} gives {fmt_shape((*x[:-1], args.out))}",
-            hint="add `flatten` (or a global pool) before it to use every feature",
-        )
+    # On [C, H, W] it mixes the last axis: W302 (passes/layout.py) unless a permute made it channels-last.
     return Inferred((*x[:-1], args.out), LinearAttrs(features, args.out, args.bias))
 
 
@@ -263,7 +259,7 @@ RULES = [
            traits=frozenset({Trait.KEEPS_CHANNELS, Trait.VIEW}), ranks=frozenset({1, 2, 3}),
            doc="[@x, @ref] centre-crops x to ref's spatial size (the original U-Net)"),
     OpRule("flatten", "shape", FlattenArgs, infer_flatten, rf=rf_flat, detail=flatten_detail, doc="nn.Flatten"),
-    OpRule("linear", "linear", LinearArgs, infer_linear, linear_weights, linear_macs, linear_bias, rf_flat,
+    OpRule("linear", "linear", LinearArgs, infer_linear, linear_weights, linear_macs, linear_bias, rf_pointwise,
            positional=("out",), detail=linear_detail, traits=frozenset({Trait.OVERWRITABLE_OUTPUT}),
            doc="fully connected layer on the last axis (nn.Linear)", aliases=("fc",)),
 ]

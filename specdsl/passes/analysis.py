@@ -14,6 +14,7 @@ from specdsl.ops.rule import RF
 from specdsl.passes.alignment import misaligned
 from specdsl.passes.diagnostics import dedupe, located
 from specdsl.passes.figures import NodeFigures, Totals, node_figures, totals
+from specdsl.passes.layout import linear_on_spatial_axes
 from specdsl.passes.receptive import receptive_fields
 from specdsl.passes.shapes import NodeShape, infer_shapes
 
@@ -46,9 +47,11 @@ def analyze(graph: Graph, batch: int = 1, shapes: list[NodeShape] | None = None,
         diags.extend(s.diagnostics)
         if node.index in warnings:
             diags.append(warnings[node.index])
-    output = graph.nodes[graph.output]
-    if shapes[output.index].parts is not None:
-        diags.append(located(output, "E345", f"the model ends in a {output.op} with "
-                             f"{len(shapes[output.index].parts or ())} parts; a model has one output",
-                             "end with one part (`@s.0`) or merge the parts (`[@s.0, @s.1] -> concat`)", None))
+    diags.extend(linear_on_spatial_axes(graph, figures))
+    for index in graph.output_nodes:
+        output = graph.nodes[index]
+        if shapes[index].parts is not None:
+            diags.append(located(output, "E345", f"the model ends in a {output.op} with "
+                                 f"{len(shapes[index].parts or ())} parts; each output is one tensor",
+                                 "end with one part (`@s.0`) or merge the parts (`[@s.0, @s.1] -> concat`)", None))
     return Analysis(figures, totals(graph, figures, batch), dedupe(diags))
