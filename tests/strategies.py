@@ -45,7 +45,7 @@ WEIGHTED = (
     "adaptive_maxpool", "upsample", "upsample", "upsample", "bn", "instancenorm", "groupnorm", "lrn",
     "dropout1d", "dropout2d", "dropout3d",
 )
-BLOCKS = ("residual", "dense", "transition", "inception", "fractal", "stage", "repeat", "user", "skip", "split")
+BLOCKS = ("residual", "dense", "transition", "inception", "fractal", "stage", "repeat", "user", "skip", "split", "se")
 MAX_SIDE = {0: 1, 1: 20, 2: 10, 3: 6}
 MAX_ELEMENTS = 6000  # per sample, per activation: keeps each example fast
 # Normalising very few values is ill-conditioned (a zero variance turns rounding into output), so
@@ -219,9 +219,12 @@ def _instancenorm(draw: Draw, shape: Shape, op: str) -> Any:
 
 def _layernorm(draw: Draw, shape: Shape, op: str) -> Any:
     args = {}
+    normalised = list(shape)
     if draw(st.booleans()):
-        args["shape"] = list(shape[draw(st.integers(0, len(shape) - 1)):])
-    if math.prod(args.get("shape", shape)) < MIN_NORMALISED:
+        normalised = args["shape"] = list(shape[draw(st.integers(0, len(shape) - 1)):])
+        if len(normalised) == 1 and draw(st.booleans()):
+            args["shape"] = normalised[0]  # nn.LayerNorm(96): an int is the last axis
+    if math.prod(normalised) < MIN_NORMALISED:
         return SKIP
     if draw(st.integers(0, 3)) == 0:
         args["elementwise_affine"] = False
@@ -313,8 +316,75 @@ def _channel_shuffle(draw: Draw, shape: Shape, op: str) -> Any:
     return {"groups": draw(st.sampled_from([g for g in range(1, shape[0] + 1) if shape[0] % g == 0]))}
 
 
+def _prelu(draw: Draw, shape: Shape, op: str) -> Any:
+    args = {"num_parameters": shape[0]} if draw(st.booleans()) else {}
+    return args | ({"init": draw(st.sampled_from([0.1, -0.5]))} if draw(st.booleans()) else {})
+
+
+def _stochastic_depth(draw: Draw, shape: Shape, op: str) -> Any:
+    return {"p": draw(st.sampled_from([0.0, 0.2, 1.0])), "mode": draw(st.sampled_from(["row", "batch"]))}
+
+
+def _channel_norm(draw: Draw, shape: Shape, op: str) -> Any:
+    if shape[0] < MIN_NORMALISED:
+        return SKIP
+    return {"eps": 1e-3} if draw(st.booleans()) else None
+
+
+def _layer_scale(draw: Draw, shape: Shape, op: str) -> Any:
+    return {"init": draw(st.sampled_from([1e-6, 0.5]))} if draw(st.booleans()) else None
+
+
+def _permute(draw: Draw, shape: Shape, op: str) -> Any:
+    rest = draw(st.permutations(list(range(1, len(shape) + 1))))
+    return {"dims": [0, *rest]}
+
+
+def _pad(draw: Draw, shape: Shape, op: str) -> Any:
+    mode = draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
+    # reflect: smaller than the side; circular: at most the side (PyTorch's rules).
+    limit = min(shape[1:]) - (mode == "reflect")
+    if limit < 0:
+        return SKIP
+    widths: Any = draw(st.lists(st.integers(0, min(limit, 3)), min_size=2 * (len(shape) - 1),
+                                max_size=2 * (len(shape) - 1)))
+    if draw(st.booleans()):
+        widths = widths[0]
+    args = {"pad": widths, "mode": mode}
+    return args | ({"value": 0.5} if mode == "constant" and draw(st.booleans()) else {})
+
+
+def _pixel_shuffle(draw: Draw, shape: Shape, op: str) -> Any:
+    if op == "pixel_shuffle":
+        fit = [r for r in (1, 2, 3) if shape[0] % (r * r) == 0]
+    else:
+        fit = [r for r in (1, 2, 3) if all(n % r == 0 for n in shape[1:])]
+    return {"factor": draw(st.sampled_from(fit))}
+
+
+def _local(draw: Draw, shape: Shape, op: str) -> Any:
+    rank = len(shape) - 1
+    k = _axis_list(draw, rank, st.integers(1, min(3, min(shape[1:]) + 1)))
+    args = {"out": draw(st.integers(1, 4)), "k": k}
+    if draw(st.booleans()):
+        args["stride"] = _axis_list(draw, rank, st.integers(1, 2))
+    if draw(st.booleans()):
+        args["pad"] = 1
+    return args | ({"bias": False} if draw(st.integers(0, 3)) == 0 else {})
+
+
 PROPOSERS: dict[str, Callable[[Draw, Shape, str], Any]] = {
-    **{op: _none for op in ("relu", "relu6", "silu", "hardswish", "sigmoid", "tanh", "identity")},
+    **{op: _none for op in ("relu", "relu6", "silu", "hardswish", "sigmoid", "tanh", "identity", "hardsigmoid",
+                            "mish", "selu")},
+    "prelu": _prelu,
+    "stochastic_depth": _stochastic_depth,
+    "channel_norm": _channel_norm,
+    "layer_scale": _layer_scale,
+    "permute": _permute,
+    "pad": _pad,
+    "pixel_shuffle": _pixel_shuffle,
+    "pixel_unshuffle": _pixel_shuffle,
+    "local": _local,
     "conv": _conv,
     "deconv": _deconv,
     "maxpool": _window_pool,
@@ -473,6 +543,18 @@ def fractal(draw: Draw, shape: Shape) -> Any:
                         "drop_local": 0.15, "drop_global": draw(st.sampled_from([0.0, 0.5]))}}
 
 
+def se(draw: Draw, shape: Shape) -> Any:
+    """Squeeze-and-excitation with the channels it is given (the block checks them)."""
+    gates = [g for g in ("sigmoid", "hardsigmoid") if g in OPS]
+    args: dict[str, Any] = {"channels": shape[0], "gate": draw(st.sampled_from(gates)),
+                            "act": draw(st.sampled_from(["relu", "silu", "hardswish"]))}
+    if draw(st.booleans()):
+        args["squeeze"] = draw(st.integers(1, 4))
+    else:
+        args["reduction"] = draw(st.integers(1, max(1, shape[0])))
+    return {"se": args}
+
+
 def stage(draw: Draw, shape: Shape) -> Any:
     layers = []
     for _ in range(draw(st.integers(1, 3))):
@@ -571,8 +653,10 @@ def _block(draw: Draw, kind: str, shape: Shape, blocks: dict[str, Any], named: d
             return None, None
         same = [n for n, s in named.items() if s == shape]
         cat = [n for n, s in named.items() if len(s) == len(shape) and s[1:] == shape[1:]]
-        op = draw(st.sampled_from(["add", "mean", "concat"]))
-        pool = cat if op == "concat" else same
+        # add and mul broadcast: an earlier [C, 1, 1] (a gate) or [1, H, W] map scales this one.
+        spread = [n for n, s in named.items() if len(s) == len(shape) and all(a in (b, 1) for a, b in zip(s, shape))]
+        op = draw(st.sampled_from(["add", "mul", "mean", "concat"]))
+        pool = cat if op == "concat" else spread if op in ("add", "mul") else same
         if not pool:
             return None, None
         other = draw(st.sampled_from(sorted(pool)))
@@ -594,8 +678,8 @@ def _block(draw: Draw, kind: str, shape: Shape, blocks: dict[str, Any], named: d
         layer = {layer: None} if isinstance(layer, str) else dict(layer)
         return layer | {"repeat": draw(st.integers(2, 3))}, out
     make = {"residual": residual, "dense": dense, "transition": transition, "inception": inception,
-            "fractal": fractal, "stage": stage}
-    if kind in ("dense", "transition", "inception", "fractal") and rank == 0:
+            "fractal": fractal, "stage": stage, "se": se}
+    if kind in ("dense", "transition", "inception", "fractal", "se") and rank == 0:
         return None, None
     if kind == "user":
         name, layer = user(draw, shape)

@@ -17,8 +17,9 @@ an empty axis counts as PyTorch rejecting the config.
 
 Where specdsl is stricter than PyTorch on purpose, the test asserts that
 specdsl rejects and does not consult PyTorch: the batch axis is not an operand
-(``softmax``/``flatten``/``concat`` over dim 0), ``add``/``mean`` do not
-broadcast, a declared ``in:`` must match, and layers that need spatial axes
+(``softmax``/``flatten``/``concat`` over dim 0), ``mean`` does not
+broadcast and ``add``/``mul`` broadcast only between inputs of equal rank, a
+declared ``in:`` must match, and layers that need spatial axes
 refuse inputs PyTorch would read as *unbatched* (e.g. ``Conv1d`` on ``(N, F)``).
 """
 
@@ -523,6 +524,10 @@ ACTIVATIONS: dict[str, tuple[Any, Callable[[dict[str, Any]], nn.Module]]] = {
              lambda a: nn.GELU(approximate=a["approximate"])),
     "silu": (st.just({}), lambda a: nn.SiLU()),
     "hardswish": (st.just({}), lambda a: nn.Hardswish()),
+    "hardsigmoid": (st.just({}), lambda a: nn.Hardsigmoid()),
+    "mish": (st.just({}), lambda a: nn.Mish()),
+    "selu": (st.just({}), lambda a: nn.SELU()),
+    "prelu": (st.fixed_dictionaries({"init": st.sampled_from([0.25, -0.1])}), lambda a: nn.PReLU(init=a["init"])),
     "sigmoid": (st.just({}), lambda a: nn.Sigmoid()),
     "tanh": (st.just({}), lambda a: nn.Tanh()),
     "softplus": (st.fixed_dictionaries({"beta": st.sampled_from([1.0, 2.0]), "threshold": st.just(20.0)}),
@@ -603,20 +608,61 @@ def test_concat(pair: tuple[tuple[int, ...], tuple[int, ...]], data: Any) -> Non
 
 
 @settings(SETTINGS, max_examples=50 * SCALE)
-@given(shape_pairs(), st.sampled_from(["add", "mean"]))
-def test_add_mean(pair: tuple[tuple[int, ...], tuple[int, ...]], op: str) -> None:
+@given(shape_pairs(), st.sampled_from(["add", "mul", "mean"]))
+def test_add_mul_mean(pair: tuple[tuple[int, ...], tuple[int, ...]], op: str) -> None:
     a, b = pair
     spec = via_rule(op, {}, [a, b])
     what = f"{op} of {list(a)} and {list(b)}"
-    if a != b and len(a) == len(b) and all(p == q or 1 in (p, q) for p, q in zip(a, b)):
-        return rejects(spec, what)  # broadcasting: refused by design
+    if op == "mean" and a != b and len(a) == len(b) and all(p == q or 1 in (p, q) for p, q in zip(a, b)):
+        return rejects(spec, what)  # mean (a fractal join) does not broadcast, by design
+    if len(a) != len(b):
+        # The batch axis comes first, so PyTorch would line it up against a feature axis: refused by design.
+        return rejects(spec, what)
 
     def merge(s: Any, t: Any) -> Any:
-        stacked = torch.stack([s, t])
-        return stacked.sum(0) if op == "add" else stacked.mean(0)
+        if op == "mean":
+            return torch.stack([s, t]).mean(0)
+        return s + t if op == "add" else s * t
 
     agree(spec, via_torch(lambda: merge, [a, b]), what)
     assert via_rule(op, {}, [a, a, a]).shape == a
+
+
+@settings(SETTINGS, max_examples=50 * SCALE)
+@given(shapes(ranks=(1, 2, 3)), shapes(ranks=(1, 2, 3)), st.booleans())
+def test_upsample_to_another_input(x: tuple[int, ...], ref: tuple[int, ...], bilinear: bool) -> None:
+    rank = len(x) - 1
+    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[rank] if bilinear else "nearest"
+    args = {"mode": mode, "align_corners": False} if bilinear else {"mode": mode}
+    spec = via_rule("upsample", args, [x, ref])
+    what = f"upsample({args}) of {list(x)} to {list(ref)}"
+    if len(ref) != len(x):
+        return rejects(spec, what)
+
+    def resize(s: Any, t: Any) -> Any:
+        return nn.functional.interpolate(s, size=t.shape[2:], **args)
+
+    agree(spec, via_torch(lambda: resize, [x, ref]), what)
+
+
+@settings(SETTINGS, max_examples=50 * SCALE)
+@given(shapes(ranks=(1, 2, 3)), shapes(ranks=(1, 2, 3)))
+def test_crop(x: tuple[int, ...], ref: tuple[int, ...]) -> None:
+    spec = via_rule("crop", {}, [x, ref])
+    what = f"crop of {list(x)} to {list(ref)}"
+    if len(ref) != len(x):
+        return rejects(spec, what)
+
+    def centre(s: Any, t: Any) -> Any:
+        # The original U-Net's crop, written with slices; a negative margin is PyTorch refusing.
+        index = [slice(None), slice(None)]
+        for n, m in zip(s.shape[2:], t.shape[2:]):
+            if m > n:
+                raise ValueError("crop larger than its input")
+            index.append(slice((n - m) // 2, (n - m) // 2 + m))
+        return s[tuple(index)]
+
+    agree(spec, via_torch(lambda: centre, [x, ref]), what)
 
 
 # --------------------------------------------------------------------------- rank checks

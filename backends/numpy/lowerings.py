@@ -52,6 +52,17 @@ from specdsl.backends.numpy.kernels import (
     max_pool_nd,
     spatial_axes,
 )
+from specdsl.backends.numpy.kernels_modern import (
+    channel_norm,
+    hardsigmoid,
+    locally_connected,
+    mish,
+    pad,
+    pixel_shuffle,
+    pixel_unshuffle,
+    prelu,
+    selu,
+)
 
 Array = np.ndarray
 Shape = tuple[int, ...]
@@ -181,6 +192,12 @@ def _upsample(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
     return lambda ins, ctx: upsample_nd(ins[0], a.size, a.scale, a.mode, a.align_corners, ctx.index_dtype)
 
 
+def _crop(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    # A view, as PyTorch's narrow is; the interpreter tracks views, so nothing overwrites the skip.
+    index = (slice(None), slice(None), *(slice(o, o + m) for o, m in zip(a.offsets, a.size, strict=True)))
+    return lambda ins, ctx: ins[0][index]
+
+
 def _flatten(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
     return lambda ins, ctx: ins[0].reshape(ins[0].shape[0], *shape)
 
@@ -226,8 +243,26 @@ def _leaky_relu(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
 def _sum(ins: list[Array]) -> Array:
     y = ins[0] + ins[1]
     for other in ins[2:]:
-        y += other
+        # Accumulate in place only into a buffer already of the broadcast shape.
+        if np.broadcast_shapes(y.shape, other.shape) == y.shape:
+            y += other
+        else:
+            y = y + other
     return y
+
+
+def _product(ins: list[Array]) -> Array:
+    y = ins[0] * ins[1]
+    for other in ins[2:]:
+        if np.broadcast_shapes(y.shape, other.shape) == y.shape:
+            y *= other
+        else:
+            y = y * other
+    return y
+
+
+def _mul(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    return lambda ins, ctx: _product(ins)
 
 
 def _mean(ins: list[Array], ctx: RunContext) -> Array:
@@ -252,6 +287,26 @@ def _part(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
     # A split hands on its input whole (its parts are views of it); a part is the slice PyTorch's is.
     index = (slice(None),) * a.dim + (slice(a.start, a.start + shape[a.dim - 1]),)
     return lambda ins, ctx: ins[0][index]
+
+
+def _prelu(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    weight = w["weight"]
+    return lambda ins, ctx: prelu(ins[0], weight)
+
+
+def _channel_norm(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    gamma, beta = w["weight"], w["bias"]
+    return lambda ins, ctx: channel_norm(ins[0], gamma, beta, a.eps)
+
+
+def _layer_scale(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    gamma = w["weight"]
+    return lambda ins, ctx: ins[0] * gamma
+
+
+def _local(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
+    weight, bias = w["weight"], w.get("bias")
+    return lambda ins, ctx: locally_connected(ins[0], weight, bias, a.stride, a.padding)
 
 
 def _channel_shuffle(x: Array, a: Any) -> Array:
@@ -300,8 +355,10 @@ LOWERINGS: dict[str, Lowering] = {
     # shapes
     "flatten": Lowering(_flatten),
     "upsample": Lowering(_upsample),
+    "crop": Lowering(_crop),
     # merges; drop-path is for training, so at inference a join is the mean of its inputs
     "add": Lowering(_add),
+    "mul": Lowering(_mul),
     "mean": Lowering(_mean_of_inputs),
     "join": Lowering(_mean_of_inputs),
     "concat": Lowering(_concat),
@@ -310,4 +367,17 @@ LOWERINGS: dict[str, Lowering] = {
     "chunk": Lowering(_identity),
     "part": Lowering(_part),
     "channel_shuffle": Lowering(unary(_channel_shuffle)),
+    # the modern vocabulary (kernels_modern.py); stochastic depth is the identity at inference
+    "hardsigmoid": Lowering(unary(lambda x, a: hardsigmoid(x))),
+    "mish": Lowering(unary(lambda x, a: mish(x))),
+    "selu": Lowering(unary(lambda x, a: selu(x))),
+    "prelu": Lowering(_prelu),
+    "stochastic_depth": Lowering(_identity),
+    "channel_norm": Lowering(_channel_norm),
+    "layer_scale": Lowering(_layer_scale),
+    "permute": Lowering(unary(lambda x, a: x.transpose(a.dims))),
+    "pad": Lowering(unary(lambda x, a: pad(x, a.before, a.after, a.mode, a.value))),
+    "pixel_shuffle": Lowering(unary(lambda x, a: pixel_shuffle(x, a.factor))),
+    "pixel_unshuffle": Lowering(unary(lambda x, a: pixel_unshuffle(x, a.factor))),
+    "local": Lowering(_local),
 }

@@ -1,6 +1,7 @@
-"""The source text of ``modules.py``'s classes, for the emitted file, without importing torch.
+"""The source text of the helper classes (``modules.py``, ``modules_modern.py``), for the emitted
+file, without importing torch.
 
-``modules.py`` is read as text and parsed with ``ast``; each class's exact source segment
+Both files are read as text and parsed with ``ast``; each class's exact source segment
 is what the emitted file carries, so ``to_torch`` and ``specdsl build`` run the same code.
 """
 
@@ -11,16 +12,20 @@ import functools
 from collections.abc import Iterable
 from importlib import resources
 
+# In the order the emitted file lists the classes it needs.
+HELPER_FILES = ("modules.py", "modules_modern.py")
+
 
 @functools.cache
 def _classes() -> dict[str, tuple[str, frozenset[str]]]:
     """Class name -> (source segment, the other helper classes it refers to), in file order."""
-    text = resources.files(__package__).joinpath("modules.py").read_text(encoding="utf-8")
-    tree = ast.parse(text)
-    defs = [node for node in tree.body if isinstance(node, ast.ClassDef)]
-    names = {node.name for node in defs}
+    defs = []
+    for file in HELPER_FILES:
+        text = resources.files(__package__).joinpath(file).read_text(encoding="utf-8")
+        defs += [(text, node) for node in ast.parse(text).body if isinstance(node, ast.ClassDef)]
+    names = {node.name for _, node in defs}
     out = {}
-    for node in defs:
+    for text, node in defs:
         source = ast.get_source_segment(text, node)
         assert source is not None
         uses = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} & (names - {node.name})
@@ -34,7 +39,7 @@ def helper_names() -> frozenset[str]:
 
 
 def helper_sources(needed: Iterable[str]) -> list[str]:
-    """Source of the classes ``needed`` and of those they use, in the order ``modules.py`` defines them."""
+    """Source of the classes ``needed`` and of those they use, in the order the helper files define them."""
     classes = _classes()
     wanted: set[str] = set()
     todo = list(needed)

@@ -188,6 +188,8 @@ def _adaptive_pool(kind: str) -> CtorFn:
 
 
 def _upsample(a: Any, rank: int, inplace: bool) -> Ctor:
+    if a.like:  # [@x, @ref] -> upsample: the size is ref's, at run time
+        return _call("UpsampleTo", a.mode, **({} if a.align_corners is None else {"align_corners": a.align_corners}))
     kw: dict[str, Any] = {"scale_factor": a.scale} if a.scale is not None else {"size": a.size}
     kw["mode"] = a.mode
     if a.align_corners is not None:
@@ -249,6 +251,35 @@ def _linear(a: Any, rank: int, inplace: bool) -> Ctor:
     return _call("nn.Linear", a.in_features, a.out_features, channels_in=(0,), channels_out=(1,), **kw)
 
 
+def _prelu(a: Any, rank: int, inplace: bool) -> Ctor:
+    kw: dict[str, Any] = {"init": a.init} if a.init != 0.25 else {}
+    if a.num_parameters == 1:
+        return _call("nn.PReLU", **kw)
+    return _call("nn.PReLU", a.num_parameters, channels_in=(0,), **kw)
+
+
+def _channel_layernorm(a: Any, rank: int, inplace: bool) -> Ctor:
+    return _call("ChannelNorm", a.num_channels, channels_in=(0,), **({"eps": a.eps} if a.eps != 1e-5 else {}))
+
+
+_PAD_MODULES = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad",
+                "circular": "CircularPad"}
+
+
+def _pad(a: Any, rank: int, inplace: bool) -> Ctor:
+    widths = a.padding[0] if len(set(a.padding)) == 1 else a.padding
+    name = f"nn.{_PAD_MODULES[a.mode]}{_DIMS[rank]}"
+    return _call(name, widths, a.value) if a.mode == "constant" else _call(name, widths)
+
+
+def _local(a: Any, rank: int, inplace: bool) -> Ctor:
+    kw: dict[str, Any] = {"out_sizes": a.out_sizes, "kernel_size": a.kernel, "stride": a.stride,
+                          "padding": a.padding}
+    if not a.bias:
+        kw["bias"] = False
+    return _call("LocallyConnected", a.in_channels, a.out_channels, channels_in=(0,), channels_out=(1,), **kw)
+
+
 def _join(a: Any, rank: int, inplace: bool) -> Ctor:
     # The emitted file passes the model's shared FractalPath; to_torch passes its own object.
     return Ctor("Join", (a.drop_local, a.drop_global, tuple(a.columns)), fractal_path=True)
@@ -268,6 +299,16 @@ def fractal_sampling(ctors: Iterable[Ctor]) -> tuple[int, float] | None:
 
 def _sum(inputs: Sequence[Any], a: Any, torch: Any) -> Any:
     return functools.reduce(operator.add, inputs)
+
+
+def _product(inputs: Sequence[Any], a: Any, torch: Any) -> Any:
+    return functools.reduce(operator.mul, inputs)
+
+
+def _broadcast_channels(channels: Sequence[str | None], a: Any) -> str | None:
+    """The channels of the first input not repeated along channels (a [1, H, W] map broadcasts)."""
+    full = [c for c, flags in zip(channels, a.broadcast or [()] * len(channels)) if not flags or not flags[0]]
+    return full[0] if full else None
 
 
 def _mean(inputs: Sequence[Any], a: Any, torch: Any) -> Any:
@@ -331,14 +372,29 @@ LOWERINGS: dict[str, Lowering] = {
     "dropout2d": ModuleLowering(_dropout("nn.Dropout2d")),
     "dropout3d": ModuleLowering(_dropout("nn.Dropout3d")),
     "identity": ModuleLowering(_plain("nn.Identity")),
+    "crop": ModuleLowering(lambda a, rank, inplace: _call("CenterCrop")),
     "flatten": ModuleLowering(lambda a, rank, inplace: _call("nn.Flatten", a.start_dim, a.end_dim)),
     "linear": ModuleLowering(_linear),
     "join": ModuleLowering(_join),
-    "add": FunctionLowering(_sum),
+    "add": FunctionLowering(_sum, channels=_broadcast_channels),
+    "mul": FunctionLowering(_product, channels=_broadcast_channels),
     "mean": FunctionLowering(_mean),
     "concat": FunctionLowering(_concat, channels=_concat_channels),
     "split": FunctionLowering(_split),
     "chunk": FunctionLowering(_chunk),
     "part": FunctionLowering(_part),
     "channel_shuffle": ModuleLowering(lambda a, rank, inplace: _call("nn.ChannelShuffle", a.groups)),
+    "hardsigmoid": ModuleLowering(_plain("nn.Hardsigmoid")),
+    "mish": ModuleLowering(_plain("nn.Mish")),
+    "selu": ModuleLowering(_plain("nn.SELU")),
+    "prelu": ModuleLowering(_prelu),
+    "stochastic_depth": ModuleLowering(lambda a, rank, inplace: _call("StochasticDepth", a.p, mode=a.mode)),
+    "channel_norm": ModuleLowering(_channel_layernorm),
+    "layer_scale": ModuleLowering(lambda a, rank, inplace: _call("LayerScale", a.shape[0], rank=len(a.shape) - 1,
+                                                                 init=a.init, channels_in=(0,))),
+    "permute": ModuleLowering(lambda a, rank, inplace: _call("Permute", list(a.dims))),
+    "pad": ModuleLowering(_pad),
+    "pixel_shuffle": ModuleLowering(lambda a, rank, inplace: _call("nn.PixelShuffle", a.factor)),
+    "pixel_unshuffle": ModuleLowering(lambda a, rank, inplace: _call("nn.PixelUnshuffle", a.factor)),
+    "local": ModuleLowering(_local),
 }

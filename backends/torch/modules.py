@@ -9,6 +9,15 @@ here use nothing but torch, builtins and each other, and no f-strings.
 from __future__ import annotations
 
 import torch
+
+# The modern vocabulary's modules live beside these; to_torch finds every helper class here.
+from specdsl.backends.torch.modules_modern import (  # noqa: F401
+    ChannelNorm,
+    LayerScale,
+    LocallyConnected,
+    Permute,
+    StochasticDepth,
+)
 from torch import nn
 
 
@@ -28,6 +37,36 @@ class GlobalPool(nn.Module):
 
     def extra_repr(self) -> str:
         return "kind=" + str(self.kind) + ", keepdims=" + str(self.keepdims)
+
+
+class UpsampleTo(nn.Module):
+    """Interpolates its first input to the spatial size of its second (a two-input upsample),
+    read at run time, so a segmentation head follows whatever input the model is given."""
+
+    # align_corners: True, False or None (PyTorch's default; the only value nearest modes take).
+    # Quoted: the emitted file's allowlist (safety.py) admits no `|` expression.
+    def __init__(self, mode: str, align_corners: "bool | None" = None) -> None:  # noqa: UP037
+        super().__init__()
+        self.mode = mode
+        self.align_corners = align_corners
+
+    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(x, size=ref.shape[2:], mode=self.mode,
+                                               align_corners=self.align_corners)
+
+    def extra_repr(self) -> str:
+        return "mode=" + self.mode + ", align_corners=" + str(self.align_corners)
+
+
+class CenterCrop(nn.Module):
+    """Cuts the centre of its first input at the spatial size of its second (the original U-Net's
+    crop of a skip connection); an odd pixel left over is cut from the far end."""
+
+    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        for axis in range(2, x.dim()):
+            size = ref.shape[axis]
+            x = x.narrow(axis, (x.shape[axis] - size) // 2, size)
+        return x
 
 
 class FractalPath:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from specdsl.ops import activation, channels, conv, merge, norm, pool, shape
+from specdsl.ops import activation, channels, conv, layout, local, merge, norm, pool, shape
 from specdsl.ops.rule import OpRule
 
 OPS: dict[str, OpRule] = {}
 ALIASES: dict[str, str] = {}
 
-for _module in (conv, pool, norm, activation, shape, merge, channels):
+for _module in (conv, pool, norm, activation, shape, merge, channels, layout, local):
     for _rule in _module.RULES:
         assert _rule.name not in OPS, _rule.name
         OPS[_rule.name] = _rule

@@ -1,4 +1,4 @@
-"""Activations, softmax, dropout and identity: shape-preserving ops."""
+"""Activations, softmax, dropout, stochastic depth and identity: shape-preserving ops."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from specdsl.ops.rule import (
     Inferred,
     NoArgs,
     OpRule,
+    PositiveInt,
     Probability,
     RuleContext,
     RuleViolation,
     Shape,
+    TensorSpec,
     Trait,
     fmt_shape,
     numel,
@@ -54,6 +56,17 @@ class DropoutArgs(Args):
     p: Probability = 0.5
 
 
+class PReluArgs(Args):
+    num_parameters: PositiveInt = Field(default=1, description="1 (one slope shared) or the channel count")
+    init: float = Field(default=0.25, description="initial slope of the negative part")
+
+
+class StochasticDepthArgs(Args):
+    p: Probability = Field(description="probability of dropping the whole residual branch")
+    mode: Literal["row", "batch"] = Field(
+        default="row", description="row: drop per sample; batch: drop for the whole batch")
+
+
 def infer_same(args: Args, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
     return Inferred(ins[0], args)
 
@@ -84,6 +97,24 @@ def infer_hardtanh(args: HardtanhArgs, ins: Sequence[Shape], ctx: RuleContext) -
     return Inferred(ins[0], args)
 
 
+def infer_prelu(args: PReluArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    x = ins[0]
+    if args.num_parameters not in (1, x[0]):
+        raise RuleViolation(
+            "E370",
+            f"prelu num_parameters must be 1 or the input channels ({x[0]}, PyTorch rule); received "
+            f"num_parameters={args.num_parameters} for input {fmt_shape(x)}",
+            hint=f"write prelu(num_parameters={x[0]}) for one slope per channel, or leave it out for one slope",
+            field="num_parameters",
+        )
+    return Inferred(x, args)
+
+
+def prelu_weights(a: PReluArgs) -> tuple[TensorSpec, ...]:
+    # nn.PReLU fills its weight with `init` itself: PyTorch's own initialisation.
+    return (TensorSpec("weight", (a.num_parameters,)),)
+
+
 def _infer_channel_dropout(rank: int, op: str):
     def infer(args: DropoutArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
         require_rank(ins[0], (rank,), op)
@@ -102,6 +133,14 @@ def dim_detail(op: str, a: SoftmaxArgs) -> str:
 
 def p_detail(op: str, a: DropoutArgs) -> str:
     return f"p={a.p:g}"
+
+
+def depth_detail(op: str, a: StochasticDepthArgs) -> str:
+    return f"p={a.p:g}" + (" batch" if a.mode == "batch" else "")
+
+
+def prelu_detail(op: str, a: PReluArgs) -> str:
+    return f"{a.num_parameters} slopes" if a.num_parameters != 1 else ""
 
 
 _SAME = frozenset({Trait.KEEPS_CHANNELS})
@@ -130,6 +169,12 @@ RULES = [
     _act("gelu", GeluArgs, doc="Gaussian error linear unit"),
     _act("silu", doc="x·sigmoid(x), a.k.a. swish", aliases=("swish",)),
     _act("hardswish", doc="hard swish (MobileNetV3)"),
+    _act("hardsigmoid", doc="relu6(x + 3) / 6, MobileNetV3's gate (nn.Hardsigmoid)"),
+    _act("mish", doc="x·tanh(softplus(x)) (nn.Mish)"),
+    _act("selu", doc="scaled ELU with fixed α and λ (nn.SELU)"),
+    OpRule("prelu", "activation", PReluArgs, infer_prelu, prelu_weights, extra=per_element,
+           positional=("num_parameters", "init"), detail=prelu_detail, traits=_SAME,
+           doc="leaky ReLU with learnable slopes, one or one per channel (nn.PReLU)"),
     _act("sigmoid", doc="logistic sigmoid"),
     _act("tanh", doc="hyperbolic tangent"),
     _act("softplus", SoftplusArgs, doc="log(1 + exp(βx))/β"),
@@ -144,5 +189,9 @@ RULES = [
              "channel-wise dropout for [C, H, W] (nn.Dropout2d)"),
     _dropout("dropout3d", _infer_channel_dropout(3, "dropout3d"), frozenset({3}),
              "channel-wise dropout for [C, D, H, W] (nn.Dropout3d)"),
+    OpRule("stochastic_depth", "dropout", StochasticDepthArgs, infer_same, positional=("p", "mode"),
+           detail=depth_detail, traits=_SAME, aliases=("drop_path",),
+           doc="drops a residual branch per sample (row) or per batch while training, scaling by 1/(1-p); "
+               "the identity in eval (torchvision.ops.StochasticDepth)"),
     OpRule("identity", "shape", NoArgs, infer_same, traits=_SAME, doc="passes its input through (nn.Identity)"),
 ]

@@ -1,4 +1,4 @@
-"""Normalisation layers: batch, layer, instance, group and local response norm."""
+"""Normalisation layers: batch, layer, instance, group, channel and local response norm; layer scale."""
 
 from __future__ import annotations
 
@@ -44,8 +44,9 @@ class InstanceNormArgs(Args):
 
 
 class LayerNormArgs(Args):
-    shape: Annotated[list[PositiveInt], Field(min_length=1)] | None = Field(
-        default=None, description="normalized_shape: trailing axes; default the whole sample"
+    shape: PositiveInt | Annotated[list[PositiveInt], Field(min_length=1)] | None = Field(
+        default=None, description="normalized_shape: trailing axes (an int is the last axis, as in "
+        "nn.LayerNorm(96)); default the whole sample"
     )
     eps: PositiveFloat = 1e-5
     elementwise_affine: bool = True
@@ -56,6 +57,15 @@ class GroupNormArgs(Args):
     groups: PositiveInt
     eps: PositiveFloat = 1e-5
     affine: bool = True
+
+
+class ChannelNormArgs(Args):
+    eps: PositiveFloat = 1e-5
+    in_: PositiveInt | None = Field(default=None, alias="in", description="expected channels (checked)")
+
+
+class LayerScaleArgs(Args):
+    init: float = Field(default=1e-6, description="initial value of every per-channel scale")
 
 
 class LRNArgs(Args):
@@ -80,6 +90,19 @@ class LayerNormAttrs(NamedTuple):
     eps: float
     elementwise_affine: bool
     bias: bool
+
+
+class ChannelLayerNormAttrs(NamedTuple):
+    """Layer norm over the channel axis at every position (torchvision's LayerNorm2d)."""
+
+    num_channels: int
+    eps: float
+
+
+class LayerScaleAttrs(NamedTuple):
+    # [C, 1, ..., 1]: one scale per channel, broadcast over the spatial axes.
+    shape: tuple[int, ...]
+    init: float
 
 
 class GroupNormAttrs(NamedTuple):
@@ -132,7 +155,7 @@ def channel_norm_weights(a: ChannelNormAttrs) -> tuple[TensorSpec, ...]:
 
 def infer_layernorm(args: LayerNormArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
     x = ins[0]
-    shape = tuple(args.shape) if args.shape is not None else x
+    shape = x if args.shape is None else (args.shape,) if isinstance(args.shape, int) else tuple(args.shape)
     if len(shape) > len(x) or tuple(x[len(x) - len(shape):]) != shape:
         raise RuleViolation(
             "E302",
@@ -146,6 +169,30 @@ def infer_layernorm(args: LayerNormArgs, ins: Sequence[Shape], ctx: RuleContext)
 
 def layernorm_weights(a: LayerNormAttrs) -> tuple[TensorSpec, ...]:
     return _affine_weights(a.normalized_shape, a.bias) if a.elementwise_affine else ()
+
+
+def infer_channel_norm(args: ChannelNormArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    x = ins[0]
+    check_in(args.in_, x[0], "channel")
+    return Inferred(x, ChannelLayerNormAttrs(x[0], args.eps))
+
+
+def channel_layernorm_weights(a: ChannelLayerNormAttrs) -> tuple[TensorSpec, ...]:
+    return _affine_weights((a.num_channels,))
+
+
+def infer_layer_scale(args: LayerScaleArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
+    x = ins[0]
+    return Inferred(x, LayerScaleAttrs((x[0],) + (1,) * (len(x) - 1), args.init))
+
+
+def layer_scale_weights(a: LayerScaleAttrs) -> tuple[TensorSpec, ...]:
+    # The module fills it with `init` itself (torchvision's CNBlock: torch.ones(C, 1, 1) * init).
+    return (TensorSpec("weight", a.shape),)
+
+
+def layer_scale_detail(op: str, a: LayerScaleAttrs) -> str:
+    return f"init {a.init:g}"
 
 
 def infer_groupnorm(args: GroupNormArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
@@ -187,6 +234,13 @@ RULES = [
            aliases=("ln",)),
     OpRule("groupnorm", "norm", GroupNormArgs, infer_groupnorm, groupnorm_weights, extra=per_element,
            positional=("groups",), traits=_NORM_TRAITS, doc="group norm (nn.GroupNorm)"),
+    OpRule("channel_norm", "norm", ChannelNormArgs, infer_channel_norm, channel_layernorm_weights,
+           extra=per_element, traits=_NORM_TRAITS, aliases=("layernorm2d",),
+           doc="layer norm over the channels at every position, weight and bias [C] (torchvision's LayerNorm2d)"),
+    OpRule("layer_scale", "norm", LayerScaleArgs, infer_layer_scale, layer_scale_weights, extra=per_element,
+           positional=("init",), detail=layer_scale_detail,
+           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS}),
+           doc="learnable per-channel scale of shape [C, 1, ..., 1] (ConvNeXt's layer_scale)"),
     OpRule("lrn", "norm", LRNArgs, infer_lrn, extra=per_element, positional=("size",),
            traits=frozenset({Trait.KEEPS_CHANNELS}),
            doc="local response norm across channels (nn.LocalResponseNorm)"),

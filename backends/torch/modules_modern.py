@@ -1,0 +1,133 @@
+"""Modules of the modern CNN vocabulary that ``torch.nn`` lacks: channel norm, layer scale,
+stochastic depth, permute and the locally connected layer.
+
+Like ``modules.py`` (which re-exports them for ``to_torch``), each class is copied as text into
+the file ``specdsl build`` emits (``helper_source.py``), so both outputs run the same code: the
+classes use nothing but torch, builtins and each other, no f-strings, no ``with``, no lambdas.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ChannelNorm(nn.Module):
+    """Layer norm over the channel axis at every position (torchvision's LayerNorm2d, any rank):
+    the channels move last, are normalised with weight and bias [C], and move back."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.num_channels = num_channels
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_channels))
+        self.bias = nn.Parameter(torch.zeros(num_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.nn.functional.layer_norm(x.movedim(1, -1), (self.num_channels,), self.weight, self.bias,
+                                           self.eps)
+        return y.movedim(-1, 1)
+
+    def extra_repr(self) -> str:
+        return str(self.num_channels) + ", eps=" + str(self.eps)
+
+
+class LayerScale(nn.Module):
+    """A learnable scale per channel, of shape [C, 1, ..., 1] (ConvNeXt's layer_scale), filled with init."""
+
+    def __init__(self, channels: int, rank: int, init: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((channels,) + (1,) * rank, init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
+
+
+class StochasticDepth(nn.Module):
+    """Drops its input while training, per sample ("row") or for the whole batch ("batch"),
+    scaling what survives by 1 / (1 - p); the identity in eval (torchvision.ops.StochasticDepth)."""
+
+    def __init__(self, p: float, mode: str = "row") -> None:
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        shape = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        mask = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
+        if keep > 0.0:
+            mask.div_(keep)
+        return x * mask
+
+    def extra_repr(self) -> str:
+        return "p=" + str(self.p) + ", mode=" + self.mode
+
+
+class Permute(nn.Module):
+    """Reorders the axes (batch included, which stays first): a view, as torch.permute gives."""
+
+    def __init__(self, dims: list) -> None:
+        super().__init__()
+        self.dims = tuple(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+    def extra_repr(self) -> str:
+        return str(list(self.dims))
+
+
+class LocallyConnected(nn.Module):
+    """A convolution with its own kernel at every output position (unshared weights), zero padding.
+
+    weight [*out_sizes, out, C, *k] (a conv weight per position), bias [out, *out_sizes]; the input's
+    spatial size is fixed by out_sizes, as a linear layer's is by its features."""
+
+    def __init__(self, in_channels: int, out_channels: int, out_sizes: tuple, kernel_size: tuple, stride: tuple,
+                 padding: tuple, bias: bool = True) -> None:
+        super().__init__()
+        self.out_sizes = tuple(out_sizes)
+        self.kernel_size = tuple(kernel_size)
+        self.stride = tuple(stride)
+        self.padding = tuple(padding)
+        self.weight = nn.Parameter(torch.empty((*self.out_sizes, out_channels, in_channels, *self.kernel_size)))
+        if bias:
+            self.bias = nn.Parameter(torch.empty((out_channels, *self.out_sizes)))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # nn.Conv2d's default: uniform on ±1/sqrt(fan_in) for weight and bias.
+        fan_in = self.weight.shape[len(self.out_sizes) + 1]
+        for k in self.kernel_size:
+            fan_in = fan_in * k
+        bound = fan_in ** -0.5
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rank = len(self.kernel_size)
+        widths = []
+        for p in reversed(self.padding):
+            widths += [p, p]
+        x = torch.nn.functional.pad(x, widths)
+        for axis in range(rank):
+            x = x.unfold(2 + axis, self.kernel_size[axis], self.stride[axis])
+        # [N, C, *out_sizes, *k] -> [N, positions, C·prod(k)], one row of inputs per output position.
+        order = [0, *range(2, 2 + rank), 1, *range(2 + rank, 2 + 2 * rank)]
+        n, positions = x.shape[0], self.weight.shape[:rank].numel()
+        cols = x.permute(order).reshape(n, positions, -1)
+        w = self.weight.reshape(positions, self.weight.shape[rank], -1)
+        y = torch.einsum("nlk,lok->nol", cols, w).reshape((n, w.shape[1], *self.out_sizes))
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+    def extra_repr(self) -> str:
+        return ("out_sizes=" + str(self.out_sizes) + ", kernel_size=" + str(self.kernel_size) + ", stride="
+                + str(self.stride) + ", padding=" + str(self.padding) + ", bias=" + str(self.bias is not None))
