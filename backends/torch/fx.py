@@ -24,7 +24,8 @@ from torch import fx, nn
 
 from specdsl.api import Model
 from specdsl.ir import Node
-from specdsl.ops.rule import TensorSpec
+from specdsl.ops import OPS
+from specdsl.ops.rule import TensorSpec, Trait
 
 
 def make_module(ctor: Ctor, fractal: FractalPath) -> nn.Module:
@@ -103,13 +104,35 @@ def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule
                 locate(added, node)
         value.meta["specdsl_index"] = node.index
         values.append(value)
-    graph.output(values[model.graph.output])
+    g = model.graph
+    if g.returns_dict:
+        graph.output({key: values[i] for key, i in g.outputs})
+    elif g.returns_tuple:
+        graph.output(tuple(values[i] for _, i in g.outputs))
+    else:
+        graph.output(values[g.output])
     gm = SpecGraphModule(root, graph, class_name=class_name(model.name))
+    # A block's own parameter (layer_scale) comes before its sibling layers, as torchvision's does.
+    for parent, nodes in leading_modules(model).items():
+        container = gm.get_submodule(parent)
+        first = {path.rsplit(".", 1)[1]: container._modules[path.rsplit(".", 1)[1]]
+                 for path in (module_path(n.path) for n in nodes)}
+        rest = {k: v for k, v in container._modules.items() if k not in first}
+        object.__setattr__(container, "_modules", {**first, **rest})
     # Kept in meta, not in a forward hook: GraphModule's deepcopy keeps meta (sharing the copied
     # FractalPath with the copied joins) but drops forward hooks.
     gm.meta["specdsl_fractal"] = fractal
     gm.meta["specdsl_fractal_sampling"] = fractal_sampling(ctors)
     return gm
+
+
+def leading_modules(model: Model) -> dict[str, list[Node]]:
+    """Parent module path -> the nodes that register there before their siblings (Trait.LEADS_ITS_BLOCK)."""
+    out: dict[str, list[Node]] = {}
+    for node in model.graph.nodes:
+        if not node.is_input and OPS[node.op].has(Trait.LEADS_ITS_BLOCK):
+            out.setdefault(module_path(node.path).rsplit(".", 1)[0], []).append(node)
+    return out
 
 
 def _nodes_after(graph: fx.Graph, mark: fx.Node) -> list[fx.Node]:

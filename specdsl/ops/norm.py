@@ -239,7 +239,7 @@ RULES = [
            doc="layer norm over the channels at every position, weight and bias [C] (torchvision's LayerNorm2d)"),
     OpRule("layer_scale", "norm", LayerScaleArgs, infer_layer_scale, layer_scale_weights, extra=per_element,
            positional=("init",), detail=layer_scale_detail,
-           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS}),
+           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS, Trait.LEADS_ITS_BLOCK}),
            doc="learnable per-channel scale of shape [C, 1, ..., 1] (ConvNeXt's layer_scale)"),
     OpRule("lrn", "norm", LRNArgs, infer_lrn, extra=per_element, positional=("size",),
            traits=frozenset({Trait.KEEPS_CHANNELS}),

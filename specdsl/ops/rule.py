@@ -115,6 +115,9 @@ class Trait(enum.Enum):
     SUM = "sum"
     # Output channels equal input channels (activations, norms, pooling, dropout, ...).
     KEEPS_CHANNELS = "keeps_channels"
+    # Its parameter is the enclosing block's own (torchvision's CNBlock.layer_scale is an nn.Parameter
+    # of the block, not a submodule), so it registers before its sibling layers: first in the state_dict.
+    LEADS_ITS_BLOCK = "leads_its_block"
     # Its output(s) share the input's storage (split, chunk and their parts): no new memory,
     # but the input stays alive while the view is.
     VIEW = "view"
