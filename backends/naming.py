@@ -40,7 +40,7 @@ def inplace_activations(model: Model) -> set[int]:
         if not node.is_input and OPS[node.op].has(Trait.INPLACE):
             producer = model.graph.nodes[node.inputs[0]]
             if not producer.is_input and OPS[producer.op].has(Trait.OVERWRITABLE_OUTPUT) \
-                    and len(consumers[producer.index]) == 1 and producer.index != model.graph.output:
+                    and len(consumers[producer.index]) == 1 and producer.index not in model.graph.output_nodes:
                 found.add(node.index)
     return found
 

@@ -129,7 +129,8 @@ class NumpyModel:
         for node in nodes:
             for i in node.inputs:
                 remaining[i] += 1
-        remaining[self.graph.output] += 1
+        for out in self.graph.output_nodes:
+            remaining[out] += 1
         # Pending reads per underlying buffer: identity, dropout and flatten return views of their
         # input, so a node may overwrite its input only when nothing else will read that buffer.
         pending: dict[int, int] = {}
@@ -159,7 +160,7 @@ class NumpyModel:
                     values[i] = None
         if capture:
             return {i: v for i, v in enumerate(values)}
-        return values[self.graph.output]
+        return returned(self.graph, values)
 
     def _bytes_per_sample(self) -> int:
         """Peak live activations of one sample (the static figure) plus the largest scratch buffer (im2col, col2im)."""
@@ -245,6 +246,15 @@ def _located(exc: Exception, node: Any) -> Exception:
         if str(again) == message:
             return again
     return RuntimeError(message)
+
+
+def returned(graph: Any, values: Sequence[Any]) -> Any:
+    """What the model returns: its output, or its declared outputs as a tuple or a dict."""
+    if graph.returns_dict:
+        return {key: values[i] for key, i in graph.outputs}
+    if graph.returns_tuple:
+        return tuple(values[i] for _, i in graph.outputs)
+    return values[graph.output]
 
 
 def _root(a: Array) -> Array:

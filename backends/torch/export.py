@@ -26,6 +26,16 @@ DEFAULT_OPSET = 18
 _EXPORTER_LOGGERS = ("torch.onnx", "torch.onnx._internal.exporter._registration", "torch.export")
 
 
+def output_names(model: Model) -> list[str]:
+    """`output`, or one name per declared output (its key, or output_0, output_1, ... for a tuple)."""
+    g = model.graph
+    if g.returns_dict:
+        return [str(key) for key, _ in g.outputs]
+    if g.returns_tuple:
+        return [f"output_{k}" for k in range(len(g.outputs))]
+    return ["output"]
+
+
 def export_onnx(module: nn.Module, model: Model, path: str | os.PathLike[str], *, opset: int = DEFAULT_OPSET,
                 dynamic_batch: bool = False, batch: int = 1) -> None:
     """Write ``module`` (built from ``model``) as an ONNX file at ``path``, atomically."""
@@ -42,7 +52,7 @@ def export_onnx(module: nn.Module, model: Model, path: str | os.PathLike[str], *
             log.setLevel(logging.ERROR)
         try:
             program = torch.onnx.export(module, (x,), dynamo=True, opset_version=opset, input_names=["input"],
-                                        output_names=["output"], dynamic_shapes=shapes, verbose=False,
+                                        output_names=output_names(model), dynamic_shapes=shapes, verbose=False,
                                         external_data=False)
         finally:
             for log, level in zip(quiet, levels):

@@ -15,6 +15,10 @@ WORDS = {
     "STRING": "a quoted string",
     "ARROW": "'->'",
     "REPEAT": "a repeat count like x3",
+    "REPEAT_OPEN": "a repeat count like x(n - 1)",
+    "COMPARE": "a comparison",
+    "SLASH": "'/'",
+    "PERCENT": "'%'",
     "_NL": "a new line",
     "LPAR": "'('",
     "RPAR": "')'",
@@ -131,6 +135,10 @@ def _explain(tok: Any, prev: Any, expected: list[str], open_stack: Sequence[Any]
     exp = set(expected)
     if prev_type == "ARROW":
         return f"expected a layer or block after '->'; received {got}", "write the next layer, e.g. `-> relu`"
+    if tok.type == "ARROW" and open_stack:
+        o = open_stack[-1]
+        return ("unexpected '->' inside brackets", f"'->' cannot appear inside brackets: '{o.value}' opened at "
+                f"line {o.line}, column {o.column} is not closed")
     if tok.type == "ARROW":
         return (f"unexpected '->'{_expect_text(expected)}",
                 "'->' joins two layers; start the chain with a layer (or @name to continue from a named one)")

@@ -143,8 +143,9 @@ def _peak_bytes(graph: Graph, sizes: list[int], views: list[int | None]) -> int:
         for i in node.inputs:
             owner = i if views[i] is None else views[i]
             last_use[owner] = max(last_use[owner], node.index)  # type: ignore[index]
-    output = graph.output if views[graph.output] is None else views[graph.output]
-    last_use[output] = len(graph.nodes)  # type: ignore[index]
+    for out in graph.output_nodes:
+        owner = out if views[out] is None else views[out]
+        last_use[owner] = len(graph.nodes)  # type: ignore[index]
     frees: list[list[int]] = [[] for _ in range(len(graph.nodes) + 1)]
     for i, t in enumerate(last_use):
         frees[t].append(i)

@@ -6,7 +6,7 @@ or raises a SpecError listing every problem found.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, create_model
@@ -15,8 +15,9 @@ from specdsl.blocks.registry import BLOCKS, BODY_BLOCKS
 from specdsl.errors import Diagnostic
 from specdsl.ops import ALIASES, OPS
 from specdsl.ops.rule import Args, PositiveInt
-from specdsl.schema.layer import NodeName
+from specdsl.schema.layer import NodeName, NodeRef
 from specdsl.schema.names import MODEL_NAME_PATTERN, NAME_PATTERN
+from specdsl.schema.params import ParamChoice, Resolved, resolve
 from specdsl.schema.validation import diagnostics_from, kind_of, show_value
 from specdsl.source import PathKey, SourceMap
 
@@ -30,10 +31,21 @@ class SpecDocument(Args):
     )
     dtype: Literal["float32", "float16", "bfloat16", "float64"] = "float32"
     description: str | None = None
+    params: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Any] = Field(
+        default_factory=dict, description="the model's parameters: name: default value (or type, if required)"
+    )
+    variants: dict[Annotated[str, Field(pattern=MODEL_NAME_PATTERN)], dict[str, Any]] = Field(
+        default_factory=dict, description="named members of the family: variant name: {parameter: value}"
+    )
     blocks: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Any] = Field(
         default_factory=dict, description="user-defined blocks, called by name from layers"
     )
     layers: Annotated[list[Any], Field(min_length=1)]
+    outputs: (Annotated[list[NodeRef], Field(min_length=1, max_length=64)]
+              | Annotated[dict[Annotated[str, Field(pattern=NAME_PATTERN)], NodeRef], Field(min_length=1,
+                                                                                            max_length=64)]
+              | None) = Field(default=None, description="several model outputs: a list (the module returns "
+                              "a tuple) or name: node (a dict), e.g. {out: head, aux: aux_head}")
 
 
 class _BlockParts(Args):
@@ -63,10 +75,19 @@ class Spec:
     layers: list[Any]
     blocks: dict[str, BlockDef]
     smap: SourceMap | None
+    # The model parameters' values for this load (in scope in layers and blocks), where each came
+    # from, the variant chosen and the variants declared.
+    # Declared outputs: node references in order, each with its key (None in a list), or None.
+    outputs: tuple[tuple[str | None, str], ...] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    param_origin: dict[str, str] = field(default_factory=dict)
+    variant: str | None = None
+    variants: tuple[str, ...] = ()
 
 
-def validate_document(data: Any, smap: SourceMap | None) -> Spec:
-    """Validate a whole document; raise SpecError with every problem found."""
+def validate_document(data: Any, smap: SourceMap | None, choice: ParamChoice | None = None) -> Spec:
+    """Validate a whole document for one member of its family (``choice``: a variant and parameter
+    values; by default the spec's defaults); raise SpecError with every problem found."""
     from specdsl.errors import SpecError
 
     sources = {smap.file: smap.text} if smap else {}
@@ -76,7 +97,12 @@ def validate_document(data: Any, smap: SourceMap | None) -> Spec:
         raise SpecError([Diagnostic(
             "error", "E202", f"a spec is a mapping with model, input and layers; received {kind_of(data)}",
             loc, hint="start the file with `model: name`")], sources)
+    resolved = resolve(data, smap, choice or ParamChoice(), diags)
+    if resolved is None:
+        raise SpecError(diags, sources)
     header_data = {**data, "layers": [None] * len(data["layers"])} if isinstance(data.get("layers"), list) else data
+    if resolved.env and isinstance(data.get("input"), list):
+        header_data = {**header_data, "input": _input_with(data["input"], resolved, smap, diags)}
     try:
         doc = SpecDocument.model_validate(header_data)
     except ValidationError as exc:
@@ -90,7 +116,26 @@ def validate_document(data: Any, smap: SourceMap | None) -> Spec:
                 blocks[name] = block
     if diags or doc is None:
         raise SpecError(diags, sources)
-    return Spec(doc.model, tuple(doc.input), doc.dtype, doc.description, list(data["layers"]), blocks, smap)
+    outputs = None if doc.outputs is None else tuple(doc.outputs.items()) if isinstance(doc.outputs, dict) \
+        else tuple((None, ref) for ref in doc.outputs)
+    return Spec(doc.model, tuple(doc.input), doc.dtype, doc.description, list(data["layers"]), blocks, smap,
+                outputs, resolved.env, resolved.origin, resolved.variant, tuple(doc.variants))
+
+
+def _input_with(shape: list[Any], resolved: Resolved, smap: SourceMap | None, diags: list[Diagnostic]) -> list[Any]:
+    """The input shape with parameters in it evaluated (`input [3, resolution, resolution]`)."""
+    from specdsl.blocks.expr import ExprError, evaluate, is_expression
+
+    out = []
+    for i, item in enumerate(shape):
+        if isinstance(item, str) and (item in resolved.env or is_expression(item, resolved.env)):
+            try:
+                item = evaluate(item, resolved.env)
+            except ExprError as exc:
+                diags.append(Diagnostic("error", "E320", f"cannot evaluate '{item}': {exc}",
+                                        smap.value_loc(("input", i)) if smap else None))
+        out.append(item)
+    return out
 
 
 BUILTIN_BLOCKS = tuple(BLOCKS)
@@ -120,6 +165,13 @@ def _validate_block(name: str, raw: Any, smap: SourceMap | None, diags: list[Dia
             f"received {', '.join(bodies) if bodies else 'none'}",
             where, hint="write `layers: [...]` for a plain sequence"))
         return None
+    for i, iname in enumerate(block.inputs):
+        if iname in block.inputs[:i]:
+            diags.append(Diagnostic(
+                "error", "E102", f"input '{iname}' of block '{name}' is declared twice",
+                smap.value_loc((*path, "inputs", i)) if smap else where,
+                hint="give each input its own name: `inputs(x, skip)`"))
+            return None
     for pname, decl in block.params.items():
         if pname in ("input", *block.inputs):
             diags.append(Diagnostic(

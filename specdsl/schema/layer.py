@@ -52,7 +52,10 @@ class LayerMeta(Args):
         default=None, description="names of the nodes feeding this one (default: the previous layer); "
         "`s.0` is the first output of a split or chunk named s"
     )
-    repeat: Annotated[int, Field(ge=1)] = Field(default=1, description="stack this many copies in sequence")
+    repeat: Annotated[int, Field(ge=0)] = Field(default=1, description="stack this many copies in sequence "
+                                                "(0: none, the layer is left out)")
+    if_: bool = Field(default=True, alias="if", description="build the layer only when true (a parameter or a "
+                      "condition such as `depth > 1`)")
 
 
 META_KEYS = tuple(f.alias or n for n, f in LayerMeta.model_fields.items())

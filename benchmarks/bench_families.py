@@ -1,0 +1,94 @@
+"""How fast are model families?
+
+Three measurements, each against a target (issue: model families and the whole zoo):
+
+(a) ``specdsl check regnet_y_128gf`` as a whole process (a variant of a family file: interpreter
+    start, imports, finding the variant, parse, expansion, analysis, table)      target ≤ 0.3 s
+(b) every torchvision model of the zoo (the reference file's names that load) checked in one
+    process, in sequence                                                           target ≤ 5 s
+(c) a 100-point sweep of the EfficientNet family (width × depth), in process      target ≤ 2 s
+
+    .venv/bin/python benchmarks/bench_families.py [--runs 7] [--check]
+
+``--check`` exits 1 when a target is missed. Medians of interleaved runs; the machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "tests" / "reference" / "torchvision_cnns.json"
+
+
+def specdsl_command() -> list[str]:
+    script = Path(sys.executable).with_name("specdsl")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "specdsl"]
+
+
+def process_seconds(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+
+    import specdsl
+    from specdsl import zoo
+    from specdsl.sweep import sweep
+
+    print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
+          f"specdsl from {Path(specdsl.__file__).parent}")
+    results = []
+
+    name = "regnet_y_128gf" if zoo.find_variant("regnet_y_128gf") or zoo.find("regnet_y_128gf") else "resnet152"
+    argv = [*specdsl_command(), "check", name]
+    process_seconds(argv)  # warm-up: file system caches, .pyc files
+    times = [process_seconds(argv) for _ in range(args.runs)]
+    bare = statistics.median(process_seconds([sys.executable, "-c", "pass"]) for _ in range(args.runs))
+    results.append((f"(a) specdsl check {name}, whole process", statistics.median(times), 0.3,
+                    f"python -c pass alone: {bare:.3f} s"))
+
+    names = sorted(json.loads(REFERENCE.read_text())["models"])
+    loadable = [n for n in names if n in zoo.all_names()]
+    start = time.perf_counter()
+    for n in loadable:
+        specdsl.load(n, warn=False)
+    results.append((f"(b) check {len(loadable)} of the {len(names)} torchvision models in one process",
+                    time.perf_counter() - start, 5.0, f"{len(names) - len(loadable)} not in the zoo yet"))
+
+    family = "efficientnet_b0" if "efficientnet_b0" in zoo.all_names() else None
+    if family is not None:
+        widths = [0.5 + 0.1 * i for i in range(10)]
+        depths = [0.8 + 0.2 * i for i in range(10)]
+        sweep(family, {"width": widths[:2], "depth": depths[:1]})  # warm-up
+        start = time.perf_counter()
+        points = sweep(family, {"width": widths, "depth": depths})
+        elapsed = time.perf_counter() - start
+        ok = sum(p.ok for p in points)
+        results.append((f"(c) sweep of {family}'s family, {len(points)} points", elapsed, 2.0,
+                        f"{ok} loaded, {sum(p.pareto for p in points)} on the Pareto front"))
+
+    missed = 0
+    for label, seconds, target, note in results:
+        status = "ok" if seconds <= target else "MISSED"
+        missed += status != "ok"
+        print(f"{label}: {seconds:.3f} s (target ≤ {target} s) [{status}]  {note}")
+    return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
