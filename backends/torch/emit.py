@@ -19,7 +19,7 @@ import keyword
 import re
 from typing import Any
 
-from specdsl.backends.naming import module_path
+from specdsl.backends.naming import InitCall, init_calls, module_path
 from specdsl.backends.torch.emit_plan import BlockClassPlan, Instance
 from specdsl.backends.torch.emit_text import (
     IDENT,
@@ -28,8 +28,10 @@ from specdsl.backends.torch.emit_text import (
     attribute_lines,
     emitted_class_name,
     init_lines,
+    init_loop,
     inside,
     place,
+    registration_order,
     shape_comment,
 )
 from specdsl.backends.torch.helper_source import helper_sources
@@ -38,6 +40,8 @@ from specdsl.backends.torch.safety import check as check_source
 
 from specdsl.api import Model
 from specdsl.ir import Node
+from specdsl.ops import OPS
+from specdsl.ops.rule import Trait
 
 
 def _var(node: Node, used: set[str]) -> str:
@@ -113,6 +117,7 @@ def _init_method(plan: BlockClassPlan, instance_of: dict[int, Instance]) -> list
     figs = plan.figs
     tree: dict[str, Any] = {}
     inits: list[str] = []
+    entries: list[tuple[str, str, list[InitCall]]] = []
     frozen: list[str] = []
     placed: set[str] = set()
     for node in plan.graph.nodes[1:]:
@@ -133,8 +138,9 @@ def _init_method(plan: BlockClassPlan, instance_of: dict[int, Instance]) -> list
         if ctor is None:
             continue
         if node.index not in instance_of:
-            place(tree, module_path(node.path), ctor.render())
+            place(tree, module_path(node.path), ctor.render(), first=OPS[node.op].has(Trait.LEADS_ITS_BLOCK))
         inits += init_lines(node, weights, module)
+        entries.append((module_path(node.path), ctor.name, init_calls(node, weights)))
         if node.frozen and any(w.role == "parameter" for w in weights):
             frozen.append(module)
     out = ["    def __init__(self) -> None:", "        super().__init__()"]
@@ -147,6 +153,10 @@ def _init_method(plan: BlockClassPlan, instance_of: dict[int, Instance]) -> list
         out.append(f"        for p in {module}.parameters():")
         out.append("            p.requires_grad_(False)")
     if inits:
+        loop = init_loop(entries, registration_order([path for path, _, _ in entries]),
+                         "\n".join(helper_sources(plan.helpers)))
+        if loop is not None and len(loop) < len(inits):
+            inits = loop
         out += ["", "    def reset_parameters(self) -> None:"]
         out += [f"        {line}" for line in inits]
     return out
@@ -155,7 +165,9 @@ def _init_method(plan: BlockClassPlan, instance_of: dict[int, Instance]) -> list
 def _forward_method(plan: BlockClassPlan, instance_of: dict[int, Instance]) -> list[str]:
     """The model's forward: a line per node (or per block-class call), with the shape it yields."""
     graph, figs = plan.graph, plan.figs
-    out = ["", "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
+    returns = "dict[str, torch.Tensor]" if graph.returns_dict else \
+        f"tuple[{', '.join(['torch.Tensor'] * len(graph.outputs))}]" if graph.returns_tuple else "torch.Tensor"
+    out = ["", f"    def forward(self, x: torch.Tensor) -> {returns}:",
            f"        {shape_comment(graph.input_shape)}"]
     if plan.fractal_path:
         out.append("        self._sample_fractal_path()")
@@ -191,7 +203,12 @@ def _forward_method(plan: BlockClassPlan, instance_of: dict[int, Instance]) -> l
             expr = plan.source(node.index, ins)
             comment = f"{comment}  {node.path}" if comment else f"# {node.path}"
         out.append(f"        {var} = {expr}  {comment}".rstrip())
-    out.append(f"        return {names[graph.output]}")
+    if graph.returns_dict:
+        out.append("        return {" + ", ".join(f"{key!r}: {names[i]}" for key, i in graph.outputs) + "}")
+    elif graph.returns_tuple:
+        out.append(f"        return {', '.join(names[i] for _, i in graph.outputs)}")
+    else:
+        out.append(f"        return {names[graph.output]}")
     return out
 
 
@@ -253,6 +270,17 @@ def check_emitted(model: Model, source: str) -> list[str]:
     x = example_input(model, 2)
     with torch.no_grad():
         a, b = reference(x), emitted(x)
-    if not torch.equal(a, b):
-        problems.append(f"outputs differ: max abs difference {(a - b).abs().max().item():.3g}")
+    for key, (ta, tb) in _paired_outputs(a, b):
+        if not torch.equal(ta, tb):
+            problems.append(f"outputs{key} differ: max abs difference {(ta - tb).abs().max().item():.3g}")
     return problems
+
+
+def _paired_outputs(a: Any, b: Any) -> list[tuple[str, tuple[Any, Any]]]:
+    """Matching tensors of two models' results: one tensor, a tuple or a dict of them."""
+    if isinstance(a, dict):
+        return [(f"[{k!r}]", (a[k], b[k])) for k in a] if isinstance(b, dict) and list(a) == list(b) else \
+            [("", (a, b))]
+    if isinstance(a, tuple):
+        return [(f"[{i}]", pair) for i, pair in enumerate(zip(a, b, strict=True))]
+    return [("", (a, b))]

@@ -130,7 +130,8 @@ class BlockClassPlan:
                 continue
             ctor = self.ctors.get(item.index)
             literal = None if ctor is None else (ctor.name, ctor.fractal_path, tuple(k for k, _ in ctor.slots()),
-                                                 tuple((k, v) for k, v in ctor.slots()
+                                                 # repr: a list argument (a Permute's dims) is unhashable.
+                                                 tuple((k, repr(v)) for k, v in ctor.slots()
                                                        if not isinstance(v, int) or isinstance(v, bool)))
             # A function's text over placeholder inputs: same arity and arguments (concat's dim).
             function = None if ctor is not None else self.source(item.index, [f"x{k}" for k in
@@ -329,7 +330,7 @@ class BlockClassPlan:
             if exprs is None:
                 return False
             rel = module_path(node.path)[len(draft.base) + 1:]
-            place(draft.tree, rel, ctor.render(exprs))
+            place(draft.tree, rel, ctor.render(exprs), first=OPS[node.op].has(Trait.LEADS_ITS_BLOCK))
             if ctor.channels_out:
                 out_slot = ctor.channels_out[0]
                 out_chans = exprs.get(out_slot, repr(dict(ctor.slots())[out_slot]))

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from specdsl.backends.naming import class_name, init_calls
+from specdsl.backends.naming import InitCall, class_name, init_calls
 from specdsl.backends.torch.helper_source import helper_names
 
 if TYPE_CHECKING:
@@ -49,13 +49,20 @@ def shape_comment(shape: Sequence[int] | None) -> str:
     return "# N x " + " x ".join(str(d) for d in shape) if shape else ""
 
 
-def place(tree: ModuleTree, rel: str, source: str) -> None:
-    """Put a constructor's source at dotted path ``rel`` of a module tree."""
+def place(tree: ModuleTree, rel: str, source: str, first: bool = False) -> None:
+    """Put a constructor's source at dotted path ``rel`` of a module tree; ``first``: before its
+    siblings (a block's own parameter, Trait.LEADS_ITS_BLOCK, as to_torch registers it)."""
     parts = rel.split(".")
     cursor = tree
     for part in parts[:-1]:
         cursor = cursor.setdefault(part, {})
-    cursor[parts[-1]] = source
+    if first:
+        siblings = list(cursor.items())
+        cursor.clear()
+        cursor[parts[-1]] = source
+        cursor.update(siblings)
+    else:
+        cursor[parts[-1]] = source
 
 
 def tree_source(tree: ModuleTree, indent: int) -> list[str]:
@@ -87,8 +94,51 @@ def attribute_lines(tree: ModuleTree) -> list[str]:
 
 def init_lines(node: Node, weights: Sequence[TensorSpec], module: str) -> list[str]:
     """The same initialisation as to_torch, written out as `nn.init` calls on ``module``."""
-    lines = []
-    for function, tensor, kwargs in init_calls(node, weights):
-        extra = "".join(f", {key}={value!r}" for key, value in kwargs.items())
-        lines.append(f"nn.init.{function}({module}.{tensor}{extra})")
+    return [_init_call(call, module) for call in init_calls(node, weights)]
+
+
+def _init_call(call: InitCall, module: str) -> str:
+    function, tensor, kwargs = call
+    extra = "".join(f", {key}={value!r}" for key, value in kwargs.items())
+    return f"nn.init.{function}({module}.{tensor}{extra})"
+
+
+def registration_order(paths: Sequence[str]) -> list[str]:
+    """Module paths in the order ``named_modules()`` yields them, for modules placed in the order given:
+    each container (a ModuleDict or block) is registered where its first module comes."""
+    tree: ModuleTree = {}
+    for path in paths:
+        place(tree, path, path)
+
+    def walk(t: ModuleTree) -> list[str]:
+        return [p for value in t.values() for p in (walk(value) if isinstance(value, dict) else [value])]
+
+    return walk(tree)
+
+
+def init_loop(entries: Sequence[tuple[str, str, list[InitCall]]], registered: Sequence[str],
+              helper_text: str) -> list[str] | None:
+    """reset_parameters as one loop over the modules that initialises each by its class (torchvision's
+    style), or None where that would not do exactly what the calls in graph order do.
+
+    ``entries``: (module path, constructor class, its init calls) of every module, in graph order;
+    ``registered``: their paths in the order the loop meets them. The loop is the same work only if
+    every module of a class gets the same calls, no helper class holds or extends such a module, and
+    the initialised modules come in graph order (their random draws come in the same order)."""
+    by_class: dict[str, list[InitCall]] = {}
+    for _, cls, calls in entries:
+        if by_class.setdefault(cls, calls) != calls:
+            return None
+    classes = [cls for cls, calls in by_class.items() if calls]
+    if not classes or any(cls in helper_text for cls in classes if cls.startswith("nn.")):
+        return None
+    initialised = [path for path, _, calls in entries if calls]
+    chosen = set(initialised)
+    if [p for p in registered if p in chosen] != initialised:
+        return None
+    # named_modules, not modules: the safety allowlist refuses the attribute name `modules` (sys.modules).
+    lines = ["for _, m in self.named_modules():"]
+    for i, cls in enumerate(classes):
+        lines.append(f"    {'elif' if i else 'if'} isinstance(m, {cls}):")
+        lines += [f"        {_init_call(call, 'm')}" for call in by_class[cls]]
     return lines

@@ -10,7 +10,7 @@ from typing import Any
 
 from specdsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, shape_arg
 from specdsl.render.dot import DEFAULT_SHOW, RANKDIRS, SHOW_CHOICES
-from specdsl.render.dot_layout import parse_expand
+from specdsl.render.dot_layout import parse_expand, parse_wrap
 
 FORMATS = ("svg", "png", "jpg", "pdf", "dot")
 # Raster images at Graphviz's 72 dpi are too small to read on today's screens.
@@ -25,6 +25,13 @@ def expand_arg(text: str) -> int | str | None:
     except ValueError as exc:
         if re.fullmatch(r"[A-Za-z_][\w.\[\]]*", text.strip()):
             return text.strip()
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def wrap_arg(text: str) -> int | None:
+    try:
+        return parse_wrap(text)
+    except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
@@ -87,7 +94,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
                      f"its blocks: {', '.join(sorted(set(model.graph.blocks.values()))) or 'none'}"),
                   file=sys.stderr)
             return EXIT_USAGE
-    text = to_dot(model, expand=expand, rankdir=args.rankdir, show=args.show)
+    text = to_dot(model, expand=expand, rankdir=args.rankdir, show=args.show, wrap=args.wrap)
     try:
         data = text.encode("utf-8") if fmt == "dot" else render(text, fmt, dpi=args.dpi)
     except DotMissing:
@@ -125,6 +132,9 @@ def register(sub: Any) -> None:
                    help="open blocks nested less than N deep, deeper ones drawn as one summary box; or open "
                         "only the blocks called NAME (a block name such as dense, or a path such as layers[4]) "
                         "(default none)")
+    p.add_argument("--wrap", type=wrap_arg, default=None, metavar="auto|none|N",
+                   help="fold a deep graph into N columns side by side (rows with --rankdir LR), like wrapped "
+                        "text; auto (default) folds a graph more than 40 boxes deep so that it reads on a screen")
     p.add_argument("--dpi", type=dpi_arg, default=DEFAULT_DPI,
                    help=f"resolution of .png and .jpg images (default {DEFAULT_DPI})")
     p.add_argument("--rankdir", type=str.upper, choices=RANKDIRS, default="TB",

@@ -15,12 +15,13 @@ edge per layer instead of one per earlier feature map.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from specdsl.ops import OPS
 from specdsl.ops.channels import PART
 from specdsl.ops.rule import Trait
-from specdsl.render.dot_layout import Unit, layout
+from specdsl.render.dot_layout import Fold, Unit, fold, layout
 from specdsl.render.dot_nodes import Boxes, item_id
 from specdsl.render.dot_style import (
     CLUSTER_COLOURS,
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
     from specdsl.passes.analysis import NodeFigures
 
 __all__ = ["DEFAULT_SHOW", "RANKDIRS", "SHOW_CHOICES", "to_dot"]
+
+# A drawn edge: (source item, destination item, source node, destination node, input position).
+Edge = tuple[str, str, int, int, int]
 
 SHOW_CHOICES = ("shapes", "params", "macs", "rf")
 DEFAULT_SHOW = ("shapes", "params", "macs")
@@ -74,7 +78,8 @@ def concat_prefixes(graph: Graph, figs: list[NodeFigures]) -> dict[int, int]:
 
 
 class _Writer:
-    def __init__(self, model: Checked, expand: int | str | None, rankdir: str, show: Iterable[str]):
+    def __init__(self, model: Checked, expand: int | str | None, rankdir: str, show: Iterable[str],
+                 wrap: int | None):
         self.graph = model.graph
         self.figs = model.analysis.figures
         self.totals = model.analysis.totals
@@ -83,27 +88,49 @@ class _Writer:
         self.layout = layout(self.graph, expand)
         self.boxes = Boxes(self.graph, model.analysis, self.show)
         self.out: list[str] = []
+        self.drawn = self.drawn_edges()
+        self.fold = self.folded(wrap)
 
-    def emit_items(self, items: list[tuple[str, Any]], depth: int) -> None:
+    def emit_items(self, items: list[tuple[str, Any]], depth: int, column: int | None = None) -> None:
+        """The items' statements; with ``column``, only those drawn in that column of a folded graph."""
         indent = "    " * depth
         for kind, value in items:
+            if kind in ("node", "box") and column is not None and self.fold.column_of[item_id((kind, value))] != column:
+                continue
             if kind == "node":
                 self.out.append(self.boxes.node_stmt(value, indent))
             elif kind == "box":
                 self.out.append(self.boxes.box_stmt(value, indent))
             else:
                 unit: Unit = value
+                cols = sorted({self.fold.column_of[item_id(self.layout.owner[i])] for i in unit.nodes})
+                if column is not None and column not in cols:
+                    continue
+                # A block cut by a fold is drawn as one cluster per column, the later ones "continued".
+                more = column is not None and column != cols[0]
                 fill, border = CLUSTER_COLOURS
-                self.out.append(f"{indent}subgraph cluster_{unit.nodes[0]} {{")
-                label = html_label([("b", unit.title), ("s", unit.key)])
+                self.out.append(f"{indent}subgraph cluster_{unit.nodes[0]}{f'_{column}' if more else ''} {{")
+                label = html_label([("b", unit.title + (" (continued)" if more else "")), ("s", unit.key)])
                 params = sum(self.figs[i].params for i in unit.nodes)
                 macs = sum(self.figs[i].macs for i in unit.nodes)
                 tip = f"{unit.key}: {unit.title}, params {params:,}, MACs {macs:,}"
                 attrs = [("label", label), ("tooltip", tooltip(tip)), ("style", quoted("rounded,filled")),
                          ("fillcolor", quoted(fill)), ("color", quoted(border)), ("labeljust", "l"), ("fontsize", "11")]
                 self.out.append(f"{indent}    graph {dot_attrs(attrs)};")
-                self.emit_items(unit.items, depth + 1)
+                self.emit_items(unit.items, depth + 1, column)
                 self.out.append(f"{indent}}}")
+
+    def emit_columns(self) -> None:
+        """A folded graph's items, one borderless cluster per column; the columns' first items share a
+        rank and are chained by invisible edges, which sets them side by side, in order."""
+        for c in range(self.fold.columns):
+            self.out.append(f"    subgraph cluster_column{c} {{")
+            self.out.append(f"        graph [label=\"\", peripheries=0, tooltip={tooltip(f'column {c + 1}')}];")
+            self.emit_items(self.layout.items, 2, c)
+            self.out.append("    }")
+        heads = self.fold.heads
+        self.out.append(f"    {{ rank=same; {'; '.join(heads)}; }}")
+        self.out += [f"    {a} -> {b} [style=invis];" for a, b in pairwise(heads)]
 
     def label_edge(self, u: int, from_box: bool, into_merge: bool, n_inputs: int) -> bool:
         """Shapes go on edges where they change: out of the input, a box or a node that reshapes,
@@ -122,15 +149,15 @@ class _Writer:
             return True
         return self.figs[u].shape != self.figs[src.inputs[0]].shape
 
-    def edges(self) -> None:
+    def drawn_edges(self) -> list[Edge]:
+        """Every edge drawn, in the graph's order; a DenseNet concat's earlier inputs come through the
+        earlier concat that has them (:func:`concat_prefixes`)."""
         owner = self.layout.owner
         seen: set[tuple[str, str, int]] = set()
-        labelled: set[int] = set()  # a tensor fanning out to plain ops is labelled on its first edge only
         prefixes = concat_prefixes(self.graph, self.figs)
+        out: list[Edge] = []
         for node in self.graph.nodes:
             dst = item_id(owner[node.index])
-            rule = OPS.get(node.op)
-            into_merge = rule is not None and rule.has(Trait.MERGE)
             inputs: list[tuple[int, int]] = list(enumerate(node.inputs))
             via = prefixes.get(node.index)
             if via is not None:
@@ -141,28 +168,65 @@ class _Writer:
                 if src == dst or (src, dst, u) in seen:
                     continue
                 seen.add((src, dst, u))
-                attrs: list[tuple[str, str]] = []
-                if ("shapes" in self.show and self.label_edge(u, owner[u][0] == "box", into_merge, len(inputs))
-                        and (u not in labelled or into_merge)):
-                    part = f".{self.figs[u].attrs.index} " if self.graph.nodes[u].op == PART else ""
-                    attrs.append(("label", quoted(" " + part + compact_shape(self.figs[u].shape) + " ")))
-                    labelled.add(u)
-                tip = f"{self.graph.nodes[u].path} → {node.path}"
-                if u == via:
-                    tip += (f" (stands for inputs 1-{len(self.graph.nodes[via].inputs)} of this {node.op}, "
-                            f"which are the inputs of {self.graph.nodes[via].path})")
-                edge = merge_input(rule, pos) if rule is not None else None
-                if edge is not None:
-                    attrs += edge.attrs()
-                    self.boxes.kinds_used.add(edge.kind)
-                    tip += " (" + edge.tip.format(op=node.op, n=pos + 1) + ")"
-                attrs.append(("tooltip", tooltip(tip)))
-                self.out.append(f"    {src} -> {dst} {dot_attrs(attrs)};")
+                out.append((src, dst, u, node.index, pos))
+        return out
+
+    def folded(self, wrap: int | None) -> Fold:
+        order: list[str] = []
+        clusters: list[list[str]] = []
+
+        def walk(items: list[tuple[str, Any]]) -> list[str]:
+            ids: list[str] = []
+            for kind, value in items:
+                if kind == "unit":
+                    inner = walk(value.items)
+                    clusters.append(inner)
+                    ids += inner
+                else:
+                    order.append(item_id((kind, value)))
+                    ids.append(order[-1])
+            return ids
+
+        walk(self.layout.items)
+        return fold(order, [(src, dst) for src, dst, *_ in self.drawn], clusters, wrap)
+
+    def edges(self) -> None:
+        labelled: set[int] = set()  # a tensor fanning out to plain ops is labelled on its first edge only
+        prefixes = concat_prefixes(self.graph, self.figs)
+        for src, dst, u, v, pos in self.drawn:
+            node = self.graph.nodes[v]
+            rule = OPS.get(node.op)
+            into_merge = rule is not None and rule.has(Trait.MERGE)
+            via = prefixes.get(v)
+            n_inputs = len(node.inputs) if via is None else 1 + len(node.inputs) - len(self.graph.nodes[via].inputs)
+            attrs: list[tuple[str, str]] = []
+            if ("shapes" in self.show and self.label_edge(u, self.layout.owner[u][0] == "box", into_merge, n_inputs)
+                    and (u not in labelled or into_merge)):
+                part = f".{self.figs[u].attrs.index} " if self.graph.nodes[u].op == PART else ""
+                attrs.append(("label", quoted(" " + part + compact_shape(self.figs[u].shape) + " ")))
+                labelled.add(u)
+            tip = f"{self.graph.nodes[u].path} → {node.path}"
+            if u == via:
+                tip += (f" (stands for inputs 1-{len(self.graph.nodes[via].inputs)} of this {node.op}, "
+                        f"which are the inputs of {self.graph.nodes[via].path})")
+            edge = merge_input(rule, pos) if rule is not None else None
+            if edge is not None:
+                attrs += edge.attrs()
+                self.boxes.kinds_used.add(edge.kind)
+                tip += " (" + edge.tip.format(op=node.op, n=pos + 1) + ")"
+            if self.fold.crosses(src, dst):
+                # Ranks are counted within each column: an edge into the next column does not push it down.
+                attrs.append(("constraint", "false"))
+            attrs.append(("tooltip", tooltip(tip)))
+            self.out.append(f"    {src} -> {dst} {dot_attrs(attrs)};")
 
     def write(self) -> str:
         g, t = self.graph, self.totals
         head = len(self.out)
-        self.emit_items(self.layout.items, 1)
+        if self.fold.columns == 1:
+            self.emit_items(self.layout.items, 1)
+        else:
+            self.emit_columns()
         self.edges()
         n_err = len(self.boxes.status.errors)
         sub = f"{t.params:,} params · {human(t.macs)} MACs"
@@ -189,12 +253,14 @@ class _Writer:
 
 
 def to_dot(model: Checked, *, expand: int | str | None = 0, rankdir: str = "TB",
-           show: Iterable[str] = DEFAULT_SHOW) -> str:
+           show: Iterable[str] = DEFAULT_SHOW, wrap: int | None = 1) -> str:
     """The model's graph as DOT text: deterministic, every spec string escaped.
 
     ``expand``: blocks nested this deep or deeper are drawn collapsed (None: none are); see
     :func:`~specdsl.render.dot_layout.layout` and :func:`parse_expand` for its textual form.
+    ``wrap``: fold the graph into this many columns (rows with rankdir LR); None folds a graph too
+    deep to read on a screen (:func:`~specdsl.render.dot_layout.auto_columns`), 1 never folds.
     """
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {RANKDIRS}; received {rankdir!r}")
-    return _Writer(model, expand, rankdir, show).write()
+    return _Writer(model, expand, rankdir, show, wrap).write()

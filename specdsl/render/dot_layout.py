@@ -141,3 +141,83 @@ def parse_expand(text: str) -> int | None:
     if t.isdigit():
         return int(t)
     raise ValueError(f"expected all, none or a block depth such as 1; received '{text}'")
+
+
+# --------------------------------------------------------------------------- folding a tall graph
+
+FOLD_MIN_RANKS = 40  # a graph at most this many boxes deep stays one column
+RANK_HEIGHT = 0.7  # inches a rank takes, box and gap (Graphviz's ranksep 0.3 + a two-line box)
+COLUMN_WIDTH = 2.4  # inches a box takes across, with nodesep and a cluster's margin
+
+
+@dataclass
+class Fold:
+    """Where each drawn item goes when a long graph is folded into columns (rows, drawn left to right),
+    the way text wraps: ``columns`` bands of consecutive ranks, side by side."""
+
+    columns: int
+    column_of: dict[str, int]  # item id -> its column
+    heads: list[str]  # each column's first item, in order: what lines the columns up side by side
+
+    def crosses(self, src: str, dst: str) -> bool:
+        return self.column_of[src] != self.column_of[dst]
+
+
+def item_ranks(order: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
+    """The longest path from an input to each item, over the drawn edges (given in the graph's order)."""
+    rank = dict.fromkeys(order, 0)
+    for src, dst in edges:
+        if src != dst:
+            rank[dst] = max(rank[dst], rank[src] + 1)
+    return rank
+
+
+def auto_columns(rank: dict[str, int]) -> int:
+    """As many columns as make the drawing about as wide as it is tall; one for a graph of modest depth."""
+    depth = max(rank.values(), default=0) + 1
+    if depth <= FOLD_MIN_RANKS:
+        return 1
+    width = max(sum(1 for r in rank.values() if r == level) for level in set(rank.values()))
+    # depth / k ranks tall, k * width boxes wide: equal sizes when k^2 = depth * height / (width * box width).
+    return max(2, round((depth * RANK_HEIGHT / (width * COLUMN_WIDTH)) ** 0.5))
+
+
+def fold(order: list[str], edges: list[tuple[str, str]], clusters: list[list[str]], columns: int | None) -> Fold:
+    """Cut the ranks into ``columns`` bands (None: :func:`auto_columns`) near equal heights.
+
+    Each cut is placed, within a quarter of a band of its ideal rank, where the fewest drawn edges and
+    clusters (lists of item ids) are cut, so a fold falls between blocks rather than inside one.
+    """
+    rank = item_ranks(order, edges)
+    depth = max(rank.values(), default=0) + 1
+    k = auto_columns(rank) if columns is None else columns
+    k = max(1, min(k, depth // 2))
+    spans = [(min(rank[i] for i in c), max(rank[i] for i in c)) for c in clusters if c]
+    cuts: list[int] = []
+    for n in range(1, k):
+        ideal = round(n * depth / k)
+        window = max(1, depth // (4 * k))
+        low = max(ideal - window, (cuts[-1] + 1) if cuts else 1)
+
+        def cost(r: int, ideal: int = ideal) -> tuple[int, int]:
+            # A cut at r puts ranks >= r in the next column.
+            cut_edges = sum(1 for s, d in edges if rank[s] < r <= rank[d])
+            cut_clusters = sum(1 for lo, hi in spans if lo < r <= hi)
+            return cut_edges + 2 * cut_clusters, abs(r - ideal)
+
+        cuts.append(min(range(low, min(ideal + window, depth - 1) + 1), key=cost, default=low))
+    column_of = {i: sum(1 for c in cuts if rank[i] >= c) for i in order}
+    heads = [min((i for i in order if column_of[i] == c), key=lambda i: rank[i]) for c in range(k)]
+    return Fold(k, column_of, heads)
+
+
+def parse_wrap(text: str) -> int | None:
+    """``auto`` -> None (fold a tall graph), ``none`` -> 1 column, ``N`` -> N columns; ValueError otherwise."""
+    t = text.strip().lower()
+    if t == "auto":
+        return None
+    if t == "none":
+        return 1
+    if t.isdigit() and int(t) >= 1:
+        return int(t)
+    raise ValueError(f"expected auto, none or a number of columns such as 3; received '{text}'")

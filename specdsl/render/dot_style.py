@@ -34,6 +34,7 @@ ERROR_COLOURS = ("#f4cccc", "#cc0000")
 WARNING_BORDER = "#e69138"
 SKIPPED_COLOURS = ("#ffffff", "#999999")
 EDGE_COLOUR = "#555555"
+LEGEND_GAP = 8  # points between two entries of the legend, beside the cells' own spacing
 FONT = "Helvetica,Arial,sans-serif"
 
 
@@ -159,7 +160,7 @@ def legend(title: str, sub: str, families: set[str], kinds: set[str]) -> str:
     cells = []
 
     def swatch(fill: str, border: str, text: str, dashed: bool = False) -> None:
-        box = (f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" WIDTH="16" HEIGHT="10" FIXEDSIZE="TRUE"'
+        box = (f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" WIDTH="16" HEIGHT="10" FIXEDSIZE="TRUE" ALIGN="LEFT"'
                + (' STYLE="dashed"' if dashed else "") + "></TD>")
         cells.append(f'{box}<TD ALIGN="LEFT">{html_text(text)}</TD>')
 
@@ -177,15 +178,15 @@ def legend(title: str, sub: str, families: set[str], kinds: set[str]) -> str:
     for edge in MERGE_INPUTS:
         if edge.kind in kinds:
             ops = " / ".join(name for name, rule in OPS.items() if merge_kind(rule) is edge)
-            cells.append(f'<TD><FONT COLOR="{edge.colour}">{edge.arrow}</FONT></TD>'
+            cells.append(f'<TD ALIGN="LEFT"><FONT COLOR="{edge.colour}">{edge.arrow}</FONT></TD>'
                          f'<TD ALIGN="LEFT">{html_text(f"{edge.legend} {ops}")}</TD>')
     per_row = 5
-    # One table per row, so that a long entry does not stretch a column of the other rows.
-    rows = ['<TR><TD><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="0"><TR>'
-            + "".join(cells[i:i + per_row]) + "</TR></TABLE></TD></TR>"
-            for i in range(0, len(cells), per_row)]
-    table = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">' + "".join(rows)
-             + "</TABLE>")
+    # One grid: each entry's swatch and text start a column, so every row is spaced as the first. A
+    # table per row spaced its entries unevenly: Graphviz stretches a narrower table to the width of its
+    # cell, adding the same slack to every cell, around each swatch and after each text.
+    gap = f'<TD WIDTH="{LEGEND_GAP}"></TD>'
+    rows = ["<TR>" + gap.join(cells[i:i + per_row]) + "</TR>" for i in range(0, len(cells), per_row)]
+    table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="0">' + "".join(rows) + "</TABLE>"
     return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="0">'
             f'<TR><TD><B>{html_text(title)}</B></TD></TR>'
             f'<TR><TD><FONT POINT-SIZE="10" COLOR="#555555">{html_text(sub)}</FONT></TD></TR>'
