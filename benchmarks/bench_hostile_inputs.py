@@ -6,6 +6,7 @@ would fail them at random. This script times the same inputs in process (`specds
 a warm-up load) and prints each against its budget:
 
     .venv/bin/python benchmarks/bench_hostile_inputs.py [--runs 5] [--check] [-k SUBSTRING]
+    .venv/bin/python benchmarks/bench_hostile_inputs.py --commands [--check]   # worst case per command
 
 The figure compared with the budget is the best (minimum) of --runs runs, as the alias-bomb test
 used to do; the median is printed beside it. Each run's outcome is checked too (the error code the
@@ -20,6 +21,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -151,12 +153,99 @@ def verdict(case: Case, result: Any) -> str | None:
     return None
 
 
+# -- worst cases per command at the default budgets (issue 18), each a whole `specdsl` process ----------
+
+
+def _worst_inputs(tmp: Path) -> dict[str, Path]:
+    """The inputs that cost each command most at its default budgets: the largest graph the node budget
+    admits, the largest file and token count the text budgets admit, 16 blocks calling each other 4x,
+    as many errors as the node budget admits."""
+    from specdsl.budgets import DEFAULT, defaults_for
+
+    files: dict[str, Path] = {}
+
+    def write(name: str, text: str) -> None:
+        files[name] = tmp / name
+        files[name].write_text(text)
+
+    for command in ("check", "build", "diagram"):
+        n = defaults_for(command).max_nodes - 2
+        write(f"nodes-{command}.yaml", "model: m\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 3, pad: 1}\n"
+              f"    repeat: {n}\n")
+    nested = ["model m", "input [3, 8, 8]", "", "block b16() {\n    relu\n}"]
+    nested += [f"block b{k}() {{\n    " + " -> ".join([f"b{k + 1}"] * 4) + "\n}" for k in range(15, 0, -1)]
+    write("nested16.cnn", "\n".join([*nested, "layers {\n    b1\n}"]) + "\n")
+    tokens = DEFAULT.max_tokens // 2 - 40
+    write("tokens.cnn", "model m\ninput [3]\nlayers {\n    linear(" + "1+" * tokens + "1)\n}\n")
+    body = "".join(f"  - conv: {{out: 4, k: 3, pad: 1, name: c{i}}}\n" for i in range(100_000))
+    head = "model: m\ninput: [3, 8, 8]\nlayers:\n"
+    write("bytes.yaml", (head + body)[:DEFAULT.max_file_bytes - 1].rsplit("\n", 1)[0] + "\n")
+    write("errors.yaml", head + "".join(f"  - bogus{i}\n" for i in range(DEFAULT.max_nodes - 10)))
+    return files
+
+
+COMMAND_CASES = [  # (command, its arguments with {file} from _worst_inputs and {out} a scratch folder)
+    ("check", "check {nodes-check.yaml}"),
+    ("check", "check {nested16.cnn}"),
+    ("check", "check {tokens.cnn}"),
+    ("check", "check {bytes.yaml}"),
+    ("check", "check {errors.yaml}"),
+    ("build", "build {nodes-build.yaml} -o {out}/m.py"),
+    ("diagram", "diagram {nodes-diagram.yaml} -o {out}/m.svg"),
+    ("run", "run {nodes-build.yaml} --steps 1 --batch 1"),
+    ("diff", "diff {nodes-build.yaml} --batch 1"),
+    ("convert", "convert {bytes.yaml} --to dsl -o {out}/m.cnn"),
+    ("fmt", "fmt --check {tokens.cnn}"),
+]
+
+
+def command_table(only: str = "") -> list[tuple[str, str, float, float, int]]:
+    """(command, input, wall seconds, peak RSS MiB, exit status) per case: a child `python -m specdsl`,
+    its peak memory from os.wait4, its output discarded."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        files = _worst_inputs(Path(tmp))
+        for command, line in COMMAND_CASES:
+            if only not in line:
+                continue
+            filled = line.replace("{out}", tmp)
+            for name, path in files.items():
+                filled = filled.replace("{" + name + "}", str(path))
+            argv = filled.split()
+            label = line.split("{")[1].split("}")[0]
+            start = time.perf_counter()
+            with open(os.devnull, "wb") as null:
+                child = subprocess.Popen([sys.executable, "-m", "specdsl", *argv], stdout=null, stderr=null)
+                _, status, usage = os.wait4(child.pid, 0)
+            wall = time.perf_counter() - start
+            rows.append((command, label, wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)))
+    return rows
+
+
+def command_main(only: str, check: bool) -> int:
+    load_avg = os.getloadavg() if hasattr(os, "getloadavg") else None
+    print(f"{os.cpu_count()} cores; load average {', '.join(f'{x:.2f}' for x in load_avg) if load_avg else 'n/a'}; "
+          "whole `specdsl` processes at the default budgets")
+    print(f"{'command':<8} {'worst input':<20} {'wall':>7} {'peak RSS':>10}  exit")
+    bad = 0
+    for command, label, wall, rss, code in command_table(only):
+        over = command == "check" and (wall > 2.0 or rss > 1024)
+        bad += over or code not in (0, 1)
+        print(f"{command:<8} {label:<20} {wall:6.2f}s {rss:7.0f}MiB  {code}" + ("  OVER" if over else ""))
+    return 1 if (check and bad) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="runs per case (the best is compared; default 5)")
     ap.add_argument("--check", action="store_true", help="exit 1 when a case is over budget or wrong")
     ap.add_argument("-k", dest="only", default="", help="only the cases whose name contains this")
+    ap.add_argument("--commands", action="store_true",
+                    help="instead: the worst case of each command at its default budgets (whole processes, "
+                         "time and peak memory; `check` must stay within 2 s and 1 GiB)")
     args = ap.parse_args(argv)
+    if args.commands:
+        return command_main(args.only, args.check)
 
     load_avg = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"specdsl {specdsl.__version__} from {Path(specdsl.__file__).parent}; Python {platform.python_version()}; "

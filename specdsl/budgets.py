@@ -14,24 +14,34 @@ max_params        ``--max-params N``      total parameters (after analysis, E331
 max_activations   ``--max-activations N`` activation elements, batch included (E332)
 ================  ======================  =====================================================
 
-The defaults are generous (every zoo model fits with room to spare; a service should
-lower them). ``specdsl.load(..., budgets=Budgets(max_nodes=20_000))`` or the flags of
-``specdsl check`` change them. Every refusal is an ordinary located diagnostic that names
-the budget and the flag that raises it.
+The defaults are chosen so that `check` answers any input within about 2 s and 1 GiB on one
+core of a small machine (benchmarks/bench_hostile_inputs.py measures the worst cases), and
+every zoo model fits with room to spare. Commands that do more per node or per parameter
+(`build`, `run`, `diff`, `diagram`, `export`) start from smaller budgets of their own
+(:data:`COMMAND_DEFAULTS`); every command takes the flags. ``specdsl.load(...,
+budgets=Budgets(max_nodes=20_000))`` or the flags change them. Every refusal is an ordinary
+located diagnostic that names the budget and the flag that raises it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from specdsl.errors import Diagnostic
 
 # The defaults, also the module constants the stages used before budgets existed.
-MAX_FILE_BYTES = 4 * 1024 * 1024
+# Measured on 2 cores (benchmarks/bench_hostile_inputs.py --commands): reading and checking costs about
+# 8 s per MiB of YAML, a DSL token about 15 us and a node about 0.1 ms (table included), so 128 KiB,
+# 50,000 tokens and 10,000 nodes keep every worst case near 1 s; the largest zoo file is 4 KB and the
+# largest zoo graph 2,510 nodes.
+MAX_FILE_BYTES = 128 * 1024
 MAX_DEPTH = 64
-MAX_TOKENS = 500_000
-MAX_NODES = 1_000_000
+MAX_TOKENS = 50_000
+MAX_NODES = 10_000
+# Expansion stops after this many errors (each may cost a did-you-mean search): the first ones are
+# what a user fixes, and a file of 30,000 misspelt layers must not take a minute to refuse.
+MAX_ERRORS = 500
 MAX_PARAMS = 10**11
 MAX_ACTIVATIONS = 10**12
 # Later stages (validation, expansion) recurse once per level; past ~180 levels the DSL path
@@ -61,6 +71,20 @@ class Budgets:
 
 
 DEFAULT = Budgets()
+
+# Commands whose work grows faster than `check`'s: building a module allocates every parameter (4 bytes
+# each: 5e8 is 2 GiB, room for vgg16's 1.4e8), running one holds activations at the command's batch,
+# emitting Python costs about 1 ms per node and Graphviz's layout grows faster than the graph.
+_TORCH = replace(DEFAULT, max_nodes=5_000, max_params=5 * 10**8, max_activations=2 * 10**8)
+COMMAND_DEFAULTS: dict[str, Budgets] = {
+    "build": _TORCH, "run": _TORCH, "diff": _TORCH, "export": _TORCH,
+    "diagram": replace(DEFAULT, max_nodes=3_000),
+}
+
+
+def defaults_for(command: str | None) -> Budgets:
+    """The default budgets of a CLI command (those of `check` for the commands not listed)."""
+    return COMMAND_DEFAULTS.get(command or "", DEFAULT)
 
 HELP = {
     "max_file_bytes": "bytes of spec text",

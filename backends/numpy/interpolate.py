@@ -31,8 +31,12 @@ def _nearest_index(n: int, out: int, scale: float | None, exact: bool, dt: type)
     As in ATen's CPU kernel the product is formed in the kernel's arithmetic
     type (float32 for float32 tensors, float64 for float64) and rounded to
     float32 before the floor, so float32 and float64 models can pick different
-    neighbours where ``i * s`` lands next to an integer.
+    neighbours where ``i * s`` lands next to an integer. ATen's ``nearest_idx`` first copies the
+    index where the output size equals the input size and no scale is written (with a written
+    scale, even one whose output size rounds back to the input's, the formula applies).
     """
+    if not exact and out == n and scale is None:
+        return np.arange(n, dtype=np.int64)
     s = _source_scale(n, out, scale, False, dt)
     i = np.arange(out).astype(dt)
     real = (i + dt(0.5)) * s if exact else i * s

@@ -12,6 +12,7 @@ naming the block calls it came from.
 from __future__ import annotations
 
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,7 +21,7 @@ from specdsl.blocks import user
 from specdsl.blocks.base import Frame
 from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression
 from specdsl.blocks.registry import BLOCKS
-from specdsl.budgets import MAX_DEPTH, MAX_NODES, over, raise_hint
+from specdsl.budgets import MAX_DEPTH, MAX_ERRORS, MAX_NODES, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError, did_you_mean
 from specdsl.ir import INPUT, BlockCall, Graph, Node
 from specdsl.ops import OPS
@@ -32,7 +33,7 @@ from specdsl.passes.shapes import NodeShape, infer_node
 from specdsl.schema.document import Spec
 from specdsl.schema.layer import LayerSpec, parse_layer
 from specdsl.schema.names import RESERVED_NAMES
-from specdsl.schema.validation import diagnostics_from
+from specdsl.schema.validation import diagnostics_from, show_value
 from specdsl.source import PathKey, format_path
 
 __all__ = ["MAX_NODES", "Expander", "expand", "expand_with_shapes"]
@@ -66,8 +67,16 @@ class Expander:
         self.blocks: dict[str, str] = {}
         self.calls: dict[str, BlockCall] = {}
         self.estimating: set[str] = set()
+        # (block, call depth) -> its estimated size: each block body is estimated once per depth.
+        self.block_sizes: dict[tuple[str, int], int] = {}
+        self.nesting = 0  # lists the estimate is inside of (it bounds Python's recursion)
+        self.estimate_cut = False
+        # Names of layers an `if` switched off -> where, for the error when one is referred to.
+        self.switched_off: dict[str, SourceLoc | None] = {}
         # (producer, k) -> the node standing for `@producer.k`.
         self.parts: dict[tuple[int, int], int] = {}
+        # (id of a scope, name) of named layers that failed: references to them are not errors of their own.
+        self.failed: set[tuple[int, str]] = set()
         self.all_names = _names_in(
             {"layers": spec.layers, "blocks": {n: b.model_dump() for n, b in spec.blocks.items()}})
 
@@ -122,7 +131,8 @@ class Expander:
                     return evaluate(raw, env)
                 except ExprError as exc:
                     self.error("E320", f"cannot evaluate '{raw}': {exc}", src, frame,
-                               hint="expressions use parameters, integers, + - * // and parentheses")
+                               hint="expressions use parameters, numbers, + - * / // %, comparisons, and/or/not, "
+                               "min, max, round, floor, ceil, int, abs and make_divisible")
             elif any(n in env for n in names):
                 unknown = [n for n in names if n not in env]
                 guess = did_you_mean(unknown[0], env)
@@ -161,17 +171,40 @@ class Expander:
                        "(the max_depth budget)", src, frame, path=out,
                        hint="flatten the blocks; " + raise_hint("max_depth"))
             raise _Abort
+        if len(self.diags) >= MAX_ERRORS:
+            self.error("E333", f"more than {MAX_ERRORS:,} errors; the rest of the spec was not checked", src, frame,
+                       hint="fix the first errors and check again", path=out)
+            raise _Abort
         n_errors = len(self.diags)
         raw = self.substitute(raw, src, frame)
         if len(self.diags) > n_errors:
             return None  # the expression error says it all
+        if isinstance(raw, dict) and "if" in raw:
+            raw = dict(raw)
+            condition = raw.pop("if")
+            if not isinstance(condition, bool):
+                self.error("E365", f"`if` needs true or false; received {show_value(condition)}", (*src, "if"),
+                           frame, path=out, hint="compare it (`if depth > 1`) or use a bool parameter")
+                return None
+            if not condition:
+                # Switched off: the layer is not built (its arguments may not even make sense), and a
+                # later reference to its name says why it is missing.
+                if isinstance(raw.get("name"), str):
+                    self.switched_off[raw["name"]] = self.loc((*src, "if"))
+                return x
+        if isinstance(raw, dict) and raw.get("repeat") == 0 and not isinstance(raw.get("repeat"), bool):
+            # `x(n - 1)` with n = 1: no copies, as nn.Sequential(*[] ) would hold none.
+            if isinstance(raw.get("name"), str):
+                self.switched_off[raw["name"]] = self.loc((*src, "repeat"))
+            return x
         spec = parse_layer(raw, src, self.smap, self.diags, self.block_names)
         for i in range(n_errors, len(self.diags)):
             if frame.notes:
                 self.diags[i] = replace(self.diags[i], notes=(*self.diags[i].notes, *frame.notes))
         if spec is None:
             return None
-        copies = self.estimate(raw)
+        self.nesting = frame.depth
+        copies = self.estimate(raw, len(frame.calls))
         if self.size + copies > self.max_nodes:
             # Checked before expanding, so `repeat: 1000000000` costs nothing.
             self.error("E330", f"this layer would expand to about {copies:,} nodes; "
@@ -199,14 +232,26 @@ class Expander:
                 scope[name] = y
                 if not frame.calls:
                     self.nodes[y].name = name
+            else:  # its error is reported: a later reference to the name would only repeat it
+                self.failed.add((id(scope), name))
         return y
 
     def estimate(self, raw: Any, depth: int = 0) -> int:
-        """An upper-bound-ish node count of a raw layer, computed without building anything."""
-        if depth > user.MAX_BLOCK_DEPTH:
+        """An upper-bound-ish node count of a raw layer, computed without building anything.
+
+        ``depth`` counts the user-block calls around the layer. A call's size is remembered per block and
+        depth, so the estimate is linear in the spec's text however the calls multiply.
+        """
+        if self.nesting > self.max_depth:
+            # Past max_depth expansion stops (E324); a size cut short here is not remembered.
+            self.estimate_cut = True
             return 1
         if isinstance(raw, list):
-            return sum(self.estimate(item, depth + 1) for item in raw)
+            self.nesting += 1
+            try:
+                return sum(self.estimate(item, depth) for item in raw)
+            finally:
+                self.nesting -= 1
         op = raw if isinstance(raw, str) else next((k for k in raw if k not in _META), None) \
             if isinstance(raw, dict) else None
         if op is None:
@@ -215,12 +260,13 @@ class Expander:
         repeat = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) and repeat > 0 else 1
         size = 1
         if op in self.spec.blocks:
-            if op in self.estimating:
+            # Past MAX_BLOCK_DEPTH a call expands to one error (E323), as a recursive call does.
+            if op in self.estimating or depth >= user.MAX_BLOCK_DEPTH:
                 return 1
-            size = user.estimate(self, op, lambda layers: self.estimate(layers, depth + 1))
+            size = user.estimate(self, op, depth, lambda layers: self.estimate(layers, depth + 1))
         elif op in BLOCKS:
             args = raw.get(op) if isinstance(raw, dict) else None
-            size = BLOCKS[op].estimate(args, lambda layers: self.estimate(layers, depth + 1))
+            size = BLOCKS[op].estimate(args, lambda layers: self.estimate(layers, depth))
         return repeat * max(size, 1)
 
     def check_detached(self, spec: LayerSpec, src: PathKey, frame: Frame, written_as_mapping: bool) -> None:
@@ -248,6 +294,15 @@ class Expander:
                                           frame))
                 continue
             ref = base if dot else ref
+            if (id(scope), ref) in self.failed:
+                continue
+            if ref in self.switched_off:
+                where = self.switched_off[ref]
+                self.error("E366", f"node '{ref}' is switched off (by its `if`, or a repeat count of 0)"
+                           + (f" (at {where})" if where else ""),
+                           spec.arg_locs.get(f"inputs[{i}]", spec.loc), frame, path=format_path(spec.path),
+                           hint="give this layer the same condition, or refer to a node that is always there")
+                continue
             guess = did_you_mean(ref, scope)
             later = " (it is defined later or in another block; inputs must come earlier)" \
                 if ref in self.all_names else ""
@@ -255,6 +310,29 @@ class Expander:
                        hint=f"did you mean '{guess}'?" if guess else
                        "name a layer with `name:` before referring to it", path=format_path(spec.path))
         return tuple(resolved) if len(resolved) == len(spec.meta.inputs) else None
+
+    def outputs(self, declared: tuple[tuple[str | None, str], ...],
+                scope: dict[str, int]) -> tuple[tuple[str | None, int], ...]:
+        """The declared outputs' nodes; those switched off by `if` (an aux head) are left out."""
+        found: list[tuple[str | None, int]] = []
+        for k, (key, ref) in enumerate(declared):
+            where = (("outputs", key) if key is not None else ("outputs", k))
+            base, dot, index = ref.rpartition(".")
+            name = base if dot else ref
+            if name in self.switched_off:
+                continue
+            if ref in scope:
+                found.append((key, scope[ref]))
+            elif dot and base in scope:
+                found.append((key, self.part(scope[base], int(index), self.loc(where), Frame())))
+            else:
+                guess = did_you_mean(name, scope)
+                self.error("E368", f"output '{ref}' is not a node of the model's layers", where, Frame(),
+                           hint=f"did you mean '{guess}'?" if guess else "name the layer (`as NAME`) and list it")
+        if not found and not any(d.is_error for d in self.diags):
+            self.error("E368", "every declared output is switched off", ("outputs",), Frame(),
+                       hint="keep at least one output unconditional")
+        return tuple(found)
 
     def part(self, producer: int, index: int, loc: SourceLoc | None, frame: Frame) -> int:
         """The node for `@name.k`: one per part however often it is referred to, as torch.fx's getitem."""
@@ -306,8 +384,8 @@ def _names_in(raw: Any) -> set[str]:
     return found
 
 
-_META = ("name", "frozen", "init", "inputs", "repeat")
-_OPERATOR_CHARS = frozenset("+-*/()")
+_META = ("name", "frozen", "init", "inputs", "repeat", "if")
+_OPERATOR_CHARS = frozenset("+-*/%()<>=! ")
 
 
 def expand(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> Graph:
@@ -326,9 +404,16 @@ def expand_with_shapes(spec: Spec, max_nodes: int = MAX_NODES,
     ex = Expander(spec, max_nodes, max_depth)
     scope: dict[str, int] = {"input": 0}
     try:
-        out = ex.seq(spec.layers, ("layers",), "layers", 0, scope, Frame())
+        out = ex.seq(spec.layers, ("layers",), "layers", 0, scope, Frame(MappingProxyType(dict(spec.params))))
     except _Abort:
         out = None
+    outputs: tuple[tuple[str | None, int], ...] = ()
+    if out is not None and spec.outputs is not None:
+        outputs = ex.outputs(spec.outputs, scope)
+        if outputs:
+            out = outputs[0][1]
+            if outputs[0][0] is None and len(outputs) == 1:
+                outputs = ()  # a list of one is the plain output (an aux head switched off)
     sources = {spec.smap.file: spec.smap.text} if spec.smap else {}
     if any(d.is_error for d in ex.diags) or out is None:
         if not any(d.is_error for d in ex.diags):
@@ -336,7 +421,8 @@ def expand_with_shapes(spec: Spec, max_nodes: int = MAX_NODES,
             ex.diags.extend(dedupe([d for s in ex.shapes for d in s.diagnostics if d.is_error]))
         raise SpecError(ex.diags, sources)
     exprs = {name: _expressions_in(block.model_dump(), set(block.params)) for name, block in spec.blocks.items()}
-    graph = Graph(spec.model, spec.input, spec.dtype, ex.nodes, out, spec.description, ex.blocks, ex.calls, exprs)
+    graph = Graph(spec.model, spec.input, spec.dtype, ex.nodes, out, spec.description, ex.blocks, ex.calls, exprs,
+                  outputs)
     return graph, ex.shapes, ex.rfs
 
 

@@ -25,6 +25,8 @@ class CallingExpander(BlockExpander, Protocol):
     smap: SourceMap | None
     calls: dict[str, BlockCall]
     estimating: set[str]
+    block_sizes: dict[tuple[str, int], int]
+    estimate_cut: bool
 
 
 MAX_BLOCK_DEPTH = 32
@@ -60,7 +62,9 @@ def call(ex: CallingExpander, spec: LayerSpec, src: PathKey, out: str, inputs: t
     shown = ", ".join(f"{k}={show_value(v)}" for k, v in env.items())
     where = f" at {spec.loc}" if spec.loc else ""
     note = f"while expanding block '{name}'" + (f" ({shown})" if shown else "") + f" called{where} ({out})"
-    inner = Frame(env, frame.frozen, frame.init, (note, *frame.notes), (*frame.calls, name), frame.depth)
+    # The model's parameters are in scope in every block; the block's own shadow them.
+    inner = Frame({**ex.spec.params, **env}, frame.frozen, frame.init, (note, *frame.notes),
+                  (*frame.calls, name), frame.depth)
     scope = {"input": inputs[0], **dict(zip(block.inputs, inputs))}
     bsrc: PathKey = ("blocks", name)
     if block.layers is not None:
@@ -117,11 +121,24 @@ def bind(ex: CallingExpander, name: str, block: BlockDef, spec: LayerSpec, src: 
     return env if ok else None
 
 
-def estimate(ex: CallingExpander, name: str, nested: Callable[[Any], int]) -> int:
-    """Roughly how many nodes a call of the user block makes (the caller stops calls within its own body)."""
-    ex.estimating.add(name)
-    size = nested(body_of(ex.spec.blocks[name]))
-    ex.estimating.discard(name)
+def estimate(ex: CallingExpander, name: str, depth: int, nested: Callable[[Any], int]) -> int:
+    """Roughly how many nodes a call of the user block at call depth ``depth`` makes (the caller stops calls
+    within its own body).
+
+    Remembered per block and depth, not per argument: the body is read as written, so a block calling the
+    next one four times costs one pass over each body, not 4^n. Arguments that set a `repeat` are counted
+    when the call expands (each layer is estimated again, substituted, before it expands).
+    """
+    key = (name, depth)
+    size = ex.block_sizes.get(key)
+    if size is None:
+        ex.estimating.add(name)
+        was_cut, ex.estimate_cut = ex.estimate_cut, False
+        size = nested(body_of(ex.spec.blocks[name]))
+        if not ex.estimate_cut:  # a size cut short by nesting holds only where it was computed
+            ex.block_sizes[key] = size
+        ex.estimate_cut = ex.estimate_cut or was_cut
+        ex.estimating.discard(name)
     return size
 
 

@@ -86,21 +86,35 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
+    """One line per zoo file; a family's variants follow it, indented (every listed name loads)."""
     from specdsl import zoo
 
+    members: dict[str, list[str]] = {}
+    for name, (stem, _) in zoo.variants().items():
+        members.setdefault(stem, []).append(name)
     if not args.verbose:
-        print("\n".join(zoo.names()))
+        for stem in zoo.names():
+            print("\n".join([stem, *(f"  {v}" for v in members.get(stem, []))]))
         return EXIT_OK
     from specdsl.api import load
     from specdsl.ops.rule import fmt_shape
 
+    def figures(label: str, name: str) -> tuple[str, str, str, str]:
+        m = load(name, warn=False)
+        return label, fmt_shape(m.graph.input_shape), f"{m.totals.params:,}", f"{m.totals.macs:,}"
+
     rows = [("model", "input", "params", "MACs")]
-    for name in zoo.names():
-        m = load(name)
-        rows.append((name, fmt_shape(m.graph.input_shape), f"{m.totals.params:,}", f"{m.totals.macs:,}"))
+    for stem in zoo.names():
+        variants = members.get(stem, [])
+        if not variants:
+            rows.append(figures(stem, stem))
+            continue
+        # A family's own row would repeat one member's figures (its defaults): it names the family.
+        rows.append((stem, f"family of {len(variants)}", "", ""))
+        rows.extend(figures(f"  {v}", v) for v in variants)
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
-        print("  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))))
+        print("  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))).rstrip())
     return EXIT_OK
 
 

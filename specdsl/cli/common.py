@@ -41,26 +41,82 @@ def printable(text: str) -> str:
     return text.translate(_UNPRINTABLE)
 
 
+# What one report may print: a hostile spec can make thousands of errors, or a name of megabytes.
+MAX_SHOWN = 100
+MAX_WORD = 80
+MAX_LINE = 160  # the window shown of a quoted line longer than LONG_LINE
+LONG_LINE = 1000
+_LONG_WORD = re.compile(r"[^\s'\"]{" + str(MAX_WORD + 1) + ",}")
+
+
+def shorten(text: str) -> str:
+    """``text`` with each run of more than MAX_WORD non-blank characters cut, saying how long it was."""
+    return _LONG_WORD.sub(lambda m: f"{m.group()[:MAX_WORD - 20]}…({len(m.group()):,} characters)", text)
+
+
+def _shown(diag: Diagnostic, lines: dict[str, list[str]], full: bool) -> str:
+    """One diagnostic as render_all draws it, with long names shortened and a long source line windowed
+    around the caret (the header keeps the real line and column)."""
+    from dataclasses import replace
+
+    from specdsl.errors import SourceLoc, render_concise
+
+    diag = replace(diag, message=shorten(diag.message), hint=shorten(diag.hint) if diag.hint else diag.hint,
+                   notes=tuple(shorten(n) for n in diag.notes), path=shorten(diag.path) if diag.path else None)
+    if not full:
+        return render_concise(diag)
+    loc, window = diag.loc, {}
+    if loc is not None and loc.file in lines and 1 <= loc.line <= len(lines[loc.file]):
+        line = lines[loc.file][loc.line - 1].expandtabs(1)
+        if len(line) <= LONG_LINE:
+            return render_all([diag], {loc.file: "\n" * (loc.line - 1) + line}, full=True)
+        start = max(0, loc.col - 1 - 40)
+        cut = ("…" if start else "") + line[start:start + MAX_LINE] + ("…" if start + MAX_LINE < len(line) else "")
+        col = loc.col - start + (1 if start else 0)
+        end = loc.end_col - start + (1 if start else 0) if loc.end_line == loc.line and loc.end_col else None
+        if end is not None:
+            end = min(end, len(cut) + 1)
+        window = {loc.file: "\n" * (loc.line - 1) + cut}
+        diag = replace(diag, loc=SourceLoc(loc.file, loc.line, min(col, len(cut) + 1), loc.end_line, end))
+    text = render_all([diag], window, full=True)
+    return render_concise(replace(diag, loc=loc)) + text[text.index("\n"):] if "\n" in text else \
+        render_concise(replace(diag, loc=loc))
+
+
 def print_diagnostics(exc_or_diags: SpecError | list[Diagnostic], sources: dict[str, str], concise: bool) -> None:
-    """Diagnostics on stderr, with source excerpts (or one line each when ``concise``) and a count."""
+    """Diagnostics on stderr, with source excerpts (or one line each when ``concise``) and a count.
+
+    At most MAX_SHOWN are printed (then how many more, by code); names and source lines are shortened.
+    """
+    from collections import Counter
+
     diags = exc_or_diags.diagnostics if isinstance(exc_or_diags, SpecError) else exc_or_diags
     if not diags:
         return
-    print(printable(render_all(diags, sources, full=not concise)), file=sys.stderr)
+    lines = {f: t.splitlines() for f, t in sources.items()}
+    shown = [_shown(d, lines, not concise) for d in diags[:MAX_SHOWN]]
+    rest = diags[MAX_SHOWN:]
+    if rest:
+        codes = ", ".join(f"{c} ×{n}" if n > 1 else c for c, n in Counter(d.code for d in rest).most_common())
+        shown.append(f"... and {len(rest):,} more diagnostic(s) not shown ({codes})")
+    print(printable(("\n" if concise else "\n\n").join(shown)), file=sys.stderr)
     n_err = sum(d.is_error for d in diags)
     n_warn = sum(d.severity == "warning" for d in diags)
     if not concise:
-        parts = [f"{n_err} error(s)"] if n_err else []
+        parts = [f"{n_err:,} error(s)"] if n_err else []
         if n_warn:
-            parts.append(f"{n_warn} warning(s)")
+            parts.append(f"{n_warn:,} warning(s)")
         print("\n" + ", ".join(parts), file=sys.stderr)
 
 
-def add_budget_flags(parser: argparse.ArgumentParser) -> None:
-    """--max-file-bytes, --max-depth, ...: one flag per field of specdsl.budgets.Budgets."""
+def add_budget_flags(parser: argparse.ArgumentParser, command: str | None = None) -> None:
+    """--max-file-bytes, --max-depth, ...: one flag per field of specdsl.budgets.Budgets, whose help gives
+    the default of ``command``."""
     from dataclasses import fields, replace
 
-    from specdsl.budgets import DEFAULT, HELP, flag
+    from specdsl.budgets import HELP, defaults_for, flag
+
+    DEFAULT = defaults_for(command)
 
     group = parser.add_argument_group("budgets", "limits for untrusted specs (a spec over one is an error)")
 
@@ -84,7 +140,8 @@ def budgets_of(args: argparse.Namespace) -> Any:
     """The Budgets the budget flags ask for (the defaults where none is given)."""
     from dataclasses import fields, replace
 
-    from specdsl.budgets import DEFAULT
+    from specdsl.budgets import defaults_for
 
-    given = {f.name: getattr(args, f.name, None) for f in fields(DEFAULT)}
-    return replace(DEFAULT, **{k: v for k, v in given.items() if v is not None})
+    default = defaults_for(getattr(args, "command", None))
+    given = {f.name: getattr(args, f.name, None) for f in fields(default)}
+    return replace(default, **{k: v for k, v in given.items() if v is not None})

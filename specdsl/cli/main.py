@@ -14,24 +14,30 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from specdsl.cli import check, diagram, diff, torch_commands
-from specdsl.cli.common import EXIT_BUG, EXIT_OK, EXIT_SPEC, EXIT_USAGE, print_diagnostics
+from specdsl.cli import check, diagram, diff, export, sweep, torch_commands
+from specdsl.cli.common import EXIT_BUG, EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_budget_flags, budgets_of
+from specdsl.cli.files import OutputError
+from specdsl.cli.params import add_param_flags
+from specdsl.cli.report import add_report_flags, report, run_reporting
 from specdsl.errors import SpecError
+from specdsl.lsp import register as add_lsp
 
 __all__ = ["EXIT_BUG", "EXIT_OK", "EXIT_SPEC", "EXIT_USAGE", "build_parser", "entry", "main"]
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from specdsl.api import load, read_data, read_source
-    from specdsl.render.printer import to_dsl, to_yaml
+    from specdsl.api import is_dsl, read_source
+    from specdsl.cli.files import refuse_input, write_atomic
+    from specdsl.render.reformat import convert_text
 
-    file, text = read_source(args.spec)
-    load(args.spec)  # convert only what checks: a broken spec gets its diagnostics, not a rewrite
-    data, _ = read_data(text, file)
-    out = to_yaml(data) if args.to == "yaml" else to_dsl(data)
+    refuse_input(args.output, [args.spec], "convert")
+    budgets = budgets_of(args)
+    file, text = read_source(args.spec, budgets)
+    # A parseable file is enough (an unknown layer converts as written); the output is read back before
+    # it is written, so a spec is converted faithfully, comments included, or not at all.
+    out = convert_text(text, file, args.to, is_dsl(text, file), budgets)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(out)
+        write_atomic(args.output, out)
     else:
         sys.stdout.write(out)
     return EXIT_OK
@@ -39,35 +45,37 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_fmt(args: argparse.Namespace) -> int:
     from specdsl.api import is_dsl, read_source
-    from specdsl.frontend.dsl import parse_dsl
-    from specdsl.render.printer import to_dsl
+    from specdsl.cli.files import write_atomic
+    from specdsl.render.reformat import format_text
 
+    budgets = budgets_of(args)
     status = EXIT_OK
-    for path in args.files:
-        file, text = read_source(path)
-        if not is_dsl(text, file):
-            print(f"specdsl fmt: {file} is not a DSL (.cnn) file; "
-                  f"`specdsl convert {file} --to yaml` rewrites YAML (without its comments)", file=sys.stderr)
-            return EXIT_USAGE
-        parsed = parse_dsl(text, file)
-        data, smap, comments = parsed.data, parsed.smap, parsed.comments
-        # Format only what is structurally valid (schema and block expansion; shapes may still
-        # be wrong), so the printer never sees data the language does not define.
-        from copy import deepcopy
-
-        from specdsl.blocks.engine import expand
-        from specdsl.schema.document import validate_document
-
-        expand(validate_document(deepcopy(data), smap))  # the SourceMap is immutable; the data is copied
-        formatted = to_dsl(data, smap, comments)
+    for path in args.files:  # every file is tried: one that cannot be formatted does not stop the batch
+        try:
+            file, text = read_source(path, budgets)
+            if file != str(path):
+                print(f"specdsl fmt: {path} is not a file (fmt rewrites files in place)", file=sys.stderr)
+                status = max(status, EXIT_USAGE)
+                continue
+            if not is_dsl(text, file):
+                print(f"specdsl fmt: {file} is not a DSL (.cnn) file; "
+                      f"`specdsl convert {file} --to yaml` rewrites YAML", file=sys.stderr)
+                status = max(status, EXIT_USAGE)
+                continue
+            # Only parsing is needed (an unknown layer is formatted as written); format_text reads its
+            # output back and refuses unless it means the same, every comment kept.
+            formatted = format_text(text, file, budgets)
+        except SpecError as exc:
+            report(args, exc.diagnostics, exc.sources)
+            status = max(status, EXIT_SPEC)
+            continue
         if formatted == text:
             continue
         if args.check:
             print(f"would reformat {file}", file=sys.stderr)
-            status = EXIT_SPEC
+            status = max(status, EXIT_SPEC)
         else:
-            with open(file, "w", encoding="utf-8") as fh:
-                fh.write(formatted)
+            write_atomic(file, formatted)
             print(f"reformatted {file}", file=sys.stderr)
     return status
 
@@ -83,7 +91,8 @@ def add_convert(sub: Any) -> None:
 def add_fmt(sub: Any) -> None:
     fmt = sub.add_parser("fmt", help="format DSL files in place (canonical layout, comments kept)")
     fmt.add_argument("files", nargs="+", metavar="FILE")
-    fmt.add_argument("--check", action="store_true", help="only report files that would change (exit 1)")
+    fmt.add_argument("--check", action="store_true",
+                     help="only report files that would change, or cannot be formatted (exit 1)")
     fmt.set_defaults(func=cmd_fmt)
 
 
@@ -91,8 +100,12 @@ def add_fmt(sub: Any) -> None:
 # backends, running Graphviz) stay inside the command functions.
 COMMANDS: tuple[Callable[[Any], None], ...] = (
     check.add_check, check.add_schema, check.add_zoo, add_convert, add_fmt, check.add_ops,
-    torch_commands.register, diagram.register, diff.register,
+    torch_commands.register, export.register, diagram.register, diff.register, sweep.register, add_lsp,
 )
+
+
+# The commands that read a spec take the budget flags (check adds its own); defaults per command.
+BUDGETED = ("check", "convert", "fmt", "run", "build", "export", "diagram", "diff")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
+    for name, command in sub.choices.items():  # --quiet and --strict on every command
+        add_report_flags(command)
+        if name in BUDGETED and not any("--max-nodes" in a.option_strings for a in command._actions):
+            add_budget_flags(command, name)
+        if {a.dest for a in command._actions} & {"spec", "specs"}:  # commands that load a model
+            add_param_flags(command)
     return parser
 
 
@@ -118,10 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        return run_reporting(func, args)
     except SpecError as exc:
-        print_diagnostics(exc, exc.sources, getattr(args, "concise", False))
+        report(args, exc.diagnostics, exc.sources)
         return EXIT_SPEC
+    except OutputError as exc:
+        print(f"specdsl {args.command}: {exc}", file=sys.stderr)
+        return exc.code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -44,6 +44,9 @@ def parse_dsl(text: str, file: str = "<string>", *, budgets: Budgets = DEFAULT) 
     """
     from lark.exceptions import UnexpectedInput
 
+    if text.startswith("\ufeff"):
+        # A byte order mark is accepted as YAML accepts it; a blank keeps every column where it was.
+        text = " " + text[1:]
     state = ParseState(max_tokens=budgets.max_tokens, max_depth=budgets.max_depth)
     try:
         tree = parse_tree(text, state)

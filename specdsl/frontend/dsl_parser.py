@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
-CLOSERS = {v: k for k, v in OPENERS.items()}
+# `x(` (a repeat count written as an expression) opens a bracket too.
+OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE", "REPEAT_OPEN": "RPAR"}
+CLOSERS = frozenset(OPENERS.values())
 
 # A source comment: (line, column, text without trailing blanks).
 Comment = tuple[int, int, str]
@@ -74,14 +75,14 @@ class _PostLex:
             t = tok.type
             if t == "_NL":
                 # Inside ( ) or [ ] (and mappings within them) newlines are only layout.
-                if any(o.type in ("LPAR", "LSQB") for o in open_stack):
+                if any(o.type in ("LPAR", "LSQB", "REPEAT_OPEN") for o in open_stack):
                     continue
             elif t in OPENERS:
                 open_stack.append(tok)
                 if len(open_stack) > max_depth:
                     raise BudgetExceeded(tok, f"brackets nested deeper than {max_depth} levels (the max_depth budget)",
                                          "max_depth")
-            elif t in CLOSERS and open_stack and open_stack[-1].type == CLOSERS[t]:
+            elif t in CLOSERS and open_stack and OPENERS[open_stack[-1].type] == t:
                 open_stack.pop()
             yield tok
 

@@ -186,6 +186,12 @@ def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> 
                 if documents > 1:
                     raise fail("E108", "a spec file holds one YAML document; found a second", loc,
                                hint="remove the `---` separator or split the file")
+                version = getattr(event, "version", None)
+                if version is not None and tuple(version) != (1, 2):
+                    # Under 1.1 rules `yes`, `off` or `0o17` read otherwise: a spec is read as YAML 1.2 only.
+                    raise fail("E113", f"specs are YAML 1.2; the file asks for %YAML {'.'.join(map(str, version))}",
+                               SourceLoc(file, 1, 1, 1, 6) if text.startswith("%YAML") else loc,
+                               hint="remove the `%YAML` line (or write `%YAML 1.2`)")
                 continue
             if kind is yaml.AliasEvent:
                 raise fail("E103", f"YAML aliases are not allowed (received *{event.anchor})", loc,

@@ -7,7 +7,9 @@ deterministic: it depends on the data alone (plus comments, for fmt).
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,14 +20,22 @@ from specdsl.source import PathKey, SourceMap
 
 WIDTH = 88
 INDENT = "    "
-META_ORDER = ("inputs", "name", "repeat", "frozen", "init")
+META_ORDER = ("inputs", "name", "repeat", "if", "frozen", "init")
 LAYER_LIST_KEYS = {"layers", "body", "base", "shortcut", "pre", "post"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KEYWORDS = {"true", "false", "null", "model", "input", "dtype", "description", "block", "layers",
-             "branch", "inputs", "as"}
+             "branch", "inputs", "as", "variant", "if", "and", "or", "not"}
 
 
 # -- shared ------------------------------------------------------------------
+
+
+class CannotPrint(Exception):
+    """The data holds something the target syntax cannot write (the command refuses, naming it)."""
+
+    def __init__(self, message: str, path: PathKey = ()) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def op_of(layer: Any) -> str | None:
@@ -46,7 +56,8 @@ def _is_expression(text: str) -> bool:
         toks = tokenize(text)
     except ExprError:
         return False
-    return any(k == "name" for k, _ in toks) and any(k == "op" for k, _ in toks) and not text[0].isspace()
+    return any(k in ("name", "real") for k, _ in toks) and any(k in ("op", "kw") for k, _ in toks) \
+        and not text[0].isspace()
 
 
 # -- DSL -----------------------------------------------------------------------
@@ -61,10 +72,27 @@ def _constant(value: Any) -> str | None:
     return "null" if value is None else None
 
 
+# Characters a DSL string cannot hold, raw or escaped (it has escapes for \\ " newline and tab only).
+_UNSPELLABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def dsl_string(text: str) -> str:
+    """A DSL string literal that reads back as ``text``; CannotPrint where none does."""
+    bad = _UNSPELLABLE.search(text)
+    if bad:
+        raise CannotPrint(f"the DSL cannot write the character U+{ord(bad.group()):04X} in the string "
+                          f"{json.dumps(text[:40])}; keep this spec in YAML or remove the character")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+
+
 def dsl_scalar(value: Any) -> str:
     constant = _constant(value)
     if constant is not None:
         return constant
+    if isinstance(value, float) and not math.isfinite(value):
+        if math.isnan(value):
+            raise CannotPrint("the DSL has no way to write NaN")
+        return "1e999" if value > 0 else "-1e999"  # what the reader turns into infinity
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, list):
@@ -74,10 +102,10 @@ def dsl_scalar(value: Any) -> str:
             return value
         if _is_expression(value) and _round_trips_as_expression(value):
             return value
-        return json.dumps(value, ensure_ascii=False)
+        return dsl_string(value)
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {dsl_scalar(v)}" for k, v in value.items()) + "}"
-    raise TypeError(type(value).__name__)
+    raise CannotPrint(f"the DSL has no way to write a {type(value).__name__}")
 
 
 def _round_trips_as_expression(text: str) -> bool:
@@ -98,15 +126,27 @@ class _Comments:
     items: list[tuple[int, int, str]] = field(default_factory=list)  # (line, col, text)
     code_lines: set[int] = field(default_factory=set)
     pos: int = 0
+    trailed: set[int] = field(default_factory=set)  # code lines whose comments were written after them
 
     def before(self, line: int) -> list[str]:
+        """Comments above ``line``: whole-line ones, and those after code no output line has taken
+        (a comment after a block's parameters, say), which then get a line of their own."""
         out = []
         while self.pos < len(self.items) and self.items[self.pos][0] < line:
             ln, _, text = self.items[self.pos]
-            if ln not in self.code_lines:
+            if ln not in self.code_lines or ln not in self.trailed:
                 out.append(text)
             self.pos += 1
         return out
+
+    def between(self, after: int, before: int) -> bool:
+        """Whether a whole-line comment lies strictly between two lines (it keeps the layers apart)."""
+        i = bisect.bisect_right(self.items, (after, 1 << 62))
+        while i < len(self.items) and self.items[i][0] < before:
+            if self.items[i][0] not in self.code_lines:
+                return True
+            i += 1
+        return False
 
     def trailing(self, line: int) -> list[str]:
         out = []
@@ -116,7 +156,7 @@ class _Comments:
         return out
 
     def rest(self) -> list[str]:
-        out = [t for ln, _, t in self.items[self.pos:] if ln not in self.code_lines]
+        out = [t for ln, _, t in self.items[self.pos:] if ln not in self.code_lines or ln not in self.trailed]
         self.pos = len(self.items)
         return out
 
@@ -143,14 +183,30 @@ class DslPrinter:
         loc = self.smap.values.get(path) or self.smap.keys.get(path)
         return loc.line if loc else None
 
+    def end_of(self, path: PathKey) -> int | None:
+        """The last line of the value at ``path``: a layer's continuation lines, a body's closing brace."""
+        if self.smap is None:
+            return None
+        loc = self.smap.values.get(path)
+        return (loc.end_line or loc.line) if loc else self.line_of(path)
+
     def emit(self, text: str, indent: int, path: PathKey | None = None, last_path: PathKey | None = None) -> None:
+        """One output line; ``last_path``: the layers it joins, whose continuation lines' comments trail it."""
         first = self.line_of(path) if path is not None else None
         if first is not None:
             for c in self.comments.before(first):
                 self.lines.append(INDENT * indent + c)
         self.lines.append(INDENT * indent + text if text else "")
-        last = self.line_of(last_path) if last_path is not None else first
+        last = self.end_of(last_path) if last_path is not None else first
         self._trail(first, last)
+
+    def close(self, path: PathKey, indent: int, text: str = "}") -> None:
+        """The closing line of the body at ``path``, after the comments written inside it."""
+        end = self.end_of(path)
+        if end is not None:
+            for c in self.comments.before(end):
+                self.lines.append(INDENT * (indent + 1) + c)
+        self.lines.append(INDENT * indent + text)
 
     def _trail(self, first: int | None, last: int | None) -> None:
         if first is None:
@@ -160,20 +216,32 @@ class DslPrinter:
             if ln not in self.trailing_done:
                 notes += self.comments.trailing(ln)
                 self.trailing_done.add(ln)
+                self.comments.trailed.add(ln)
         if notes:
-            self.lines[-1] += "  " + "  ".join(notes)
+            # One comment per line: a second `#` on the line would read back as part of the first.
+            pad = self.lines[-1][:len(self.lines[-1]) - len(self.lines[-1].lstrip())]
+            self.lines[-1] += "  " + notes[0]
+            self.lines.extend(pad + note for note in notes[1:])
 
     def print(self) -> str:
         d = self.data
         if "model" in d:
             name = d["model"]
-            self.emit(f"model {name if _NAME.match(str(name)) else json.dumps(str(name))}", 0, ("model",))
+            params = f"({params_text(d['params'])})" if d.get("params") else ""
+            self.emit(f"model {name if _NAME.match(str(name)) else dsl_string(str(name))}{params}", 0, ("model",))
+        for vname, values in (d.get("variants") or {}).items():
+            settings = ", ".join(f"{k}={dsl_scalar(v)}" for k, v in values.items())
+            self.emit(f"variant {vname}({settings})", 0, ("variants", vname))
         if "input" in d:
             self.emit(f"input {dsl_scalar(d['input'])}", 0, ("input",))
         if "dtype" in d:
             self.emit(f"dtype {d['dtype']}", 0, ("dtype",))
         if "description" in d:
-            self.emit(f"description {json.dumps(d['description'], ensure_ascii=False)}", 0, ("description",))
+            try:
+                self.emit(f"description {dsl_string(str(d['description']))}", 0, ("description",))
+            except CannotPrint as exc:
+                exc.path = ("description",)
+                raise
         for name, block in (d.get("blocks") or {}).items():
             self.lines.append("")
             self.block(name, block)
@@ -181,34 +249,38 @@ class DslPrinter:
             self.lines.append("")
             self.emit("layers {", 0, ("layers",))
             self.sequence(d["layers"], ("layers",), 1)
-            self.lines.append("}")
+            self.close(("layers",), 0)
         tail = self.comments.rest()
         if tail:
             self.lines.append("")
             self.lines.extend(tail)
         return "\n".join(self.lines).strip("\n") + "\n"
 
-    def block(self, name: str, block: dict[str, Any]) -> None:
+    def block(self, name: str, block: Any) -> None:
         path: PathKey = ("blocks", name)
-        params = block.get("params") or {}
-        parts = []
-        for p, v in params.items():
-            if isinstance(v, str) and v in ("int", "float", "bool", "str"):
-                parts.append(f"{p}: {v}")
-            else:
-                parts.append(f"{p}={dsl_scalar(v)}")
-        head = f"block {name}({', '.join(parts)})"
+        if isinstance(block, list):  # YAML's shorthand `b: [layers]`
+            block = {"layers": block}
+        if not isinstance(block, dict):
+            raise CannotPrint(f"block '{name}' is not a mapping or a list of layers", path)
+        head = f"block {name}({params_text(block.get('params') or {})})"
         if "inputs" in block:
-            head += f" inputs({', '.join(block['inputs'])})"
+            inputs = block["inputs"]
+            if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
+                raise CannotPrint(f"the inputs of block '{name}' are not a list of names", (*path, "inputs"))
+            head += f" inputs({', '.join(inputs)})"
         if "layers" in block:
             self.emit(head + " {", 0, path)
             self.sequence(block["layers"], (*path, "layers"), 1)
-            self.lines.append("}")
+            self.close((*path, "layers"), 0)
             return
-        kind = next(k for k in block if k not in ("params", "inputs"))
+        kind = next((k for k in block if k not in ("params", "inputs")), None)
+        if kind is None or kind not in BLOCK_SECTIONS or len(block) > 1 + ("params" in block) + ("inputs" in block):
+            raise CannotPrint(f"block '{name}' needs exactly one body", path)
         self.layer_lines({kind: block[kind]}, path, 0, prefix=head + " = ")
 
-    def sequence(self, layers: list[Any], path: PathKey, indent: int) -> None:
+    def sequence(self, layers: Any, path: PathKey, indent: int) -> None:
+        if not isinstance(layers, list):
+            raise CannotPrint("expected a list of layers", path)
         line: list[str] = []
         line_paths: list[PathKey] = []
 
@@ -225,7 +297,11 @@ class DslPrinter:
                 flush()
                 self.layer_lines(layer, lpath, indent)
                 continue
-            text = self.layer_text(layer)
+            try:
+                text = self.layer_text(layer)
+            except CannotPrint as exc:
+                exc.path = exc.path or lpath
+                raise
             is_call = op in self.block_params
             starts_chain = (isinstance(layer, dict) and "inputs" in layer) or is_call
             if line and (starts_chain or len(INDENT * indent + " -> ".join([*line, text])) > WIDTH):
@@ -233,9 +309,12 @@ class DslPrinter:
             line.append(text)
             line_paths.append(lpath)
             ends_chain = (isinstance(layer, dict) and ("name" in layer or "repeat" in layer)) or is_call
-            src_line = self.line_of(lpath)
+            src_line, src_end = self.line_of(lpath), self.end_of(lpath)
             next_line = self.line_of((*path, i + 1)) if i + 1 < len(layers) else None
-            commented = src_line is not None and next_line != src_line and self.comments.trailing(src_line)
+            commented = src_line is not None and next_line != src_end and (any(
+                self.comments.trailing(ln) for ln in range(src_line, (src_end or src_line) + 1)
+                if ln not in self.trailing_done)
+                or (next_line is not None and self.comments.between(src_end or src_line, next_line)))
             if ends_chain or commented:
                 flush()
         flush()
@@ -245,6 +324,8 @@ class DslPrinter:
         if op not in BLOCK_SECTIONS or not isinstance(layer, dict):
             return False
         args = layer[op]
+        if isinstance(args, list) and BLOCK_SECTIONS[op][0] == "layers":  # `stage: [...]`
+            return True
         return isinstance(args, dict) and any(isinstance(v, (list, dict)) and k != "init" for k, v in args.items()
                                               if k != "dim")
 
@@ -271,7 +352,11 @@ class DslPrinter:
     def suffix(self, meta: dict[str, Any]) -> str:
         out = ""
         if "repeat" in meta:
-            out += f" x{meta['repeat']}"
+            repeat = meta["repeat"]
+            out += f" x{repeat}" if isinstance(repeat, int) and not isinstance(repeat, bool) else \
+                f" x({dsl_scalar(repeat)})"
+        if "if" in meta:
+            out += f" if {dsl_scalar(meta['if'])}"
         if "name" in meta:
             out += f" as {meta['name']}"
         return out
@@ -279,14 +364,18 @@ class DslPrinter:
     def refs(self, meta: dict[str, Any]) -> str:
         if "inputs" not in meta:
             return ""
-        refs = [f"@{r}" for r in meta["inputs"]]
+        inputs = meta["inputs"]
+        if not isinstance(inputs, list) or not inputs or not all(isinstance(r, str) for r in inputs):
+            raise CannotPrint(f"the DSL writes `inputs` as a list of node names; received {json.dumps(inputs)}")
+        refs = [f"@{r}" for r in inputs]
         return (refs[0] if len(refs) == 1 else "[" + ", ".join(refs) + "]") + " -> "
 
     def layer_text(self, layer: Any) -> str:
         if isinstance(layer, str):
             return layer
         op = op_of(layer)
-        assert op is not None
+        if op is None or not _NAME.match(op):
+            raise CannotPrint(f"the DSL has no way to write the layer {json.dumps(layer)[:60]}")
         meta = {k: v for k, v in layer.items() if k != op}
         return self.refs(meta) + op + self.args_text(op, layer[op], meta) + self.suffix(meta)
 
@@ -294,8 +383,9 @@ class DslPrinter:
         op = op_of(layer)
         assert op is not None
         meta = {k: v for k, v in layer.items() if k != op}
-        args = dict(layer[op] or {})
         default, named = BLOCK_SECTIONS[op]
+        raw = layer[op]
+        args = {default: raw} if isinstance(raw, list) else dict(raw or {})
         sections = [k for k in (default, *named) if isinstance(args.get(k), (list, dict))]
         head = prefix + self.refs(meta) + op + self.args_text(op, args, meta, skip=sections)
         opath = (*path, op)
@@ -307,13 +397,27 @@ class DslPrinter:
             first = False
             value = args[key]
             if key == "branches":
+                if not isinstance(value, dict):
+                    raise CannotPrint("the DSL names every inception branch (`branch b1 { ... }`); write the "
+                                      "branches as a mapping, `branches: {b1: [...], b2: [...]}`", (*opath, key))
                 for bname, blayers in value.items():
                     self.emit(f"branch {bname} {{", indent + 1, (*opath, key, bname))
                     self.sequence(blayers, (*opath, key, bname), indent + 2)
-                    self.lines.append(INDENT * (indent + 1) + "}")
+                    self.close((*opath, key, bname), indent + 1)
             else:
-                self.sequence(value, (*opath, key), indent + 1)
-        self.lines.append(INDENT * indent + "}" + self.suffix(meta))
+                self.sequence(value, (*opath, key) if isinstance(raw, dict) else opath, indent + 1)
+        self.close(opath, indent, "}" + self.suffix(meta))
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """`c: int, stride=1`: required parameters by type, the others with their defaults."""
+    parts = []
+    for p, v in params.items():
+        if isinstance(v, str) and v in ("int", "float", "bool", "str"):
+            parts.append(f"{p}: {v}")
+        else:
+            parts.append(f"{p}={dsl_scalar(v)}")
+    return ", ".join(parts)
 
 
 def to_dsl(data: dict[str, Any], smap: SourceMap | None = None,
@@ -321,87 +425,8 @@ def to_dsl(data: dict[str, Any], smap: SourceMap | None = None,
     return DslPrinter(data, smap, comments).print()
 
 
-# -- YAML ----------------------------------------------------------------------
+# -- YAML (specdsl/render/printer_yaml.py) -------------------------------------
 
-_YAML_SPECIAL_START = set("-?:,[]{}#&*!|>'\"%@`")
+from specdsl.render.printer_yaml import to_yaml, yaml_scalar  # noqa: E402
 
-
-def yaml_scalar(value: Any) -> str:
-    from specdsl.errors import SourceLoc
-    from specdsl.frontend.yaml import resolve_plain
-
-    constant = _constant(value)
-    if constant is not None:
-        return constant
-    if isinstance(value, (int, float)):
-        text = repr(value)
-        return text if "e" not in text or "." in text else text.replace("e", ".0e", 1)
-    if isinstance(value, str):
-        plain_ok = (value and value[0] not in _YAML_SPECIAL_START and value == value.strip()
-                    and ": " not in value and " #" not in value and "\n" not in value
-                    and resolve_plain(value, SourceLoc("", 1, 1)) == (value, None))
-        return value if plain_ok else json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(yaml_scalar(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {yaml_scalar(v)}" for k, v in value.items()) + "}"
-    raise TypeError(type(value).__name__)
-
-
-def _holds_layers(key: str, value: Any) -> bool:
-    return (key in LAYER_LIST_KEYS and isinstance(value, list)) or key == "branches"
-
-
-def _nested(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_holds_layers(k, v) or _nested(v) for k, v in value.items())
-    return False
-
-
-def _yaml_layers(layers: list[Any], indent: int, out: list[str]) -> None:
-    pad = "  " * indent
-    for layer in layers:
-        if isinstance(layer, str):
-            out.append(f"{pad}- {yaml_scalar(layer)}")
-            continue
-        first = True
-        for key, value in layer.items():
-            lead = f"{pad}- " if first else f"{pad}  "
-            first = False
-            _yaml_entry(key, value, indent + 1, out, lead)
-
-
-def _yaml_entry(key: str, value: Any, indent: int, out: list[str], lead: str) -> None:
-    pad = "  " * indent
-    if _holds_layers(key, value):
-        out.append(f"{lead}{key}:")
-        if key == "branches" and isinstance(value, dict):
-            for bname, blayers in value.items():
-                out.append(f"{pad}  {bname}:")
-                _yaml_layers(blayers, indent + 2, out)
-        elif isinstance(value, list):
-            _yaml_layers(value, indent + 1, out)
-        return
-    if isinstance(value, dict) and _nested(value):
-        out.append(f"{lead}{key}:")
-        for k, v in value.items():
-            _yaml_entry(k, v, indent + 1, out, f"{pad}  ")
-        return
-    out.append(f"{lead}{key}:" if value is None else f"{lead}{key}: {yaml_scalar(value)}")
-
-
-def to_yaml(data: dict[str, Any]) -> str:
-    out: list[str] = []
-    for key in ("model", "input", "dtype", "description"):
-        if key in data:
-            out.append(f"{key}: {yaml_scalar(data[key])}")
-    if data.get("blocks"):
-        out.append("blocks:")
-        for name, block in data["blocks"].items():
-            out.append(f"  {name}:")
-            for k, v in block.items():
-                _yaml_entry(k, v, 2, out, "    ")
-    if "layers" in data:
-        out.append("layers:")
-        _yaml_layers(data["layers"], 1, out)
-    return "\n".join(out) + "\n"
+__all__ = ["CannotPrint", "dsl_scalar", "dsl_string", "op_of", "to_dsl", "to_yaml", "yaml_scalar"]

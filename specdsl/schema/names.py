@@ -28,4 +28,8 @@ RESERVED_SEGMENTS = frozenset({
 
 
 def reserved_segment(name: str) -> bool:
-    return name in RESERVED_SEGMENTS or name.startswith(("register_", "named_", "get_", "set_"))
+    """Whether a submodule may not take this name. Names such as `_modules`, `_parameters` or `_apply`
+    are nn.Module's private state (a branch by that name would replace it), and torch adds new ones
+    between versions: every `_` + letter name is kept for it."""
+    return (name in RESERVED_SEGMENTS or name.startswith(("register_", "named_", "get_", "set_"))
+            or (len(name) > 1 and name[0] == "_" and name[1].isalpha()))
