@@ -61,6 +61,9 @@ def op_detail(node: Node, fig: NodeFigures) -> str:
 def rf_text(rf: RF) -> str:
     if rf is None:
         return ""
+    if any(a.stride == 0 for a in rf):  # specdsl.ops.merge.WHOLE: after a global pool
+        return " × ".join("whole input" if a.stride == 0 else str(a) for a in rf) \
+            if len(set(rf)) > 1 else "whole input"
     if len(set(rf)) == 1:
         return str(rf[0])
     return " × ".join(str(a) for a in rf)
