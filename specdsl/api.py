@@ -164,6 +164,9 @@ def read_source(source: str | os.PathLike[str], budgets: Budgets | None = None) 
         found = zoo.find(str(source)) if _ZOO_NAME.match(str(source)) else None
         if found is not None:
             return found
+        variant = zoo.find_variant(str(source)) if _ZOO_NAME.match(str(source)) else None
+        if variant is not None:  # the family file holding this variant (load() also picks the variant)
+            return variant[0], variant[1]
         guess = None
         from specdsl.errors import did_you_mean
 

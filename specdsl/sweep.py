@@ -68,6 +68,7 @@ def sweep(source: Any, axes: Mapping[str, Sequence[Any]], *, variant: str | None
         file, text = read_source(source, budgets)
     data, smap = read_data(text, file, budgets)  # parsed once for the whole grid
     points: list[Point] = []
+    first_error: SpecError | None = None
     for values in grid(axes):
         try:
             spec = validate_document(data, smap, ParamChoice(variant, values))
@@ -80,15 +81,18 @@ def sweep(source: Any, axes: Mapping[str, Sequence[Any]], *, variant: str | None
                 raise SpecError(errors, {})
         except SpecError as exc:
             first = exc.errors[0] if exc.errors else None
+            exc.sources.update({file: text})
             if first is not None and first.code in PARAMETER_ERRORS:
-                exc.sources.update({file: text})
                 raise  # a misspelt parameter or a value of the wrong kind: the grid itself is wrong
+            first_error = first_error or exc
             points.append(Point(values, error=f"{first.code}: {first.message}" if first else "rejected"))
             continue
         t = analysis.totals
         rf = analysis.figures[t.rf_node].rf if t.rf_node is not None else None
         side = max((int(a.size) for a in rf), default=None) if rf else None
         points.append(Point(values, t.params, t.macs, t.peak_bytes, side))
+    if first_error is not None and not any(p.ok for p in points):
+        raise first_error  # no point loads: the spec itself is broken, say where
     return pareto(points)
 
 

@@ -171,16 +171,17 @@ def test_fmt_refuses_yaml(tmp_path: Path) -> None:
 def test_convert_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["convert", "lenet5", "--to", "yaml"]) == 0
     yaml_text = capsys.readouterr().out
-    assert yaml_text.startswith("model: lenet5\n")
+    assert "\nmodel: lenet5\n" in yaml_text and yaml_text.startswith("# LeNet-5")  # the comments come along
     out = tmp_path / "l.cnn"
     assert main(["convert", "vgg16", "--to", "dsl", "-o", str(out)]) == 0
     assert specdsl.load(str(out)).totals.params == 138_357_544
 
 
-def test_convert_rejects_broken_spec(tmp_path: Path) -> None:
+def test_convert_takes_a_parseable_but_invalid_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "bad.yaml"
     src.write_text("model: m\ninput: [3, 8, 8]\nlayers:\n  - covn: {out: 3, k: 3}\n")
-    assert main(["convert", str(src), "--to", "dsl"]) == 1
+    assert main(["convert", str(src), "--to", "dsl"]) == 0  # a typo is for check to report, not convert
+    assert "covn(out=3, k=3)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("opener", ["(", "[", "{"])
@@ -203,7 +204,7 @@ def test_deep_nesting_is_a_clean_error(opener: str) -> None:
 def test_nested_yaml_brackets_clean_error(text: str, line: int) -> None:
     # How long this takes is measured by benchmarks/bench_hostile_inputs.py, not asserted here.
     with pytest.raises(SpecError) as info:
-        specdsl.load(text)
+        specdsl.load(text, budgets=Budgets(max_file_bytes=1 << 20))  # past the default file size
     (d,) = info.value.errors
     assert d.loc is not None and d.loc.line == line, d
     rendered = info.value.render(full=True)

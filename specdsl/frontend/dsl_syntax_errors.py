@@ -135,8 +135,9 @@ def _explain(tok: Any, prev: Any, expected: list[str], open_stack: Sequence[Any]
     exp = set(expected)
     if prev_type == "ARROW":
         return f"expected a layer or block after '->'; received {got}", "write the next layer, e.g. `-> relu`"
-    if tok.type == "ARROW" and open_stack:
-        o = open_stack[-1]
+    brackets = [o for o in open_stack if o.type != "LBRACE"]  # a layer body's `{` holds chains
+    if tok.type == "ARROW" and brackets:
+        o = brackets[-1]
         return ("unexpected '->' inside brackets", f"'->' cannot appear inside brackets: '{o.value}' opened at "
                 f"line {o.line}, column {o.column} is not closed")
     if tok.type == "ARROW":
