@@ -106,7 +106,7 @@ def test_init_schemes(scheme: str) -> None:
     source = emit(model)
     torch.manual_seed(0)
     emitted = load_emitted(source)()
-    assert emitted.layers["0"].weight.shape == weight.shape
+    assert emitted.layers[0].weight.shape == weight.shape
 
 
 def test_default_init_follows_torchvision() -> None:
@@ -170,8 +170,10 @@ def test_emitted_source_reads_like_torchvision() -> None:
     assert "import torch\nfrom torch import nn\n" in source
     assert "# N x 512 x 7 x 7" in source
     assert "nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)" in source
-    assert "class Basic(nn.Module):" in source and "class BasicWithShortcut(nn.Module):" in source
-    assert "self.layers['4']['0'](x4)" in source  # the first copy of `basic(64) x2`
+    assert "class Unit(nn.Module):" in source and "class UnitWithShortcut(nn.Module):" in source
+    assert "self.layers[4][0](x4)" in source  # the first copy of `unit(64) x(n1)`, n1 = 2
+    assert "self.layers = nn.Sequential(" in source  # containers keyed 0, 1, ... read as torchvision's
+    assert "nn.ModuleDict" not in source.split("class Resnet18")[1]
     assert source.count("import ") == 2  # only torch
 
 
@@ -273,7 +275,7 @@ def test_one_class_per_user_block() -> None:
     # Parameters become expressions of the block's own parameters, as written in the spec.
     assert "nn.Conv2d(c, c * 4, kernel_size=1, bias=False)" in resnet
     # Calls whose structure differs (projection shortcut or not) get numbered variants.
-    assert resnet.count("class Bottleneck") == 3
+    assert resnet.count("class Unit") == 3
 
 
 def test_runtime_errors_name_the_spec_node() -> None:
@@ -284,15 +286,20 @@ def test_runtime_errors_name_the_spec_node() -> None:
         module(torch.randn(2, 4, 32, 32))
     text = str(info.value)
     assert "expected input[2, 4, 32, 32] to have 3 channels" in text  # torch's own message comes first
-    assert "While executing layers[0] (conv) at <zoo>/resnet18.cnn:11:5" in text
+    source = model.sources[model.file]  # resnet18 is a variant of the family file resnet.cnn
+
+    def line_of(snippet: str) -> int:
+        return source[:source.index(snippet)].count("\n") + 1
+
+    assert f"While executing layers[0] (conv) at <zoo>/resnet.cnn:{line_of('conv(64, k=7')}:5" in text
     # Inside a block call: the node's path, its line in the block, and the call that expanded it.
     conv = module.get_submodule("layers.4.0.body.0")
     conv.weight.data = conv.weight.data[:, :32]
     with pytest.raises(RuntimeError) as info:
         module(torch.randn(2, 3, 32, 32))
     text = str(info.value)
-    assert "While executing layers[4][0].body[0] (conv) at <zoo>/resnet18.cnn:6:" in text
-    assert "while expanding block 'basic'" in text
+    assert f"While executing layers[4][0].body[0] (conv) at <zoo>/resnet.cnn:{line_of('conv(c, k=3')}:" in text
+    assert "while expanding block 'unit'" in text
 
 
 def test_runtime_errors_in_functions_name_the_spec_node() -> None:

@@ -32,7 +32,9 @@ from specdsl.backends.torch.emit_text import (
     inside,
     place,
     registration_order,
+    sequences,
     shape_comment,
+    with_indices,
 )
 from specdsl.backends.torch.helper_source import helper_sources
 from specdsl.backends.torch.lowerings import fractal_sampling
@@ -84,7 +86,9 @@ def emit(model: Model) -> str:
     if graph.description:
         out.append(f"    {_docstring(graph.description)}")
         out.append("")
-    out += _init_method(plan, instance_of)
+    model_start = len(out)
+    tree: dict[str, Any] = {}
+    out += _init_method(plan, instance_of, tree)
     sampling = fractal_sampling(plan.ctors.values())
     if sampling is not None:
         columns, drop_global = sampling
@@ -96,6 +100,9 @@ def emit(model: Model) -> str:
             f"            self.fractal_path.column = int(torch.randint(1, {columns + 1}, ()))",
         ]
     out += _forward_method(plan, instance_of)
+    # Containers keyed 0, 1, ... are nn.Sequential: index them with numbers, as torchvision's code does.
+    sequential = sequences(tree)
+    out[model_start:] = [with_indices(line, sequential) for line in out[model_start:]]
     source = "\n".join(out) + "\n"
     # Never hand out text that is not Python, or that does more than define modules.
     return check_source(source)
@@ -112,10 +119,9 @@ def _classed_instances(plan: BlockClassPlan) -> dict[int, Instance]:
     return instance_of
 
 
-def _init_method(plan: BlockClassPlan, instance_of: dict[int, Instance]) -> list[str]:
-    """The model's __init__ (its modules, in graph order) and reset_parameters."""
+def _init_method(plan: BlockClassPlan, instance_of: dict[int, Instance], tree: dict[str, Any]) -> list[str]:
+    """The model's __init__ (its modules, in graph order, placed in ``tree``) and reset_parameters."""
     figs = plan.figs
-    tree: dict[str, Any] = {}
     inits: list[str] = []
     entries: list[tuple[str, str, list[InitCall]]] = []
     frozen: list[str] = []

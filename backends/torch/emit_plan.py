@@ -22,7 +22,9 @@ from specdsl.backends.torch.emit_text import (
     inside,
     place,
     safe_ident,
+    sequences,
     tree_source,
+    with_indices,
 )
 from specdsl.backends.torch.helper_source import helper_names
 from specdsl.backends.torch.lowerings import Ctor, FunctionLowering, ModuleLowering, lowering_for
@@ -266,7 +268,8 @@ class BlockClassPlan:
         lines += ["", f"    def forward(self, {args}) -> torch.Tensor:"]
         lines += [f"        {line}" for line in forward]
         lines.append(f"        return {draft.var[out_ref]}")
-        return lines
+        sequential = sequences(draft.tree)
+        return [with_indices(line, sequential) for line in lines]
 
     def _nested_call(self, draft: _Draft, item: Instance, member_items: list[Instance]) -> bool:
         """A call of another block inside this one: an instance of that block's class."""

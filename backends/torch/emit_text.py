@@ -65,31 +65,73 @@ def place(tree: ModuleTree, rel: str, source: str, first: bool = False) -> None:
         cursor[parts[-1]] = source
 
 
+def is_sequence(tree: ModuleTree) -> bool:
+    """Children keyed '0', '1', ... in order: an ``nn.Sequential`` (the same state_dict keys, and it
+    reads like torchvision's); anything else stays an ``nn.ModuleDict``."""
+    return bool(tree) and list(tree) == [str(i) for i in range(len(tree))]
+
+
+def _container(value: ModuleTree, indent: int) -> tuple[str, list[str], str]:
+    """Opening text, entry lines and closing text of a container literal."""
+    if is_sequence(value):
+        return "nn.Sequential(", tree_source(value, indent + 1), ")"
+    return "nn.ModuleDict({", tree_source(value, indent + 1), "})"
+
+
 def tree_source(tree: ModuleTree, indent: int) -> list[str]:
-    """The entries of an ``nn.ModuleDict({...})`` literal."""
+    """The entries of a container literal: ``'key': module,`` in a ModuleDict, ``module,`` in a Sequential."""
     pad = "    " * indent
+    positional = is_sequence(tree)
     lines = []
     for key, value in tree.items():
+        lead = pad if positional else f"{pad}{key!r}: "
         if isinstance(value, dict):
-            lines.append(f"{pad}{key!r}: nn.ModuleDict({{")
-            lines += tree_source(value, indent + 1)
-            lines.append(f"{pad}}}),")
+            opening, entries, closing = _container(value, indent)
+            lines += [f"{lead}{opening}", *entries, f"{pad}{closing},"]
         else:
-            lines.append(f"{pad}{key!r}: {value},")
+            lines.append(f"{lead}{value},")
     return lines
 
 
 def attribute_lines(tree: ModuleTree) -> list[str]:
-    """`self.<name> = ...` lines of an __init__: a module, or nested ModuleDicts."""
+    """`self.<name> = ...` lines of an __init__: a module, or nested containers."""
     lines = []
     for key, value in tree.items():
         if isinstance(value, dict):
-            lines.append(f"        self.{key} = nn.ModuleDict({{")
-            lines += tree_source(value, 3)
-            lines.append("        })")
+            opening, entries, closing = _container(value, 2)
+            lines += [f"        self.{key} = {opening}", *entries, f"        {closing}"]
         else:
             lines.append(f"        self.{key} = {value}")
     return lines
+
+
+def sequences(tree: ModuleTree, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Paths (attribute, key, ...) of the containers that are written as ``nn.Sequential``."""
+    found: set[tuple[str, ...]] = set()
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            path = (*prefix, key)
+            if is_sequence(value):
+                found.add(path)
+            found |= sequences(value, path)
+    return found
+
+
+_ACCESS = re.compile(r"self\.([A-Za-z_]\w*)((?:\['[A-Za-z0-9_]*'\])+)")
+_KEY = re.compile(r"\['([A-Za-z0-9_]*)'\]")
+
+
+def with_indices(text: str, sequential: set[tuple[str, ...]]) -> str:
+    """``self.layers['4']`` -> ``self.layers[4]`` where ``layers`` is an ``nn.Sequential``."""
+    def index(m: re.Match[str]) -> str:
+        path: tuple[str, ...] = (m.group(1),)
+        parts = []
+        for key in _KEY.findall(m.group(2)):
+            parts.append(f"[{int(key)}]" if path in sequential else f"[{key!r}]")
+            path = (*path, key)
+        return f"self.{m.group(1)}" + "".join(parts)
+
+    return _ACCESS.sub(index, text)
 
 
 def init_lines(node: Node, weights: Sequence[TensorSpec], module: str) -> list[str]:

@@ -118,7 +118,8 @@ def validate_document(data: Any, smap: SourceMap | None, choice: ParamChoice | N
         raise SpecError(diags, sources)
     outputs = None if doc.outputs is None else tuple(doc.outputs.items()) if isinstance(doc.outputs, dict) \
         else tuple((None, ref) for ref in doc.outputs)
-    return Spec(doc.model, tuple(doc.input), doc.dtype, doc.description, list(data["layers"]), blocks, smap,
+    # A variant is a model of its own name (resnet50 from the resnet family file).
+    return Spec(resolved.variant or doc.model, tuple(doc.input), doc.dtype, doc.description, list(data["layers"]), blocks, smap,
                 outputs, resolved.env, resolved.origin, resolved.variant, tuple(doc.variants))
 
 
