@@ -35,8 +35,9 @@ def torchvision_state(name: str, seed: int = 0) -> dict[str, torch.Tensor]:
     return out
 
 
-def head10() -> str:
-    return zoo.find("resnet18")[1].replace("linear(1000)", "linear(10)")
+def head10() -> specdsl.Model:
+    """resnet18 with a 10-class head: the resnet family's `classes` parameter."""
+    return specdsl.load("resnet18", params={"classes": 10})
 
 
 @pytest.mark.parametrize("name", ZOO_IN_REFERENCE)
@@ -151,10 +152,9 @@ def test_run_fine_tunes_only_the_unfrozen_layers(tmp_path: Path, capsys: pytest.
     from specdsl.cli.main import main
 
     torch.save(torchvision_state("resnet18"), tmp_path / "tv.pth")
-    spec = tmp_path / "head10.cnn"
-    spec.write_text(head10())
-    argv = ["run", str(spec), "--weights", str(tmp_path / "tv.pth"), "--transfer", "--freeze-until", "layer4",
-            "--train", "--steps", "1", "--batch", "2", "--input", "3,32,32", "--threads", "1"]
+    argv = ["run", "resnet18", "--param", "classes=10", "--weights", str(tmp_path / "tv.pth"), "--transfer",
+            "--freeze-until", "layer4", "--train", "--steps", "1", "--batch", "2", "--input", "3,32,32",
+            "--threads", "1"]
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "training changed 2 of 62 parameter tensors; 60 frozen, 0 of those changed" in captured.out
@@ -167,3 +167,32 @@ def test_diff_takes_a_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[s
     save_checkpoint(to_torch("lenet5", seed=3), tmp_path / "l.safetensors")
     assert main(["diff", "lenet5", "--weights", str(tmp_path / "l.safetensors")]) == 0
     assert "agree" in capsys.readouterr().out
+
+
+def test_build_writes_the_weights_beside_the_source_and_the_source_loads_them(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from specdsl.backends.torch.emit import load_emitted
+
+    from specdsl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "lenet5", "-o", "ck.safetensors", "--seed", "5"]) == 0
+    assert main(["build", "lenet5", "-o", "lenet.py", "--weights", "ck.safetensors", "--verify"]) == 0
+    assert (tmp_path / "lenet.safetensors").exists()
+    emitted = load_emitted((tmp_path / "lenet.py").read_text())()
+    emitted.load_weights(str(tmp_path / "lenet.safetensors"))
+    reference = to_torch("lenet5", weights=tmp_path / "ck.safetensors").eval()
+    x = torch.randn(2, 1, 32, 32)
+    assert torch.equal(emitted.eval()(x), reference(x))
+    assert main(["build", "lenet5", "--weights", "ck.safetensors"]) == 2  # no -o: nowhere to put the weights
+
+
+@pytest.mark.parametrize("line", [
+    "from safetensors.torch import load", "from safetensors.torch import load_file as f", "import safetensors",
+    "from safetensors import safe_open",
+])
+def test_the_safety_allowlist_takes_only_load_file_from_safetensors(line: str) -> None:
+    from specdsl.backends.torch.safety import problems
+
+    assert problems(f"import torch\n{line}\n")
+    assert not problems("import torch\nfrom safetensors.torch import load_file\n")

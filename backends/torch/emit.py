@@ -58,8 +58,11 @@ def _var(node: Node, used: set[str]) -> str:
     return var
 
 
-def emit(model: Model) -> str:
-    """Standalone PyTorch source: one class per user-defined block (per distinct structure), then the model."""
+def emit(model: Model, weights_file: str | None = None) -> str:
+    """Standalone PyTorch source: one class per user-defined block (per distinct structure), then the model.
+
+    ``weights_file``: the .safetensors written beside it (``build --weights``), which the model's
+    ``load_weights()`` reads (safetensors, imported only then)."""
     from specdsl import __version__
 
     plan = BlockClassPlan(model)
@@ -76,6 +79,7 @@ def emit(model: Model) -> str:
         "",
         "import torch",
         "from torch import nn",
+        *(["from safetensors.torch import load_file"] if weights_file is not None else []),
     ]
     for source in helper_sources(plan.helpers):
         out += ["", "", source]
@@ -99,6 +103,10 @@ def emit(model: Model) -> str:
             f"        if self.training and {drop_global!r} > 0 and float(torch.rand(())) < {drop_global!r}:",
             f"            self.fractal_path.column = int(torch.randint(1, {columns + 1}, ()))",
         ]
+    if weights_file is not None:
+        out += ["", f"    def load_weights(self, path: str = {weights_file!r}) -> None:",
+                '        """Load the weights `specdsl build --weights` wrote beside this file."""',
+                "        self.load_state_dict(load_file(path))"]
     out += _forward_method(plan, instance_of)
     # Containers keyed 0, 1, ... are nn.Sequential: index them with numbers, as torchvision's code does.
     sequential = sequences(tree)

@@ -28,7 +28,11 @@ from __future__ import annotations
 
 import ast
 
-ALLOWED_IMPORTS = {"torch", "torch.nn", "torch.nn.functional", "math", "typing", "__future__", "collections.abc"}
+ALLOWED_IMPORTS = {"torch", "torch.nn", "torch.nn.functional", "math", "typing", "__future__", "collections.abc",
+                   "safetensors.torch"}
+# Names a generated module may import from a module and call by plain name (`build --weights`: the
+# file loads its .safetensors). Nothing else from safetensors: load_file reads tensors, never code.
+IMPORTED_CALLS = {"safetensors.torch": {"load_file"}}
 
 # Expression and statement nodes allowed anywhere inside a function.
 _ALLOWED = (
@@ -87,9 +91,15 @@ def problems(source: str) -> list[str]:
         if isinstance(stmt, ast.ImportFrom):
             if stmt.level or stmt.module not in ALLOWED_IMPORTS:
                 bad(stmt, f"import from {stmt.module}")
+            callable_names = IMPORTED_CALLS.get(stmt.module or "")
             for alias in stmt.names:
-                if alias.name == "*" or _dunder(alias.name):
+                if alias.name == "*" or _dunder(alias.name) or alias.asname is not None:
                     bad(stmt, f"import of {alias.name}")
+                elif callable_names is not None:
+                    if alias.name in callable_names:
+                        classes.add(alias.name)  # callable by plain name, like the file's own classes
+                    else:
+                        bad(stmt, f"import of {alias.name} from {stmt.module}")
             continue
         if isinstance(stmt, ast.Assign) and _constant(stmt.value) and all(
                 isinstance(t, ast.Name) for t in stmt.targets):

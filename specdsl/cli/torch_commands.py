@@ -37,6 +37,8 @@ def register(sub: Any) -> None:
     build.add_argument("--input", type=shape_arg, help="override the input shape")
     build.add_argument("--verify", action="store_true",
                        help="load the emitted module and compare it with the in-memory one")
+    build.add_argument("--seed", type=int, default=0, help="seed of the initialisation without --weights")
+    add_weight_flags(build)
     build.set_defaults(func=cmd_build)
 
 
@@ -179,8 +181,24 @@ def cmd_build(args: argparse.Namespace) -> int:
     from specdsl.cli.files import refuse_input, write_atomic
 
     refuse_input(args.output, [args.spec], "build")
+    if args.weights and not args.output:
+        print("specdsl build: --weights writes a .safetensors beside the .py: give -o FILE.py", file=sys.stderr)
+        return EXIT_USAGE
     model = _load(args)
-    source = emit(model)
+    weights_file = None
+    if args.weights:
+        from pathlib import Path
+
+        from specdsl.backends.torch.checkpoint import save_checkpoint
+
+        module = build_module(args, model)
+        weights_path = Path(args.output).with_suffix(".safetensors")
+        refuse_input(str(weights_path), [args.spec, args.weights], "build")
+        save_checkpoint(module, weights_path)
+        weights_file = weights_path.name
+        print(f"wrote {weights_path} ({len(module.state_dict())} tensors; the .py loads it with "
+              "model.load_weights())", file=sys.stderr)
+    source = emit(model, weights_file)
     if args.output:
         write_atomic(args.output, source)
         print(f"wrote {args.output} (class {class_name(source)}, {model.totals.params:,} parameters)",
