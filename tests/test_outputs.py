@@ -81,7 +81,8 @@ def test_outputs_follow_the_input_size() -> None:
 
 def test_every_output_stays_alive_in_the_memory_figures() -> None:
     # The aux head first: as an output it stays alive while the main head is computed.
-    aux_first = SEGMENT.replace("    @features -> conv(4, k=1) as head\n    [@head, @input] -> upsample(mode=bilinear) as out\n", "")
+    main_head = "    @features -> conv(4, k=1) as head\n    [@head, @input] -> upsample(mode=bilinear) as out\n"
+    aux_first = SEGMENT.replace(main_head, "")
     aux_first = aux_first.replace("as aux\n", "as aux\n    @features -> conv(4, k=1) as head\n"
                                   "    [@head, @input] -> upsample(mode=bilinear) as out\n")
     one = specdsl.load(aux_first.replace("outputs(out=@out, aux=@aux)", "outputs [@out]"))

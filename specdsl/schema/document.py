@@ -119,8 +119,8 @@ def validate_document(data: Any, smap: SourceMap | None, choice: ParamChoice | N
     outputs = None if doc.outputs is None else tuple(doc.outputs.items()) if isinstance(doc.outputs, dict) \
         else tuple((None, ref) for ref in doc.outputs)
     # A variant is a model of its own name (resnet50 from the resnet family file).
-    return Spec(resolved.variant or doc.model, tuple(doc.input), doc.dtype, doc.description, list(data["layers"]), blocks, smap,
-                outputs, resolved.env, resolved.origin, resolved.variant, tuple(doc.variants))
+    return Spec(resolved.variant or doc.model, tuple(doc.input), doc.dtype, doc.description, list(data["layers"]),
+                blocks, smap, outputs, resolved.env, resolved.origin, resolved.variant, tuple(doc.variants))
 
 
 def _input_with(shape: list[Any], resolved: Resolved, smap: SourceMap | None, diags: list[Diagnostic]) -> list[Any]:
