@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from specdsl.blocks import user
+from specdsl.blocks import references, user
 from specdsl.blocks.base import Frame
 from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression
 from specdsl.blocks.registry import BLOCKS
@@ -25,7 +25,6 @@ from specdsl.budgets import MAX_DEPTH, MAX_ERRORS, MAX_NODES, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError, did_you_mean
 from specdsl.ir import INPUT, BlockCall, Graph, Node
 from specdsl.ops import OPS
-from specdsl.ops.channels import PART
 from specdsl.ops.rule import RF, Args, Shape
 from specdsl.passes.diagnostics import dedupe
 from specdsl.passes.receptive import node_rf
@@ -34,7 +33,7 @@ from specdsl.schema.document import Spec
 from specdsl.schema.layer import LayerSpec, parse_layer
 from specdsl.schema.names import RESERVED_NAMES
 from specdsl.schema.validation import diagnostics_from, show_value
-from specdsl.source import PathKey, format_path
+from specdsl.source import PathKey
 
 __all__ = ["MAX_NODES", "Expander", "expand", "expand_with_shapes"]
 
@@ -42,9 +41,6 @@ __all__ = ["MAX_NODES", "Expander", "expand", "expand_with_shapes"]
 class _Abort(Exception):
     pass
 
-
-# The arguments of the first few parts, validated once: a ShuffleNet refers to hundreds of them.
-PART_ARGS = tuple(OPS[PART].args.model_validate({"index": k}) for k in range(8))
 
 
 class Expander:
@@ -281,67 +277,14 @@ class Expander:
 
     def resolve_inputs(self, spec: LayerSpec, x: int | None, scope: dict[str, int],
                        frame: Frame) -> tuple[int, ...] | None:
-        if spec.meta.inputs is None:
-            return None if x is None else (x,)
-        resolved: list[int] = []
-        for i, ref in enumerate(spec.meta.inputs):
-            if ref in scope:
-                resolved.append(scope[ref])
-                continue
-            base, dot, index = ref.rpartition(".")
-            if dot and base in scope:
-                resolved.append(self.part(scope[base], int(index), spec.arg_locs.get(f"inputs[{i}]", spec.loc),
-                                          frame))
-                continue
-            ref = base if dot else ref
-            if (id(scope), ref) in self.failed:
-                continue
-            if ref in self.switched_off:
-                where = self.switched_off[ref]
-                self.error("E366", f"node '{ref}' is switched off (by its `if`, or a repeat count of 0)"
-                           + (f" (at {where})" if where else ""),
-                           spec.arg_locs.get(f"inputs[{i}]", spec.loc), frame, path=format_path(spec.path),
-                           hint="give this layer the same condition, or refer to a node that is always there")
-                continue
-            guess = did_you_mean(ref, scope)
-            later = " (it is defined later or in another block; inputs must come earlier)" \
-                if ref in self.all_names else ""
-            self.error("E314", f"unknown node '{ref}'{later}", spec.arg_locs.get(f"inputs[{i}]", spec.loc), frame,
-                       hint=f"did you mean '{guess}'?" if guess else
-                       "name a layer with `name:` before referring to it", path=format_path(spec.path))
-        return tuple(resolved) if len(resolved) == len(spec.meta.inputs) else None
+        return references.resolve_inputs(self, spec, x, scope, frame)
 
     def outputs(self, declared: tuple[tuple[str | None, str], ...],
                 scope: dict[str, int]) -> tuple[tuple[str | None, int], ...]:
-        """The declared outputs' nodes; those switched off by `if` (an aux head) are left out."""
-        found: list[tuple[str | None, int]] = []
-        for k, (key, ref) in enumerate(declared):
-            where = (("outputs", key) if key is not None else ("outputs", k))
-            base, dot, index = ref.rpartition(".")
-            name = base if dot else ref
-            if name in self.switched_off:
-                continue
-            if ref in scope:
-                found.append((key, scope[ref]))
-            elif dot and base in scope:
-                found.append((key, self.part(scope[base], int(index), self.loc(where), Frame())))
-            else:
-                guess = did_you_mean(name, scope)
-                self.error("E368", f"output '{ref}' is not a node of the model's layers", where, Frame(),
-                           hint=f"did you mean '{guess}'?" if guess else "name the layer (`as NAME`) and list it")
-        if not found and not any(d.is_error for d in self.diags):
-            self.error("E368", "every declared output is switched off", ("outputs",), Frame(),
-                       hint="keep at least one output unconditional")
-        return tuple(found)
+        return references.declared_outputs(self, declared, scope)
 
     def part(self, producer: int, index: int, loc: SourceLoc | None, frame: Frame) -> int:
-        """The node for `@name.k`: one per part however often it is referred to, as torch.fx's getitem."""
-        key = (producer, index)
-        if key not in self.parts:
-            args = PART_ARGS[index] if index < len(PART_ARGS) else OPS[PART].args.model_validate({"index": index})
-            self.parts[key] = self.add(PART, args, (producer,), f"{self.nodes[producer].path}.{index}", frame, loc,
-                                       {"index": loc} if loc else {})
-        return self.parts[key]
+        return references.part(self, producer, index, loc, frame)
 
     def single(self, spec: LayerSpec, src: PathKey, out: str, inputs: tuple[int, ...], frame: Frame,
                written_as_mapping: bool) -> int | None:

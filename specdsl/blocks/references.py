@@ -1,0 +1,84 @@
+"""References between nodes: `@name` and `@name.k` inputs, parts of a split, declared outputs.
+
+Functions of the expander (specdsl.blocks.engine.Expander, passed as ``ex``), kept apart so the
+expander stays about layers and blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specdsl.blocks.base import Frame
+from specdsl.errors import SourceLoc, did_you_mean
+from specdsl.ops import OPS
+from specdsl.ops.channels import PART
+from specdsl.schema.layer import LayerSpec
+from specdsl.source import format_path
+
+# The arguments of the first few parts, validated once: a ShuffleNet refers to hundreds of them.
+PART_ARGS = tuple(OPS[PART].args.model_validate({"index": k}) for k in range(8))
+
+
+def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int],
+                   frame: Frame) -> tuple[int, ...] | None:
+    if spec.meta.inputs is None:
+        return None if x is None else (x,)
+    resolved: list[int] = []
+    for i, ref in enumerate(spec.meta.inputs):
+        if ref in scope:
+            resolved.append(scope[ref])
+            continue
+        base, dot, index = ref.rpartition(".")
+        if dot and base in scope:
+            resolved.append(part(ex, scope[base], int(index), spec.arg_locs.get(f"inputs[{i}]", spec.loc),
+                                      frame))
+            continue
+        ref = base if dot else ref
+        if (id(scope), ref) in ex.failed:
+            continue
+        if ref in ex.switched_off:
+            where = ex.switched_off[ref]
+            ex.error("E366", f"node '{ref}' is switched off (by its `if`, or a repeat count of 0)"
+                       + (f" (at {where})" if where else ""),
+                       spec.arg_locs.get(f"inputs[{i}]", spec.loc), frame, path=format_path(spec.path),
+                       hint="give this layer the same condition, or refer to a node that is always there")
+            continue
+        guess = did_you_mean(ref, scope)
+        later = " (it is defined later or in another block; inputs must come earlier)" \
+            if ref in ex.all_names else ""
+        ex.error("E314", f"unknown node '{ref}'{later}", spec.arg_locs.get(f"inputs[{i}]", spec.loc), frame,
+                   hint=f"did you mean '{guess}'?" if guess else
+                   "name a layer with `name:` before referring to it", path=format_path(spec.path))
+    return tuple(resolved) if len(resolved) == len(spec.meta.inputs) else None
+
+def declared_outputs(ex: Any, declared: tuple[tuple[str | None, str], ...],
+            scope: dict[str, int]) -> tuple[tuple[str | None, int], ...]:
+    """The declared outputs' nodes; those switched off by `if` (an aux head) are left out."""
+    found: list[tuple[str | None, int]] = []
+    for k, (key, ref) in enumerate(declared):
+        where = (("outputs", key) if key is not None else ("outputs", k))
+        base, dot, index = ref.rpartition(".")
+        name = base if dot else ref
+        if name in ex.switched_off:
+            continue
+        if ref in scope:
+            found.append((key, scope[ref]))
+        elif dot and base in scope:
+            found.append((key, part(ex, scope[base], int(index), ex.loc(where), Frame())))
+        else:
+            guess = did_you_mean(name, scope)
+            ex.error("E368", f"output '{ref}' is not a node of the model's layers", where, Frame(),
+                       hint=f"did you mean '{guess}'?" if guess else "name the layer (`as NAME`) and list it")
+    if not found and not any(d.is_error for d in ex.diags):
+        ex.error("E368", "every declared output is switched off", ("outputs",), Frame(),
+                   hint="keep at least one output unconditional")
+    return tuple(found)
+
+def part(ex: Any, producer: int, index: int, loc: SourceLoc | None, frame: Frame) -> int:
+    """The node for `@name.k`: one per part however often it is referred to, as torch.fx's getitem."""
+    key = (producer, index)
+    if key not in ex.parts:
+        args = PART_ARGS[index] if index < len(PART_ARGS) else OPS[PART].args.model_validate({"index": index})
+        ex.parts[key] = ex.add(PART, args, (producer,), f"{ex.nodes[producer].path}.{index}", frame, loc,
+                                   {"index": loc} if loc else {})
+    return ex.parts[key]
