@@ -6,13 +6,15 @@ One method per grammar rule and no validation here, beyond what only the text ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from specdsl.blocks.registry import BLOCK_SECTIONS
 from specdsl.budgets import raise_hint
 from specdsl.errors import Diagnostic, SourceLoc
 from specdsl.frontend.dsl_expr import expr_shape, expr_value
+from specdsl.frontend.dsl_family import FamilyDeclarations
+from specdsl.frontend.dsl_located import Located, Positional, span, token_loc
 from specdsl.ops import lookup
 
 # Integers are int64, as in PyTorch; a longer literal is a mistake (and str -> int is quadratic).
@@ -23,42 +25,16 @@ META_KWARGS = ("name", "frozen", "init", "inputs", "repeat")
 
 
 @dataclass
-class Located:
-    """A value with the span that produced it (and, for mappings, each key's span)."""
-
-    value: Any
-    loc: SourceLoc
-    key_locs: dict[str, SourceLoc] = field(default_factory=dict)
-
-
-class Positional:
-    """Arguments written without names; mapped to parameter names after parsing."""
-
-    def __init__(self, values: list[Located]):
-        self.values = values
-
-
-@dataclass
 class _Branch:
     name: str
     body: Located
-
-
-def token_loc(file: str, tok: Any) -> SourceLoc:
-    return SourceLoc(file, tok.line, tok.column, tok.end_line, tok.end_column)
-
-
-def _span(file: str, tokens: Any) -> SourceLoc:
-    """From the first token's start to the last one's end (`s.0` in `@s.0`)."""
-    first, last = tokens[0], tokens[-1]
-    return SourceLoc(file, first.line, first.column, last.end_line, last.end_column)
 
 
 def _meta_loc(file: str, meta: Any) -> SourceLoc:
     return SourceLoc(file, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
-class Builder:
+class Builder(FamilyDeclarations):
     """Tree -> Located data. One method per grammar rule; no validation here."""
 
     def __init__(self, file: str, max_depth: int):
@@ -88,86 +64,6 @@ class Builder:
             return True
         self.key_locs[key] = self.loc(node.children[0]) if node.children else self.loc(node)
         return False
-
-    def model_decl(self, node: Any) -> None:
-        if self.duplicate("model", node):
-            return
-        tok = node.children[0].children[0]
-        text = tok.value[1:-1] if tok.type == "STRING" else tok.value
-        self.header["model"] = Located(text, self.loc(tok))
-        if len(node.children) > 1:
-            params = self.params(node.children[1])
-            if params is not None:
-                self.header["params"] = params
-                self.key_locs["params"] = params.loc
-
-    def _ref(self, ref: Any) -> Located:
-        return Located("".join(t.value for t in ref.children), _span(self.file, ref.children))
-
-    def outputs_list(self, node: Any) -> None:
-        if not self.duplicate("outputs", node):
-            self.header["outputs"] = Located([self._ref(r) for r in node.children], self.loc(node))
-
-    def outputs_named(self, node: Any) -> None:
-        if self.duplicate("outputs", node):
-            return
-        named: dict[str, Located] = {}
-        keys: dict[str, SourceLoc] = {}
-        for entry in node.children:
-            key_tok, ref = entry.children
-            if key_tok.value in named:
-                self.diags.append(Diagnostic("error", "E102", f"output '{key_tok.value}' is named twice",
-                                             self.loc(key_tok), hint="give each output its own name"))
-                continue
-            named[key_tok.value] = self._ref(ref)
-            keys[key_tok.value] = self.loc(key_tok)
-        self.header["outputs"] = Located(named, self.loc(node), keys)
-
-    def variant_decl(self, node: Any) -> None:
-        name_tok, args = node.children
-        if "variants" not in self.header:
-            self.header["variants"] = Located({}, self.loc(node), {})
-            self.key_locs["variants"] = self.loc(node)
-        variants = self.header["variants"]
-        if name_tok.value in variants.value:
-            self.diags.append(Diagnostic(
-                "error", "E102", f"variant '{name_tok.value}' is declared twice (first at line "
-                f"{variants.key_locs[name_tok.value].line})", self.loc(name_tok), hint="rename one of them"))
-            return
-        values: dict[str, Located] = {}
-        keys: dict[str, SourceLoc] = {}
-        for a in args.children:
-            if a.data != "kwarg":
-                self.diags.append(Diagnostic(
-                    "error", "E402", "a variant names each parameter it sets", self.loc(a),
-                    hint=f"write `variant {name_tok.value}(width=1.2)`"))
-                continue
-            key_tok, val = a.children
-            if key_tok.value in values:
-                self.diags.append(Diagnostic("error", "E102", f"parameter '{key_tok.value}' given twice",
-                                             self.loc(key_tok), hint="remove one of them"))
-                continue
-            values[key_tok.value] = self.value(val)
-            keys[key_tok.value] = self.loc(key_tok)
-        variants.value[name_tok.value] = Located(values, self.loc(node), keys)
-        variants.key_locs[name_tok.value] = self.loc(name_tok)
-
-    def params(self, part: Any) -> Located | None:
-        """`(c: int, stride=1)`: parameter -> its type name (required) or default value."""
-        params: dict[str, Any] = {}
-        pkeys: dict[str, SourceLoc] = {}
-        for p in part.children:
-            pname = p.children[0]
-            if pname.value in params:
-                self.diags.append(Diagnostic("error", "E102", f"parameter '{pname.value}' is declared twice",
-                                             self.loc(pname), hint="remove one of them"))
-                continue
-            if p.data == "typed_param":
-                params[pname.value] = Located(p.children[1].value, self.loc(p.children[1]))
-            else:
-                params[pname.value] = self.value(p.children[1])
-            pkeys[pname.value] = self.loc(pname)
-        return Located(params, self.loc(part), pkeys) if params else None
 
     def input_decl(self, node: Any) -> None:
         if not self.duplicate("input", node):
@@ -248,7 +144,7 @@ class Builder:
             if getattr(child, "type", None) == "ARROW":
                 continue
             if child.data == "refs":
-                refs = Located([Located("".join(t.value for t in r.children), _span(self.file, r.children))
+                refs = Located([Located("".join(t.value for t in r.children), span(self.file, r.children))
                                 for r in child.children if getattr(r, "data", None) == "ref"], self.loc(child))
                 continue
             layer = self.layer(child)

@@ -1,0 +1,100 @@
+"""The DSL's top-level declarations of a model family: `model NAME(params)`, `variant NAME(...)`,
+`outputs [...]` / `outputs(key=@ref)`, and parameter lists (shared with `block NAME(params)`).
+
+A mixin of specdsl.frontend.dsl_build.Builder, which provides ``header``, ``key_locs``, ``diags``,
+``loc``, ``value``, ``duplicate`` and ``file``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specdsl.errors import Diagnostic, SourceLoc
+from specdsl.frontend.dsl_located import Located, span
+
+
+class FamilyDeclarations:
+    header: dict[str, Any]
+    key_locs: dict[str, SourceLoc]
+    diags: list[Diagnostic]
+    file: str
+
+    def model_decl(self, node: Any) -> None:
+        if self.duplicate("model", node):
+            return
+        tok = node.children[0].children[0]
+        text = tok.value[1:-1] if tok.type == "STRING" else tok.value
+        self.header["model"] = Located(text, self.loc(tok))
+        if len(node.children) > 1:
+            params = self.params(node.children[1])
+            if params is not None:
+                self.header["params"] = params
+                self.key_locs["params"] = params.loc
+
+    def _ref(self, ref: Any) -> Located:
+        return Located("".join(t.value for t in ref.children), span(self.file, ref.children))
+
+    def outputs_list(self, node: Any) -> None:
+        if not self.duplicate("outputs", node):
+            self.header["outputs"] = Located([self._ref(r) for r in node.children], self.loc(node))
+
+    def outputs_named(self, node: Any) -> None:
+        if self.duplicate("outputs", node):
+            return
+        named: dict[str, Located] = {}
+        keys: dict[str, SourceLoc] = {}
+        for entry in node.children:
+            key_tok, ref = entry.children
+            if key_tok.value in named:
+                self.diags.append(Diagnostic("error", "E102", f"output '{key_tok.value}' is named twice",
+                                             self.loc(key_tok), hint="give each output its own name"))
+                continue
+            named[key_tok.value] = self._ref(ref)
+            keys[key_tok.value] = self.loc(key_tok)
+        self.header["outputs"] = Located(named, self.loc(node), keys)
+
+    def variant_decl(self, node: Any) -> None:
+        name_tok, args = node.children
+        if "variants" not in self.header:
+            self.header["variants"] = Located({}, self.loc(node), {})
+            self.key_locs["variants"] = self.loc(node)
+        variants = self.header["variants"]
+        if name_tok.value in variants.value:
+            self.diags.append(Diagnostic(
+                "error", "E102", f"variant '{name_tok.value}' is declared twice (first at line "
+                f"{variants.key_locs[name_tok.value].line})", self.loc(name_tok), hint="rename one of them"))
+            return
+        values: dict[str, Located] = {}
+        keys: dict[str, SourceLoc] = {}
+        for a in args.children:
+            if a.data != "kwarg":
+                self.diags.append(Diagnostic(
+                    "error", "E402", "a variant names each parameter it sets", self.loc(a),
+                    hint=f"write `variant {name_tok.value}(width=1.2)`"))
+                continue
+            key_tok, val = a.children
+            if key_tok.value in values:
+                self.diags.append(Diagnostic("error", "E102", f"parameter '{key_tok.value}' given twice",
+                                             self.loc(key_tok), hint="remove one of them"))
+                continue
+            values[key_tok.value] = self.value(val)
+            keys[key_tok.value] = self.loc(key_tok)
+        variants.value[name_tok.value] = Located(values, self.loc(node), keys)
+        variants.key_locs[name_tok.value] = self.loc(name_tok)
+
+    def params(self, part: Any) -> Located | None:
+        """`(c: int, stride=1)`: parameter -> its type name (required) or default value."""
+        params: dict[str, Any] = {}
+        pkeys: dict[str, SourceLoc] = {}
+        for p in part.children:
+            pname = p.children[0]
+            if pname.value in params:
+                self.diags.append(Diagnostic("error", "E102", f"parameter '{pname.value}' is declared twice",
+                                             self.loc(pname), hint="remove one of them"))
+                continue
+            if p.data == "typed_param":
+                params[pname.value] = Located(p.children[1].value, self.loc(p.children[1]))
+            else:
+                params[pname.value] = self.value(p.children[1])
+            pkeys[pname.value] = self.loc(pname)
+        return Located(params, self.loc(part), pkeys) if params else None
