@@ -101,7 +101,7 @@ def test_a_switched_off_node_is_named_when_referred_to(tmp_path) -> None:
                     "    conv(8, k=1) if aux as b\n    [@a, @b] -> add\n}\n")
     with pytest.raises(SpecError) as info:
         specdsl.load(str(path))
-    assert info.value.errors[0].code == "E366" and "switched off by its `if`" in info.value.errors[0].message
+    assert info.value.errors[0].code == "E366" and "switched off" in info.value.errors[0].message
     assert specdsl.load(str(path), params={"aux": True}).rows()[-1][1].shape == (8, 8, 8)
 
 
@@ -196,3 +196,16 @@ def test_sweep_table_csv_json_and_pareto_front(family: str, capsys) -> None:
     assert sum(p["pareto"] for p in points) >= 1
     assert main(["sweep", family, "--param", "widht=0.5"]) == 1
     assert "did you mean 'width'" in capsys.readouterr().err
+
+
+def test_a_block_using_make_divisible_builds(tmp_path) -> None:
+    pytest.importorskip("torch")
+    from specdsl.backends.torch.emit import check_emitted, emit
+
+    path = tmp_path / "md.cnn"
+    path.write_text("model m\ninput [72, 8, 8]\nblock b(c: int) {\n    conv(make_divisible(c // 4, 8), k=1)\n}\n"
+                    "layers {\n    b(72) -> b(24)\n}\n")
+    model = specdsl.load(str(path))
+    source = emit(model)
+    assert "make_divisible" not in source  # emitted classes spell only integer arithmetic
+    assert check_emitted(model, source) == []

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from specdsl.blocks import references, user
 from specdsl.blocks.base import Frame
-from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression
+from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression, tokenize
 from specdsl.blocks.registry import BLOCKS
 from specdsl.budgets import MAX_DEPTH, MAX_ERRORS, MAX_NODES, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError, did_you_mean
@@ -369,12 +369,19 @@ def expand_with_shapes(spec: Spec, max_nodes: int = MAX_NODES,
     return graph, ex.shapes, ex.rfs
 
 
+def _integer_arithmetic(text: str) -> bool:
+    """`c * 4`, `(c + 1) // 2`: what the emitted classes may write as Python (no calls, floats or `/`)."""
+    return all(kind in ("name", "num") or (kind == "op" and value in ("+", "-", "*", "//", "(", ")"))
+               for kind, value in tokenize(text))
+
+
 def _expressions_in(raw: Any, params: set[str]) -> tuple[str, ...]:
     found: list[str] = []
     stack = [raw]
     while stack:
         item = stack.pop()
-        if isinstance(item, str) and item not in params and item not in found and is_expression(item, params):
+        if isinstance(item, str) and item not in params and item not in found and is_expression(item, params) \
+                and _integer_arithmetic(item):
             found.append(item)
         elif isinstance(item, dict):
             stack.extend(v for k, v in item.items() if k not in ("name", "inputs"))
