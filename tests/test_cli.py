@@ -246,8 +246,11 @@ def test_help_and_version(capsys) -> None:
 def test_zoo(capsys) -> None:
     status, out, _ = run(capsys, "zoo")
     assert status == 0
-    assert out.split() == zoo.names()
+    assert sorted(out.split()) == zoo.all_names()
     assert {"lenet5", "alexnet", "vgg16", "vgg16_bn"} <= set(out.split())
+    lines = out.splitlines()
+    vgg = lines.index("vgg")  # a family file, then its variants indented beneath it
+    assert lines[vgg + 1:vgg + 3] == ["  vgg11", "  vgg11_bn"]
 
 
 def test_zoo_verbose(capsys) -> None:
@@ -257,6 +260,8 @@ def test_zoo_verbose(capsys) -> None:
     assert out.splitlines()[0].split() == ["model", "input", "params", "MACs"]
     assert "138,357,544" in rows["vgg16"] and "15,470,264,320" in rows["vgg16"]
     assert "61,706" in rows["lenet5"]
+    assert rows["vgg"].split()[1:] == ["family", "of", "8"]
+    assert set(rows) == set(zoo.all_names())
 
 
 def test_schema_prints_the_json_schema(capsys) -> None:
@@ -273,7 +278,7 @@ def test_schema_validates_a_zoo_spec(capsys) -> None:
 
     _, out, _ = run(capsys, "schema")
     validator = jsonschema.Draft202012Validator(json.loads(out))
-    label, text = zoo.find("vgg16")
+    label, text = zoo.find("alexnet")
     assert label.endswith(".yaml")
     assert list(validator.iter_errors(load_yaml(text)[0])) == []
 

@@ -280,7 +280,7 @@ def test_cli_writes_dot_and_options(tmp_path: Path, capsys) -> None:
     out = tmp_path / "r.dot"
     assert run(capsys, "diagram", "resnet18", "-o", str(out))[0] == EXIT_OK
     collapsed = out.read_text()
-    assert "rankdir=TB" in collapsed and "basic ×2" in collapsed
+    assert "rankdir=TB" in collapsed and "unit ×2" in collapsed
     assert run(capsys, "diagram", "resnet18", "--expand", "all", "--rankdir", "LR", "-o", str(out))[0] == EXIT_OK
     expanded = out.read_text()
     assert "rankdir=LR" in expanded

@@ -118,18 +118,30 @@ async def test_hover_op_block_and_ref(client: LanguageClient) -> None:
 
 
 async def test_inlay_hints_show_shapes_and_repeats(client: LanguageClient) -> None:
-    uri = "file:///work/resnet18.cnn"
-    await _open_checked(client, uri, read_source("resnet18")[1])
-    hints = await client.text_document_inlay_hint_async(T.InlayHintParams(
-        T.TextDocumentIdentifier(uri), T.Range(T.Position(0, 0), T.Position(30, 0))))
-    by_line = {h.position.line: h.label.strip() for h in hints}
-    assert by_line[10] == "[64, 112, 112]"  # conv -> bn -> relu
-    assert by_line[12] == "×2 → [64, 56, 56]"  # basic(64) x2
-    assert by_line[18] == "[512, 7, 7]"
-    assert by_line[19] == "[1000]"
-    assert by_line[5].startswith("[64, 56, 56] | [128, 28, 28]")  # a block's line: one shape per call
-    assert all(h.position.character == len(read_source("resnet18")[1].split("\n")[h.position.line].rstrip())
-               for h in hints)
+    async def hints_of(name: str) -> tuple[list[str], dict[int, str], list[T.InlayHint]]:
+        uri = f"file:///work/{name}.cnn"
+        text = read_source(name)[1]
+        await _open_checked(client, uri, text)
+        hints = await client.text_document_inlay_hint_async(T.InlayHintParams(
+            T.TextDocumentIdentifier(uri), T.Range(T.Position(0, 0), T.Position(80, 0))))
+        lines = text.split("\n")
+        assert all(h.position.character == len(lines[h.position.line].rstrip()) for h in hints)
+        return lines, {h.position.line: h.label.strip() for h in hints}, hints
+
+    lines, by_line, _ = await hints_of("resnet")  # a family file: its defaults, resnet50, are shown
+
+    def line(snippet: str) -> int:
+        return next(i for i, text in enumerate(lines) if snippet in text)
+
+    assert by_line[line("conv(64, k=7")] == "[64, 112, 112]"  # conv -> bn -> relu
+    assert by_line[line("unit(64) x(n1)")].endswith("[256, 56, 56]")
+    assert by_line[line("as layer4")].endswith("[2048, 7, 7]")
+    assert by_line[line("gap -> linear")] == "[1000]"
+    # A block's line: one shape per call; a layer switched off by its `if` has none.
+    assert by_line[line("conv(c * 4, k=1")].startswith("[256, 56, 56] | [512, 28, 28]")
+    assert line("conv(c, k=3, stride=stride") not in by_line
+    lines, by_line, _ = await hints_of("squeezenet")
+    assert by_line[line("fire(16, e=64) x2")] == "×2 → [128, 54, 54]"
 
 
 async def test_definition_of_block_call_and_ref(client: LanguageClient) -> None:

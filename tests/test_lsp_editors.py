@@ -85,7 +85,7 @@ def test_grammar_tokenizes_the_language() -> None:
     assert tokens["false"] == "constant.language.specdsl" and tokens["x2"] == "keyword.operator.repeat.specdsl"
     assert tokens["as"] == "keyword.control.specdsl" and tokens["# a comment"] == "comment.line.number-sign.specdsl"
     assert _scopes("model resnet18", grammar)[0] == ("model", "keyword.other.declaration.specdsl")
-    for name in ("resnet18", "googlenet", "unet", "lenet5"):
+    for name in ("resnet", "vgg", "densenet", "squeezenet", "mnasnet", "googlenet", "unet", "lenet5"):
         for line in read_source(name)[1].splitlines():  # every word of the zoo's DSL gets a scope
             words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line.split("#")[0]))
             scoped = {w for t, _ in _scopes(line, grammar) for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", t)}

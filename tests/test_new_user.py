@@ -167,8 +167,8 @@ def test_expand_one_named_block(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diagram", "resnet18"]) == 0
     none = capsys.readouterr().out
     assert one.count("subgraph cluster") > none.count("subgraph cluster")
-    assert main(["diagram", "resnet18", "--expand", "basci"]) == 2
-    assert "did you mean 'basic'?" in capsys.readouterr().err
+    assert main(["diagram", "resnet18", "--expand", "unti"]) == 2
+    assert "did you mean 'unit'?" in capsys.readouterr().err
 
 
 # -- 8. notebooks ----------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_variant_classes_say_what_differs() -> None:
     from specdsl.backends.torch.emit import emit
 
     source = emit(specdsl.load("resnet18"))
-    assert re.search(r"^class BasicWithShortcut\(nn.Module\):", source, re.M)
+    assert re.search(r"^class UnitWithShortcut\(nn.Module\):", source, re.M)
 
 
 # -- 10. packaging ---------------------------------------------------------------------------------

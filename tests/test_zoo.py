@@ -113,8 +113,9 @@ def test_batch_scales_memory_not_params() -> None:
 
 
 def test_zoo_lists_the_classics() -> None:
-    assert set(CLASSICS) <= set(zoo.names())
+    assert set(CLASSICS) <= set(zoo.all_names())  # vgg16 and vgg16_bn are variants of vgg.cnn
     assert zoo.names() == sorted(zoo.names())
+    assert zoo.find("vgg16") is None and zoo.find_variant("vgg16")[2] == "vgg16"
     assert zoo.find("no_such_model") is None
     label, text = zoo.find("lenet5")
     assert label.startswith("<zoo>/lenet5.")
@@ -131,7 +132,7 @@ def test_unknown_zoo_name_suggests_the_closest() -> None:
     assert diag.hint == "did you mean 'vgg16'?"
 
 
-@pytest.mark.parametrize("name", zoo.names())
+@pytest.mark.parametrize("name", zoo.all_names())
 def test_every_zoo_model_checks_cleanly(name: str) -> None:
     m = specdsl.load(name)
     assert m.name
