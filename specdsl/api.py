@@ -170,7 +170,7 @@ def read_source(source: str | os.PathLike[str], budgets: Budgets | None = None) 
         guess = None
         from specdsl.errors import did_you_mean
 
-        guess = did_you_mean(str(source), zoo.names())
+        guess = did_you_mean(str(source), zoo.all_names())
         raise SpecError([Diagnostic(
             "error", "E100", f"no such file or zoo model: {source}",
             hint=f"did you mean '{guess}'?" if guess else "run `specdsl zoo` to list the bundled models")])

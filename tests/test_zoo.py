@@ -125,10 +125,10 @@ def test_zoo_lists_the_classics() -> None:
 
 def test_unknown_zoo_name_suggests_the_closest() -> None:
     with pytest.raises(SpecError) as info:
-        specdsl.load("vgg61")
+        specdsl.load("vggg16")
     (diag,) = info.value.diagnostics
     assert diag.code == "E100"
-    assert diag.message == "no such file or zoo model: vgg61"
+    assert diag.message == "no such file or zoo model: vggg16"
     assert diag.hint == "did you mean 'vgg16'?"
 
 
