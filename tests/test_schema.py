@@ -455,3 +455,22 @@ def test_json_schema_is_generated_from_the_op_table(schema: dict) -> None:
             if not fields[key].is_required() and fields[key].default is not None:
                 assert "default" in prop["description"], (name, key)
     assert set(schema["$defs"]["KnownLayer"]["then"]["enum"]) >= set(OPS) | set(ALIASES)
+
+
+def test_families_validate_against_the_json_schema() -> None:
+    """A family's layers hold expressions of its parameters: the schema takes them, as check does."""
+    import jsonschema
+    import yaml
+
+    from specdsl import zoo
+    from specdsl.api import read_data, read_source
+    from specdsl.render.printer import to_yaml
+    from specdsl.schema.jsonschema import json_schema
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    families = [n for n in zoo.names() if "variant " in read_source(n)[1]]
+    assert families
+    for name in families:
+        file, text = read_source(name)
+        data, _ = read_data(text, file)
+        assert list(validator.iter_errors(yaml.safe_load(to_yaml(data)))) == [], name

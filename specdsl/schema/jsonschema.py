@@ -115,19 +115,29 @@ def json_schema() -> dict[str, Any]:
         "else": {"type": "object", "propertyNames": {"enum": [*known, *META_KEYS]},
                  "description": "one op or built-in block, with name/frozen/init/inputs/repeat"},
     }
+    # Inside a block, or anywhere in a family (a spec with `params`), values may be expressions of
+    # parameters (`out: c * 4`, `out: make_divisible(32 * width, 8)`), which only expansion can
+    # check: the schema asks for the shape of a layer there, not its argument types.
+    template = {"anyOf": [{"type": "string"}, {"type": "object", "minProperties": 1}]}
     doc_schema["properties"]["layers"] = {
-        "type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Layer"},
-        "title": "layers", "description": "the model's layers, in order",
+        "type": "array", "minItems": 1, "title": "layers", "description": "the model's layers, in order",
     }
-    doc_schema["allOf"] = [{
-        "if": {"not": {"required": ["blocks"]}},
-        "then": {"properties": {"layers": {"items": {"$ref": "#/$defs/KnownLayer"}}}},
-    }]
+    positive = {"type": "integer", "exclusiveMinimum": 0}
+    doc_schema["properties"]["input"] = {
+        "type": "array", "minItems": 1, "maxItems": 4, "items": {"anyOf": [positive, {"type": "string"}]},
+        "title": "input", "description": "input shape without the batch: [C, L], [C, H, W] or [C, D, H, W] "
+        "(in a family, expressions of its parameters: [3, resolution, resolution])",
+    }
+    doc_schema["allOf"] = [
+        {"if": {"required": ["params"]},
+         "then": {"properties": {"layers": {"items": template}}},
+         "else": {"properties": {"layers": {"items": {"$ref": "#/$defs/Layer"}},
+                                 "input": {"items": positive}}}},
+        {"if": {"not": {"required": ["blocks"]}},
+         "then": {"properties": {"layers": {"items": {"$ref": "#/$defs/KnownLayer"}}}}},
+    ]
     block = BlockDef.model_json_schema(ref_template=_REF)
     defs.update(block.pop("$defs", {}))
-    # Inside a block, values may be expressions of its parameters (`out: c * 4`), which only
-    # expansion can check: the schema asks for the shape of a layer, not its argument types.
-    template = {"anyOf": [{"type": "string"}, {"type": "object", "minProperties": 1}]}
     block["properties"]["layers"] = {"anyOf": [{"type": "array", "items": template}, {"type": "null"}]}
     defs["BlockDef"] = block
     doc_schema["properties"]["blocks"] = {
