@@ -296,7 +296,10 @@ def test_json_schema_is_json(schema: dict) -> None:
 def test_json_schema_input_rules(schema: dict) -> None:
     inp = schema["properties"]["input"]
     assert (inp["type"], inp["minItems"], inp["maxItems"]) == ("array", 1, 4)
-    assert inp["items"] == {"exclusiveMinimum": 0, "type": "integer"}
+    positive = {"exclusiveMinimum": 0, "type": "integer"}
+    assert inp["items"] == {"anyOf": [positive, {"type": "string"}]}  # expressions, in a family
+    family, plain = schema["allOf"][0]["then"], schema["allOf"][0]["else"]
+    assert plain["properties"]["input"]["items"] == positive and "input" not in family["properties"]
 
 
 def _schema_rules(schema: dict) -> list[dict]:
