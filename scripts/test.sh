@@ -115,7 +115,7 @@ if [ "$MODE" = lock ]; then
     sed 's/^torch==\([^ ]*\)$/torch==\1+cpu/' "$LOCK" > "$OUT"  # current pins are uv's preferences
     say "resolving (torch stays ${TORCH_VERSION}; pass --upgrade to move the other pins)"
     printf 'torch==%s+cpu\npip\nwheel\n' "$TORCH_VERSION" | "$UV_HOME/bin/uv" pip compile pyproject.toml - \
-        --extra dev --extra torch --extra lsp --python-version "$LOCK_PYTHON" --python-platform x86_64-manylinux_2_28 \
+        --extra dev --extra torch --extra lsp --extra onnx --python-version "$LOCK_PYTHON" --python-platform x86_64-manylinux_2_28 \
         --find-links "$FIND_LINKS" --no-header -o "$OUT" "$@" >/dev/null
     {
         awk 'NR == 1, /^$/' "$LOCK"  # keep the header: the leading comment block up to the first blank line
@@ -161,7 +161,7 @@ else
     install_torch "$PY"
     CONSTRAINT=$(mktemp)
     printf '%s\n' "$TORCH_REQ" > "$CONSTRAINT"
-    if ! "$PY" -m pip install --quiet --upgrade --upgrade-strategy eager -c "$CONSTRAINT" -e ".[dev,torch,lsp]"; then
+    if ! "$PY" -m pip install --quiet --upgrade --upgrade-strategy eager -c "$CONSTRAINT" -e ".[dev,torch,lsp,onnx]"; then
         rm -f "$CONSTRAINT"
         die "could not install the newest releases of specdsl's dependencies"
     fi
