@@ -52,6 +52,36 @@ def test_torchvision_layout_loads_into_every_zoo_model(name: str, tmp_path: Path
         assert torch.equal(ours.to(theirs.dtype), theirs)
 
 
+class _Shaped:
+    """Stands for a checkpoint tensor: matching reads only shapes."""
+
+    def __init__(self, shape: list[int]) -> None:
+        self.shape = tuple(shape)
+
+
+@pytest.mark.parametrize("name", [n for n in zoo.all_names() if n in REFERENCE])
+def test_torchvision_layout_matches_every_zoo_variant(name: str) -> None:
+    """Every zoo model of torchvision's (variants included) takes a torchvision checkpoint one to one."""
+    from specdsl.backends.torch.checkpoint import spec_slots
+    from specdsl.backends.weights_match import match
+
+    model = specdsl.load(name, warn=False)
+    with torch.device("meta"):
+        module = to_torch(model)
+    tensors = {key: _Shaped(shape) for key, shape in REFERENCE[name]["state_dict"]}
+    report = match(spec_slots(module, model), tensors, transfer=False)
+    assert report.complete and [c for _, c, _ in report.loaded] == list(tensors)
+
+
+@pytest.mark.parametrize(("name", "head"), [("resnet18", "fc"), ("efficientnet_b0", "classifier.1")])
+def test_a_10_class_head_loads_every_backbone_tensor(name: str, head: str, tmp_path: Path) -> None:
+    torch.save(torchvision_state(name), tmp_path / "tv.pth")
+    model = specdsl.load(name, params={"classes": 10})  # the families' class count
+    report = to_torch(model, weights=tmp_path / "tv.pth", transfer=True).load_report
+    assert len(report.loaded) == len(REFERENCE[name]["state_dict"]) - 2
+    assert [k for k, _ in report.unused] == [f"{head}.weight", f"{head}.bias"]
+
+
 def test_safetensors_round_trip_keeps_module_order_and_outputs(tmp_path: Path) -> None:
     net = to_torch("resnet18", seed=0).eval()
     save_checkpoint(net, tmp_path / "r.safetensors")
