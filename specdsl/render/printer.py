@@ -250,6 +250,11 @@ class DslPrinter:
             self.emit("layers {", 0, ("layers",))
             self.sequence(d["layers"], ("layers",), 1)
             self.close(("layers",), 0)
+        outputs = d.get("outputs")
+        if isinstance(outputs, list):
+            self.emit("outputs [" + ", ".join(f"@{r}" for r in outputs) + "]", 0, ("outputs",))
+        elif isinstance(outputs, dict):
+            self.emit("outputs(" + ", ".join(f"{k}=@{r}" for k, r in outputs.items()) + ")", 0, ("outputs",))
         tail = self.comments.rest()
         if tail:
             self.lines.append("")

@@ -144,5 +144,8 @@ def to_yaml(data: dict[str, Any], smap: SourceMap | None = None,
             _yaml_layers(data["layers"], 1, out, ("layers",))
         else:
             out[-1] += f" {yaml_scalar(data['layers'])}"
+    if "outputs" in data:
+        out.at(("outputs",), "")
+        out.append(f"outputs: {yaml_scalar(data['outputs'])}")
     out.rest()
     return "\n".join(out) + "\n"
