@@ -12,13 +12,14 @@ torch = pytest.importorskip("torch")
 
 from specdsl.backends.numpy import LOWERINGS, Lowering, unary  # noqa: E402
 from specdsl.backends.numpy import interpreter as nb  # noqa: E402
+from zoo_inputs import runtime_zoo  # noqa: E402
 
-from specdsl import zoo  # noqa: E402
 from specdsl.cli.main import EXIT_OK, EXIT_SPEC, EXIT_USAGE, main  # noqa: E402
 
 # Small inputs keep the suite quick; inception_v3 needs at least 75x75.
 ZOO_INPUTS: dict[str, str | None] = {
-    "inception_v3": "3,75,75", "r3d_18": "3,4,32,32", "unet": "1,32,32", "timeseries_cnn": "12,128",
+    "inception_v3": "3,75,75", "r3d_18": "3,4,32,32", "video_resnet": "3,4,32,32", "unet": "1,32,32",
+    "timeseries_cnn": "12,128",
     "alexnet": "3,63,63", "lenet5": None, "fractalnet_cifar10": None,
 }
 
@@ -26,7 +27,7 @@ ZOO_INPUTS: dict[str, str | None] = {
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
-@pytest.mark.parametrize("name", zoo.names())
+@pytest.mark.parametrize("name", runtime_zoo())
 def test_zoo_model_passes_diff(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     shape = ZOO_INPUTS.get(name, "3,32,32")
     argv = ["diff", name, "--batch", "1"] + (["--input", shape] if shape else [])

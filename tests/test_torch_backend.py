@@ -14,15 +14,16 @@ torch = pytest.importorskip("torch")
 from specdsl.backends.torch.emit import check_emitted, emit, load_emitted  # noqa: E402
 from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
 from specdsl.backends.torch.verify import verify  # noqa: E402
+from zoo_inputs import runtime_zoo  # noqa: E402
 
 import specdsl  # noqa: E402
-from specdsl import zoo  # noqa: E402
 from specdsl.cli.main import main  # noqa: E402
 
 # Small inputs keep the suite fast; every model still exercises all of its layers.
 SMALL = {
     "inception_v3": (3, 80, 80),
     "r3d_18": (3, 4, 32, 32),
+    "video_resnet": (3, 4, 32, 32),
     "unet": (1, 32, 32),
     "timeseries_cnn": (12, 128),
     "lenet5": None,
@@ -40,14 +41,14 @@ def _threads() -> None:
     torch.set_num_threads(1)
 
 
-@pytest.mark.parametrize("name", zoo.names())
+@pytest.mark.parametrize("name", runtime_zoo())
 def test_static_equals_dynamic_on_the_zoo(name: str) -> None:
     report = verify(small(name))
     assert report.ok, [str(m) for m in report.mismatches]
     assert report.runtime_macs == report.static_macs
 
 
-@pytest.mark.parametrize("name", zoo.names())
+@pytest.mark.parametrize("name", runtime_zoo())
 def test_emitted_module_matches_in_memory_module(name: str) -> None:
     model = small(name)
     source = emit(model)

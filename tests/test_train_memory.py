@@ -22,9 +22,9 @@ from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
 from specdsl.backends.torch.saved import SAVED  # noqa: E402
 from strategies import spec_text, specs  # noqa: E402
 from torch import fx  # noqa: E402
+from zoo_inputs import runtime_zoo  # noqa: E402
 
 import specdsl  # noqa: E402
-from specdsl import zoo  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 from specdsl.passes.memory import saved_tensors  # noqa: E402
 
@@ -33,6 +33,7 @@ BATCH = 2
 SMALL = {
     "inception_v3": (3, 80, 80),
     "r3d_18": (3, 4, 32, 32),
+    "video_resnet": (3, 4, 32, 32),
     "unet": (1, 32, 32),
     "timeseries_cnn": (12, 128),
     "lenet5": None,
@@ -99,7 +100,7 @@ def small(name: str) -> specdsl.Model:
     return specdsl.load(name, input=SMALL.get(name, (3, 64, 64)))
 
 
-@pytest.mark.parametrize("name", zoo.names())
+@pytest.mark.parametrize("name", runtime_zoo())
 def test_saved_bytes_equal_autograd_on_the_zoo(name: str) -> None:
     assert_exact(small(name))
 

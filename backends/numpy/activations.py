@@ -108,9 +108,11 @@ def elu(x: Array, alpha: float) -> Array:
     return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
 
 
-def silu(x: Array) -> Array:
-    return x * sigmoid(x)
+def silu(x: Array, out: Array | None = None) -> Array:
+    return np.multiply(x, sigmoid(x), out=out)
 
 
-def hardswish(x: Array) -> Array:
-    return x * np.clip(x + 3, 0, 6) / 6
+def hardswish(x: Array, out: Array | None = None) -> Array:
+    gate = np.clip(x + 3, 0, 6)
+    gate /= 6
+    return np.multiply(x, gate, out=out)

@@ -241,6 +241,12 @@ def _leaky_relu(call: Call) -> tuple[Saved, ...]:
     return (Saved.output() if call.inplace else Saved.input(),)
 
 
+def _copy_in_place(call: Call) -> tuple[Saved, ...]:
+    """silu, hardswish: the backward reads the input; in place, autograd keeps a copy taken before it
+    is overwritten."""
+    return (Saved.new(_numel(call.ins[0])),) if call.inplace else (Saved.input(),)
+
+
 def _hardtanh_like(call: Call) -> tuple[Saved, ...]:
     # relu6 is hardtanh(0, 6): its backward reads the input, so in place (hardtanh_) autograd keeps a
     # copy of the input taken before it is overwritten.
@@ -397,8 +403,8 @@ SAVED: dict[str, SavedEntry] = {
     "prelu": SavedEntry(_prelu, autocast="low"),
     "hardtanh": SavedEntry(_keeps_input),
     "gelu": SavedEntry(_keeps_input),
-    "silu": SavedEntry(_keeps_input),
-    "hardswish": SavedEntry(_keeps_input),
+    "silu": SavedEntry(_copy_in_place, view=_in_place),
+    "hardswish": SavedEntry(_copy_in_place, view=_in_place),
     "sigmoid": SavedEntry(_keeps_output),
     "tanh": SavedEntry(_keeps_output),
     "softplus": SavedEntry(_keeps_fp32_input, autocast="fp32"),

@@ -167,8 +167,9 @@ RULES = [
     OpRule("hardtanh", "activation", HardtanhArgs, infer_hardtanh, extra=per_element,
            positional=("min_val", "max_val"), traits=_SAME, doc="clamp to [min_val, max_val] (nn.Hardtanh)"),
     _act("gelu", GeluArgs, doc="Gaussian error linear unit"),
-    _act("silu", doc="x·sigmoid(x), a.k.a. swish", aliases=("swish",)),
-    _act("hardswish", doc="hard swish (MobileNetV3)"),
+    # In place where torchvision runs them so (EfficientNet's SiLU, MobileNetV3's Hardswish).
+    _act("silu", doc="x·sigmoid(x), a.k.a. swish", aliases=("swish",), traits=_IN_PLACE),
+    _act("hardswish", doc="hard swish (MobileNetV3)", traits=_IN_PLACE),
     _act("hardsigmoid", doc="relu6(x + 3) / 6, MobileNetV3's gate (nn.Hardsigmoid)"),
     _act("mish", doc="x·tanh(softplus(x)) (nn.Mish)"),
     _act("selu", doc="scaled ELU with fixed α and λ (nn.SELU)"),
