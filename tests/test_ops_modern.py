@@ -217,8 +217,9 @@ def test_cnblock_state_dict_is_torchvisions_tensors() -> None:
     model = load_layers(*CNBLOCK, input=(96, 14, 14))
     module = to_torch(model)
     shapes = [tuple(v.shape) for v in module.state_dict().values()]
-    # torchvision's CNBlock: block.0 (dwconv 7), block.2 (LayerNorm), block.3, block.5 (Linear), layer_scale.
-    assert shapes == [(96, 1, 7, 7), (96,), (96,), (96,), (384, 96), (384,), (96, 384), (96,), (96, 1, 1)]
+    # torchvision's CNBlock: layer_scale (the block's own parameter, so first), block.0 (dwconv 7),
+    # block.2 (LayerNorm), block.3, block.5 (Linear).
+    assert shapes == [(96, 1, 1), (96, 1, 7, 7), (96,), (96,), (96,), (384, 96), (384,), (96, 384), (96,)]
     scale = module.state_dict()[next(k for k, v in module.state_dict().items() if tuple(v.shape) == (96, 1, 1))]
     assert torch.all(scale == torch.tensor(1e-6))
     assert model.totals.params == sum(p.numel() for p in module.parameters())
