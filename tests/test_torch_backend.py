@@ -172,7 +172,7 @@ def test_emitted_source_reads_like_torchvision() -> None:
     assert "# N x 512 x 7 x 7" in source
     assert "nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)" in source
     assert "class Unit(nn.Module):" in source and "class UnitWithShortcut(nn.Module):" in source
-    assert "self.layers[4][0](x4)" in source  # the first copy of `unit(64) x(n1)`, n1 = 2
+    assert "x = self.layers[4][0](x)" in source  # the first copy of `unit(64) x(n1)`; x reused, as torchvision
     assert "self.layers = nn.Sequential(" in source  # containers keyed 0, 1, ... read as torchvision's
     assert "nn.ModuleDict" not in source.split("class Resnet18")[1]
     assert source.count("import ") == 2  # only torch
@@ -342,3 +342,13 @@ layers:
     torch.manual_seed(0)
     for _ in range(4):
         emitted(torch.randn(2, 3, 8, 8))
+
+
+def test_emitted_forward_frees_each_tensor_when_nothing_reads_it() -> None:
+    from specdsl.backends.torch.emit_text import reuse_dead_names
+
+    lines = ["x1 = self.layers[0](x)", "x2 = self.layers['h1'](x1)", "skip = self.layers[2](x2)",
+             "x4 = self.layers[3](x2)", "x5 = skip + x4", "return x5"]
+    assert reuse_dead_names(lines, ("x",)) == [
+        "x = self.layers[0](x)", "x = self.layers['h1'](x)", "skip = self.layers[2](x)",
+        "x = self.layers[3](x)", "x = skip + x", "return x"]  # a key that looks like a name stays

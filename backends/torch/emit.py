@@ -32,6 +32,7 @@ from specdsl.backends.torch.emit_text import (
     inside,
     place,
     registration_order,
+    reuse_dead_names,
     sequences,
     shape_comment,
     with_indices,
@@ -223,6 +224,8 @@ def _forward_method(plan: BlockClassPlan, instance_of: dict[int, Instance]) -> l
         out.append(f"        return {', '.join(names[i] for _, i in graph.outputs)}")
     else:
         out.append(f"        return {names[graph.output]}")
+    # `x = self.layers[0](x)`: each tensor freed as soon as nothing reads it, as in torchvision's forwards.
+    out[3:] = reuse_dead_names(out[3:], ("x",))
     return out
 
 

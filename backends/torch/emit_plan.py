@@ -21,6 +21,7 @@ from specdsl.backends.torch.emit_text import (
     emitted_class_name,
     inside,
     place,
+    reuse_dead_names,
     safe_ident,
     sequences,
     tree_source,
@@ -266,8 +267,9 @@ class BlockClassPlan:
         lines += attribute_lines(draft.tree)
         args = ", ".join(f"{v}: torch.Tensor" for v in input_vars)
         lines += ["", f"    def forward(self, {args}) -> torch.Tensor:"]
-        lines += [f"        {line}" for line in forward]
-        lines.append(f"        return {draft.var[out_ref]}")
+        # Each tensor freed as soon as nothing reads it (`h1 = ...(x)`, then `h1` reused).
+        lines += [f"        {line}" for line in reuse_dead_names([*forward, f"return {draft.var[out_ref]}"],
+                                                                  tuple(input_vars))]
         sequential = sequences(draft.tree)
         return [with_indices(line, sequential) for line in lines]
 

@@ -184,3 +184,59 @@ def init_loop(entries: Sequence[tuple[str, str, list[InitCall]]], registered: Se
         lines.append(f"    {'elif' if i else 'if'} isinstance(m, {cls}):")
         lines += [f"        {_init_call(call, 'm')}" for call in by_class[cls]]
     return lines
+
+
+_TEMP = re.compile(r"(?:x|h)\d+\Z")
+
+
+def reuse_dead_names(lines: list[str], inputs: tuple[str, ...]) -> list[str]:
+    """A forward's temporaries renamed so a value reuses the name of an input it was the last to read
+    (``x = self.layers[0](x)``), as torchvision's forwards read, and so Python frees each tensor when
+    nothing reads it any more instead of when forward returns. ``lines``: one assignment (or the
+    return) each; names the spec gave and the forward's inputs other than ``x`` are kept."""
+    import ast
+
+    parsed: list[tuple[str | None, list[str]]] = []
+    for line in lines:
+        body = ast.parse(line.strip()).body
+        if not body:  # a comment line
+            parsed.append((None, []))
+            continue
+        stmt = body[0]
+        target = stmt.targets[0].id if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name) \
+            else None
+        value = stmt.value if isinstance(stmt, (ast.Assign, ast.Return)) else None
+        reads = [n.id for n in ast.walk(value) if isinstance(n, ast.Name)] if value is not None else []
+        parsed.append((target, reads))
+    last_read: dict[str, int] = {}
+    for i, (_, reads) in enumerate(parsed):
+        for name in reads:
+            last_read[name] = i
+
+    def reusable(name: str) -> bool:
+        return bool(_TEMP.match(name)) or (name == "x" and "x" in inputs)
+
+    rename: dict[str, str] = {}
+    for i, (target, reads) in enumerate(parsed):
+        if target is None or not _TEMP.match(target):
+            continue
+        dead = [r for r in reads if last_read.get(r) == i and reusable(r) and r != target]
+        if dead:
+            rename[target] = rename.get(dead[0], dead[0])
+    if not rename:
+        return lines
+    return [_renamed(line, rename) for line in lines]
+
+
+def _renamed(line: str, rename: dict[str, str]) -> str:
+    """``line`` with its name tokens renamed (never text inside strings: a module key may be `'h1'`)."""
+    import io
+    import tokenize
+
+    tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+    out, col = [], 0
+    for tok in tokens:
+        if tok.type == tokenize.NAME and tok.string in rename and tok.start[0] == 1:
+            out.append(line[col:tok.start[1]] + rename[tok.string])
+            col = tok.end[1]
+    return "".join(out) + line[col:]
