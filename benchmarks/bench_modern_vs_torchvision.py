@@ -141,7 +141,7 @@ def main() -> None:
           f"input 3x{args.size}x{args.size}, {args.rounds} rounds")
     summary: list[tuple[str, str, str, float, float]] = []
     for name in args.models:
-        if name not in zoo.names():
+        if name not in zoo.all_names():
             print(f"{name}: not in the zoo yet, skipped")
             continue
         summary += [(name, *row) for row in bench(name, args)]
