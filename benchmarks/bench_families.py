@@ -61,6 +61,14 @@ def main() -> int:
     bare = statistics.median(process_seconds([sys.executable, "-c", "pass"]) for _ in range(args.runs))
     results.append((f"(a) specdsl check {name}, whole process", statistics.median(times), 0.3,
                     f"python -c pass alone: {bare:.3f} s"))
+    # A user's install has no interegular (a dev-only package: with it importable, lark checks every
+    # pair of terminals for collisions each time it builds the parser).
+    user = [sys.executable, "-c", "import sys; sys.modules['interegular'] = None; "
+            f"from specdsl.cli.main import entry; sys.argv = ['specdsl', 'check', {name!r}]; entry()"]
+    process_seconds(user)
+    user_times = [process_seconds(user) for _ in range(args.runs)]
+    results.append(("(a') the same as a user's install runs it (no interegular)", statistics.median(user_times),
+                    0.3, ""))
 
     names = sorted(json.loads(REFERENCE.read_text())["models"])
     loadable = [n for n in names if n in zoo.all_names()]
