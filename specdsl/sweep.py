@@ -10,6 +10,7 @@ better in one.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -55,10 +56,6 @@ def sweep(source: Any, axes: Mapping[str, Sequence[Any]], *, variant: str | None
           input: tuple[int, ...] | None = None, budgets: Budgets | None = None) -> list[Point]:
     """The figures of every point of the grid; a point the spec rejects carries its first error."""
     from specdsl.api import _zoo_variant, read_data, read_source
-    from specdsl.blocks.engine import expand_with_shapes
-    from specdsl.passes.analysis import analyze
-    from specdsl.schema.document import validate_document
-    from specdsl.schema.params import ParamChoice
 
     budgets = budgets or DEFAULT_BUDGETS
     hit = _zoo_variant(source) if variant is None else None
@@ -67,6 +64,23 @@ def sweep(source: Any, axes: Mapping[str, Sequence[Any]], *, variant: str | None
     else:
         file, text = read_source(source, budgets)
     data, smap = read_data(text, file, budgets)  # parsed once for the whole grid
+    # Many small acyclic objects per point: the cyclic collector would only add pauses (as in load()).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _points(data, smap, file, text, axes, variant, batch, input, budgets)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _points(data: Any, smap: Any, file: str, text: str, axes: Mapping[str, Sequence[Any]], variant: str | None,
+            batch: int, input: tuple[int, ...] | None, budgets: Budgets) -> list[Point]:
+    from specdsl.blocks.engine import expand_with_shapes
+    from specdsl.passes.analysis import analyze
+    from specdsl.schema.document import validate_document
+    from specdsl.schema.params import ParamChoice
+
     points: list[Point] = []
     first_error: SpecError | None = None
     for values in grid(axes):

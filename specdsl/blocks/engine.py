@@ -172,12 +172,12 @@ class Expander:
                        hint="fix the first errors and check again", path=out)
             raise _Abort
         n_errors = len(self.diags)
-        raw = self.substitute(raw, src, frame)
-        if len(self.diags) > n_errors:
-            return None  # the expression error says it all
         if isinstance(raw, dict) and "if" in raw:
+            # The condition first: a switched-off layer's arguments are never evaluated.
             raw = dict(raw)
-            condition = raw.pop("if")
+            condition = self.substitute(raw.pop("if"), (*src, "if"), frame)
+            if len(self.diags) > n_errors:
+                return None
             if not isinstance(condition, bool):
                 self.error("E365", f"`if` needs true or false; received {show_value(condition)}", (*src, "if"),
                            frame, path=out, hint="compare it (`if depth > 1`) or use a bool parameter")
@@ -188,6 +188,9 @@ class Expander:
                 if isinstance(raw.get("name"), str):
                     self.switched_off[raw["name"]] = self.loc((*src, "if"))
                 return x
+        raw = self.substitute(raw, src, frame)
+        if len(self.diags) > n_errors:
+            return None  # the expression error says it all
         if isinstance(raw, dict) and raw.get("repeat") == 0 and not isinstance(raw.get("repeat"), bool):
             # `x(n - 1)` with n = 1: no copies, as nn.Sequential(*[] ) would hold none.
             if isinstance(raw.get("name"), str):

@@ -10,6 +10,7 @@ no loops and no recursion beyond the expression's own nesting.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import re
@@ -62,6 +63,12 @@ FUNCTIONS: dict[str, tuple[Callable[..., Value], int, int]] = {
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
+    return list(_tokens(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tokens(text: str) -> tuple[tuple[str, str], ...]:
+    """The tokens of an expression (cached: a family's layers repeat the same few texts)."""
     tokens: list[tuple[str, str]] = []
     pos = 0
     text = text.rstrip()
@@ -79,7 +86,7 @@ def tokenize(text: str) -> list[tuple[str, str]]:
         else:
             tokens.append(("op", op))
         pos = m.end()
-    return tokens
+    return tuple(tokens)
 
 
 def identifiers(text: str) -> list[str]:
