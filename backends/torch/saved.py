@@ -26,9 +26,9 @@ This module must not import torch: ``specdsl check --train`` reads it.
 
 from __future__ import annotations
 
-import itertools
 import math
 
+from specdsl.backends.torch import saved_layout as layout
 from specdsl.backends.torch.saved_records import (
     Call,
     MissingSaved,
@@ -332,76 +332,6 @@ def _promoted(call: Call, upto: int) -> str:
     return max(call.in_dtypes[:upto], key=order.index)
 
 
-# -- layout ----------------------------------------------------------------------------
-
-
-def _part(call: Call) -> View:
-    a = call.attrs
-    x = call.ins[0]
-    starts = [0] * len(x)
-    sizes = list(x)
-    starts[a.dim] = a.start
-    sizes[a.dim] = call.out[a.dim]
-    return Narrow(0, tuple(starts), tuple(sizes))
-
-
-def _crop(call: Call) -> View:
-    x = call.ins[0]
-    return Narrow(0, (0, 0, *call.attrs.offsets), (x[0], x[1], *call.attrs.size))
-
-
-def _permute(call: Call) -> View:
-    return Permute(0, tuple(call.attrs.dims))
-
-
-def _pad(call: Call) -> tuple[Saved, ...]:
-    # constant_pad_nd and circular padding (slices and a cat) need only sizes; reflection and
-    # replication padding keep their input.
-    return (Saved.input(),) if call.attrs.mode in ("reflect", "replicate") else ()
-
-
-def _local(call: Call) -> tuple[Saved, ...]:
-    """A locally connected layer: the input's patches [N, positions, C·k] meet a weight per position in
-    a batched product, which keeps the patches (the weight is a parameter). The patches are the
-    padded input unfolded and reshaped: a view of it where the reshape can be one (one channel, say),
-    else a copy."""
-    a, x = call.attrs, call.ins[0]
-    padded = any(p > 0 for p in a.padding)
-    sizes = [n + 2 * p for n, p in zip(x[2:], a.padding, strict=True)]
-    if _patches_are_a_view(x[1], sizes, a.kernel, a.stride, a.out_sizes):
-        return (Saved.new(x[0] * x[1] * _numel(sizes)),) if padded else (Saved.input(),)
-    return (Saved.new(x[0] * x[1] * _numel(a.kernel) * _numel(a.out_sizes)),)
-
-
-def _patches_are_a_view(channels: int, sizes: list[int], kernel: tuple[int, ...], stride: tuple[int, ...],
-                        out_sizes: tuple[int, ...]) -> bool:
-    """Whether reshaping the unfolded, permuted [C, *out_sizes, *k] patches (per sample) into
-    [positions, C·k] is a view, by PyTorch's rule: each merged group's axes (size-1 axes aside)
-    follow each other in memory."""
-    step, spatial = 1, []
-    for n in reversed(sizes):
-        spatial.append(step)
-        step *= n
-    spatial.reverse()
-    channel_stride = step
-    positions = [(o, st * s) for o, st, s in zip(out_sizes, spatial, stride, strict=True)]
-    window = [(k, st) for k, st in zip(kernel, spatial, strict=True)]
-    return all(_merges(group) for group in (positions, [(channels, channel_stride), *window]))
-
-
-def _merges(axes: list[tuple[int, int]]) -> bool:
-    sized = [(n, st) for n, st in axes if n != 1]
-    return all(sa == sb * nb for (_, sa), (nb, sb) in itertools.pairwise(sized))
-
-
-def _same(call: Call) -> View:
-    return Same(0)
-
-
-def _reshape(call: Call) -> View:
-    return Reshape(0)
-
-
 # -- the table -------------------------------------------------------------------------
 
 SAVED: dict[str, SavedEntry] = {
@@ -443,22 +373,22 @@ SAVED: dict[str, SavedEntry] = {
     "dropout2d": SavedEntry(_feature_dropout, view=_dropout_view),
     "dropout3d": SavedEntry(_feature_dropout, view=_dropout_view),
     "stochastic_depth": SavedEntry(_stochastic_depth, view=_dropout_view),
-    "identity": SavedEntry(_nothing, view=_same, grads="pass"),
-    "crop": SavedEntry(_nothing, view=_crop),  # narrow: a view, whose backward needs only sizes
-    "flatten": SavedEntry(_nothing, view=_reshape, grads="pass"),
+    "identity": SavedEntry(_nothing, view=layout.same, grads="pass"),
+    "crop": SavedEntry(_nothing, view=layout.crop),  # narrow: a view, whose backward needs only sizes
+    "flatten": SavedEntry(_nothing, view=layout.reshape, grads="pass"),
     "linear": SavedEntry(_linear, autocast="low"),
     "add": SavedEntry(_nothing, grads="pass"),
     "mul": SavedEntry(_product),
     "concat": SavedEntry(_nothing, grads="pass"),  # its gradients are slices of one
     "mean": SavedEntry(_nothing),  # a sum, then a division by a number
     "join": SavedEntry(_nothing),  # stack(...).mean(0), or one input passed through
-    "split": SavedEntry(_nothing, view=_same),  # the parts are views of the input
-    "chunk": SavedEntry(_nothing, view=_same),
-    "part": SavedEntry(_nothing, view=_part, grads="pass"),
-    "permute": SavedEntry(_nothing, view=_permute, grads="pass"),
-    "pad": SavedEntry(_pad),
+    "split": SavedEntry(_nothing, view=layout.same),  # the parts are views of the input
+    "chunk": SavedEntry(_nothing, view=layout.same),
+    "part": SavedEntry(_nothing, view=layout.part, grads="pass"),
+    "permute": SavedEntry(_nothing, view=layout.permute, grads="pass"),
+    "pad": SavedEntry(layout.pad),
     "pixel_shuffle": SavedEntry(_nothing),  # a reshaped copy: its backward needs only sizes
     "pixel_unshuffle": SavedEntry(_nothing),
-    "local": SavedEntry(_local),
+    "local": SavedEntry(layout.local),
     "channel_shuffle": SavedEntry(_nothing),  # view, permute, contiguous copy: no tensor kept
 }
