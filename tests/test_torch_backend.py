@@ -14,21 +14,10 @@ torch = pytest.importorskip("torch")
 from specdsl.backends.torch.emit import check_emitted, emit, load_emitted  # noqa: E402
 from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
 from specdsl.backends.torch.verify import verify  # noqa: E402
-from zoo_inputs import runtime_zoo  # noqa: E402
+from zoo_inputs import SMALL, runtime_zoo  # noqa: E402
 
 import specdsl  # noqa: E402
 from specdsl.cli.main import main  # noqa: E402
-
-# Small inputs keep the suite fast; every model still exercises all of its layers.
-SMALL = {
-    "inception_v3": (3, 80, 80),
-    "r3d_18": (3, 4, 32, 32),
-    "video_resnet": (3, 4, 32, 32),
-    "unet": (1, 32, 32),
-    "timeseries_cnn": (12, 128),
-    "lenet5": None,
-    "fractalnet_cifar10": None,
-}
 
 
 def small(name: str) -> specdsl.Model:

@@ -22,23 +22,13 @@ from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
 from specdsl.backends.torch.saved import SAVED  # noqa: E402
 from strategies import spec_text, specs  # noqa: E402
 from torch import fx  # noqa: E402
-from zoo_inputs import runtime_zoo  # noqa: E402
+from zoo_inputs import SMALL, runtime_zoo  # noqa: E402
 
 import specdsl  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 from specdsl.passes.memory import saved_tensors  # noqa: E402
 
 BATCH = 2
-# The zoo test's small inputs (tests/test_torch_backend.py): every layer still runs.
-SMALL = {
-    "inception_v3": (3, 80, 80),
-    "r3d_18": (3, 4, 32, 32),
-    "video_resnet": (3, 4, 32, 32),
-    "unet": (1, 32, 32),
-    "timeseries_cnn": (12, 128),
-    "lenet5": None,
-    "fractalnet_cifar10": None,
-}
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,17 @@ from specdsl import zoo
 # and layout are checked statically (test_zoo_reference); running it belongs in a benchmark.
 TOO_BIG_TO_RUN = frozenset({"s3d"})
 VIDEO = (3, 4, 32, 32)
+# Small inputs keep the run-time tests fast; every model still exercises all of its layers (None: the
+# model's own input, where a smaller one would not fit).
+SMALL: dict[str, tuple[int, ...] | None] = {
+    "inception_v3": (3, 80, 80),
+    "r3d_18": VIDEO,
+    "video_resnet": VIDEO,
+    "unet": (1, 32, 32),
+    "timeseries_cnn": (12, 128),
+    "lenet5": None,
+    "fractalnet_cifar10": None,
+}
 
 
 def runtime_zoo() -> list[str]:

@@ -9,6 +9,7 @@ from specdsl.blocks.base import BlockExpander, Frame
 from specdsl.blocks.registry import BODY_BLOCKS
 from specdsl.errors import did_you_mean
 from specdsl.ir import BlockCall
+from specdsl.schema.params import KIND_TEXT, TYPES, fits
 from specdsl.schema.validation import show_value
 from specdsl.source import PathKey
 
@@ -31,8 +32,6 @@ class CallingExpander(BlockExpander, Protocol):
 
 MAX_BLOCK_DEPTH = 32
 
-_TYPES = ("int", "float", "bool", "str")
-_KIND_TEXT = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
 
 
 def body_of(block: BlockDef) -> list[Any]:
@@ -72,7 +71,7 @@ def call(ex: CallingExpander, spec: LayerSpec, src: PathKey, out: str, inputs: t
     else:
         y = ex.layer(body_of(block)[0], bsrc, out, inputs[0], scope, inner)
     if y is not None:
-        types = {p: d if isinstance(d, str) and d in _TYPES else type(d).__name__ for p, d in block.params.items()}
+        types = {p: d if isinstance(d, str) and d in TYPES else type(d).__name__ for p, d in block.params.items()}
         ex.calls[out] = BlockCall(name, dict(env), types, tuple(block.inputs), inputs, y)
     return y
 
@@ -100,7 +99,7 @@ def bind(ex: CallingExpander, name: str, block: BlockDef, spec: LayerSpec, src: 
                      ("its parameters: " + ", ".join(params)) if params else "it takes no parameters")
             ok = False
     for pname, decl in block.params.items():
-        required = isinstance(decl, str) and decl in _TYPES
+        required = isinstance(decl, str) and decl in TYPES
         if pname not in raw:
             if required:
                 ex.error("E321", f"block '{name}' is missing the argument '{pname}' ({decl})", spec.loc,
@@ -112,8 +111,8 @@ def bind(ex: CallingExpander, name: str, block: BlockDef, spec: LayerSpec, src: 
             continue
         value = raw[pname]
         kind = decl if required else type(decl).__name__
-        if not _type_ok(value, kind):
-            ex.error("E202", f"argument '{pname}' of block '{name}' expects {_KIND_TEXT[kind]}; "
+        if not fits(value, kind):
+            ex.error("E202", f"argument '{pname}' of block '{name}' expects {KIND_TEXT[kind]}; "
                      f"received {show_value(value)}", (*src, pname), frame)
             ok = False
             continue
@@ -140,13 +139,3 @@ def estimate(ex: CallingExpander, name: str, depth: int, nested: Callable[[Any],
         ex.estimate_cut = ex.estimate_cut or was_cut
         ex.estimating.discard(name)
     return size
-
-
-def _type_ok(value: Any, kind: str) -> bool:
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "bool":
-        return isinstance(value, bool)
-    return isinstance(value, str)
