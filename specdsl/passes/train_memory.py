@@ -104,8 +104,9 @@ def _backward(graph: Graph, report: SavedReport, table: Mapping[str, Any], grad_
     # How many nodes still keep each storage; a storage is freed when the last of them has run.
     keepers: dict[Any, int] = {}
     size: dict[Any, int] = {}
-    for kept in report.per_node:
-        for key in {t.key for t in kept}:
+    kept_keys = [{t.key for t in kept} if kept else () for kept in report.per_node]
+    for kept, keys in zip(report.per_node, kept_keys):
+        for key in keys:
             keepers[key] = keepers.get(key, 0) + 1
         for t in kept:
             size[t.key] = rounded(t.nbytes)
@@ -152,7 +153,7 @@ def _backward(graph: Graph, report: SavedReport, table: Mapping[str, Any], grad_
         param_grads += grad_of[k]
         live -= grad_of[k]  # counted in param_grads from here
         live -= _release(tensors, mine)
-        for key in {t.key for t in report.per_node[k]}:
+        for key in kept_keys[k]:
             keepers[key] -= 1
             if keepers[key] == 0:
                 live -= size[key]
