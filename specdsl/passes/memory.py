@@ -144,12 +144,14 @@ def saved_tensors(graph: Graph, figures: list[NodeFigures], batch: int, table: M
             out_bytes[0] = storage[key]
             continue
         entry = table[node.op]
-        ins = tuple(layouts[i].shape for i in node.inputs)  # type: ignore[union-attr]
-        in_dtypes = tuple(dtypes[i] for i in node.inputs)
-        params = tuple(w.numel for w in fig.weights if w.role == "parameter")
+        # List comprehensions, not generators: this loop is most of `check --train`'s time.
+        inputs = node.inputs
+        ins = tuple([layouts[i].shape for i in inputs])  # type: ignore[union-attr]
+        in_dtypes = tuple([dtypes[i] for i in inputs])
+        params = tuple([math.prod(w.shape) for w in fig.weights if w.role == "parameter"]) if fig.weights else ()
         trains = bool(params) and not node.frozen
-        contiguous = tuple(contig[i] for i in node.inputs)
-        call = Call(fig.attrs, ins, shape, in_dtypes, tuple(needs[i] for i in node.inputs), trains,
+        contiguous = tuple([contig[i] for i in inputs])
+        call = Call(fig.attrs, ins, shape, in_dtypes, tuple([needs[i] for i in inputs]), trains,
                     node.index in inplace, device, amp, params, contiguous)  # type: ignore[arg-type]
         needs[node.index] = any(call.needs_grad) or trains
         grads_pass[node.index] = entry.grads == "pass"
