@@ -19,6 +19,8 @@ from specdsl.backends.naming import module_path
 from specdsl.backends.weights_match import ORDER_KEY, LoadReport, Slot, load_error, match, module_order
 from torch import nn
 
+from specdsl.atomic import replace_file
+
 if TYPE_CHECKING:
     from specdsl.api import Model
 
@@ -126,16 +128,5 @@ def save_checkpoint(module: nn.Module, path: str | os.PathLike[str]) -> None:
     from safetensors.torch import save
 
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-    data = save(state, metadata={ORDER_KEY: json.dumps(list(state))})
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    replace_file(path, save(state, metadata={ORDER_KEY: json.dumps(list(state))}))
 

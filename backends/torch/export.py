@@ -8,14 +8,16 @@ bytes. ``dynamic_batch`` leaves the batch axis symbolic, the way a serving runti
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from specdsl.backends.torch.fx import example_input
+
+from specdsl.atomic import replace_file
 
 if TYPE_CHECKING:
     from torch import nn
@@ -58,13 +60,6 @@ def export_onnx(module: nn.Module, model: Model, path: str | os.PathLike[str], *
             for log, level in zip(quiet, levels):
                 log.setLevel(level)
     assert program is not None
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    try:
-        program.save(str(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    buffer = io.BytesIO()
+    program.save(buffer)
+    replace_file(path, buffer.getvalue())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,23 +51,15 @@ def build_module(args: argparse.Namespace, model: Any) -> Any:
     return module
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def cmd_export(args: argparse.Namespace) -> int:
+    from specdsl.cli.files import refuse_input
     from specdsl.cli.report import load_model
 
     suffix = Path(args.output).suffix
     if suffix not in FORMATS:
         print(f"specdsl export: -o must end in .onnx or .safetensors; received '{args.output}'", file=sys.stderr)
         return EXIT_USAGE
-    if _same_file(args.output, args.spec) or (args.weights and _same_file(args.output, args.weights)):
-        print(f"specdsl export: refusing to write over an input file ('{args.output}')", file=sys.stderr)
-        return EXIT_USAGE
+    refuse_input(args.output, [args.spec, *([args.weights] if args.weights else [])], "export")
     dynamic = args.batch == "dynamic"
     if not dynamic and not (args.batch.isdigit() and int(args.batch) > 0):
         print(f"specdsl export: --batch takes a positive number or `dynamic`; received '{args.batch}'",

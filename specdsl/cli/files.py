@@ -10,9 +10,8 @@ command from writing its output over the spec it reads.
 from __future__ import annotations
 
 import os
-import stat
-import tempfile
 
+from specdsl.atomic import replace_file
 from specdsl.cli.common import EXIT_SPEC, EXIT_USAGE
 
 __all__ = ["OutputError", "refuse_input", "same_file", "write_atomic"]
@@ -49,52 +48,9 @@ def refuse_input(output: str | os.PathLike[str] | None, inputs: list[str | os.Pa
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
-    """Replace ``path`` by ``data`` all at once: a temporary file in the same folder, fsync, rename.
-
-    An existing file keeps its permission bits; a link is followed, so the file it points at is the one
-    replaced. On any failure the destination is untouched, the temporary file is removed, and
-    OutputError (exit 1) says "could not write PATH: REASON".
-    """
-    shown = os.fspath(path)
-    target = os.path.realpath(shown)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    """Replace ``path`` by ``data`` all at once (specdsl.atomic.replace_file); on failure the destination
+    is untouched and OutputError (exit 1) says "could not write PATH: REASON"."""
     try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
-                                   dir=os.path.dirname(target) or ".")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-        tmp = None
-        _sync_folder(os.path.dirname(target) or ".")
+        replace_file(path, data)
     except OSError as exc:
-        raise OutputError(f"could not write {shown}: {exc.strerror or exc}", EXIT_SPEC) from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _sync_folder(folder: str) -> None:
-    """Make the rename itself durable (where the platform lets a folder be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        raise OutputError(f"could not write {os.fspath(path)}: {exc.strerror or exc}", EXIT_SPEC) from None

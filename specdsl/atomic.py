@@ -1,0 +1,60 @@
+"""Replacing a file all at once, so a full disk, a file-size limit or an interrupt leaves the old one whole.
+
+Shared by the commands (specdsl.cli.files, which turns failures into "could not write" messages) and
+the backends that write files of their own (checkpoints, ONNX).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+
+
+def replace_file(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """Replace ``path`` by ``data``: a temporary file in the same folder, fsync, rename.
+
+    An existing file keeps its permission bits; a link is followed, so the file it points at is the one
+    replaced. On failure the destination is untouched, the temporary file is removed, and the OSError
+    propagates.
+    """
+    target = os.path.realpath(os.fspath(path))
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
+                                   dir=os.path.dirname(target) or ".")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+        tmp = None
+        _sync_folder(os.path.dirname(target) or ".")
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _sync_folder(folder: str) -> None:
+    """Make the rename itself durable (where the platform lets a folder be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
