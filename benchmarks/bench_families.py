@@ -16,6 +16,7 @@ Three measurements, each against a target (issue: model families and the whole z
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -53,6 +54,13 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
           f"specdsl from {Path(specdsl.__file__).parent}")
     results = []
+
+    # pip compiles a package's bytecode when it installs it; an editable checkout is compiled on first
+    # import unless PYTHONDONTWRITEBYTECODE is set (as on some CI and dev machines), and then every start
+    # compiles the whole package again. Compile it here as pip would, so (a) measures a user's start.
+    for package in {Path(specdsl.__file__).parent, ROOT / "backends", ROOT / "grammars"}:
+        if package.is_dir():
+            compileall.compile_dir(package, quiet=1)
 
     name = "regnet_y_128gf" if zoo.find_variant("regnet_y_128gf") or zoo.find("regnet_y_128gf") else "resnet152"
     argv = [*specdsl_command(), "check", name]

@@ -316,6 +316,47 @@ def test_fmt_is_idempotent(data: dict[str, Any], extra: list[str]) -> None:
 
 def test_grammar_has_no_colliding_terminals() -> None:
     """lark's strict mode (slow, so not used at run time) proves no two terminals can match the same text."""
-    from specdsl.frontend.dsl_parser import parser
+    from specdsl.frontend.dsl_parser import build_parser
 
-    assert parser(strict=True) is not None
+    assert build_parser(strict=True) is not None
+
+
+def test_the_packaged_parse_tables_match_the_grammar_and_lark() -> None:
+    from specdsl.frontend import dsl_parser
+
+    assert dsl_parser._load_tables() is not None, (
+        "grammars/specdsl.tables.json was made from another grammar or another lark: "
+        "run `.venv/bin/python scripts/build_parser_tables.py`")
+
+
+BROKEN_DSL = ["model m\ninput [3,8,8]\nlayers {\n  conv(4, k=3) -> \n}\n", "model m\nlayers { relu( }\n",
+              "model m(x: int = 2\n", "block b { -> }\n", "model m\nlayers {\n  [@a, @b.x] -> add\n}\n",
+              "variant v(width=)\n", "model m\noutputs [@a @b]\n"]
+
+
+def test_the_packaged_tables_parse_as_the_grammar_does() -> None:
+    """Every bundled spec gives the same tree (token types and positions too), every broken text the same
+    error at the same place expecting the same tokens, from the packaged tables and from a fresh build."""
+    from lark.exceptions import UnexpectedInput
+
+    from specdsl.frontend.dsl_parser import ParseState, build_parser, parse_tree, parser
+
+    packaged, built = parser(), build_parser()
+    assert packaged is not built
+
+    def outcome(text: str, using: Any) -> Any:
+        try:
+            tree = parse_tree(text, ParseState(max_tokens=10**6, max_depth=100), using)
+        except UnexpectedInput as exc:
+            return (type(exc).__name__, exc.line, exc.column, sorted(getattr(exc, "expected", None) or []))
+        return [(t.type, str(t), t.line, t.column, t.end_pos) for t in tree.scan_values(lambda _: True)], tree
+
+    from importlib import resources
+
+    texts = [p.read_text(encoding="utf-8") for p in resources.files("specdsl.specs").iterdir() if p.name.endswith(".cnn")]
+    assert len(texts) >= 15
+    for text in texts:
+        assert outcome(text, packaged) == outcome(text, built), text[:80]
+    for text in BROKEN_DSL:
+        assert isinstance(outcome(text, packaged)[0], str)  # an error, not a tree
+        assert outcome(text, packaged) == outcome(text, built), text[:80]

@@ -58,11 +58,7 @@ def test_the_dsl_parser_never_loads_a_pickle_planted_where_lark_looks(tmp_path: 
     monkeypatch.setattr(lark_module.FS, "open", spy_open)
     # Where lark would look were the parser built with its cache: same grammar and options, plus cache=True.
     monkeypatch.setattr(lark, "Lark", lambda *a, **kw: real_lark(*a, **{**kw, "cache": True}))
-    dsl_parser.parser.cache_clear()
-    try:
-        dsl_parser.parser()
-    finally:
-        dsl_parser.parser.cache_clear()
+    dsl_parser.build_parser()  # the fallback where the packaged tables are stale: the same grammar and options
     cache_files = [p for p in looked if ".lark_cache_" in p]
     assert cache_files and all(Path(p).parent == tmp_path for p in cache_files), looked
     marker = tmp_path / "payload-ran"
@@ -77,11 +73,8 @@ def test_the_dsl_parser_never_loads_a_pickle_planted_where_lark_looks(tmp_path: 
     assert run.returncode == 0, run.stderr
     assert not marker.exists(), "the DSL parser unpickled a file from the temporary folder"
     # The control: lark with its cache does load the planted file, so the test plants where it looks.
-    control = ("import lark; from importlib import resources; "
-               "from specdsl.frontend.dsl_parser import _PostLex, _keep_comment; "
-               "g = (resources.files('specdsl.grammars') / 'specdsl.lark').read_text(encoding='utf-8'); "
-               "lark.Lark(g, parser='lalr', strict=False, propagate_positions=True, postlex=_PostLex(), "
-               "maybe_placeholders=False, lexer_callbacks={'COMMENT': _keep_comment}, cache=True)")
+    control = ("import lark; from specdsl.frontend import dsl_parser; real = lark.Lark; "
+               "lark.Lark = lambda *a, **kw: real(*a, **{**kw, 'cache': True}); dsl_parser.build_parser()")
     subprocess.run([sys.executable, "-c", control], env=env, capture_output=True, timeout=120, cwd=ROOT)
     assert marker.exists(), "the control did not load the payload: the planted name is not where lark looks"
 

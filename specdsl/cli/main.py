@@ -176,6 +176,10 @@ def _internal_error(args: argparse.Namespace, exc: BaseException) -> int:
 
 
 def entry() -> None:
+    # The console script only: looking for pydantic plugins (observability hooks nobody attaches to our
+    # argument models) reads the metadata of every installed package, a tenth of `check`'s start-up.
+    # The user's own setting wins; the API, imported into their process, never sets it.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     sys.exit(main())
 
 

@@ -9,6 +9,7 @@ call, so parses running at the same time never see each other's state.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -92,9 +93,18 @@ def _keep_comment(tok: Any) -> Any:
     return tok
 
 
-@functools.lru_cache(maxsize=2)
-def parser(strict: bool = False) -> Any:
-    """The LALR parser, built once per process (in memory only: nothing is read from disk but the grammar).
+# lark options that shape the parse tables (the callbacks are ours, passed again on every load).
+_TABLE_OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": False}
+_CALLBACK_OPTIONS = ("postlex", "lexer_callbacks")
+TABLES_FILE = "specdsl.tables.json"
+
+
+def _grammar_text() -> str:
+    return (resources.files("specdsl.grammars") / "specdsl.lark").read_text(encoding="utf-8")
+
+
+def build_parser(strict: bool = False) -> Any:
+    """The LALR parser built from the grammar (about 0.1 s; 0.3 s where interegular is importable).
 
     ``strict`` makes lark prove that no two terminals collide; that is a property of the grammar, not
     of the input, so a test builds it strictly (it needs the interegular package, a dev dependency:
@@ -102,17 +112,67 @@ def parser(strict: bool = False) -> Any:
     """
     from lark import Lark
 
-    grammar = (resources.files("specdsl.grammars") / "specdsl.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", strict=strict, propagate_positions=True, postlex=_PostLex(),
-                maybe_placeholders=False, lexer_callbacks={"COMMENT": _keep_comment})
+    return Lark(_grammar_text(), strict=strict, postlex=_PostLex(), lexer_callbacks={"COMMENT": _keep_comment},
+                **_TABLE_OPTIONS)
 
 
-def parse_tree(text: str, state: ParseState) -> Any:
+def serialize_tables(built: Any) -> str:
+    """The parse tables of a built parser as JSON, stamped with the grammar's hash and lark's version.
+
+    JSON, not lark's own cache (a pickle in the temporary folder, which anyone on the machine could plant).
+    """
+    import hashlib
+
+    import lark
+    from lark.grammar import Rule
+    from lark.lexer import TerminalDef
+
+    data, memo = built.memo_serialize([TerminalDef, Rule])
+    data["options"] = {k: v for k, v in data["options"].items() if k not in _CALLBACK_OPTIONS}
+    stamp = {"grammar_sha256": hashlib.sha256(_grammar_text().encode("utf-8")).hexdigest(),
+             "lark": lark.__version__}
+    return json.dumps({"stamp": stamp, "data": data, "memo": memo}, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def _int_keys(pairs: list[tuple[str, Any]]) -> dict[Any, Any]:
+    # JSON spells the tables' integer keys (states, token ids, memo ids) as strings; no grammar name is all digits.
+    return {int(k) if k.isdigit() else k: v for k, v in pairs}
+
+
+def _load_tables() -> Any:
+    """The parser from the packaged tables, or None where they are missing or were made for another grammar
+    or another lark (the format is lark's; a different version may read it differently)."""
+    import hashlib
+
+    import lark
+
+    try:
+        text = (resources.files("specdsl.grammars") / TABLES_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    tables = json.loads(text, object_pairs_hook=_int_keys)
+    stamp = tables.get("stamp", {})
+    if (stamp.get("lark") != lark.__version__
+            or stamp.get("grammar_sha256") != hashlib.sha256(_grammar_text().encode("utf-8")).hexdigest()):
+        return None
+    # lark's own cache loads through this method too (with a pickle where we give a dict).
+    return lark.Lark.__new__(lark.Lark)._load(tables, postlex=_PostLex(), lexer_callbacks={"COMMENT": _keep_comment})
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> Any:
+    """The LALR parser, once per process: from the packaged parse tables (about 10 ms) where they match
+    the grammar and the installed lark, else built from the grammar. Nothing is read but package files."""
+    return _load_tables() or build_parser()
+
+
+def parse_tree(text: str, state: ParseState, using: Any = None) -> Any:
     """The lark tree of ``text``; ``state`` gives the budgets and collects open brackets and comments.
 
     Raises BudgetExceeded or lark's UnexpectedInput; ``state`` then tells where the parse stopped.
+    ``using`` is another parser of this grammar (tests compare the packaged tables with a fresh build).
     """
-    p = parser()
+    p = using or parser()
     token = _STATE.set(state)
     try:
         return p.parse(text)

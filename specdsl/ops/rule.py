@@ -36,7 +36,8 @@ class Args(BaseModel):
     """Base of every op's argument model: strict types, unknown keys rejected."""
 
     # No inf/nan: no layer needs them, and they have no spelling in the DSL or in emitted code.
-    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=False, frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=False, frozen=True, allow_inf_nan=False,
+                              defer_build=True)
 
 
 class NoArgs(Args):
