@@ -53,8 +53,13 @@ def grid(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 
 def sweep(source: Any, axes: Mapping[str, Sequence[Any]], *, variant: str | None = None, batch: int = 1,
-          input: tuple[int, ...] | None = None, budgets: Budgets | None = None) -> list[Point]:
-    """The figures of every point of the grid; a point the spec rejects carries its first error."""
+          input: tuple[int, ...] | None = None, budgets: Budgets | None = None, jobs: int | None = None) -> list[Point]:
+    """The figures of every point of the grid; a point the spec rejects carries its first error.
+
+    ``jobs`` worker processes share the points (None: one per available core, 1: none). Workers are
+    forked, so they exist only where the caller can safely fork (POSIX, one thread running); elsewhere
+    the points are computed in this process.
+    """
     from specdsl.api import _zoo_variant, read_data, read_source
 
     budgets = budgets or DEFAULT_BUDGETS
@@ -64,50 +69,121 @@ def sweep(source: Any, axes: Mapping[str, Sequence[Any]], *, variant: str | None
     else:
         file, text = read_source(source, budgets)
     data, smap = read_data(text, file, budgets)  # parsed once for the whole grid
+    grid_values = grid(axes)
+    job = _Job(data, smap, variant, batch, input, budgets)
     # Many small acyclic objects per point: the cyclic collector would only add pauses (as in load()).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _points(data, smap, file, text, axes, variant, batch, input, budgets)
+        workers = _workers(jobs, len(grid_values))
+        outcomes = _in_workers(job, grid_values, workers) if workers > 1 else job.run(grid_values)
     finally:
         if gc_was_enabled:
             gc.enable()
 
-
-def _points(data: Any, smap: Any, file: str, text: str, axes: Mapping[str, Sequence[Any]], variant: str | None,
-            batch: int, input: tuple[int, ...] | None, budgets: Budgets) -> list[Point]:
-    from specdsl.blocks.engine import expand_with_shapes
-    from specdsl.passes.analysis import analyze
-    from specdsl.schema.document import validate_document
-    from specdsl.schema.params import ParamChoice
-
     points: list[Point] = []
     first_error: SpecError | None = None
-    for values in grid(axes):
-        try:
-            spec = validate_document(data, smap, ParamChoice(variant, values))
-            if input is not None:
-                spec.input = tuple(input)
-            graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
-            analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs)
-            errors = [d for d in analysis.diagnostics if d.is_error]
-            if errors:
-                raise SpecError(errors, {})
-        except SpecError as exc:
-            first = exc.errors[0] if exc.errors else None
-            exc.sources.update({file: text})
-            if first is not None and first.code in PARAMETER_ERRORS:
-                raise  # a misspelt parameter or a value of the wrong kind: the grid itself is wrong
-            first_error = first_error or exc
-            points.append(Point(values, error=f"{first.code}: {first.message}" if first else "rejected"))
+    for values, outcome in zip(grid_values, outcomes):
+        if isinstance(outcome, Point):
+            points.append(outcome)
             continue
-        t = analysis.totals
-        rf = analysis.figures[t.rf_node].rf if t.rf_node is not None else None
-        side = max((int(a.size) for a in rf), default=None) if rf else None
-        points.append(Point(values, t.params, t.macs, t.peak_bytes, side))
+        error = SpecError(outcome, {file: text})
+        first = error.errors[0] if error.errors else None
+        if first is not None and first.code in PARAMETER_ERRORS:
+            raise error  # a misspelt parameter or a value of the wrong kind: the grid itself is wrong
+        first_error = first_error or error
+        points.append(Point(values, error=f"{first.code}: {first.message}" if first else "rejected"))
     if first_error is not None and not any(p.ok for p in points):
         raise first_error  # no point loads: the spec itself is broken, say where
     return pareto(points)
+
+
+# A point's outcome: its figures, or the diagnostics that rejected it.
+Outcome = Point | list[Diagnostic]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every point shares: the parsed spec and the options."""
+
+    data: Any
+    smap: Any
+    variant: str | None
+    batch: int
+    input: tuple[int, ...] | None
+    budgets: Budgets
+
+    def run(self, grid_values: Sequence[dict[str, Any]]) -> list[Outcome]:
+        return [self.point(values) for values in grid_values]
+
+    def point(self, values: dict[str, Any]) -> Outcome:
+        from specdsl.blocks.engine import expand_with_shapes
+        from specdsl.passes.analysis import analyze
+        from specdsl.schema.document import validate_document
+        from specdsl.schema.params import ParamChoice
+
+        try:
+            spec = validate_document(self.data, self.smap, ParamChoice(self.variant, values))
+            if self.input is not None:
+                spec.input = tuple(self.input)
+            graph, shapes, rfs = expand_with_shapes(spec, max_nodes=self.budgets.max_nodes,
+                                                    max_depth=self.budgets.max_depth)
+            analysis = analyze(graph, batch=self.batch, shapes=shapes, rfs=rfs)
+        except SpecError as exc:
+            return list(exc.diagnostics)
+        errors = [d for d in analysis.diagnostics if d.is_error]
+        if errors:
+            return errors
+        t = analysis.totals
+        rf = analysis.figures[t.rf_node].rf if t.rf_node is not None else None
+        side = max((int(a.size) for a in rf), default=None) if rf else None
+        return Point(values, t.params, t.macs, t.peak_bytes, side)
+
+
+# Below this many points a sweep takes tens of milliseconds: starting processes would cost more.
+MIN_POINTS_PER_WORKER = 8
+
+# The job of the sweep being run by workers: set before they fork, which is how they receive it (the spec is
+# not sent through a pipe), and cleared after.
+_current: _Job | None = None
+
+
+def _workers(jobs: int | None, points: int) -> int:
+    import os
+    import threading
+
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"jobs must be at least 1; received {jobs}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    wanted = min(jobs or cores, points // MIN_POINTS_PER_WORKER)
+    # fork copies only the calling thread: with others running (a server, a notebook kernel) a lock one
+    # of them holds would stay locked in the child forever.
+    can_fork = hasattr(os, "fork") and threading.active_count() == 1
+    return wanted if wanted > 1 and can_fork else 1
+
+
+def _run_share(share: Sequence[dict[str, Any]]) -> list[Outcome]:
+    assert _current is not None, "a sweep worker runs only inside sweep()"
+    return _current.run(share)
+
+
+def _in_workers(job: _Job, grid_values: list[dict[str, Any]], workers: int) -> list[Outcome]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _current
+    # Interleaved shares: a grid grows along its last axis, so contiguous shares would be unequal.
+    shares = [grid_values[k::workers] for k in range(workers)]
+    _current = job
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_run_share, shares))
+    finally:
+        _current = None
+    outcomes: list[Outcome] = [None] * len(grid_values)  # type: ignore[list-item]
+    for k, result in enumerate(results):
+        outcomes[k::workers] = result
+    return outcomes
 
 
 def _dominates(a: Point, b: Point) -> bool:

@@ -353,7 +353,8 @@ def test_the_packaged_tables_parse_as_the_grammar_does() -> None:
 
     from importlib import resources
 
-    texts = [p.read_text(encoding="utf-8") for p in resources.files("specdsl.specs").iterdir() if p.name.endswith(".cnn")]
+    texts = [p.read_text(encoding="utf-8") for p in resources.files("specdsl.specs").iterdir()
+             if p.name.endswith(".cnn")]
     assert len(texts) >= 15
     for text in texts:
         assert outcome(text, packaged) == outcome(text, built), text[:80]

@@ -198,6 +198,27 @@ def test_sweep_table_csv_json_and_pareto_front(family: str, capsys) -> None:
     assert "did you mean 'width'" in capsys.readouterr().err
 
 
+def test_a_sweep_in_worker_processes_gives_what_one_process_gives(family: str) -> None:
+    """Forked workers share the grid interleaved; the points come back in grid order, rejected ones too
+    (depth -1 is an error at every width), and the Pareto front is the same."""
+    import threading
+
+    from specdsl.sweep import MIN_POINTS_PER_WORKER, _workers, sweep
+
+    axes = {"width": [0.25, 0.5, 0.75, 1.0, 1.25, 1.5], "depth": [-2, 0, 1, 2, 3]}
+    alone = sweep(family, axes, jobs=1)
+    shared = sweep(family, axes, jobs=2)
+    assert shared == alone
+    assert [p.values for p in alone] == [{"width": w, "depth": d} for w in axes["width"] for d in axes["depth"]]
+    assert [p.ok for p in alone].count(False) == 6 and sum(p.pareto for p in alone) >= 1
+    if threading.active_count() == 1:
+        assert _workers(2, 2 * MIN_POINTS_PER_WORKER) == 2
+    assert _workers(8, MIN_POINTS_PER_WORKER) == 1  # too few points to be worth a process
+    with pytest.raises(SpecError) as info:  # a misspelt parameter stops the sweep, from a worker too
+        sweep(family, {"widht": [0.5] * 20}, jobs=2)
+    assert "did you mean 'width'" in str(info.value)
+
+
 def test_a_block_using_make_divisible_builds(tmp_path) -> None:
     pytest.importorskip("torch")
     from specdsl.backends.torch.emit import check_emitted, emit

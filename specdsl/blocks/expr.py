@@ -89,19 +89,30 @@ def _tokens(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(tokens)
 
 
+@functools.lru_cache(maxsize=4096)
+def _outline(text: str) -> tuple[tuple[str, ...], bool] | None:
+    """The parameter names an expression mentions and whether it has an operator (or calls a function);
+    None when the text is not expression-shaped. Cached: the same texts come back for every layer."""
+    if len(text) > MAX_LENGTH or not _LOOKS_LIKE.match(text):
+        return None
+    try:
+        tokens = _tokens(text)
+    except ExprError:
+        return None
+    idents = tuple(v for k, (kind, v) in enumerate(tokens) if kind == "name" and not _is_call(tokens, k))
+    has_operator = any(kind in ("op", "kw") for kind, _ in tokens) or len(idents) < sum(
+        kind == "name" for kind, _ in tokens)
+    return idents, has_operator
+
+
 def identifiers(text: str) -> list[str]:
     """Parameter names an expression mentions (not functions or keywords), or [] when it is not
     expression-shaped."""
-    if len(text) > MAX_LENGTH or not _LOOKS_LIKE.match(text):
-        return []
-    try:
-        tokens = tokenize(text)
-    except ExprError:
-        return []
-    return [v for k, (kind, v) in enumerate(tokens) if kind == "name" and not _is_call(tokens, k)]
+    outline = _outline(text)
+    return list(outline[0]) if outline else []
 
 
-def _is_call(tokens: list[tuple[str, str]], k: int) -> bool:
+def _is_call(tokens: tuple[tuple[str, str], ...], k: int) -> bool:
     return tokens[k][1] in FUNCTIONS and k + 1 < len(tokens) and tokens[k + 1] == ("op", "(")
 
 
@@ -111,32 +122,41 @@ def is_expression(text: str, names: Mapping[str, object]) -> bool:
     A string is an expression when every identifier in it is a parameter (or a function called)
     and it has an identifier or an operator; so ``same`` or ``nearest-exact`` stay strings.
     """
-    if len(text) > MAX_LENGTH or not _LOOKS_LIKE.match(text):
+    outline = _outline(text)
+    if outline is None:
         return False
-    try:
-        tokens = tokenize(text)
-    except ExprError:
-        return False
-    idents = [v for k, (kind, v) in enumerate(tokens) if kind == "name" and not _is_call(tokens, k)]
-    has_operator = any(kind in ("op", "kw") for kind, _ in tokens) or len(idents) < sum(
-        kind == "name" for kind, _ in tokens)
+    idents, has_operator = outline
     return (bool(idents) or has_operator) and all(i in names for i in idents)
 
 
 def evaluate(text: str, env: Mapping[str, object]) -> Value | str:
     if len(text) > MAX_LENGTH:
         raise ExprError(f"expression longer than {MAX_LENGTH} characters")
-    tokens = tokenize(text)
+    tokens = _tokens(text)
     if len(tokens) == 1 and tokens[0][0] == "name":
         name = tokens[0][1]
         if name not in env:
             raise ExprError(f"unknown parameter '{name}'")
         return env[name]  # type: ignore[return-value]
-    parser = _Parser(tokens, env)
-    value = parser.ternary()
+    return compiled(text)(env)
+
+
+Compiled = Callable[[Mapping[str, object]], Value]
+
+
+@functools.lru_cache(maxsize=4096)
+def compiled(text: str) -> Compiled:
+    """The expression as a function of the parameters; syntax errors are raised here, once per text.
+
+    A family evaluates the same few texts for every layer of every member (and a sweep for every
+    point), so each text is parsed once into closures and only evaluated after that.
+    """
+    tokens = _tokens(text)
+    parser = _Parser(tokens)
+    function = parser.ternary()
     if parser.pos != len(tokens):
         raise ExprError(f"unexpected '{tokens[parser.pos][1]}'")
-    return value
+    return function
 
 
 _BINARY = {"+": 4, "-": 4, "*": 5, "/": 5, "//": 5, "%": 5}  # precedence; comparisons are 3
@@ -146,10 +166,16 @@ _APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator
           "//": operator.floordiv, "%": operator.mod}
 
 
+def _constant(value: Value) -> Compiled:
+    return lambda env: value
+
+
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]], env: Mapping[str, object]):
+    """Precedence climbing over the tokens, building closures; every operand is evaluated (no short
+    circuit), so `a or b` checks that both are booleans whatever a is."""
+
+    def __init__(self, tokens: tuple[tuple[str, str], ...]):
         self.tokens = tokens
-        self.env = env
         self.pos = 0
         self.depth = 0
 
@@ -168,107 +194,105 @@ class _Parser:
             raise ExprError("expression nested too deeply")
 
     # ternary: or_expr ["if" or_expr "else" ternary]
-    def ternary(self) -> Value:
+    def ternary(self) -> Compiled:
         self.nested()
-        value = self.or_expr()
+        function = self.or_expr()
         if self.accept("kw", "if"):
-            condition = _truth(self.or_expr(), "the condition of `if`")
+            condition = self.or_expr()
             if not self.accept("kw", "else"):
                 raise ExprError("`a if condition` needs `else b`")
             other = self.ternary()
-            value = value if condition else other
+            value = function
+
+            def function(env: Mapping[str, object]) -> Value:
+                a, c = value(env), _truth(condition(env), "the condition of `if`")
+                b = other(env)
+                return a if c else b
         self.depth -= 1
-        return value
+        return function
 
-    def or_expr(self) -> Value:
-        value = self.and_expr()
+    def or_expr(self) -> Compiled:
+        function = self.and_expr()
         while self.accept("kw", "or"):
-            right = self.and_expr()
-            value = _truth(value, "`or`") or _truth(right, "`or`")
-        return value
+            function = _logical(function, self.and_expr(), "`or`", operator.or_)
+        return function
 
-    def and_expr(self) -> Value:
-        value = self.not_expr()
+    def and_expr(self) -> Compiled:
+        function = self.not_expr()
         while self.accept("kw", "and"):
-            right = self.not_expr()
-            value = _truth(value, "`and`") and _truth(right, "`and`")
-        return value
+            function = _logical(function, self.not_expr(), "`and`", operator.and_)
+        return function
 
-    def not_expr(self) -> Value:
+    def not_expr(self) -> Compiled:
         if self.accept("kw", "not"):
             self.nested()
-            value = not _truth(self.not_expr(), "`not`")
+            inner = self.not_expr()
             self.depth -= 1
-            return value
+            return lambda env: not _truth(inner(env), "`not`")
         return self.comparison()
 
-    def comparison(self) -> Value:
+    def comparison(self) -> Compiled:
         left = self.arith(0)
         tok = self.peek()
         if tok is not None and tok[0] == "op" and tok[1] in _COMPARE:
             self.pos += 1
-            right = self.arith(0)
-            return _COMPARE[tok[1]](left, right)
+            right, compare = self.arith(0), _COMPARE[tok[1]]
+            return lambda env: compare(left(env), right(env))
         return left
 
-    def arith(self, min_prec: int) -> Value:
+    def arith(self, min_prec: int) -> Compiled:
         left = self.unary()
         while True:
             tok = self.peek()
             if tok is None or tok[0] != "op" or tok[1] not in _BINARY or _BINARY[tok[1]] <= min_prec:
                 return left
             self.pos += 1
-            right = self.arith(_BINARY[tok[1]])
-            left = _check(_apply(tok[1], left, right))
+            left = _binary(tok[1], left, self.arith(_BINARY[tok[1]]))
 
-    def unary(self) -> Value:
+    def unary(self) -> Compiled:
         if self.accept("op", "-"):
             self.nested()
-            value = _check(-_number(self.unary(), "-"))
+            inner = self.unary()
             self.depth -= 1
-            return value
+            return lambda env: _check(-_number(inner(env), "-"))
         if self.accept("op", "+"):
-            return _number(self.unary(), "+")
+            inner = self.unary()
+            return lambda env: _number(inner(env), "+")
         return self.atom()
 
-    def atom(self) -> Value:
+    def atom(self) -> Compiled:
         tok = self.peek()
         if tok is None:
             raise ExprError("expression ends too early")
         self.pos += 1
         kind, text = tok
         if kind == "num":
-            return _check(int(text))
+            return _constant(_check(int(text)))
         if kind == "real":
-            return _check(float(text))
+            return _constant(_check(float(text)))
         if kind == "kw" and text in ("true", "false"):
-            return text == "true"
+            return _constant(text == "true")
         if kind == "name":
             if self.peek() == ("op", "("):
                 return self.call(text)
-            if text not in self.env:
-                raise ExprError(f"unknown parameter '{text}'")
-            value = self.env[text]
-            if not isinstance(value, (int, float, bool)):
-                raise ExprError(f"parameter '{text}' is {value!r}, not a number")
-            return value
+            return _parameter(text)
         if text == "(":
-            value = self.ternary()
+            function = self.ternary()
             if not self.accept("op", ")"):
                 raise ExprError("missing ')'")
-            return value
+            return function
         raise ExprError(f"unexpected '{text}'")
 
-    def call(self, name: str) -> Value:
+    def call(self, name: str) -> Compiled:
         if name not in FUNCTIONS:
             known = ", ".join(FUNCTIONS)
             raise ExprError(f"unknown function '{name}' (functions: {known})")
         function, least, most = FUNCTIONS[name]
         self.pos += 1  # "("
-        args: list[Value] = []
+        args: list[Compiled] = []
         if not self.accept("op", ")"):
             while True:
-                args.append(_number(self.ternary(), name))
+                args.append(self.ternary())
                 if len(args) > most:
                     break
                 if self.accept("op", ")"):
@@ -278,10 +302,36 @@ class _Parser:
         if not least <= len(args) <= most:
             wanted = str(least) if least == most else f"{least} to {most}"
             raise ExprError(f"{name} takes {wanted} arguments; received {len(args)}")
-        try:
-            return _check(function(*args))
-        except (ValueError, OverflowError, TypeError) as exc:
-            raise ExprError(f"{name}: {exc}") from None
+
+        def apply(env: Mapping[str, object]) -> Value:
+            values = [_number(a(env), name) for a in args]
+            try:
+                return _check(function(*values))
+            except (ValueError, OverflowError, TypeError) as exc:
+                raise ExprError(f"{name}: {exc}") from None
+        return apply
+
+
+def _parameter(name: str) -> Compiled:
+    def value(env: Mapping[str, object]) -> Value:
+        if name not in env:
+            raise ExprError(f"unknown parameter '{name}'")
+        found = env[name]
+        if not isinstance(found, (int, float, bool)):
+            raise ExprError(f"parameter '{name}' is {found!r}, not a number")
+        return found
+    return value
+
+
+def _logical(left: Compiled, right: Compiled, what: str, combine: Callable[[bool, bool], bool]) -> Compiled:
+    def function(env: Mapping[str, object]) -> Value:
+        a, b = left(env), right(env)
+        return combine(_truth(a, what), _truth(b, what))
+    return function
+
+
+def _binary(op: str, left: Compiled, right: Compiled) -> Compiled:
+    return lambda env: _check(_apply(op, left(env), right(env)))
 
 
 def _number(value: Value, what: str) -> int | float:

@@ -31,6 +31,8 @@ def register(sub: Any) -> None:
     sweep.add_argument("--variant", metavar="NAME", help="start from this variant's values")
     sweep.add_argument("--batch", type=positive_arg, default=1, help="batch size for the memory figure")
     sweep.add_argument("--input", type=shape_arg, help="override the input shape")
+    sweep.add_argument("--jobs", type=positive_arg, metavar="N",
+                       help="worker processes sharing the points (default: one per core; 1: none)")
     out = sweep.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per point, as a list")
     out.add_argument("--csv", action="store_true", help="comma-separated values with a header row")
@@ -42,7 +44,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from specdsl.sweep import sweep
 
     axes = dict(args.param)
-    points = sweep(args.spec, axes, variant=args.variant, batch=args.batch, input=args.input)
+    points = sweep(args.spec, axes, variant=args.variant, batch=args.batch, input=args.input, jobs=args.jobs)
     names = list(axes)
     rows = [{**{n: _plain(p.values[n]) for n in names}, "params": p.params, "macs": p.macs,
              "peak_bytes": p.peak_bytes, "rf": p.rf, "pareto": p.pareto, "error": p.error} for p in points]
