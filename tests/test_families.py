@@ -198,6 +198,17 @@ def test_sweep_table_csv_json_and_pareto_front(family: str, capsys) -> None:
     assert "did you mean 'width'" in capsys.readouterr().err
 
 
+def test_diff_takes_param_and_variant(family: str, capsys) -> None:
+    pytest.importorskip("torch")
+    import re
+
+    counts = []
+    for extra in ([], ["--param", "depth=4"], ["--variant", "toy_small"]):
+        assert main(["diff", family, *extra]) == 0
+        counts.append(int(re.search(r"all (\d+) nodes agree", capsys.readouterr().out)[1]))
+    assert counts[1] > counts[0] > counts[2], counts
+
+
 def test_a_sweep_in_worker_processes_gives_what_one_process_gives(family: str) -> None:
     """Forked workers share the grid interleaved; the points come back in grid order, rejected ones too
     (depth -1 is an error at every width), and the Pareto front is the same."""

@@ -76,10 +76,9 @@ class NodeDiff:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from specdsl.api import load
-    from specdsl.cli.common import budgets_of
+    from specdsl.cli.report import load_model
 
-    model = load(args.spec, input=args.input, budgets=budgets_of(args))
+    model = load_model(args, args.spec, input=args.input)  # --variant and --param too
     tol = DEFAULT_TOLERANCE[args.dtype]
     rtol = tol if args.rtol is None else args.rtol
     atol = rtol if args.atol is None else args.atol
