@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from specdsl.blocks import references, user
+from specdsl.blocks import indexed, references, user
 from specdsl.blocks.base import Frame
 from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression, tokenize
 from specdsl.blocks.registry import BLOCKS
@@ -171,6 +171,9 @@ class Expander:
             self.error("E333", f"more than {MAX_ERRORS:,} errors; the rest of the spec was not checked", src, frame,
                        hint="fix the first errors and check again", path=out)
             raise _Abort
+        if isinstance(raw, dict) and "index" in raw:
+            # `x(n, j)`: each copy is a layer of its own, with j in scope for its arguments and `if`.
+            return indexed.expand(self, raw, src, out, x, scope, frame)
         n_errors = len(self.diags)
         if isinstance(raw, dict) and "if" in raw:
             # The condition first: a switched-off layer's arguments are never evaluated.
@@ -222,18 +225,22 @@ class Expander:
             y = None if inputs is None else self.single(spec, src, path, inputs, inner, isinstance(raw, dict))
             inputs = None if y is None else (y,)
         if spec.meta.name is not None:
-            name = spec.meta.name
-            if name in scope or name in RESERVED_NAMES:
-                self.error("E315", f"node name '{name}' is " + ("reserved" if name in RESERVED_NAMES
-                                                                 else "already used in this scope"),
-                           spec.arg_locs.get("name", spec.loc), frame, hint="pick a unique name", path=out)
-            elif y is not None:
-                scope[name] = y
-                if not frame.calls:
-                    self.nodes[y].name = name
-            else:  # its error is reported: a later reference to the name would only repeat it
-                self.failed.add((id(scope), name))
+            self.bind_name(spec.meta.name, y, scope, frame, spec.arg_locs.get("name", spec.loc), out)
         return y
+
+    def bind_name(self, name: str, y: int | None, scope: dict[str, int], frame: Frame, loc: SourceLoc | None,
+                  out: str) -> None:
+        """`as name`: the layer's output (its last copy's) is known by that name in its scope."""
+        if name in scope or name in RESERVED_NAMES:
+            self.error("E315", f"node name '{name}' is " + ("reserved" if name in RESERVED_NAMES
+                                                             else "already used in this scope"),
+                       loc, frame, hint="pick a unique name", path=out)
+        elif y is not None:
+            scope[name] = y
+            if not frame.calls:
+                self.nodes[y].name = name
+        else:  # its error is reported: a later reference to the name would only repeat it
+            self.failed.add((id(scope), name))
 
     def estimate(self, raw: Any, depth: int = 0) -> int:
         """An upper-bound-ish node count of a raw layer, computed without building anything.

@@ -21,7 +21,7 @@ from specdsl.ops import lookup
 INT_MAX = 2**63 - 1
 
 # Which nested section a structured layer's unnamed body fills.
-META_KWARGS = ("name", "frozen", "init", "inputs", "repeat")
+META_KWARGS = ("name", "frozen", "init", "inputs", "repeat", "index")
 
 
 @dataclass
@@ -218,6 +218,10 @@ class Builder(FamilyDeclarations):
             elif kind == "repeat_expr":
                 meta["repeat"] = self.value(part.children[1])
                 meta_keys["repeat"] = self.loc(part.children[0])
+                if len(part.children) > 2:  # `x(n, j)`: the copies' index
+                    tok = part.children[2]
+                    meta["index"] = Located(tok.value, self.loc(tok))
+                    meta_keys["index"] = self.loc(tok)
             elif kind == "condition":
                 meta["if"] = self.value(part.children[0])
                 meta_keys["if"] = meta["if"].loc

@@ -20,7 +20,7 @@ from specdsl.source import PathKey, SourceMap
 
 WIDTH = 88
 INDENT = "    "
-META_ORDER = ("inputs", "name", "repeat", "if", "frozen", "init")
+META_ORDER = ("inputs", "name", "repeat", "index", "if", "frozen", "init")
 LAYER_LIST_KEYS = {"layers", "body", "base", "shortcut", "pre", "post"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KEYWORDS = {"true", "false", "null", "model", "input", "dtype", "description", "block", "layers",
@@ -349,7 +349,8 @@ class DslPrinter:
             if k in skip:
                 continue
             parts.append(f"{k}={dsl_scalar(v)}")
-        for k in ("frozen", "init"):
+        # An index without a repeat (an error the checker reports) stays where the parser takes it.
+        for k in ("frozen", "init", *(() if "repeat" in meta else ("index",))):
             if k in meta:
                 parts.append(f"{k}={dsl_scalar(meta[k])}")
         return f"({', '.join(parts)})" if parts else ""
@@ -358,8 +359,15 @@ class DslPrinter:
         out = ""
         if "repeat" in meta:
             repeat = meta["repeat"]
-            out += f" x{repeat}" if isinstance(repeat, int) and not isinstance(repeat, bool) else \
-                f" x({dsl_scalar(repeat)})"
+            if "index" in meta:
+                index = meta["index"]
+                if not isinstance(index, str) or not index.isidentifier():
+                    raise CannotPrint(f"the DSL writes a repeat index as a name (`x(n, j)`); received "
+                                      f"{json.dumps(index)}")
+                out += f" x({dsl_scalar(repeat)}, {index})"
+            else:
+                out += f" x{repeat}" if isinstance(repeat, int) and not isinstance(repeat, bool) else \
+                    f" x({dsl_scalar(repeat)})"
         if "if" in meta:
             out += f" if {dsl_scalar(meta['if'])}"
         if "name" in meta:

@@ -54,6 +54,8 @@ class LayerMeta(Args):
     )
     repeat: Annotated[int, Field(ge=0)] = Field(default=1, description="stack this many copies in sequence "
                                                 "(0: none, the layer is left out)")
+    index: NodeName | None = Field(default=None, description="with repeat: a name for the copy's number (0, 1, "
+                                   "...) that the copy's arguments and `if` may use, e.g. `p: 0.1 * j`")
     if_: bool = Field(default=True, alias="if", description="build the layer only when true (a parameter or a "
                       "condition such as `depth > 1`)")
 

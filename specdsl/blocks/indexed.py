@@ -1,0 +1,74 @@
+"""Indexed repeats: `mbconv(c, p=0.2 * j / 16) x(n, j)`, YAML `repeat: n` with `index: j`.
+
+Each copy is expanded as a layer of its own with the index bound to its number (0, 1, ...), so
+its arguments, and its `if`, may depend on its place: EfficientNet's and ConvNeXt's stochastic
+depth rises block by block. The count is evaluated once, before any copy; the copies chain as
+a plain repeat's do (the first takes the layer's `inputs`) and `as name` names the last one.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from specdsl.blocks.base import Frame
+from specdsl.blocks.expr import FUNCTIONS
+from specdsl.budgets import over, raise_hint
+from specdsl.schema.names import NAME_PATTERN
+from specdsl.schema.validation import show_value
+from specdsl.source import PathKey
+
+if TYPE_CHECKING:
+    from specdsl.blocks.engine import Expander
+
+# Words an expression gives a meaning of its own.
+_TAKEN = frozenset({"and", "or", "not", "if", "else", "true", "false", *FUNCTIONS})
+
+
+def expand(ex: Expander, raw: dict[str, Any], src: PathKey, out: str, x: int | None, scope: dict[str, int],
+           frame: Frame) -> int | None:
+    import re
+
+    index = raw["index"]
+    where = (*src, "index")
+    if not isinstance(index, str) or not re.fullmatch(NAME_PATTERN, index) or index in _TAKEN:
+        ex.error("E369", f"a repeat index is a name such as `j`; received {show_value(index)}", where, frame,
+                 path=out, hint="write `x(n, j)` (YAML: `repeat: n` and `index: j`)")
+        return None
+    if index in frame.env:
+        ex.error("E369", f"the repeat index '{index}' would hide the parameter '{index}'", where, frame, path=out,
+                 hint="give the index another name")
+        return None
+    if "repeat" not in raw:
+        ex.error("E369", "`index` numbers the copies of a repeated layer, and this layer has no `repeat`", where,
+                 frame, path=out, hint="add the count: `x(n, j)` (YAML: `repeat: n`)")
+        return None
+    n_errors = len(ex.diags)
+    count = ex.substitute(raw["repeat"], (*src, "repeat"), frame)
+    if len(ex.diags) > n_errors:
+        return None
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        ex.error("E369", f"a repeat count is a whole number, 0 or more; received {show_value(count)}",
+                 (*src, "repeat"), frame, path=out, hint="round it: `x(ceil(n * depth), j)`")
+        return None
+    layer = {k: v for k, v in raw.items() if k not in ("index", "repeat", "name")}
+    # Bounded before the first copy: a copy switched off by its `if` adds no node, but costs a loop turn.
+    size = count * max(1, ex.estimate(layer, len(frame.calls)))
+    if count > ex.max_nodes or ex.size + size > ex.max_nodes:
+        ex.error("E330", f"this layer would expand to about {size:,} nodes; {over('max_nodes', ex.max_nodes)}",
+                 (*src, "repeat"), frame, path=out, hint="reduce the repeat count; " + raise_hint("max_nodes"))
+        return None
+    y = x
+    for r in range(count):
+        copy = layer if r == 0 else {k: v for k, v in layer.items() if k != "inputs"}
+        inner = frame._replace(env=MappingProxyType({**frame.env, index: r}))
+        y = ex.layer(copy, src, f"{out}[{r}]", y, scope, inner)
+        if y is None:
+            return None
+    name = raw.get("name")
+    if isinstance(name, str):
+        if y == x:  # no copy was built (a count of 0, or every copy's `if` false)
+            ex.switched_off[name] = ex.loc((*src, "repeat"))
+        else:
+            ex.bind_name(name, y, scope, frame, ex.loc((*src, "name")), out)
+    return y
