@@ -170,6 +170,7 @@ def _run_share(share: Sequence[dict[str, Any]]) -> list[Outcome]:
 def _in_workers(job: _Job, grid_values: list[dict[str, Any]], workers: int) -> list[Outcome]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     global _current
     # Interleaved shares: a grid grows along its last axis, so contiguous shares would be unequal.
@@ -178,6 +179,10 @@ def _in_workers(job: _Job, grid_values: list[dict[str, Any]], workers: int) -> l
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             results = list(pool.map(_run_share, shares))
+    except (OSError, ImportError, BrokenProcessPool):
+        # No worker could start (no semaphores in a sandbox, no memory to fork) or one died: this
+        # process computes the points itself, as with jobs=1.
+        return job.run(grid_values)
     finally:
         _current = None
     outcomes: list[Outcome] = [None] * len(grid_values)  # type: ignore[list-item]

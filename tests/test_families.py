@@ -209,7 +209,8 @@ def test_diff_takes_param_and_variant(family: str, capsys) -> None:
     assert counts[1] > counts[0] > counts[2], counts
 
 
-def test_a_sweep_in_worker_processes_gives_what_one_process_gives(family: str) -> None:
+def test_a_sweep_in_worker_processes_gives_what_one_process_gives(family: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Forked workers share the grid interleaved; the points come back in grid order, rejected ones too
     (depth -1 is an error at every width), and the Pareto front is the same."""
     import threading
@@ -225,6 +226,15 @@ def test_a_sweep_in_worker_processes_gives_what_one_process_gives(family: str) -
     if threading.active_count() == 1:
         assert _workers(2, 2 * MIN_POINTS_PER_WORKER) == 2
     assert _workers(8, MIN_POINTS_PER_WORKER) == 1  # too few points to be worth a process
+    import concurrent.futures
+
+    class NoSemaphores:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise ImportError("This platform lacks a functioning sem_open implementation")
+
+    with monkeypatch.context() as patch:  # where workers cannot start, the sweep runs in this process
+        patch.setattr(concurrent.futures, "ProcessPoolExecutor", NoSemaphores)
+        assert sweep(family, axes, jobs=2) == alone
     with pytest.raises(SpecError) as info:  # a misspelt parameter stops the sweep, from a worker too
         sweep(family, {"widht": [0.5] * 20}, jobs=2)
     assert "did you mean 'width'" in str(info.value)

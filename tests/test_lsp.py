@@ -134,7 +134,7 @@ async def test_inlay_hints_show_shapes_and_repeats(client: LanguageClient) -> No
         return next(i for i, text in enumerate(lines) if snippet in text)
 
     assert by_line[line("conv(64, k=7")] == "[64, 112, 112]"  # conv -> bn -> relu
-    assert by_line[line("unit(64) x(n1)")].endswith("[256, 56, 56]")
+    assert by_line[line("unit(64) x(n1)")] == "×3 → [256, 56, 56]"  # resnet50's n1, an expression count
     assert by_line[line("as layer4")].endswith("[2048, 7, 7]")
     assert by_line[line("gap -> linear")] == "[1000]"
     # A block's line: one shape per call; a layer switched off by its `if` has none.

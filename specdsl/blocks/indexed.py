@@ -8,6 +8,7 @@ a plain repeat's do (the first takes the layer's `inputs`) and `as name` names t
 
 from __future__ import annotations
 
+import re
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,6 @@ _TAKEN = frozenset({"and", "or", "not", "if", "else", "true", "false", *FUNCTION
 
 def expand(ex: Expander, raw: dict[str, Any], src: PathKey, out: str, x: int | None, scope: dict[str, int],
            frame: Frame) -> int | None:
-    import re
-
     index = raw["index"]
     where = (*src, "index")
     if not isinstance(index, str) or not re.fullmatch(NAME_PATTERN, index) or index in _TAKEN:

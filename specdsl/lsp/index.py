@@ -198,6 +198,10 @@ class Index:
                     site.calls.append(call)
                     site.instances.append(nodes)
                     site.outputs.append(graph.calls[call].output if call in graph.calls else nodes[-1])
+        for site in self.sites:
+            if site.scope is None and isinstance(site.raw, dict) and isinstance(site.raw.get("repeat"), str):
+                # `x(n1)`: the count is an expression; in the model's own layers each copy is one output.
+                site.repeat = max(1, len(site.outputs))
 
     def _site_loc(self, site: Site) -> tuple[int, int, int | None, int | None]:
         loc = self.doc.smap.values.get(site.path) if self.doc.smap else None
