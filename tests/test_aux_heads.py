@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_zoo_reference import assert_torchvision_layout
 from test_zoo_reference import reference as reference_without_aux
 
 import specdsl
@@ -51,16 +52,8 @@ def test_params_buffers_and_macs(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_state_dict_shapes_in_torchvision_order(name: str) -> None:
-    torch = pytest.importorskip("torch")
-    from specdsl.backends.torch.fx import to_torch
-
-    with torch.device("meta"):
-        module = to_torch(with_aux(name))
-    ours = [list(t.shape) for t in module.state_dict().values()]
-    theirs = reference()[name]["state_dict"]
-    for i, (shape, (key, ref_shape)) in enumerate(zip(ours, theirs, strict=False)):
-        assert shape == ref_shape, f"state_dict entry {i}: {shape}, torchvision's {key} is {ref_shape}"
-    assert len(ours) == len(theirs)
+    pytest.importorskip("torch")
+    assert_torchvision_layout(with_aux(name), reference()[name]["state_dict"])
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -338,6 +338,10 @@ def test_emitted_forward_frees_each_tensor_when_nothing_reads_it() -> None:
 
     lines = ["x1 = self.layers[0](x)", "x2 = self.layers['h1'](x1)", "skip = self.layers[2](x2)",
              "x4 = self.layers[3](x2)", "x5 = skip + x4", "return x5"]
+    # A key that looks like a name stays; the spec's name `skip` is let go after its last reader.
     assert reuse_dead_names(lines, ("x",)) == [
         "x = self.layers[0](x)", "x = self.layers['h1'](x)", "skip = self.layers[2](x)",
-        "x = self.layers[3](x)", "x = skip + x", "return x"]  # a key that looks like a name stays
+        "x = self.layers[3](x)", "x = skip + x", "skip = None", "return x"]
+    # An input other than x is the caller's; a name read by the return is returned.
+    assert reuse_dead_names(["y = self.a(x, skip)", "kept = y * 2", "return kept"], ("x", "skip")) == [
+        "y = self.a(x, skip)", "kept = y * 2", "y = None", "return kept"]

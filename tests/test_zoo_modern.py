@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_zoo_reference import assert_torchvision_layout
 
 import specdsl
 
@@ -47,16 +48,8 @@ def test_shapes_params_buffers_and_macs_equal_torchvision(name: str) -> None:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_state_dict_shapes_come_in_torchvision_order(name: str) -> None:
-    torch = pytest.importorskip("torch")
-    from specdsl.backends.torch.fx import to_torch
-
-    with torch.device("meta"):
-        module = to_torch(loaded(name))
-    ours = [list(t.shape) for t in module.state_dict().values()]
-    theirs = reference(name)["state_dict"]
-    assert len(ours) == len(theirs)
-    for i, (shape, (key, ref_shape)) in enumerate(zip(ours, theirs, strict=True)):
-        assert shape == ref_shape, f"state_dict entry {i}: {shape}, torchvision's {key} is {ref_shape}"
+    pytest.importorskip("torch")
+    assert_torchvision_layout(loaded(name), reference(name)["state_dict"])
 
 
 @pytest.mark.parametrize("name", MODELS)

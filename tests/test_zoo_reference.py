@@ -58,14 +58,19 @@ def test_params_buffers_and_macs(name: str) -> None:
 
 @pytest.mark.parametrize("name", covered())
 def test_state_dict_shapes_in_torchvision_order(name: str) -> None:
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
+    assert_torchvision_layout(loaded(name), reference()[name]["state_dict"])
+
+
+def assert_torchvision_layout(model: specdsl.Model, theirs: list[tuple[str, list[int]]]) -> None:
+    """The model's state_dict holds torchvision's tensor shapes, in torchvision's order."""
+    import torch
     from specdsl.backends.torch.fx import to_torch
 
     # On the meta device no memory is allocated and initialisation costs nothing.
     with torch.device("meta"):
-        module = to_torch(loaded(name))
+        module = to_torch(model)
     ours = [list(t.shape) for t in module.state_dict().values()]
-    theirs = reference()[name]["state_dict"]
     for i, (shape, (key, ref_shape)) in enumerate(zip(ours, theirs, strict=False)):
         assert shape == ref_shape, f"state_dict entry {i}: {shape}, torchvision's {key} is {ref_shape}"
     assert len(ours) == len(theirs)
