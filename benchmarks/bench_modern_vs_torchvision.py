@@ -9,11 +9,12 @@ forward+backward (train), interleaved round by round as in bench_torch_vs_torchv
 target is a ratio of at most 1.03. Three ratios are printed: of the medians, of the fastest runs,
 and the median of the per-round ratios (each of our runs over torchvision's in the same round,
 which cancels the drift of a shared machine's speed). A second copy of torchvision's model runs
-as a control ("torchvision again"): its ratios are the noise floor of the measurement.
+as a control ("torchvision again"): its ratios are the noise floor of the measurement. On a
+2-core machine `--threads 1` leaves a core to everything else and gives the steadier figures.
 
 Needs the torchvision venv described in bench_torch_vs_torchvision.py, then:
 
-    /tmp/tv/bin/python benchmarks/bench_modern_vs_torchvision.py [--models convnext_tiny ...] \\
+    /work/tvenv/bin/python benchmarks/bench_modern_vs_torchvision.py [--models convnext_tiny ...] \\
         [--batch 8] [--threads 2] [--rounds 10]
 
 A zoo model that does not exist yet is reported and skipped.
