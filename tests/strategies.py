@@ -676,7 +676,10 @@ def _block(draw: Draw, kind: str, shape: Shape, blocks: dict[str, Any], named: d
         if out != shape:
             return None, None
         layer = {layer: None} if isinstance(layer, str) else dict(layer)
-        return layer | {"repeat": draw(st.integers(2, 3))}, out
+        count = draw(st.integers(2, 3))
+        # Sometimes numbered (`x(n, j)`): each copy then expands as a layer of its own; `if j < 3` keeps them all.
+        indexed = {"index": "j", "if": "j < 3"} if draw(st.booleans()) else {}
+        return layer | {"repeat": count} | indexed, out
     make = {"residual": residual, "dense": dense, "transition": transition, "inception": inception,
             "fractal": fractal, "stage": stage, "se": se}
     if kind in ("dense", "transition", "inception", "fractal", "se") and rank == 0:
