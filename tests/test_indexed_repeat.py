@@ -88,3 +88,19 @@ def test_the_copies_lower_to_torch_with_their_own_arguments() -> None:
     module = specdsl.to_torch(model)
     assert [m.p for m in module.modules() if type(m).__name__ == "Dropout"] == [0.0, 0.1, 0.2]
     assert check_emitted(model, emit(model)) == []
+
+
+def test_calls_differing_only_in_a_float_share_one_emitted_class() -> None:
+    """The copies' drop rates differ; the emitted class computes its own from the index (a model
+    parameter written as its value), and an integer argument never takes a float expression."""
+    pytest.importorskip("torch")
+    from specdsl.backends.torch.emit import check_emitted, emit
+
+    text = ("model m(rate=0.1)\ninput [3, 8, 8]\n"
+            "block unit(c: int, i: int) {\n    conv(c // 2, k=1) -> dropout(rate * i / 4) -> conv(c, k=1)\n}\n"
+            "layers {\n    conv(8, k=1)\n    unit(8, i=j) x(4, j)\n}\n")
+    model = specdsl.load(text)
+    source = emit(model)
+    assert source.count("class Unit") == 1, source
+    assert "nn.Dropout(0.1 * i / 4)" in source and "nn.Conv2d(in_channels, c // 2" in source
+    assert check_emitted(model, source) == []

@@ -123,19 +123,21 @@ class BlockClassPlan:
             out.append(Instance(path, self.graph.calls[path], own, nested, items))
         return out
 
-    def _items_signature(self, inst: Instance) -> tuple[Any, ...]:
+    def _items_signature(self, inst: Instance, strict: bool = False) -> tuple[Any, ...]:
+        """What calls must share to share a class. Integer arguments may differ (the class takes
+        expressions of its parameters for them), and so may float ones unless ``strict``."""
         base = module_path(inst.path)
         sig: list[Any] = []
         for item in inst.items:
             if isinstance(item, Instance):
                 sig.append(("call", module_path(item.path)[len(base) + 1:], item.call.block,
-                            self._refs(item.call.inputs, inst), self._items_signature(item)))
+                            self._refs(item.call.inputs, inst), self._items_signature(item, strict)))
                 continue
             ctor = self.ctors.get(item.index)
             literal = None if ctor is None else (ctor.name, ctor.fractal_path, tuple(k for k, _ in ctor.slots()),
                                                  # repr: a list argument (a Permute's dims) is unhashable.
                                                  tuple((k, repr(v)) for k, v in ctor.slots()
-                                                       if not isinstance(v, int) or isinstance(v, bool)))
+                                                       if not _number(v) or (strict and isinstance(v, float))))
             # A function's text over placeholder inputs: same arity and arguments (concat's dim).
             function = None if ctor is not None else self.source(item.index, [f"x{k}" for k in
                                                                               range(len(item.inputs))])
@@ -176,12 +178,14 @@ class BlockClassPlan:
         """An expression equal to every instance's value, or None."""
         from specdsl.blocks.expr import ExprError, evaluate
 
-        literal_ok = len(set(values)) == 1
+        literal_ok = len({(type(v), v) for v in values}) == 1
         if prefer_literal and literal_ok:
             return repr(values[0])
         for expr in candidates:
             try:
-                if all(evaluate(expr, env) == v for env, v in zip(envs, values, strict=True)):
+                # An integer argument takes only an integer expression (`0.5 * c` may equal 32, as 32.0).
+                if all(type(got := evaluate(expr, env)) is type(v) and got == v
+                       for env, v in zip(envs, values, strict=True)):
                     return expr
             except ExprError:
                 continue
@@ -213,10 +217,39 @@ class BlockClassPlan:
                     name += "_"
                 lines = self._class(name, block, members, k + 1, len(groups))
                 if lines is None:
+                    # Float arguments no parameter expression gives (a drop rate per call): one class
+                    # per set of values, as literals.
+                    lines = self._split_class(name, block, members, k + 1, len(groups), taken)
+                if lines is None:
                     self.flat.update(m.path for m in members)
                     continue
                 taken.add(name)
                 self.classes.append(lines)
+
+    def _split_class(self, name: str, block: str, members: list[Instance], variant: int, variants: int,
+                     taken: set[str]) -> list[str] | None:
+        """Members regrouped by their float arguments too; the first subgroup is ``name``, the others
+        numbered after it. None when that does not help (no float differs) or a subgroup fails."""
+        strict: dict[Any, list[Instance]] = {}
+        for m in members:
+            strict.setdefault(self._items_signature(m, strict=True), []).append(m)
+        if len(strict) == 1:
+            return None
+        built: list[tuple[str, list[str]]] = []
+        for k, sub in enumerate(strict.values()):
+            sub_name = name if k == 0 else f"{name}_{k + 1}"
+            while k and sub_name in taken:
+                sub_name += "_"
+            lines = self._class(sub_name, block, sub, variant, variants)
+            if lines is None:
+                for m in members:  # all or none: the members go flat together
+                    self.class_of.pop(m.path, None)
+                return None
+            built.append((sub_name, lines))
+        for sub_name, lines in built[1:]:
+            taken.add(sub_name)
+            self.classes.append(lines)
+        return built[0][1]
 
     def _class(self, name: str, block: str, members: list[Instance], variant: int = 1,
                variants: int = 1) -> list[str] | None:
@@ -285,7 +318,7 @@ class BlockClassPlan:
                 kwargs.append("fractal_path=self.fractal_path")
                 continue
             values = [c[1][key] for c in cls_info]  # type: ignore[index]
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            if not all(_number(v) for v in values):
                 if len({repr(v) for v in values}) != 1:
                     return False
                 kwargs.append(f"{key}={values[0]!r}")
@@ -355,7 +388,7 @@ class BlockClassPlan:
         exprs: dict[Any, str] = {}
         member_slots = [dict(self.ctors[n.index].slots()) for n in member_nodes]
         for slot, value in ctor.slots():
-            if not isinstance(value, int) or isinstance(value, bool):
+            if not _number(value):
                 continue
             values = [slots[slot] for slots in member_slots]
             if slot in ctor.channels_in:
@@ -390,6 +423,10 @@ class BlockClassPlan:
             k += 1
         used.add(f"h{k}")
         return f"h{k}"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _parts(inst: Instance) -> set[str]:

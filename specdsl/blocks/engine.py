@@ -19,8 +19,9 @@ from pydantic import ValidationError
 
 from specdsl.blocks import indexed, references, user
 from specdsl.blocks.base import Frame
-from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression, tokenize
+from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression
 from specdsl.blocks.registry import BLOCKS
+from specdsl.blocks.source_exprs import block_expressions
 from specdsl.budgets import MAX_DEPTH, MAX_ERRORS, MAX_NODES, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError, did_you_mean
 from specdsl.ir import INPUT, BlockCall, Graph, Node
@@ -373,28 +374,9 @@ def expand_with_shapes(spec: Spec, max_nodes: int = MAX_NODES,
             # Expansion stopped at a shape problem (a block needing an input's shape): show it.
             ex.diags.extend(dedupe([d for s in ex.shapes for d in s.diagnostics if d.is_error]))
         raise SpecError(ex.diags, sources)
-    exprs = {name: _expressions_in(block.model_dump(), set(block.params)) for name, block in spec.blocks.items()}
+    constants = {k: v for k, v in spec.params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    exprs = {name: block_expressions(block.model_dump(), set(block.params), constants)
+             for name, block in spec.blocks.items()}
     graph = Graph(spec.model, spec.input, spec.dtype, ex.nodes, out, spec.description, ex.blocks, ex.calls, exprs,
                   outputs)
     return graph, ex.shapes, ex.rfs
-
-
-def _integer_arithmetic(text: str) -> bool:
-    """`c * 4`, `(c + 1) // 2`: what the emitted classes may write as Python (no calls, floats or `/`)."""
-    return all(kind in ("name", "num") or (kind == "op" and value in ("+", "-", "*", "//", "(", ")"))
-               for kind, value in tokenize(text))
-
-
-def _expressions_in(raw: Any, params: set[str]) -> tuple[str, ...]:
-    found: list[str] = []
-    stack = [raw]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str) and item not in params and item not in found and is_expression(item, params) \
-                and _integer_arithmetic(item):
-            found.append(item)
-        elif isinstance(item, dict):
-            stack.extend(v for k, v in item.items() if k not in ("name", "inputs"))
-        elif isinstance(item, list):
-            stack.extend(item)
-    return tuple(sorted(found))
