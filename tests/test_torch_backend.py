@@ -235,6 +235,11 @@ if rank == 0:
     torch.save({n: p.grad for n, p in module.module.named_parameters()}, out)
 dist.barrier()  # neither process tears the group down while the other still uses it
 dist.destroy_process_group()
+# Past this point nothing is left to do; gloo's threads can still race the interpreter's teardown
+# ("terminate called without an active exception", an abort seen once in CI), so leave at once.
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)
 """
 
 
