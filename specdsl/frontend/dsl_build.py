@@ -266,16 +266,7 @@ class Builder(FamilyDeclarations):
         if kind == "list":
             return Located([self.value(c) for c in node.children], loc)
         if kind == "dict":
-            items: dict[str, Located] = {}
-            keys: dict[str, SourceLoc] = {}
-            for pair in node.children:
-                key_tok, val = pair.children
-                if key_tok.value in items:
-                    self.diags.append(Diagnostic("error", "E102", f"duplicate key '{key_tok.value}'",
-                                                 self.loc(key_tok), hint="remove one of them"))
-                    continue
-                items[key_tok.value] = self.value(val)
-                keys[key_tok.value] = self.loc(key_tok)
+            items, keys = self.keyed((pair.children for pair in node.children), self.value, "duplicate key '{key}'")
             return Located(items, loc, keys)
         if kind == "string":
             return Located(_unquote(node.children[0].value), loc)

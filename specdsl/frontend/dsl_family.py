@@ -7,6 +7,7 @@ A mixin of specdsl.frontend.dsl_build.Builder, which provides ``header``, ``key_
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from specdsl.errors import Diagnostic, SourceLoc
@@ -38,19 +39,26 @@ class FamilyDeclarations:
         if not self.duplicate("outputs", node):
             self.header["outputs"] = Located([self._ref(r) for r in node.children], self.loc(node))
 
+    def keyed(self, pairs: Iterable[tuple[Any, Any]], value: Callable[[Any], Located], twice: str,
+              hint: str = "remove one of them") -> tuple[dict[str, Located], dict[str, SourceLoc]]:
+        """``KEY = value`` entries as a mapping and the keys' places; a key given twice is E102
+        (``twice`` says so, with ``{key}`` in it) and its second value is left out."""
+        values: dict[str, Located] = {}
+        keys: dict[str, SourceLoc] = {}
+        for key_tok, node in pairs:
+            if key_tok.value in values:
+                self.diags.append(Diagnostic("error", "E102", twice.format(key=key_tok.value), self.loc(key_tok),
+                                             hint=hint))
+                continue
+            values[key_tok.value] = value(node)
+            keys[key_tok.value] = self.loc(key_tok)
+        return values, keys
+
     def outputs_named(self, node: Any) -> None:
         if self.duplicate("outputs", node):
             return
-        named: dict[str, Located] = {}
-        keys: dict[str, SourceLoc] = {}
-        for entry in node.children:
-            key_tok, ref = entry.children
-            if key_tok.value in named:
-                self.diags.append(Diagnostic("error", "E102", f"output '{key_tok.value}' is named twice",
-                                             self.loc(key_tok), hint="give each output its own name"))
-                continue
-            named[key_tok.value] = self._ref(ref)
-            keys[key_tok.value] = self.loc(key_tok)
+        named, keys = self.keyed((entry.children for entry in node.children), self._ref,
+                                 "output '{key}' is named twice", hint="give each output its own name")
         self.header["outputs"] = Located(named, self.loc(node), keys)
 
     def variant_decl(self, node: Any) -> None:
@@ -64,21 +72,16 @@ class FamilyDeclarations:
                 "error", "E102", f"variant '{name_tok.value}' is declared twice (first at line "
                 f"{variants.key_locs[name_tok.value].line})", self.loc(name_tok), hint="rename one of them"))
             return
-        values: dict[str, Located] = {}
-        keys: dict[str, SourceLoc] = {}
-        for a in args.children:
-            if a.data != "kwarg":
-                self.diags.append(Diagnostic(
-                    "error", "E402", "a variant names each parameter it sets", self.loc(a),
-                    hint=f"write `variant {name_tok.value}(width=1.2)`"))
-                continue
-            key_tok, val = a.children
-            if key_tok.value in values:
-                self.diags.append(Diagnostic("error", "E102", f"parameter '{key_tok.value}' given twice",
-                                             self.loc(key_tok), hint="remove one of them"))
-                continue
-            values[key_tok.value] = self.value(val)
-            keys[key_tok.value] = self.loc(key_tok)
+        def settings() -> Iterable[tuple[Any, Any]]:
+            for a in args.children:
+                if a.data == "kwarg":
+                    yield a.children
+                else:
+                    self.diags.append(Diagnostic(
+                        "error", "E402", "a variant names each parameter it sets", self.loc(a),
+                        hint=f"write `variant {name_tok.value}(width=1.2)`"))
+
+        values, keys = self.keyed(settings(), self.value, "parameter '{key}' given twice")
         variants.value[name_tok.value] = Located(values, self.loc(node), keys)
         variants.key_locs[name_tok.value] = self.loc(name_tok)
 
