@@ -17,9 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from specdsl.blocks.engine import expand_with_shapes
 from specdsl.budgets import DEFAULT as DEFAULT_BUDGETS
 from specdsl.budgets import Budgets
 from specdsl.errors import Diagnostic, SpecError
+from specdsl.passes.analysis import analyze
+from specdsl.schema.document import validate_document
+from specdsl.schema.params import ParamChoice
 
 # Unknown variant or parameter, a value of the wrong kind, a parameter without a value.
 PARAMETER_ERRORS = frozenset({"E360", "E361", "E362", "E363"})
@@ -117,11 +121,6 @@ class _Job:
         return [self.point(values) for values in grid_values]
 
     def point(self, values: dict[str, Any]) -> Outcome:
-        from specdsl.blocks.engine import expand_with_shapes
-        from specdsl.passes.analysis import analyze
-        from specdsl.schema.document import validate_document
-        from specdsl.schema.params import ParamChoice
-
         try:
             spec = validate_document(self.data, self.smap, ParamChoice(self.variant, values))
             if self.input is not None:

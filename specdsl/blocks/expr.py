@@ -25,7 +25,8 @@ _TOKEN = re.compile(
     r"\s*(?:((?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)|(\d+)|([A-Za-z_][A-Za-z0-9_]*)"
     r"|(//|==|!=|<=|>=|[-+*/%(),<>]))")
 _LOOKS_LIKE = re.compile(r"^[\sA-Za-z0-9_.+\-*/%(),<>=!]+$")
-_KEYWORDS = frozenset({"and", "or", "not", "if", "else", "true", "false"})
+# Words with a meaning of their own in an expression: never a parameter's name.
+KEYWORDS = frozenset({"and", "or", "not", "if", "else", "true", "false"})
 
 Value = int | float | bool
 
@@ -82,7 +83,7 @@ def _tokens(text: str) -> tuple[tuple[str, str], ...]:
         elif number:
             tokens.append(("num", number))
         elif name:
-            tokens.append(("kw" if name in _KEYWORDS else "name", name))
+            tokens.append(("kw" if name in KEYWORDS else "name", name))
         else:
             tokens.append(("op", op))
         pos = m.end()

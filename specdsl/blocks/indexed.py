@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from specdsl.blocks.base import Frame
-from specdsl.blocks.expr import FUNCTIONS
+from specdsl.blocks.expr import FUNCTIONS, KEYWORDS
 from specdsl.budgets import over, raise_hint
 from specdsl.schema.names import NAME_PATTERN
 from specdsl.schema.validation import show_value
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from specdsl.blocks.engine import Expander
 
 # Words an expression gives a meaning of its own.
-_TAKEN = frozenset({"and", "or", "not", "if", "else", "true", "false", *FUNCTIONS})
+_TAKEN = KEYWORDS | set(FUNCTIONS)
 
 
 def expand(ex: Expander, raw: dict[str, Any], src: PathKey, out: str, x: int | None, scope: dict[str, int],

@@ -121,17 +121,22 @@ def serialize_tables(built: Any) -> str:
 
     JSON, not lark's own cache (a pickle in the temporary folder, which anyone on the machine could plant).
     """
-    import hashlib
-
-    import lark
     from lark.grammar import Rule
     from lark.lexer import TerminalDef
 
     data, memo = built.memo_serialize([TerminalDef, Rule])
     data["options"] = {k: v for k, v in data["options"].items() if k not in _CALLBACK_OPTIONS}
-    stamp = {"grammar_sha256": hashlib.sha256(_grammar_text().encode("utf-8")).hexdigest(),
-             "lark": lark.__version__}
-    return json.dumps({"stamp": stamp, "data": data, "memo": memo}, sort_keys=True, separators=(",", ":")) + "\n"
+    return json.dumps({"stamp": _stamp(), "data": data, "memo": memo}, sort_keys=True,
+                      separators=(",", ":")) + "\n"
+
+
+def _stamp() -> dict[str, str]:
+    """What the tables were made from: this grammar, by this lark."""
+    import hashlib
+
+    import lark
+
+    return {"grammar_sha256": hashlib.sha256(_grammar_text().encode("utf-8")).hexdigest(), "lark": lark.__version__}
 
 
 def _int_keys(pairs: list[tuple[str, Any]]) -> dict[Any, Any]:
@@ -142,8 +147,6 @@ def _int_keys(pairs: list[tuple[str, Any]]) -> dict[Any, Any]:
 def _load_tables() -> Any:
     """The parser from the packaged tables, or None where they are missing or were made for another grammar
     or another lark (the format is lark's; a different version may read it differently)."""
-    import hashlib
-
     import lark
 
     try:
@@ -151,9 +154,7 @@ def _load_tables() -> Any:
     except OSError:
         return None
     tables = json.loads(text, object_pairs_hook=_int_keys)
-    stamp = tables.get("stamp", {})
-    if (stamp.get("lark") != lark.__version__
-            or stamp.get("grammar_sha256") != hashlib.sha256(_grammar_text().encode("utf-8")).hexdigest()):
+    if tables.get("stamp") != _stamp():
         return None
     # lark's own cache loads through this method too (with a pickle where we give a dict).
     return lark.Lark.__new__(lark.Lark)._load(tables, postlex=_PostLex(), lexer_callbacks={"COMMENT": _keep_comment})
