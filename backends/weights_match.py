@@ -89,14 +89,14 @@ def match(slots: list[Slot], tensors: Mapping[str, Any], transfer: bool) -> Load
                 raise load_error(
                     f"checkpoint tensor '{key}' has shape {list(shape)}, but the spec's '{slot.key}' "
                     f"({slot.where()}) has {list(slot.shape)}",
-                    "load with transfer=True (--transfer) to take only the tensors that fit", slot.loc)
+                    "load with transfer=True (--transfer) to take only the tensors that fit", slot.loc, code="E503")
             report.loaded.append((slot.key, key, shape))
         else:
             return report
     if not transfer:
         raise load_error(f"the checkpoint has {len(entries)} tensors, the spec {len(slots)}: they do not "
                      "correspond one to one", "load with transfer=True (--transfer) to take only the tensors "
-                     "that fit, or check that the checkpoint is this model's")
+                     "that fit, or check that the checkpoint is this model's", code="E503")
     return _align(slots, entries)
 
 
@@ -126,11 +126,11 @@ def _align(slots: list[Slot], entries: list[tuple[str, tuple[int, ...]]]) -> Loa
             row[j], wrow[j] = best, min(count, 2)
     if length[0][0] == 0:
         raise load_error("no checkpoint tensor fits the spec: not one shape agrees in order",
-                     "is the checkpoint for this architecture?")
+                     "is the checkpoint for this architecture?", code="E503")
     if ways[0][0] > 1:
         raise load_error("the checkpoint fits the spec in more than one way (same-shaped tensors could go to "
                      "different layers): refusing to guess", "make the changed layers' shapes differ from "
-                     "their neighbours', or load a checkpoint with the spec's own keys")
+                     "their neighbours', or load a checkpoint with the spec's own keys", code="E503")
     report = LoadReport()
     used = [False] * m
     i = j = 0

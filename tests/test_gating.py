@@ -193,7 +193,7 @@ def test_se_hardsigmoid_gate_matches_mobilenet_v3() -> None:
     ({"channels": 16}, "E313", "exactly one of squeeze"),
     ({"channels": 16, "squeeze": 4, "reduction": 4}, "E313", "both"),
     ({"channels": 16, "reduction": 32}, "E301", "16 // 32 = 0"),
-    ({"channels": 16, "squeeze": 4, "act": "conv"}, "E313", "activation op"),
+    ({"channels": 16, "squeeze": 4, "act": "conv"}, "E375", "activation op"),
     ({"channels": 12, "squeeze": 4}, "E302", "channels=12 but receives 16"),
 ])
 def test_se_bad_arguments(args: dict[str, Any], code: str, needle: str) -> None:

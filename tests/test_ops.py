@@ -498,7 +498,7 @@ def test_upsample(h, layer, inp, out) -> None:
     ("upsample", (3, 4, 4), "E313"),
     ({"upsample": {"scale": 2, "mode": "bilinear"}}, (3, 4), "E306"),
     ({"upsample": {"scale": 2, "mode": "trilinear"}}, (3, 4, 4), "E306"),
-    ({"upsample": {"scale": 2, "align_corners": True}}, (3, 4, 4), "E313"),
+    ({"upsample": {"scale": 2, "align_corners": True}}, (3, 4, 4), "E319"),
     ({"upsample": {"scale": [2, 2, 2]}}, (3, 4, 4), "E305"),
     ({"upsample": {"size": [2, 2, 2]}}, (3, 4, 4), "E305"),
     ({"upsample": {"scale": 0.1}}, (3, 4, 4), "E301"),

@@ -49,7 +49,7 @@ def read_checkpoint(path: str | os.PathLike[str], max_bytes: int | None = None,
     for key, value in tensors.items():
         if not allow_nonfinite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise load_error(f"checkpoint tensor '{key}' holds NaN or infinite values",
-                         "pass allow_nonfinite=True (--allow-nonfinite) if that is intended")
+                         "pass allow_nonfinite=True (--allow-nonfinite) if that is intended", code="E504")
     return tensors
 
 

@@ -70,7 +70,7 @@ def declared_outputs(ex: Any, declared: tuple[tuple[str | None, str], ...],
             ex.error("E368", f"output '{ref}' is not a node of the model's layers", where, Frame(),
                        hint=f"did you mean '{guess}'?" if guess else "name the layer (`as NAME`) and list it")
     if not found and not any(d.is_error for d in ex.diags):
-        ex.error("E368", "every declared output is switched off", ("outputs",), Frame(),
+        ex.error("E364", "every declared output is switched off", ("outputs",), Frame(),
                    hint="keep at least one output unconditional")
     return tuple(found)
 

@@ -56,7 +56,7 @@ def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, f
         return None
     act = lookup(args.act)
     if act is None or act.family != "activation":
-        ex.error("E313", f"se act must be an activation op; received '{args.act}'", src, frame,
+        ex.error("E375", f"se act must be an activation op; received '{args.act}'", src, frame,
                  hint="e.g. act=relu (torchvision's default) or act=silu (EfficientNet)", path=out)
         return None
     shape = ex.shape(x)

@@ -88,7 +88,7 @@ def infer_softmax(args: SoftmaxArgs, ins: Sequence[Shape], ctx: RuleContext) -> 
 def infer_hardtanh(args: HardtanhArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
     if args.max_val <= args.min_val:
         raise RuleViolation(
-            "E313",
+            "E374",
             f"hardtanh needs max_val > min_val (PyTorch rule); received min_val={args.min_val}, "
             f"max_val={args.max_val}",
             hint="swap the two bounds",

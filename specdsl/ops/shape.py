@@ -126,7 +126,7 @@ def infer_upsample(args: UpsampleArgs, ins: Sequence[Shape], ctx: RuleContext) -
         )
     if args.align_corners is not None and wanted is None:
         raise RuleViolation(
-            "E313", f"align_corners applies only to interpolating modes; received mode '{args.mode}'",
+            "E319", f"align_corners applies only to interpolating modes; received mode '{args.mode}'",
             field="align_corners",
         )
     if len(ins) == 2:
