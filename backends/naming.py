@@ -1,9 +1,9 @@
-"""What every backend shares: a node's module path, in-place activations, initialisation plans.
+"""What every backend shares: a node's module path and initialisation plans.
 
-A node at spec path ``layers[4].body[0]`` becomes the submodule
-``layers.4.body.0``, so state_dict keys read like the spec
-(``layers.4.body.0.weight``), and the NumPy backend finds its weights under the
-very same keys.
+A node's spec path is its module name (the engine gives it: specdsl/blocks/names.py), named
+segments joined by dots and positions in brackets: ``layer1[0].conv1`` is the submodule
+``layer1.0.conv1`` with the state_dict key ``layer1.0.conv1.weight``; an unnamed top-level
+layer ``[3]`` is ``3``. The NumPy backend finds its weights under the very same keys.
 """
 
 from __future__ import annotations
@@ -13,36 +13,20 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from specdsl.ops import OPS
-from specdsl.ops.rule import TensorSpec, Trait
+from specdsl.ops.rule import TensorSpec
 
 if TYPE_CHECKING:
-    from specdsl.api import Model
     from specdsl.ir import Node
 
 _INDEX = re.compile(r"\[(\d+)\]")
 
 def module_path(spec_path: str) -> str:
-    """``layers[4][1].body[0]`` -> ``layers.4.1.body.0``."""
-    return _INDEX.sub(r".\1", spec_path)
+    """``layer1[0].conv1`` -> ``layer1.0.conv1``, ``[3]`` -> ``3``."""
+    return _INDEX.sub(r".\1", spec_path).removeprefix(".")
 
 
 def param_key(spec_path: str, name: str) -> str:
     return f"{module_path(spec_path)}.{name}"
-
-
-def inplace_activations(model: Model) -> set[int]:
-    """Nodes that can run in place (torchvision's `ReLU(inplace=True)`): the op may overwrite its
-    input, the producer's backward does not need that output, and nothing else reads it."""
-    consumers = model.graph.consumers()
-    found = set()
-    for node in model.graph.nodes:
-        if not node.is_input and OPS[node.op].has(Trait.INPLACE):
-            producer = model.graph.nodes[node.inputs[0]]
-            if not producer.is_input and OPS[producer.op].has(Trait.OVERWRITABLE_OUTPUT) \
-                    and len(consumers[producer.index]) == 1 and producer.index not in model.graph.output_nodes:
-                found.add(node.index)
-    return found
 
 
 # -- initialisation, shared by to_torch and the emitted file -------------------------

@@ -32,11 +32,11 @@ from collections.abc import Callable
 import torch
 import torchvision
 from bench_torch_vs_torchvision import timed
-from specdsl.backends.torch.emit import emit, load_emitted
-from specdsl.backends.torch.fx import to_torch
 
 import specdsl
 from specdsl import zoo
+from specdsl.backends.torch.emit import emit, load_emitted
+from specdsl.backends.torch.fx import to_torch
 
 MODELS = ("efficientnet_b0", "convnext_tiny", "shufflenet_v2_x1_0")
 TARGET = 1.03

@@ -57,6 +57,7 @@ def worker(args: argparse.Namespace) -> None:
         result["peak_traced_bytes"] = peak
     else:
         import torch
+
         from specdsl.backends.torch.fx import to_torch
 
         torch.set_num_threads(args.threads)

@@ -19,10 +19,10 @@ import time
 
 import torch
 import torchvision
-from specdsl.backends.torch.emit import emit, load_emitted
-from specdsl.backends.torch.fx import to_torch
 
 import specdsl
+from specdsl.backends.torch.emit import emit, load_emitted
+from specdsl.backends.torch.fx import to_torch
 
 
 def timed(fn, x) -> float:

@@ -21,9 +21,9 @@ DEFAULT = ("resnet50", "mobilenet_v2", "densenet121")
 
 def measure(name: str, batch: int, amp: str | None) -> tuple[float, float]:
     import torch
-    from specdsl.backends.torch.fx import to_torch
 
     import specdsl
+    from specdsl.backends.torch.fx import to_torch
 
     model = specdsl.load(name, batch=batch)
     module = to_torch(model, seed=0).cuda().train()

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import specdsl
 from specdsl.backends.torch import lowerings
 from specdsl.backends.torch.emit import emit
 from specdsl.backends.torch.lowerings import LOWERINGS, FunctionLowering, MissingLowering, ModuleLowering, lowering_for
 from specdsl.backends.torch.source_expr import SourceExpr, as_source
-
-import specdsl
 from specdsl.ops import OPS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,11 +12,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from specdsl.backends.torch.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
-from specdsl.backends.torch.fx import to_torch  # noqa: E402
-
 import specdsl  # noqa: E402
 from specdsl import zoo  # noqa: E402
+from specdsl.backends.torch.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
+from specdsl.backends.torch.fx import to_torch  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "torchvision_cnns.json").read_text())["models"]
@@ -202,7 +201,6 @@ def test_diff_takes_a_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_build_writes_the_weights_beside_the_source_and_the_source_loads_them(tmp_path: Path,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from specdsl.backends.torch.emit import load_emitted
-
     from specdsl.cli.main import main
 
     monkeypatch.chdir(tmp_path)

@@ -10,10 +10,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from specdsl.backends.numpy import LOWERINGS, Lowering, unary  # noqa: E402
-from specdsl.backends.numpy import interpreter as nb  # noqa: E402
 from zoo_inputs import runtime_zoo  # noqa: E402
 
+from specdsl.backends.numpy import LOWERINGS, Lowering, unary  # noqa: E402
+from specdsl.backends.numpy import interpreter as nb  # noqa: E402
 from specdsl.cli.main import EXIT_OK, EXIT_SPEC, EXIT_USAGE, main  # noqa: E402
 
 # Small inputs keep the suite quick; inception_v3 needs at least 75x75.

@@ -12,12 +12,12 @@ torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from specdsl.backends.torch.export import export_onnx  # noqa: E402
-from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
 from zoo_inputs import runtime_zoo  # noqa: E402
 
 import specdsl  # noqa: E402
 from specdsl import zoo  # noqa: E402
+from specdsl.backends.torch.export import export_onnx  # noqa: E402
+from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
 from specdsl.cli.main import main  # noqa: E402
 
 # Small inputs keep the suite fast; the models that need their full size keep it.

@@ -38,12 +38,12 @@ torch = pytest.importorskip("torch")
 
 from hypothesis import HealthCheck, assume, event, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from specdsl.backends import numpy as nb  # noqa: E402
-from specdsl.backends.naming import module_path  # noqa: E402
-from specdsl.backends.torch.fx import capture  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 import specdsl  # noqa: E402
+from specdsl.backends import numpy as nb  # noqa: E402
+from specdsl.backends.naming import module_path  # noqa: E402
+from specdsl.backends.torch.fx import capture  # noqa: E402
 from specdsl.cli.diff import torch_module  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 from specdsl.ops import OPS  # noqa: E402

@@ -9,11 +9,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import specdsl  # noqa: E402
 from specdsl.backends.torch.emit import check_emitted, emit  # noqa: E402
 from specdsl.backends.torch.fx import to_torch  # noqa: E402
 from specdsl.backends.torch.verify import verify  # noqa: E402
-
-import specdsl  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 from specdsl.render.dot import to_dot  # noqa: E402
 

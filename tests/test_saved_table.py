@@ -6,16 +6,16 @@ import subprocess
 import sys
 
 import pytest
-from specdsl.backends.torch.saved import SAVED, MissingSaved, SavedEntry, saved_for
 
 import specdsl
 from specdsl.ops import OPS
+from specdsl.ops.saved import SAVED, MissingSaved, SavedEntry, saved_for
 from specdsl.passes.memory import saved_tensors
 
 
 def test_saved_table_covers_every_op_exactly() -> None:
     missing, extra = sorted(set(OPS) - set(SAVED)), sorted(set(SAVED) - set(OPS))
-    assert not missing, f"ops with no saved-for-backward entry (add them to backends/torch/saved.py): {missing}"
+    assert not missing, f"ops with no saved-for-backward entry (add them to specdsl/ops/saved.py): {missing}"
     assert not extra, f"saved-for-backward entries for ops the op table does not have: {extra}"
     for op, entry in SAVED.items():
         assert isinstance(entry, SavedEntry), op

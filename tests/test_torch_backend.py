@@ -11,12 +11,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from specdsl.backends.torch.emit import check_emitted, emit, load_emitted  # noqa: E402
-from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
-from specdsl.backends.torch.verify import verify  # noqa: E402
 from zoo_inputs import SMALL, runtime_zoo  # noqa: E402
 
 import specdsl  # noqa: E402
+from specdsl.backends.torch.emit import check_emitted, emit, load_emitted  # noqa: E402
+from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
+from specdsl.backends.torch.verify import verify  # noqa: E402
 from specdsl.cli.main import main  # noqa: E402
 
 

@@ -11,12 +11,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import specdsl.backends.numpy as nb  # noqa: E402
 from conftest import spec_text  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from specdsl.backends.torch.fx import to_torch  # noqa: E402
-from specdsl.backends.torch.modules_modern import LocallyConnected, StochasticDepth  # noqa: E402
 from test_torch_oracle import (  # noqa: E402
     FEW,
     SETTINGS,
@@ -30,6 +27,9 @@ from test_torch_oracle import (  # noqa: E402
 from torch import nn  # noqa: E402
 
 import specdsl  # noqa: E402
+import specdsl.backends.numpy as nb  # noqa: E402
+from specdsl.backends.torch.fx import to_torch  # noqa: E402
+from specdsl.backends.torch.modules_modern import LocallyConnected, StochasticDepth  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -17,15 +17,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from hypothesis import HealthCheck, assume, event, given, settings  # noqa: E402
-from specdsl.backends.naming import inplace_activations  # noqa: E402
-from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
-from specdsl.backends.torch.saved import SAVED  # noqa: E402
 from strategies import spec_text, specs  # noqa: E402
 from torch import fx  # noqa: E402
 from zoo_inputs import SMALL, runtime_zoo  # noqa: E402
 
 import specdsl  # noqa: E402
+from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
+from specdsl.ops.saved import SAVED  # noqa: E402
+from specdsl.passes.inplace import inplace_activations  # noqa: E402
 from specdsl.passes.memory import saved_tensors  # noqa: E402
 
 BATCH = 2
@@ -73,7 +73,7 @@ def measured(model: specdsl.Model, batch: int = BATCH) -> tuple[dict[int, dict[i
 
 def predicted(model: specdsl.Model, batch: int = BATCH) -> Any:
     return saved_tensors(model.graph, model.analysis.figures, batch, SAVED,
-                         inplace=inplace_activations(model), device="cpu")
+                         inplace=inplace_activations(model.graph), device="cpu")
 
 
 def assert_exact(model: specdsl.Model) -> None:

@@ -347,6 +347,7 @@ def test_yaml_directives_other_than_1_2_are_refused(version: str) -> None:
 def test_nearest_index_follows_pytorch_exactly() -> None:
     torch = pytest.importorskip("torch")
     import numpy as np
+
     from specdsl.backends.numpy.interpolate import _nearest_index
 
     bad = []

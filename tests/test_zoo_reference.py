@@ -65,6 +65,7 @@ def test_state_dict_shapes_in_torchvision_order(name: str) -> None:
 def assert_torchvision_layout(model: specdsl.Model, theirs: list[tuple[str, list[int]]]) -> None:
     """The model's state_dict holds torchvision's tensor shapes, in torchvision's order."""
     import torch
+
     from specdsl.backends.torch.fx import to_torch
 
     # On the meta device no memory is allocated and initialisation costs nothing.

@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
 from specdsl.backends.naming import param_key
 from specdsl.backends.numpy.lowerings import LOWERINGS, Lowering, OpFn, RunContext, passthrough
 from specdsl.backends.numpy.weights import Params, as_model, check_weights, load_weights, random_weights, save_weights
-
 from specdsl.ops import OPS
 from specdsl.ops.rule import Trait
 

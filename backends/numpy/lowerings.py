@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from specdsl.backends.numpy.activations import (
     elu,
     gelu,

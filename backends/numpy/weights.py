@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
 from specdsl.backends.naming import param_key
 
 Params = dict[str, np.ndarray]
@@ -114,6 +115,7 @@ def _read_checkpoint(path: str | os.PathLike[str], model: Any) -> Mapping[str, A
     if str(path).endswith(".safetensors"):
         # Read without torch: NumPy arrays, in the module order the file records.
         from safetensors import safe_open
+
         from specdsl.backends.weights_match import ORDER_KEY, module_order
 
         with safe_open(str(path), framework="np") as f:

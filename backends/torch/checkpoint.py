@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from specdsl.backends.naming import module_path
-from specdsl.backends.weights_match import ORDER_KEY, LoadReport, Slot, load_error, match, module_order
 from torch import nn
 
 from specdsl.atomic import replace_file
+from specdsl.backends.naming import module_path
+from specdsl.backends.weights_match import ORDER_KEY, LoadReport, Slot, load_error, match, module_order
 
 if TYPE_CHECKING:
     from specdsl.api import Model

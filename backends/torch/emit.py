@@ -19,6 +19,7 @@ import keyword
 import re
 from typing import Any
 
+from specdsl.api import Model
 from specdsl.backends.naming import InitCall, init_calls, module_path
 from specdsl.backends.torch.emit_plan import BlockClassPlan, Instance
 from specdsl.backends.torch.emit_text import (
@@ -40,8 +41,6 @@ from specdsl.backends.torch.emit_text import (
 from specdsl.backends.torch.helper_source import helper_sources
 from specdsl.backends.torch.lowerings import fractal_sampling
 from specdsl.backends.torch.safety import check as check_source
-
-from specdsl.api import Model
 from specdsl.ir import Node
 from specdsl.ops import OPS
 from specdsl.ops.rule import Trait
@@ -267,6 +266,7 @@ def load_emitted(source: str, cls_name: str | None = None) -> Any:
 def check_emitted(model: Model, source: str) -> list[str]:
     """Compare an emitted module with to_torch: state_dict keys and shapes, and eval outputs."""
     import torch
+
     from specdsl.backends.torch.fx import example_input, to_torch
 
     reference = to_torch(model, seed=0).eval()

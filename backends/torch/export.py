@@ -15,9 +15,9 @@ import warnings
 from typing import TYPE_CHECKING
 
 import torch
-from specdsl.backends.torch.fx import example_input
 
 from specdsl.atomic import replace_file
+from specdsl.backends.torch.fx import example_input
 
 if TYPE_CHECKING:
     from torch import nn

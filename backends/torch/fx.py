@@ -15,17 +15,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from specdsl.backends.naming import class_name, init_calls, inplace_activations, module_path
+from torch import fx, nn
+
+from specdsl.api import Model
+from specdsl.backends.naming import class_name, init_calls, module_path
 from specdsl.backends.torch import modules
 from specdsl.backends.torch.located import SpecGraphModule, locate
 from specdsl.backends.torch.lowerings import Ctor, ModuleLowering, fractal_sampling, lowering_for
 from specdsl.backends.torch.modules import FractalPath
-from torch import fx, nn
-
-from specdsl.api import Model
 from specdsl.ir import Node
 from specdsl.ops import OPS
 from specdsl.ops.rule import TensorSpec, Trait
+from specdsl.passes.inplace import inplace_activations
 
 
 def make_module(ctor: Ctor, fractal: FractalPath) -> nn.Module:
@@ -72,7 +73,7 @@ def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule
     ctors: list[Ctor] = []
     values: list[fx.Node] = []
     figures = model.analysis.figures
-    inplace = inplace_activations(model)
+    inplace = inplace_activations(model.graph)
     for node in model.graph.nodes:
         if node.is_input:
             value = graph.placeholder("x")

@@ -13,7 +13,7 @@
 
 ``attrs`` is the node's analysis figure ``.attrs`` (``ConvAttrs``, ``PoolAttrs``, ..., or
 the validated args), ``rank`` the number of spatial axes of the (first) input, and
-``inplace`` whether ``naming.inplace_activations`` lets the node overwrite its input.
+``inplace`` whether ``passes.inplace.inplace_activations`` lets the node overwrite its input.
 
 A missing entry is an error that names the op (:func:`lowering_for`), never a fallback.
 This module must not import torch: the emitter reads it, and emitting needs no torch.

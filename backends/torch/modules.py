@@ -9,6 +9,7 @@ here use nothing but torch, builtins and each other, and no f-strings.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 # The modern vocabulary's modules live beside these; to_torch finds every helper class here.
 from specdsl.backends.torch.modules_modern import (  # noqa: F401
@@ -18,7 +19,6 @@ from specdsl.backends.torch.modules_modern import (  # noqa: F401
     Permute,
     StochasticDepth,
 )
-from torch import nn
 
 
 class GlobalPool(nn.Module):

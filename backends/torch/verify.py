@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from specdsl.backends.torch.fx import capture, example_input, param_counts, to_torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from specdsl.api import Model
+from specdsl.backends.torch.fx import capture, example_input, param_counts, to_torch
 
 
 @dataclass(frozen=True)

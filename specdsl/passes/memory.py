@@ -113,11 +113,11 @@ def saved_tensors(graph: Graph, figures: list[NodeFigures], batch: int, table: M
                   amp: str | None = None) -> SavedReport:
     """What autograd keeps for backward at the end of one training forward.
 
-    ``table``: op name -> entry (``specdsl.backends.torch.saved.SAVED``); ``inplace``: the nodes
-    that run in place (``backends.naming.inplace_activations``); ``device``: "cpu" or "cuda";
+    ``table``: op name -> entry (``specdsl.ops.saved.SAVED``); ``inplace``: the nodes
+    that run in place (``specdsl.passes.inplace.inplace_activations``); ``device``: "cpu" or "cuda";
     ``amp``: the autocast dtype ("bfloat16", "float16") or None. The model input needs no grad.
     """
-    from specdsl.backends.torch.saved import Call  # no torch: the table module is pure data
+    from specdsl.ops.saved import Call  # no torch: the table module is pure data
 
     n = len(graph.nodes)
     layouts: list[Layout | None] = [None] * n

@@ -189,14 +189,14 @@ def _release(tensors: dict[int, list[int]], g: int) -> int:
 def predict(model: Any, batch: int, optimizer: str = "sgd", amp: str | None = None) -> TrainMemory:
     """``train_memory`` for a checked model (``specdsl.api.Model``), with the PyTorch backend's table
     and in-place activations (neither imports torch)."""
-    from specdsl.backends.naming import inplace_activations
-    from specdsl.backends.torch.saved import SAVED
+    from specdsl.ops.saved import SAVED
+    from specdsl.passes.inplace import inplace_activations
 
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer '{optimizer}'; expected one of {', '.join(OPTIMIZERS)}")
     if amp is not None and amp not in AMP:
         raise ValueError(f"unknown autocast dtype '{amp}'; expected one of {', '.join(AMP)}")
-    return train_memory(model.graph, model.analysis.figures, batch, SAVED, inplace=inplace_activations(model),
+    return train_memory(model.graph, model.analysis.figures, batch, SAVED, inplace=inplace_activations(model.graph),
                         optimizer=optimizer, amp=amp)
 
 

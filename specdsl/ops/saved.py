@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import math
 
-from specdsl.backends.torch import saved_layout as layout
-from specdsl.backends.torch.saved_records import (
+from specdsl.ops import saved_layout as layout
+from specdsl.ops.saved_records import (
     Call,
     MissingSaved,
     Narrow,
@@ -52,7 +52,7 @@ def saved_for(op: str) -> SavedEntry:
         return SAVED[op]
     except KeyError:
         raise MissingSaved(f"op '{op}' has no saved-for-backward entry: add one for '{op}' to SAVED "
-                           "in specdsl/backends/torch/saved.py") from None
+                           "in specdsl/ops/saved.py") from None
 
 
 # -- helpers ---------------------------------------------------------------------------

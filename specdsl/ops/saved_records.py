@@ -25,7 +25,7 @@ class Call(NamedTuple):
     needs_grad: tuple[bool, ...]
     # The op's own parameters require grad (it has some and the node is not frozen).
     trains: bool
-    # naming.inplace_activations lets it overwrite its input.
+    # passes.inplace.inplace_activations lets it overwrite its input.
     inplace: bool
     device: Literal["cpu", "cuda"]
     # The low-precision dtype under autocast ("bfloat16" / "float16"), or None.

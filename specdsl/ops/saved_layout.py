@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from specdsl.backends.torch.saved_records import Call, Narrow, Permute, Reshape, Same, Saved, View
+from specdsl.ops.saved_records import Call, Narrow, Permute, Reshape, Same, Saved, View
 
 
 def part(call: Call) -> View:
