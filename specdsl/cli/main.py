@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from specdsl.cli import check, diagram, diff, export, sweep, torch_commands
+from specdsl.cli import check, diagram, diff, explain, export, sweep, torch_commands
 from specdsl.cli.common import EXIT_BUG, EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_budget_flags, budgets_of
 from specdsl.cli.files import OutputError
 from specdsl.cli.params import add_param_flags
@@ -99,7 +99,7 @@ def add_fmt(sub: Any) -> None:
 # Each adds its subcommands, in the order `specdsl --help` lists them; heavy imports (torch, the
 # backends, running Graphviz) stay inside the command functions.
 COMMANDS: tuple[Callable[[Any], None], ...] = (
-    check.add_check, check.add_schema, check.add_zoo, add_convert, add_fmt, check.add_ops,
+    check.add_check, check.add_schema, check.add_zoo, add_convert, add_fmt, check.add_ops, explain.register,
     torch_commands.register, export.register, diagram.register, diff.register, sweep.register, add_lsp,
 )
 

@@ -1,0 +1,50 @@
+"""E5xx: checkpoints and the PyTorch backend. Each needs torch and a file, so none is run from its
+example here; tests/test_checkpoint.py provokes them with real files."""
+
+from __future__ import annotations
+
+from specdsl.catalog import Entry
+
+_NEEDS_TORCH = "needs torch and a checkpoint file (tests/test_checkpoint.py covers it)"
+
+ENTRIES = (
+    Entry(
+        "E501", "checkpoint file cannot be read",
+        "The weights file is not a checkpoint that can be read safely: it does not exist or cannot "
+        "be opened, is far larger than the spec's tensors need, is not a valid safetensors or "
+        "PyTorch file, holds Python objects other than tensors (which could run code when "
+        "unpickled; it is refused, and nothing runs), or holds no state_dict of named tensors.",
+        "specdsl.to_torch(\"resnet18\", weights=\"whole_model.pth\")   # torch.save(model, path)",
+        "Save only the state_dict (`torch.save(model.state_dict(), path)`), or convert it to "
+        ".safetensors.",
+        unchecked=_NEEDS_TORCH,
+    ),
+    Entry(
+        "E502", "freeze_until names no node",
+        "`freeze_until=\"NODE\"` (`--freeze-until NODE`) stops training a node and everything it "
+        "depends on; no node of the model has that name.",
+        "specdsl.to_torch(\"resnet18\", freeze_until=\"layer5\")",
+        "Use a node's name (the hint gives the nearest), or name a layer with `as NAME`.",
+        unchecked="needs torch: the PyTorch backend raises it when building the module",
+    ),
+    Entry(
+        "E503", "checkpoint does not fit the spec",
+        "The checkpoint's tensors, in module order, must agree in shape with the spec's one by one "
+        "(names are not compared). Here a tensor's shape differs, or the counts differ; with "
+        "`transfer=True`, no tensor fits at all, or the tensors fit in more than one way (same-shaped "
+        "layers that could swap), and the load is refused rather than guessed.",
+        "specdsl.to_torch(\"resnet18_10class.cnn\", weights=\"resnet18.pth\")   # a 10-class head",
+        "Load with `transfer=True` (`--transfer`) to take only the tensors that fit, or check that the "
+        "checkpoint is this model's.",
+        unchecked=_NEEDS_TORCH,
+    ),
+    Entry(
+        "E504", "checkpoint holds NaN or infinite values",
+        "A floating-point tensor of the checkpoint holds NaN or ±inf, usually the trace of a diverged "
+        "training run; it is refused unless asked for.",
+        "specdsl.to_torch(\"resnet18\", weights=\"diverged.pth\")",
+        "Use an earlier checkpoint, or pass `allow_nonfinite=True` (`--allow-nonfinite`) if that is "
+        "intended.",
+        unchecked=_NEEDS_TORCH,
+    ),
+)
