@@ -4,22 +4,30 @@
 each user block, groups calls whose structure agrees, and writes one class per group, its
 constructor arguments becoming the block's parameters (``nn.Conv2d(c, c * 4, ...)``). A
 group whose calls cannot share one class is left for the model's own forward (``flat``).
+The calls themselves, and how a call refers to its values, are ``emit_calls.py``'s.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from specdsl.backends.naming import inplace_activations, module_path
+from specdsl.backends.torch.emit_calls import (
+    Instance,
+    channel_name,
+    difference,
+    instances,
+    nested_input_index,
+    ref,
+    refs,
+)
 from specdsl.backends.torch.emit_text import (
     ModuleTree,
     access,
     attribute_lines,
     emitted_class_name,
-    inside,
     place,
     reuse_dead_names,
     safe_ident,
@@ -29,29 +37,12 @@ from specdsl.backends.torch.emit_text import (
 )
 from specdsl.backends.torch.helper_source import helper_names
 from specdsl.backends.torch.lowerings import Ctor, FunctionLowering, ModuleLowering, lowering_for
-
-from specdsl.ir import BlockCall, Node
+from specdsl.ir import Node
 from specdsl.ops import OPS
 from specdsl.ops.rule import Trait
 
 if TYPE_CHECKING:
     from specdsl.api import Model
-
-
-@dataclass(eq=False)
-class Instance:
-    """One call of a user block, seen from the code generator."""
-
-    path: str
-    call: BlockCall
-    nodes: list[Node]  # its own nodes, nested calls' nodes excluded
-    nested: list[Instance]
-    items: list[Any]  # nodes and nested instances in execution order
-
-    @functools.cached_property
-    def pos(self) -> dict[int, int]:
-        """Node index -> position among this call's own nodes (how a variant refers to its nodes)."""
-        return {n.index: k for k, n in enumerate(self.nodes)}
 
 
 @dataclass
@@ -90,7 +81,7 @@ class BlockClassPlan:
         # Classes of modules.py the file needs, and whether a shared FractalPath is passed around.
         self.helpers = {c.name for c in self.ctors.values() if not c.name.startswith("nn.")}
         self.fractal_path = any(c.fractal_path for c in self.ctors.values())
-        self.top_instances = self._instances("", self.graph.nodes[1:])
+        self.top_instances = instances(self.graph, "", self.graph.nodes[1:])
         self.classes: list[list[str]] = []
         self.class_of: dict[str, tuple[str, dict[str, Any]]] = {}  # instance path -> (class, call values)
         self.flat: set[str] = set()  # instances emitted inline
@@ -101,28 +92,6 @@ class BlockClassPlan:
 
     # -- structure --------------------------------------------------------------
 
-    def _instances(self, parent: str, nodes: list[Node]) -> list[Instance]:
-        calls = sorted((p for p in self.graph.calls if (not parent or inside(p, parent))
-                        and not any(inside(p, q) for q in self.graph.calls if q != p and (not parent or
-                                                                                       inside(q, parent)))),
-                       key=lambda p: min((n.index for n in nodes if inside(n.path, p)), default=0))
-        out = []
-        for path in calls:
-            mine = [n for n in nodes if inside(n.path, path)]
-            nested = self._instances(path, mine)
-            own = [n for n in mine if not any(inside(n.path, q.path) for q in nested)]
-            items: list[Any] = []
-            seen: set[str] = set()
-            for n in mine:
-                owner = next((q for q in nested if inside(n.path, q.path)), None)
-                if owner is None:
-                    items.append(n)
-                elif owner.path not in seen:
-                    seen.add(owner.path)
-                    items.append(owner)
-            out.append(Instance(path, self.graph.calls[path], own, nested, items))
-        return out
-
     def _items_signature(self, inst: Instance, strict: bool = False) -> tuple[Any, ...]:
         """What calls must share to share a class. Integer arguments may differ (the class takes
         expressions of its parameters for them), and so may float ones unless ``strict``."""
@@ -131,7 +100,7 @@ class BlockClassPlan:
         for item in inst.items:
             if isinstance(item, Instance):
                 sig.append(("call", module_path(item.path)[len(base) + 1:], item.call.block,
-                            self._refs(item.call.inputs, inst), self._items_signature(item, strict)))
+                            refs(item.call.inputs, inst), self._items_signature(item, strict)))
                 continue
             ctor = self.ctors.get(item.index)
             literal = None if ctor is None else (ctor.name, ctor.fractal_path, tuple(k for k, _ in ctor.slots()),
@@ -142,21 +111,8 @@ class BlockClassPlan:
             function = None if ctor is not None else self.source(item.index, [f"x{k}" for k in
                                                                               range(len(item.inputs))])
             sig.append(("node", module_path(item.path)[len(base) + 1:], item.op, literal,
-                        self._refs(item.inputs, inst), function))
-        return (tuple(sig), self._ref(inst.call.output, inst))
-
-    def _refs(self, inputs: tuple[int, ...], inst: Instance) -> tuple[Any, ...]:
-        return tuple(self._ref(i, inst) for i in inputs)
-
-    def _ref(self, index: int, inst: Instance) -> Any:
-        if index in inst.pos:
-            return ("node", inst.pos[index])
-        for q in inst.nested:
-            if q.call.output == index:
-                return ("call", module_path(q.path)[len(module_path(inst.path)) + 1:])
-        if index in inst.call.inputs:
-            return ("in", inst.call.inputs.index(index))
-        return ("outside", index)  # pragma: no cover - names are scoped to their block
+                        refs(item.inputs, inst), function))
+        return (tuple(sig), ref(inst.call.output, inst))
 
     # -- expressions --------------------------------------------------------------
 
@@ -164,13 +120,8 @@ class BlockClassPlan:
         env = {k: v for k, v in inst.call.params.items() if safe_ident(k)}
         for k, idx in enumerate(inst.call.inputs):
             shape = self.figs[idx].shape
-            env[self._channel_name(inst.call, k)] = shape[0] if shape else 0
+            env[channel_name(inst.call, k)] = shape[0] if shape else 0
         return env
-
-    @staticmethod
-    def _channel_name(call: BlockCall, k: int) -> str:
-        name = call.input_names[k] if k < len(call.input_names) else f"input{k}"
-        return "in_channels" if k == 0 else f"{name}_channels" if safe_ident(name) else f"in{k}_channels"
 
     @staticmethod
     def _choose(values: list[int], envs: list[dict[str, Any]], candidates: list[str],
@@ -211,7 +162,7 @@ class BlockClassPlan:
             firsts = [members[0] for members in groups.values()]
             for k, members in enumerate(groups.values()):
                 base = emitted_class_name(block)
-                name = base if k == 0 else f"{base}{_difference(firsts[0], members[0])}"
+                name = base if k == 0 else f"{base}{difference(firsts[0], members[0])}"
                 name = f"{base}{k + 1}" if k and (name == base or name in taken) else name
                 while name in taken:
                     name += "_"
@@ -259,7 +210,7 @@ class BlockClassPlan:
                                                              for q in m.nested):
             return None
         params = [p for p in first.call.params if safe_ident(p)]
-        channel = [self._channel_name(first.call, k) for k in range(len(first.call.inputs))]
+        channel = [channel_name(first.call, k) for k in range(len(first.call.inputs))]
         input_vars = ["x" if k == 0 else iname if safe_ident(iname) else f"x_in{k}"
                       for k, iname in enumerate(first.call.input_names)]
         draft = _Draft(first, [self._env(m) for m in members], [*params, *self.graph.block_exprs.get(block, ())],
@@ -273,7 +224,7 @@ class BlockClassPlan:
             if not ok:
                 return None
         forward = draft.forward
-        out_ref = self._ref(first.call.output, first)
+        out_ref = ref(first.call.output, first)
         used_text = "\n".join(forward) + "\n" + "\n".join(tree_source(draft.tree, 0))
         # A name counts as used when it is read, not when it names a keyword argument.
         init_params = [c for c in channel if re.search(rf"\b{c}\b(?!\s*=[^=])", used_text)]
@@ -325,10 +276,10 @@ class BlockClassPlan:
                 continue
             chan_candidates = []
             if key.endswith("channels"):
-                k_in = self._nested_input_index(item, key)
-                ref = self._ref(item.call.inputs[k_in], draft.first)
-                if ref in draft.chan_expr:
-                    chan_candidates.append(draft.chan_expr[ref])
+                k_in = nested_input_index(item, key)
+                in_ref = ref(item.call.inputs[k_in], draft.first)
+                if in_ref in draft.chan_expr:
+                    chan_candidates.append(draft.chan_expr[in_ref])
             expr = self._choose(values, draft.envs, [*chan_candidates, *draft.candidates], prefer_literal=False)
             if expr is None:
                 return False
@@ -336,7 +287,7 @@ class BlockClassPlan:
         rel = module_path(item.path)[len(draft.base) + 1:]
         place(draft.tree, rel, f"{cls}({', '.join(kwargs)})")
         ref_key = ("call", rel)
-        args = [draft.var[self._ref(i, draft.first)] for i in item.call.inputs]
+        args = [draft.var[ref(i, draft.first)] for i in item.call.inputs]
         v = self._fresh(draft.used_names)
         draft.var[ref_key] = v
         draft.forward.append(f"{v} = {access(rel)}({', '.join(args)})")
@@ -350,7 +301,7 @@ class BlockClassPlan:
     def _node(self, draft: _Draft, node: Node, member_nodes: list[Node]) -> bool:
         """One of the block's own nodes: a module in __init__ and its call, or an expression, in forward."""
         my_ref = ("node", draft.first.pos[node.index])
-        in_refs = [self._ref(i, draft.first) for i in node.inputs]
+        in_refs = [ref(i, draft.first) for i in node.inputs]
         in_chans = [draft.chan_expr.get(r) for r in in_refs]
         ins = [draft.var[r] for r in in_refs]
         ctor = self.ctors.get(node.index)
@@ -407,12 +358,6 @@ class BlockClassPlan:
                 return None
         return exprs
 
-    def _nested_input_index(self, inst: Instance, key: str) -> int:
-        for k in range(len(inst.call.inputs)):
-            if self._channel_name(inst.call, k) == key:
-                return k
-        return 0
-
     @staticmethod
     def _fresh(used: set[str], preferred: str | None = None) -> str:
         if preferred and safe_ident(preferred) and preferred not in used and not re.fullmatch(r"h\d+", preferred):
@@ -427,23 +372,3 @@ class BlockClassPlan:
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _parts(inst: Instance) -> set[str]:
-    """The first path segments under a call (``body``, ``shortcut``, ``post``): what its class holds."""
-    out = set()
-    for item in inst.items:
-        rest = item.path[len(inst.path):].lstrip(".")
-        head = re.split(r"[.\[]", rest, maxsplit=1)[0]
-        if head:
-            out.add(head)
-    return out
-
-
-def _difference(first: Instance, other: Instance) -> str:
-    """A class-name suffix saying what a variant has that the first does not (``Shortcut``), or ''."""
-    extra = sorted(_parts(other) - _parts(first))
-    missing = sorted(_parts(first) - _parts(other))
-    words = [f"With{w.title().replace('_', '')}" for w in extra] or [f"No{w.title().replace('_', '')}" for w in missing]
-    text = "".join(words)
-    return text if text.isidentifier() else ""
