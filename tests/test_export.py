@@ -19,6 +19,7 @@ from specdsl import zoo  # noqa: E402
 from specdsl.backends.torch.export import export_onnx  # noqa: E402
 from specdsl.backends.torch.fx import example_input, to_torch  # noqa: E402
 from specdsl.cli.main import main  # noqa: E402
+from specdsl.ops import OPS  # noqa: E402
 
 # Small inputs keep the suite fast; the models that need their full size keep it.
 SMALL = {"inception_v3": (3, 75, 75), "googlenet": (3, 64, 64), "lenet5": None, "timeseries_cnn": None,
@@ -59,23 +60,79 @@ def covering_models() -> list[str]:
     return chosen
 
 
-@pytest.mark.parametrize("name", covering_models())
-def test_zoo_exports_and_matches_onnxruntime(name: str, tmp_path: Path) -> None:
-    torch.set_num_threads(1)
-    model = small(name)
+# Every op of the op table, in three small models (one export each: the exporter takes seconds a
+# call): tests/test_op_tables.py checks that each op is named here.
+EVERY_OP = {
+    "2d": """model every_op_2d
+input [4, 12, 12]
+
+layers {
+    conv(8, k=3, pad=1) as a -> bn -> relu -> deconv(8, k=2, stride=2) -> maxpool(2) -> avgpool(3, stride=1, pad=1)
+    -> instancenorm(affine=true) -> groupnorm(2) -> channel_norm -> layer_scale -> lrn(3)
+    -> relu6 -> leaky_relu(0.1) -> elu -> hardtanh -> gelu -> silu -> hardswish -> hardsigmoid -> mish -> selu
+    -> prelu -> sigmoid -> tanh -> softplus -> dropout -> dropout2d -> stochastic_depth(0.1) -> identity
+    -> upsample(2) -> pad(1) -> adaptive_avgpool(12) -> adaptive_maxpool(12) -> local(8, k=1) as b
+    [@a, @b] -> add as s
+    [@a, @s] -> mul as m
+    [@a, @m] -> mean as n
+    [@a, @n] -> join as j
+    [@j, @a] -> crop as c
+    [@c, @a] -> concat -> channel_shuffle(2) -> pixel_shuffle(2) -> pixel_unshuffle(2) -> split([8, 8]) as halves
+    @halves.1 -> chunk(2) as quarters
+    [@halves.0, @quarters.0] -> concat -> permute([0, 2, 3, 1]) -> permute([0, 3, 1, 2])
+    -> layernorm -> softmax -> log_softmax -> gmp(keepdims=true) -> gap -> flatten -> linear(5)
+}
+""",
+    "1d": """
+model every_op_1d
+input [4, 16]
+layers { conv(4, k=3) -> dropout1d -> maxpool(2) -> gap -> linear(3) }
+""",
+    "3d": """
+model every_op_3d
+input [2, 4, 6, 6]
+layers { conv(4, k=3, pad=1) -> dropout3d -> avgpool(2) -> gap -> linear(3) }
+""",
+}
+
+
+def _exported_outputs_match(model: specdsl.Model, path: Path) -> None:
     module = to_torch(model, seed=0).eval()
-    export_onnx(module, model, tmp_path / "m.onnx", batch=2)
+    export_onnx(module, model, path, batch=2)
     x = example_input(model, 2)
     with torch.no_grad():
         out = module(x)
     # One tensor, or a model's several outputs (a dict like torchvision's segmentation models, a tuple).
     expected = list(out.values()) if isinstance(out, dict) else list(out) if isinstance(out, tuple) else [out]
-    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     assert len(got) == len(expected)
     for g, e in zip(got, expected, strict=True):
         scale = max(1.0, float(e.abs().max()))
         np.testing.assert_allclose(g, e.numpy(), rtol=1e-5, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("rank", sorted(EVERY_OP))
+def test_every_op_exports_and_matches_onnxruntime(rank: str, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    _exported_outputs_match(_every_op_model(rank, tmp_path), tmp_path / "m.onnx")
+
+
+def _every_op_model(rank: str, folder: Path) -> specdsl.Model:
+    path = folder / f"every_op_{rank}.cnn"
+    path.write_text(EVERY_OP[rank], encoding="utf-8")
+    return specdsl.load(path)
+
+
+def test_the_every_op_models_use_every_op(tmp_path: Path) -> None:
+    used = {n.op for rank in EVERY_OP for n in _every_op_model(rank, tmp_path).graph.nodes}
+    assert set(OPS) <= used, f"ops no export model uses (add them to EVERY_OP): {sorted(set(OPS) - used)}"
+
+
+@pytest.mark.parametrize("name", covering_models())
+def test_zoo_exports_and_matches_onnxruntime(name: str, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    _exported_outputs_match(small(name), tmp_path / "m.onnx")
 
 
 def test_export_is_deterministic_and_batch_can_be_dynamic(tmp_path: Path) -> None:

@@ -95,6 +95,20 @@ def test_saved_bytes_equal_autograd_on_the_zoo(name: str) -> None:
     assert_exact(small(name))
 
 
+def test_saved_bytes_equal_autograd_on_crop_and_mean() -> None:
+    """The merges the random specs do not draw."""
+    assert_exact(specdsl.load("""
+model: merges
+input: [3, 9, 9]
+layers:
+  - {conv: {out: 4, k: 1}, name: a}
+  - {conv: {out: 4, k: 3}, name: b}
+  - {crop: null, inputs: [a, b], name: c}
+  - {mean: null, inputs: [c, b]}
+  - relu
+""", warn=False))
+
+
 def _checked(data: dict[str, Any]) -> specdsl.Model | None:
     try:
         return specdsl.load(spec_text(data), warn=False)

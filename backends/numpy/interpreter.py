@@ -26,6 +26,7 @@ from specdsl.backends.naming import param_key
 from specdsl.backends.numpy.lowerings import LOWERINGS, Lowering, OpFn, RunContext, passthrough
 from specdsl.backends.numpy.weights import Params, as_model, check_weights, load_weights, random_weights, save_weights
 from specdsl.ops import OPS
+from specdsl.ops.registry import MissingEntry
 from specdsl.ops.rule import Trait
 
 Array = np.ndarray
@@ -138,7 +139,7 @@ class NumpyModel:
             pending[id(_root(x))] = 1 << 62  # the caller's array is never overwritten
         may_overwrite = self._may_overwrite
         for node in nodes[1:]:
-            ins: list[Array] = [values[i] for i in node.inputs]  # type: ignore[misc]
+            ins: list[Array] = [values[i] for i in node.inputs]
             ctx.inplace = (may_overwrite[node.index] and not capture
                            and pending.get(id(_root(ins[0])), 0) == 1)
             fn = fold.get(node.index) or self._fns[node.index]
@@ -154,7 +155,7 @@ class NumpyModel:
             pending[key] = pending.get(key, 0) + remaining[node.index]
             for i in node.inputs:
                 remaining[i] -= 1
-                key = id(_root(values[i]))  # type: ignore[arg-type]
+                key = id(_root(values[i]))
                 pending[key] -= 1
                 if remaining[i] == 0:
                     values[i] = None
@@ -223,8 +224,7 @@ class NumpyModel:
 def _lowering(node: Any) -> Lowering:
     lowering = LOWERINGS.get(node.op)
     if lowering is None:
-        raise LookupError(f"the NumPy backend has no lowering for op '{node.op}' "
-                          f"(node {node.path}{f' at {node.loc}' if node.loc else ''})")
+        raise MissingEntry(node.op, LOWERINGS, f"node {node.path}" + (f" at {node.loc}" if node.loc else ""))
     return lowering
 
 

@@ -64,6 +64,7 @@ from specdsl.backends.numpy.kernels_modern import (
     prelu,
     selu,
 )
+from specdsl.ops.registry import OpTable
 
 Array = np.ndarray
 Shape = tuple[int, ...]
@@ -315,7 +316,7 @@ def _channel_shuffle(x: Array, a: Any) -> Array:
     return x.reshape(n, a.groups, c // a.groups, *x.shape[2:]).swapaxes(1, 2).reshape(x.shape)
 
 
-LOWERINGS: dict[str, Lowering] = {
+LOWERINGS: OpTable[Lowering] = OpTable("NumPy lowering", "LOWERINGS", __name__, {
     # layers with weights
     "conv": Lowering(_conv, fold_bn=_fold_rows, scratch=_conv_scratch),
     "deconv": Lowering(_deconv, fold_bn=_fold_deconv, scratch=_deconv_scratch),
@@ -382,4 +383,4 @@ LOWERINGS: dict[str, Lowering] = {
     "pixel_shuffle": Lowering(unary(lambda x, a: pixel_shuffle(x, a.factor))),
     "pixel_unshuffle": Lowering(unary(lambda x, a: pixel_unshuffle(x, a.factor))),
     "local": Lowering(_local),
-}
+})

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from specdsl.backends.torch.source_expr import TORCH_SOURCE, SourceExpr, as_source
+from specdsl.ops.registry import OpTable
 
 _DIMS = {0: "1d", 1: "1d", 2: "2d", 3: "3d"}
 
@@ -96,19 +97,9 @@ class FunctionLowering:
 Lowering = ModuleLowering | FunctionLowering
 
 
-class MissingLowering(KeyError):
-    """An op without an entry in :data:`LOWERINGS`."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
 def lowering_for(op: str) -> Lowering:
-    try:
-        return LOWERINGS[op]
-    except KeyError:
-        raise MissingLowering(f"op '{op}' has no PyTorch lowering: add an entry for '{op}' to LOWERINGS "
-                              "in specdsl/backends/torch/lowerings.py") from None
+    """The op's entry; a missing one raises :class:`~specdsl.ops.registry.MissingEntry`."""
+    return LOWERINGS[op]
 
 
 # -- module lowerings --------------------------------------------------------------
@@ -338,7 +329,7 @@ def _part(inputs: Sequence[Any], a: Any, torch: Any) -> Any:
 
 # -- the table -------------------------------------------------------------------------
 
-LOWERINGS: dict[str, Lowering] = {
+LOWERINGS: OpTable[Lowering] = OpTable("PyTorch lowering", "LOWERINGS", __name__, {
     "conv": ModuleLowering(_conv),
     "deconv": ModuleLowering(_deconv),
     "maxpool": ModuleLowering(_maxpool),
@@ -397,4 +388,4 @@ LOWERINGS: dict[str, Lowering] = {
     "pixel_shuffle": ModuleLowering(lambda a, rank, inplace: _call("nn.PixelShuffle", a.factor)),
     "pixel_unshuffle": ModuleLowering(lambda a, rank, inplace: _call("nn.PixelUnshuffle", a.factor)),
     "local": ModuleLowering(_local),
-}
+})

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from specdsl.ops import activation, channels, conv, layout, local, merge, norm, pool, shape
+from specdsl.ops.registry import OpTable
 from specdsl.ops.rule import OpRule
 
-OPS: dict[str, OpRule] = {}
+# An op's rule lives in the RULES list of the module for its kind (conv.py, activation.py, ...).
+OPS: OpTable[OpRule] = OpTable("rule", "RULES", __name__, where="a module of specdsl/ops/ (e.g. activation.py)")
 ALIASES: dict[str, str] = {}
 
 for _module in (conv, pool, norm, activation, shape, merge, channels, layout, local):
     for _rule in _module.RULES:
-        assert _rule.name not in OPS, _rule.name
-        OPS[_rule.name] = _rule
+        OPS.add(_rule.name, _rule)
         for _alias in _rule.aliases:
             ALIASES[_alias] = _rule.name
 

@@ -29,9 +29,9 @@ from __future__ import annotations
 import math
 
 from specdsl.ops import saved_layout as layout
+from specdsl.ops.registry import OpTable
 from specdsl.ops.saved_records import (
     Call,
-    MissingSaved,
     Narrow,
     Permute,
     Reshape,
@@ -41,18 +41,15 @@ from specdsl.ops.saved_records import (
     View,
 )
 
-__all__ = ["SAVED", "Call", "MissingSaved", "Narrow", "Permute", "Reshape", "Same", "Saved", "SavedEntry", "View",
+__all__ = ["SAVED", "Call", "Narrow", "Permute", "Reshape", "Same", "Saved", "SavedEntry", "View",
            "saved_for"]
 
 Shape = tuple[int, ...]
 
 
 def saved_for(op: str) -> SavedEntry:
-    try:
-        return SAVED[op]
-    except KeyError:
-        raise MissingSaved(f"op '{op}' has no saved-for-backward entry: add one for '{op}' to SAVED "
-                           "in specdsl/ops/saved.py") from None
+    """The op's entry; a missing one raises :class:`~specdsl.ops.registry.MissingEntry`."""
+    return SAVED[op]
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -334,7 +331,7 @@ def _promoted(call: Call, upto: int) -> str:
 
 # -- the table -------------------------------------------------------------------------
 
-SAVED: dict[str, SavedEntry] = {
+SAVED: OpTable[SavedEntry] = OpTable("saved-for-backward entry", "SAVED", __name__, {
     "conv": SavedEntry(_conv, autocast="low"),
     "deconv": SavedEntry(_conv, autocast="low", storage=_deconv_storage),
     "maxpool": SavedEntry(_with_indices),
@@ -391,4 +388,4 @@ SAVED: dict[str, SavedEntry] = {
     "pixel_unshuffle": SavedEntry(_nothing),
     "local": SavedEntry(layout.local),
     "channel_shuffle": SavedEntry(_nothing),  # view, permute, contiguous copy: no tensor kept
-}
+})

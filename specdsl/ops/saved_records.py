@@ -44,7 +44,7 @@ class Saved(NamedTuple):
     """One tensor an autograd node keeps: an input's storage, the output's, or a new tensor."""
 
     kind: Literal["input", "output", "new"]
-    index: int = 0
+    index: int = 0  # type: ignore[assignment]  # the field hides tuple.index, never called
     numel: int = 0
     # For "new": a dtype name, "" for the dtype of input 0, "acc" for its accumulation dtype
     # (float32, or float64 for a float64 input: norm statistics).
@@ -67,13 +67,13 @@ class Saved(NamedTuple):
 class Same(NamedTuple):
     """The output is input ``index`` itself (identity, an in-place activation)."""
 
-    index: int = 0
+    index: int = 0  # type: ignore[assignment]  # the field hides tuple.index, never called
 
 
 class Narrow(NamedTuple):
     """The output is a slice of input ``index``: per axis (batch included), start and size."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field hides tuple.index, never called
     starts: tuple[int, ...]
     sizes: tuple[int, ...]
 
@@ -81,13 +81,13 @@ class Narrow(NamedTuple):
 class Reshape(NamedTuple):
     """``reshape``: a view of input ``index`` where its strides allow one, else a copy."""
 
-    index: int = 0
+    index: int = 0  # type: ignore[assignment]  # the field hides tuple.index, never called
 
 
 class Permute(NamedTuple):
     """``permute``: input ``index`` with its axes (batch included) in the order ``dims``."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the field hides tuple.index, never called
     dims: tuple[int, ...]
 
 
@@ -110,10 +110,3 @@ class SavedEntry:
     grads: Literal["new", "pass"] = "new"
     # Elements of the output's allocation where a kernel makes it larger than the output.
     storage: Callable[[Call], int] | None = None
-
-
-class MissingSaved(KeyError):
-    """An op without an entry in :data:`SAVED`."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
