@@ -106,12 +106,12 @@ async def test_hover_op_block_and_ref(client: LanguageClient) -> None:
     await _open_checked(client, uri, FIXED)
     conv = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(uri), T.Position(8, 6)))
     text = conv.contents.value
-    assert "**conv**" in text and "output **[8, 32, 32]**" in text
+    assert "**conv**" in text and "output `[8, 32, 32]`" in text
     assert "`dilation=1` (default)" in text and "params 224" in text and "MACs 221,184" in text
     assert "RF 3/1/1" in text
     block = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(uri), T.Position(9, 6)))
     assert "**unit**" in block.contents.value
-    assert "| `layers[2]` | c=16 | [16, 32, 32] | 1,200 |" in block.contents.value
+    assert "| c=16 | `[16, 32, 32]` | 1,200 |" in block.contents.value
     ref = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(uri), T.Position(10, 7)))
     assert ref.contents.value.startswith("`@stem` → `layers[1]`")
     assert (ref.range.start.line, ref.range.start.character, ref.range.end.character) == (10, 6, 10)
@@ -136,7 +136,7 @@ async def test_inlay_hints_show_shapes_and_repeats(client: LanguageClient) -> No
     assert by_line[line("conv(64, k=7")] == "[64, 112, 112]"  # conv -> bn -> relu
     assert by_line[line("unit(64) x(n1)")] == "×3 → [256, 56, 56]"  # resnet50's n1, an expression count
     assert by_line[line("as layer4")].endswith("[2048, 7, 7]")
-    assert by_line[line("gap -> linear")] == "[1000]"
+    assert by_line[line("linear(classes)")] == "[1000]"
     # A block's line: one shape per call; a layer switched off by its `if` has none.
     assert by_line[line("conv(c * 4, k=1")].startswith("[256, 56, 56] | [512, 28, 28]")
     assert line("conv(c, k=3, stride=stride") not in by_line
@@ -226,7 +226,7 @@ async def test_garbage_never_crashes_the_server(client: LanguageClient, language
     uri = "file:///work/after.cnn"
     await _open_checked(client, uri, FIXED)
     hover = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(uri), T.Position(8, 6)))
-    assert "output **[8, 32, 32]**" in hover.contents.value
+    assert "output `[8, 32, 32]`" in hover.contents.value
 
 
 async def test_yaml_that_is_not_a_spec_is_left_alone(client: LanguageClient) -> None:

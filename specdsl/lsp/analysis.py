@@ -9,6 +9,7 @@ Nothing here knows about the protocol: positions are SourceLocs, 1-based, in cod
 from __future__ import annotations
 
 import gc
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +17,11 @@ from specdsl.api import is_dsl, read_data
 from specdsl.budgets import Budgets, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
 from specdsl.ir import Graph
+from specdsl.lsp.upstream import upstream
 from specdsl.passes.figures import NodeFigures
 from specdsl.source import SourceMap
 
-__all__ = ["LSP_BUDGETS", "DocAnalysis", "analyse"]
+__all__ = ["LSP_BUDGETS", "DocAnalysis", "analyse", "is_spec_yaml"]
 
 # An editor analyses on every keystroke and a document may be anything a user opened, so the
 # budgets are lower than `check`'s defaults: each bounds one analysis to well under a second.
@@ -38,6 +40,9 @@ class DocAnalysis:
     smap: SourceMap | None = None
     graph: Graph | None = None
     figures: list[NodeFigures] | None = None
+    # Where the whole document does not expand: how many of the model's layers, before the first
+    # that fails, the graph and figures cover (specdsl.lsp.upstream); None when they cover all.
+    upstream_of: int | None = None
 
     @property
     def lines(self) -> list[str]:
@@ -55,6 +60,10 @@ def analyse(text: str, file: str, budgets: Budgets = LSP_BUDGETS) -> DocAnalysis
         _run(result, budgets)
     except SpecError as exc:
         result.diagnostics = list(exc.diagnostics)
+        try:
+            upstream(result, budgets)
+        except (SpecError, RecursionError):
+            pass  # the upstream figures are extra: the document's own diagnostics stand as they are
     except RecursionError:
         result.diagnostics = [Diagnostic("error", "E409", "the document nests too deeply to analyse",
                                          hint="split the model into blocks")]
@@ -89,6 +98,28 @@ def _run(result: DocAnalysis, budgets: Budgets) -> None:
     analysis = analyze(graph, shapes=shapes, rfs=rfs)
     analysis.diagnostics.extend(check_totals(Model(graph, analysis, {result.file: result.text}, result.file), budgets))
     result.graph, result.figures, result.diagnostics = graph, analysis.figures, analysis.diagnostics
+
+
+# A YAML file is a spec when its leading comments say so (`# specdsl`, or a yaml-language-server
+# modeline naming a specdsl schema), or when its top level has `model:` with a name written on the
+# same line (not a mapping or list) *and* `layers:`, `input:` or `blocks:`. `model:` alone is the
+# commonest key of ML configs (Hydra, Lightning), so it decides nothing by itself.
+_TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+|$)(.*)$", re.M)
+_MODELINE = re.compile(r"#\s*(?:specdsl\b|yaml-language-server:\s*\$schema=\S*specdsl)")
+
+
+def is_spec_yaml(text: str) -> bool:
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and stripped != "---":
+            break
+        if _MODELINE.match(stripped):
+            return True
+    keys: dict[str, str] = {}
+    for m in _TOP_KEY.finditer(text):
+        keys.setdefault(m.group(1), m.group(2))
+    model = re.sub(r"(^|\s)#.*", "", keys.get("model", "")).strip()
+    return bool(model) and model[0] not in "{[|>&*!" and any(k in keys for k in ("layers", "input", "blocks"))
 
 
 def _copy(data: Any) -> Any:

@@ -1,6 +1,9 @@
 """SourceLocs and Diagnostics -> protocol types.
 
-specdsl counts columns in code points from 1; the protocol counts UTF-16 code units from 0.
+specdsl counts columns in code points from 1; the protocol counts from 0 in the code units of the
+position encoding the client and server agreed on at initialisation (utf-8, utf-16 or utf-32;
+utf-16 when the client names none). Every position and range that crosses the protocol, in either
+direction, goes through to_position / from_position with that encoding.
 A diagnostic raised inside a user-block call is published twice: where the block says it (the
 line to fix) and at the call that expanded it (the line the user may be looking at), linked to
 each other as related information.
@@ -15,7 +18,7 @@ from lsprotocol import types as T
 from specdsl.errors import Diagnostic, SourceLoc
 from specdsl.lsp.index import CALL_NOTE, Span, span_of
 
-__all__ = ["from_position", "lsp_diagnostics", "to_position", "to_range"]
+__all__ = ["UTF16", "fix_edit", "from_position", "lsp_diagnostics", "to_position", "to_range", "units"]
 
 _SEVERITY = {"error": T.DiagnosticSeverity.Error, "warning": T.DiagnosticSeverity.Warning,
              "note": T.DiagnosticSeverity.Information}
@@ -23,30 +26,47 @@ _DID_YOU_MEAN = re.compile(r"did you mean '([^']+)'\?")
 _QUOTED = re.compile(r"'([^'\s]+)'")
 
 
-def _utf16(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+UTF16 = "utf-16"
 
 
-def to_position(lines: list[str], line: int, col: int) -> T.Position:
-    """1-based (line, code-point column) -> the protocol's 0-based UTF-16 position."""
+def _units(ch: str, encoding: str) -> int:
+    """Code units of one code point in the encoding (lone surrogates count as their 3-byte UTF-8 form)."""
+    code = ord(ch)
+    if encoding == "utf-32":
+        return 1
+    if encoding == "utf-8":
+        return 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
+    return 2 if code > 0xFFFF else 1
+
+
+def units(text: str, encoding: str = UTF16) -> int:
+    """The length of the text in the encoding's code units."""
+    if encoding == "utf-32" or text.isascii():
+        return len(text)
+    return sum(_units(ch, encoding) for ch in text)
+
+
+def to_position(lines: list[str], line: int, col: int, encoding: str = UTF16) -> T.Position:
+    """1-based (line, code-point column) -> the protocol's 0-based position in the encoding's units."""
     row = max(line - 1, 0)
     text = lines[row] if row < len(lines) else ""
-    return T.Position(row, _utf16(text[:max(col - 1, 0)]))
+    return T.Position(row, units(text[:max(col - 1, 0)], encoding))
 
 
-def from_position(lines: list[str], pos: T.Position) -> tuple[int, int]:
-    """The protocol's position -> 1-based (line, code-point column)."""
+def from_position(lines: list[str], pos: T.Position, encoding: str = UTF16) -> tuple[int, int]:
+    """The protocol's position -> 1-based (line, code-point column). A position inside a character
+    (between the bytes of one UTF-8 sequence) is taken as the start of the next character."""
     text = lines[pos.line] if 0 <= pos.line < len(lines) else ""
-    units = 0
+    count = 0
     for i, ch in enumerate(text):
-        if units >= pos.character:
+        if count >= pos.character:
             return pos.line + 1, i + 1
-        units += 2 if ord(ch) > 0xFFFF else 1
+        count += _units(ch, encoding)
     return pos.line + 1, len(text) + 1
 
 
-def to_range(lines: list[str], span: Span) -> T.Range:
-    return T.Range(to_position(lines, span[0], span[1]), to_position(lines, span[2], span[3]))
+def to_range(lines: list[str], span: Span, encoding: str = UTF16) -> T.Range:
+    return T.Range(to_position(lines, span[0], span[1], encoding), to_position(lines, span[2], span[3], encoding))
 
 
 def _loc_span(loc: SourceLoc | None, lines: list[str]) -> Span:
@@ -82,17 +102,33 @@ def _fix(d: Diagnostic, span: Span, lines: list[str]) -> dict[str, object] | Non
     return None
 
 
-def lsp_diagnostics(diags: list[Diagnostic], file: str, uri: str, lines: list[str]) -> list[T.Diagnostic]:
+def fix_edit(fix: object, lines: list[str], encoding: str = UTF16) -> T.TextEdit | None:
+    """The edit of a diagnostic's fix (its `data`, as the client hands it back), if the text still
+    holds the word it replaces there: a fix of an older version of the document is never applied."""
+    if not isinstance(fix, dict) or not isinstance(fix.get("fix"), str) or not isinstance(fix.get("word"), str):
+        return None
+    span = fix.get("span")
+    if not (isinstance(span, list) and len(span) == 4 and all(isinstance(x, int) for x in span)):
+        return None
+    line, col, _, end = span
+    if not 0 < line <= len(lines) or lines[line - 1][col - 1:end - 1] != fix["word"] or col < 1:
+        return None
+    return T.TextEdit(to_range(lines, (line, col, line, end), encoding), fix["fix"])
+
+
+def lsp_diagnostics(diags: list[Diagnostic], file: str, uri: str, lines: list[str],
+                    encoding: str = UTF16) -> list[T.Diagnostic]:
     out: list[T.Diagnostic] = []
     for d in diags:
         if d.loc is not None and d.loc.file != file:
             continue
         span = _loc_span(d.loc, lines)
-        rng = to_range(lines, span)
+        rng = to_range(lines, span, encoding)
         message = _message(d)
         calls = [m for m in (CALL_NOTE.search(n) for n in d.notes) if m and m["file"] == file]
         related = [T.DiagnosticRelatedInformation(
-            T.Location(uri, to_range(lines, _loc_span(SourceLoc(file, int(m["line"]), int(m["col"])), lines))),
+            T.Location(uri, to_range(lines, _loc_span(SourceLoc(file, int(m["line"]), int(m["col"])), lines),
+                                    encoding)),
             f"in block '{m['block']}' called here ({m['path']})") for m in calls]
         fix = _fix(d, span, lines)
         out.append(T.Diagnostic(rng, message, severity=_SEVERITY.get(d.severity, T.DiagnosticSeverity.Error),
@@ -103,7 +139,7 @@ def lsp_diagnostics(diags: list[Diagnostic], file: str, uri: str, lines: list[st
             m = calls[-1]
             at = _loc_span(SourceLoc(file, int(m["line"]), int(m["col"])), lines)
             out.append(T.Diagnostic(
-                to_range(lines, at), f"{d.message}\n(inside block '{calls[0]['block']}', line {span[0]})",
+                to_range(lines, at, encoding), f"{d.message}\n(inside block '{calls[0]['block']}', line {span[0]})",
                 severity=_SEVERITY.get(d.severity, T.DiagnosticSeverity.Error), code=d.code, source="specdsl",
                 related_information=[T.DiagnosticRelatedInformation(T.Location(uri, rng), message)]))
     return _unique(out)

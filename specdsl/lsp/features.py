@@ -1,6 +1,8 @@
 """Hover text, inlay hints, definitions and document symbols, read off a document's Index.
 
 Plain data in and out (1-based spans, markdown strings); the server turns them into protocol types.
+Shapes are written as code (`` `[256, 56, 56]` ``): a bracketed list in markdown prose or a table
+is link syntax to some renderers (Neovim's), which hide the brackets.
 The figures are the ones `check` prints, from the same passes: op summaries and receptive fields
 come from specdsl.render.figures.
 """
@@ -18,7 +20,7 @@ from specdsl.render.figures import human, op_summary, rf_text
 from specdsl.render.printer import dsl_scalar
 from specdsl.source import format_path
 
-__all__ = ["Symbol", "definition", "hover", "inlay_hints", "symbols"]
+__all__ = ["Symbol", "definition", "hover", "inlay_hints", "ref_names", "symbols"]
 
 _MAX_SHAPES = 3  # distinct shapes shown for a layer expanded by several calls
 
@@ -86,14 +88,14 @@ def _op_text(ix: Index, site: Site) -> str:
         args = _static_args(site.op)
         if args:
             lines.append("arguments: " + ", ".join(args))
-        lines.append("_no figures: the spec has errors_" if ix.doc.diagnostics else "")
+        lines.append(_no_figures(ix))
         return "\n\n".join(x for x in lines if x)
     node, fig = graph.nodes[site.outputs[0]], figures[site.outputs[0]]
     lines[0] += f" · `{op_summary(node, fig)}`"
     if node.args is not None:
         lines.append("arguments: " + ", ".join(_args_text(node.args)))
     shapes = _shapes(ix, site.outputs)
-    figs = [f"output **{' | '.join(shapes[:_MAX_SHAPES])}**"]
+    figs = ["output " + " | ".join(f"`{x}`" for x in shapes[:_MAX_SHAPES])]
     if fig.params:
         figs.append(f"params {fig.params:,}" + (f" ({fig.frozen:,} frozen)" if fig.frozen else ""))
     if fig.buffers:
@@ -117,9 +119,8 @@ def _block_text(ix: Index, site: Site) -> str:
         args = [] if user else _static_args(site.op)
         if args:
             lines.append("arguments: " + ", ".join(args))
-        if ix.doc.diagnostics:
-            lines.append("_no figures: the spec has errors_")
-        return "\n\n".join(lines)
+        lines.append(_no_figures(ix))
+        return "\n\n".join(x for x in lines if x)
     rows = []
     total_params = total_macs = 0
     for call, nodes, out in zip(site.calls, site.instances, site.outputs, strict=True):
@@ -130,13 +131,19 @@ def _block_text(ix: Index, site: Site) -> str:
         shape = figures[out].shape
         given = graph.calls[call].params if call in graph.calls else {}
         shown = ", ".join(f"{k}={dsl_scalar(v)}" for k, v in given.items())
-        rows.append(f"| `{call}` | {shown} | {fmt_shape(shape) if shape else '?'} | {params:,} | {macs:,} |")
+        rows.append(f"| `{call}` | {shown} | `{fmt_shape(shape) if shape else '?'}` | {params:,} | {macs:,} |")
     lines.append("| call | arguments | output | params | MACs |\n|---|---|---|---:|---:|\n" + "\n".join(rows[:8])
                  + (f"\n| … {len(rows) - 8} more | | | | |" if len(rows) > 8 else ""))
     if len(rows) > 1:
         lines.append(f"subtotal of {len(rows)} calls: params {total_params:,} · MACs {total_macs:,} "
                      f"({human(total_macs)})")
     return "\n\n".join(lines)
+
+
+def _no_figures(ix: Index) -> str:
+    if ix.doc.upstream_of is not None:
+        return "_no figures: downstream of the first error (the layers before it have theirs)_"
+    return "_no figures: the spec has errors_" if ix.doc.diagnostics else ""
 
 
 def site_text(ix: Index, site: Site) -> str:
@@ -156,12 +163,30 @@ def hover(ix: Index, line: int, col: int) -> tuple[str, Span] | None:
         if base == "input" or ix.block_input(scope, base):
             what = f"the input of block '{scope}'" if scope else "the model's input"
             shape = ix.doc.graph.input_shape if ix.doc.graph is not None and scope is None else None
-            return f"`@{name}`: {what}" + (f" **{fmt_shape(shape)}**" if shape else ""), span
+            return f"`@{name}`: {what}" + (f" `{fmt_shape(shape)}`" if shape else ""), span
         return None
     site = ix.site_at(line, col)
     if site is None:
         return None
     return site_text(ix, site), site.key
+
+
+def ref_names(ix: Index, line: int) -> list[str]:
+    """The names an `@ref` (YAML: an `inputs:` entry) on the line may use: `input`, the inputs a block
+    declares and the named layers of the scope the line is in (a block's body, or the model's layers)."""
+    smap = ix.doc.smap
+    scope = None
+    for name in ix.block_names:
+        loc = smap.values.get(("blocks", name)) if smap is not None else None
+        if loc is not None and loc.line <= line <= (loc.end_line or loc.line):
+            scope = name
+    names = ["input"]
+    if scope is not None and isinstance(ix.doc.data, dict):
+        declared = (ix.doc.data.get("blocks") or {}).get(scope)
+        inputs = declared.get("inputs") if isinstance(declared, dict) else None
+        names += [n for n in inputs or () if isinstance(n, str)]
+    names += [s.name for s in ix.sites if s.name and s.scope == scope]
+    return list(dict.fromkeys(names))
 
 
 def definition(ix: Index, line: int, col: int) -> Span | None:

@@ -1,20 +1,27 @@
 """`specdsl lsp`: the language server (pygls, over stdio) for `.cnn` and spec `.yaml` files.
 
-Each open document is analysed by the `check` pipeline (specdsl.lsp.analysis) when it opens and
-after edits: the first edit after a pause at once, then at most one analysis per DEBOUNCE_S while
-the user keeps typing (a pause counts from the end of the last analysis). Requests (hover, inlay
-hints, ...) first bring a stale analysis up to date, so they never answer from text the editor no
-longer shows. Only the latest analysis of a document is kept. A handler that fails answers
+Each open document is analysed by the `check` pipeline (specdsl.lsp.analysis) in a thread of its
+own (specdsl.lsp.jobs), so the server keeps reading messages while it runs. When it opens the
+document is analysed at once; after an edit, a small document (under LARGE_BYTES) is analysed at
+once after a pause and at most once per DEBOUNCE_S while the user keeps typing (a pause counts
+from the end of the last analysis); a larger one waits for a pause that grows with its size
+(DEBOUNCE_S + PAUSE_PER_MIB_S per MiB), and an edit stops its analysis if one is running.
+Requests (hover, inlay hints, ...) wait for the analysis of the text the editor shows; only
+completion answers at once, from the text. Only the latest analysis of a document is kept, and
+only an analysis of the current version publishes diagnostics. A handler that fails answers
 nothing and logs why; the server stays up.
+
+Positions cross the protocol in the encoding negotiated at initialisation (utf-8, utf-16 or
+utf-32): every handler converts with `ls.encoding` (specdsl.lsp.convert).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import inspect
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -22,21 +29,23 @@ from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from specdsl import __version__
+from specdsl.version import __version__
 from specdsl.errors import Diagnostic
-from specdsl.lsp import complete, convert, features
-from specdsl.lsp.analysis import LSP_BUDGETS, DocAnalysis, analyse
+from specdsl.lsp import convert
+from specdsl.lsp.analysis import LSP_BUDGETS, DocAnalysis, analyse, is_spec_yaml
 from specdsl.lsp.index import Index
+from specdsl.lsp.jobs import Job
 
-__all__ = ["DEBOUNCE_S", "SpecServer", "main"]
+__all__ = ["DEBOUNCE_S", "LARGE_BYTES", "PAUSE_PER_MIB_S", "SpecServer", "main"]
 
 DEBOUNCE_S = 0.05
+LARGE_BYTES = 64 * 1024  # about 2,000 lines: its analysis takes longer than the pause between keys
+PAUSE_PER_MIB_S = 0.5
 _DSL_LANGUAGES = ("specdsl", "cnn")
-# A YAML document is taken for a spec when it has one of a spec's top-level keys.
-_SPEC_YAML = re.compile(r"^(model|layers|input|blocks)\s*:", re.M)
 _KINDS = {"op": T.CompletionItemKind.Function, "block": T.CompletionItemKind.Module,
           "user_block": T.CompletionItemKind.Class, "arg": T.CompletionItemKind.Property,
-          "ref": T.CompletionItemKind.Reference, "keyword": T.CompletionItemKind.Keyword}
+          "value": T.CompletionItemKind.EnumMember, "ref": T.CompletionItemKind.Reference,
+          "keyword": T.CompletionItemKind.Keyword}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -52,15 +61,29 @@ class DocState:
         return self.index
 
 
+@dataclass
+class Tracker:
+    """One open document: its latest analysis, the one running, the one scheduled."""
+
+    state: DocState | None = None
+    parsed: DocState | None = None  # the latest analysis that got as far as plain data (YAML completion)
+    job: Job[DocAnalysis] | None = None
+    timer: asyncio.TimerHandle | None = None
+    again: bool = False  # start another analysis when the running one ends
+    last_change: float = 0.0
+    last_run: float = 0.0
+    waiting: list[asyncio.Future[None]] = field(default_factory=list)
+
+
 class SpecServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("specdsl", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental)
-        self.states: dict[str, DocState] = {}
-        self.pending: dict[str, asyncio.TimerHandle] = {}
-        self.last_change: dict[str, float] = {}
-        self.last_run: dict[str, float] = {}
+        self.docs: dict[str, Tracker] = {}
 
-    # -- analysis ----------------------------------------------------------------------
+    @property
+    def encoding(self) -> str:
+        kind = self.workspace.position_encoding
+        return str(getattr(kind, "value", kind) or convert.UTF16)
 
     def file_of(self, uri: str, language: str | None) -> str:
         path = to_fs_path(uri) or uri
@@ -68,30 +91,64 @@ class SpecServer(LanguageServer):
             path += ".cnn" if language in _DSL_LANGUAGES else ".yaml"
         return path
 
-    def refresh(self, uri: str) -> DocState | None:
-        """Analyse the document now if its analysis is older than its text; publish the diagnostics."""
-        handle = self.pending.pop(uri, None)
-        if handle is not None:
-            handle.cancel()
+    def document(self, uri: str) -> Any:
         try:
-            doc = self.workspace.get_text_document(uri)
+            return self.workspace.get_text_document(uri)
         except Exception:  # closed, or never opened
-            return self.states.get(uri)
-        state = self.states.get(uri)
-        if state is not None and state.version == doc.version and state.analysis.text == doc.source:
-            return state
-        file = self.file_of(uri, doc.language_id)
-        if not file.endswith(".cnn") and not _SPEC_YAML.search(doc.source):
-            # Editors attach the server to every YAML file; only specs get diagnostics.
-            result = DocAnalysis(file, doc.source, False)
-        else:
-            result = self.analyse(doc.source, file)
-        state = DocState(doc.version, result)
-        self.states[uri] = state
-        self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(
-            uri, convert.lsp_diagnostics(result.diagnostics, file, uri, result.lines), doc.version))
-        self.last_run[uri] = time.monotonic()
-        return state
+            return None
+
+    # -- analysis ----------------------------------------------------------------------
+
+    def start(self, uri: str) -> None:
+        """Start analysing the document's current text, unless that is under way."""
+        t = self.docs.setdefault(uri, Tracker())
+        if t.timer is not None:
+            t.timer.cancel()
+            t.timer = None
+        doc = self.document(uri)
+        if doc is None:
+            return
+        if t.job is not None:
+            if t.job.version == doc.version:
+                return
+            if len(doc.source) < LARGE_BYTES:
+                t.again = True  # a small document's analysis ends within milliseconds: let it
+                return
+            t.job.stop()
+        text, file = doc.source, self.file_of(uri, doc.language_id)
+        if not file.endswith(".cnn") and not is_spec_yaml(text):
+            # Editors attach the server to every YAML file; only specs get diagnostics (README: Editors).
+            self.finished(uri, None, doc.version, DocAnalysis(file, text, False))
+            return
+        job = Job(lambda: self.analyse(text, file), doc.version, asyncio.get_running_loop())
+        job.future.add_done_callback(lambda f: self.finished(uri, job, job.version, f.result()))
+        t.job = job
+        job.start()
+
+    def finished(self, uri: str, job: Job[DocAnalysis] | None, version: int | None,
+                 result: DocAnalysis | None) -> None:
+        t = self.docs.get(uri)
+        if t is None:
+            return  # closed meanwhile
+        if job is not None and t.job is job:
+            t.job = None
+        t.last_run = time.monotonic()
+        doc = self.document(uri)
+        if result is not None and doc is not None and (t.state is None or t.state.version is None
+                                                       or (version or 0) >= t.state.version):
+            t.state = DocState(version, result)
+            if result.data is not None:
+                t.parsed = t.state
+            if version == doc.version:
+                self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, convert.lsp_diagnostics(
+                    result.diagnostics, result.file, uri, result.lines, self.encoding), version))
+        for waiter in t.waiting:
+            if not waiter.done():
+                waiter.set_result(None)
+        t.waiting.clear()
+        if t.again:
+            t.again = False
+            self.start(uri)
 
     def analyse(self, text: str, file: str) -> DocAnalysis:
         try:
@@ -102,28 +159,50 @@ class SpecServer(LanguageServer):
                 hint="please report it with the spec that triggered it")])
 
     def schedule(self, uri: str) -> None:
+        """After an edit: start the next analysis when the pause the document's size asks for is over."""
+        t = self.docs.setdefault(uri, Tracker())
+        doc = self.document(uri)
+        size = len(doc.source) if doc is not None else 0
+        now = time.monotonic()
         # Changes that queued up while an analysis ran look spaced out when they are finally read:
         # the pause is counted from the later of the last change and the end of the last analysis.
-        now = time.monotonic()
-        quiet = now - max(self.last_change.get(uri, 0.0), self.last_run.get(uri, 0.0)) > DEBOUNCE_S
-        self.last_change[uri] = now
-        handle = self.pending.pop(uri, None)
-        if handle is not None:
-            handle.cancel()
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.refresh(uri)
-            return
-        self.pending[uri] = loop.call_later(0 if quiet else DEBOUNCE_S, self.refresh, uri)
+        quiet = now - max(t.last_change, t.last_run) > DEBOUNCE_S
+        t.last_change = now
+        if size >= LARGE_BYTES:
+            if t.job is not None:
+                t.job.stop()
+            delay = DEBOUNCE_S + PAUSE_PER_MIB_S * size / (1024 * 1024)
+        else:
+            delay = 0 if quiet else DEBOUNCE_S
+        if t.timer is not None:
+            t.timer.cancel()
+        t.timer = asyncio.get_running_loop().call_later(delay, self.start, uri)
+
+    async def current(self, uri: str) -> DocState | None:
+        """The analysis of the text the editor shows, waiting for it if need be."""
+        t = self.docs.get(uri)
+        for _ in range(16):
+            doc = self.document(uri)
+            if t is None or doc is None:
+                return t.state if t is not None else None
+            if t.state is not None and t.state.version == doc.version and t.state.analysis.text == doc.source:
+                return t.state
+            self.start(uri)
+            waiter = asyncio.get_running_loop().create_future()
+            t.waiting.append(waiter)
+            await waiter
+        return t.state
 
     def forget(self, uri: str) -> None:
-        handle = self.pending.pop(uri, None)
-        if handle is not None:
-            handle.cancel()
-        self.states.pop(uri, None)
-        self.last_change.pop(uri, None)
-        self.last_run.pop(uri, None)
+        t = self.docs.pop(uri, None)
+        if t is not None:
+            if t.timer is not None:
+                t.timer.cancel()
+            if t.job is not None:
+                t.job.stop()
+            for waiter in t.waiting:
+                if not waiter.done():
+                    waiter.set_result(None)
         self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, []))
 
 
@@ -133,152 +212,34 @@ server = SpecServer()
 def guarded(fn: F) -> F:
     """A failing handler logs and answers nothing: a garbage document never takes the server down."""
 
+    def failed(ls: SpecServer, exc: Exception) -> None:
+        ls.window_log_message(T.LogMessageParams(
+            T.MessageType.Error, f"specdsl lsp: {fn.__name__} failed: {type(exc).__name__}: {exc}"))
+
+    if inspect.iscoroutinefunction(fn):
+        @wraps(fn)
+        async def run_async(ls: SpecServer, params: Any) -> Any:
+            try:
+                return await fn(ls, params)
+            except Exception as exc:
+                failed(ls, exc)
+                return None
+
+        return run_async  # type: ignore[return-value]
+
     @wraps(fn)
     def run(ls: SpecServer, params: Any) -> Any:
         try:
             return fn(ls, params)
         except Exception as exc:
-            ls.window_log_message(T.LogMessageParams(
-                T.MessageType.Error, f"specdsl lsp: {fn.__name__} failed: {type(exc).__name__}: {exc}"))
+            failed(ls, exc)
             return None
 
     return run  # type: ignore[return-value]
 
 
-@server.feature(T.TEXT_DOCUMENT_DID_OPEN)
-@guarded
-def did_open(ls: SpecServer, params: T.DidOpenTextDocumentParams) -> None:
-    ls.refresh(params.text_document.uri)
-
-
-@server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
-@guarded
-def did_change(ls: SpecServer, params: T.DidChangeTextDocumentParams) -> None:
-    ls.schedule(params.text_document.uri)
-
-
-@server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
-@guarded
-def did_close(ls: SpecServer, params: T.DidCloseTextDocumentParams) -> None:
-    ls.forget(params.text_document.uri)
-
-
-def _at(ls: SpecServer, uri: str, pos: T.Position) -> tuple[DocState, int, int] | None:
-    state = ls.refresh(uri)
-    if state is None:
-        return None
-    line, col = convert.from_position(state.analysis.lines, pos)
-    return state, line, col
-
-
-@server.feature(T.TEXT_DOCUMENT_HOVER)
-@guarded
-def hover(ls: SpecServer, params: T.HoverParams) -> T.Hover | None:
-    found = _at(ls, params.text_document.uri, params.position)
-    if found is None:
-        return None
-    state, line, col = found
-    result = features.hover(state.idx(), line, col)
-    if result is None:
-        return None
-    text, span = result
-    return T.Hover(T.MarkupContent(T.MarkupKind.Markdown, text), convert.to_range(state.analysis.lines, span))
-
-
-@server.feature(T.TEXT_DOCUMENT_INLAY_HINT, T.InlayHintOptions(resolve_provider=False))
-@guarded
-def inlay_hints(ls: SpecServer, params: T.InlayHintParams) -> list[T.InlayHint]:
-    state = ls.refresh(params.text_document.uri)
-    if state is None:
-        return []
-    lines = state.analysis.lines
-    hints = features.inlay_hints(state.idx(), params.range.start.line + 1, params.range.end.line + 1)
-    return [T.InlayHint(convert.to_position(lines, line, col), label, kind=T.InlayHintKind.Type,
-                        padding_left=True) for line, col, label in hints]
-
-
-@server.feature(T.TEXT_DOCUMENT_DEFINITION)
-@guarded
-def definition(ls: SpecServer, params: T.DefinitionParams) -> T.Location | None:
-    found = _at(ls, params.text_document.uri, params.position)
-    if found is None:
-        return None
-    state, line, col = found
-    span = features.definition(state.idx(), line, col)
-    if span is None:
-        return None
-    return T.Location(params.text_document.uri, convert.to_range(state.analysis.lines, span))
-
-
-_SYMBOL_KINDS = {"block": T.SymbolKind.Class, "node": T.SymbolKind.Variable, "layers": T.SymbolKind.Namespace}
-
-
-@server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-@guarded
-def document_symbols(ls: SpecServer, params: T.DocumentSymbolParams) -> list[T.DocumentSymbol]:
-    state = ls.refresh(params.text_document.uri)
-    if state is None:
-        return []
-    lines = state.analysis.lines
-
-    def convert_symbol(s: features.Symbol) -> T.DocumentSymbol:
-        return T.DocumentSymbol(s.name, _SYMBOL_KINDS[s.kind], convert.to_range(lines, s.span),
-                                convert.to_range(lines, s.selection), detail=s.detail,
-                                children=[convert_symbol(c) for c in s.children])
-
-    return [convert_symbol(s) for s in features.symbols(state.idx())]
-
-
-@server.feature(T.TEXT_DOCUMENT_COMPLETION, T.CompletionOptions(trigger_characters=["@", "(", ",", "{", " "]))
-@guarded
-def completion(ls: SpecServer, params: T.CompletionParams) -> T.CompletionList:
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    lines = doc.source.split("\n")
-    line, col = convert.from_position(lines, params.position)
-    dsl = ls.file_of(params.text_document.uri, doc.language_id).endswith(".cnn")
-    items = complete.complete(doc.source, line, col, dsl)
-    return T.CompletionList(False, [
-        T.CompletionItem(i.label, kind=_KINDS[i.kind], detail=i.detail, insert_text=i.insert,
-                         documentation=i.doc or None) for i in items])
-
-
-@server.feature(T.TEXT_DOCUMENT_FORMATTING)
-@guarded
-def formatting(ls: SpecServer, params: T.DocumentFormattingParams) -> list[T.TextEdit] | None:
-    """`specdsl fmt` on a DSL document that is structurally valid; nothing for YAML (fmt is DSL only)."""
-    from specdsl.lsp.fmt import format_dsl
-
-    state = ls.refresh(params.text_document.uri)
-    if state is None or not state.analysis.dsl:
-        return None
-    text = state.analysis.text
-    formatted = format_dsl(text, state.analysis.file, LSP_BUDGETS)
-    if formatted is None or formatted == text:
-        return []
-    lines = state.analysis.lines
-    end = convert.to_position(lines, len(lines), len(lines[-1]) + 1)
-    return [T.TextEdit(T.Range(T.Position(0, 0), end), formatted)]
-
-
-@server.feature(T.TEXT_DOCUMENT_CODE_ACTION, T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix]))
-@guarded
-def code_actions(ls: SpecServer, params: T.CodeActionParams) -> list[T.CodeAction]:
-    state = ls.refresh(params.text_document.uri)
-    if state is None:
-        return []
-    actions = []
-    for diag in params.context.diagnostics:
-        fix = diag.data.get("fix") if isinstance(diag.data, dict) else None
-        if not isinstance(fix, dict):
-            continue
-        span = tuple(fix["span"])
-        edit = T.TextEdit(convert.to_range(state.analysis.lines, span), str(fix["fix"]))  # type: ignore[arg-type]
-        actions.append(T.CodeAction(
-            f"Replace '{fix['word']}' with '{fix['fix']}'", kind=T.CodeActionKind.QuickFix, diagnostics=[diag],
-            is_preferred=True, edit=T.WorkspaceEdit(changes={params.text_document.uri: [edit]})))
-    return actions
-
-
 def main() -> int:
+    from specdsl.lsp import handlers  # noqa: F401  (registers the features on `server`)
+
     server.start_io()
     return 0
