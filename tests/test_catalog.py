@@ -135,3 +135,13 @@ def test_explain_without_a_code_lists_them_all(capsys: pytest.CaptureFixture[str
     listed = [line.split()[0] for line in lines if CODE.fullmatch(line.split()[0] if line else "")]
     assert listed == list(ENTRIES)
     assert "E313  exactly one of two sizing arguments" in lines
+
+
+def test_check_points_at_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "bad.cnn"
+    spec.write_text(ENTRIES["E303"].example)
+    assert main(["check", str(spec)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-2:] == ["for more on a code: specdsl explain E303", "1 error(s)"]
+    assert main(["check", "--concise", str(spec)]) == 1
+    assert "specdsl explain" not in capsys.readouterr().err

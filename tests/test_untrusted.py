@@ -582,7 +582,7 @@ def _spec_commands() -> list[tuple[str, list[str]]]:
     out = []
     for name, sp in sub.choices.items():
         positionals = [a.dest for a in sp._actions if not a.option_strings]
-        if not positionals:
+        if not positionals or positionals == ["code"]:  # `explain CODE` reads no spec
             continue
         extra: list[str] = []
         for action in sp._actions:

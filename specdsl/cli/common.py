@@ -106,7 +106,8 @@ def print_diagnostics(exc_or_diags: SpecError | list[Diagnostic], sources: dict[
         parts = [f"{n_err:,} error(s)"] if n_err else []
         if n_warn:
             parts.append(f"{n_warn:,} warning(s)")
-        print("\n" + ", ".join(parts), file=sys.stderr)
+        first = next((d for d in diags if d.is_error), diags[0])  # the error to fix first, else the warning
+        print(f"\nfor more on a code: specdsl explain {first.code}\n" + ", ".join(parts), file=sys.stderr)
 
 
 def add_budget_flags(parser: argparse.ArgumentParser, command: str | None = None) -> None:
