@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from specdsl.errors import Diagnostic, SourceLoc, SpecError, SpecWarning
+from specdsl.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["Diagnostic", "Model", "SourceLoc", "SpecError", "SpecWarning", "__version__", "load", "to_numpy",
            "to_torch"]
 

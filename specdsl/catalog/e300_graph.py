@@ -3,7 +3,7 @@ outputs, and the rules of the newer ops."""
 
 from __future__ import annotations
 
-from specdsl.catalog import Entry
+from specdsl.catalog.entry import Entry
 
 _HEAD = "model m\ninput [3, 32, 32]\n"
 _FAMILY = "model toy(width=1.0, depth=2)\nvariant toy_small(width=0.5)\ninput [3, 32, 32]\n" \

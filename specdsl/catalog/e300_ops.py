@@ -3,7 +3,7 @@ and the graph's wiring (names, references, numbers of inputs)."""
 
 from __future__ import annotations
 
-from specdsl.catalog import Entry
+from specdsl.catalog.entry import Entry
 
 _HEAD = "model m\ninput [3, 32, 32]\n"
 

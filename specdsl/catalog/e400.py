@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from specdsl.catalog import Entry
+from specdsl.catalog.entry import Entry
 
 ENTRIES = (
     Entry(

@@ -3,7 +3,7 @@ example here; tests/test_checkpoint.py provokes them with real files."""
 
 from __future__ import annotations
 
-from specdsl.catalog import Entry
+from specdsl.catalog.entry import Entry
 
 _NEEDS_TORCH = "needs torch and a checkpoint file (tests/test_checkpoint.py covers it)"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from specdsl.catalog import Entry
+from specdsl.catalog.entry import Entry
 
 _HEAD = "model m\ninput [3, 32, 32]\n"
 

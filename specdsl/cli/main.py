@@ -109,7 +109,7 @@ BUDGETED = ("check", "convert", "fmt", "run", "build", "export", "diagram", "dif
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from specdsl import __version__
+    from specdsl.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="specdsl", description="Declarative CNN specs: check shapes, parameters, MACs and receptive fields.")
