@@ -145,3 +145,10 @@ def test_check_points_at_explain(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert lines[-2:] == ["for more on a code: specdsl explain E303", "1 error(s)"]
     assert main(["check", "--concise", str(spec)]) == 1
     assert "specdsl explain" not in capsys.readouterr().err
+
+
+def test_readme_shows_what_explain_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("$ specdsl explain E303\n", 1)[1].split("```", 1)[0]
+    assert main(["explain", "E303"]) == 0
+    assert capsys.readouterr().out == shown
