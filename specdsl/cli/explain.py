@@ -33,9 +33,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from specdsl import catalog
 
     if args.code is None:
-        for code, entry in catalog.entries().items():
-            retired = "  (retired)" if entry.retired else ""
-            print(f"{code}  {entry.title}{retired}")
+        for code, listed in catalog.entries().items():
+            retired = "  (retired)" if listed.retired else ""
+            print(f"{code}  {listed.title}{retired}")
         print("\nrun `specdsl explain CODE` for one of them")
         return EXIT_OK
     entry = catalog.lookup(args.code)
