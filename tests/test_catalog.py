@@ -152,3 +152,8 @@ def test_readme_shows_what_explain_prints(capsys: pytest.CaptureFixture[str]) ->
     shown = readme.split("$ specdsl explain E303\n", 1)[1].split("```", 1)[0]
     assert main(["explain", "E303"]) == 0
     assert capsys.readouterr().out == shown
+
+
+def test_the_catalogue_ships_in_the_wheel() -> None:
+    # setuptools' package list is explicit: a package left out of it is missing from the wheel only.
+    assert '"specdsl.catalog"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
