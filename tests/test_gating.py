@@ -12,6 +12,8 @@ import pytest
 import specdsl
 from specdsl.errors import SpecError
 from specdsl.ops.merge import WHOLE
+from specdsl.ops.rule import AxisRF
+from specdsl.passes.receptive import sees_global
 
 REFERENCE = Path(__file__).parent / "reference" / "torchvision_cnns.json"
 
@@ -99,24 +101,26 @@ def test_gap_without_keepdims_is_told_to_keep_the_axes() -> None:
 # ---------------------------------------------------------------- receptive field and alignment
 
 
-def test_global_gate_sees_the_whole_input_downstream() -> None:
+def test_global_gate_keeps_the_local_field_and_adds_global_context() -> None:
+    # specdsl.passes.receptive: the field through paths without a global pool, "+ global" for the gate.
     m = specdsl.load(_text(*gate({"conv": {"out": 8, "k": 3, "pad": 1}})))
     rows = m.rows()
-    assert rows[2][1].rf == (WHOLE, WHOLE)  # the gap
-    assert rows[-2][1].rf == (WHOLE, WHOLE)  # the mul
-    assert rows[-1][1].rf == (WHOLE, WHOLE)  # a conv after it still sees everything
+    assert rows[2][1].rf == (WHOLE, WHOLE)  # the gap sees only the whole input
+    assert rows[-2][1].rf == (AxisRF(3, 1, 1),) * 2 and sees_global(rows[-2][1].rf)  # the mul: x's field
+    assert rows[-1][1].rf == (AxisRF(5, 1, 2),) * 2 and sees_global(rows[-1][1].rf)  # a conv after it
     assert m.warnings == []
     table = str(m.summary())
-    assert "whole input" in table and "Receptive field at layers[7]: the whole input (10×10)" in table
+    assert "5/1/2 + global" in table
+    assert "7]: 5×5, effective stride 1, padding 2, and the whole input through a global pool's gate" in table
     nodes = m.to_json()["nodes"]
-    assert nodes[-1]["receptive_field"][0] == {"size": 10, "stride": 0, "padding": 0, "whole_input": True}
+    assert nodes[-1]["receptive_field"][0] == {"size": 5, "stride": 1, "padding": 2, "global": True}
 
 
 def test_residual_around_se_is_not_misaligned() -> None:
     layers = gate({"conv": {"out": 8, "k": 1}, "name": "p"}, {"add": None, "inputs": ["x", "p"]}, se=True)
     m = specdsl.load(_text(*layers))
     assert m.warnings == []
-    assert m.rows()[-1][1].rf == (WHOLE, WHOLE)
+    assert m.rows()[-1][1].rf == (AxisRF(3, 1, 1),) * 2 and sees_global(m.rows()[-1][1].rf)
 
 
 def test_alignment_still_warns_on_local_inputs_of_mul() -> None:

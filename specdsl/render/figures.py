@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from specdsl.ops import OPS
 from specdsl.ops.rule import RF
+from specdsl.passes.receptive import global_suffix
 
 if TYPE_CHECKING:
     from specdsl.ir import Graph, Node
@@ -59,14 +60,16 @@ def op_detail(node: Node, fig: NodeFigures) -> str:
 
 
 def rf_text(rf: RF) -> str:
+    """The local field, '+ global' where a gate also shows the output the whole input
+    (specdsl.passes.receptive)."""
     if rf is None:
         return ""
     if any(a.stride == 0 for a in rf):  # specdsl.ops.merge.WHOLE: after a global pool
         return " × ".join("whole input" if a.stride == 0 else str(a) for a in rf) \
             if len(set(rf)) > 1 else "whole input"
     if len(set(rf)) == 1:
-        return str(rf[0])
-    return " × ".join(str(a) for a in rf)
+        return str(rf[0]) + global_suffix(rf)
+    return " × ".join(str(a) for a in rf) + global_suffix(rf)
 
 
 # `layers[4][1].body[0]` -> `layers[4]`, `[1]`, `body[0]`: a repeat copy is one level deeper.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from specdsl.ops.rule import RF
+from specdsl.passes.receptive import GatedRF
 from specdsl.render.figures import FULL_CONVENTION, MACS_CONVENTION, Checked, node_figures
 
 
@@ -26,7 +27,9 @@ def rf_json(rf: RF, input_shape: tuple[int, ...] = ()) -> list[dict[str, Any]] |
         if a.stride == 0 and len(input_shape) == len(rf) + 1:
             # Seen whole (after a global pool): every unit sees all of the input's extent.
             return {"size": input_shape[1 + k], "stride": 0, "padding": 0, "whole_input": True}
-        return {"size": num(a.size), "stride": num(a.stride), "padding": num(a.pad)}
+        # The local field; "global": the output also sees the whole input through a gate (SE).
+        local = {"size": num(a.size), "stride": num(a.stride), "padding": num(a.pad)}
+        return {**local, "global": True} if isinstance(rf, GatedRF) else local
 
     return [axis(k, a) for k, a in enumerate(rf)]
 
