@@ -41,7 +41,7 @@ ENTRIES = (
         "is larger than the unpadded input, or instancenorm gets one spatial element per channel: "
         "PyTorch refuses each of these at run time.",
         "model m\ninput [3, 4, 4]\nlayers {\n    maxpool(5)\n}\n",
-        "Use a smaller kernel, pad the input, or pool earlier in the network less.",
+        "Use a smaller kernel, pad the input, or downsample less before this layer.",
     ),
     Entry(
         "E305", "one value per spatial axis",
