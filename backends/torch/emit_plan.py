@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from specdsl.backends.naming import inplace_activations, module_path
+from specdsl.backends.naming import module_path
 from specdsl.backends.torch.emit_calls import (
     Instance,
     channel_name,
@@ -40,6 +40,7 @@ from specdsl.backends.torch.lowerings import Ctor, FunctionLowering, ModuleLower
 from specdsl.ir import Node
 from specdsl.ops import OPS
 from specdsl.ops.rule import Trait
+from specdsl.passes.inplace import inplace_activations
 
 if TYPE_CHECKING:
     from specdsl.api import Model
@@ -66,7 +67,7 @@ class BlockClassPlan:
     def __init__(self, model: Model) -> None:
         self.graph = model.graph
         self.figs = model.analysis.figures
-        inplace = inplace_activations(model)
+        inplace = inplace_activations(model.graph)
         self.ctors: dict[int, Ctor] = {}  # node index -> its module's constructor (module lowerings only)
         self.functions: dict[int, FunctionLowering] = {}
         for node in self.graph.nodes[1:]:
