@@ -29,10 +29,11 @@ ENTRIES = (
     ),
     Entry(
         "E503", "checkpoint does not fit the spec",
-        "The checkpoint's tensors, in module order, must agree in shape with the spec's one by one "
-        "(names are not compared). Here a tensor's shape differs, or the counts differ; with "
-        "`transfer=True`, no tensor fits at all, or the tensors fit in more than one way (same-shaped "
-        "layers that could swap), and the load is refused rather than guessed.",
+        "The checkpoint's tensors must correspond to the spec's one to one, each of the same shape. "
+        "Here one is missing, left over or of another shape (the message names the spec layer, its "
+        "line and both shapes); with `transfer=True`, no tensor fits at all, or the tensors fit in "
+        "more than one way (same-shaped layers that could swap), and the load is refused rather than "
+        "guessed.",
         "specdsl.to_torch(\"resnet18_10class.cnn\", weights=\"resnet18.pth\")   # a 10-class head",
         "Load with `transfer=True` (`--transfer`) to take only the tensors that fit, or check that the "
         "checkpoint is this model's.",
