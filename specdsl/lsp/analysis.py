@@ -62,8 +62,9 @@ def analyse(text: str, file: str, budgets: Budgets = LSP_BUDGETS) -> DocAnalysis
         result.diagnostics = list(exc.diagnostics)
         try:
             upstream(result, budgets)
-        except (SpecError, RecursionError):
-            pass  # the upstream figures are extra: the document's own diagnostics stand as they are
+        except Exception:
+            # The upstream figures are extra: whatever stops them, the document's own diagnostics stand.
+            result.graph = result.figures = result.upstream_of = None
     except RecursionError:
         result.diagnostics = [Diagnostic("error", "E409", "the document nests too deeply to analyse",
                                          hint="split the model into blocks")]

@@ -29,12 +29,12 @@ from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from specdsl.version import __version__
 from specdsl.errors import Diagnostic
 from specdsl.lsp import convert
 from specdsl.lsp.analysis import LSP_BUDGETS, DocAnalysis, analyse, is_spec_yaml
 from specdsl.lsp.index import Index
 from specdsl.lsp.jobs import Job
+from specdsl.version import __version__
 
 __all__ = ["DEBOUNCE_S", "LARGE_BYTES", "PAUSE_PER_MIB_S", "SpecServer", "main"]
 
