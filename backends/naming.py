@@ -60,7 +60,7 @@ def init_calls(node: Node, weights: Sequence[TensorSpec]) -> list[InitCall]:
         scheme, mode, nonlinearity = spec.scheme, spec.mode, spec.nonlinearity
         gain, std, mean, bias_rule = spec.gain, spec.std, spec.mean, spec.bias
     scheme = _INIT_ALIASES.get(scheme, scheme)
-    kwargs: dict[str, Any] = {
+    by_scheme: dict[str, dict[str, Any]] = {
         "kaiming_normal": {"mode": mode, "nonlinearity": nonlinearity},
         "kaiming_uniform": {"mode": mode, "nonlinearity": nonlinearity},
         "xavier_uniform": {"gain": gain},
@@ -71,9 +71,10 @@ def init_calls(node: Node, weights: Sequence[TensorSpec]) -> list[InitCall]:
         "orthogonal": {"gain": gain},
         "zeros": {},
         "ones": {},
-    }[scheme]
+    }
+    kwargs = by_scheme[scheme]
     names = {w.name for w in params}
-    bias = [("zeros_", "bias", {})] if "bias" in names and bias_rule == "zeros" else []
+    bias: list[InitCall] = [("zeros_", "bias", {})] if "bias" in names and bias_rule == "zeros" else []
     return [(f"{scheme}_", "weight", kwargs), *bias]
 
 

@@ -176,15 +176,15 @@ def read_source(source: str | os.PathLike[str], budgets: Budgets | None = None) 
             hint=f"did you mean '{guess}'?" if guess else "run `specdsl zoo` to list the bundled models")])
     text = str(source)
     try:
-        size = len(text.encode("utf-8"))
+        n_bytes = len(text.encode("utf-8"))
     except UnicodeEncodeError as exc:  # a lone surrogate: no file could hold it
         line = text.count("\n", 0, exc.start) + 1
         col = exc.start - (text.rfind("\n", 0, exc.start) + 1) + 1
         raise SpecError([Diagnostic(
             "error", "E111", f"the spec text is not valid Unicode (character {exc.start})",
             SourceLoc("<string>", line, col, line, col + 1))]) from None
-    if size > limit:
-        raise _too_large(f"{size:,}", limit)
+    if n_bytes > limit:
+        raise _too_large(f"{n_bytes:,}", limit)
     return "<string>", text
 
 

@@ -38,7 +38,7 @@ def _nearest_index(n: int, out: int, scale: float | None, exact: bool, dt: type)
     if not exact and out == n and scale is None:
         return np.arange(n, dtype=np.int64)
     s = _source_scale(n, out, scale, False, dt)
-    i = np.arange(out).astype(dt)
+    i: Array = np.arange(out).astype(dt)
     real = (i + dt(0.5)) * s if exact else i * s
     return np.minimum(np.floor(real.astype(np.float32)).astype(np.int64), n - 1)
 
@@ -61,7 +61,7 @@ def _cubic_weights(n: int, out: int, scale: float | None, align_corners: bool, d
                    ) -> tuple[Array, Array]:
     """Indices (out, 4) and weights (out, 4) of Keys' cubic convolution, A = -0.75 (as PyTorch)."""
     s = _source_scale(n, out, scale, align_corners, dt)
-    i = np.arange(out).astype(dt)
+    i: Array = np.arange(out).astype(dt)
     real = s * i if align_corners else s * (i + dt(0.5)) - dt(0.5)
     base = np.floor(real).astype(np.int64)
     t = (real - base).astype(np.float64)

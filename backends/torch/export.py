@@ -61,5 +61,6 @@ def export_onnx(module: nn.Module, model: Model, path: str | os.PathLike[str], *
                 log.setLevel(level)
     assert program is not None
     buffer = io.BytesIO()
-    program.save(buffer)
+    # Typed as a path, but it ends in onnx.save, which takes a binary file too (one write, below).
+    program.save(buffer)  # type: ignore[arg-type]
     replace_file(path, buffer.getvalue())

@@ -107,7 +107,7 @@ def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule
         values.append(value)
     g = model.graph
     if g.returns_dict:
-        graph.output({key: values[i] for key, i in g.outputs})
+        graph.output({key: values[i] for key, i in g.outputs if key is not None})  # returns_dict: all keyed
     elif g.returns_tuple:
         graph.output(tuple(values[i] for _, i in g.outputs))
     else:

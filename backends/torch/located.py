@@ -43,7 +43,7 @@ class SpecGraphModule(fx.GraphModule):
         code = super().recompile()
         cls = type(self)
         generated = cls.forward  # what fx just compiled from the graph
-        cls.forward = _located_forward(generated)  # type: ignore[method-assign]
+        cls.forward = _located_forward(generated)
         return code
 
     def sample_fractal_column(self) -> None:

@@ -66,7 +66,7 @@ def verify(model: Model, module: torch.nn.Module | None = None, *, batch: int = 
         mismatches.append(Mismatch("<model>", "parameter total", model.totals.params, total))
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        module(example_input(model, 1, device=device))  # type: ignore[arg-type]
+        module(example_input(model, 1, device=device))
     runtime_macs = counter.get_total_flops() // 2
     if runtime_macs != model.totals.macs:
         mismatches.append(Mismatch("<model>", "MACs (conv + linear)", model.totals.macs, runtime_macs))

@@ -32,7 +32,7 @@ def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, f
     if args is None:
         return None
     scope = {"input": x}
-    start = x
+    start: int | None = x
     if args.pre is not None:
         start = ex.seq(args.pre, (*src, "pre"), f"{out}.pre", x, scope, frame)
     body = ex.seq(args.body, (*src, "body"), f"{out}.body", start, dict(scope), frame)

@@ -38,7 +38,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from specdsl.render.table import table
 
     status = EXIT_OK
-    results = []
+    results: list[dict[str, Any]] = []
     if (problem := args_error(args)) is not None:
         usage_error(problem)
         return EXIT_USAGE

@@ -19,6 +19,9 @@ class FamilyDeclarations:
     key_locs: dict[str, SourceLoc]
     diags: list[Diagnostic]
     file: str
+    loc: Callable[[Any], SourceLoc]
+    value: Callable[[Any], Located]
+    duplicate: Callable[[str, Any], bool]
 
     def model_decl(self, node: Any) -> None:
         if self.duplicate("model", node):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from specdsl.errors import Diagnostic, SourceLoc
 
@@ -59,7 +59,9 @@ def syntax_diagnostic(exc: Any, text: str, file: str, open_stack: Sequence[Any])
 
     lines = text.splitlines() or [""]
     if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        # lark declares pos_in_stream None on the base class; its lexer's error always sets the offset.
+        pos = cast(int, exc.pos_in_stream)
+        ch = text[pos] if pos < len(text) else ""
         loc = SourceLoc(file, exc.line, exc.column, exc.line, exc.column + 1)
         hint = None
         if ch == ":":
@@ -68,8 +70,8 @@ def syntax_diagnostic(exc: Any, text: str, file: str, open_stack: Sequence[Any])
             hint = 'strings use double quotes: "text"'
         elif ch == "/":
             hint = "integer division is '//'"
-        elif ch == ">" and exc.pos_in_stream and text[exc.pos_in_stream - 1] in "-=":
-            if text[exc.pos_in_stream - 1] == "=":
+        elif ch == ">" and pos and text[pos - 1] in "-=":
+            if text[pos - 1] == "=":
                 hint = "layers are joined with '->'"
             elif open_stack:
                 o = open_stack[-1]
@@ -89,7 +91,7 @@ def syntax_diagnostic(exc: Any, text: str, file: str, open_stack: Sequence[Any])
         return Diagnostic("error", "E401", "unexpected end of the file" + _expect_text(expected), loc,
                           hint=hint)
     assert isinstance(exc, UnexpectedToken)
-    tok = token
+    tok = exc.token
     if tok.type == "_NL":
         # Point at the end of the line that stopped early, not at the next one.
         line = tok.line

@@ -187,7 +187,8 @@ class Index:
                 calls = sorted(by_call.get((site.key[0], site.key[1]), ()), key=self._first)
             elif site.op in BLOCKS:
                 own = by_loc.get(site.key_loc, [])
-                calls = sorted({self._call_of(graph.nodes[i].path, site.op) for i in own} - {None}, key=self._first)
+                calls = sorted({c for i in own if (c := self._call_of(graph.nodes[i].path, site.op)) is not None},
+                               key=self._first)
             else:
                 site.instances = [[i] for i in by_loc.get(loc, [])]
                 site.outputs = [i for (i,) in site.instances]
@@ -250,7 +251,7 @@ class Index:
                 if contains(span, line, col):
                     value = _get(data, path)
                     if isinstance(value, str):
-                        return value, path[1] if path[0] == "blocks" else None, span
+                        return value, str(path[1]) if path[0] == "blocks" else None, span
         return None
 
     def block_def(self, name: str) -> Span | None:
@@ -293,8 +294,9 @@ def _size(span: Span) -> tuple[int, int]:
 
 def _get(data: Any, path: PathKey) -> Any:
     for part in path:
-        if (isinstance(data, dict) and part in data) or (
-                isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
             data = data[part]
         else:
             return None

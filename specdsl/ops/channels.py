@@ -56,7 +56,7 @@ class SplitAttrs(NamedTuple):
 
 
 class PartAttrs(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # the field hides tuple.index, never called
     of: int  # how many parts the producer has
     dim: int  # PyTorch numbering
     start: int  # where the part begins along dim

@@ -267,7 +267,7 @@ def rf_deconv(a: DeconvAttrs, ins: Sequence[Any]) -> Any:
         return None
     out = []
     for axis, k, s, d, p in zip(rf, a.kernel, a.stride, a.dilation, a.padding, strict=True):
-        j = Fraction(axis.stride) / s
+        j: int | Fraction = Fraction(axis.stride) / s
         k_eff = d * (k - 1) + 1
         j = int(j) if j.denominator == 1 else j
         size = axis.size + (k_eff - 1) * j

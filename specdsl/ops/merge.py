@@ -91,14 +91,14 @@ def _broadcast(ins: Sequence[Shape], op: str) -> Shape:
     first = ins[0]
     for i, other in enumerate(ins[1:], start=2):
         if len(other) != len(first):
-            a, b = (first, other) if len(first) < len(other) else (other, first)
+            short, long = (first, other) if len(first) < len(other) else (other, first)
             raise RuleViolation(
                 "E312",
                 f"{op} needs inputs with the same axes (PyTorch broadcasts from the last axis, and the "
                 f"batch axis comes first); received {fmt_shape(first)} (input 1) and {fmt_shape(other)} "
                 f"(input {i})",
-                hint=f"keep the pooled axes: gap(keepdims=true) gives {fmt_shape((a[0], *(1,) * (len(b) - 1)))}"
-                if len(a) == 1 and a[0] == b[0] else "reshape one input so both have the same axes",
+                hint=f"keep the pooled axes: gap(keepdims=true) gives {fmt_shape((short[0], *(1,) * (len(long) - 1)))}"
+                if len(short) == 1 and short[0] == long[0] else "reshape one input so both have the same axes",
             )
     out = list(first)
     for i, other in enumerate(ins[1:], start=2):
@@ -209,7 +209,7 @@ def rf_merge(a: object, ins: Sequence[RF]) -> RF:
         return None
     broadcast = getattr(a, "broadcast", ())
     axes = []
-    for k, per_input in enumerate(zip(*ins, strict=True)):  # type: ignore[misc]
+    for k, per_input in enumerate(zip(*ins, strict=True)):
         if any(sees_whole(ax) for ax in per_input):
             axes.append(WHOLE)
             continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Annotated, Any, Literal, NamedTuple
@@ -227,7 +227,7 @@ def axes_text(values: Sequence[object]) -> str:
     return str(values[0]) if len(set(values)) == 1 else "×".join(map(str, values))
 
 
-def numel(shape: Sequence[int]) -> int:
+def numel(shape: Iterable[int]) -> int:
     return math.prod(shape)
 
 

@@ -6,15 +6,15 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 
-from specdsl.errors import Diagnostic
+from specdsl.errors import Diagnostic, Severity
 from specdsl.ir import Node
 
 
 def located(node: Node, code: str, message: str, hint: str | None, fieldname: str | None,
-            severity: str = "error") -> Diagnostic:
+            severity: Severity = "error") -> Diagnostic:
     """A diagnostic at the node's text, or at the argument ``fieldname`` when it was written."""
     loc = node.arg_locs.get(fieldname, node.loc) if fieldname else node.loc
-    return Diagnostic(severity, code, message, loc, hint=hint, notes=node.notes, path=node.path)  # type: ignore[arg-type]
+    return Diagnostic(severity, code, message, loc, hint=hint, notes=node.notes, path=node.path)
 
 
 def dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:

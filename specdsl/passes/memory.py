@@ -181,7 +181,7 @@ def saved_tensors(graph: Graph, figures: list[NodeFigures], batch: int, table: M
         kept: list[SavedTensor] = []
         for j, s in enumerate(entry.saves(call)):
             if s.kind == "input":
-                owner = layouts[node.inputs[s.index]].owner  # type: ignore[union-attr]
+                owner = layouts[node.inputs[s.index]].owner
                 kept.append(SavedTensor(owner, storage[owner], "activation"))
             elif s.kind == "output":
                 kept.append(SavedTensor(layout.owner, storage[layout.owner], "activation"))

@@ -7,7 +7,7 @@ or raises a SpecError listing every problem found.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, create_model
 
@@ -61,9 +61,14 @@ class _BlockParts(Args):
 
 
 # The body is `layers` or one built-in block (`residual: {...}`): a field for each in the block table.
-BlockDef = create_model(  # type: ignore[call-overload]
-    "BlockDef", __base__=_BlockParts, __module__=__name__, __doc__="A user-defined block: typed parameters and a body.",
-    **{name: (Any, None) for name in BODY_BLOCKS})
+if TYPE_CHECKING:
+    # Those fields exist only at run time (read by name: blocks/user.py body_of); statically a
+    # block is its fixed parts.
+    BlockDef = _BlockParts
+else:
+    BlockDef = create_model(
+        "BlockDef", __base__=_BlockParts, __module__=__name__,
+        __doc__="A user-defined block: typed parameters and a body.", **{name: (Any, None) for name in BODY_BLOCKS})
 
 
 @dataclass

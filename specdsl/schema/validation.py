@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from specdsl.errors import Diagnostic, SourceLoc, did_you_mean
 from specdsl.source import PathKey, SourceMap, format_path
@@ -125,7 +126,7 @@ def diagnostics_from(
     ``written_at``: paths of ``data`` whose text is at another path of the source
     (a shorthand such as ``linear: 1000`` standing for ``out``).
     """
-    groups: dict[PathKey, list[dict[str, Any]]] = {}
+    groups: dict[PathKey, list[ErrorDetails]] = {}
     missing: dict[PathKey, bool] = {}
     for err in exc.errors(include_url=False):
         path, is_missing = _data_path(data, err["loc"], err["type"])
