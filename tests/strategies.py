@@ -45,7 +45,10 @@ WEIGHTED = (
     "adaptive_maxpool", "upsample", "upsample", "upsample", "bn", "instancenorm", "groupnorm", "lrn",
     "dropout1d", "dropout2d", "dropout3d",
 )
-BLOCKS = ("residual", "dense", "transition", "inception", "fractal", "stage", "repeat", "user", "skip", "split", "se")
+# Kinds of composite layer a random spec may draw: every built-in block (each has a drawer below,
+# BUILTIN_DRAWERS, which tests/test_properties.py checks against specdsl's block registry) and the
+# forms that are not blocks: repeats, user-defined blocks, skips and splits.
+COMPOSITES = ("repeat", "user", "skip", "split")
 MAX_SIDE = {0: 1, 1: 20, 2: 10, 3: 6}
 MAX_ELEMENTS = 6000  # per sample, per activation: keeps each example fast
 # Normalising very few values is ill-conditioned (a zero variance turns rounding into output), so
@@ -627,7 +630,7 @@ def specs(draw: Draw, max_layers: int = 7, ranks: tuple[int, ...] = (0, 1, 2, 2,
         layer: Any = None
         out: Shape | None = None
         if draw(st.floats(0, 1)) < block_rate:
-            kind = draw(st.sampled_from(BLOCKS))
+            kind = draw(st.sampled_from((*sorted(BUILTIN_DRAWERS), *COMPOSITES)))
             layer, out = _block(draw, kind, shape, blocks, named, layers)
         if layer is None or out is None:
             layer, out = primitive(draw, shape)
@@ -680,9 +683,8 @@ def _block(draw: Draw, kind: str, shape: Shape, blocks: dict[str, Any], named: d
         # Sometimes numbered (`x(n, j)`): each copy then expands as a layer of its own; `if j < 3` keeps them all.
         indexed = {"index": "j", "if": "j < 3"} if draw(st.booleans()) else {}
         return layer | {"repeat": count} | indexed, out
-    make = {"residual": residual, "dense": dense, "transition": transition, "inception": inception,
-            "fractal": fractal, "stage": stage, "se": se}
-    if kind in ("dense", "transition", "inception", "fractal", "se") and rank == 0:
+    drawer, needs_space = BUILTIN_DRAWERS[kind] if kind in BUILTIN_DRAWERS else (None, False)
+    if needs_space and rank == 0:
         return None, None
     if kind == "user":
         name, layer = user(draw, shape)
@@ -692,8 +694,17 @@ def _block(draw: Draw, kind: str, shape: Shape, blocks: dict[str, Any], named: d
         if out is not None:
             blocks[name] = USER_BLOCKS[name]
         return layer, out
-    layer = make[kind](draw, shape)
+    assert drawer is not None, kind
+    layer = drawer(draw, shape)
     return layer, block_shape(layer, shape, blocks)
+
+
+# Each built-in block's drawer, and whether it needs spatial axes (a [C] feature vector cannot
+# take a conv or a channel gate).
+BUILTIN_DRAWERS: dict[str, tuple[Callable[[Draw, Shape], Any], bool]] = {
+    "residual": (residual, False), "stage": (stage, False), "dense": (dense, True), "transition": (transition, True),
+    "inception": (inception, True), "fractal": (fractal, True), "se": (se, True),
+}
 
 
 def _split_block(draw: Draw, shape: Shape, named: dict[str, Shape], layers: list[Any]) -> tuple[Any, Shape | None]:

@@ -345,6 +345,15 @@ def test_residual_whose_body_changes_rank_is_a_spec_error(text: str) -> None:
         specdsl.load(text)
 
 
+def test_random_specs_draw_every_built_in_block() -> None:
+    """A new block gets a drawer in tests/strategies.py, so the random-spec tests expand it."""
+    from strategies import BUILTIN_DRAWERS
+
+    from specdsl.blocks.registry import BLOCKS
+
+    assert set(BUILTIN_DRAWERS) == set(BLOCKS), "add a drawer for each built-in block to BUILTIN_DRAWERS"
+
+
 def test_random_specs_draw_every_single_input_op() -> None:
     """A new op gets a proposer in tests/strategies.py, so the differential tests draw it."""
     from strategies import PROPOSERS

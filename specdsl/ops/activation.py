@@ -143,8 +143,8 @@ def prelu_detail(op: str, a: PReluArgs) -> str:
     return f"{a.num_parameters} slopes" if a.num_parameters != 1 else ""
 
 
-_SAME = frozenset({Trait.KEEPS_CHANNELS})
-_IN_PLACE = frozenset({Trait.KEEPS_CHANNELS, Trait.INPLACE})
+_SAME = frozenset({Trait.KEEPS_CHANNELS, Trait.KEEPS_LAYOUT})
+_IN_PLACE = frozenset({Trait.KEEPS_CHANNELS, Trait.KEEPS_LAYOUT, Trait.INPLACE})
 
 
 def _act(name: str, args: type[Args] = NoArgs, doc: str = "", aliases: tuple[str, ...] = (),

@@ -122,6 +122,12 @@ class Trait(enum.Enum):
     # Its output(s) share the input's storage (split, chunk and their parts): no new memory,
     # but the input stays alive while the view is.
     VIEW = "view"
+    # Acts element-wise or on the last axis alone, so a channels-last tensor (after `permute`)
+    # stays channels-last through it (W302 looks through such ops for a permute).
+    KEEPS_LAYOUT = "keeps_layout"
+    # May resize to a size written in its arguments rather than one that follows the input
+    # (W321 compares that size with the model input's).
+    FIXED_SIZE = "fixed_size"
 
 
 class TensorSpec(NamedTuple):

@@ -376,7 +376,7 @@ SAVED: OpTable[SavedEntry] = OpTable("saved-for-backward entry", "SAVED", __name
     "linear": SavedEntry(_linear, autocast="low"),
     "add": SavedEntry(_nothing, grads="pass"),
     "mul": SavedEntry(_product),
-    "concat": SavedEntry(_nothing, grads="pass"),  # its gradients are slices of one
+    "concat": SavedEntry(_nothing, grads="slices"),
     "mean": SavedEntry(_nothing),  # a sum, then a division by a number
     "join": SavedEntry(_nothing),  # stack(...).mean(0), or one input passed through
     "split": SavedEntry(_nothing, view=layout.same),  # the parts are views of the input

@@ -107,6 +107,7 @@ class SavedEntry:
     autocast: Autocast = "same"
     # The backward hands its output's gradient on as the inputs' gradients, allocating nothing
     # (add, identity, views); "new": it allocates a gradient per input (most ops).
-    grads: Literal["new", "pass"] = "new"
+    # "slices": it hands on slices of its output's gradient (concat), views that keep it alive.
+    grads: Literal["new", "pass", "slices"] = "new"
     # Elements of the output's allocation where a kernel makes it larger than the output.
     storage: Callable[[Call], int] | None = None

@@ -252,7 +252,7 @@ def rf_upsample(a: UpsampleAttrs, ins: Sequence[RF]) -> RF:
 RULES = [
     OpRule("upsample", "resize", UpsampleArgs, infer_upsample, extra=upsample_ops, rf=rf_upsample,
            positional=("scale",), detail=upsample_detail,
-           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS}), max_inputs=2,
+           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS, Trait.FIXED_SIZE}), max_inputs=2,
            ranks=frozenset({1, 2, 3}),
            doc="nn.Upsample: nearest or (bi/tri)linear / bicubic; [@x, @ref] resizes x to ref's spatial size"),
     OpRule("crop", "resize", CropArgs, infer_crop, rf=rf_crop, detail=crop_detail, min_inputs=2, max_inputs=2,
@@ -260,6 +260,7 @@ RULES = [
            doc="[@x, @ref] centre-crops x to ref's spatial size (the original U-Net)"),
     OpRule("flatten", "shape", FlattenArgs, infer_flatten, rf=rf_flat, detail=flatten_detail, doc="nn.Flatten"),
     OpRule("linear", "linear", LinearArgs, infer_linear, linear_weights, linear_macs, linear_bias, rf_pointwise,
-           positional=("out",), detail=linear_detail, traits=frozenset({Trait.OVERWRITABLE_OUTPUT}),
+           positional=("out",), detail=linear_detail,
+           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_LAYOUT}),
            doc="fully connected layer on the last axis (nn.Linear)", aliases=("fc",)),
 ]

@@ -34,7 +34,7 @@ def misaligned(graph: Graph, figures: Sequence[NodeFigures]) -> dict[int, Diagno
             warning = check_node(graph, node, [figures[i].rf for i in node.inputs], broadcast)
             if warning is not None:
                 found[node.index] = warning
-        elif node.op == "upsample" and figures[node.index].attrs is not None:
+        elif not node.is_input and OPS[node.op].has(Trait.FIXED_SIZE) and figures[node.index].attrs is not None:
             warning = fixed_size(graph, node, figures)
             if warning is not None:
                 found[node.index] = warning

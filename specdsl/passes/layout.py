@@ -12,13 +12,9 @@ from __future__ import annotations
 from specdsl.errors import Diagnostic
 from specdsl.ir import Graph
 from specdsl.ops import OPS
-from specdsl.ops.rule import fmt_shape
+from specdsl.ops.rule import Trait, fmt_shape
 from specdsl.passes.diagnostics import located
 from specdsl.passes.figures import NodeFigures
-
-# Ops that leave a channels-last tensor channels-last.
-_KEEPS_LAYOUT_FAMILIES = frozenset({"activation", "dropout", "linear"})
-_KEEPS_LAYOUT_OPS = frozenset({"layernorm", "identity", "stochastic_depth"})
 
 
 def linear_on_spatial_axes(graph: Graph, figures: list[NodeFigures]) -> list[Diagnostic]:
@@ -43,7 +39,6 @@ def _permuted(graph: Graph, index: int) -> bool:
             return True
         if node.is_input or not node.inputs:
             return False
-        rule = OPS[node.op]
-        if rule.family not in _KEEPS_LAYOUT_FAMILIES and node.op not in _KEEPS_LAYOUT_OPS:
+        if not OPS[node.op].has(Trait.KEEPS_LAYOUT):
             return False
         index = node.inputs[0]

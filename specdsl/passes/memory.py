@@ -154,7 +154,7 @@ def saved_tensors(graph: Graph, figures: list[NodeFigures], batch: int, table: M
         call = Call(fig.attrs, ins, shape, in_dtypes, tuple([needs[i] for i in inputs]), trains,
                     node.index in inplace, device, amp, params, contiguous)  # type: ignore[arg-type]
         needs[node.index] = any(call.needs_grad) or trains
-        grads_pass[node.index] = entry.grads == "pass"
+        grads_pass[node.index] = entry.grads in ("pass", "slices")
         view = entry.view(call)
         if view is not None:
             dtypes[node.index] = in_dtypes[view.index]

@@ -132,14 +132,14 @@ def _backward(graph: Graph, report: SavedReport, table: Mapping[str, Any], grad_
         if node.is_input or not report.needs_grad[k] or k not in buffer:
             continue
         mine = buffer.pop(k)[0]
-        sliced = node.op == "concat"
         entry = table[node.op]
+        sliced = entry.grads == "slices"
         made = low_grad_of[k] + grad_of[k]
         arriving: list[tuple[int, int, bool]] = []  # (input node, gradient id, a slice of it)
         for i in dict.fromkeys(node.inputs):
             if not report.needs_grad[i]:
                 continue
-            if entry.grads == "pass":
+            if entry.grads in ("pass", "slices"):
                 tensors[mine][1] += 1
                 arriving.append((i, mine, sliced))
             else:
