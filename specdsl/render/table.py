@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from specdsl.ops.rule import axes_text, fmt_shape
+from specdsl.passes.receptive import global_suffix
 from specdsl.render.figures import (
     FULL_CONVENTION,
     MACS_CONVENTION,
@@ -145,5 +146,6 @@ def summary_lines(model: Checked, full_ops: bool = False) -> list[str]:
         sizes = "×".join("whole" if a.stride == 0 else str(a.size) for a in rf)
         strides = axes_text([a.stride for a in rf])
         pads = axes_text([a.pad for a in rf])
-        out.append(f"Receptive field at {node.label}: {sizes}, effective stride {strides}, padding {pads}")
+        gate = ", and the whole input through a global pool's gate" if global_suffix(rf) else ""
+        out.append(f"Receptive field at {node.label}: {sizes}, effective stride {strides}, padding {pads}{gate}")
     return out
