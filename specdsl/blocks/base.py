@@ -85,7 +85,10 @@ class BlockRule:
     ``doc``: its description in the JSON Schema. ``body``: it may be the body of a user-defined
     block (`blocks: {b: {residual: ...}}`). ``list_form``: it may also be written as a bare list
     of layers (`stage: [...]`). ``validate_detached``: its arguments are checked even when its
-    input failed upstream, so its own mistakes still show.
+    input failed upstream, so its own mistakes still show. ``sections``: the argument keys that
+    hold layers the user wrote (a list of layers each; ``branches``: a mapping or list of such
+    lists), in the order the DSL writes them as ``{ ... }`` sections, the first unnamed; the
+    printers, the DSL reader and the editor's outline ask this, not a list of their own.
     """
 
     # A plain slotted class: a frozen dataclass costs over a millisecond to create at import.

@@ -20,5 +20,7 @@ BLOCKS: dict[str, BlockRule] = {
 BODY_BLOCKS = tuple(name for name, rule in BLOCKS.items() if rule.body)
 # Blocks written with `{ ... }` bodies in the DSL: name -> (the unnamed section, the named ones).
 BLOCK_SECTIONS = {name: (rule.sections[0], rule.sections[1:]) for name, rule in BLOCKS.items() if rule.sections}
+# Argument keys that hold layers in some built-in block (`body`, `shortcut`, `base`, ...).
+LAYER_KEYS = frozenset(key for rule in BLOCKS.values() for key in rule.sections)
 
-__all__ = ["BLOCKS", "BLOCK_SECTIONS", "BODY_BLOCKS", "BlockRule"]
+__all__ = ["BLOCKS", "BLOCK_SECTIONS", "BODY_BLOCKS", "LAYER_KEYS", "BlockRule"]

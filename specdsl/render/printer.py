@@ -3,39 +3,27 @@
 Used by `specdsl convert` and `specdsl fmt`. Works on the plain data both
 front ends produce, so DSL -> YAML -> DSL is a fixed point. Output is
 deterministic: it depends on the data alone (plus comments, for fmt).
+
+This module lays out DSL text and is the entry point for both syntaxes; YAML's layout is
+``printer_yaml.py``'s, and how each syntax spells a value is ``printer_scalars.py``'s.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from specdsl.blocks.registry import BLOCK_SECTIONS
+from specdsl.render.printer_scalars import NAME, CannotPrint, dsl_scalar, dsl_string, yaml_scalar
+from specdsl.render.printer_yaml import to_yaml
 from specdsl.source import PathKey, SourceMap
 
 WIDTH = 88
 INDENT = "    "
 META_ORDER = ("inputs", "name", "repeat", "index", "if", "frozen", "init")
-LAYER_LIST_KEYS = {"layers", "body", "base", "shortcut", "pre", "post"}
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_KEYWORDS = {"true", "false", "null", "model", "input", "dtype", "description", "block", "layers",
-             "branch", "inputs", "as", "variant", "if", "and", "or", "not"}
-
-
-# -- shared ------------------------------------------------------------------
-
-
-class CannotPrint(Exception):
-    """The data holds something the target syntax cannot write (the command refuses, naming it)."""
-
-    def __init__(self, message: str, path: PathKey = ()) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 def op_of(layer: Any) -> str | None:
@@ -47,76 +35,7 @@ def op_of(layer: Any) -> str | None:
     return None
 
 
-def _is_expression(text: str) -> bool:
-    from specdsl.blocks.expr import ExprError, tokenize
-
-    if not text or len(text) > 200:
-        return False
-    try:
-        toks = tokenize(text)
-    except ExprError:
-        return False
-    return any(k in ("name", "real") for k, _ in toks) and any(k in ("op", "kw") for k, _ in toks) \
-        and not text[0].isspace()
-
-
 # -- DSL -----------------------------------------------------------------------
-
-
-def _constant(value: Any) -> str | None:
-    """`true`, `false` and `null` are spelled alike in both syntaxes."""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return "null" if value is None else None
-
-
-# Characters a DSL string cannot hold, raw or escaped (it has escapes for \\ " newline and tab only).
-_UNSPELLABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def dsl_string(text: str) -> str:
-    """A DSL string literal that reads back as ``text``; CannotPrint where none does."""
-    bad = _UNSPELLABLE.search(text)
-    if bad:
-        raise CannotPrint(f"the DSL cannot write the character U+{ord(bad.group()):04X} in the string "
-                          f"{json.dumps(text[:40])}; keep this spec in YAML or remove the character")
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
-
-
-def dsl_scalar(value: Any) -> str:
-    constant = _constant(value)
-    if constant is not None:
-        return constant
-    if isinstance(value, float) and not math.isfinite(value):
-        if math.isnan(value):
-            raise CannotPrint("the DSL has no way to write NaN")
-        return "1e999" if value > 0 else "-1e999"  # what the reader turns into infinity
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(dsl_scalar(v) for v in value) + "]"
-    if isinstance(value, str):
-        if _NAME.match(value) and value not in _KEYWORDS:
-            return value
-        if _is_expression(value) and _round_trips_as_expression(value):
-            return value
-        return dsl_string(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {dsl_scalar(v)}" for k, v in value.items()) + "}"
-    raise CannotPrint(f"the DSL has no way to write a {type(value).__name__}")
-
-
-def _round_trips_as_expression(text: str) -> bool:
-    """An expression prints bare only if the DSL reads it back as the same string."""
-    from specdsl.frontend.dsl import load_dsl
-
-    try:
-        data, _ = load_dsl(f"layers {{\n    x(k={text})\n}}\n")
-    except Exception:
-        return False
-    return data["layers"][0]["x"]["k"] == text
 
 
 @dataclass
@@ -228,7 +147,7 @@ class DslPrinter:
         if "model" in d:
             name = d["model"]
             params = f"({params_text(d['params'])})" if d.get("params") else ""
-            self.emit(f"model {name if _NAME.match(str(name)) else dsl_string(str(name))}{params}", 0, ("model",))
+            self.emit(f"model {name if NAME.match(str(name)) else dsl_string(str(name))}{params}", 0, ("model",))
         for vname, values in (d.get("variants") or {}).items():
             settings = ", ".join(f"{k}={dsl_scalar(v)}" for k, v in values.items())
             self.emit(f"variant {vname}({settings})", 0, ("variants", vname))
@@ -387,7 +306,7 @@ class DslPrinter:
         if isinstance(layer, str):
             return layer
         op = op_of(layer)
-        if op is None or not _NAME.match(op):
+        if op is None or not NAME.match(op):
             raise CannotPrint(f"the DSL has no way to write the layer {json.dumps(layer)[:60]}")
         meta = {k: v for k, v in layer.items() if k != op}
         return self.refs(meta) + op + self.args_text(op, layer[op], meta) + self.suffix(meta)
@@ -437,9 +356,5 @@ def to_dsl(data: dict[str, Any], smap: SourceMap | None = None,
            comments: Sequence[tuple[int, int, str]] = ()) -> str:
     return DslPrinter(data, smap, comments).print()
 
-
-# -- YAML (specdsl/render/printer_yaml.py) -------------------------------------
-
-from specdsl.render.printer_yaml import to_yaml, yaml_scalar  # noqa: E402
 
 __all__ = ["CannotPrint", "dsl_scalar", "dsl_string", "op_of", "to_dsl", "to_yaml", "yaml_scalar"]

@@ -1,48 +1,23 @@
 """Spec data -> YAML text (`specdsl convert --to yaml`), with the source's comments where it has any.
 
-The YAML half of specdsl.render.printer, which re-exports it.
+The YAML half of specdsl.render.printer, which re-exports it; values are spelled by
+``printer_scalars.py``. Which arguments hold nested layers the block rules say (``LAYER_KEYS``).
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
 from typing import Any
 
-from specdsl.render.printer import LAYER_LIST_KEYS, CannotPrint, _constant
+from specdsl.blocks.registry import LAYER_KEYS
+from specdsl.render.printer_scalars import yaml_scalar
 from specdsl.source import PathKey, SourceMap
-
-_YAML_SPECIAL_START = set("-?:,[]{}#&*!|>'\"%@`")
-
-
-def yaml_scalar(value: Any) -> str:
-    from specdsl.errors import SourceLoc
-    from specdsl.frontend.yaml import resolve_plain
-
-    constant = _constant(value)
-    if constant is not None:
-        return constant
-    if isinstance(value, float) and not math.isfinite(value):
-        return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
-    if isinstance(value, (int, float)):
-        text = repr(value)
-        return text if "e" not in text or "." in text else text.replace("e", ".0e", 1)
-    if isinstance(value, str):
-        plain_ok = (value and value[0] not in _YAML_SPECIAL_START and value == value.strip()
-                    and ": " not in value and " #" not in value and "\n" not in value
-                    and not any(c in value for c in ",[]{}")  # flow indicators: `{out: max(a, b)}`
-                    and resolve_plain(value, SourceLoc("", 1, 1)) == (value, None))
-        return value if plain_ok else json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(yaml_scalar(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {yaml_scalar(v)}" for k, v in value.items()) + "}"
-    raise CannotPrint(f"YAML has no way to write a {type(value).__name__}")
 
 
 def _holds_layers(key: str, value: Any) -> bool:
-    return (key in LAYER_LIST_KEYS and isinstance(value, list)) or key == "branches"
+    """Whether ``value`` is layers to write one per line: a user block's or a block argument's list of
+    layers, or inception's ``branches`` (a mapping or list of such lists)."""
+    return ((key == "layers" or key in LAYER_KEYS) and isinstance(value, list)) or key == "branches"
 
 
 def _nested(value: Any) -> bool:
