@@ -108,6 +108,9 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
         assert not missing, f"not installed under specdsl/{folder}: {sorted(missing)}"
     for name in MAPPED:
         assert not (purelib / name).exists(), f"a top-level '{name}' was installed into site-packages"
+    # The checkout's pointer (specdsl/backends/__init__.py) stays out of the wheel: backends/ is the package.
+    assert (installed / "backends" / "__init__.py").read_text(encoding="utf-8") == \
+        (ROOT / "backends" / "__init__.py").read_text(encoding="utf-8")
 
     specdsl = bindir / "specdsl"
     check = _run([specdsl, "check", "vgg16"], cwd=tmp_path)
