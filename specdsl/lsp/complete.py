@@ -214,7 +214,7 @@ def _complete_yaml(text: str, lines: list[str], line: int, before_line: str,
     blocks = _user_blocks(text, False)
     if re.search(r"\binputs:\s*\[[^\]]*$", before_line) or re.match(r"\s*-\s*inputs:", before_line):
         return [Item(n, "ref", "node", "") for n in names(line)]
-    m = re.search(rf"({_WORD}):\s*\{{[^}}]*$", before_line)
+    m = re.search(rf"({_WORD}):\s*\{{(?=[^}}]*$)", before_line)  # an op's flow mapping, still open
     if m:
         inside = before_line[m.end():]
         value = re.search(rf"(?:^|[,{{]\s*)({_WORD}):\s*(?:{_WORD})?$", inside)
