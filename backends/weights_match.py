@@ -1,10 +1,15 @@
-"""Matching a checkpoint's tensors to a spec's, by structure: shared by the PyTorch and NumPy backends.
+"""Matching a checkpoint's tensors to a spec's: shared by the PyTorch and NumPy backends.
 
-The spec's tensors and the checkpoint's, each in module order, must agree in shape one by one
-(torchvision's layout and the spec's own both load; names are not compared). With
-``transfer=True`` a spec that changed part of the network (a 10-class head, an added layer)
-takes every tensor that still fits: the longest order-preserving run of shape matches, which
-must be the only one — where two alignments fit equally well the load is refused, not guessed.
+By name (the default): a spec's state_dict keys are its module names (issue 24; the zoo uses
+torchvision's), so a checkpoint's keys must be the spec's, with the same shapes, in any order
+(safetensors sorts them). Strict: a missing, unexpected or mis-shaped tensor is an error naming
+the key, the spec line and the shapes. With ``transfer=True`` every tensor whose name and shape
+agree is kept, the rest reported: checkpoint tensors skipped, spec tensors re-initialised.
+
+By position (``match="position"``, asked for): for checkpoints whose names differ. The spec's
+tensors and the checkpoint's, each in module order, must agree in shape one by one; with
+``transfer`` the longest order-preserving run of shape matches is taken, which must be the only
+one — where two alignments fit equally well the load is refused, not guessed.
 No torch here: a checkpoint is any mapping of names to objects with a ``.shape``.
 """
 
@@ -13,12 +18,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
 
 # Header metadata key holding the tensors' module order in files we write (safetensors sorts keys).
 ORDER_KEY = "specdsl.order"
+# How many problems a strict load by name lists before summing up the rest.
+MAX_LISTED = 8
+MatchMode = Literal["name", "position"]
 
 
 def load_error(message: str, hint: str | None = None, loc: SourceLoc | None = None,
@@ -42,25 +50,28 @@ class Slot:
 @dataclass
 class LoadReport:
     """What a load did: (spec key, checkpoint key, shape) per loaded tensor, the spec's tensors
-    that got none (new layers) and the checkpoint's that went unused."""
+    that got none (re-initialised: new or re-shaped layers) and the checkpoint's that went unused
+    (skipped); ``mode`` says how tensors were matched."""
 
     loaded: list[tuple[str, str, tuple[int, ...]]] = field(default_factory=list)
     new: list[Slot] = field(default_factory=list)
     unused: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    mode: MatchMode = "name"
 
     @property
     def complete(self) -> bool:
         return not self.new and not self.unused
 
     def table(self) -> str:
-        lines = [f"loaded {len(self.loaded)} tensors"]
+        how = "by name" if self.mode == "name" else "by position (names not compared, as asked)"
+        lines = [f"kept {len(self.loaded)} tensors, matched {how}"]
         if self.new:
             layers = sorted({s.path for s in self.new}, key=[s.path for s in self.new].index)
-            lines.append(f"new (not in the checkpoint, initialised): {len(self.new)} tensors in "
-                         f"{len(layers)} layer(s)")
+            lines.append(f"re-initialised (not in the checkpoint, or shaped differently): {len(self.new)} tensors "
+                         f"in {len(layers)} layer(s)")
             lines += [f"  {s.key:<40} {list(s.shape)}  {s.where()}" for s in self.new]
         if self.unused:
-            lines.append(f"unused checkpoint tensors: {len(self.unused)}")
+            lines.append(f"skipped checkpoint tensors: {len(self.unused)}")
             lines += [f"  {key:<40} {list(shape)}" for key, shape in self.unused]
         return "\n".join(lines)
 
@@ -77,27 +88,74 @@ def module_order(recorded: str | None, keys: list[str]) -> list[str]:
     return sorted(keys, key=lambda k: [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in k.split(".")])
 
 
-def match(slots: list[Slot], tensors: Mapping[str, Any], transfer: bool) -> LoadReport:
-    """Pair spec slots with checkpoint tensors by order and shape (see the module docstring)."""
+def match(slots: list[Slot], tensors: Mapping[str, Any], transfer: bool, mode: MatchMode = "name") -> LoadReport:
+    """Pair spec slots with checkpoint tensors, by name or by position (see the module docstring)."""
+    if mode == "position":
+        return match_position(slots, tensors, transfer)
+    if mode != "name":
+        raise load_error(f"match is 'name' or 'position'; received {mode!r}", code="E503")
+    report = LoadReport()
+    problems: list[Diagnostic] = []
+    for slot in slots:
+        value = tensors.get(slot.key)
+        if value is None:
+            report.new.append(slot)
+            problems.append(Diagnostic(
+                "error", "E503", f"the checkpoint has no tensor '{slot.key}' {list(slot.shape)} ({slot.where()})",
+                slot.loc))
+        elif tuple(value.shape) != slot.shape:
+            report.new.append(slot)
+            report.unused.append((slot.key, tuple(value.shape)))
+            problems.append(Diagnostic(
+                "error", "E503", f"checkpoint tensor '{slot.key}' has shape {list(value.shape)}, but the spec's "
+                f"({slot.where()}) has {list(slot.shape)}", slot.loc))
+        else:
+            report.loaded.append((slot.key, slot.key, slot.shape))
+    known = {s.key for s in slots}
+    for key, value in tensors.items():
+        if key not in known:
+            report.unused.append((key, tuple(value.shape)))
+            problems.append(Diagnostic("error", "E503", f"checkpoint tensor '{key}' {list(value.shape)} is not "
+                                       "one of the spec's", None))
+    if problems and not transfer:
+        if not report.loaded:
+            raise load_error(
+                f"no checkpoint tensor name is one of the spec's ({len(tensors)} in the checkpoint, "
+                f"{len(slots)} in the spec; the spec's first: '{slots[0].key if slots else ''}', the checkpoint's "
+                f"first: '{next(iter(tensors), '')}')", "name the spec's layers as the checkpoint's modules "
+                "(`as conv1`), or load by position with match='position' (--match position)", code="E503")
+        shown = problems[:MAX_LISTED]
+        hint = ("load with transfer=True (--transfer) to keep the tensors that fit and re-initialise the rest, "
+                "or match='position' (--match position) for a checkpoint whose names differ")
+        shown[-1] = Diagnostic(shown[-1].severity, shown[-1].code, shown[-1].message, shown[-1].loc, hint=hint,
+                               notes=(f"and {len(problems) - len(shown)} more",) if len(problems) > len(shown) else ())
+        raise SpecError(shown, {})
+    return report
+
+
+def match_position(slots: list[Slot], tensors: Mapping[str, Any], transfer: bool) -> LoadReport:
+    """Pair spec slots with checkpoint tensors by order and shape, names not compared."""
     entries = [(k, tuple(v.shape)) for k, v in tensors.items()]
-    if [s.key for s in slots] == [k for k, _ in entries] or len(slots) == len(entries):
-        report = LoadReport()
+    if len(slots) == len(entries):
+        report = LoadReport(mode="position")
         for slot, (key, shape) in zip(slots, entries):
             if slot.shape != shape:
                 if transfer:
                     break
                 raise load_error(
                     f"checkpoint tensor '{key}' has shape {list(shape)}, but the spec's '{slot.key}' "
-                    f"({slot.where()}) has {list(slot.shape)}",
+                    f"({slot.where()}) has {list(slot.shape)} (matching by position)",
                     "load with transfer=True (--transfer) to take only the tensors that fit", slot.loc, code="E503")
             report.loaded.append((slot.key, key, shape))
         else:
             return report
     if not transfer:
         raise load_error(f"the checkpoint has {len(entries)} tensors, the spec {len(slots)}: they do not "
-                     "correspond one to one", "load with transfer=True (--transfer) to take only the tensors "
-                     "that fit, or check that the checkpoint is this model's", code="E503")
-    return _align(slots, entries)
+                     "correspond one to one (matching by position)", "load with transfer=True (--transfer) to take "
+                     "only the tensors that fit, or check that the checkpoint is this model's", code="E503")
+    report = _align(slots, entries)
+    report.mode = "position"
+    return report
 
 
 def _align(slots: list[Slot], entries: list[tuple[str, tuple[int, ...]]]) -> LoadReport:

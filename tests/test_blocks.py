@@ -77,7 +77,7 @@ def test_resnet_receptive_fields(name: str) -> None:
 
 
 def _projections(m: specdsl.Model) -> list[str]:
-    return sorted({n.path.rsplit(".shortcut", 1)[0] for n in m.graph.nodes if ".shortcut[" in n.path})
+    return sorted({n.path.rsplit(".downsample", 1)[0] for n in m.graph.nodes if ".downsample[" in n.path})
 
 
 def test_auto_shortcuts_where_torchvision_puts_them() -> None:
@@ -90,10 +90,10 @@ def test_auto_shortcuts_where_torchvision_puts_them() -> None:
     # Every projection is a 1x1 conv without bias followed by batch norm.
     m = specdsl.load("resnet50")
     for node in m.graph.nodes:
-        if node.path.endswith(".shortcut[0]"):
+        if node.path.endswith(".downsample[0]"):  # torchvision's name: layer1.0.downsample.0
             assert node.op == "conv"
             assert node.args.k == 1 and node.args.bias is False
-        if node.path.endswith(".shortcut[1]"):
+        if node.path.endswith(".downsample[1]"):
             assert node.op == "bn"
 
 
@@ -107,7 +107,7 @@ layers:
         - conv: {out: 32, k: 3, stride: 2, pad: 1}
       shortcut: auto
 """)
-    conv = next(n for n in m.graph.nodes if n.path == "layers[0].shortcut[0]")
+    conv = next(n for n in m.graph.nodes if n.path == "[0].downsample[0]")
     assert m.analysis.figures[conv.index].attrs.stride == (2, 2)
     assert m.rows()[-1][1].shape == (32, 16, 16)
 
@@ -138,8 +138,8 @@ layers:
     # Layer i sees the block input plus i earlier outputs of k = 4 channels each.
     assert [c for _, c in convs] == [8, 12, 16]
     shapes = {n.path: m.analysis.figures[n.index].shape for n in m.graph.nodes}
-    assert shapes["layers[0].cat"] == (8 + 3 * 4, 16, 16)
-    assert shapes["layers[1].pool"] == (10, 8, 8)  # floor(20 * 0.5) channels, 2x2 average pool
+    assert shapes["[0].cat"] == (8 + 3 * 4, 16, 16)
+    assert shapes["[1].pool"] == (10, 8, 8)  # floor(20 * 0.5) channels, 2x2 average pool
 
 
 def test_dense_block_without_bottleneck() -> None:
@@ -189,8 +189,7 @@ layers:
         c: [{maxpool: {k: 3, stride: 1, pad: 1}}]
 """)
     assert m.rows()[-1][1].shape == (4 + 6 + 16, 8, 8)
-    assert {n.path for n in m.graph.nodes} >= {"layers[0].a[0]", "layers[0].b[1]", "layers[0].c[0]",
-                                              "layers[0].concat"}
+    assert {n.path for n in m.graph.nodes} >= {"[0].a[0]", "[0].b[1]", "[0].c[0]", "[0].concat"}
 
 
 def test_user_blocks_expressions_defaults_and_repeat() -> None:
@@ -210,10 +209,10 @@ layers:
     name: last
 """)
     assert m.shape("last") == (16, 4, 4)
-    assert m.shape("layers[0].layers[0]") == (8, 32, 32)
+    assert m.shape("[0][0]") == (8, 32, 32)
     paths = [n.path for n in m.graph.nodes if n.op == "conv"]
-    assert paths == ["layers[0].layers[0]", "layers[1][0].layers[0]", "layers[1][1].layers[0]",
-                     "layers[1][2].layers[0]"]
+    # A block call is a container; `as last` on a repeat is the container of its copies.
+    assert paths == ["[0][0]", "last[0][0]", "last[1][0]", "last[2][0]"]
 
 
 def test_blocks_with_several_inputs_and_skip_connections() -> None:
@@ -280,9 +279,12 @@ def test_resnet_merges_are_aligned() -> None:
 def test_depth_report_collapses_blocks(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "resnet50", "--depth", "1"]) == 0
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith("layers[")]
-    assert len(rows) == 13  # stem (4) + 7 block calls (repeats folded into their call) + gap + linear
-    assert any("unit ×3" in r for r in rows)  # the resnet family's unit, a bottleneck in resnet50
+    lines = out.splitlines()
+    rows = [line.split()[:2] for line in lines[5:lines.index(lines[1], 5)]]
+    # torchvision's modules: the stem, four stages (their units folded in), the pool and the head
+    assert rows == [["conv1", "conv"], ["bn1", "bn"], ["relu", "relu"], ["maxpool", "maxpool"],
+                    ["layer1", "stage"], ["layer2", "stage"], ["layer3", "stage"], ["layer4", "stage"],
+                    ["avgpool", "gap"], ["fc", "linear"]]
     assert "25,557,032" in out
 
 
@@ -313,7 +315,7 @@ def test_errors_deep_in_a_block_point_at_the_block_with_the_expansion_path() -> 
         specdsl.load(str(GOLDEN / "error_inside_block.yaml"))
     (diag,) = info.value.errors
     assert diag.loc is not None and diag.loc.line == 7
-    assert diag.path == "layers[0].layers[0]"
+    assert diag.path == "[0][0]"
     assert any("while expanding block 'unit'" in n for n in diag.notes)
 
 
@@ -360,7 +362,7 @@ def test_analysis_reports_shape_problems_once_in_node_order() -> None:
     m = specdsl.load("model: m\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 4, k: 9}\n  - relu\n"
                      "  - conv: {out: 4, k: 3, in: 5}\n    inputs: [input]\n", strict=False)
     # The relu fails silently: its input's error explains it.
-    assert [(d.code, d.path) for d in m.diagnostics] == [("E304", "layers[0]"), ("E302", "layers[2]")]
+    assert [(d.code, d.path) for d in m.diagnostics] == [("E304", "[0]"), ("E302", "[2]")]
     assert [f.failed for _, f in m.rows()] == [False, True, True, True]
 
 
@@ -420,9 +422,8 @@ def test_a_new_block_is_one_rule(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setitem(BLOCKS, "twice", BlockRule("twice", TwiceArgs, expand, lambda raw, nested: 4, doc="test"))
     m = model("model: m\ninput: [3, 8, 8]\nlayers:\n  - twice: {out: 5}\n    repeat: 2\n")
-    assert [n.path for n in m.graph.nodes][-4:] == ["layers[0][1].conv0", "layers[0][1].conv1",
-                                                   "layers[0][1].skip", "layers[0][1].add"]
-    assert m.graph.blocks == {"layers[0][0]": "twice", "layers[0][1]": "twice"}
+    assert [n.path for n in m.graph.nodes][-4:] == ["[1].conv0", "[1].conv1", "[1].skip", "[1].add"]
+    assert m.graph.blocks == {"[0]": "twice", "[1]": "twice"}
     with pytest.raises(SpecError) as info:
         model("model: m\ninput: [3, 8, 8]\nlayers:\n  - twice: {out: 0}\n")
     assert [d.code for d in info.value.errors] == ["E205"]

@@ -34,11 +34,12 @@ def test_each_copy_sees_its_number() -> None:
     model = specdsl.load(DSL)
     assert [fig.shape[0] for _, fig in rows(model, "conv")] == [8, 8, 12, 16, 16, 16]
     assert [fig.attrs.p for _, fig in rows(model, "dropout")] == [0.0, 0.1, 0.2]
-    # `if j != 1` keeps copies 0 and 2; their paths keep the copy numbers
-    assert [path for path, _ in rows(model, "conv")][-2:] == ["layers[2][0]", "layers[2][2]"]
-    # `as stack` names the last copy's output
+    # `if j != 1` keeps copies 0 and 2; unnamed, they number on among their siblings (the one
+    # switched off takes no place)
+    assert [path for path, _ in rows(model, "conv")][-2:] == ["[2]", "[3]"]
+    # `as stack` is the container of the copies, and names the last copy's output
     stack = next(n for n in model.graph.nodes if n.name == "stack")
-    assert stack.path == "layers[1][2].layers[2]"
+    assert stack.path == "stack[2][2]"
 
 
 def test_the_count_comes_from_parameters_and_zero_leaves_the_layer_out() -> None:

@@ -210,7 +210,7 @@ def test_init_mapping_form() -> None:
 
 
 @pytest.mark.parametrize(("meta", "code"), [
-    ("name: 9x", "E205"), ("name: a b", "E205"), ("frozen: 1", "E202"), ("init: kaiming_normall", "E202"),
+    ("name: '12'", "E380"), ("name: a b", "E380"), ("frozen: 1", "E202"), ("init: kaiming_normall", "E202"),
     ("inputs: []", "E205"), ("inputs: input", "E202"), ("repeat: -1", "E205"), ("if: 3", "E365"),
 ])
 def test_meta_key_rules(meta: str, code: str) -> None:
@@ -381,7 +381,7 @@ def test_zoo_yaml_validates_against_the_json_schema(schema: dict) -> None:
         errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(data)]
         assert errors == [], name
         checked += 1
-    assert checked >= 2  # alexnet, lenet5 (vgg16 and vgg16_bn became variants of the vgg family)
+    assert checked >= 1  # lenet5 (alexnet's stages, named as torchvision's modules, are blocks)
     bad, _ = load_yaml(layer_spec("conv: {out: 4, k: 3, strides: 2}"))
     assert list(validator.iter_errors(bad))
 

@@ -39,16 +39,16 @@ def test_parts_have_their_shapes_and_the_split_the_whole() -> None:
     m = load()
     assert m.shape("s") == (8, 6, 6)
     shapes = {node.path: fig.shape for node, fig in m.rows()}
-    assert shapes["layers[0].0"] == (4, 6, 6)
-    assert shapes["layers[0].1"] == (4, 6, 6)
-    assert shapes["layers[6].1"] == (6, 6, 6)
+    assert shapes["s.0"] == (4, 6, 6)  # a part's path: its split's, then the part's number
+    assert shapes["s.1"] == (4, 6, 6)
+    assert shapes["t.1"] == (6, 6, 6)
     assert m.rows()[-1][1].shape == (2, 6, 6)
 
 
 def test_each_part_is_one_node_however_often_it_is_referred_to() -> None:
     text = SHUFFLE_UNIT.replace("[@t.0, @c] -> add", "[@t.0, @c] -> add as a\n    [@t.0, @a] -> add")
     parts = [n for n in load(text).graph.nodes if n.op == "part"]
-    assert sorted(n.path for n in parts) == ["layers[0].0", "layers[0].1", "layers[6].0", "layers[6].1"]
+    assert sorted(n.path for n in parts) == ["s.0", "s.1", "t.0", "t.1"]
 
 
 def test_yaml_refers_to_parts_as_name_dot_index() -> None:

@@ -88,22 +88,24 @@ def save_weights(path: str | os.PathLike[str], weights: Mapping[str, Any]) -> No
 
 
 def load_weights(path: str | os.PathLike[str], model: Any = None, *, transfer: bool = False,
-                 seed: int = 0) -> Params:
+                 seed: int = 0, match: str = "name") -> Params:
     """Read a weight file: ``.npz`` under the spec's keys (pickled objects are refused), or, given the
-    model, a checkpoint (``.safetensors``, or a PyTorch file read with weights_only) in torchvision's
-    layout or the spec's, matched by structure as the PyTorch backend does (weights_match.py).
-    With ``transfer``, the spec's tensors the checkpoint lacks get :func:`random_weights`."""
+    model, a checkpoint (``.safetensors``, or a PyTorch file read with weights_only) under the spec's
+    module names, matched by name (or by position with ``match="position"``) as the PyTorch backend
+    does (weights_match.py). With ``transfer``, the spec's tensors the checkpoint lacks get
+    :func:`random_weights`."""
     if str(path).endswith(".npz") or model is None:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
-    from specdsl.backends.weights_match import Slot, match
+    from specdsl.backends.weights_match import Slot
+    from specdsl.backends.weights_match import match as match_tensors
 
     model = as_model(model)
     tensors = _read_checkpoint(path, model)
     locs = {param_key(n.path, w.name): (n.path, n.loc) for n in model.graph.nodes
             for w in model.analysis.figures[n.index].weights}
     slots = [Slot(key, shape, *locs[key]) for key, (shape, _kind) in weight_shapes(model).items()]
-    report = match(slots, tensors, transfer)
+    report = match_tensors(slots, tensors, transfer, match)  # type: ignore[arg-type]
     out = random_weights(model, seed) if report.new else {}
     for spec_key, ckpt_key, _shape in report.loaded:
         value = tensors[ckpt_key]

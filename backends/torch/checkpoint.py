@@ -2,8 +2,9 @@
 
 A checkpoint is untrusted input. It is read from ``.safetensors`` (no code at all) or from a
 PyTorch file with ``torch.load(weights_only=True)`` (tensors and plain containers only; anything
-else is refused before it runs). Its tensors are matched to the spec's by structure, not by
-names (``backends/weights_match.py``, shared with the NumPy backend).
+else is refused before it runs). Its tensors are matched to the spec's by name (the spec's module
+names; the zoo's are torchvision's), or by position when asked (``backends/weights_match.py``,
+shared with the NumPy backend).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from torch import nn
 
 from specdsl.atomic import replace_file
 from specdsl.backends.naming import module_path
-from specdsl.backends.weights_match import ORDER_KEY, LoadReport, Slot, load_error, match, module_order
+from specdsl.backends.weights_match import ORDER_KEY, LoadReport, MatchMode, Slot, load_error, module_order
+from specdsl.backends.weights_match import match as match_tensors
 
 if TYPE_CHECKING:
     from specdsl.api import Model
@@ -109,13 +111,14 @@ def spec_slots(module: nn.Module, model: Model) -> list[Slot]:
 
 
 def load_weights(module: nn.Module, model: Model, path: str | os.PathLike[str], *, transfer: bool = False,
-                 allow_nonfinite: bool = False) -> LoadReport:
-    """Load a checkpoint into a module built from the spec; the report says what went where."""
+                 match: MatchMode = "name", allow_nonfinite: bool = False) -> LoadReport:
+    """Load a checkpoint into a module built from the spec, matched by name (or by position when
+    asked); the report says what went where."""
     slots = spec_slots(module, model)
     state = module.state_dict()
     spec_bytes = sum(v.numel() * v.element_size() for v in state.values())
     tensors = read_checkpoint(path, SIZE_FACTOR * spec_bytes + SIZE_SLACK, allow_nonfinite)
-    report = match(slots, tensors, transfer)
+    report = match_tensors(slots, tensors, transfer, match)
     with torch.no_grad():
         for spec_key, ckpt_key, _ in report.loaded:
             target = state[spec_key]

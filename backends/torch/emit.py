@@ -63,7 +63,7 @@ def emit(model: Model, weights_file: str | None = None) -> str:
 
     ``weights_file``: the .safetensors written beside it (``build --weights``), which the model's
     ``load_weights()`` reads (safetensors, imported only then)."""
-    from specdsl import __version__
+    from specdsl.version import __version__
 
     plan = BlockClassPlan(model)
     plan.plan()
@@ -104,8 +104,11 @@ def emit(model: Model, weights_file: str | None = None) -> str:
             f"            self.fractal_path.column = int(torch.randint(1, {columns + 1}, ()))",
         ]
     if weights_file is not None:
-        out += ["", f"    def load_weights(self, path: str = {weights_file!r}) -> None:",
-                '        """Load the weights `specdsl build --weights` wrote beside this file."""',
+        out += ["", '    def load_weights(self, path: str = "") -> None:',
+                '        """Load the weights `specdsl build --weights` wrote beside this file (or those at path)."""',
+                "        if not path:",
+                "            here = __file__",
+                f'            path = here[:max(here.rfind("/"), here.rfind("\\\\")) + 1] + {weights_file!r}',
                 "        self.load_state_dict(load_file(path))"]
     out += _forward_method(plan, instance_of)
     # Containers keyed 0, 1, ... are nn.Sequential: index them with numbers, as torchvision's code does.

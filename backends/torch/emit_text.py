@@ -39,10 +39,17 @@ def inside(path: str, prefix: str) -> bool:
     return path.startswith(prefix) and len(path) > len(prefix) and path[len(prefix)] in ".["
 
 
+def is_attribute(key: str) -> bool:
+    """Whether a module name can be written as ``self.<key>``; others (``0``, ``block1-0``, a keyword)
+    are registered with ``add_module`` and reached with ``get_submodule``."""
+    return bool(IDENT.match(key)) and not keyword.iskeyword(key)
+
+
 def access(path: str) -> str:
-    """``layers.4.body.0`` -> ``self.layers['4']['body']['0']``."""
+    """``layers.4.body.0`` -> ``self.layers['4']['body']['0']``; ``3.conv`` -> ``self.get_submodule('3')['conv']``."""
     first, *rest = path.split(".")
-    return f"self.{first}" + "".join(f"[{part!r}]" for part in rest)
+    head = f"self.{first}" if is_attribute(first) else f"self.get_submodule({first!r})"
+    return head + "".join(f"[{part!r}]" for part in rest)
 
 
 def shape_comment(shape: Sequence[int] | None) -> str:
@@ -94,14 +101,16 @@ def tree_source(tree: ModuleTree, indent: int) -> list[str]:
 
 
 def attribute_lines(tree: ModuleTree) -> list[str]:
-    """`self.<name> = ...` lines of an __init__: a module, or nested containers."""
+    """`self.<name> = ...` lines of an __init__ (`self.add_module('0', ...)` where the name is no
+    attribute): a module, or nested containers. Names reach the text only through repr()."""
     lines = []
     for key, value in tree.items():
+        lead, close = (f"self.{key} = ", "") if is_attribute(key) else (f"self.add_module({key!r}, ", ")")
         if isinstance(value, dict):
             opening, entries, closing = _container(value, 2)
-            lines += [f"        self.{key} = {opening}", *entries, f"        {closing}"]
+            lines += [f"        {lead}{opening}", *entries, f"        {closing}{close}"]
         else:
-            lines.append(f"        self.{key} = {value}")
+            lines.append(f"        {lead}{value}{close}")
     return lines
 
 
@@ -117,19 +126,20 @@ def sequences(tree: ModuleTree, prefix: tuple[str, ...] = ()) -> set[tuple[str, 
     return found
 
 
-_ACCESS = re.compile(r"self\.([A-Za-z_]\w*)((?:\['[A-Za-z0-9_]*'\])+)")
-_KEY = re.compile(r"\['([A-Za-z0-9_]*)'\]")
+_ACCESS = re.compile(r"self\.(?:([A-Za-z_]\w*)|get_submodule\('([A-Za-z0-9_\-]*)'\))((?:\['[A-Za-z0-9_\-]*'\])+)")
+_KEY = re.compile(r"\['([A-Za-z0-9_\-]*)'\]")
 
 
 def with_indices(text: str, sequential: set[tuple[str, ...]]) -> str:
     """``self.layers['4']`` -> ``self.layers[4]`` where ``layers`` is an ``nn.Sequential``."""
     def index(m: re.Match[str]) -> str:
-        path: tuple[str, ...] = (m.group(1),)
+        first = m.group(1) or m.group(2)
+        path: tuple[str, ...] = (first,)
         parts = []
-        for key in _KEY.findall(m.group(2)):
+        for key in _KEY.findall(m.group(3)):
             parts.append(f"[{int(key)}]" if path in sequential else f"[{key!r}]")
             path = (*path, key)
-        return f"self.{m.group(1)}" + "".join(parts)
+        return m.group(0)[:m.start(3) - m.start(0)] + "".join(parts)
 
     return _ACCESS.sub(index, text)
 

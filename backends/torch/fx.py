@@ -11,7 +11,7 @@ an error at run time names the spec node that raised it (``located.py``).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -20,9 +20,10 @@ from torch import fx, nn
 from specdsl.api import Model
 from specdsl.backends.naming import class_name, init_calls, module_path
 from specdsl.backends.torch import modules
-from specdsl.backends.torch.located import SpecGraphModule, locate
+from specdsl.backends.torch.located import FROZEN_NORMS, SpecGraphModule, locate
 from specdsl.backends.torch.lowerings import Ctor, ModuleLowering, fractal_sampling, lowering_for
 from specdsl.backends.torch.modules import FractalPath
+from specdsl.backends.weights_match import MatchMode
 from specdsl.ir import Node
 from specdsl.ops import OPS
 from specdsl.ops.rule import TensorSpec, Trait
@@ -123,6 +124,7 @@ def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule
     # Kept in meta, not in a forward hook: GraphModule's deepcopy keeps meta (sharing the copied
     # FractalPath with the copied joins) but drops forward hooks.
     gm.meta["specdsl_fractal"] = fractal
+    keep_norms_fixed(gm, [n for n in model.graph.nodes if n.frozen])
     gm.meta["specdsl_fractal_sampling"] = fractal_sampling(ctors)
     return gm
 
@@ -145,29 +147,39 @@ def _nodes_after(graph: fx.Graph, mark: fx.Node) -> list[fx.Node]:
     return out
 
 
-def load_model(source: Any) -> Model:
+def load_model(source: Any, params: Mapping[str, Any] | None = None) -> Model:
     from specdsl.api import load
 
-    return source if isinstance(source, Model) else load(source)
+    if isinstance(source, Model):
+        if params:
+            raise TypeError("params= applies to a spec being loaded, not to a loaded Model: "
+                            "pass it to specdsl.load instead")
+        return source
+    return load(source, params=params) if params else load(source)
 
 
-def to_torch(source: Any, *, seed: int | None = None, weights: str | os.PathLike[str] | None = None,
-             transfer: bool = False, freeze_until: str | None = None,
+def to_torch(source: Any, *, params: Mapping[str, Any] | None = None, seed: int | None = None,
+             weights: str | os.PathLike[str] | None = None, transfer: bool = False,
+             match: MatchMode = "name", freeze_until: str | None = None,
              allow_nonfinite: bool = False) -> SpecGraphModule:
     """A runnable ``nn.Module`` for a spec (path, zoo name, text or a loaded Model).
 
-    ``weights``: a checkpoint (.safetensors, or a PyTorch file read with weights_only) in
-    torchvision's layout or the spec's own keys, matched by structure (see checkpoint.py);
-    ``transfer``: take only the tensors that fit and report the rest (``module.load_report``);
-    ``freeze_until``: parameters of every layer up to and including this named node stop training.
+    ``params``: the model's parameters (``{"classes": 10}``), as ``specdsl.load`` takes them.
+    ``weights``: a checkpoint (.safetensors, or a PyTorch file read with weights_only) whose keys
+    are the spec's module names (the zoo's are torchvision's), matched by name, strictly;
+    ``transfer``: keep the tensors whose name and shape fit and report the rest (``module.load_report``);
+    ``match="position"``: match by order and shape instead, for a checkpoint whose names differ;
+    ``freeze_until``: parameters of every layer up to and including this named node stop training,
+    and its norms keep their statistics fixed in ``train()`` mode (as layers marked ``frozen``).
     """
-    model = load_model(source)
+    model = load_model(source, params)
     module = build_graph_module(model, seed=seed)
     if weights is not None:
         from specdsl.backends.torch.checkpoint import load_weights
 
-        module.load_report = load_weights(module, model, weights, transfer=transfer,
-                                          allow_nonfinite=allow_nonfinite)
+        # nn.Module.__setattr__'s stub takes only tensors and modules; any value is stored as a plain attribute.
+        module.load_report = load_weights(  # type: ignore[assignment]
+            module, model, weights, transfer=transfer, match=match, allow_nonfinite=allow_nonfinite)
     if freeze_until is not None:
         freeze(module, model, freeze_until)
     return module
@@ -197,7 +209,21 @@ def freeze(module: nn.Module, model: Model, until: str) -> list[str]:
             if key.startswith(prefix) and p.requires_grad:
                 p.requires_grad_(False)
                 frozen.append(key)
+    keep_norms_fixed(module, [n for n in model.graph.nodes if n.index in upstream and not n.is_input])
     return frozen
+
+
+def keep_norms_fixed(module: nn.Module, nodes: Sequence[Node]) -> None:
+    """The frozen nodes' norms stay in eval mode (running statistics fixed) when the module trains."""
+    subs = dict(module.named_modules())
+    fixed = set(module.meta.get(FROZEN_NORMS, ())) if isinstance(module, fx.GraphModule) else set()
+    for node in nodes:
+        sub = subs.get(module_path(node.path))
+        if isinstance(sub, nn.modules.batchnorm._NormBase):
+            fixed.add(module_path(node.path))
+            sub.eval()
+    if isinstance(module, fx.GraphModule):
+        module.meta[FROZEN_NORMS] = tuple(sorted(fixed))
 
 
 def capture(module: fx.GraphModule, model: Model, x: torch.Tensor) -> dict[int, torch.Tensor]:

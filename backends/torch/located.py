@@ -36,6 +36,10 @@ def locate(value: fx.Node, node: Node) -> None:
     value.meta["specdsl_notes"] = node.notes
 
 
+# GraphModule.meta key: module paths of the frozen layers' norms (kept in eval mode by train()).
+FROZEN_NORMS = "specdsl_frozen_norms"
+
+
 class SpecGraphModule(fx.GraphModule):
     """A GraphModule whose errors say which spec node failed (see the module docstring)."""
 
@@ -45,6 +49,14 @@ class SpecGraphModule(fx.GraphModule):
         generated = cls.forward  # what fx just compiled from the graph
         cls.forward = _located_forward(generated)
         return code
+
+    def train(self, mode: bool = True) -> SpecGraphModule:
+        """As nn.Module.train, but the norms of frozen layers stay in eval mode: a frozen backbone's
+        batch-norm statistics do not drift while the head trains."""
+        super().train(mode)
+        for path in self.meta.get(FROZEN_NORMS, ()):
+            self.get_submodule(path).eval()
+        return self
 
     def sample_fractal_column(self) -> None:
         """Global drop-path: per training batch, maybe pick the one fractal column every join passes."""

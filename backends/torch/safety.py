@@ -12,7 +12,8 @@ the independent check that it did: parse the source with ``ast`` and accept only
 * functions without decorators; inside them, a small set of statement and expression
   node types (no ``lambda``, ``global``, ``with``, ``try``, ``while``, ``del``,
   f-strings, ``await``, nested imports ...);
-* no dunder name or attribute other than ``__init__`` (as in ``super().__init__()``),
+* no dunder name or attribute other than ``__init__`` (as in ``super().__init__()``) and
+  ``__file__`` read (a string: the emitted module's own path),
   and no reference to a dangerous builtin (``eval``, ``exec``, ``open``,
   ``__import__``, ``getattr`` ...) unless the same function binds that name itself
   (a node called ``eval`` becomes a harmless local variable);
@@ -172,7 +173,8 @@ def _function(fn: ast.FunctionDef, classes: set[str], found: list[str]) -> None:
             found.append(f"line {getattr(node, 'lineno', fn.lineno)}: {type(node).__name__} is not allowed")
             continue
         if isinstance(node, ast.Name):
-            if _dunder(node.id):
+            # __file__ read only: the module's own path (load_weights finds its weights beside it).
+            if _dunder(node.id) and not (node.id == "__file__" and isinstance(node.ctx, ast.Load)):
                 found.append(f"line {node.lineno}: name {node.id}")
             elif node.id in DENIED_NAMES and node.id not in bound:
                 found.append(f"line {node.lineno}: reference to {node.id}")

@@ -54,11 +54,18 @@ class BlockExpander(Protocol):
 
     def seq(self, layers: list[Any], src: PathKey, out: str, x: int | None,
             scope: dict[str, int], frame: Frame) -> int | None:
-        """Expand layers the user wrote, in sequence from node ``x``; the last node, or None on error."""
+        """Expand layers the user wrote, in sequence from node ``x``, as children of the container at
+        path ``out``; the last node, or None on error."""
         ...
 
     def layer(self, raw: Any, src: PathKey, out: str, x: int | None,
-              scope: dict[str, int], frame: Frame) -> int | None: ...
+              scope: dict[str, int], frame: Frame, at: str | None = None) -> int | None:
+        """One layer as a child of container ``out`` (or at exactly path ``at``)."""
+        ...
+
+    def claim(self, container: str, name: str, loc: SourceLoc | None, frame: Frame) -> str | None:
+        """The path of a child named ``name`` in ``container``, or None after reporting a clash."""
+        ...
 
     def shape(self, index: int) -> Shape | None:
         """A built node's output shape (None where its shape rule failed)."""
@@ -71,7 +78,7 @@ class BlockExpander(Protocol):
 
 # expand(expander, layer, src, out, x, frame): the output node of the block called on node x, or None
 # after reporting errors. `src` is the path of the block's arguments in the spec data, `out` the
-# path the generated nodes extend (`layers[4]` -> `layers[4].body[0]`).
+# block's own path, its module: its parts are children of it (`layer1[0]` -> `layer1[0].conv1`).
 ExpandFn = Callable[["BlockExpander", "LayerSpec", PathKey, str, int, Frame], "int | None"]
 # estimate(raw arguments, nested): roughly how many nodes one call makes, from the raw arguments
 # (which may be anything: this runs before validation); nested(layers) estimates a list of layers.

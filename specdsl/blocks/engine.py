@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from specdsl.blocks import indexed, references, user
 from specdsl.blocks.base import Frame
 from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression
+from specdsl.blocks.names import child, name_problem
 from specdsl.blocks.registry import BLOCKS
 from specdsl.blocks.source_exprs import block_expressions
 from specdsl.budgets import MAX_DEPTH, MAX_ERRORS, MAX_NODES, over, raise_hint
@@ -74,6 +75,9 @@ class Expander:
         self.parts: dict[tuple[int, int], int] = {}
         # (id of a scope, name) of named layers that failed: references to them are not errors of their own.
         self.failed: set[tuple[int, str]] = set()
+        # Per container path: how many children it has so far, and its named children -> where named.
+        self.counts: dict[str, int] = {}
+        self.siblings: dict[str, dict[str, SourceLoc | None]] = {}
         self.all_names = _names_in(
             {"layers": spec.layers, "blocks": {n: b.model_dump() for n, b in spec.blocks.items()}})
 
@@ -156,12 +160,42 @@ class Expander:
 
     def seq(self, layers: list[Any], src: PathKey, out: str, x: int | None,
             scope: dict[str, int], frame: Frame) -> int | None:
+        """Layers in sequence as children of the container at path ``out`` ("" is the model)."""
         for i, raw in enumerate(layers):
-            x = self.layer(raw, (*src, i), f"{out}[{i}]", x, scope, frame)
+            x = self.layer(raw, (*src, i), out, x, scope, frame)
         return x
 
+    def position(self, container: str) -> str:
+        """The next positional name in a container: unnamed layers are numbered as nn.Sequential's."""
+        k = self.counts.get(container, 0)
+        self.counts[container] = k + 1
+        return child(container, k)
+
+    def claim(self, container: str, name: str, loc: SourceLoc | None, frame: Frame) -> str | None:
+        """The path of a named child, or None after reporting a bad or repeated name."""
+        problem = name_problem(name)
+        if problem is not None:
+            self.error("E380", f"{problem}; received '{name}'", loc, frame, path=container or None,
+                       hint="name it like a Python attribute (`as conv1`), or quote a name with `-` "
+                       "(`as \"block1-0\"`)")
+            return None
+        taken = self.siblings.setdefault(container, {})
+        if name in taken:
+            first = taken[name]
+            self.diags.append(Diagnostic(
+                "error", "E315", f"layer name '{name}' is already used in this "
+                + (f"container ({container})" if container else "model"), loc,
+                hint="names are module attributes: siblings need different names",
+                notes=((f"first defined at {first}",) if first else ()) + frame.notes, path=container or None))
+            return None
+        taken[name] = loc
+        self.counts[container] = self.counts.get(container, 0) + 1  # a named layer takes a place too
+        return child(container, name)
+
     def layer(self, raw: Any, src: PathKey, out: str, x: int | None,
-              scope: dict[str, int], frame: Frame) -> int | None:
+              scope: dict[str, int], frame: Frame, at: str | None = None) -> int | None:
+        """One layer (maybe repeated) as a child of container ``out``; ``at`` places it at exactly that
+        path instead (a block's body, a named repeat's copy)."""
         if frame.depth >= self.max_depth:
             # Block calls nest layers beyond what the text shows; this also bounds Python's recursion.
             self.error("E324", f"layers nest deeper than {self.max_depth} levels, counting block calls "
@@ -174,7 +208,7 @@ class Expander:
             raise _Abort
         if isinstance(raw, dict) and "index" in raw:
             # `x(n, j)`: each copy is a layer of its own, with j in scope for its arguments and `if`.
-            return indexed.expand(self, raw, src, out, x, scope, frame)
+            return indexed.expand(self, raw, src, out, x, scope, frame, at)
         n_errors = len(self.diags)
         if isinstance(raw, dict) and "if" in raw:
             # The condition first: a switched-off layer's arguments are never evaluated.
@@ -221,9 +255,20 @@ class Expander:
         y = None
         if inputs is None:
             self.check_detached(spec, src, inner, isinstance(raw, dict))
+        base = at
+        if base is None and spec.meta.name is not None:
+            base = self.claim(out, spec.meta.name, spec.arg_locs.get("name", spec.loc), frame)
+            if base is None:
+                return None
+        # An unnamed stage is transparent: its layers continue the container's numbering (NAMING.md).
+        transparent = base is None and spec.op == "stage"
         for r in range(spec.meta.repeat):
-            path = out if spec.meta.repeat == 1 else f"{out}[{r}]"
-            y = None if inputs is None else self.single(spec, src, path, inputs, inner, isinstance(raw, dict))
+            if base is not None:
+                path = base if spec.meta.repeat == 1 else child(base, r)
+            else:
+                path = out if transparent else self.position(out)
+            y = None if inputs is None else self.single(spec, src, path, inputs, inner, isinstance(raw, dict),
+                                                        record=not transparent)
             inputs = None if y is None else (y,)
         if spec.meta.name is not None:
             self.bind_name(spec.meta.name, y, scope, frame, spec.arg_locs.get("name", spec.loc), out)
@@ -298,7 +343,7 @@ class Expander:
         return references.part(self, producer, index, loc, frame)
 
     def single(self, spec: LayerSpec, src: PathKey, out: str, inputs: tuple[int, ...], frame: Frame,
-               written_as_mapping: bool) -> int | None:
+               written_as_mapping: bool, record: bool = True) -> int | None:
         if spec.args is not None:
             rule = OPS[spec.op]
             n = len(inputs)
@@ -313,7 +358,8 @@ class Expander:
         op_src = (*src, spec.op) if written_as_mapping else src
         if self.smap is not None:
             spec = replace(spec, loc=self.smap.key_loc(op_src) or spec.loc)
-        self.blocks.setdefault(out, spec.op)
+        if record:
+            self.blocks.setdefault(out, spec.op)
         if spec.op in self.spec.blocks:
             return user.call(self, spec, op_src, out, inputs, frame)
         if len(inputs) != 1:
@@ -358,7 +404,7 @@ def expand_with_shapes(spec: Spec, max_nodes: int = MAX_NODES,
     ex = Expander(spec, max_nodes, max_depth)
     scope: dict[str, int] = {"input": 0}
     try:
-        out = ex.seq(spec.layers, ("layers",), "layers", 0, scope, Frame(MappingProxyType(dict(spec.params))))
+        out = ex.seq(spec.layers, ("layers",), "", 0, scope, Frame(MappingProxyType(dict(spec.params))))
     except _Abort:
         out = None
     outputs: tuple[tuple[str | None, int], ...] = ()

@@ -13,7 +13,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from specdsl.blocks.base import Frame
-from specdsl.blocks.expr import FUNCTIONS, KEYWORDS
+from specdsl.blocks.expr import FUNCTIONS, KEYWORDS, ExprError
+from specdsl.blocks.names import child, fill_template, is_template
 from specdsl.budgets import over, raise_hint
 from specdsl.schema.names import NAME_PATTERN
 from specdsl.schema.validation import show_value
@@ -27,7 +28,9 @@ _TAKEN = KEYWORDS | set(FUNCTIONS)
 
 
 def expand(ex: Expander, raw: dict[str, Any], src: PathKey, out: str, x: int | None, scope: dict[str, int],
-           frame: Frame) -> int | None:
+           frame: Frame, at: str | None = None) -> int | None:
+    """The copies as children of container ``out``: numbered on in it, or inside a container of the
+    repeat's name (``at``: at exactly that path), or each named by a template (`"denselayer{j + 1}"`)."""
     index = raw["index"]
     where = (*src, "index")
     if not isinstance(index, str) or not re.fullmatch(NAME_PATTERN, index) or index in _TAKEN:
@@ -57,15 +60,28 @@ def expand(ex: Expander, raw: dict[str, Any], src: PathKey, out: str, x: int | N
         ex.error("E330", f"this layer would expand to about {size:,} nodes; {over('max_nodes', ex.max_nodes)}",
                  (*src, "repeat"), frame, path=out, hint="reduce the repeat count; " + raise_hint("max_nodes"))
         return None
+    name = raw.get("name")
+    template = isinstance(name, str) and is_template(name)
+    base = at
+    if base is None and isinstance(name, str) and not template and count:
+        base = ex.claim(out, name, ex.loc((*src, "name")), frame)
+        if base is None:
+            return None
     y = x
     for r in range(count):
         copy = layer if r == 0 else {k: v for k, v in layer.items() if k != "inputs"}
         inner = frame._replace(env=MappingProxyType({**frame.env, index: r}))
-        y = ex.layer(copy, src, f"{out}[{r}]", y, scope, inner)
+        if template and isinstance(name, str):
+            try:
+                copy = {**copy, "name": fill_template(name, inner.env)}
+            except ExprError as exc:
+                ex.error("E380", f"cannot fill the name template '{name}': {exc}", (*src, "name"), frame, path=out,
+                         hint=f"use the index in braces: `as \"block{{{index}}}\"`")
+                return None
+        y = ex.layer(copy, src, out, y, scope, inner, at=None if base is None else child(base, r))
         if y is None:
             return None
-    name = raw.get("name")
-    if isinstance(name, str):
+    if isinstance(name, str) and not template:
         if y == x:  # no copy was built (a count of 0, or every copy's `if` false)
             ex.switched_off[name] = ex.loc((*src, "repeat"))
         else:

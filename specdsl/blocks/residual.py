@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from specdsl.blocks.base import BlockExpander, BlockRule, Frame, LayerList
+from specdsl.blocks.names import child
 from specdsl.errors import SourceLoc
 from specdsl.ops.rule import Args, fmt_shape
 from specdsl.source import PathKey
@@ -25,17 +26,21 @@ class ResidualArgs(Args):
         "no shortcut at all when they change (MobileNetV2)")
     pre: LayerList | None = Field(default=None, description="pre-activation layers shared by both paths")
     post: str | LayerList | None = Field(default=None, description="layers after the sum, e.g. relu")
+    shortcut_name: str = Field(default="downsample", description="the module name of the shortcut's layers "
+                               "(torchvision's ResNet: downsample; RegNet: proj)")
 
 
 def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, frame: Frame) -> int | None:
     args = ex.validate(ResidualArgs, spec.raw_args, src, frame, "'residual'")
     if args is None:
         return None
+    # pre, body and post layers are the block's own children (BasicBlock's conv1, bn1, ...), numbered
+    # together; the shortcut is a container of its own (torchvision's `downsample`).
     scope = {"input": x}
     start: int | None = x
     if args.pre is not None:
-        start = ex.seq(args.pre, (*src, "pre"), f"{out}.pre", x, scope, frame)
-    body = ex.seq(args.body, (*src, "body"), f"{out}.body", start, dict(scope), frame)
+        start = ex.seq(args.pre, (*src, "pre"), out, x, scope, frame)
+    body = ex.seq(args.body, (*src, "body"), out, start, dict(scope), frame)
     if body is None or start is None:
         return None
     in_shape, body_shape = ex.shape(x), ex.shape(body)
@@ -45,7 +50,8 @@ def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, f
     if mode == "identity_if_same" and in_shape != body_shape:
         y = body  # shapes change: the block is a plain sequence
     elif isinstance(mode, list):
-        shortcut = ex.seq(mode, (*src, "shortcut"), f"{out}.shortcut", start, dict(scope), frame)
+        path = ex.claim(out, args.shortcut_name, spec.loc, frame)
+        shortcut = None if path is None else ex.seq(mode, (*src, "shortcut"), path, start, dict(scope), frame)
     elif mode in ("identity", "identity_if_same") or (
             mode == "auto" and (in_shape == body_shape or None in (in_shape, body_shape))):
         shortcut = x
@@ -53,7 +59,8 @@ def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, f
             notes = (f"the identity shortcut carries the block input {fmt_shape(in_shape)} unchanged, "
                      f"but the body gives {fmt_shape(body_shape)}; use `shortcut: auto` to project",)
     else:
-        shortcut = projection(ex, start, body, f"{out}.shortcut", frame, spec.loc)
+        path = ex.claim(out, args.shortcut_name, spec.loc, frame)
+        shortcut = None if path is None else projection(ex, start, body, path, frame, spec.loc)
     if mode != "identity_if_same" or in_shape == body_shape:
         if shortcut is None:
             return None
@@ -61,8 +68,8 @@ def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, f
     if args.post is not None:
         post_src = (*src, "post")
         if isinstance(args.post, str):
-            return ex.layer(args.post, post_src, f"{out}.post[0]", y, dict(scope), frame)
-        return ex.seq(args.post, post_src, f"{out}.post", y, dict(scope), frame)
+            return ex.layer(args.post, post_src, out, y, dict(scope), frame)
+        return ex.seq(args.post, post_src, out, y, dict(scope), frame)
     return y
 
 
@@ -83,9 +90,9 @@ def projection(ex: BlockExpander, x: int, body: int, path: str, frame: Frame, lo
         if s is None:
             s = max(1, -(-in_shape[1 + axis] // body_shape[1 + axis]))
         stride.append(s)
-    conv = ex.prim("conv", (x,), f"{path}[0]", frame, loc, out=body_shape[0], k=1,
+    conv = ex.prim("conv", (x,), child(path, 0), frame, loc, out=body_shape[0], k=1,
                    stride=stride if len(set(stride)) > 1 else stride[0], bias=False)
-    return ex.prim("bn", (conv,), f"{path}[1]", frame, loc)
+    return ex.prim("bn", (conv,), child(path, 1), frame, loc)
 
 
 def estimate(raw: Any, nested: Callable[[Any], int]) -> int:

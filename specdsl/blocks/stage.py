@@ -1,4 +1,8 @@
-"""stage: a named group of layers (`stage: [...]` or `stage: {layers: [...]}`)."""
+"""stage: a group of layers (`stage: [...]` or `stage: {layers: [...]}`).
+
+Named (`stage { ... } as layer1`), it is a container of that name; unnamed, it is transparent:
+its layers continue the numbering of the container around it (the engine decides which).
+"""
 
 from __future__ import annotations
 
@@ -20,11 +24,11 @@ class StageArgs(Args):
 def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, frame: Frame) -> int | None:
     raw = spec.raw_args
     if isinstance(raw, list):
-        return ex.seq(raw, src, f"{out}.stage", x, {"input": x}, frame)
+        return ex.seq(raw, src, out, x, {"input": x}, frame)
     args = ex.validate(StageArgs, raw, src, frame, "'stage'")
     if args is None:
         return None
-    return ex.seq(args.layers, (*src, "layers"), f"{out}.stage", x, {"input": x}, frame)
+    return ex.seq(args.layers, (*src, "layers"), out, x, {"input": x}, frame)
 
 
 def estimate(raw: Any, nested: Callable[[Any], int]) -> int:

@@ -67,9 +67,9 @@ def call(ex: CallingExpander, spec: LayerSpec, src: PathKey, out: str, inputs: t
     scope = {"input": inputs[0], **dict(zip(block.inputs, inputs))}
     bsrc: PathKey = ("blocks", name)
     if block.layers is not None:
-        y = ex.seq(block.layers, (*bsrc, "layers"), f"{out}.layers", inputs[0], scope, inner)
+        y = ex.seq(block.layers, (*bsrc, "layers"), out, inputs[0], scope, inner)
     else:
-        y = ex.layer(body_of(block)[0], bsrc, out, inputs[0], scope, inner)
+        y = ex.layer(body_of(block)[0], bsrc, out, inputs[0], scope, inner, at=out)
     if y is not None:
         types = {p: d if isinstance(d, str) and d in TYPES else type(d).__name__ for p, d in block.params.items()}
         ex.calls[out] = BlockCall(name, dict(env), types, tuple(block.inputs), inputs, y)

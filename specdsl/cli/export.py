@@ -32,9 +32,12 @@ def add_weight_flags(parser: argparse.ArgumentParser) -> None:
     """--weights and what goes with it (shared by the commands that build a module)."""
     parser.add_argument("--weights", metavar="CHECKPOINT",
                         help="load a checkpoint (.safetensors, or a PyTorch state_dict file read with "
-                             "weights_only) in torchvision's layout or the spec's own")
+                             "weights_only) whose keys are the spec's module names (the zoo's: torchvision's)")
     parser.add_argument("--transfer", action="store_true",
-                        help="load only the tensors that fit (a changed head) and report the rest")
+                        help="keep only the tensors whose name and shape fit (a changed head) and report the rest")
+    parser.add_argument("--match", choices=("name", "position"), default="name",
+                        help="match checkpoint tensors by name (default) or by order and shape, for a "
+                             "checkpoint whose names differ")
     parser.add_argument("--freeze-until", metavar="NODE",
                         help="stop training the named node and every layer it depends on")
 
@@ -44,7 +47,7 @@ def build_module(args: argparse.Namespace, model: Any) -> Any:
     from specdsl.backends.torch.fx import to_torch
 
     module = to_torch(model, seed=getattr(args, "seed", 0), weights=args.weights, transfer=args.transfer,
-                      freeze_until=args.freeze_until)
+                      match=getattr(args, "match", "name"), freeze_until=args.freeze_until)
     report = getattr(module, "load_report", None)
     if report is not None:
         print(f"weights from {args.weights}: " + report.table().replace("\n", "\n  "), file=sys.stderr)

@@ -167,68 +167,11 @@ class Builder(FamilyDeclarations):
             kind = part.data
             if kind == "args":
                 has_args = True
-                for a in part.children:
-                    if a.data == "kwarg":
-                        key_tok, val = a.children
-                        key = key_tok.value
-                        # An op with an `init` argument of its own (prelu, layer_scale) takes `init=` as
-                        # that argument; elsewhere `init=` is the layer's initialisation scheme.
-                        rule = lookup(op)
-                        own = rule is not None and key in rule.args.model_fields
-                        target, target_keys = (meta, meta_keys) if key in META_KWARGS and not own \
-                            else (args, arg_keys)
-                        if key in target:
-                            self.diags.append(Diagnostic(
-                                "error", "E102", f"argument '{key}' given twice", self.loc(key_tok),
-                                hint="remove one of them"))
-                            continue
-                        target[key] = self.value(val)
-                        target_keys[key] = self.loc(key_tok)
-                    else:
-                        if args:
-                            self.diags.append(Diagnostic(
-                                "error", "E402", "positional argument after a keyword argument",
-                                self.loc(a), hint="put positional arguments first"))
-                        positional.append(self.value(a.children[0]))
+                self._arguments(op, part, args, arg_keys, meta, meta_keys, positional)
             elif kind == "sections":
-                children = part.children
-                section = BLOCK_SECTIONS[op][0] if op in BLOCK_SECTIONS else "body"
-                i = 0
-                while i < len(children):
-                    if hasattr(children[i], "type"):  # a named section: NAME body
-                        section = children[i].value
-                        key_loc = self.loc(children[i])
-                        i += 1
-                    else:
-                        key_loc = self.loc(children[i])
-                    body = self.body(children[i], branches=section == "branches")
-                    if section == "branches":
-                        body = self.branches(body, op)
-                    if section in args:
-                        self.diags.append(Diagnostic(
-                            "error", "E102", f"section '{section}' given twice", key_loc))
-                    args[section] = body
-                    arg_keys[section] = key_loc
-                    section = "__next__"
-                    i += 1
-            elif kind == "repeat":
-                tok = part.children[0]
-                meta["repeat"] = Located(self.int_literal(tok, tok.value[1:]), self.loc(tok))
-                meta_keys["repeat"] = self.loc(tok)
-            elif kind == "repeat_expr":
-                meta["repeat"] = self.value(part.children[1])
-                meta_keys["repeat"] = self.loc(part.children[0])
-                if len(part.children) > 2:  # `x(n, j)`: the copies' index
-                    tok = part.children[2]
-                    meta["index"] = Located(tok.value, self.loc(tok))
-                    meta_keys["index"] = self.loc(tok)
-            elif kind == "condition":
-                meta["if"] = self.value(part.children[0])
-                meta_keys["if"] = meta["if"].loc
-            elif kind == "alias":
-                tok = part.children[0]
-                meta["name"] = Located(tok.value, self.loc(tok))
-                meta_keys["name"] = self.loc(tok)
+                self._sections(op, part, args, arg_keys)
+            else:
+                self._meta(part, meta, meta_keys)
         loc = self.loc(node)
         if positional:
             args["__positional__"] = Located(Positional(positional), positional[0].loc)
@@ -239,6 +182,80 @@ class Builder(FamilyDeclarations):
         layer.update(meta)
         keys.update(meta_keys)
         return Located(layer, loc, keys)
+
+    def _arguments(self, op: str, part: Any, args: dict[str, Located], arg_keys: dict[str, SourceLoc],
+                   meta: dict[str, Located], meta_keys: dict[str, SourceLoc], positional: list[Located]) -> None:
+        """`(4, k=3, init=...)`: positional values, the op's keyword arguments and the layer's own keys."""
+        for a in part.children:
+            if a.data == "kwarg":
+                key_tok, val = a.children
+                key = key_tok.value
+                # An op with an `init` argument of its own (prelu, layer_scale) takes `init=` as
+                # that argument; elsewhere `init=` is the layer's initialisation scheme.
+                rule = lookup(op)
+                own = rule is not None and key in rule.args.model_fields
+                target, target_keys = (meta, meta_keys) if key in META_KWARGS and not own \
+                    else (args, arg_keys)
+                if key in target:
+                    self.diags.append(Diagnostic(
+                        "error", "E102", f"argument '{key}' given twice", self.loc(key_tok),
+                        hint="remove one of them"))
+                    continue
+                target[key] = self.value(val)
+                target_keys[key] = self.loc(key_tok)
+            else:
+                if args:
+                    self.diags.append(Diagnostic(
+                        "error", "E402", "positional argument after a keyword argument",
+                        self.loc(a), hint="put positional arguments first"))
+                positional.append(self.value(a.children[0]))
+
+    def _sections(self, op: str, part: Any, args: dict[str, Located], arg_keys: dict[str, SourceLoc]) -> None:
+        """`{ ... } shortcut { ... }`: a block's layer lists, the first one its unnamed section."""
+        children = part.children
+        section = BLOCK_SECTIONS[op][0] if op in BLOCK_SECTIONS else "body"
+        i = 0
+        while i < len(children):
+            if hasattr(children[i], "type"):  # a named section: NAME body
+                section = children[i].value
+                key_loc = self.loc(children[i])
+                i += 1
+            else:
+                key_loc = self.loc(children[i])
+            body = self.body(children[i], branches=section == "branches")
+            if section == "branches":
+                body = self.branches(body, op)
+            if section in args:
+                self.diags.append(Diagnostic(
+                    "error", "E102", f"section '{section}' given twice", key_loc))
+            args[section] = body
+            arg_keys[section] = key_loc
+            section = "__next__"
+            i += 1
+
+    def _meta(self, part: Any, meta: dict[str, Located], meta_keys: dict[str, SourceLoc]) -> None:
+        """What follows the call: `x3` or `x(n, j)`, `if cond`, `as name`."""
+        kind = part.data
+        if kind == "repeat":
+            tok = part.children[0]
+            meta["repeat"] = Located(self.int_literal(tok, tok.value[1:]), self.loc(tok))
+            meta_keys["repeat"] = self.loc(tok)
+        elif kind == "repeat_expr":
+            meta["repeat"] = self.value(part.children[1])
+            meta_keys["repeat"] = self.loc(part.children[0])
+            if len(part.children) > 2:  # `x(n, j)`: the copies' index
+                tok = part.children[2]
+                meta["index"] = Located(tok.value, self.loc(tok))
+                meta_keys["index"] = self.loc(tok)
+        elif kind == "condition":
+            meta["if"] = self.value(part.children[0])
+            meta_keys["if"] = meta["if"].loc
+        elif kind == "alias":
+            tok = part.children[0]
+            # `as "block1-0"`: a quoted module name (checked by the expander, E380).
+            text = tok.value[1:-1] if tok.type == "STRING" else tok.value
+            meta["name"] = Located(text, self.loc(tok))
+            meta_keys["name"] = self.loc(tok)
 
     def branches(self, body: Located, op: str) -> Located:
         named: dict[str, Located] = {}

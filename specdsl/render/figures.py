@@ -72,8 +72,9 @@ def rf_text(rf: RF) -> str:
     return " × ".join(str(a) for a in rf) + global_suffix(rf)
 
 
-# `layers[4][1].body[0]` -> `layers[4]`, `[1]`, `body[0]`: a repeat copy is one level deeper.
-_SEGMENT = re.compile(r"[^.\[\]]+(?:\[\d+\])?|\[\d+\]")
+# `layer1[0].conv1` -> `layer1`, `[0]`, `conv1`: a path's module names, one level each (a position
+# in a container, or a repeat's copy, is a level of its own).
+_SEGMENT = re.compile(r"[^.\[\]]+|\[\d+\]")
 
 
 def path_segments(path: str) -> list[str]:

@@ -61,7 +61,7 @@ def rows(model: Checked, depth: int | None = None, saved: Sequence[int] | None =
         if node.is_input:
             out.append(Row("input", "input", fmt_shape(fig.shape or ()), 0, 0, rf_text(fig.rf)))
             continue
-        label = node.path if not node.name else f"{node.path} ({node.name})"
+        label = node.path if not node.name or node.path == node.name else f"{node.path} ({node.name})"
         shape = fmt_shape(fig.shape) if fig.shape else "error" if not fig.failed else "—"
         if depth is not None and path_depth(node.path) > depth:
             key = path_prefix(node.path, depth)
@@ -73,7 +73,7 @@ def rows(model: Checked, depth: int | None = None, saved: Sequence[int] | None =
                 copies[key] = set()
                 out.append(row)
             rest = node.path[len(key):]
-            if rest.startswith("["):
+            if rest.startswith("[") and key not in model.graph.blocks:  # the copies of a named repeat
                 copies[key].add(rest.split("]", 1)[0])
                 row.op = f"{row.op.split(' ×')[0]} ×{len(copies[key])}"
             row.params += fig.params

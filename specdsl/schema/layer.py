@@ -45,7 +45,9 @@ class InitSpec(Args):
 class LayerMeta(Args):
     """Keys every layer may carry beside its op."""
 
-    name: NodeName | None = Field(default=None, description="a name to refer to this node by")
+    # Checked by the expander (E380, specdsl.blocks.names): a module name, or a copy-name template.
+    name: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, description="the layer's module name, and a name to refer to its output by")
     frozen: bool = Field(default=False, description="parameters get requires_grad=False")
     init: InitScheme | InitSpec | None = Field(default=None, description="weight initialisation")
     inputs: Annotated[list[NodeRef], Field(min_length=1)] | None = Field(
