@@ -1,65 +1,114 @@
-"""Design-space sweeps: the static figures of a model family over a grid of parameter values.
+"""Design-space sweeps: the static figures of a model family over a grid or a sample of parameter values.
 
 The lectures' grid search over widths and depths, done without training and without torch:
 each point is the spec loaded with those parameter values (parsed once, then validated,
-expanded and analysed per point), reported with its parameters, MACs, peak inference memory
-and receptive field. A point is on the Pareto front when no other point is at least as good
-in every figure (fewer parameters, fewer MACs, less memory, a larger receptive field) and
-better in one.
+expanded and analysed per point), reported with its figures (:data:`specdsl.search.where.FIGURES`:
+parameters, MACs, peak inference memory, the local receptive field, ...). ``where`` keeps the
+points that meet a condition over the figures (``params <= 5e6 and macs <= 600M``); a point is
+on the Pareto front when no other kept point is at least as good in every objective (by default
+fewer parameters, MACs and memory and a larger receptive field) and better in one; :func:`best`
+ranks them.
 """
 
 from __future__ import annotations
 
 import gc
-import itertools
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from specdsl.blocks.engine import expand_with_shapes
 from specdsl.budgets import DEFAULT as DEFAULT_BUDGETS
 from specdsl.budgets import Budgets
 from specdsl.errors import Diagnostic, SpecError
-from specdsl.passes.analysis import analyze
+from specdsl.passes.analysis import Analysis, analyze
+from specdsl.passes.receptive import local_field, sees_global
 from specdsl.schema.document import validate_document
-from specdsl.schema.params import ParamChoice
+from specdsl.schema.params import ParamChoice, TextValue, from_text, kind_of_decl
+from specdsl.search.space import MAX_POINTS, Axis, grid
+from specdsl.search.where import DEFAULT_OBJECTIVES, Expression, TrainPeak, check_condition, check_objective, parse
+
+__all__ = ["MAX_POINTS", "Objective", "Point", "best", "grid", "objectives_of", "pareto", "sweep"]
 
 # Unknown variant or parameter, a value of the wrong kind, a parameter without a value.
 PARAMETER_ERRORS = frozenset({"E360", "E361", "E362", "E363"})
-# At most this many points: a grid is a product, and a typo (`--param d=1,...,1000`) should not run for hours.
-MAX_POINTS = 10_000
 
 
 @dataclass(frozen=True)
 class Point:
+    """One member of the family: its parameter values (typed), its figures, or the error that rejected it."""
+
     values: dict[str, Any]
-    params: int | None = None
-    macs: int | None = None
-    peak_bytes: int | None = None
-    rf: int | None = None  # the largest receptive-field side at the last spatial node
+    figures: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     pareto: bool = False
+    feasible: bool = True  # meets the sweep's `where` condition
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def params(self) -> int | None:
+        return self.figures.get("params")
 
-def grid(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every combination of the axes' values, in order (the last axis varies fastest)."""
-    count = math.prod(len(v) for v in axes.values()) if axes else 1
-    if count > MAX_POINTS:
-        raise SpecError([Diagnostic("error", "E367", f"the sweep has {count:,} points, more than {MAX_POINTS:,}",
-                                    None, hint="sweep fewer values per parameter")])
-    names = list(axes)
-    return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))]
+    @property
+    def macs(self) -> int | None:
+        return self.figures.get("macs")
+
+    @property
+    def peak_bytes(self) -> int | None:
+        return self.figures.get("peak_bytes")
+
+    @property
+    def rf(self) -> int | None:
+        """The local receptive field's largest side at the last spatial node (None: no local field)."""
+        return self.figures.get("rf") or None
+
+    @property
+    def rf_global(self) -> bool:
+        return bool(self.figures.get("rf_global"))
+
+    def env(self) -> dict[str, Any]:
+        """What a condition or objective sees: the parameter values, then the figures."""
+        return {**self.values, **self.figures}
 
 
-def sweep(source: Any, axes: Mapping[str, Sequence[Any]], *, variant: str | None = None, batch: int = 1,
-          input: tuple[int, ...] | None = None, budgets: Budgets | None = None, jobs: int | None = None) -> list[Point]:
-    """The figures of every point of the grid; a point the spec rejects carries its first error.
+@dataclass(frozen=True)
+class Objective:
+    """A figure (or an expression of figures) to minimise, or to maximise."""
 
+    expr: Expression
+    maximise: bool = False
+
+    def key(self, point: Point) -> float:
+        value = self.expr(point.env())
+        return -value if self.maximise else value
+
+    def __str__(self) -> str:
+        return f"{self.expr.text}:{'max' if self.maximise else 'min'}"
+
+
+def objectives_of(texts: Sequence[str] | None, names: Sequence[str] = ()) -> list[Objective]:
+    """``macs``, ``rf:max``, ``params / 1e6:min`` -> objectives (the defaults where none is given)."""
+    out = []
+    for text in texts or DEFAULT_OBJECTIVES:
+        body, _, goal = text.rpartition(":")
+        if goal not in ("min", "max"):
+            body, goal = text, "min"
+        out.append(Objective(parse(body.strip(), names, "--objective"), goal == "max"))
+    return out
+
+
+def sweep(source: Any, axes: Mapping[str, Axis] | None = None, *, points: Sequence[Mapping[str, Any]] | None = None,
+          variant: str | None = None, batch: int = 1, input: tuple[int, ...] | None = None,
+          budgets: Budgets | None = None, jobs: int | None = None, where: str | None = None,
+          objectives: Sequence[str] | None = None) -> list[Point]:
+    """The figures of every point of the grid of ``axes`` (or of the given ``points``, e.g. from
+    :func:`specdsl.search.space.sample`); a point the spec rejects carries its first error.
+
+    ``where`` marks the points that fail it infeasible (``Point.feasible``); the Pareto front is taken
+    over the feasible ones, along ``objectives`` (figure names or expressions, ``:max`` to maximise).
     ``jobs`` worker processes share the points (None: one per available core, 1: none). Workers are
     forked, so they exist only where the caller can safely fork (POSIX, one thread running); elsewhere
     the points are computed in this process.
@@ -72,34 +121,128 @@ def sweep(source: Any, axes: Mapping[str, Sequence[Any]], *, variant: str | None
         file, text, variant = hit
     else:
         file, text = read_source(source, budgets)
-    data, smap = read_data(text, file, budgets)  # parsed once for the whole grid
-    grid_values = grid(axes)
-    job = _Job(data, smap, variant, batch, input, budgets)
+    data, smap = read_data(text, file, budgets)  # parsed once for all points
+    declared = data.get("params") if isinstance(data, dict) and isinstance(data.get("params"), dict) else {}
+    values = [_typed(p, declared) for p in (points if points is not None else grid(axes or {}))]
+    condition = parse(where, list(declared)) if where else None
+    goals = objectives_of(objectives, list(declared))
+    calls = tuple(c for e in (condition, *(g.expr for g in goals)) if e is not None for c in e.calls)
+    job = _Job(data, smap, variant, batch, input, budgets, calls)
     # Many small acyclic objects per point: the cyclic collector would only add pauses (as in load()).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        workers = _workers(jobs, len(grid_values))
-        outcomes = _in_workers(job, grid_values, workers) if workers > 1 else job.run(grid_values)
+        workers = _workers(jobs, len(values))
+        outcomes = _in_workers(job, values, workers) if workers > 1 else job.run(values)
     finally:
         if gc_was_enabled:
             gc.enable()
 
-    points: list[Point] = []
+    out: list[Point] = []
     first_error: SpecError | None = None
-    for values, outcome in zip(grid_values, outcomes):
+    for point_values, outcome in zip(values, outcomes):
         if isinstance(outcome, Point):
-            points.append(outcome)
+            out.append(outcome)
             continue
         error = SpecError(outcome, {file: text})
         first = error.errors[0] if error.errors else None
         if first is not None and first.code in PARAMETER_ERRORS:
             raise error  # a misspelt parameter or a value of the wrong kind: the grid itself is wrong
         first_error = first_error or error
-        points.append(Point(values, error=f"{first.code}: {first.message}" if first else "rejected"))
-    if first_error is not None and not any(p.ok for p in points):
+        out.append(Point(point_values, error=f"{first.code}: {first.message}" if first else "rejected"))
+    if first_error is not None and not any(p.ok for p in out):
         raise first_error  # no point loads: the spec itself is broken, say where
-    return pareto(points)
+    sample = next((p for p in out if p.ok), None)
+    if sample is not None:
+        for g in goals:
+            check_objective(g.expr, sample.env())
+        if condition is not None:
+            check_condition(condition, sample.env())
+            out = [p if not p.ok or condition(p.env()) else replace(p, feasible=False) for p in out]
+    return pareto(out, goals)
+
+
+def _typed(values: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
+    """Command-line text as the parameter's declared kind, so reports carry 1.5, not "1.5"."""
+    out = {}
+    for name, value in values.items():
+        kind = kind_of_decl(declared.get(name)) if name in declared else None
+        if isinstance(value, str) and kind is not None:
+            converted = from_text(value, kind)
+            value = converted if converted is not None else TextValue(value)
+        elif kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        out[name] = value
+    return out
+
+
+def point_figures(analysis: Analysis, node_count: int) -> dict[str, Any]:
+    """The figures a condition or objective may name (specdsl.search.where.FIGURES)."""
+    t = analysis.totals
+    # The local field at the last node that has one: after the gates, before the classifier's pool.
+    rf = next((f.rf for f in reversed(analysis.figures) if local_field(f.rf) is not None), None)
+    side = max(int(a.size) for a in rf) if rf else 0
+    return {"params": t.params, "trainable": t.trainable, "macs": t.macs, "flops": t.flops,
+            "peak_bytes": t.peak_bytes, "activation_bytes": t.activation_bytes, "param_bytes": t.param_bytes,
+            "rf": side, "rf_global": bool(rf is not None and sees_global(rf)), "nodes": node_count}
+
+
+def train_peak(graph: Any, analysis: Analysis, call: TrainPeak) -> int:
+    from types import SimpleNamespace
+
+    from specdsl.passes.train_memory import predict
+
+    return predict(SimpleNamespace(graph=graph, analysis=analysis), call.batch, call.optimizer, call.amp).peak
+
+
+def evaluate(data: Any, smap: Any, variant: str | None, values: dict[str, Any], batch: int,
+             input: tuple[int, ...] | None, budgets: Budgets, calls: Sequence[TrainPeak]) -> Point | list[Diagnostic]:
+    """One point from the parsed spec: its figures, or the diagnostics that rejected it."""
+    try:
+        spec = validate_document(data, smap, ParamChoice(variant, values))
+        if input is not None:
+            spec.input = tuple(input)
+        graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
+        analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs)
+    except SpecError as exc:
+        return list(exc.diagnostics)
+    errors = [d for d in analysis.diagnostics if d.is_error]
+    if errors:
+        return errors
+    figures = point_figures(analysis, len(graph.nodes))
+    for call in calls:
+        figures[call.name] = train_peak(graph, analysis, call)
+    return Point(values, figures)
+
+
+def _dominates(ka: Sequence[float], kb: Sequence[float]) -> bool:
+    return all(x <= y for x, y in zip(ka, kb)) and tuple(ka) != tuple(kb)
+
+
+def pareto(points: list[Point], objectives: Sequence[Objective] | None = None) -> list[Point]:
+    """The points, each marked whether it is on the Pareto front (among the feasible points that load)."""
+    goals = list(objectives) if objectives is not None else objectives_of(None)
+    keys = {id(p): tuple(g.key(p) for g in goals) for p in points if p.ok and p.feasible}
+    good = list(keys.items())
+    out = []
+    for p in points:
+        key = keys.get(id(p))
+        front = key is not None and not any(_dominates(k, key) for q, k in good if q != id(p))
+        out.append(replace(p, pareto=front))
+    return out
+
+
+def best(points: Sequence[Point], k: int, objectives: Sequence[Objective] | None = None) -> list[Point]:
+    """The k best feasible points: by Pareto rank (the front first, then the front of the rest, ...),
+    then by the first objective."""
+    goals = list(objectives) if objectives is not None else objectives_of(None)
+    left = [(p, tuple(g.key(p) for g in goals)) for p in points if p.ok and p.feasible]
+    ranked: list[Point] = []
+    while left and len(ranked) < k:
+        front = [(p, key) for p, key in left if not any(_dominates(other, key) for _, other in left)]
+        ranked += [p for p, _ in sorted(front, key=lambda item: item[1][0])]
+        left = [(p, key) for p, key in left if all(p is not q for q, _ in front)]
+    return ranked[:k]
 
 
 # A point's outcome: its figures, or the diagnostics that rejected it.
@@ -116,27 +259,22 @@ class _Job:
     batch: int
     input: tuple[int, ...] | None
     budgets: Budgets
+    calls: tuple[TrainPeak, ...] = ()
 
-    def run(self, grid_values: Sequence[dict[str, Any]]) -> list[Outcome]:
-        return [self.point(values) for values in grid_values]
+    def run(self, points: Sequence[dict[str, Any]]) -> list[Outcome]:
+        # A sampler over value lists draws the same point again: its figures are computed once.
+        seen: dict[tuple[Any, ...], Outcome] = {}
+        out = []
+        for values in points:
+            key = tuple((k, type(v), v) for k, v in values.items())
+            if key not in seen:
+                seen[key] = self.point(values)
+            found = seen[key]
+            out.append(replace(found, values=values) if isinstance(found, Point) else found)
+        return out
 
     def point(self, values: dict[str, Any]) -> Outcome:
-        try:
-            spec = validate_document(self.data, self.smap, ParamChoice(self.variant, values))
-            if self.input is not None:
-                spec.input = tuple(self.input)
-            graph, shapes, rfs = expand_with_shapes(spec, max_nodes=self.budgets.max_nodes,
-                                                    max_depth=self.budgets.max_depth)
-            analysis = analyze(graph, batch=self.batch, shapes=shapes, rfs=rfs)
-        except SpecError as exc:
-            return list(exc.diagnostics)
-        errors = [d for d in analysis.diagnostics if d.is_error]
-        if errors:
-            return errors
-        t = analysis.totals
-        rf = analysis.figures[t.rf_node].rf if t.rf_node is not None else None
-        side = max((int(a.size) for a in rf), default=None) if rf else None
-        return Point(values, t.params, t.macs, t.peak_bytes, side)
+        return evaluate(self.data, self.smap, self.variant, values, self.batch, self.input, self.budgets, self.calls)
 
 
 # Below this many points a sweep takes tens of milliseconds: starting processes would cost more.
@@ -166,14 +304,14 @@ def _run_share(share: Sequence[dict[str, Any]]) -> list[Outcome]:
     return _current.run(share)
 
 
-def _in_workers(job: _Job, grid_values: list[dict[str, Any]], workers: int) -> list[Outcome]:
+def _in_workers(job: _Job, points: list[dict[str, Any]], workers: int) -> list[Outcome]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     global _current
     # Interleaved shares: a grid grows along its last axis, so contiguous shares would be unequal.
-    shares = [grid_values[k::workers] for k in range(workers)]
+    shares = [points[k::workers] for k in range(workers)]
     _current = job
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -181,26 +319,10 @@ def _in_workers(job: _Job, grid_values: list[dict[str, Any]], workers: int) -> l
     except (OSError, ImportError, BrokenProcessPool):
         # No worker could start (no semaphores in a sandbox, no memory to fork) or one died: this
         # process computes the points itself, as with jobs=1.
-        return job.run(grid_values)
+        return job.run(points)
     finally:
         _current = None
-    outcomes: list[Outcome] = [None] * len(grid_values)  # type: ignore[list-item]
+    outcomes: list[Outcome] = [None] * len(points)  # type: ignore[list-item]
     for k, result in enumerate(results):
         outcomes[k::workers] = result
     return outcomes
-
-
-def _dominates(a: Point, b: Point) -> bool:
-    ka = (a.params, a.macs, a.peak_bytes, -(a.rf or 0))
-    kb = (b.params, b.macs, b.peak_bytes, -(b.rf or 0))
-    return all(x <= y for x, y in zip(ka, kb)) and ka != kb  # type: ignore[operator]
-
-
-def pareto(points: list[Point]) -> list[Point]:
-    """The points, each marked whether it is on the Pareto front (among the points that load)."""
-    good = [p for p in points if p.ok]
-    out = []
-    for p in points:
-        front = p.ok and not any(_dominates(q, p) for q in good if q is not p)
-        out.append(Point(p.values, p.params, p.macs, p.peak_bytes, p.rf, p.error, front))
-    return out

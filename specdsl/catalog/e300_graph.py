@@ -189,6 +189,25 @@ ENTRIES = (
         unchecked="a command line, not a spec: `specdsl sweep` and specdsl.sweep.sweep raise it",
     ),
     Entry(
+        "E376", "bad sweep condition or objective",
+        "`specdsl sweep --where` and `--objective` (and specdsl.search's constraints) are expressions in the "
+        "spec's own language over a point's figures (params, macs, peak_bytes, rf, ...; `specdsl params "
+        "FAMILY` lists them) and the family's parameters, with units (600M, 24GiB) and "
+        "train_peak(batch=N, amp='bf16'). A name that is neither, a syntax error, or a condition that is "
+        "not true or false is refused before the sweep runs, with a caret under the flag's text.",
+        "specdsl sweep efficientnet --param width=1.0,1.2 --where \"parms <= 5e6\"",
+        "Fix the name (the hint gives the nearest), or compare a figure: `params <= 5e6`.",
+        unchecked="a command-line flag, not a spec: `specdsl sweep` and specdsl.sweep.sweep raise it",
+    ),
+    Entry(
+        "E377", "range in a grid",
+        "A range of numbers (`--param width=0.5:2.0`) has no list of values for a grid to enumerate; "
+        "only integer ranges (`depth=1..4`) do.",
+        "specdsl sweep efficientnet --param width=0.5:2.0",
+        "Sample the space (`--sample 100`) or list values (`--param width=0.5,1.0,2.0`).",
+        unchecked="a command-line flag, not a spec: `specdsl sweep` and specdsl.sweep.sweep raise it",
+    ),
+    Entry(
         "E368", "output is not a node",
         "A declared output (`outputs [...]`, YAML `outputs:`) names no node of the model's layers.",
         _HEAD + "layers {\n    conv(8, k=3) as logits\n}\noutputs [@logit]\n",

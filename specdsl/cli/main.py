@@ -18,6 +18,7 @@ from specdsl.cli import check, diagram, diff, explain, export, sweep, torch_comm
 from specdsl.cli.common import EXIT_BUG, EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_budget_flags, budgets_of
 from specdsl.cli.files import OutputError
 from specdsl.cli.params import add_param_flags
+from specdsl.cli.params import register as add_params
 from specdsl.cli.report import add_report_flags, report, run_reporting
 from specdsl.errors import SpecError
 from specdsl.lsp import register as add_lsp
@@ -100,7 +101,7 @@ def add_fmt(sub: Any) -> None:
 # backends, running Graphviz) stay inside the command functions.
 COMMANDS: tuple[Callable[[Any], None], ...] = (
     check.add_check, check.add_schema, check.add_zoo, add_convert, add_fmt, check.add_ops, explain.register,
-    torch_commands.register, export.register, diagram.register, diff.register, sweep.register, add_lsp,
+    torch_commands.register, export.register, diagram.register, diff.register, sweep.register, add_params, add_lsp,
 )
 
 

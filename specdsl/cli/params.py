@@ -31,3 +31,55 @@ def choice_of(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "param", None):
         out["params"] = dict(args.param)
     return out
+
+
+def register(sub: Any) -> None:
+    cmd = sub.add_parser("params", help="a model family's parameters, defaults and variants",
+                         description="List what `--param` and `--variant` may set for a spec or zoo family, and the "
+                                     "figures `sweep --where` and `--objective` may name.")
+    cmd.add_argument("spec", metavar="FILE|ZOO-NAME")
+    cmd.add_argument("--json", action="store_true", help="as one JSON object")
+    cmd.set_defaults(func=cmd_params)
+
+
+def family(source: str) -> dict[str, Any]:
+    """The parameters (name -> kind and default), the variants (name -> values) of a family, parsed only."""
+    from specdsl.api import _zoo_variant, read_data, read_source
+    from specdsl.schema.params import TYPES, kind_of_decl
+
+    hit = _zoo_variant(source)
+    file, text = (hit[0], hit[1]) if hit else read_source(source)
+    data, _ = read_data(text, file)
+    declared = data.get("params") if isinstance(data, dict) and isinstance(data.get("params"), dict) else {}
+    variants = data.get("variants") if isinstance(data, dict) and isinstance(data.get("variants"), dict) else {}
+    params = {name: {"kind": kind_of_decl(decl), "default": None if decl in TYPES else decl}
+              for name, decl in declared.items()}
+    return {"file": file, "params": params, "variants": variants}
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from specdsl.cli.common import EXIT_OK
+    from specdsl.search.where import FIGURES
+
+    found = family(args.spec)
+    if args.json:
+        json.dump({**found, "figures": FIGURES}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    print(f"{found['file']}: {len(found['params'])} parameters, {len(found['variants'])} variants")
+    width = max((len(n) for n in found["params"]), default=0)
+    for name, p in found["params"].items():
+        default = "(required)" if p["default"] is None else json.dumps(p["default"])
+        print(f"  {name.ljust(width)}  {p['kind']:<5}  {default}")
+    if found["variants"]:
+        print("variants:")
+        for name, values in found["variants"].items():
+            print(f"  {name}: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()))
+    print("figures for sweep --where and --objective:")
+    for name, text in FIGURES.items():
+        print(f"  {name:<16} {text}")
+    print("  train_peak(batch=N, amp='bf16'|'fp16', optimizer='sgd'|'momentum'|'adam'|'adamw'): training peak, bytes")
+    return EXIT_OK

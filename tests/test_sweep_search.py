@@ -1,0 +1,159 @@
+"""specdsl sweep as a design-space search: conditions, objectives, top K, typed values, samplers, params."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import specdsl
+from specdsl.cli.main import main
+from specdsl.errors import SpecError
+from specdsl.search.space import Range, grid, parse_range, sample, sobol
+from specdsl.sweep import best, objectives_of, sweep
+
+# A CIFAR ResNet family (He et al. 2016, section 4.2): 6n+2 layers, widths 16·w, 32·w, 64·w.
+RESNET_CIFAR = """\
+model resnet_cifar(n=3, w=1)
+input [3, 32, 32]
+block unit(c: int, stride=1) = residual(shortcut=auto, post=relu) {
+    conv(c, k=3, stride=stride, pad=1, bias=false) -> bn -> relu
+    conv(c, k=3, pad=1, bias=false) -> bn
+}
+layers {
+    conv(16 * w, k=3, pad=1, bias=false) -> bn -> relu
+    unit(16 * w) x(n)
+    unit(32 * w, stride=2) -> unit(32 * w) x(n - 1)
+    unit(64 * w, stride=2) -> unit(64 * w) x(n - 1)
+    gap -> linear(10)
+}
+"""
+
+
+@pytest.fixture
+def cifar(tmp_path) -> str:
+    path = tmp_path / "resnet_cifar.cnn"
+    path.write_text(RESNET_CIFAR)
+    return str(path)
+
+
+def test_the_efficientnet_front_has_local_fields() -> None:
+    points = sweep("efficientnet", {"width": [1.0, 1.1], "depth": [1.0, 1.4], "resolution": [224, 240]}, jobs=1)
+    assert all(p.rf and p.rf_global for p in points)  # SE gates: a local field, plus global context
+    assert sum(p.pareto for p in points) > 1
+    assert {p.rf for p in points if p.values["depth"] == 1.0} == {851}
+
+
+def test_sweep_figures_equal_the_loaded_models(cifar: str) -> None:
+    for p in sweep(cifar, {"n": [1, 2], "w": [1, 2]}, jobs=1):
+        m = specdsl.load(cifar, params=p.values)
+        t = m.totals
+        assert (p.params, p.macs, p.peak_bytes, p.figures["nodes"]) == (t.params, t.macs, t.peak_bytes,
+                                                                          len(m.graph.nodes))
+
+
+def test_the_resnet20_budget_question_is_one_call(cifar: str) -> None:
+    points = sweep(cifar, {"n": [3], "w": [1, 2, 3, 4]}, where="params <= 500k and macs <= 80M",
+                   objectives=["params:max"], jobs=1)
+    kept = [p for p in points if p.feasible]
+    assert [p.values["w"] for p in kept] == [1]  # ResNet-20: 272,474 parameters, 40.8 M MACs
+    assert best(points, 1, objectives_of(["params:max"]))[0].values == {"n": 3, "w": 1}
+    assert kept[0].params == 272_474  # He et al.'s 0.27 M
+
+
+def test_where_with_units_and_train_peak(cifar: str) -> None:
+    points = sweep(cifar, {"w": [1, 4]}, where="train_peak(batch=64, amp='bf16') <= 300MiB", jobs=1)
+    peaks = [p.figures["train_peak_0"] for p in points]
+    assert peaks[0] < peaks[1]
+    assert [p.feasible for p in points] == [peak <= 300 * 2**20 for peak in peaks]
+    m = specdsl.load(cifar, params={"w": 4})
+    assert peaks[1] == m.train_memory(64, amp="bf16").peak
+
+
+@pytest.mark.parametrize(("where", "message", "col"), [
+    ("parms <= 5e6", "'parms', which is neither a figure nor a parameter", 1),
+    ("params <= 5e6 and macs", "`and` needs true or false; received 40813184", 1),
+    ("params + macs", "is a condition, true or false", 1),
+    ("params <= ", "is not an expression", 1),
+    ("params <= 1 and train_peak(batch=0) <= 1", "batch is a positive integer", 17),
+])
+def test_a_bad_condition_is_a_located_error(cifar: str, where: str, message: str, col: int) -> None:
+    with pytest.raises(SpecError) as info:
+        sweep(cifar, {"w": [1]}, where=where, jobs=1)
+    d = info.value.errors[0]
+    assert d.code == "E376" and message in d.message
+    assert d.loc is not None and d.loc.file == "--where" and d.loc.col == col
+
+
+def test_objectives_choose_the_front_and_top_k(cifar: str) -> None:
+    points = sweep(cifar, {"n": [1, 2, 3], "w": [1, 2]}, objectives=["macs", "nodes:max"], jobs=1)
+    front = [p.values for p in points if p.pareto]
+    assert front == [{"n": n, "w": 1} for n in (1, 2, 3)]  # w=2 only costs MACs at the same depth
+    goals = objectives_of(["macs", "nodes:max"])
+    top = best(points, 4, goals)
+    assert [p.values for p in top[:3]] == sorted(front, key=lambda v: v["n"]) and top[3].values["w"] == 2
+
+
+def test_values_come_back_typed_in_json_and_csv(cifar: str, capsys) -> None:
+    assert main(["sweep", "efficientnet", "--param", "width=1.0,1.1", "--param", "resolution=224", "--json",
+                 "--jobs", "1"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["width"] == 1.0 and isinstance(rows[0]["width"], float) and rows[0]["resolution"] == 224
+    assert rows[0]["rf_global"] is True and isinstance(rows[0]["macs"], int)
+    assert main(["sweep", cifar, "--param", "w=1,2", "--csv", "--where", "params <= 2M", "--jobs", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("w,params,") and lines[1].startswith("1,272474,") and len(lines) == 3
+
+
+def test_cli_where_top_and_message(cifar: str, capsys) -> None:
+    assert main(["sweep", cifar, "--param", "n=1..3", "--param", "w=1,2", "--where", "params <= 1M",
+                 "--top", "2", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "5 of 6 points meet --where, the best 2 shown" in out
+    assert main(["sweep", cifar, "--param", "w=1", "--where", "prams < 1", "--jobs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "--where:1:1: error E376" in err and "did you mean 'params'?" in err
+
+
+def test_ranges_and_samplers() -> None:
+    assert parse_range("0.5:2.0") == Range(0.5, 2.0, False) and parse_range("1..4") == Range(1, 4, True)
+    assert parse_range("1.0") is None
+    with pytest.raises(ValueError):
+        parse_range("4..1")
+    assert grid({"d": Range(1, 3, True)}) == [{"d": 1}, {"d": 2}, {"d": 3}]
+    with pytest.raises(SpecError, match="E377"):
+        grid({"w": Range(0.5, 2.0, False)})
+    axes = {"w": Range(0.5, 2.0, False), "d": Range(1, 4, True), "k": [3, 5]}
+    a, b = sample(axes, 64, seed=7), sample(axes, 64, seed=7)
+    assert a == b and a != sample(axes, 64, seed=8)
+    assert all(0.5 <= p["w"] <= 2.0 and p["d"] in (1, 2, 3, 4) and p["k"] in (3, 5) for p in a)
+    assert {p["d"] for p in a} == {1, 2, 3, 4} and sum(p["k"] == 3 for p in a) == 32  # Sobol: even strata
+    assert len(sample(axes, 10, sampler="random", seed=1)) == 10
+
+
+@pytest.mark.parametrize("k", [3, 6])
+def test_sobol_stratifies_every_axis(k: int) -> None:
+    n = 2 ** k
+    points = sobol(n, 12, seed=5)
+    for d in range(12):
+        assert sorted(int(p[d] * n) for p in points) == list(range(n))
+    for a in range(k + 1):  # the first two axes form a (0, k, 2)-net
+        assert len({(int(p[0] * 2 ** a), int(p[1] * 2 ** (k - a))) for p in points}) == n
+
+
+def test_sampled_sweep_on_the_command_line(capsys) -> None:
+    assert main(["sweep", "efficientnet", "--param", "width=0.5:1.5", "--param", "depth=1..2", "--sample", "4",
+                 "--seed", "3", "--json", "--jobs", "1"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 4 and all(isinstance(r["width"], float) and r["depth"] in (1.0, 2.0) for r in rows)
+
+
+def test_params_lists_a_family(capsys) -> None:
+    assert main(["params", "efficientnet"]) == 0
+    out = capsys.readouterr().out
+    assert "width        float  1.0" in out and "efficientnet_b3: width=1.2, depth=1.4" in out
+    assert "train_peak(batch=N" in out
+    assert main(["params", "resnet", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["params"]["bottleneck"] == {"kind": "bool", "default": True}
+    assert found["variants"]["resnet18"]["n1"] == 2 and "macs" in found["figures"]
