@@ -82,7 +82,7 @@ def _static_args(op: str) -> list[str]:
 
 def _op_text(ix: Index, site: Site) -> str:
     rule = lookup(site.op)
-    lines = [f"**{site.op}** — {rule.doc if rule else ''}"]
+    lines = [f"**{site.op}** — {rule.doc if rule else 'not an op or block of specdsl (`specdsl ops` lists them)'}"]
     graph, figures = ix.doc.graph, ix.doc.figures
     if graph is None or figures is None or not site.outputs:
         args = _static_args(site.op)
