@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from specdsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, positive_arg, shape_arg
@@ -72,8 +73,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import resource
-
     import torch
 
     from specdsl.backends.torch.fx import example_input
@@ -86,15 +85,8 @@ def _run(args: argparse.Namespace) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("specdsl run: CUDA is not available on this machine; use --device cpu", file=sys.stderr)
         return EXIT_USAGE
-    if args.verify:
-        from specdsl.backends.torch.verify import verify
-
-        report = verify(model, device=device)
-        if not report.ok:
-            for m in report.mismatches:
-                print(f"verify: {m}", file=sys.stderr)
-            return EXIT_SPEC
-        print(f"verified: {report.nodes} nodes, shapes, parameters and {report.static_macs:,} MACs agree")
+    if args.verify and not _verified(model, device):
+        return EXIT_SPEC
     module = build_module(args, model).to(device)
     # With a checkpoint or frozen layers, a training run shows what it changed (a fine-tuning smoke test).
     before = {k: p.detach().clone() for k, p in module.named_parameters()} \
@@ -105,6 +97,28 @@ def _run(args: argparse.Namespace) -> int:
     if memory_format is not None:
         module = module.to(memory_format=memory_format)
         x = x.contiguous(memory_format=memory_format)
+    times = _timed(_step(args, module, x, device), device, args.steps)
+    _print_timing(args, model, device, memory_format is not None, times)
+    return _training_changes(before, module) if before is not None else EXIT_OK
+
+
+def _verified(model: Any, device: Any) -> bool:
+    """`run --verify`: every node's runtime figures against the static ones (mismatches printed)."""
+    from specdsl.backends.torch.verify import verify
+
+    report = verify(model, device=device)
+    if not report.ok:
+        for m in report.mismatches:
+            print(f"verify: {m}", file=sys.stderr)
+        return False
+    print(f"verified: {report.nodes} nodes, shapes, parameters and {report.static_macs:,} MACs agree")
+    return True
+
+
+def _step(args: argparse.Namespace, module: Any, x: Any, device: Any) -> Callable[[], None]:
+    """One forward pass, or (``--train``) one forward, backward and SGD step, as the flags ask."""
+    import torch
+
     runner: Any = torch.compile(module) if args.compile else module
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp or "")
     optimizer = torch.optim.SGD([p for p in module.parameters() if p.requires_grad], lr=1e-3) \
@@ -126,6 +140,13 @@ def _run(args: argparse.Namespace) -> int:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
+    return step
+
+
+def _timed(step: Callable[[], None], device: Any, steps: int) -> list[float]:
+    """Seconds per step over ``steps`` steps after 3 warm-up steps, sorted (GPU work waited for)."""
+    import torch
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -137,17 +158,26 @@ def _run(args: argparse.Namespace) -> int:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times = []
-    for i in range(args.steps):
+    for i in range(steps):
         start = time.perf_counter()
         step()
         sync()
         times.append(time.perf_counter() - start)
-        _progress(i + 1, args.steps, "timing ")
+        _progress(i + 1, steps, "timing ")
     times.sort()
+    return times
+
+
+def _print_timing(args: argparse.Namespace, model: Any, device: Any, channels_last: bool,
+                  times: list[float]) -> None:
+    import resource
+
+    import torch
+
     median = times[len(times) // 2]
     mode = "train step (fwd+bwd+SGD)" if args.train else "forward"
     print(f"{model.name}: {mode}, batch {args.batch}, input {list(model.graph.input_shape)}, device {device}"
-          + (f", amp {args.amp}" if args.amp else "") + (", channels_last" if memory_format else "")
+          + (f", amp {args.amp}" if args.amp else "") + (", channels_last" if channels_last else "")
           + (", compiled" if args.compile else ""))
     out_shape = model.analysis.figures[model.graph.output].shape
     print(f"  output:     [{args.batch}, {', '.join(map(str, out_shape or ()))}] ({model.graph.dtype})")
@@ -157,16 +187,21 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**20:,.1f} MiB")
     else:
         print(f"  peak process RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.1f} MiB")
-    if before is not None:
-        params = dict(module.named_parameters())
-        changed = [k for k, v in before.items() if not torch.equal(v, params[k].detach())]
-        frozen = [k for k, p in params.items() if not p.requires_grad]
-        moved = sorted(set(changed) & set(frozen))
-        print(f"  training changed {len(changed)} of {len(params)} parameter tensors; "
-              f"{len(frozen)} frozen, {len(moved)} of those changed")
-        if moved:
-            print(f"specdsl run: frozen parameters changed: {', '.join(moved[:5])}", file=sys.stderr)
-            return EXIT_SPEC
+
+
+def _training_changes(before: dict[str, Any], module: Any) -> int:
+    """What training changed; EXIT_SPEC if it changed a frozen parameter."""
+    import torch
+
+    params = dict(module.named_parameters())
+    changed = [k for k, v in before.items() if not torch.equal(v, params[k].detach())]
+    frozen = [k for k, p in params.items() if not p.requires_grad]
+    moved = sorted(set(changed) & set(frozen))
+    print(f"  training changed {len(changed)} of {len(params)} parameter tensors; "
+          f"{len(frozen)} frozen, {len(moved)} of those changed")
+    if moved:
+        print(f"specdsl run: frozen parameters changed: {', '.join(moved[:5])}", file=sys.stderr)
+        return EXIT_SPEC
     return EXIT_OK
 
 

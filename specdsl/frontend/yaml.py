@@ -126,163 +126,203 @@ class _Frame:
         self.start_loc = start_loc
 
 
-def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> tuple[Any, SourceMap]:
-    """Parse YAML text into plain data and a SourceMap; raise SpecError on any problem."""
-    # The SourceMap's contents, frozen into one when the document is complete.
-    values: dict[PathKey, SourceLoc] = {}
-    keys: dict[PathKey, SourceLoc] = {}
-    raws: dict[PathKey, str] = {}
-    diags: list[Diagnostic] = []
-    root: Any = None
-    documents = 0
-    stack: list[_Frame] = []
+class _Reader:
+    """Builds plain data and its SourceMap from libyaml's events, refusing what a spec may not hold."""
 
-    def fail(code: str, message: str, loc: SourceLoc | None, hint: str | None = None) -> SpecError:
-        diags.append(Diagnostic("error", code, message, loc, hint=hint))
-        return SpecError(diags, {file: text})
+    def __init__(self, text: str, file: str, max_depth: int) -> None:
+        self.text = text
+        self.file = file
+        self.max_depth = max_depth
+        # The SourceMap's contents, frozen into one when the document is complete.
+        self.values: dict[PathKey, SourceLoc] = {}
+        self.keys: dict[PathKey, SourceLoc] = {}
+        self.raws: dict[PathKey, str] = {}
+        self.diags: list[Diagnostic] = []
+        self.root: Any = None
+        self.documents = 0
+        self.stack: list[_Frame] = []
 
-    def place(value: Any, loc: SourceLoc, raw: str | None) -> PathKey | None:
+    def fail(self, code: str, message: str, loc: SourceLoc | None, hint: str | None = None) -> SpecError:
+        self.diags.append(Diagnostic("error", code, message, loc, hint=hint))
+        return SpecError(self.diags, {self.file: self.text})
+
+    def feed(self, event: Any) -> None:
+        kind = type(event)
+        if kind in (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent):
+            return
+        loc = _loc(self.file, event.start_mark, event.end_mark)
+        if kind is yaml.DocumentStartEvent:
+            self._document(event, loc)
+            return
+        self._refuse_references(event, loc)
+        if kind is yaml.ScalarEvent:
+            self._scalar(event, loc)
+        elif kind in (yaml.MappingStartEvent, yaml.SequenceStartEvent):
+            self._open({} if kind is yaml.MappingStartEvent else [], loc)
+        elif kind in (yaml.MappingEndEvent, yaml.SequenceEndEvent):
+            frame = self.stack.pop()
+            # Widen the container's span to its real end.
+            start = frame.start_loc
+            self.values[frame.path] = SourceLoc(self.file, start.line, start.col, loc.end_line, loc.end_col)
+
+    def _document(self, event: Any, loc: SourceLoc) -> None:
+        self.documents += 1
+        if self.documents > 1:
+            raise self.fail("E108", "a spec file holds one YAML document; found a second", loc,
+                            hint="remove the `---` separator or split the file")
+        version = getattr(event, "version", None)
+        if version is not None and tuple(version) != (1, 2):
+            # Under 1.1 rules `yes`, `off` or `0o17` read otherwise: a spec is read as YAML 1.2 only.
+            raise self.fail("E113", f"specs are YAML 1.2; the file asks for %YAML {'.'.join(map(str, version))}",
+                            SourceLoc(self.file, 1, 1, 1, 6) if self.text.startswith("%YAML") else loc,
+                            hint="remove the `%YAML` line (or write `%YAML 1.2`)")
+
+    def _refuse_references(self, event: Any, loc: SourceLoc) -> None:
+        """Aliases, anchors and tags: a spec holds plain values only."""
+        if type(event) is yaml.AliasEvent:
+            raise self.fail("E103", f"YAML aliases are not allowed (received *{event.anchor})", loc,
+                            hint="write the value out, or define a block and call it twice")
+        if getattr(event, "anchor", None):
+            raise self.fail("E103", f"YAML anchors are not allowed (received &{event.anchor})", loc,
+                            hint="write the value out, or define a block and call it twice")
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            # Explicit tags (!!python/object, !!binary, !custom) never construct anything here.
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
+            raise self.fail("E104", f"YAML tags are not allowed (received {shown})", loc,
+                            hint="remove the tag; a spec holds plain names, numbers, lists and mappings")
+
+    def _scalar(self, event: Any, loc: SourceLoc) -> None:
+        raw = event.value
+        stack = self.stack
+        is_key = bool(stack) and isinstance(stack[-1].container, dict) and stack[-1].pending_key is None
+        plain = not event.style  # libyaml reports '' for plain, CPython None
+        if plain and not is_key:
+            value, problem = resolve_plain(raw, loc)
+            if problem is not None:
+                self.diags.append(problem)
+        else:
+            value = raw
+        path = self._place(value, loc, raw if (plain or is_key) else None)
+        if path is not None and plain:
+            self.raws[path] = raw
+
+    def _open(self, container: Any, loc: SourceLoc) -> None:
+        if len(self.stack) >= self.max_depth:
+            raise self.fail("E109", f"nesting deeper than {self.max_depth} levels (the max_depth budget)", loc,
+                            hint="specs are shallow; use blocks instead of deep nesting; " + raise_hint("max_depth"))
+        if self.stack and isinstance(self.stack[-1].container, dict) and self.stack[-1].pending_key is None:
+            raise self.fail("E107", "mapping keys must be plain names", loc,
+                            hint="write `name: value`; complex keys are not part of the language")
+        path = self._place(container, loc, None)
+        assert path is not None
+        self.stack.append(_Frame(container, path, loc))
+
+    def _place(self, value: Any, loc: SourceLoc, raw: str | None) -> PathKey | None:
         """Attach a finished value to its parent; returns its path (None for a key)."""
-        nonlocal root
-        if not stack:
-            root = value
-            values[()] = loc
+        if not self.stack:
+            self.root = value
+            self.values[()] = loc
             return ()
-        top = stack[-1]
+        top = self.stack[-1]
         if isinstance(top.container, list):
             path = (*top.path, len(top.container))
             top.container.append(value)
         elif top.pending_key is None:
-            # This scalar is a mapping key.
-            if not isinstance(value, str) or raw is None:
-                raise fail("E107", "mapping keys must be plain names", loc,
-                           hint="write `name: value`; complex keys are not part of the language")
-            if value in top.seen:
-                first = top.seen[value]
-                raise fail("E102", f"duplicate key '{value}' (first defined at line {first.line})", loc,
-                           hint="YAML keeps only the last value silently; remove or rename one")
-            top.seen[value] = loc
-            top.pending_key = value
-            top.key_loc = loc
+            self._key(top, value, loc, raw)
             return None
         else:
             key = top.pending_key
             path = (*top.path, key)
             top.container[key] = value
             assert top.key_loc is not None
-            keys[path] = top.key_loc
+            self.keys[path] = top.key_loc
             top.pending_key = None
-        values[path] = loc
+        self.values[path] = loc
         return path
 
+    def _key(self, top: _Frame, value: Any, loc: SourceLoc, raw: str | None) -> None:
+        """This scalar is a mapping key."""
+        if not isinstance(value, str) or raw is None:
+            raise self.fail("E107", "mapping keys must be plain names", loc,
+                            hint="write `name: value`; complex keys are not part of the language")
+        if value in top.seen:
+            first = top.seen[value]
+            raise self.fail("E102", f"duplicate key '{value}' (first defined at line {first.line})", loc,
+                            hint="YAML keeps only the last value silently; remove or rename one")
+        top.seen[value] = loc
+        top.pending_key = value
+        top.key_loc = loc
+
+    def result(self) -> tuple[Any, SourceMap]:
+        if self.diags:
+            raise SpecError(self.diags, {self.file: self.text})
+        if () not in self.values:  # an empty document: errors about it point at the top of the file
+            self.values[()] = SourceLoc(self.file, 1, 1)
+        return self.root, SourceMap(self.file, self.text, self.values, self.keys, self.raws)
+
+
+def load_yaml(text: str, file: str = "<string>", max_depth: int = MAX_DEPTH) -> tuple[Any, SourceMap]:
+    """Parse YAML text into plain data and a SourceMap; raise SpecError on any problem."""
+    reader = _Reader(text, file, max_depth)
     try:
         for event in yaml.parse(text, Loader=_Loader):
-            kind = type(event)
-            if kind in (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent):
-                continue
-            loc = _loc(file, event.start_mark, event.end_mark)
-            if kind is yaml.DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    raise fail("E108", "a spec file holds one YAML document; found a second", loc,
-                               hint="remove the `---` separator or split the file")
-                version = getattr(event, "version", None)
-                if version is not None and tuple(version) != (1, 2):
-                    # Under 1.1 rules `yes`, `off` or `0o17` read otherwise: a spec is read as YAML 1.2 only.
-                    raise fail("E113", f"specs are YAML 1.2; the file asks for %YAML {'.'.join(map(str, version))}",
-                               SourceLoc(file, 1, 1, 1, 6) if text.startswith("%YAML") else loc,
-                               hint="remove the `%YAML` line (or write `%YAML 1.2`)")
-                continue
-            if kind is yaml.AliasEvent:
-                raise fail("E103", f"YAML aliases are not allowed (received *{event.anchor})", loc,
-                           hint="write the value out, or define a block and call it twice")
-            if getattr(event, "anchor", None):
-                raise fail("E103", f"YAML anchors are not allowed (received &{event.anchor})", loc,
-                           hint="write the value out, or define a block and call it twice")
-            tag = getattr(event, "tag", None)
-            if tag is not None:
-                # Explicit tags (!!python/object, !!binary, !custom) never construct anything here.
-                shown = tag.replace("tag:yaml.org,2002:", "!!")
-                raise fail("E104", f"YAML tags are not allowed (received {shown})", loc,
-                           hint="remove the tag; a spec holds plain names, numbers, lists and mappings")
-            if kind is yaml.ScalarEvent:
-                raw = event.value
-                is_key = bool(stack) and isinstance(stack[-1].container, dict) and stack[-1].pending_key is None
-                plain = not event.style  # libyaml reports '' for plain, CPython None
-                if plain and not is_key:
-                    value, problem = resolve_plain(raw, loc)
-                    if problem is not None:
-                        diags.append(problem)
-                else:
-                    value = raw
-                path = place(value, loc, raw if (plain or is_key) else None)
-                if path is not None and plain:
-                    raws[path] = raw
-            elif kind in (yaml.MappingStartEvent, yaml.SequenceStartEvent):
-                if len(stack) >= max_depth:
-                    raise fail("E109", f"nesting deeper than {max_depth} levels (the max_depth budget)", loc,
-                               hint="specs are shallow; use blocks instead of deep nesting; " + raise_hint("max_depth"))
-                container: Any = {} if kind is yaml.MappingStartEvent else []
-                if stack and isinstance(stack[-1].container, dict) and stack[-1].pending_key is None:
-                    raise fail("E107", "mapping keys must be plain names", loc,
-                               hint="write `name: value`; complex keys are not part of the language")
-                path = place(container, loc, None)
-                assert path is not None
-                stack.append(_Frame(container, path, loc))
-            elif kind in (yaml.MappingEndEvent, yaml.SequenceEndEvent):
-                frame = stack.pop()
-                # Widen the container's span to its real end.
-                start = frame.start_loc
-                values[frame.path] = SourceLoc(file, start.line, start.col, loc.end_line, loc.end_col)
+            reader.feed(event)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = _syntax_loc(file, text, mark) if mark else None
-        problem = (exc.problem or "invalid YAML").strip()
-        if problem.startswith("exceeded maximum nesting depth"):
-            # libyaml (PyYAML 6.0.4's wheels) refuses nesting deeper than 1000 levels, and on one line
-            # its scanner reads up to 1024 characters ahead before it hands over the first bracket, so
-            # it can stop before the depth check above has seen an event. 1000 levels is beyond every
-            # max_depth (at most MAX_DEPTH_CEILING = 128): it is that budget which is exceeded.
-            raise fail("E109", f"nesting deeper than {max_depth} levels (the max_depth budget)", loc,
-                       hint="specs are shallow; use blocks instead of deep nesting; "
-                       + raise_hint("max_depth")) from None
-        context = f" ({exc.context.strip()})" if exc.context else ""
-        notes: tuple[str, ...] = ()
-        start = exc.context_mark
-        if start is not None and exc.problem_mark is not None and start.line != exc.problem_mark.line:
-            construct = exc.context.strip().removeprefix("while parsing ").removeprefix("a ") if exc.context else ""
-            notes = (f"the {construct} began at line {start.line + 1}, column {start.column + 1}",) \
-                if construct else ()
-        if "flow" in (exc.context or ""):
-            hint = "check for a missing ',' or closing bracket"
-        elif "mapping values are not allowed" in problem:
-            hint = ("a layer with no arguments that carries keys needs a colon: write `- bn:` "
-                    "before `name: ...`, and put a space after every `key:`")
-        else:
-            hint = "check indentation and that every `key:` is followed by a space"
-        raise SpecError(
-            [*diags, Diagnostic("error", "E101", f"YAML syntax error: {problem}{context}", loc,
-                                hint=hint, notes=notes)],
-            {file: text},
-        ) from None
+        raise _syntax_error(exc, reader) from None
     except yaml.reader.ReaderError as exc:
-        # A character YAML refuses (control characters, U+FFFE, ...): point at it.
-        pos = exc.position if isinstance(exc.position, int) else 0
-        if _Loader is not yaml.SafeLoader:  # libyaml counts UTF-8 bytes, not characters
-            pos = len(text.encode("utf-8", "surrogatepass")[:pos].decode("utf-8", "ignore"))
-        # Lines as YAML (and the snippet renderer) count them: every line break, not only '\n'.
-        lines = (text[:max(0, min(pos, len(text)))] + "x").splitlines()
-        line, col = len(lines), len(lines[-1])
-        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
-        raise SpecError([*diags, Diagnostic(
-            "error", "E101", f"YAML syntax error: character {char} is not allowed in YAML ({exc.reason})",
-            SourceLoc(file, line, col, line, col + 1),
-            hint="remove the control character; YAML text is printable Unicode")], {file: text}) from None
+        raise _bad_character(exc, reader) from None
     except yaml.YAMLError as exc:
-        raise SpecError([*diags, Diagnostic("error", "E101", f"YAML error: {exc}", SourceLoc(file, 1, 1))],
+        raise SpecError([*reader.diags, Diagnostic("error", "E101", f"YAML error: {exc}", SourceLoc(file, 1, 1))],
                         {file: text}) from None
-    if diags:
-        raise SpecError(diags, {file: text})
-    if () not in values:  # an empty document: errors about it point at the top of the file
-        values[()] = SourceLoc(file, 1, 1)
-    return root, SourceMap(file, text, values, keys, raws)
+    return reader.result()
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, reader: _Reader) -> SpecError:
+    """libyaml's syntax error, at the line it means, with what it was parsing and a likely fix."""
+    file, text, max_depth = reader.file, reader.text, reader.max_depth
+    mark = exc.problem_mark or exc.context_mark
+    loc = _syntax_loc(file, text, mark) if mark else None
+    problem = (exc.problem or "invalid YAML").strip()
+    if problem.startswith("exceeded maximum nesting depth"):
+        # libyaml (PyYAML 6.0.4's wheels) refuses nesting deeper than 1000 levels, and on one line
+        # its scanner reads up to 1024 characters ahead before it hands over the first bracket, so
+        # it can stop before the depth check above has seen an event. 1000 levels is beyond every
+        # max_depth (at most MAX_DEPTH_CEILING = 128): it is that budget which is exceeded.
+        return reader.fail("E109", f"nesting deeper than {max_depth} levels (the max_depth budget)", loc,
+                           hint="specs are shallow; use blocks instead of deep nesting; " + raise_hint("max_depth"))
+    context = f" ({exc.context.strip()})" if exc.context else ""
+    notes: tuple[str, ...] = ()
+    start = exc.context_mark
+    if start is not None and exc.problem_mark is not None and start.line != exc.problem_mark.line:
+        construct = exc.context.strip().removeprefix("while parsing ").removeprefix("a ") if exc.context else ""
+        notes = (f"the {construct} began at line {start.line + 1}, column {start.column + 1}",) \
+            if construct else ()
+    if "flow" in (exc.context or ""):
+        hint = "check for a missing ',' or closing bracket"
+    elif "mapping values are not allowed" in problem:
+        hint = ("a layer with no arguments that carries keys needs a colon: write `- bn:` "
+                "before `name: ...`, and put a space after every `key:`")
+    else:
+        hint = "check indentation and that every `key:` is followed by a space"
+    return SpecError(
+        [*reader.diags, Diagnostic("error", "E101", f"YAML syntax error: {problem}{context}", loc,
+                                   hint=hint, notes=notes)],
+        {file: text},
+    )
+
+
+def _bad_character(exc: yaml.reader.ReaderError, reader: _Reader) -> SpecError:
+    """A character YAML refuses (control characters, U+FFFE, ...): point at it."""
+    text = reader.text
+    pos = exc.position if isinstance(exc.position, int) else 0
+    if _Loader is not yaml.SafeLoader:  # libyaml counts UTF-8 bytes, not characters
+        pos = len(text.encode("utf-8", "surrogatepass")[:pos].decode("utf-8", "ignore"))
+    # Lines as YAML (and the snippet renderer) count them: every line break, not only '\n'.
+    lines = (text[:max(0, min(pos, len(text)))] + "x").splitlines()
+    line, col = len(lines), len(lines[-1])
+    char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+    return SpecError([*reader.diags, Diagnostic(
+        "error", "E101", f"YAML syntax error: character {char} is not allowed in YAML ({exc.reason})",
+        SourceLoc(reader.file, line, col, line, col + 1),
+        hint="remove the control character; YAML text is printable Unicode")], {reader.file: text})

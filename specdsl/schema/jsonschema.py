@@ -78,28 +78,40 @@ def json_schema() -> dict[str, Any]:
     meta = LayerMeta.model_json_schema(ref_template=_REF)
     defs.update(meta.pop("$defs", {}))
     models = _arg_models()
-    rules: list[dict[str, Any]] = []
-    for op, (model, doc) in sorted(models.items()):
-        args = model.model_json_schema(ref_template=_REF)
-        defs.update(args.pop("$defs", {}))
-        if model.__name__ not in defs:
-            _describe(args)
-            defs[model.__name__] = args
-        target = OPS.get(ALIASES.get(op, op))
-        # The value is a mapping of arguments, null (`relu:`), or a shorthand; chosen by its type
-        # (if/then/else), so a validator names the argument at fault.
-        other = (_shorthand(target.name, defs[model.__name__]) if target else None) \
-            or {"type": "object", "description": f"the arguments of {op}"}
-        if op in BLOCKS and BLOCKS[op].list_form:
-            other = {"type": "array", "description": f"the layers of the {op}"}
-        value = {"if": {"type": "object"}, "then": {"$ref": f"#/$defs/{model.__name__}"},
-                 "else": {"if": {"type": "null"}, "else": other}}
-        properties = {op: {"title": op, "description": doc, **value}, **meta["properties"]}
-        rules.append({
-            "if": {"type": "object", "required": [op]},
-            "then": {"type": "object", "properties": properties, "additionalProperties": False},
-        })
-    known = sorted(models)
+    rules = [_layer_rule(op, model, doc, defs, meta["properties"]) for op, (model, doc) in sorted(models.items())]
+    _layer_defs(defs, rules, sorted(models))
+    _document_properties(doc_schema, defs)
+    doc_schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc_schema["title"] = "specdsl model spec"
+    return doc_schema
+
+
+def _layer_rule(op: str, model: type[Args], doc: str, defs: dict[str, Any],
+                meta_properties: dict[str, Any]) -> dict[str, Any]:
+    """The rule a layer naming ``op`` follows (its argument model joins ``defs``)."""
+    args = model.model_json_schema(ref_template=_REF)
+    defs.update(args.pop("$defs", {}))
+    if model.__name__ not in defs:
+        _describe(args)
+        defs[model.__name__] = args
+    target = OPS.get(ALIASES.get(op, op))
+    # The value is a mapping of arguments, null (`relu:`), or a shorthand; chosen by its type
+    # (if/then/else), so a validator names the argument at fault.
+    other = (_shorthand(target.name, defs[model.__name__]) if target else None) \
+        or {"type": "object", "description": f"the arguments of {op}"}
+    if op in BLOCKS and BLOCKS[op].list_form:
+        other = {"type": "array", "description": f"the layers of the {op}"}
+    value = {"if": {"type": "object"}, "then": {"$ref": f"#/$defs/{model.__name__}"},
+             "else": {"if": {"type": "null"}, "else": other}}
+    properties = {op: {"title": op, "description": doc, **value}, **meta_properties}
+    return {
+        "if": {"type": "object", "required": [op]},
+        "then": {"type": "object", "properties": properties, "additionalProperties": False},
+    }
+
+
+def _layer_defs(defs: dict[str, Any], rules: list[dict[str, Any]], known: list[str]) -> None:
+    """``Layer`` (any op or call) and ``KnownLayer`` (a spec without user blocks: known names only)."""
     defs["Layer"] = {
         "if": {"type": "string"},
         "then": {"pattern": NAME_PATTERN, "description": "an op or block with no arguments"},
@@ -115,6 +127,10 @@ def json_schema() -> dict[str, Any]:
         "else": {"type": "object", "propertyNames": {"enum": [*known, *META_KEYS]},
                  "description": "one op or built-in block, with name/frozen/init/inputs/repeat"},
     }
+
+
+def _document_properties(doc_schema: dict[str, Any], defs: dict[str, Any]) -> None:
+    """The document's ``layers``, ``input`` and ``blocks``, which depend on whether it is a family."""
     # Inside a block, or anywhere in a family (a spec with `params`), values may be expressions of
     # parameters (`out: c * 4`, `out: make_divisible(32 * width, 8)`), which only expansion can
     # check: the schema asks for the shape of a layer there, not its argument types.
@@ -145,6 +161,3 @@ def json_schema() -> dict[str, Any]:
         "additionalProperties": {"anyOf": [{"$ref": "#/$defs/BlockDef"}, {"type": "array", "items": template}]},
         "title": "blocks", "description": "user-defined blocks, called by name from layers",
     }
-    doc_schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    doc_schema["title"] = "specdsl model spec"
-    return doc_schema

@@ -126,6 +126,23 @@ def diagnostics_from(
     ``written_at``: paths of ``data`` whose text is at another path of the source
     (a shorthand such as ``linear: 1000`` standing for ``out``).
     """
+    groups, missing = _grouped(exc, data)
+    diags = []
+    for path, errs in groups.items():
+        full = (*base, *path)
+        types = [e["type"] for e in errs]
+        if "extra_forbidden" in types:
+            diags.append(_unknown_key(path, full, smap, model, what))
+        elif missing.get(path):
+            diags.append(_missing_key(path, full, smap, what))
+        else:
+            raw = smap.raw.get(written_at.get(full, full) if written_at else full) if smap else None
+            diags.append(_wrong_value(path, full, errs, smap, raw, what))
+    return diags
+
+
+def _grouped(exc: ValidationError, data: Any) -> tuple[dict[PathKey, list[ErrorDetails]], dict[PathKey, bool]]:
+    """Pydantic's errors by the data path they concern, and which paths are absent keys."""
     groups: dict[PathKey, list[ErrorDetails]] = {}
     missing: dict[PathKey, bool] = {}
     for err in exc.errors(include_url=False):
@@ -138,70 +155,77 @@ def diagnostics_from(
     for path in list(groups):
         if path in deeper and all(e["type"] in _EXPECTED or e["type"] == "literal_error" for e in groups[path]):
             del groups[path]
-    diags = []
-    for path, errs in groups.items():
-        full = (*base, *path)
-        shown = format_path(full)
-        value_loc = smap.value_loc(full) if smap else None
-        raw = smap.raw.get(written_at.get(full, full) if written_at else full) if smap else None
-        types = [e["type"] for e in errs]
-        if "extra_forbidden" in types:
-            key = str(path[-1])
-            parent_model = _model_at(model, path[:-1])
-            fields = _field_names(parent_model) if parent_model else []
-            guess = SYNONYMS.get(key) if SYNONYMS.get(key) in fields else did_you_mean(key, fields)
-            hint = f"did you mean '{guess}'?" if guess else (
-                "allowed keys: " + ", ".join(fields) if fields else None)
-            diags.append(Diagnostic(
-                "error", "E201", f"unknown key '{key}' in {what}",
-                smap.key_loc(full) if smap else None, hint=hint, path=shown))
-            continue
-        if missing.get(path):
-            key = str(path[-1])
-            parent = full[:-1]
-            diags.append(Diagnostic(
-                "error", "E203", f"{what} is missing the required key '{key}'",
-                smap.key_loc(parent) if smap and parent else value_loc, path=format_path(parent),
-                hint=f"add the key '{key}'"))
-            continue
-        value = errs[0].get("input")
-        constraint = next((e for e in errs if e["type"] in _CONSTRAINTS), None)
-        label = _label(path) if path else what
-        if constraint is not None:
-            rule = _CONSTRAINTS[constraint["type"]].format(**(constraint.get("ctx") or {}))
-            diags.append(Diagnostic(
-                "error", "E205", f"'{label}' {rule}; received {show_value(constraint['input'], raw)}",
-                value_loc, path=shown))
-            continue
-        literals = [e for e in errs if e["type"] == "literal_error"]
-        expected = []
-        for e in errs:
-            if e["type"] == "literal_error":
-                expected.append("one of " + e["ctx"]["expected"])
-            elif e["type"] in _EXPECTED and _EXPECTED[e["type"]] not in expected:
-                expected.append(_EXPECTED[e["type"]])
-        if not expected:
-            expected = [errs[0]["msg"].lower()]
-        hint = None
-        if literals and isinstance(value, str):
-            options = [o.strip().strip("'") for o in literals[0]["ctx"]["expected"].replace(" or ", ",").split(",")]
-            guess = did_you_mean(value, options)
-            hint = f"did you mean '{guess}'?" if guess else None
-        if "a string" in expected and raw is not None and not isinstance(value, str):
-            hint = f'quote it to keep it as text: "{raw}"'
-        if isinstance(value, float) and "an integer" in expected:
-            written = str(raw).strip() if raw is not None else _text_at(smap, value_loc)
-            literal = written.lstrip("-").replace(".", "", 1).replace("e", "", 1).replace("-", "").isdigit()
-            if literal and value.is_integer():
-                hint = f"write {int(value)} without a decimal point"
-            elif not literal:  # computed: `c / 2`, `c * 1.5`
-                hint = "'/' and float parameters give numbers: use '//' or round(), floor(), ceil() or " \
-                       "make_divisible(x, 8) for an integer"
-        diags.append(Diagnostic(
-            "error", "E202",
-            f"'{label}' expects {' or '.join(expected)}; received {show_value(value, raw)} ({kind_of(value)})",
-            value_loc, hint=hint, path=shown))
-    return diags
+    return groups, missing
+
+
+def _unknown_key(path: PathKey, full: PathKey, smap: SourceMap | None, model: type[BaseModel],
+                 what: str) -> Diagnostic:
+    key = str(path[-1])
+    parent_model = _model_at(model, path[:-1])
+    fields = _field_names(parent_model) if parent_model else []
+    guess = SYNONYMS.get(key) if SYNONYMS.get(key) in fields else did_you_mean(key, fields)
+    hint = f"did you mean '{guess}'?" if guess else (
+        "allowed keys: " + ", ".join(fields) if fields else None)
+    return Diagnostic("error", "E201", f"unknown key '{key}' in {what}",
+                      smap.key_loc(full) if smap else None, hint=hint, path=format_path(full))
+
+
+def _missing_key(path: PathKey, full: PathKey, smap: SourceMap | None, what: str) -> Diagnostic:
+    key = str(path[-1])
+    parent = full[:-1]
+    value_loc = smap.value_loc(full) if smap else None
+    return Diagnostic("error", "E203", f"{what} is missing the required key '{key}'",
+                      smap.key_loc(parent) if smap and parent else value_loc, path=format_path(parent),
+                      hint=f"add the key '{key}'")
+
+
+def _wrong_value(path: PathKey, full: PathKey, errs: list[ErrorDetails], smap: SourceMap | None,
+                 raw: str | None, what: str) -> Diagnostic:
+    """A value out of range (E205) or of the wrong type or spelling (E202)."""
+    shown = format_path(full)
+    value_loc = smap.value_loc(full) if smap else None
+    value = errs[0].get("input")
+    constraint = next((e for e in errs if e["type"] in _CONSTRAINTS), None)
+    label = _label(path) if path else what
+    if constraint is not None:
+        rule = _CONSTRAINTS[constraint["type"]].format(**(constraint.get("ctx") or {}))
+        return Diagnostic("error", "E205", f"'{label}' {rule}; received {show_value(constraint['input'], raw)}",
+                          value_loc, path=shown)
+    expected = []
+    for e in errs:
+        if e["type"] == "literal_error":
+            expected.append("one of " + e["ctx"]["expected"])
+        elif e["type"] in _EXPECTED and _EXPECTED[e["type"]] not in expected:
+            expected.append(_EXPECTED[e["type"]])
+    if not expected:
+        expected = [errs[0]["msg"].lower()]
+    hint = _wrong_value_hint(value, expected, errs, raw, smap, value_loc)
+    return Diagnostic(
+        "error", "E202",
+        f"'{label}' expects {' or '.join(expected)}; received {show_value(value, raw)} ({kind_of(value)})",
+        value_loc, hint=hint, path=shown)
+
+
+def _wrong_value_hint(value: Any, expected: list[str], errs: list[ErrorDetails], raw: str | None,
+                      smap: SourceMap | None, value_loc: SourceLoc | None) -> str | None:
+    """The likely fix: the option meant, quotes around text, or an integer where a float was written."""
+    hint = None
+    literals = [e for e in errs if e["type"] == "literal_error"]
+    if literals and isinstance(value, str):
+        options = [o.strip().strip("'") for o in literals[0]["ctx"]["expected"].replace(" or ", ",").split(",")]
+        guess = did_you_mean(value, options)
+        hint = f"did you mean '{guess}'?" if guess else None
+    if "a string" in expected and raw is not None and not isinstance(value, str):
+        hint = f'quote it to keep it as text: "{raw}"'
+    if isinstance(value, float) and "an integer" in expected:
+        written = str(raw).strip() if raw is not None else _text_at(smap, value_loc)
+        literal = written.lstrip("-").replace(".", "", 1).replace("e", "", 1).replace("-", "").isdigit()
+        if literal and value.is_integer():
+            hint = f"write {int(value)} without a decimal point"
+        elif not literal:  # computed: `c / 2`, `c * 1.5`
+            hint = "'/' and float parameters give numbers: use '//' or round(), floor(), ceil() or " \
+                   "make_divisible(x, 8) for an integer"
+    return hint
 
 
 def _text_at(smap: SourceMap | None, loc: SourceLoc | None) -> str:
