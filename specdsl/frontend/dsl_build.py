@@ -252,7 +252,9 @@ class Builder(FamilyDeclarations):
             meta_keys["if"] = meta["if"].loc
         elif kind == "alias":
             tok = part.children[0]
-            meta["name"] = Located(tok.value, self.loc(tok))
+            # `as "block1-0"`: a quoted module name (checked by the expander, E380).
+            text = tok.value[1:-1] if tok.type == "STRING" else tok.value
+            meta["name"] = Located(text, self.loc(tok))
             meta_keys["name"] = self.loc(tok)
 
     def branches(self, body: Located, op: str) -> Located:
