@@ -1,8 +1,10 @@
 """The language server (`specdsl lsp`): live diagnostics, shapes, hover and completion in editors.
 
 Modules: analysis (the check pipeline, keeping each stage's result), index (layers as written
--> graph nodes), features (hover, inlay hints, definitions, symbols), complete, convert (to
-protocol types), fmt, server (pygls). Importing this package imports none of them: `register`
+-> graph nodes), features (hover, inlay hints, definitions, symbols), complete, names (tokens
+at the cursor), convert (to protocol types and the position encodings), fmt, upstream (figures
+before the first error), jobs (analyses in threads), server (the pygls server and its scheduling),
+handlers (the protocol's features). Importing this package imports none of them: `register`
 adds the subcommand, and pygls is imported only when the server starts.
 """
 
@@ -22,7 +24,7 @@ def _run(args: argparse.Namespace) -> int:
 
         print("specdsl lsp: the language server needs pygls: pip install 'specdsl[lsp]'", file=sys.stderr)
         return 2
-    from specdsl.lsp.server import main
+    from specdsl.lsp.handlers import main
 
     return main()
 

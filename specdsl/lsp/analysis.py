@@ -17,7 +17,7 @@ from specdsl.api import is_dsl, read_data
 from specdsl.budgets import Budgets, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
 from specdsl.ir import Graph
-from specdsl.lsp.upstream import upstream
+from specdsl.lsp.upstream import copy_data, upstream
 from specdsl.passes.figures import NodeFigures
 from specdsl.source import SourceMap
 
@@ -60,11 +60,7 @@ def analyse(text: str, file: str, budgets: Budgets = LSP_BUDGETS) -> DocAnalysis
         _run(result, budgets)
     except SpecError as exc:
         result.diagnostics = list(exc.diagnostics)
-        try:
-            upstream(result, budgets)
-        except Exception:
-            # The upstream figures are extra: whatever stops them, the document's own diagnostics stand.
-            result.graph = result.figures = result.upstream_of = None
+        _upstream(result, budgets)
     except RecursionError:
         result.diagnostics = [Diagnostic("error", "E409", "the document nests too deeply to analyse",
                                          hint="split the model into blocks")]
@@ -94,11 +90,23 @@ def _run(result: DocAnalysis, budgets: Budgets) -> None:
             f"spec file is too large: {size:,} bytes; {over('max_file_bytes', budgets.max_file_bytes)}",
             hint="specs are small; generate repeated layers with blocks and repeat; " + raise_hint("max_file_bytes"))])
     result.data, result.smap = read_data(result.text, result.file, budgets)
-    spec = validate_document(_copy(result.data), result.smap)
+    spec = validate_document(copy_data(result.data), result.smap)
     graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
     analysis = analyze(graph, shapes=shapes, rfs=rfs)
     analysis.diagnostics.extend(check_totals(Model(graph, analysis, {result.file: result.text}, result.file), budgets))
     result.graph, result.figures, result.diagnostics = graph, analysis.figures, analysis.diagnostics
+
+
+def _upstream(result: DocAnalysis, budgets: Budgets) -> None:
+    if result.smap is None:
+        return
+    try:
+        found = upstream(result.data, result.smap, result.diagnostics, result.file, budgets)
+    except Exception:
+        return  # the upstream figures are extra: whatever stops them, the document's own diagnostics stand
+    if found is not None:
+        result.graph, result.figures, result.upstream_of = found.graph, found.figures, found.cut
+        result.diagnostics = result.diagnostics + found.errors
 
 
 # A YAML file is a spec when its leading comments say so (`# specdsl`, or a yaml-language-server
@@ -121,13 +129,3 @@ def is_spec_yaml(text: str) -> bool:
         keys.setdefault(m.group(1), m.group(2))
     model = re.sub(r"(^|\s)#.*", "", keys.get("model", "")).strip()
     return bool(model) and model[0] not in "{[|>&*!" and any(k in keys for k in ("layers", "input", "blocks"))
-
-
-def _copy(data: Any) -> Any:
-    """A structural copy of plain data (dicts, lists, scalars): validation may fill in defaults,
-    and the features read the data as the user wrote it. Much faster than copy.deepcopy."""
-    if isinstance(data, dict):
-        return {k: _copy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_copy(v) for v in data]
-    return data

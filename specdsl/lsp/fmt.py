@@ -16,13 +16,13 @@ def format_dsl(text: str, file: str, budgets: Budgets) -> str | None:
     """
     from specdsl.blocks.engine import expand
     from specdsl.frontend.dsl import parse_dsl
-    from specdsl.lsp.analysis import _copy
+    from specdsl.lsp.upstream import copy_data
     from specdsl.render.printer import to_dsl
     from specdsl.schema.document import validate_document
 
     try:
         parsed = parse_dsl(text, file, budgets=budgets)
-        expand(validate_document(_copy(parsed.data), parsed.smap), max_nodes=budgets.max_nodes,
+        expand(validate_document(copy_data(parsed.data), parsed.smap), max_nodes=budgets.max_nodes,
                max_depth=budgets.max_depth)
     except SpecError:
         return None

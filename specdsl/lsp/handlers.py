@@ -14,7 +14,7 @@ from specdsl.lsp import complete, convert, features
 from specdsl.lsp.analysis import LSP_BUDGETS, is_spec_yaml
 from specdsl.lsp.server import _KINDS, DocState, SpecServer, guarded, server
 
-__all__: list[str] = []
+__all__ = ["main"]
 
 
 @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
@@ -164,3 +164,8 @@ async def code_actions(ls: SpecServer, params: T.CodeActionParams) -> list[T.Cod
             f"Replace '{fix['word']}' with '{fix['fix']}'", kind=T.CodeActionKind.QuickFix, diagnostics=[diag],
             is_preferred=True, edit=T.WorkspaceEdit(changes={params.text_document.uri: [edit]})))
     return actions
+
+
+def main() -> int:
+    server.start_io()
+    return 0

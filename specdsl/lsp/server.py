@@ -36,7 +36,7 @@ from specdsl.lsp.index import Index
 from specdsl.lsp.jobs import Job
 from specdsl.version import __version__
 
-__all__ = ["DEBOUNCE_S", "LARGE_BYTES", "PAUSE_PER_MIB_S", "SpecServer", "main"]
+__all__ = ["DEBOUNCE_S", "LARGE_BYTES", "PAUSE_PER_MIB_S", "SpecServer", "guarded", "server"]
 
 DEBOUNCE_S = 0.05
 LARGE_BYTES = 64 * 1024  # about 2,000 lines: its analysis takes longer than the pause between keys
@@ -236,10 +236,3 @@ def guarded(fn: F) -> F:
             return None
 
     return run  # type: ignore[return-value]
-
-
-def main() -> int:
-    from specdsl.lsp import handlers  # noqa: F401  (registers the features on `server`)
-
-    server.start_io()
-    return 0

@@ -10,36 +10,54 @@ first layer that calls it. Nothing downstream of the cut is guessed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from specdsl.budgets import Budgets
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
+from specdsl.ir import Graph
+from specdsl.passes.figures import NodeFigures
 from specdsl.source import SourceMap
 
-if TYPE_CHECKING:
-    from specdsl.lsp.analysis import DocAnalysis
-
-__all__ = ["upstream"]
+__all__ = ["Upstream", "copy_data", "upstream"]
 
 _TRIES = 4  # a block calling a failing block fails in turn: each try may find one more
 
 
-def upstream(result: DocAnalysis, budgets: Budgets) -> None:
-    """Fill in result.graph and result.figures from the layers before the first failing one."""
+@dataclass
+class Upstream:
+    """The graph and figures of the model's first `cut` layers, and the errors found in them."""
+
+    graph: Graph
+    figures: list[NodeFigures]
+    cut: int
+    errors: list[Diagnostic]
+
+
+def copy_data(data: Any) -> Any:
+    """A structural copy of plain data (dicts, lists, scalars): validation may fill in defaults,
+    and the features read the data as the user wrote it. Much faster than copy.deepcopy."""
+    if isinstance(data, dict):
+        return {k: copy_data(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [copy_data(v) for v in data]
+    return data
+
+
+def upstream(data: Any, smap: SourceMap, diagnostics: list[Diagnostic], file: str,
+             budgets: Budgets) -> Upstream | None:
+    """The analysis of the layers before the first failing one; None where there are none."""
     from specdsl.blocks.engine import expand_with_shapes
-    from specdsl.lsp.analysis import _copy
     from specdsl.passes.analysis import analyze
     from specdsl.schema.document import validate_document
 
-    data, smap = result.data, result.smap
-    if result.graph is not None or smap is None or not isinstance(data, dict) or not isinstance(
-            data.get("layers"), list):
-        return
-    cut, broken, diags = len(data["layers"]), frozenset[str](), result.diagnostics
+    if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
+        return None
+    cut, broken, diags = len(data["layers"]), frozenset[str](), diagnostics
     for attempt in range(_TRIES):
-        new_cut, new_broken = _cut(data, smap, diags, result.file, cut, broken)
+        new_cut, new_broken = _cut(data, smap, diags, file, cut, broken)
         if new_cut <= 0 or (attempt and (new_cut, new_broken) == (cut, broken)):
-            return  # nothing before the error, or a try that failed and taught nothing new
+            return None  # nothing before the error, or a try that failed and taught nothing new
         cut, broken = new_cut, new_broken
         # The named outputs may name layers past the cut: the prefix's last layer is its output.
         trial = {k: v for k, v in data.items() if k != "outputs"}
@@ -47,18 +65,17 @@ def upstream(result: DocAnalysis, budgets: Budgets) -> None:
         if broken:
             trial["blocks"] = {k: v for k, v in data["blocks"].items() if k not in broken}
         try:
-            graph, shapes, rfs = expand_with_shapes(validate_document(_copy(trial), smap),
+            graph, shapes, rfs = expand_with_shapes(validate_document(copy_data(trial), smap),
                                                     max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
         except SpecError as exc:
             diags = list(exc.diagnostics)
             continue
         analysis = analyze(graph, shapes=shapes, rfs=rfs)
-        result.graph, result.figures, result.upstream_of = graph, analysis.figures, cut
         # Only errors: a warning such as "output never used" may be an effect of the cut.
-        known = {(d.code, d.loc) for d in result.diagnostics}
-        result.diagnostics = result.diagnostics + [
-            d for d in analysis.diagnostics if d.is_error and (d.code, d.loc) not in known]
-        return
+        known = {(d.code, d.loc) for d in diagnostics}
+        return Upstream(graph, analysis.figures, cut,
+                        [d for d in analysis.diagnostics if d.is_error and (d.code, d.loc) not in known])
+    return None
 
 
 def _cut(data: dict[str, Any], smap: SourceMap, diags: list[Diagnostic], file: str, cut: int,
