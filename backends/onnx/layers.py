@@ -1,0 +1,238 @@
+"""ONNX lowerings of the layers with weights, the pools and resampling (PyTorch's semantics).
+
+Each function takes the graph builder and the node's :class:`Site` and returns its output's name.
+Where ONNX's op differs from PyTorch's (ceil-mode average divisors, adaptive bins that do not
+divide, padding modes), the lowering writes the difference out rather than hoping it away.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from specdsl.backends.onnx.builder import Builder
+from specdsl.backends.onnx.site import LowerFn, Site
+
+PAD_MODES = {"zeros": "constant", "constant": "constant", "reflect": "reflect", "replicate": "edge",
+             "circular": "wrap"}
+
+
+def pad(b: Builder, x: str, in_shape: Sequence[int], before: Sequence[int], after: Sequence[int], mode: str,
+        value: float = 0.0, name: str | None = "pad") -> str:
+    """ONNX Pad over the spatial axes (``mode`` PyTorch's name); circular needs opset 19's 'wrap'."""
+    onnx_mode = PAD_MODES[mode]
+    shape = (in_shape[0], *(n + p + q for n, p, q in zip(in_shape[1:], before, after, strict=True)))
+    pads = b.ints([0, 0, *before, 0, 0, *after], "pads")
+    ins = [x, pads] + ([b.scalar(value, "value")] if onnx_mode == "constant" else [])
+    return b.op("Pad", ins, shape, name=name, needs=f"Pad:{onnx_mode}", mode=onnx_mode)
+
+
+def conv(b: Builder, s: Site) -> str:
+    a = s.attrs
+    x, rank = s.x, len(a.kernel)
+    pads = [*a.padding, *a.padding_after]
+    if a.padding_mode != "zeros" and any(pads):
+        # PyTorch pads with the mode first, then convolves without padding.
+        x = pad(b, x, s.in_shape, a.padding, a.padding_after, a.padding_mode)
+        pads = [0] * (2 * rank)
+    ins = [x, s.w["weight"]] + ([s.w["bias"]] if "bias" in s.w else [])
+    return b.op("Conv", ins, s.shape, kernel_shape=list(a.kernel), strides=list(a.stride),
+                dilations=list(a.dilation), pads=pads, group=a.groups)
+
+
+def deconv(b: Builder, s: Site) -> str:
+    a = s.attrs
+    ins = [s.x, s.w["weight"]] + ([s.w["bias"]] if "bias" in s.w else [])
+    return b.op("ConvTranspose", ins, s.shape, kernel_shape=list(a.kernel), strides=list(a.stride),
+                dilations=list(a.dilation), pads=[*a.padding, *a.padding], group=a.groups,
+                output_padding=list(a.output_padding))
+
+
+def linear(b: Builder, s: Site) -> str:
+    if len(s.in_shape) == 1:
+        ins = [s.x, s.w["weight"]] + ([s.w["bias"]] if "bias" in s.w else [])
+        return b.op("Gemm", ins, s.shape, transB=1)
+    # Over the last axis of a larger tensor (KEEPS_LAYOUT): x · Wᵀ (+ b).
+    a = s.attrs
+    wt = b.op("Transpose", [s.w["weight"]], (a.in_features, a.out_features), name="weight_t", batched=False,
+              perm=[1, 0])
+    if "bias" not in s.w:
+        return b.op("MatMul", [s.x, wt], s.shape)
+    y = b.op("MatMul", [s.x, wt], s.shape, name="matmul")
+    return b.op("Add", [y, s.w["bias"]], s.shape)
+
+
+def local(b: Builder, s: Site) -> str:
+    """A conv with a kernel per position: the patches (N, C·K, L) meet the weight (L, C·K, out)."""
+    a = s.attrs
+    x, c, rank = s.x, a.in_channels, len(a.kernel)
+    if any(a.padding):
+        x = pad(b, x, s.in_shape, a.padding, a.padding, "zeros")
+    outs, k, positions = tuple(a.out_sizes), math.prod(a.kernel), math.prod(a.out_sizes)
+    patches = []
+    for offset in np.ndindex(*a.kernel):
+        ends = [o + st * (n - 1) + 1 for o, st, n in zip(offset, a.stride, outs, strict=True)]
+        part = b.slice(x, list(offset), ends, list(range(2, 2 + rank)), (c, *outs), name="patch",
+                       steps=list(a.stride))
+        patches.append(b.unsqueeze(part, [2], (c, 1, *outs), name="patch"))
+    cols = b.op("Concat", patches, (c, k, *outs), name="patches", axis=2) if k > 1 else patches[0]
+    cols = b.reshape(cols, [c * k, positions], (c * k, positions), name="cols")
+    cols = b.op("Transpose", [cols], (positions, b.batch, c * k), name="cols_t", batched=False, perm=[2, 0, 1])
+    w = b.op("Reshape", [s.w["weight"], b.ints([positions, a.out_channels, c * k])],
+             (positions, a.out_channels, c * k), name="w", batched=False)
+    w = b.op("Transpose", [w], (positions, c * k, a.out_channels), name="w_t", batched=False, perm=[0, 2, 1])
+    y = b.op("MatMul", [cols, w], (positions, b.batch, a.out_channels), name="matmul", batched=False)
+    y = b.op("Transpose", [y], (a.out_channels, positions), name="y", perm=[1, 2, 0])
+    if "bias" not in s.w:
+        return b.reshape(y, list(s.shape), s.shape)
+    y = b.reshape(y, list(s.shape), s.shape, name="unflatten")
+    return b.op("Add", [y, s.w["bias"]], s.shape)
+
+
+# ---------------------------------------------------------------------------- pooling
+
+
+def _ceil_extra(n: int, k: int, st: int, p: int, d: int, out: int) -> int:
+    """Right padding beyond ``p`` that ceil_mode's last window reaches."""
+    return max(0, (out - 1) * st + d * (k - 1) + 1 - (n + 2 * p))
+
+
+def _extras(s: Site, dilation: Sequence[int]) -> list[int]:
+    a = s.attrs
+    return [_ceil_extra(n, k, st, p, d, o) for n, k, st, p, d, o in
+            zip(s.in_shape[1:], a.kernel, a.stride, a.padding, dilation, s.shape[1:], strict=True)]
+
+
+def maxpool(b: Builder, s: Site) -> str:
+    # ceil_mode becomes explicit end padding (-inf for MaxPool): the output size is the spec's exactly.
+    a = s.attrs
+    extra = _extras(s, a.dilation)
+    if any(extra):
+        s.fixed_size("ceil_mode's last window depends on the size")
+    return b.op("MaxPool", [s.x], s.shape, kernel_shape=list(a.kernel), strides=list(a.stride),
+                pads=[*a.padding, *(p + e for p, e in zip(a.padding, extra, strict=True))],
+                dilations=list(a.dilation))
+
+
+def _avg_divisor(n: int, k: int, st: int, p: int, out: int) -> np.ndarray:
+    """PyTorch's count_include_pad divisor: each window clipped to the padded input."""
+    start = np.arange(out) * st - p
+    return (np.minimum(start + k, n + p) - start).astype(np.float64)
+
+
+def avgpool(b: Builder, s: Site) -> str:
+    a = s.attrs
+    extra = _extras(s, (1,) * len(a.kernel))
+    pads = [*a.padding, *(p + e for p, e in zip(a.padding, extra, strict=True))]
+    attrs = {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": pads,
+             "count_include_pad": int(a.count_include_pad)}
+    if not (any(extra) and a.count_include_pad):
+        # Without ceil_mode's extra windows, or counting only real inputs, ONNX divides as PyTorch does.
+        return b.op("AveragePool", [s.x], s.shape, **attrs)
+    s.fixed_size("ceil_mode's clipped windows depend on the size")
+    # ONNX counts the extra end padding too; PyTorch clips the last windows to the padded input.
+    y = b.op("AveragePool", [s.x], s.shape, name="pool", **attrs)
+    factor = np.ones((1,) * len(a.kernel))
+    for i, (n, k, st, p, o) in enumerate(zip(s.in_shape[1:], a.kernel, a.stride, a.padding, s.shape[1:],
+                                             strict=True)):
+        shape = [1] * len(a.kernel)
+        shape[i] = o
+        factor = factor * (k / _avg_divisor(n, k, st, p, o)).reshape(shape)
+    return b.op("Mul", [y, b.const(factor, label="divisor")], s.shape)
+
+
+def global_pool(onnx_op: str) -> LowerFn:
+    def lower(b: Builder, s: Site) -> str:
+        if s.rank == 0:
+            return b.op("Identity", [s.x], s.shape)
+        return b.reduce(onnx_op, s.x, list(range(2, 2 + s.rank)), s.attrs.keepdims, s.shape)
+    return lower
+
+
+def adaptive(kind: str) -> LowerFn:
+    """Adaptive pools: a plain pool where the bins divide the input; else PyTorch's bins
+    (start ⌊i·n/o⌋, end ⌈(i+1)·n/o⌉), axis by axis: an averaging matrix, or a gather and max."""
+    def lower(b: Builder, s: Site) -> str:
+        outs, ins = tuple(s.attrs.out_size), s.in_shape[1:]
+        if all(o == 1 for o in outs):
+            return b.op("GlobalAveragePool" if kind == "avg" else "GlobalMaxPool", [s.x], s.shape)
+        s.fixed_size("its bins depend on the input size")
+        if all(n % o == 0 for n, o in zip(ins, outs, strict=True)):
+            k = [n // o for n, o in zip(ins, outs, strict=True)]
+            return b.op("AveragePool" if kind == "avg" else "MaxPool", [s.x], s.shape, kernel_shape=k, strides=k)
+        return _adaptive_bins(b, s, kind)
+    return lower
+
+
+def _adaptive_bins(b: Builder, s: Site, kind: str) -> str:
+    outs, y, shape = tuple(s.attrs.out_size), s.x, list(s.in_shape)
+    todo = [i for i, (n, o) in enumerate(zip(s.in_shape[1:], outs, strict=True)) if n != o]
+    for step, i in enumerate(todo):
+        n, o, axis = shape[1 + i], outs[i], 2 + i
+        idx = np.arange(o)
+        start, end = (idx * n) // o, -((-(idx + 1) * n) // o)
+        last = step == len(todo) - 1
+        before = tuple(shape)
+        shape[1 + i] = o
+        name = None if last else f"axis{axis}"
+        if kind == "avg":
+            m = ((np.arange(n) >= start[:, None]) & (np.arange(n) < end[:, None])) / (end - start)[:, None]
+            y = _along(b, y, axis, before, b.const(m.T, label="bins"), tuple(shape), name)
+        else:
+            widest = int((end - start).max())
+            index = np.minimum(start[:, None] + np.arange(widest), end[:, None] - 1)
+            wide = (*shape[:1 + i], o, widest, *shape[2 + i:])
+            g = b.op("Gather", [y, b.ints(index.tolist(), "bins")], wide, name=f"gather{axis}", axis=axis)
+            y = b.reduce("ReduceMax", g, [axis + 1], False, tuple(shape), name=name)
+    return y
+
+
+def _along(b: Builder, x: str, axis: int, before: tuple[int, ...], matrix: str, after: tuple[int, ...],
+           name: str | None) -> str:
+    """x (per-sample shape ``before``) with its ``axis`` multiplied by ``matrix`` (n, o): one
+    MatMul, the axis moved last and back."""
+    last = len(before)  # the batch axis comes first
+    if axis == last:
+        return b.op("MatMul", [x, matrix], after, name=name)
+    perm = list(range(last + 1))
+    perm[axis], perm[-1] = perm[-1], perm[axis]
+
+    def swapped(shape: tuple[int, ...]) -> tuple[int, ...]:
+        out = list(shape)
+        out[axis - 1], out[-1] = out[-1], out[axis - 1]
+        return tuple(out)
+    t = b.op("Transpose", [x], swapped(before), name=f"to_last{axis}", perm=perm)
+    y = b.op("MatMul", [t, matrix], swapped(after), name=f"bins{axis}")
+    return b.op("Transpose", [y], after, name=name, perm=perm)
+
+
+# ---------------------------------------------------------------------------- resampling
+
+
+def upsample(b: Builder, s: Site) -> str:
+    a = s.attrs
+    rank = s.rank
+    if a.mode in ("nearest", "nearest-exact"):
+        # nearest: ⌊i·s⌋ (asymmetric, floor); nearest-exact: ⌊(i + ½)·s⌋ (half_pixel, round half up).
+        exact = a.mode == "nearest-exact"
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "half_pixel" if exact else "asymmetric",
+                 "nearest_mode": "round_prefer_ceil" if exact else "floor"}
+    else:
+        attrs = {"mode": "cubic" if a.mode == "bicubic" else "linear",
+                 "coordinate_transformation_mode": "align_corners" if a.align_corners else "pytorch_half_pixel"}
+        if a.mode == "bicubic":
+            attrs["cubic_coeff_a"] = -0.75
+    if a.scale is not None and not a.like:
+        # A written scale drives PyTorch's coordinate map (1/scale), as ONNX's scales input does.
+        scales = b.const([1.0, 1.0, *a.scale], dtype=np.float32, label="scales")
+        return b.op("Resize", [s.x, "", scales], s.shape, **attrs)
+    s.fixed_size("its output size is fixed")
+    sizes = list(s.shape[1:])
+    if b.opset >= 18:
+        return b.op("Resize", [s.x, "", "", b.ints(sizes, "sizes")], s.shape, axes=list(range(2, 2 + rank)), **attrs)
+    head = b.op("Shape", [s.x], (2,), name="batch_channels", elem=7, batched=False, end=2)
+    full = b.op("Concat", [head, b.ints(sizes, "sizes")], (2 + rank,), name="sizes", elem=7, batched=False, axis=0)
+    return b.op("Resize", [s.x, "", "", full], s.shape, **attrs)
+
