@@ -20,6 +20,7 @@ from specdsl.cli.files import OutputError
 from specdsl.cli.params import add_param_flags
 from specdsl.cli.params import register as add_params
 from specdsl.cli.report import add_report_flags, report, run_reporting
+from specdsl.cli.search import register as add_search
 from specdsl.errors import SpecError
 from specdsl.lsp import register as add_lsp
 
@@ -101,7 +102,8 @@ def add_fmt(sub: Any) -> None:
 # backends, running Graphviz) stay inside the command functions.
 COMMANDS: tuple[Callable[[Any], None], ...] = (
     check.add_check, check.add_schema, check.add_zoo, add_convert, add_fmt, check.add_ops, explain.register,
-    torch_commands.register, export.register, diagram.register, diff.register, sweep.register, add_params, add_lsp,
+    torch_commands.register, export.register, diagram.register, diff.register, sweep.register, add_params, add_search,
+    add_lsp,
 )
 
 

@@ -42,26 +42,12 @@ def register(sub: Any) -> None:
     cmd.set_defaults(func=cmd_params)
 
 
-def family(source: str) -> dict[str, Any]:
-    """The parameters (name -> kind and default), the variants (name -> values) of a family, parsed only."""
-    from specdsl.api import _zoo_variant, read_data, read_source
-    from specdsl.schema.params import TYPES, kind_of_decl
-
-    hit = _zoo_variant(source)
-    file, text = (hit[0], hit[1]) if hit else read_source(source)
-    data, _ = read_data(text, file)
-    declared = data.get("params") if isinstance(data, dict) and isinstance(data.get("params"), dict) else {}
-    variants = data.get("variants") if isinstance(data, dict) and isinstance(data.get("variants"), dict) else {}
-    params = {name: {"kind": kind_of_decl(decl), "default": None if decl in TYPES else decl}
-              for name, decl in declared.items()}
-    return {"file": file, "params": params, "variants": variants}
-
-
 def cmd_params(args: argparse.Namespace) -> int:
     import json
     import sys
 
     from specdsl.cli.common import EXIT_OK
+    from specdsl.search.space import family
     from specdsl.search.where import FIGURES
 
     found = family(args.spec)

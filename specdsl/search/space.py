@@ -159,3 +159,18 @@ def sobol(n: int, dims: int, seed: int = 0) -> list[list[float]]:
         for d in range(dims):
             x[d] ^= directions[d][c]
     return out
+
+
+def family(source: str) -> dict[str, Any]:
+    """The parameters (name -> kind and default), the variants (name -> values) of a family, parsed only."""
+    from specdsl.api import _zoo_variant, read_data, read_source
+    from specdsl.schema.params import TYPES, kind_of_decl
+
+    hit = _zoo_variant(source)
+    file, text = (hit[0], hit[1]) if hit else read_source(source)
+    data, _ = read_data(text, file)
+    declared = data.get("params") if isinstance(data, dict) and isinstance(data.get("params"), dict) else {}
+    variants = data.get("variants") if isinstance(data, dict) and isinstance(data.get("variants"), dict) else {}
+    params = {name: {"kind": kind_of_decl(decl), "default": None if decl in TYPES else decl}
+              for name, decl in declared.items()}
+    return {"file": file, "params": params, "variants": variants}
