@@ -23,8 +23,10 @@ from specdsl.source import SourceMap
 
 __all__ = ["LSP_BUDGETS", "DocAnalysis", "analyse", "is_spec_yaml"]
 
-# An editor analyses on every keystroke and a document may be anything a user opened, so the
-# budgets are lower than `check`'s defaults: each bounds one analysis to well under a second.
+# Above `check`'s defaults (128 KiB, 50,000 tokens, 10,000 nodes): a spec being written may outgrow
+# what a finished one is allowed, and an analysis runs beside the server's event loop and is
+# stopped when its text goes stale (server.py), so a large document costs latency, not
+# responsiveness. They still bound one analysis to seconds (README: Editors, for the figures).
 LSP_BUDGETS = Budgets(max_file_bytes=1024 * 1024, max_tokens=200_000, max_nodes=100_000)
 
 
