@@ -156,17 +156,7 @@ def saved_tensors(graph: Graph, figures: list[NodeFigures], batch: int, table: M
         needs[node.index] = any(call.needs_grad) or trains
         grads_pass[node.index] = entry.grads in ("pass", "slices")
         view = entry.view(call)
-        if view is not None:
-            dtypes[node.index] = in_dtypes[view.index]
-        elif amp is None:
-            pass  # every tensor has the model's dtype
-        elif entry.autocast == "low":
-            dtypes[node.index] = amp
-        elif entry.autocast == "fp32":
-            dtypes[node.index] = "float32"
-        else:
-            order = ("float16", "bfloat16", "float32", "float64")
-            dtypes[node.index] = max(in_dtypes, key=order.index)
+        dtypes[node.index] = _out_dtype(entry, view, in_dtypes, amp, graph.dtype)
         width = WIDTH[dtypes[node.index]]
         out_bytes[node.index] = math.prod(shape) * width
         layout = None if view is None else _view_layout(view, layouts, node.inputs, fig.attrs, shape)
@@ -178,19 +168,8 @@ def saved_tensors(graph: Graph, figures: list[NodeFigures], batch: int, table: M
         contig[node.index] = _is_contiguous(layout)
         if not needs[node.index]:
             continue  # nothing needs a gradient here: no autograd node, nothing kept
-        kept: list[SavedTensor] = []
-        for j, s in enumerate(entry.saves(call)):
-            if s.kind == "input":
-                owner = layouts[node.inputs[s.index]].owner
-                kept.append(SavedTensor(owner, storage[owner], "activation"))
-            elif s.kind == "output":
-                kept.append(SavedTensor(layout.owner, storage[layout.owner], "activation"))
-            else:
-                dtype = s.dtype or in_dtypes[0]
-                if dtype == "acc":
-                    dtype = "float64" if in_dtypes[0] == "float64" else "float32"
-                kept.append(SavedTensor(("new", node.index, j), s.numel * WIDTH[dtype], s.what))
-        per_node[node.index] = tuple(kept)
+        kept = _kept(entry.saves(call), node.index, node.inputs, layouts, layout, storage, in_dtypes)
+        per_node[node.index] = kept
         for t in kept:
             if t.key not in seen:
                 seen.add(t.key)
@@ -198,3 +177,35 @@ def saved_tensors(graph: Graph, figures: list[NodeFigures], batch: int, table: M
                 total += t.nbytes
                 by_kind[t.what] = by_kind.get(t.what, 0) + t.nbytes
     return SavedReport(per_node, first, total, by_kind, storage, layouts, dtypes, needs, grads_pass, out_bytes)
+
+
+def _out_dtype(entry: Any, view: Any, in_dtypes: tuple[str, ...], amp: str | None, model_dtype: str) -> str:
+    """A node's output dtype: a view's is its base's; under autocast the op's policy says."""
+    if view is not None:
+        return in_dtypes[view.index]
+    if amp is None:
+        return model_dtype  # every tensor has the model's dtype
+    if entry.autocast == "low":
+        return amp
+    if entry.autocast == "fp32":
+        return "float32"
+    order = ("float16", "bfloat16", "float32", "float64")
+    return max(in_dtypes, key=order.index)
+
+
+def _kept(saves: Any, index: int, inputs: tuple[int, ...], layouts: list[Layout | None], layout: Layout,
+          storage: dict[Key, int], in_dtypes: tuple[str, ...]) -> tuple[SavedTensor, ...]:
+    """The storages node ``index`` keeps: its inputs' or output's (shared, by owner) and new ones."""
+    kept: list[SavedTensor] = []
+    for j, s in enumerate(saves):
+        if s.kind == "input":
+            owner = layouts[inputs[s.index]].owner
+            kept.append(SavedTensor(owner, storage[owner], "activation"))
+        elif s.kind == "output":
+            kept.append(SavedTensor(layout.owner, storage[layout.owner], "activation"))
+        else:
+            dtype = s.dtype or in_dtypes[0]
+            if dtype == "acc":
+                dtype = "float64" if in_dtypes[0] == "float64" else "float32"
+            kept.append(SavedTensor(("new", index, j), s.numel * WIDTH[dtype], s.what))
+    return tuple(kept)

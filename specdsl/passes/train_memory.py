@@ -101,23 +101,8 @@ def _backward(graph: Graph, report: SavedReport, table: Mapping[str, Any], grad_
               low_grad_of: list[int]) -> int:
     """The most bytes live at once from the end of forward to the end of backward, beyond the
     parameters, buffers and optimizer state: kept tensors, gradients, and each node's new ones."""
-    # How many nodes still keep each storage; a storage is freed when the last of them has run.
-    keepers: dict[Any, int] = {}
-    size: dict[Any, int] = {}
-    kept_keys = [{t.key for t in kept} if kept else () for kept in report.per_node]
-    for kept, keys in zip(report.per_node, kept_keys):
-        for key in keys:
-            keepers[key] = keepers.get(key, 0) + 1
-        for t in kept:
-            size[t.key] = rounded(t.nbytes)
-    live = sum(size.values())
+    keepers, size, kept_keys, live = _end_of_forward(graph, report)
     output = graph.output
-    # The loss keeps log-probabilities of the output (float32); the caller holds the output and input.
-    extra = rounded(report.out_bytes[output] // WIDTH[report.dtypes[output]] * 4)
-    for key in (report.layouts[output].owner, report.layouts[0].owner):  # type: ignore[union-attr]
-        if key not in keepers:
-            extra += rounded(report.storage[key])
-    live += extra
     # Gradient tensors: id -> [bytes, references] (a gradient handed on to several inputs, or sliced
     # by a concat's backward, has several); buffers: node -> (gradient id waiting there, whether it
     # is a slice of it: a concat's inputs get slices of its gradient).
@@ -178,6 +163,29 @@ def _backward(graph: Graph, report: SavedReport, table: Mapping[str, Any], grad_
                 buffer[i] = (fresh, False)
                 fresh += 1
     return peak
+
+
+def _end_of_forward(graph: Graph, report: SavedReport) -> tuple[dict[Any, int], dict[Any, int], list[Any], int]:
+    """At the end of forward: how many nodes keep each storage, its bytes, each node's kept
+    storages, and the bytes live (kept tensors, the loss's, the output and input)."""
+    # How many nodes still keep each storage; a storage is freed when the last of them has run.
+    keepers: dict[Any, int] = {}
+    size: dict[Any, int] = {}
+    kept_keys = [{t.key for t in kept} if kept else () for kept in report.per_node]
+    for kept, keys in zip(report.per_node, kept_keys):
+        for key in keys:
+            keepers[key] = keepers.get(key, 0) + 1
+        for t in kept:
+            size[t.key] = rounded(t.nbytes)
+    live = sum(size.values())
+    output = graph.output
+    # The loss keeps log-probabilities of the output (float32); the caller holds the output and input.
+    extra = rounded(report.out_bytes[output] // WIDTH[report.dtypes[output]] * 4)
+    for key in (report.layouts[output].owner, report.layouts[0].owner):  # type: ignore[union-attr]
+        if key not in keepers:
+            extra += rounded(report.storage[key])
+    live += extra
+    return keepers, size, kept_keys, live
 
 
 def _release(tensors: dict[int, list[int]], g: int) -> int:
