@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import pytest
@@ -233,6 +234,20 @@ async def test_yaml_that_is_not_a_spec_is_left_alone(client: LanguageClient) -> 
     uri = "file:///work/docker-compose.yml"
     _open(client, uri, "services:\n  web:\n    image: nginx\n", "yaml")
     assert await _diagnostics(client, uri) == []
+    # A Hydra / Lightning config: `model:` is its commonest key.
+    uri = "file:///work/config.yaml"
+    hydra = "model: {name: resnet50, lr: 0.1}\ninput: {size: 224}\ntrainer:\n  max_epochs: 10\n"
+    _open(client, uri, hydra, "yaml")
+    assert await _diagnostics(client, uri) == []
+    client.text_document_did_change(T.DidChangeTextDocumentParams(
+        T.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        [T.TextDocumentContentChangePartial(range=T.Range(T.Position(3, 14), T.Position(3, 16)), text="20")]))
+    doc = T.TextDocumentIdentifier(uri)
+    # Requests right after the edit answer (nothing) at once: no analysis to wait for.
+    hover = client.text_document_hover_async(T.HoverParams(doc, T.Position(0, 9)))
+    assert await asyncio.wait_for(hover, 5) is None
+    completion = await client.text_document_completion_async(T.CompletionParams(doc, T.Position(1, 9)))
+    assert not completion.items
 
 
 async def test_shutdown_and_exit() -> None:

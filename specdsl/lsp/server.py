@@ -188,6 +188,8 @@ class SpecServer(LanguageServer):
             if t.state is not None and t.state.version == doc.version and t.state.analysis.text == doc.source:
                 return t.state
             self.start(uri)
+            if t.job is None:
+                continue  # done at once (a YAML file that is not a spec): nothing to wait for
             waiter = asyncio.get_running_loop().create_future()
             t.waiting.append(waiter)
             await waiter
