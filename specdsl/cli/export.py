@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from specdsl.cli.common import EXIT_OK, EXIT_USAGE, positive_arg, shape_arg
+from specdsl.cli.common import EXIT_BUG, EXIT_OK, EXIT_USAGE, positive_arg, shape_arg
 
 FORMATS = (".onnx", ".safetensors")
 
@@ -15,14 +15,26 @@ FORMATS = (".onnx", ".safetensors")
 def register(sub: Any) -> None:
     export = sub.add_parser(
         "export", help="write the model as ONNX (-o model.onnx) or its weights as safetensors",
-        description="Build the PyTorch module (with --weights, from a checkpoint) and write it as an ONNX "
-                    "graph that ONNX Runtime, TensorRT or Netron read, or its weights alone as .safetensors.")
+        description="Write the model as an ONNX graph that ONNX Runtime, TensorRT or Netron read (lowered "
+                    "from the spec by specdsl itself; --via torch uses torch.onnx's exporter instead), or "
+                    "its weights alone as .safetensors.")
     export.add_argument("spec", metavar="FILE|ZOO-NAME")
     export.add_argument("-o", "--output", required=True, help="model.onnx or model.safetensors")
     add_weight_flags(export)
+    export.add_argument("--via", choices=("onnx", "torch"), default="onnx",
+                        help="onnx (default): specdsl writes the graph with the onnx package alone, in "
+                             "milliseconds; torch: build the PyTorch module and run torch.onnx's exporter")
     export.add_argument("--opset", type=positive_arg, default=18, help="ONNX opset version (default 18)")
-    export.add_argument("--batch", default="1", metavar="N|dynamic",
-                        help="batch size of the exported graph, or `dynamic` for a symbolic batch axis")
+    export.add_argument("--batch", metavar="N|dynamic",
+                        help="batch size of the exported graph, or `dynamic` for a symbolic batch axis "
+                             "(default: dynamic; 1 with --via torch)")
+    export.add_argument("--dynamic-size", action="store_true",
+                        help="symbolic spatial axes too, where the spec lets the input size vary")
+    export.add_argument("--no-weights", action="store_true",
+                        help="write the graph without weights (they become graph inputs), for inspecting it")
+    export.add_argument("--verify", action="store_true",
+                        help="run the file in ONNX Runtime against the NumPy reference and print each "
+                             "output's largest error")
     export.add_argument("--input", type=shape_arg, help="override the input shape, e.g. 3,128,128")
     export.add_argument("--seed", type=int, default=0, help="seed of the random initialisation without --weights")
     export.set_defaults(func=cmd_export)
@@ -60,15 +72,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     suffix = Path(args.output).suffix
     if suffix not in FORMATS:
-        print(f"specdsl export: -o must end in .onnx or .safetensors; received '{args.output}'", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage(f"-o must end in .onnx or .safetensors; received '{args.output}'")
     refuse_input(args.output, [args.spec, *([args.weights] if args.weights else [])], "export")
-    dynamic = args.batch == "dynamic"
-    if not dynamic and not (args.batch.isdigit() and int(args.batch) > 0):
-        print(f"specdsl export: --batch takes a positive number or `dynamic`; received '{args.batch}'",
-              file=sys.stderr)
-        return EXIT_USAGE
+    torch_route = args.via == "torch" or suffix == ".safetensors"
+    batch = args.batch or ("1" if torch_route else "dynamic")
+    if batch != "dynamic" and not (batch.isdigit() and int(batch) > 0):
+        return _usage(f"--batch takes a positive number or `dynamic`; received '{batch}'")
+    problem = _flag_problem(args, torch_route)
+    if problem:
+        return _usage(problem)
     model = load_model(args, args.spec, input=args.input)
+    fixed = None if batch == "dynamic" else int(batch)
+    if not torch_route:
+        return _export_onnx(args, model, fixed)
     module = build_module(args, model)
     if suffix == ".safetensors":
         from specdsl.backends.torch.checkpoint import save_checkpoint
@@ -78,8 +94,81 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         from specdsl.backends.torch.export import export_onnx
 
-        export_onnx(module, model, args.output, opset=args.opset, dynamic_batch=dynamic,
-                    batch=1 if dynamic else int(args.batch))
-        what = f"ONNX opset {args.opset}, batch {'dynamic' if dynamic else args.batch}"
+        export_onnx(module, model, args.output, opset=args.opset, dynamic_batch=fixed is None, batch=fixed or 1)
+        what = f"ONNX opset {args.opset} via torch.onnx, batch {batch}"
     print(f"wrote {args.output} ({what}, {model.totals.params:,} parameters)", file=sys.stderr)
+    if args.verify and suffix == ".onnx":
+        from specdsl.backends.numpy.weights import check_weights
+
+        return _verify(args, model, check_weights(model, module.state_dict()), fixed, False)
     return EXIT_OK
+
+
+def _usage(message: str) -> int:
+    print(f"specdsl export: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _flag_problem(args: argparse.Namespace, torch_route: bool) -> str | None:
+    """What is wrong with the flags' combination, if anything."""
+    from specdsl.backends.onnx.export import MAX_OPSET, MIN_OPSET
+
+    if torch_route:
+        only = [flag for flag, on in (("--dynamic-size", args.dynamic_size), ("--no-weights", args.no_weights))
+                if on]
+        return f"{only[0]} needs the ONNX backend (not --via torch or .safetensors)" if only else None
+    if not MIN_OPSET <= args.opset <= MAX_OPSET:
+        return (f"--opset must be between {MIN_OPSET} and {MAX_OPSET} (the newest the installed onnx "
+                f"defines); received {args.opset}")
+    if args.no_weights and args.weights:
+        return "--no-weights and --weights exclude each other"
+    return None
+
+
+def _export_onnx(args: argparse.Namespace, model: Any, batch: int | None) -> int:
+    from specdsl.backends.onnx.export import model_weights, save_onnx, to_onnx
+
+    probe = _size_probe(args, model) if args.dynamic_size else None
+    weights = None if args.no_weights else model_weights(model, args.weights, args.seed, transfer=args.transfer,
+                                                          match=getattr(args, "match", "name"))
+    proto = to_onnx(model, False if weights is None else weights, batch=batch, opset=args.opset,
+                    size_probe=probe)
+    save_onnx(proto, args.output)
+    sizes = ", symbolic size" if probe is not None else ""
+    print(f"wrote {args.output} (ONNX opset {args.opset}, batch {batch or 'dynamic'}{sizes}, "
+          f"{model.totals.params:,} parameters{'' if weights is not None else ' as inputs'})", file=sys.stderr)
+    if not args.verify:
+        return EXIT_OK
+    if weights is None:
+        from specdsl.backends.numpy.weights import random_weights
+
+        weights = random_weights(model, args.seed, "float32")
+    return _verify(args, model, weights, batch, args.no_weights)
+
+
+def _size_probe(args: argparse.Namespace, model: Any) -> Any:
+    """The spec again at another input size (axis i scaled by i + 2), to see which sizes follow the input's."""
+    from specdsl.cli.report import load_model
+
+    shape = model.graph.input_shape
+    other = (shape[0], *(n * (i + 2) for i, n in enumerate(shape[1:])))
+    return load_model(args, args.spec, input=other)
+
+
+def _verify(args: argparse.Namespace, model: Any, weights: Any, batch: int | None, as_inputs: bool) -> int:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return _usage("--verify runs the graph in ONNX Runtime: pip install onnxruntime")
+    from specdsl.backends.onnx.verify import TOLERANCE, verify
+
+    n = batch or 2
+    errors = verify(args.output, model, weights, batch=n, seed=args.seed, weights_as_inputs=as_inputs)
+    print(f"verify: {args.output} in ONNX Runtime vs the NumPy reference (float64), batch {n}:")
+    for e in errors:
+        print(e.line())
+    if all(e.ok for e in errors):
+        return EXIT_OK
+    print(f"specdsl export: the exported graph differs from the reference by more than {TOLERANCE:.0e}; "
+          "please report it", file=sys.stderr)
+    return EXIT_BUG
