@@ -181,10 +181,12 @@ class SpecServer(LanguageServer):
     async def current(self, uri: str) -> DocState | None:
         """The analysis of the text the editor shows, waiting for it if need be."""
         t = self.docs.get(uri)
+        if t is None:
+            return None
         for _ in range(16):
             doc = self.document(uri)
-            if t is None or doc is None:
-                return t.state if t is not None else None
+            if doc is None:
+                return t.state
             if t.state is not None and t.state.version == doc.version and t.state.analysis.text == doc.source:
                 return t.state
             self.start(uri)

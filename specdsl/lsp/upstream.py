@@ -81,7 +81,7 @@ def upstream(data: Any, smap: SourceMap, diagnostics: list[Diagnostic], file: st
 def _cut(data: dict[str, Any], smap: SourceMap, diags: list[Diagnostic], file: str, cut: int,
          broken: frozenset[str]) -> tuple[int, frozenset[str]]:
     """The number of model layers before the first that an error is in or calls a failing block."""
-    blocks = data.get("blocks") if isinstance(data.get("blocks"), dict) else {}
+    blocks: dict[str, Any] = data["blocks"] if isinstance(data.get("blocks"), dict) else {}
     found = set(broken)
     for d in diags:
         if not d.is_error:
