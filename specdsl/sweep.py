@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from specdsl.blocks.engine import expand_with_shapes
+from specdsl.blocks.memo import CallMemo
 from specdsl.budgets import DEFAULT as DEFAULT_BUDGETS
 from specdsl.budgets import Budgets
 from specdsl.errors import Diagnostic, SpecError
@@ -196,13 +197,16 @@ def train_peak(graph: Any, analysis: Analysis, call: TrainPeak) -> int:
 
 
 def evaluate(data: Any, smap: Any, variant: str | None, values: dict[str, Any], batch: int,
-             input: tuple[int, ...] | None, budgets: Budgets, calls: Sequence[TrainPeak]) -> Point | list[Diagnostic]:
-    """One point from the parsed spec: its figures, or the diagnostics that rejected it."""
+             input: tuple[int, ...] | None, budgets: Budgets, calls: Sequence[TrainPeak],
+             memo: CallMemo | None = None) -> Point | list[Diagnostic]:
+    """One point from the parsed spec: its figures, or the diagnostics that rejected it (``memo``: the
+    sweep's block calls, replayed where a point repeats one)."""
     try:
         spec = validate_document(data, smap, ParamChoice(variant, values))
         if input is not None:
             spec.input = tuple(input)
-        graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
+        graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth,
+                                                memo=memo)
         analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs)
     except SpecError as exc:
         return list(exc.diagnostics)
@@ -260,6 +264,8 @@ class _Job:
     input: tuple[int, ...] | None
     budgets: Budgets
     calls: tuple[TrainPeak, ...] = ()
+    # A block call's expansion is a function of its block, arguments and inputs: shared by the points.
+    memo: CallMemo = field(default_factory=CallMemo, compare=False)
 
     def run(self, points: Sequence[dict[str, Any]]) -> list[Outcome]:
         # A sampler over value lists draws the same point again: its figures are computed once.
@@ -274,7 +280,8 @@ class _Job:
         return out
 
     def point(self, values: dict[str, Any]) -> Outcome:
-        return evaluate(self.data, self.smap, self.variant, values, self.batch, self.input, self.budgets, self.calls)
+        return evaluate(self.data, self.smap, self.variant, values, self.batch, self.input, self.budgets, self.calls,
+                        self.memo)
 
 
 # Below this many points a sweep takes tens of milliseconds: starting processes would cost more.

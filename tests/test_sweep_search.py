@@ -157,3 +157,53 @@ def test_params_lists_a_family(capsys) -> None:
     found = json.loads(capsys.readouterr().out)
     assert found["params"]["bottleneck"] == {"kind": "bool", "default": True}
     assert found["variants"]["resnet18"]["n1"] == 2 and "macs" in found["figures"]
+
+
+@pytest.mark.parametrize(("family", "axes"), [
+    ("resnet", {"n1": [1, 3], "n2": [2, 4], "bottleneck": [True, False]}),
+    ("efficientnet", {"width": [1.0, 1.2], "depth": [1.0, 1.4], "resolution": [224, 240]}),
+    ("regnet", {"d2": [1, 3], "d3": [2, 6], "se_ratio": [0.0, 0.25]}),
+    ("densenet", {"n1": [2, 6], "growth": [12, 32]}),
+    ("mobilenet_v3", {"large": [True, False], "width": [0.75, 1.0]}),
+])
+def test_replayed_block_calls_give_every_point_the_same_figures(family: str, axes: dict,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep replays a block call seen before (specdsl.blocks.memo); without the memo every call
+    expands, and the figures of every point are the same, rejected points included."""
+    from specdsl.blocks.memo import CallMemo
+
+    where = "train_peak(batch=8) > 0"
+    replayed = sweep(family, axes, where=where, jobs=1)
+    monkeypatch.setattr(CallMemo, "key", lambda self, *args: None)
+    expanded = sweep(family, axes, where=where, jobs=1)
+    assert [(p.values, p.figures, p.error) for p in replayed] == [(p.values, p.figures, p.error) for p in expanded]
+
+
+def test_the_memo_replays_repeated_calls_within_and_across_points() -> None:
+    from specdsl.blocks import memo as memo_module
+
+    seen: list[int] = []
+    original = memo_module.CallMemo.replay
+
+    def counting(self, *args):
+        found = original(self, *args)
+        seen.append(found is not None)
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(memo_module.CallMemo, "replay", counting)
+        sweep("resnet", {"n3": [2, 6, 12]}, jobs=1)
+    assert sum(seen) > len(seen) / 3  # units repeat within a stage and across points
+
+
+def test_sweep_and_check_never_import_optuna_or_ray() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from specdsl.cli.main import main; "
+            "main(['sweep', 'resnet', '--param', 'n1=1,2', '--where', 'params < 1e9', '--jobs', '1']); "
+            "main(['check', 'resnet18']); import specdsl.search; "
+            "assert not {'optuna', 'ray', 'torch'} & set(sys.modules), sorted({'optuna', 'ray', 'torch'} & "
+            "set(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

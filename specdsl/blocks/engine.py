@@ -78,6 +78,7 @@ class Expander:
         # Per container path: how many children it has so far, and its named children -> where named.
         self.counts: dict[str, int] = {}
         self.siblings: dict[str, dict[str, SourceLoc | None]] = {}
+        self.memo: Any = None  # set by expand_with_shapes
         self.all_names = _names_in(
             {"layers": spec.layers, "blocks": {n: b.model_dump() for n, b in spec.blocks.items()}})
 
@@ -393,15 +394,17 @@ def expand(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -
     return expand_with_shapes(spec, max_nodes, max_depth)[0]
 
 
-def expand_with_shapes(spec: Spec, max_nodes: int = MAX_NODES,
-                       max_depth: int = MAX_DEPTH) -> tuple[Graph, list[NodeShape], list[RF]]:
+def expand_with_shapes(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH,
+                       memo: Any = None) -> tuple[Graph, list[NodeShape], list[RF]]:
     """The graph plus the shape and receptive-field passes' results for its nodes, computed
     while it was built (hand them to ``passes.analysis.analyze``, which then need not run them).
 
     ``max_nodes`` and ``max_depth`` are budgets (specdsl.budgets): the first is checked
-    against an estimate before each layer expands, and again as nodes are added.
+    against an estimate before each layer expands, and again as nodes are added. ``memo``: a
+    sweep's :class:`specdsl.blocks.memo.CallMemo`, shared by its points.
     """
     ex = Expander(spec, max_nodes, max_depth)
+    ex.memo = memo  # a sweep's specdsl.blocks.memo.CallMemo: user-block calls replayed, not expanded again
     scope: dict[str, int] = {"input": 0}
     try:
         out = ex.seq(spec.layers, ("layers",), "", 0, scope, Frame(MappingProxyType(dict(spec.params))))

@@ -58,6 +58,13 @@ def call(ex: CallingExpander, spec: LayerSpec, src: PathKey, out: str, inputs: t
                  f"({', '.join(block.inputs)}); received {len(inputs)}", spec.loc, frame, path=out,
                  hint="pass them with `inputs: [...]`")
         return None
+    memo = getattr(ex, "memo", None)  # a sweep's (specdsl.blocks.memo): this call expanded before
+    key = memo.key(ex, name, env, inputs, frame) if memo is not None else None
+    if key is not None:
+        replayed = memo.replay(ex, key, inputs, out)
+        if replayed is not None:
+            return replayed
+        marks = (len(ex.nodes), ex.size, len(ex.diags))
     shown = ", ".join(f"{k}={show_value(v)}" for k, v in env.items())
     where = f" at {spec.loc}" if spec.loc else ""
     note = f"while expanding block '{name}'" + (f" ({shown})" if shown else "") + f" called{where} ({out})"
@@ -73,6 +80,8 @@ def call(ex: CallingExpander, spec: LayerSpec, src: PathKey, out: str, inputs: t
     if y is not None:
         types = {p: d if isinstance(d, str) and d in TYPES else type(d).__name__ for p, d in block.params.items()}
         ex.calls[out] = BlockCall(name, dict(env), types, tuple(block.inputs), inputs, y)
+        if key is not None:
+            memo.record(ex, key, *marks, inputs, out, y)
     return y
 
 

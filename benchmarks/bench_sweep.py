@@ -1,0 +1,99 @@
+"""Sweep speed: points per second per core on the EfficientNet and ResNet families, this checkout
+beside a baseline commit, in one run.
+
+    .venv/bin/python benchmarks/bench_sweep.py [--baseline REV] [--runs 3]
+
+The baseline (default: b448066, the sweep before the design-space search work) is checked out
+into a git worktree under the temporary folder (``git worktree add --detach``; nothing in this
+checkout is touched) and measured in a child process importing that tree; this checkout is
+measured in another child. Both sweep the same spec files (this checkout's ``specs/``) with
+``jobs=1``, so the figure is CPU seconds of one core per point (``time.process_time``), the
+best of ``--runs`` after a warm-up. Each child also prints a digest of every point's parameters,
+MACs and peak memory; the two digests must match (the figures of every point are identical; the
+receptive field is left out, its definition changed: the local field now, not "whole input").
+Target (issue 28): 500 points/s per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = "b448066"
+TARGET = 500.0
+CASES = {
+    # The issue's example: 27 points.
+    "efficientnet": {"width": ["1.0", "1.1", "1.2"], "depth": ["1.0", "1.2", "1.4"],
+                     "resolution": ["224", "240", "260"]},
+    # Stage depths of the bottleneck ResNet: 36 points.
+    "resnet": {"n1": ["1", "2", "3"], "n2": ["2", "3", "4", "6"], "n3": ["2", "6", "12"]},
+}
+
+CHILD = r"""
+import hashlib, json, sys, time
+from specdsl.schema.params import TextValue
+from specdsl.sweep import sweep
+spec, axes, runs = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+axes = {k: [TextValue(v) for v in vs] for k, vs in axes.items()}
+points = sweep(spec, axes, jobs=1)  # warm-up: imports, parse tables, caches of the first run
+best = None
+for _ in range(runs):
+    start = time.process_time()
+    points = sweep(spec, axes, jobs=1)
+    spent = time.process_time() - start
+    best = spent if best is None else min(best, spent)
+rows = [(sorted((k, str(v)) for k, v in p.values.items()), p.params, p.macs, p.peak_bytes) for p in points]
+print(json.dumps({"points": len(points), "seconds": best,
+                  "digest": hashlib.sha256(repr(rows).encode()).hexdigest()[:16]}))
+"""
+
+
+def worktree(rev: str) -> Path:
+    """A checkout of ``rev`` beside this one (made once, reused)."""
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True, capture_output=True,
+                         text=True).stdout.strip()
+    path = Path(tempfile.gettempdir()) / f"specdsl-bench-{sha}"
+    if not (path / "specdsl").is_dir():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), sha], cwd=ROOT, check=True,
+                       capture_output=True)
+    return path
+
+
+def measure(tree: Path, spec: Path, axes: dict[str, list[str]], runs: int) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, "-c", CHILD, str(spec), json.dumps(axes), str(runs)], cwd=tree, env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=BASELINE, help=f"the commit to compare with (default {BASELINE})")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    base = worktree(args.baseline)
+    print(f"baseline {args.baseline} in {base}; this checkout {ROOT}; {os.cpu_count()} cores; jobs=1")
+    print(f"{'family':<14}{'points':>7}  {'baseline pts/s':>15}  {'now pts/s':>10}  {'speed-up':>8}  figures")
+    missed = False
+    for family, axes in CASES.items():
+        spec = ROOT / "specs" / f"{family}.cnn"
+        old = measure(base, spec, axes, args.runs)
+        new = measure(ROOT, spec, axes, args.runs)
+        rate_old = int(old["points"]) / float(old["seconds"])  # type: ignore[arg-type]
+        rate_new = int(new["points"]) / float(new["seconds"])  # type: ignore[arg-type]
+        same = "identical" if old["digest"] == new["digest"] else "DIFFER"
+        missed |= rate_new < TARGET or same != "identical"
+        print(f"{family:<14}{new['points']:>7}  {rate_old:>15.0f}  {rate_new:>10.0f}  {rate_new / rate_old:>7.1f}x  "
+              f"{same}")
+    print(f"target: {TARGET:.0f} points/s per core — {'missed' if missed else 'met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""A sweep's memo of user-block calls: a call with the same block, arguments, model parameters read,
+inputs' shapes and receptive fields and nesting expands to the same nodes, so the nodes, shapes and
+fields of its first expansion are replayed (re-indexed, re-pathed) instead of expanded again.
+
+Only ``specdsl.sweep`` passes one (``expand_with_shapes(..., memo=CallMemo())``): a replayed call
+adds its nodes to the graph, but not the `while expanding` notes of the new call site (its nodes
+keep the first call's) nor the nested calls' entries of ``Graph.calls`` and ``Graph.blocks``, which
+figures do not read. A call whose expansion reported anything, or read a node outside its inputs,
+is never recorded; one that would pass the node budget is expanded, so the budget's error is the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from specdsl.blocks.expr import identifiers
+from specdsl.ir import Node
+
+# Calls of a block recorded without one replay, after which its calls are expanded without recording.
+GIVE_UP = 16
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    nodes: tuple[tuple[Any, ...], ...]  # per node: op, args, inputs (>= 0: call input k; < 0: new node), suffix...
+    shapes: tuple[Any, ...]
+    rfs: tuple[Any, ...]
+    size: int  # what the nodes count against max_nodes
+    output: int  # position of the call's result among the nodes
+
+
+class CallMemo:
+    def __init__(self) -> None:
+        self.entries: dict[Any, _Recorded | None] = {}
+        self.reads: dict[str, frozenset[str]] = {}  # block -> identifiers written anywhere in it (nested blocks too)
+        # Per block, calls recorded and calls replayed: a block whose every call differs (EfficientNet's
+        # MBConv numbers its blocks for the drop rate) stops being recorded, which would only cost time.
+        self.recorded: dict[str, int] = {}
+        self.replayed: dict[str, int] = {}
+
+    def key(self, ex: Any, name: str, env: Mapping[str, Any], inputs: tuple[int, ...], frame: Any) -> Any:
+        if self.recorded.get(name, 0) >= GIVE_UP and not self.replayed.get(name):
+            return None
+        model = ex.spec.params
+        read = self._reads(ex.spec.blocks, name)
+        try:
+            args = tuple((k, type(v), v) for k, v in env.items())
+            params = tuple((k, type(model[k]), model[k]) for k in sorted(read) if k in model and k not in env)
+            ins = tuple((ex.shapes[i].shape, type(ex.rfs[i]), ex.rfs[i]) for i in inputs)
+            key = (name, args, params, ins, frame.frozen, repr(frame.init), frame.calls, frame.depth)
+            hash(key)
+        except TypeError:  # an unhashable value (a list argument): expand as usual
+            return None
+        return key
+
+    def _reads(self, blocks: Mapping[str, Any], name: str) -> frozenset[str]:
+        if name not in self.reads:
+            self.reads[name] = frozenset()  # a recursive block is refused by the expander (E323)
+            found: set[str] = set()
+            stack: list[Any] = [blocks[name].model_dump()]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, dict):
+                    for k, v in item.items():
+                        if isinstance(k, str) and k in blocks and k != name:
+                            found |= self._reads(blocks, k)
+                        stack.append(v)
+                elif isinstance(item, list):
+                    stack.extend(item)
+                elif isinstance(item, str):
+                    found.update(identifiers(item) or [item])
+            self.reads[name] = frozenset(found)
+        return self.reads[name]
+
+    def replay(self, ex: Any, key: Any, inputs: tuple[int, ...], out: str) -> int | None:
+        """The call's result index after replaying its nodes, or None (not recorded, or over the budget)."""
+        rec = self.entries.get(key)
+        if rec is None or ex.size + rec.size > ex.max_nodes:
+            return None
+        name = key[0]
+        self.replayed[name] = self.replayed.get(name, 0) + 1
+        base = len(ex.nodes)
+        ex.size += rec.size
+        for k, (op, args, ins, suffix, name, loc, arg_locs, frozen, init, notes) in enumerate(rec.nodes):
+            mapped = tuple(inputs[i] if i >= 0 else base + (-i - 1) for i in ins)
+            ex.nodes.append(Node(base + k, op, args, mapped, out + suffix, name, loc, arg_locs, frozen, init, notes))
+        ex.shapes.extend(rec.shapes)
+        ex.rfs.extend(rec.rfs)
+        return base + rec.output
+
+    def record(self, ex: Any, key: Any, start: int, size_before: int, diags_before: int,
+               inputs: tuple[int, ...], out: str, y: int) -> None:
+        if key is None or key in self.entries or len(ex.diags) != diags_before or y < start:
+            return
+        self.recorded[key[0]] = self.recorded.get(key[0], 0) + 1
+        nodes = []
+        for node in ex.nodes[start:]:
+            ins = []
+            for i in node.inputs:
+                if i >= start:
+                    ins.append(-(i - start) - 1)
+                elif i in inputs:
+                    ins.append(inputs.index(i))
+                else:
+                    return  # reads a node outside the call: not a function of its inputs
+            if not node.path.startswith(out) or any(s.diagnostics for s in ex.shapes[node.index:node.index + 1]):
+                return
+            nodes.append((node.op, node.args, tuple(ins), node.path[len(out):], node.name, node.loc, node.arg_locs,
+                          node.frozen, node.init, node.notes))
+        self.entries[key] = _Recorded(tuple(nodes), tuple(ex.shapes[start:]), tuple(ex.rfs[start:]),
+                                      ex.size - size_before, y - start)
