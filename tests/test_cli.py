@@ -387,5 +387,5 @@ def test_fractional_receptive_field_is_readable(capsys, tmp_path) -> None:
     path.write_text("model: up\ninput: [4, 8, 8]\nlayers:\n  - deconv: {out: 4, k: 4, stride: 2, pad: 1}\n")
     status, out, _ = run(capsys, "check", str(path))
     assert status == 0
-    row = next(line for line in out.splitlines() if line.startswith("layers[0]"))
+    row = next(line for line in out.splitlines() if line.startswith("[0] "))
     assert len(row.split()[-1].split("/")) == 3, row

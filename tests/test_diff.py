@@ -65,7 +65,7 @@ def test_diff_prints_every_node(spec_file: Path, capsys: pytest.CaptureFixture[s
     assert main(["diff", str(spec_file), "--dtype", "float64", "--seed", "3"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "PyTorch float64 vs NumPy float64, batch 2, seed 3" in out
-    for label in ("input", "layers[0]", "layers[4].add", "layers[6]"):
+    for label in ("input", "[0]", "[4].add", "[6]"):
         assert f" {label} " in out
     assert "all 10 nodes agree" in out
 
@@ -77,7 +77,7 @@ def test_diff_names_the_first_wrong_node_and_its_line(spec_file: Path, monkeypat
     assert main(["diff", str(spec_file), "--failures"]) == EXIT_SPEC
     captured = capsys.readouterr()
     last = captured.out.strip().splitlines()[-1]
-    assert "the first is node 3 layers[2] (relu)" in last
+    assert "the first is node 3 [2] (relu)" in last
     assert f"{spec_file}:6:5" in last
     assert "(this node's lowering)" in last
     assert " layers[0] " not in captured.out  # --failures lists only differing nodes

@@ -145,7 +145,7 @@ def test_se_expands_to_torchvision_layout() -> None:
     m = specdsl.load(_text(*gate(se=True)))
     ops = [n.op for n in m.graph.nodes]
     assert ops == ["input", "conv", "gap", "conv", "relu", "conv", "sigmoid", "mul"]
-    assert [n.path for n in m.graph.nodes[2:]] == [f"layers[1].{p}" for p in
+    assert [n.path for n in m.graph.nodes[2:]] == [f"[1].{p}" for p in
                                                    ("avgpool", "fc1", "activation", "fc2", "scale_activation", "scale")]
     assert m.totals.params == 8 * 8 * 9 + 8 + (2 * 8 + 2) + (8 * 2 + 8)
 
@@ -161,7 +161,7 @@ def test_se_matches_mobilenet_v3_large_state_dict() -> None:
     m = specdsl.load(_text({"se": {"channels": 72, "squeeze": 24, "gate": "sigmoid"}}, input=(72, 28, 28)))
     with torch.device("meta"):
         sd = to_torch(m).state_dict()
-    assert [(k.removeprefix("layers.0."), tuple(v.shape)) for k, v in sd.items()] == expected
+    assert [(k.removeprefix("0."), tuple(v.shape)) for k, v in sd.items()] == expected
 
 
 def test_se_in_the_dsl_and_back(tmp_path: Path) -> None:

@@ -54,11 +54,11 @@ def test_backward_reaches_every_trainable_parameter(name: str) -> None:
     assert missing == []
 
 
-def test_state_dict_keys_follow_spec_paths() -> None:
+def test_state_dict_keys_are_the_spec_names() -> None:
     keys = list(to_torch(small("resnet18")).state_dict())
-    assert keys[:3] == ["layers.0.weight", "layers.1.weight", "layers.1.bias"]
-    assert "layers.5.shortcut.0.weight" in keys  # the projection of the first stride-2 block
-    assert "layers.4.0.body.0.weight" in keys  # repeat copy 0 of layers[4]
+    assert keys[:3] == ["conv1.weight", "bn1.weight", "bn1.bias"]  # `as conv1`, `as bn1`
+    assert "layer2.0.downsample.0.weight" in keys  # the projection of the first stride-2 block
+    assert "layer1.0.conv1.weight" in keys  # unit 0 of `stage { ... } as layer1`
 
 
 def test_frozen_layers_do_not_train() -> None:
@@ -75,7 +75,7 @@ layers:
 """)
     module = to_torch(model)
     frozen = {n for n, p in module.named_parameters() if not p.requires_grad}
-    assert frozen == {"layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"}
+    assert frozen == {"0.weight", "0.bias", "1.weight", "1.bias"}  # unnamed: their positions
     assert sum(p.numel() for p in module.parameters() if not p.requires_grad) == model.totals.frozen
 
 
@@ -84,27 +84,27 @@ layers:
 def test_init_schemes(scheme: str) -> None:
     model = specdsl.load(f"model: m\ninput: [3, 8, 8]\nlayers:\n  - conv: {{out: 16, k: 3}}\n    init: {scheme}\n")
     module = to_torch(model, seed=0)
-    weight = module.get_submodule("layers.0").weight
+    weight = module.get_submodule("0").weight
     if scheme == "zeros":
         assert torch.all(weight == 0)
     elif scheme == "ones":
         assert torch.all(weight == 1)
     else:
         assert weight.std() > 0
-    assert torch.all(module.get_submodule("layers.0").bias == 0)
+    assert torch.all(module.get_submodule("0").bias == 0)
     # The emitted file initialises the same way.
     source = emit(model)
     torch.manual_seed(0)
     emitted = load_emitted(source)()
-    assert emitted.layers[0].weight.shape == weight.shape
+    assert emitted.get_submodule("0").weight.shape == weight.shape
 
 
 def test_default_init_follows_torchvision() -> None:
     module = to_torch(small("resnet18"), seed=0)
-    conv = module.get_submodule("layers.0")
+    conv = module.get_submodule("conv1")
     fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
     assert abs(conv.weight.std().item() - (2 / fan_out) ** 0.5) < 0.2 * (2 / fan_out) ** 0.5
-    bn = module.get_submodule("layers.1")
+    bn = module.get_submodule("bn1")
     assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
 
 
@@ -160,9 +160,10 @@ def test_emitted_source_reads_like_torchvision() -> None:
     assert "import torch\nfrom torch import nn\n" in source
     assert "# N x 512 x 7 x 7" in source
     assert "nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)" in source
-    assert "class Unit(nn.Module):" in source and "class UnitWithShortcut(nn.Module):" in source
-    assert "x = self.layers[4][0](x)" in source  # the first copy of `unit(64) x(n1)`; x reused, as torchvision
-    assert "self.layers = nn.Sequential(" in source  # containers keyed 0, 1, ... read as torchvision's
+    assert "class Unit(nn.Module):" in source and "class UnitWithDownsample(nn.Module):" in source
+    assert "self.conv1 = nn.Conv2d(" in source and "self.downsample = nn.Sequential(" in source
+    assert "= self.layer1[0](maxpool)" in source  # the first copy of `unit(64) x(n1)` in `as layer1`
+    assert "self.layer1 = nn.Sequential(" in source  # containers keyed 0, 1, ... read as torchvision's
     assert "nn.ModuleDict" not in source.split("class Resnet18")[1]
     assert source.count("import ") == 2  # only torch
 
@@ -286,14 +287,14 @@ def test_runtime_errors_name_the_spec_node() -> None:
     def line_of(snippet: str) -> int:
         return source[:source.index(snippet)].count("\n") + 1
 
-    assert f"While executing layers[0] (conv) at <zoo>/resnet.cnn:{line_of('conv(64, k=7')}:5" in text
+    assert f"While executing conv1 (conv) at <zoo>/resnet.cnn:{line_of('conv(64, k=7')}:5" in text
     # Inside a block call: the node's path, its line in the block, and the call that expanded it.
-    conv = module.get_submodule("layers.4.0.body.0")
+    conv = module.get_submodule("layer1.0.conv1")
     conv.weight.data = conv.weight.data[:, :32]
     with pytest.raises(RuntimeError) as info:
         module(torch.randn(2, 3, 32, 32))
     text = str(info.value)
-    assert f"While executing layers[4][0].body[0] (conv) at <zoo>/resnet.cnn:{line_of('conv(c, k=3')}:" in text
+    assert f"While executing layer1[0].conv1 (conv) at <zoo>/resnet.cnn:{line_of('conv(c, k=3')}:" in text
     assert "while expanding block 'unit'" in text
 
 
@@ -304,11 +305,11 @@ def test_runtime_errors_in_functions_name_the_spec_node() -> None:
             "  - {concat: null, inputs: [input, s]}\n")
     module = to_torch(specdsl.load(text))
     assert module(torch.randn(1, 2, 8, 8)).shape == (1, 4, 8, 8)
-    with pytest.raises(RuntimeError, match=r"(?s)must match the size.*While executing layers\[2\] \(add\) at "
+    with pytest.raises(RuntimeError, match=r"(?s)must match the size.*While executing s \(add\) at "
                                            r"<string>:6:5"):
         module(torch.randn(1, 2, 9, 9))  # 9 -> 4 -> 8: the first of the two additions fails
     meta = [n.meta.get("specdsl_path") for n in module.graph.nodes if n.op == "call_function"]
-    assert meta == ["layers[2]", "layers[2]", "layers[3]"]
+    assert meta == ["s", "s", "[3]"]
 
 
 def test_fractal_join_inside_nested_block_classes_trains() -> None:

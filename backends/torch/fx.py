@@ -117,8 +117,8 @@ def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule
     # A block's own parameter (layer_scale) comes before its sibling layers, as torchvision's does.
     for parent, nodes in leading_modules(model).items():
         container = gm.get_submodule(parent)
-        first = {path.rsplit(".", 1)[1]: container._modules[path.rsplit(".", 1)[1]]
-                 for path in (module_path(n.path) for n in nodes)}
+        first = {name: container._modules[name]
+                 for name in (module_path(n.path).rpartition(".")[2] for n in nodes)}
         rest = {k: v for k, v in container._modules.items() if k not in first}
         object.__setattr__(container, "_modules", {**first, **rest})
     # Kept in meta, not in a forward hook: GraphModule's deepcopy keeps meta (sharing the copied
@@ -134,7 +134,7 @@ def leading_modules(model: Model) -> dict[str, list[Node]]:
     out: dict[str, list[Node]] = {}
     for node in model.graph.nodes:
         if not node.is_input and OPS[node.op].has(Trait.LEADS_ITS_BLOCK):
-            out.setdefault(module_path(node.path).rsplit(".", 1)[0], []).append(node)
+            out.setdefault(module_path(node.path).rpartition(".")[0], []).append(node)  # "": the model
     return out
 
 
