@@ -12,19 +12,19 @@ from specdsl.errors import SpecError
 from specdsl.search.space import Range, grid, parse_range, sample, sobol
 from specdsl.sweep import best, objectives_of, sweep
 
-# A CIFAR ResNet family (He et al. 2016, section 4.2): 6n+2 layers, widths 16·w, 32·w, 64·w.
+# A CIFAR ResNet family (He et al. 2016, section 4.2): 6n+2 layers, widths 16, 32 and 64 times w.
 RESNET_CIFAR = """\
-model resnet_cifar(n=3, w=1)
+model resnet_cifar(n=3, w=1.0)
 input [3, 32, 32]
 block unit(c: int, stride=1) = residual(shortcut=auto, post=relu) {
     conv(c, k=3, stride=stride, pad=1, bias=false) -> bn -> relu
     conv(c, k=3, pad=1, bias=false) -> bn
 }
 layers {
-    conv(16 * w, k=3, pad=1, bias=false) -> bn -> relu
-    unit(16 * w) x(n)
-    unit(32 * w, stride=2) -> unit(32 * w) x(n - 1)
-    unit(64 * w, stride=2) -> unit(64 * w) x(n - 1)
+    conv(make_divisible(16 * w, 4), k=3, pad=1, bias=false) -> bn -> relu
+    unit(make_divisible(16 * w, 4)) x(n)
+    unit(make_divisible(32 * w, 4), stride=2) -> unit(make_divisible(32 * w, 4)) x(n - 1)
+    unit(make_divisible(64 * w, 4), stride=2) -> unit(make_divisible(64 * w, 4)) x(n - 1)
     gap -> linear(10)
 }
 """
@@ -50,6 +50,17 @@ def test_sweep_figures_equal_the_loaded_models(cifar: str) -> None:
         t = m.totals
         assert (p.params, p.macs, p.peak_bytes, p.figures["nodes"]) == (t.params, t.macs, t.peak_bytes,
                                                                           len(m.graph.nodes))
+
+
+def test_the_resnet20_budget_question_is_one_command(cifar: str, capsys) -> None:
+    # "The biggest ResNet-20 variant under 500k parameters and 80 M MACs" (README).
+    assert main(["sweep", cifar, "--param", "n=3", "--param", "w=1.0:2.0", "--sample", "64", "--where",
+                 "params <= 500k and macs <= 80M", "--objective", "params:max", "--top", "1", "--json",
+                 "--jobs", "1"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["params"] <= 500_000 and row["macs"] <= 80_000_000 and 1.0 <= row["w"] <= 2.0
+    grid = sweep(cifar, {"n": [3], "w": [k / 64 for k in range(64, 129)]}, jobs=1)  # Sobol hits each 1/64
+    assert row["params"] == max(p.params for p in grid if p.params <= 500_000 and p.macs <= 80_000_000)
 
 
 def test_the_resnet20_budget_question_is_one_call(cifar: str) -> None:
@@ -102,7 +113,7 @@ def test_values_come_back_typed_in_json_and_csv(cifar: str, capsys) -> None:
     assert rows[0]["rf_global"] is True and isinstance(rows[0]["macs"], int)
     assert main(["sweep", cifar, "--param", "w=1,2", "--csv", "--where", "params <= 2M", "--jobs", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("w,params,") and lines[1].startswith("1,272474,") and len(lines) == 3
+    assert lines[0].startswith("w,params,") and lines[1].startswith("1.0,272474,") and len(lines) == 3
 
 
 def test_cli_where_top_and_message(cifar: str, capsys) -> None:

@@ -112,7 +112,7 @@ def _table(points: list[Any], names: list[str], calls: list[str]) -> None:
     head = [*names, "params", "MACs", "peak memory", *(f"train peak {k[11:]}" for k in calls), "RF", ""]
     table = [head]
     for p in points:
-        values = [str(_plain(p.values[n])) for n in names]
+        values = [_shown(p.values[n]) for n in names]
         if p.ok:
             rf = (str(p.rf) if p.rf else "-") + (" + global" if p.rf_global and p.rf else "")
             table.append([*values, f"{p.params:,}", f"{p.macs:,}", human_bytes(p.peak_bytes or 0),
@@ -127,3 +127,11 @@ def _table(points: list[Any], names: list[str], calls: list[str]) -> None:
 
 def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, TextValue) else value
+
+
+def _shown(value: Any) -> str:
+    """A value in the table: sampled floats to 4 significant digits (JSON and CSV keep every digit)."""
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+        return text if any(c in text for c in ".en") else text + ".0"
+    return str(_plain(value))
