@@ -107,6 +107,10 @@ COMMANDS: tuple[Callable[[Any], None], ...] = (
 )
 
 
+# Commands with no spec diagnostics to report: the language server speaks to an editor, explain prints a
+# catalogue entry; --quiet and --strict would mean nothing there.
+REPORTS_NOTHING = ("lsp", "explain")
+
 # The commands that read a spec take the budget flags (check adds its own); defaults per command.
 BUDGETED = ("check", "convert", "fmt", "run", "build", "export", "diagram", "diff")
 
@@ -120,8 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
-    for name, command in sub.choices.items():  # --quiet and --strict on every command
-        add_report_flags(command)
+    for name, command in sub.choices.items():  # --quiet and --strict on every command that reports on a spec
+        if name not in REPORTS_NOTHING:
+            add_report_flags(command)
         if name in BUDGETED and not any("--max-nodes" in a.option_strings for a in command._actions):
             add_budget_flags(command, name)
         if {a.dest for a in command._actions} & {"spec", "specs"}:  # commands that load a model
