@@ -2,9 +2,9 @@
 
 tests/reference/aux_heads.json (written by make_aux_heads.py beside it, from torchvision 0.29.1
 with aux_logits=True) holds their input, train-mode output shapes, parameters, buffers, MACs and
-state_dict layout. As in test_zoo_reference, state_dict keys may differ (ours follow the spec's
-paths) but the shapes must come in torchvision's order, the aux heads included, so torchvision's
-weights load by position. With aux=false the models are exactly as before: test_zoo_reference
+state_dict layout. The shapes must come in torchvision's order, the aux heads included, and for the
+models converted to torchvision's names (test_torchvision_keys) the keys too, so torchvision's
+weights load by name. With aux=false the models are exactly as before: test_zoo_reference
 checks them against tests/reference/torchvision_cnns.json.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from test_zoo_reference import assert_torchvision_layout
+from test_torchvision_keys import converted
 from test_zoo_reference import reference as reference_without_aux
 
 import specdsl
@@ -54,6 +55,16 @@ def test_params_buffers_and_macs(name: str) -> None:
 def test_state_dict_shapes_in_torchvision_order(name: str) -> None:
     pytest.importorskip("torch")
     assert_torchvision_layout(with_aux(name), reference()[name]["state_dict"])
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="not converted yet"))
+                                  if not converted(n) else n for n in NAMES])
+def test_state_dict_keys_are_torchvisions_aux_heads_included(name: str) -> None:
+    torch = pytest.importorskip("torch")
+    with torch.device("meta"):
+        module = specdsl.to_torch(with_aux(name))
+    assert [(k, list(v.shape)) for k, v in module.state_dict().items()] == \
+        [(k, list(s)) for k, s in reference()[name]["state_dict"]]
 
 
 @pytest.mark.parametrize("name", NAMES)
