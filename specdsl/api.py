@@ -116,9 +116,11 @@ class Model:
                 f"{len(self.graph.nodes) - 1} nodes, {t.params:,} params, {t.macs:,} MACs>")
 
 
-def _too_large(size: str, limit: int) -> SpecError:
+def _too_large(size: str, limit: int, file: str | None = None) -> SpecError:
+    # Unlocated (nothing was read to point into), so the message names the file.
+    what = f"spec file {file}" if file else "spec text"
     return SpecError([Diagnostic(
-        "error", "E110", f"spec file is too large: {size} bytes; {over('max_file_bytes', limit)}",
+        "error", "E110", f"{what} is too large: {size} bytes; {over('max_file_bytes', limit)}",
         hint="specs are small; generate repeated layers with blocks and repeat; " + raise_hint("max_file_bytes"))])
 
 
@@ -149,7 +151,7 @@ def read_source(source: str | os.PathLike[str], budgets: Budgets | None = None) 
                     size = f"{path.stat().st_size:,}"
                 except OSError:
                     size = f"more than {limit:,}"
-                raise _too_large(size, limit)
+                raise _too_large(size, limit, str(source))
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as exc:

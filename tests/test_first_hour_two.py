@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from conftest import spec_text
 
 import specdsl
+from specdsl.errors import SpecError
 
 # ================================================================ NumPy nearest upsample = PyTorch (item 10)
 
@@ -31,3 +34,21 @@ def test_nearest_upsample_with_a_written_scale_matches_torch(input: tuple[int, .
     got = nb.to_numpy(model)(x)
     want = torch.nn.Upsample(scale_factor=scale, mode="nearest")(torch.from_numpy(x)).numpy()
     assert got.shape == want.shape and np.array_equal(got, want)
+
+
+# ================================================================ E110 names the file (item 9)
+
+
+def test_a_too_large_file_is_named(tmp_path: Any) -> None:
+    from specdsl.cli.main import main
+
+    big = tmp_path / "x.yaml"
+    big.write_text("#" * 200_030 + "\n")
+    with pytest.raises(SpecError) as info:
+        specdsl.load(big)
+    assert info.value.errors[0].code == "E110"
+    assert info.value.errors[0].message.startswith(f"spec file {big} is too large: 200,031 bytes")
+    with pytest.raises(SpecError) as info:
+        specdsl.load("#" * 200_030 + "\nmodel: m\n")
+    assert info.value.errors[0].message.startswith("spec text is too large")
+    assert main(["check", str(big)]) == 1
