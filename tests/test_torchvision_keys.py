@@ -145,8 +145,13 @@ def test_paths_follow_the_naming_rules() -> None:
 
 def test_emitted_source_adds_modules_that_are_not_attributes() -> None:
     pytest.importorskip("torch")
-    from specdsl.backends.torch.emit import emit
+    from specdsl.backends.torch.emit import check_emitted, emit
 
-    source = emit(specdsl.load(PATHS))
+    model = specdsl.load(PATHS)
+    source = emit(model)
     assert "self.add_module('block-1', " in source and "self.get_submodule('block-1')" in source
+    assert "self.add_module('0', nn.Conv2d(" in source and "self.get_submodule('0')" in source
     assert "self.layer1 = nn.Sequential(" in source and "self.fc = nn.Linear(" in source
+    # The same state_dict (keys, order, shapes) and outputs as to_torch's; every zoo model is
+    # checked so in test_torch_backend.test_emitted_module_matches_in_memory_module.
+    assert check_emitted(model, source) == []

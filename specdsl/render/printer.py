@@ -289,8 +289,9 @@ class DslPrinter:
                     f" x({dsl_scalar(repeat)})"
         if "if" in meta:
             out += f" if {dsl_scalar(meta['if'])}"
-        if "name" in meta:
-            out += f" as {meta['name']}"
+        if "name" in meta:  # a module name such as RegNet's block1-0 is quoted
+            name = str(meta["name"])
+            out += f" as {name if NAME.match(name) else dsl_string(name)}"
         return out
 
     def refs(self, meta: dict[str, Any]) -> str:
