@@ -25,8 +25,8 @@ from specdsl.errors import Diagnostic, SpecError
 from specdsl.passes.analysis import Analysis, analyze
 from specdsl.passes.receptive import local_field, sees_global
 from specdsl.schema.document import validate_document
-from specdsl.schema.params import ParamChoice, TextValue, from_text, kind_of_decl
-from specdsl.search.space import MAX_POINTS, Axis, grid
+from specdsl.schema.params import ParamChoice
+from specdsl.search.space import MAX_POINTS, Axis, grid, typed
 from specdsl.search.where import DEFAULT_OBJECTIVES, Expression, TrainPeak, check_condition, check_objective, parse
 
 __all__ = ["MAX_POINTS", "Objective", "Point", "best", "grid", "objectives_of", "pareto", "sweep"]
@@ -124,7 +124,7 @@ def sweep(source: Any, axes: Mapping[str, Axis] | None = None, *, points: Sequen
         file, text = read_source(source, budgets)
     data, smap = read_data(text, file, budgets)  # parsed once for all points
     declared = data.get("params") if isinstance(data, dict) and isinstance(data.get("params"), dict) else {}
-    values = [_typed(p, declared) for p in (points if points is not None else grid(axes or {}))]
+    values = [typed(p, declared) for p in (points if points is not None else grid(axes or {}))]
     condition = parse(where, list(declared)) if where else None
     goals = objectives_of(objectives, list(declared))
     calls = tuple(c for e in (condition, *(g.expr for g in goals)) if e is not None for c in e.calls)
@@ -161,20 +161,6 @@ def sweep(source: Any, axes: Mapping[str, Axis] | None = None, *, points: Sequen
             check_condition(condition, sample.env())
             out = [p if not p.ok or condition(p.env()) else replace(p, feasible=False) for p in out]
     return pareto(out, goals)
-
-
-def _typed(values: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
-    """Command-line text as the parameter's declared kind, so reports carry 1.5, not "1.5"."""
-    out = {}
-    for name, value in values.items():
-        kind = kind_of_decl(declared.get(name)) if name in declared else None
-        if isinstance(value, str) and kind is not None:
-            converted = from_text(value, kind)
-            value = converted if converted is not None else TextValue(value)
-        elif kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        out[name] = value
-    return out
 
 
 def point_figures(analysis: Analysis, node_count: int) -> dict[str, Any]:

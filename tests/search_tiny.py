@@ -19,15 +19,15 @@ layers {
 
 
 def train(module: Any, candidate: Any) -> float:
-    """Five SGD steps on 64 random images labelled by the sign of their mean; the accuracy after."""
+    """Twenty Adam steps on 64 random images labelled by the sign of their mean; the accuracy after."""
     import torch
 
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(64, *candidate.input_shape, generator=generator)
     y = (x.mean(dim=(1, 2, 3)) > 0).long()
-    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    optimizer = torch.optim.Adam(module.parameters(), lr=0.05)
     module.train()
-    for _ in range(5):
+    for _ in range(20):
         optimizer.zero_grad()
         loss = torch.nn.functional.cross_entropy(module(x), y)
         loss.backward()

@@ -70,6 +70,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     feasible = [t for t in complete if all(v <= 0 for v in t.user_attrs.get("constraints", ()))]
     print(f"{len(complete)} trials ({len(complete) - len(feasible)} rejected on their figures, never built); best:")
     for t in study.best_trials:
-        print(f"  trial {t.number}: {t.params} -> {dict(zip(objectives, t.values))}, "
-              f"params {t.user_attrs.get('params'):,}, MACs {t.user_attrs.get('macs'):,}")
+        values = ", ".join(f"{g.rpartition(':')[0] or g} {v:g}" for g, v in zip(objectives, t.values))
+        print(f"  trial {t.number}: {t.params} -> {values}; params {t.user_attrs.get('params'):,}, "
+              f"MACs {t.user_attrs.get('macs'):,}")
     return EXIT_OK

@@ -68,7 +68,10 @@ class Family:
     def __post_init__(self) -> None:
         from specdsl.search.space import family
 
-        self.params = list(family(self.source)["params"])
+        declared = family(self.source)["params"]
+        self.params = list(declared)
+        # name -> default (or kind, for a parameter without one): what command-line text converts to
+        self.declared = {k: v["kind"] if v["default"] is None else v["default"] for k, v in declared.items()}
         self.condition = parse(self.where, self.params) if self.where else None
         self.goals = [_goal(text, self.params) for text in self.objectives]
         self.calls = tuple(c for e in (self.condition, *(g.expr for g in self.goals)) if e is not None

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from specdsl.search.candidate import METRIC, Candidate, Family, TrainFn
-from specdsl.search.space import Axis, Range
+from specdsl.search.space import Axis, Range, typed_space
 
 CONSTRAINTS = "constraints"  # the user attribute constraints_func reads
 
@@ -40,18 +40,27 @@ def optuna_objective(family: str | Family, train_fn: TrainFn, space: Mapping[str
                      where: str | None = None, objectives: Sequence[str] = (f"{METRIC}:max",),
                      variant: str | None = None, built: list[Candidate] | None = None) -> tuple[Any, Any, list[str]]:
     """(objective, constraints_func, directions) for ``optuna.create_study(directions=...,
-    sampler=TPESampler(constraints_func=...))``.
+    sampler=TPESampler(constraints_func=...))``; constraints_func is None with Optuna 5, whose trials
+    carry their constraints (``Trial.set_constraint``) for every sampler that reads them.
 
     ``objectives``: ``metric`` (what ``train_fn`` returns) and figure expressions (``macs``,
     ``params / 1e6``), each ``:max`` or ``:min`` (the default). A member that fails ``where`` is
     never built: its trial records the violations and returns the worst value for each objective.
     ``built`` (optional) collects every candidate that was trained.
     """
+    import optuna
+
     fam = family if isinstance(family, Family) else Family(family, variant, where, tuple(objectives))
+    space = typed_space(space, fam.declared)
+    # Optuna 5 reads constraints the trial sets; Optuna 4 asks a constraints_func.
+    native = hasattr(optuna.trial.Trial, "set_constraint")
 
     def objective(trial: Any) -> float | list[float]:
         c, model = fam.assess(suggest(trial, space))
         trial.set_user_attr(CONSTRAINTS, c.violations)
+        if native:
+            for k, v in enumerate(c.violations):
+                trial.set_constraint(f"where[{k}]", v)
         for key, value in c.figures.items():
             trial.set_user_attr(key, value)
         if c.feasible:
@@ -65,7 +74,7 @@ def optuna_objective(family: str | Family, train_fn: TrainFn, space: Mapping[str
             values = [g.worst() for g in fam.goals]
         return values[0] if len(values) == 1 else values
 
-    return objective, constraints, [g.direction for g in fam.goals]
+    return objective, None if native else constraints, [g.direction for g in fam.goals]
 
 
 def run_optuna(family: str, train_fn: TrainFn, space: Mapping[str, Axis], *, trials: int,

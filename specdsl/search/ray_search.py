@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from specdsl.search.candidate import METRIC, Family, TrainFn
-from specdsl.search.space import Axis, Range
+from specdsl.search.space import Axis, Range, typed_space
 
 
 def param_space(space: Mapping[str, Axis]) -> dict[str, Any]:
@@ -54,12 +54,13 @@ def run_ray(family: str, train_fn: TrainFn, space: Mapping[str, Axis], *, trials
     from specdsl.sweep import Point, objectives_of, pareto
 
     fam = Family(family, variant, where, tuple(objectives))
+    space = typed_space(space, fam.declared)
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     runner = tune.with_resources(trainable(fam, train_fn), dict(resources or {"cpu": 1}))
     # No metric for Tune to optimise: an infeasible trial reports none, and the front is ours below.
     tuner = tune.Tuner(runner, param_space=param_space(space), tune_config=tune.TuneConfig(
-        num_samples=trials, search_alg=tune.search.BasicVariantGenerator(random_state=seed)))
+        num_samples=trials, search_alg=tune.search.BasicVariantGenerator(random_state=seed), reuse_actors=True))
     results = tuner.fit()
     points = []
     for result in results:

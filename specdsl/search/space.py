@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from specdsl.errors import Diagnostic, SpecError
+from specdsl.schema.params import TextValue, from_text, kind_of_decl
 
 # At most this many points: a grid is a product, and a typo (`--param d=1,...,1000`) should not run for hours.
 MAX_POINTS = 10_000
@@ -161,10 +162,30 @@ def sobol(n: int, dims: int, seed: int = 0) -> list[list[float]]:
     return out
 
 
+def typed(values: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
+    """Command-line text as the parameter's declared kind, so reports carry 1.5, not "1.5"."""
+    out = {}
+    for name, value in values.items():
+        kind = kind_of_decl(declared.get(name)) if name in declared else None
+        if isinstance(value, str) and kind is not None:
+            converted = from_text(value, kind)
+            value = converted if converted is not None else TextValue(value)
+        elif kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        out[name] = value
+    return out
+
+
+def typed_space(space: Mapping[str, Axis], declared: Mapping[str, Any]) -> dict[str, Axis]:
+    """Value lists as the parameters' declared kinds (ranges are numbers already)."""
+    return {name: axis if isinstance(axis, Range) else [typed({name: v}, declared)[name] for v in axis]
+            for name, axis in space.items()}
+
+
 def family(source: str) -> dict[str, Any]:
     """The parameters (name -> kind and default), the variants (name -> values) of a family, parsed only."""
     from specdsl.api import _zoo_variant, read_data, read_source
-    from specdsl.schema.params import TYPES, kind_of_decl
+    from specdsl.schema.params import TYPES
 
     hit = _zoo_variant(source)
     file, text = (hit[0], hit[1]) if hit else read_source(source)
