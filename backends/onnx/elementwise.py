@@ -119,23 +119,23 @@ def channel_norm(b: Builder, s: Site) -> str:
 
 
 def lrn(b: Builder, s: Site) -> str:
-    """ONNX LRN (4-D only in ONNX Runtime) sums size//2 channels after and (size−1)//2 before;
-    PyTorch the other way round, which differs for an even size: then on reversed channels."""
+    """b_c = a_c / (k + α/size · Σ a²)^β over size//2 channels before c and (size−1)//2 after.
+    ONNX LRN agrees for an odd size (ONNX Runtime runs it on 4-D tensors only); otherwise the
+    window's mean is an average pool over the channels, seen as a (1, C, rest) image."""
     a, c = s.attrs, s.in_shape[0]
-    x, rest = s.x, math.prod(s.in_shape[1:])
-    four_d = len(s.in_shape) == 3
-    if not four_d:
-        s.fixed_size("ONNX Runtime's LRN takes 4-D tensors only, so the input is reshaped")
-        x = b.reshape(x, [c, rest, 1], (c, rest, 1), name="as_4d")
-    shape4 = s.shape if four_d else (c, rest, 1)
-    even = a.size % 2 == 0
-    if even:
-        x = b.slice(x, [-1], [-(2 ** 62)], [1], shape4, name="reversed", steps=[-1])
-    y = b.op("LRN", [x], shape4, name=None if four_d and not even else "lrn", size=a.size, alpha=a.alpha,
-             beta=a.beta, bias=a.k)
-    if even:
-        y = b.slice(y, [-1], [-(2 ** 62)], [1], shape4, name=None if four_d else "restored", steps=[-1])
-    return y if four_d else b.reshape(y, list(s.shape), s.shape)
+    if a.size % 2 == 1 and len(s.in_shape) == 3:
+        return b.op("LRN", [s.x], s.shape, size=a.size, alpha=a.alpha, beta=a.beta, bias=a.k)
+    s.fixed_size("its channel window is pooled over a flattened view")
+    rest = math.prod(s.in_shape[1:])
+    sq = b.op("Mul", [s.x, s.x], s.shape, name="squared")
+    view = b.reshape(sq, [1, c, rest], (1, c, rest), name="channels")
+    mean = b.op("AveragePool", [view], (1, c, rest), name="window", kernel_shape=[a.size, 1],
+                pads=[a.size // 2, 0, (a.size - 1) // 2, 0], count_include_pad=1)
+    mean = b.reshape(mean, list(s.shape), s.shape, name="window_mean")
+    scaled = b.op("Mul", [mean, b.scalar(a.alpha, "alpha")], s.shape, name="alpha_mean")
+    base = b.op("Add", [scaled, b.scalar(a.k, "k")], s.shape, name="k_plus")
+    denominator = b.op("Pow", [base, b.scalar(a.beta, "beta")], s.shape, name="power")
+    return b.op("Div", [s.x, denominator], s.shape)
 
 
 # ---------------------------------------------------------------------------- activations

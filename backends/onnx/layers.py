@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from specdsl.backends.onnx.builder import Builder
+from specdsl.backends.numpy.interpolate import _nearest_index as nearest_index
+from specdsl.backends.onnx.builder import INT64, Builder
 from specdsl.backends.onnx.site import LowerFn, Site
 
 PAD_MODES = {"zeros": "constant", "constant": "constant", "reflect": "reflect", "replicate": "edge",
@@ -213,7 +214,8 @@ def _along(b: Builder, x: str, axis: int, before: tuple[int, ...], matrix: str, 
 
 def upsample(b: Builder, s: Site) -> str:
     a = s.attrs
-    rank = s.rank
+    if a.mode in ("nearest", "nearest-exact") and not s.dynamic:
+        return _nearest_gather(b, s)
     if a.mode in ("nearest", "nearest-exact"):
         # nearest: ⌊i·s⌋ (asymmetric, floor); nearest-exact: ⌊(i + ½)·s⌋ (half_pixel, round half up).
         exact = a.mode == "nearest-exact"
@@ -231,8 +233,29 @@ def upsample(b: Builder, s: Site) -> str:
     s.fixed_size("its output size is fixed")
     sizes = list(s.shape[1:])
     if b.opset >= 18:
-        return b.op("Resize", [s.x, "", "", b.ints(sizes, "sizes")], s.shape, axes=list(range(2, 2 + rank)), **attrs)
-    head = b.op("Shape", [s.x], (2,), name="batch_channels", elem=7, batched=False, end=2)
-    full = b.op("Concat", [head, b.ints(sizes, "sizes")], (2 + rank,), name="sizes", elem=7, batched=False, axis=0)
+        return b.op("Resize", [s.x, "", "", b.ints(sizes, "sizes")], s.shape, axes=list(range(2, 2 + s.rank)),
+                    **attrs)
+    head = b.op("Shape", [s.x], (2,), name="batch_channels", elem=INT64, batched=False, end=2)
+    full = b.op("Concat", [head, b.ints(sizes, "sizes")], (2 + s.rank,), name="sizes", elem=INT64, batched=False,
+                axis=0)
     return b.op("Resize", [s.x, "", "", full], s.shape, **attrs)
 
+
+def _nearest_gather(b: Builder, s: Site) -> str:
+    """Nearest neighbours at fixed sizes: a Gather per axis of the very indices PyTorch's kernel
+    picks (its float32 index arithmetic; ONNX Resize divides by the scale instead and can round
+    to the neighbouring pixel)."""
+    a = s.attrs
+    y, shape = s.x, list(s.in_shape)
+    axes = [i for i in range(s.rank) if shape[1 + i] != s.shape[1 + i] or a.scale is not None]
+    if not axes:
+        return b.op("Identity", [s.x], s.shape)
+    for step, i in enumerate(axes):
+        n, o = shape[1 + i], s.shape[1 + i]
+        scale = None if a.scale is None or a.like else a.scale[i]
+        index = nearest_index(n, o, scale, a.mode == "nearest-exact", np.float32)
+        shape[1 + i] = o
+        last = step == len(axes) - 1
+        y = b.op("Gather", [y, b.ints(index.tolist(), "index")], tuple(shape), name=None if last else f"axis{2 + i}",
+                 axis=2 + i)
+    return y

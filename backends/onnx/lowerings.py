@@ -40,7 +40,7 @@ LOWERINGS: OpTable[Lowering] = OpTable("ONNX lowering", "LOWERINGS", __name__, {
     "groupnorm": Lowering(e.groupnorm, ("Reshape", *_NORM)),
     "channel_norm": Lowering(e.channel_norm, _NORM),
     "layer_scale": Lowering(e.layer_scale, ("Mul",)),
-    "lrn": Lowering(e.lrn, ("LRN", "Slice", "Reshape")),
+    "lrn": Lowering(e.lrn, ("LRN", "Mul", "Reshape", "AveragePool", "Add", "Pow", "Div")),
     # activations
     "relu": Lowering(e.simple("Relu"), ("Relu",)),
     "relu6": Lowering(e.clip(0.0, 6.0), ("Clip",)),
@@ -68,7 +68,7 @@ LOWERINGS: OpTable[Lowering] = OpTable("ONNX lowering", "LOWERINGS", __name__, {
     "identity": _IDENTITY,
     # shapes
     "flatten": Lowering(e.flatten, ("Flatten", "Reshape")),
-    "upsample": Lowering(ly.upsample, ("Resize",)),
+    "upsample": Lowering(ly.upsample, ("Resize", "Gather")),
     "crop": Lowering(e.crop, ("Slice",)),
     "pad": Lowering(e.pad_op, ("Pad",)),
     "permute": Lowering(e.with_attrs("Transpose", perm="dims"), ("Transpose",)),

@@ -49,11 +49,13 @@ def run_onnx(path_or_bytes: str | os.PathLike[str] | bytes, x: np.ndarray,
     return list(session.run(None, feed))
 
 
-def reference(model: Any, weights: Mapping[str, np.ndarray], x: np.ndarray) -> list[np.ndarray]:
-    """The NumPy reference's outputs (float64), in the graph's output order."""
+def reference(model: Any, weights: Mapping[str, np.ndarray], x: np.ndarray, dtype: str = "float64"
+              ) -> list[np.ndarray]:
+    """The NumPy reference's outputs, in the graph's output order. Nearest-neighbour indices are
+    picked in float32 arithmetic, as the float32 graph (and PyTorch's kernel) picks them."""
     from specdsl.backends.numpy import NumpyModel
 
-    out = NumpyModel(model, weights, "float64")(x.astype(np.float64))
+    out = NumpyModel(model, weights, dtype, index_dtype="float32")(x.astype(dtype))
     if isinstance(out, dict):
         return list(out.values())
     return list(out) if isinstance(out, tuple) else [out]

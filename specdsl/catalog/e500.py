@@ -48,4 +48,15 @@ ENTRIES = (
         "intended.",
         unchecked=_NEEDS_TORCH,
     ),
+    Entry(
+        "E505", "cannot be written as ONNX as asked",
+        "The ONNX backend (`specdsl export -o model.onnx`) writes every op, but not every op in every "
+        "form the flags ask for: an op needs an ONNX operator or mode that a newer opset introduced "
+        "(circular padding is Pad's 'wrap' mode, opset 19), `--dynamic-size` meets a layer that bakes "
+        "a size in (a fixed upsample size, a crop, a flatten into a linear layer), or the model's dtype "
+        "is one the backend does not write.",
+        "specdsl export net.cnn -o net.onnx --opset 17   # conv(8, k=3, pad=1, padding_mode=circular)",
+        "Export with the opset the message names (`--opset 19`), or without `--dynamic-size`.",
+        unchecked="needs the export command and its flags (tests/test_onnx_backend.py covers it)",
+    ),
 )
