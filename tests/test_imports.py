@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[set[str]] = [
     {"specdsl", "specdsl.__main__"},
     {"specdsl.cli"},
-    {"specdsl.backends.torch", "specdsl.backends.numpy", "specdsl.backends", "specdsl.lsp", "specdsl.sweep",
-     "specdsl.search"},
+    {"specdsl.backends.torch", "specdsl.backends.numpy", "specdsl.backends.onnx", "specdsl.backends", "specdsl.lsp",
+     "specdsl.sweep", "specdsl.search"},
     {"specdsl.api"},
     {"specdsl.render"},
     {"specdsl.blocks", "specdsl.frontend", "specdsl.schema"},

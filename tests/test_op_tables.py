@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from specdsl.backends.numpy import lowerings as numpy_lowerings
+from specdsl.backends.onnx import lowerings as onnx_lowerings
 from specdsl.backends.torch import lowerings as torch_lowerings
 from specdsl.ops import OPS, saved
 from specdsl.ops.registry import MissingEntry, OpTable
@@ -29,6 +30,7 @@ TABLES = {
     "rules": OPS,
     "torch": torch_lowerings.LOWERINGS,
     "numpy": numpy_lowerings.LOWERINGS,
+    "onnx": onnx_lowerings.LOWERINGS,
     "saved": saved.SAVED,
 }
 
@@ -83,6 +85,7 @@ ORACLES: dict[str, tuple[tuple[str, ...], bool]] = {
     "NumPy reference vs PyTorch": (("test_numpy_backend.py",), True),
     "saved tensors vs autograd's hooks": (("test_train_memory.py",), True),
     "ONNX export vs ONNX Runtime": (("test_export.py",), False),
+    "ONNX backend vs the NumPy reference and PyTorch": (("test_onnx_backend.py",), True),
 }
 # Ops only a built-in block makes: a case of the block is a case of the op.
 MADE_BY_BLOCK = {"join": "fractal"}
