@@ -224,9 +224,9 @@ def test_expand_depth_counts(expand: int | None) -> None:
 
 
 def test_expand_levels_differ_where_blocks_nest() -> None:
-    model = specdsl.load("mobilenet_v2")  # 'ir' blocks hold 'cbr' blocks
-    counts = [expected_items(model, e) for e in (0, 1, 2, None)]
-    assert counts[0] < counts[1] < counts[2] == counts[3] == len(model.graph.nodes)
+    model = specdsl.load("mobilenet_v2")  # features holds 'ir' blocks, whose conv stage holds 'cbr' blocks
+    counts = [expected_items(model, e) for e in (0, 1, 2, 3, 4, None)]
+    assert counts[0] < counts[1] < counts[2] < counts[3] < counts[4] == counts[5] == len(model.graph.nodes)
 
 
 def test_parse_expand() -> None:
