@@ -288,6 +288,28 @@ def _zoo_variant(source: Any) -> tuple[str, str, str] | None:
     return zoo.find_variant(source)
 
 
+_AXES = {1: "[F]", 2: "[C, L]", 3: "[C, H, W]", 4: "[C, D, H, W]"}
+
+
+def _input_override(spec: Any, input: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """``input`` in place of the spec's input shape, which it must match in rank: a [C, H, W] network
+    given two numbers would silently become a Conv1d one."""
+    shape, declared = tuple(int(d) for d in input), tuple(spec.input)
+    if len(shape) == len(declared):
+        return shape
+    keep = ",".join(str(d) for d in declared)
+    def values(n: int) -> str:
+        return f"{n} value{'s' if n != 1 else ''}"
+
+    raise SpecError([Diagnostic(
+        "error", "E306",
+        f"an input shape given for the spec's (--input) keeps its rank, {values(len(declared))} "
+        f"{_AXES[len(declared)]}; received {fmt_shape(shape)}, {values(len(shape))}, for {fmt_shape(declared)}",
+        spec.smap.value_loc(("input",)) if spec.smap else None,
+        hint=f"give {values(len(declared))}, channels first (e.g. {keep}); a network for "
+             f"{_AXES.get(len(shape), 'such')} inputs is a spec whose input has {values(len(shape))}")])
+
+
 def _load(file: str, text: str, input: tuple[int, ...] | list[int] | None, batch: int,
           strict: bool, budgets: Budgets, choice: Any = None) -> Model:
     from specdsl.budgets import check_totals
@@ -301,7 +323,7 @@ def _load(file: str, text: str, input: tuple[int, ...] | list[int] | None, batch
     try:
         spec = parse(text, file, budgets, choice)
         if input is not None:
-            spec.input = tuple(int(d) for d in input)
+            spec.input = _input_override(spec, input)
         graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth)
     except SpecError as exc:
         exc.sources.update(sources)

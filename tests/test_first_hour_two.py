@@ -52,3 +52,73 @@ def test_a_too_large_file_is_named(tmp_path: Any) -> None:
         specdsl.load("#" * 200_030 + "\nmodel: m\n")
     assert info.value.errors[0].message.startswith("spec text is too large")
     assert main(["check", str(big)]) == 1
+
+
+# ================================================================ a missing extra: exit 1, the install line (item 1)
+
+TORCH = "pip install 'specdsl[torch]'"
+# (command line, modules made unimportable, the install line printed)
+NEEDS_AN_EXTRA = [
+    ("run lenet5 --steps 1", "torch", TORCH),
+    ("build lenet5 --verify -o {tmp}/m.py", "torch", TORCH),
+    ("diff lenet5", "torch", TORCH),
+    ("export lenet5 -o {tmp}/m.safetensors", "torch", TORCH),
+    ("export lenet5 -o {tmp}/m.onnx --via torch", "torch", TORCH),
+    ("export lenet5 -o {tmp}/m.onnx", "onnx", "pip install 'specdsl[onnx]'"),
+    ("export lenet5 -o {tmp}/m.onnx --verify", "onnxruntime", "pip install onnxruntime"),
+    ("search lenet5 --train m:f", "optuna", "pip install 'specdsl[search]'"),
+]
+# A module set to None in sys.modules cannot be imported: what an environment without it does.
+BLOCKED = "import sys; sys.modules.update(dict.fromkeys({mods!r}.split(','))); " \
+          "from specdsl.cli.main import main; sys.exit(main({argv!r}))"
+
+
+def _blocked(command: str, modules: str, tmp: Any) -> Any:
+    import subprocess
+    import sys
+
+    argv = command.format(tmp=tmp).split()
+    (tmp / "m.py").write_text("def f(module, candidate):\n    return 0.0\n")  # search's --train m:f
+    return subprocess.run([sys.executable, "-c", BLOCKED.format(mods=modules, argv=argv)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp)
+
+
+@pytest.mark.parametrize("command,modules,install", NEEDS_AN_EXTRA)
+def test_a_missing_extra_is_exit_1_with_the_line_that_installs_it(command: str, modules: str, install: str,
+                                                                   tmp_path: Any) -> None:
+    done = _blocked(command, modules, tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert f"which is not installed; install it with:\n  {install}\n" in done.stderr
+    assert "bug" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_commands_without_an_extra_need_none(tmp_path: Any) -> None:
+    for command in ("check lenet5", "build lenet5 -o {tmp}/m.py", "sweep lenet5 --json", "zoo"):
+        done = _blocked(command, "torch,onnx,onnxruntime,optuna,ray,pygls", tmp_path)
+        assert done.returncode == 0, (command, done.stderr)
+
+
+def test_a_broken_submodule_is_still_a_bug() -> None:
+    from specdsl.cli.common import missing_extra
+
+    assert missing_extra(ModuleNotFoundError("x", name="torch._C")) is None
+    assert missing_extra(ModuleNotFoundError("x", name="specdsl.nothing")) is None
+    assert missing_extra(ModuleNotFoundError("x", name="torch")) == TORCH
+
+
+# ================================================================ --input keeps the spec's rank (item 2)
+
+
+def test_an_input_of_another_rank_is_a_located_error(capsys: Any) -> None:
+    from specdsl.cli.main import main
+
+    with pytest.raises(SpecError) as info:
+        specdsl.load("lenet5", input=(32, 32))
+    (d,) = info.value.errors
+    assert d.code == "E306" and d.loc is not None and (d.loc.file, d.loc.line) == ("<zoo>/lenet5.cnn", 4)
+    assert d.message == ("an input shape given for the spec's (--input) keeps its rank, 3 values [C, H, W]; "
+                         "received [32, 32], 2 values, for [1, 32, 32]")
+    assert d.hint is not None and d.hint.startswith("give 3 values, channels first (e.g. 1,32,32)")
+    assert main(["check", "resnet18", "--input", "32,32"]) == 1
+    assert "E306" in capsys.readouterr().err
+    assert specdsl.load("lenet5", input=(1, 36, 36)).graph.input_shape == (1, 36, 36)

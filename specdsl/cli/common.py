@@ -16,6 +16,24 @@ from specdsl.errors import Diagnostic, SpecError, render_all
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
 
+# The optional dependencies and the line that installs each: pyproject's extras (onnxruntime, which
+# only `export --verify` needs, is in none of them). Names as ModuleNotFoundError.name gives them.
+EXTRAS = {
+    "torch": "torch", "safetensors": "torch",
+    "onnx": "onnx", "onnxscript": "onnx",
+    "pygls": "lsp", "lsprotocol": "lsp",
+    "optuna": "search", "ray": "search", "ray.tune": "search",
+}
+INSTALL = {name: f"pip install 'specdsl[{extra}]'" for name, extra in EXTRAS.items()} | {
+    "onnxruntime": "pip install onnxruntime"}
+
+
+def missing_extra(exc: ImportError) -> str | None:
+    """The install line for the optional dependency whose absence ``exc`` reports, or None when it is
+    no such thing (a submodule of an installed package that fails, or one of ours, is a bug)."""
+    return INSTALL.get(exc.name or "") if isinstance(exc, ModuleNotFoundError) else None
+
+
 def shape_arg(text: str) -> tuple[int, ...]:
     """An input shape without the batch: ``3,224,224``, ``[3, 224, 224]``, ``3x224x224``."""
     parts = [p for p in re.split(r"[\s,x×\[\]()]+", text.strip()) if p]

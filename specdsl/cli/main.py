@@ -1,6 +1,6 @@
 """The `specdsl` command line: a thin layer over the Python API.
 
-This module builds the parser from the command modules (check, torch_commands, diagram, diff),
+This module builds the parser from the command modules (only the one being run is imported),
 holds `convert` and `fmt`, and runs a command, turning exceptions into exit codes: 0 ok, 1 spec
 errors, 2 usage, 3 internal error (a bug). What commands share is in cli/common.py.
 """
@@ -12,17 +12,20 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from typing import Any
 
-from specdsl.cli import check, diagram, diff, explain, export, sweep, torch_commands
-from specdsl.cli.common import EXIT_BUG, EXIT_OK, EXIT_SPEC, EXIT_USAGE, add_budget_flags, budgets_of
+from specdsl.cli.common import (
+    EXIT_BUG,
+    EXIT_OK,
+    EXIT_SPEC,
+    EXIT_USAGE,
+    add_budget_flags,
+    budgets_of,
+    missing_extra,
+)
 from specdsl.cli.files import OutputError
-from specdsl.cli.params import add_param_flags
-from specdsl.cli.params import register as add_params
-from specdsl.cli.report import add_report_flags, report, run_reporting
-from specdsl.cli.search import register as add_search
 from specdsl.errors import SpecError
-from specdsl.lsp import register as add_lsp
 
 __all__ = ["EXIT_BUG", "EXIT_OK", "EXIT_SPEC", "EXIT_USAGE", "build_parser", "entry", "main"]
 
@@ -48,6 +51,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_fmt(args: argparse.Namespace) -> int:
     from specdsl.api import is_dsl, read_source
     from specdsl.cli.files import write_atomic
+    from specdsl.cli.report import report
     from specdsl.render.reformat import format_text
 
     budgets = budgets_of(args)
@@ -98,44 +102,64 @@ def add_fmt(sub: Any) -> None:
     fmt.set_defaults(func=cmd_fmt)
 
 
-# Each adds its subcommands, in the order `specdsl --help` lists them; heavy imports (torch, the
-# backends, running Graphviz) stay inside the command functions.
-COMMANDS: tuple[Callable[[Any], None], ...] = (
-    check.add_check, check.add_schema, check.add_zoo, add_convert, add_fmt, check.add_ops, explain.register,
-    torch_commands.register, export.register, diagram.register, diff.register, sweep.register, add_params, add_search,
-    add_lsp,
-)
+# Each command and the function (module, name) that adds it, in the order `specdsl --help` lists them.
+# Only the command being run is imported (a whole process of `check` must not pay for the diagram,
+# the backends or the language server); heavy imports stay inside the command functions. A function
+# may add more than one command (torch_commands adds run and build).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("specdsl.cli.check", "add_check"),
+    "schema": ("specdsl.cli.check", "add_schema"),
+    "zoo": ("specdsl.cli.check", "add_zoo"),
+    "convert": (__name__, "add_convert"),
+    "fmt": (__name__, "add_fmt"),
+    "ops": ("specdsl.cli.check", "add_ops"),
+    "explain": ("specdsl.cli.explain", "register"),
+    "run": ("specdsl.cli.torch_commands", "register"),
+    "build": ("specdsl.cli.torch_commands", "register"),
+    "export": ("specdsl.cli.export", "register"),
+    "diagram": ("specdsl.cli.diagram", "register"),
+    "diff": ("specdsl.cli.diff", "register"),
+    "sweep": ("specdsl.cli.sweep", "register"),
+    "params": ("specdsl.cli.params", "register"),
+    "search": ("specdsl.cli.search", "register"),
+    "lsp": ("specdsl.lsp", "register"),
+}
 
-
-# Commands with no spec diagnostics to report: the language server speaks to an editor, explain prints a
-# catalogue entry; --quiet and --strict would mean nothing there.
-REPORTS_NOTHING = ("lsp", "explain")
 
 # The commands that read a spec take the budget flags (check adds its own); defaults per command.
 BUDGETED = ("check", "convert", "fmt", "run", "build", "export", "diagram", "diff")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command, or with ``command``'s alone (what running it needs)."""
+    from specdsl.cli.params import add_param_flags
+    from specdsl.cli.report import add_report_flags
     from specdsl.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="specdsl", description="Declarative CNN specs: check shapes, parameters, MACs and receptive fields.")
     parser.add_argument("--version", action="version", version=f"specdsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in COMMANDS:
-        add(sub)
-    for name, command in sub.choices.items():  # --quiet and --strict on every command that reports on a spec
-        if name not in REPORTS_NOTHING:
-            add_report_flags(command)
-        if name in BUDGETED and not any("--max-nodes" in a.option_strings for a in command._actions):
-            add_budget_flags(command, name)
-        if {a.dest for a in command._actions} & {"spec", "specs"}:  # commands that load a model
-            add_param_flags(command)
+    wanted = [COMMANDS[command]] if command in COMMANDS else list(COMMANDS.values())
+    for where in dict.fromkeys(wanted):  # each adding function once
+        getattr(import_module(where[0]), where[1])(sub)
+    for name, cmd in sub.choices.items():  # --quiet and --strict on every command
+        add_report_flags(cmd)
+        if name in BUDGETED and not any("--max-nodes" in a.option_strings for a in cmd._actions):
+            add_budget_flags(cmd, name)
+        if {a.dest for a in cmd._actions} & {"spec", "specs"}:  # commands that load a model
+            add_param_flags(cmd)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command named on the command line (the first word, as `specdsl` has no option taking a value)."""
+    return argv[0] if argv and argv[0] in COMMANDS else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
@@ -143,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from specdsl.cli.report import report, run_reporting
+
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return run_reporting(func, args)
@@ -161,6 +187,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _internal_error(args, exc)
         # A path the user named: a missing folder for -o, a read-only file for fmt, ...
         print(f"specdsl {args.command}: cannot open {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_SPEC
+    except ImportError as exc:
+        # An optional dependency the command needs (torch for run, onnx for export, ...) is not installed:
+        # a fact about the environment, said with the line that installs it, not a bug.
+        install = missing_extra(exc)
+        if install is None:
+            return _internal_error(args, exc)
+        print(f"specdsl {args.command}: this needs {exc.name}, which is not installed; install it with:\n"
+              f"  {install}", file=sys.stderr)
         return EXIT_SPEC
     except Exception as exc:
         return _internal_error(args, exc)
