@@ -30,18 +30,18 @@ def tiny(tmp_path: Path) -> str:
 def test_optuna_study_multi_objective_never_builds_infeasible_members(tiny: str, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     optuna = pytest.importorskip("optuna")
-    import specdsl
+    from specdsl.backends.torch import fx
     from specdsl.search import optuna_objective
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     built_values = []
-    to_torch = specdsl.to_torch
+    to_torch = fx.to_torch
 
     def spy(model, *args, **kwargs):  # every member that reaches to_torch
         built_values.append(model.totals.params)
         return to_torch(model, *args, **kwargs)
 
-    monkeypatch.setattr(specdsl, "to_torch", spy)
+    monkeypatch.setattr(fx, "to_torch", spy)
     built: list = []
     objective, constraints, directions = optuna_objective(tiny, train, SPACE, where=WHERE,
                                                           objectives=["metric:max", "macs"], built=built)

@@ -79,10 +79,10 @@ class Family:
 
     def assess(self, values: Mapping[str, Any]) -> tuple[Candidate, Any]:
         """The member's static figures and constraint violations (<= 0: met), and the loaded model."""
-        import specdsl
+        from specdsl.api import load
         from specdsl.sweep import point_figures, train_peak
 
-        model = specdsl.load(self.source, variant=self.variant, params=dict(values), batch=self.batch, warn=False)
+        model = load(self.source, variant=self.variant, params=dict(values), batch=self.batch, warn=False)
         figures = point_figures(model.analysis, len(model.graph.nodes))
         for call in self.calls:
             figures[call.name] = train_peak(model.graph, model.analysis, call)
@@ -94,9 +94,9 @@ class Family:
         """Assess a member; build and train it only when it meets the constraints."""
         c, model = self.assess(values)
         if c.feasible:
-            import specdsl
+            from specdsl.backends.torch import fx
 
-            c.metric = float(train(specdsl.to_torch(model), c))
+            c.metric = float(train(fx.to_torch(model), c))
         return c
 
 

@@ -64,9 +64,9 @@ def optuna_objective(family: str | Family, train_fn: TrainFn, space: Mapping[str
         for key, value in c.figures.items():
             trial.set_user_attr(key, value)
         if c.feasible:
-            import specdsl
+            from specdsl.backends.torch import fx
 
-            c.metric = float(train_fn(specdsl.to_torch(model), c))
+            c.metric = float(train_fn(fx.to_torch(model), c))
             if built is not None:
                 built.append(c)
             values = [g.value(c) for g in fam.goals]
