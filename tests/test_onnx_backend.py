@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, note, settings
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 sys.path.insert(0, str(Path(__file__).parent))
+from strategies import spec_text, specs  # noqa: E402
 from zoo_inputs import SMALL, runtime_zoo  # noqa: E402
 
 import specdsl  # noqa: E402
+from specdsl.backends.numpy import NumpyModel  # noqa: E402
 from specdsl.backends.numpy.weights import random_weights  # noqa: E402
 from specdsl.backends.onnx import MAX_OPSET, MIN_OPSET, to_onnx  # noqa: E402
 from specdsl.backends.onnx.verify import reference, run_onnx  # noqa: E402
@@ -192,3 +196,150 @@ def test_an_op_needing_a_newer_opset_is_refused_naming_both(opset: int) -> None:
     assert diag.code == "E505" and diag.loc is not None and diag.loc.line == 3
     assert "conv needs ONNX Pad with mode 'wrap', which opset 19 introduced" in diag.message
     assert f"received --opset {opset}" in diag.message and "--opset 19" in (diag.hint or "")
+
+
+# -- random specs --------------------------------------------------------------------------
+
+RANDOM = settings(max_examples=300, deadline=None, derandomize=True,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                         HealthCheck.data_too_large])
+
+
+@RANDOM
+@given(data=specs())
+def test_random_specs_match_the_reference_node_by_node(data: dict[str, Any]) -> None:
+    """Every node of a random spec (every op; dropout and stochastic depth in eval form) in ONNX
+    Runtime equals the float64 reference: globally, or, where an ill-conditioned op (a norm over
+    a few values) amplifies float32 rounding, locally, the node fed ONNX Runtime's own inputs."""
+    text = spec_text(data)
+    note(text)
+    try:
+        model = specdsl.load(text, warn=False)
+    except SpecError:
+        assume(False)
+        return
+    weights = random_weights(model, 0, "float32")
+    proto = to_onnx(model, weights, capture=True)
+    checked(proto)
+    x = batch(model, 2, seed=1)
+    got = run_onnx(proto.SerializeToString(), x)[len(reference_outputs(model)):]
+    net = NumpyModel(model, weights, "float64", index_dtype="float32")
+    want = net(x.astype(np.float64), capture=True)
+    values = {0: x, **{n.index: g for n, g in zip(model.graph.nodes[1:], got, strict=True)}}
+    for node in model.graph.nodes[1:]:
+        g, w = values[node.index], want[node.index]
+        assert g.shape == w.shape, f"{node.path} ({node.op}): onnx {g.shape}, numpy {w.shape}"
+        if np.allclose(g, w, rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(w).max()))):
+            continue
+        local = net.run_node(node.index, [values[i].astype(np.float64) for i in node.inputs])
+        scale = max(1.0, float(np.abs(local).max()))
+        assert np.allclose(g, local, rtol=1e-4, atol=1e-4 * scale), (
+            f"{node.path} ({node.op}): global max error {float(np.abs(g - w).max()):.3g}, "
+            f"local {float(np.abs(g - local).max()):.3g}")
+
+
+def reference_outputs(model: specdsl.Model) -> tuple[int, ...]:
+    return model.graph.output_nodes
+
+
+# -- the graph and the command -------------------------------------------------------------
+
+
+def test_names_shapes_and_lines_come_from_the_spec() -> None:
+    model = specdsl.load("resnet18", input=(3, 32, 32), warn=False)
+    proto = to_onnx(model, False)
+    nodes = {n.name: n for n in proto.graph.node}
+    conv = nodes["layer1.0.conv1"]
+    assert conv.op_type == "Conv" and conv.input[1] == "layer1.0.conv1.weight"
+    assert conv.doc_string.startswith("<zoo>/resnet") and ": layer1[0].conv1 (conv)" in conv.doc_string
+    assert [i.name for i in proto.graph.input][:2] == ["input", "conv1.weight"]
+    shaped = {v.name for v in proto.graph.value_info} | {o.name for o in proto.graph.output}
+    assert all(out in shaped for n in proto.graph.node for out in n.output)
+    dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in proto.graph.value_info}
+    assert dims["layer1.0.conv1"] == ["N", 64, 8, 8]
+    # The same weights as the NumPy backend's, under its keys; the same bytes every time.
+    weights = random_weights(model, 3, "float32")
+    proto = to_onnx(model, seed=3)
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in proto.graph.initializer}
+    shared = set(inits) & set(weights)  # the rest are the lowerings' constants, named node/what
+    assert len(shared) == 102 and all("/" in k for k in set(inits) - shared)
+    assert all(np.array_equal(inits[k], weights[k]) for k in shared)
+    assert to_onnx(model, seed=3).SerializeToString() == proto.SerializeToString()
+
+
+def test_dynamic_size_runs_at_other_sizes_and_is_refused_where_weights_depend_on_it() -> None:
+    model = specdsl.load("resnet18", input=(3, 32, 32), warn=False)
+    weights = random_weights(model, 0, "float32")
+    proto = to_onnx(model, weights, size_probe=specdsl.load("resnet18", input=(3, 64, 96), warn=False))
+    checked(proto)
+    assert [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == ["N", 3, "H", "W"]
+    data = proto.SerializeToString()
+    for shape in ((3, 32, 32), (3, 40, 56)):
+        x = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
+        want = reference(specdsl.load("resnet18", input=shape, warn=False), weights, x)
+        assert_close(run_onnx(data, x)[0], want[0])
+    lenet = specdsl.load("lenet5", warn=False)
+    with pytest.raises(SpecError, match="E505: linear has weights whose shape depends on the input size"):
+        to_onnx(lenet, False, size_probe=specdsl.load("lenet5", input=(1, 64, 96), warn=False))
+
+
+def test_weights_from_a_safetensors_file_are_the_initializers(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    from specdsl.cli.main import main
+
+    model = specdsl.load("lenet5", warn=False)
+    weights = random_weights(model, 7, "float32")
+    save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp_path / "w.safetensors"))
+    out = tmp_path / "l.onnx"
+    assert main(["export", "lenet5", "-o", str(out), "--weights", str(tmp_path / "w.safetensors")]) == 0
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
+    assert len(inits) == 10 and all(np.array_equal(v, weights[k]) for k, v in inits.items())
+
+
+def test_cli_exports_a_dynamic_batch_and_verifies_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from specdsl.cli.main import main
+
+    out = tmp_path / "m.onnx"
+    assert main(["export", "lenet5", "-o", str(out), "--verify", "--opset", str(MAX_OPSET)]) == 0
+    captured = capsys.readouterr()
+    assert f"ONNX opset {MAX_OPSET}, batch dynamic" in captured.err
+    assert "output [2, 10]: max |error|" in captured.out and captured.out.rstrip().endswith("ok")
+    for n in (1, 5):
+        assert run_onnx(str(out), np.zeros((n, 1, 32, 32), np.float32))[0].shape == (n, 10)
+    assert main(["export", "lenet5", "-o", str(out), "--batch", "1", "--no-weights", "--verify"]) == 0
+    proto = onnx.load(str(out))
+    assert not proto.graph.initializer and proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+    assert "parameters as inputs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--opset", "16"], f"--opset must be between {MIN_OPSET} and {MAX_OPSET}"),
+    (["--opset", str(MAX_OPSET + 1)], f"--opset must be between {MIN_OPSET} and {MAX_OPSET}"),
+    (["--no-weights", "--weights", "w.safetensors"], "--no-weights and --weights exclude each other"),
+    (["--via", "torch", "--dynamic-size"], "--dynamic-size needs the ONNX backend"),
+])
+def test_cli_usage_errors(argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    from specdsl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "lenet5", "-o", "m.onnx", *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_cli_refuses_a_dynamic_size_the_spec_does_not_allow(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from specdsl.cli.main import main
+
+    assert main(["export", "lenet5", "-o", str(tmp_path / "m.onnx"), "--dynamic-size"]) == 1
+    assert "E505" in capsys.readouterr().err
+
+
+def test_exporting_imports_neither_torch_nor_onnxscript(tmp_path: Path) -> None:
+    import subprocess
+
+    code = ("import sys; from specdsl.cli.main import main; "
+            f"assert main(['export', 'squeezenet', '-o', {str(tmp_path / 'm.onnx')!r}]) == 0; "
+            "assert not {'torch', 'onnxscript'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

@@ -81,8 +81,10 @@ def check_opset(opset: int) -> None:
 
 def to_onnx(model: Any, weights: WeightSource = None, *, seed: int = 0, batch: int | None = None,
             opset: int = DEFAULT_OPSET, size_probe: Any = None, transfer: bool = False,
-            match: str = "name") -> onnx.ModelProto:
-    """The ONNX model of a loaded spec ``model`` (see the module's docstring)."""
+            match: str = "name", capture: bool = False) -> onnx.ModelProto:
+    """The ONNX model of a loaded spec ``model`` (see the module's docstring). ``capture`` adds
+    every spec node's output (in node order, after the model's own) as a graph output, for
+    comparing a graph node by node."""
     check_opset(opset)
     graph, figures = model.graph, model.analysis.figures
     dtype = _dtype(model)
@@ -116,6 +118,8 @@ def to_onnx(model: Any, weights: WeightSource = None, *, seed: int = 0, batch: i
         with b.lowering(graph.nodes[index], name):
             b.op("Identity", [tensors[index]], shape, out=name)
         outputs.append(b.value_infos.pop(name))
+    if capture:
+        outputs.extend(b.value_infos[tensors[n.index]] for n in graph.nodes[1:])
     onnx_graph = helper.make_graph(b.nodes, _graph_name(model), inputs, outputs, b.initializers,
                                    doc_string=graph.description or None, value_info=list(b.value_infos.values()))
     proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
