@@ -18,7 +18,11 @@ the independent check that it did: parse the source with ``ast`` and accept only
   ``__import__``, ``getattr`` ...) unless the same function binds that name itself
   (a node called ``eval`` becomes a harmless local variable);
 * calls of plain names only to known-safe builtins and classes defined in the file;
-  attribute calls never to a denied attribute (``system``, ``load``, ``loads`` ...).
+* calls through ``torch``, ``nn`` or ``math`` only to what the emitter writes (``TORCH_CALLS``,
+  ``nn.<Class>(...)`` constructors, ``nn.init.<fn>_``), reads of them only of those and of
+  ``READABLE``; calls of a submodule (``self.conv1(x)``); other method calls only to the tensor
+  and container methods of ``METHODS``; never an attribute in ``DENIED_ATTRS``;
+* argument defaults that are constants (they run when the class body runs, at import).
 
 Importing a module that passes has no side effect beyond importing torch and defining
 classes: nothing runs at import time but imports, class bodies of function definitions,
@@ -50,6 +54,29 @@ _ALLOWED = (
 # Builtins a generated module may call by plain name.
 SAFE_CALLS = {"super", "tuple", "list", "dict", "range", "len", "bool", "int", "float", "str", "zip", "enumerate",
               "isinstance", "min", "max", "sum", "abs", "round", "sorted", "reversed", "any", "all"}
+
+# Everything the emitter (and the helper classes it copies from modules.py) calls through torch,
+# nn or math. An allowlist, not a denylist: torch.save, torch.ops.load_library, torch.hub.load,
+# torch.utils.cpp_extension.load_inline and anything torch adds later fail it.
+TORCH_CALLS = {
+    "torch.cat", "torch.chunk", "torch.split", "torch.stack", "torch.einsum", "torch.empty", "torch.full",
+    "torch.ones", "torch.zeros", "torch.rand", "torch.randn", "torch.randint", "torch.equal", "torch.no_grad",
+    "torch.flatten", "torch.sigmoid",
+    "torch.nn.functional.interpolate", "torch.nn.functional.layer_norm", "torch.nn.functional.pad",
+    "math.sqrt", "math.prod", "math.ceil", "math.floor",
+}
+# nn.init's in-place initialisers (`nn.init.kaiming_normal_(w, ...)`).
+INIT_CALLS = {"kaiming_normal_", "kaiming_uniform_", "xavier_normal_", "xavier_uniform_", "normal_", "uniform_",
+              "trunc_normal_", "ones_", "zeros_", "constant_", "orthogonal_"}
+# Attribute chains a module may read without calling them (annotations, dtypes, base classes).
+READABLE = {"torch.Tensor", "torch.nn", "torch.nn.functional", "torch.Size", "torch.float32", "torch.float16",
+            "torch.bfloat16", "torch.float64", "torch.int64", "torch.long", "torch.bool", "nn.Module", "nn.init"}
+# Methods of tensors, lists and dicts the emitted code and its helper classes call.
+METHODS = {"amax", "any", "bernoulli_", "dim", "div_", "mean", "movedim", "narrow", "numel", "permute", "reshape",
+           "tolist", "unfold", "view", "flatten", "size", "contiguous", "transpose", "sum", "mul", "add", "index",
+           "items", "values", "keys", "get", "append", "float", "type_as", "clone", "expand", "unsqueeze",
+           "squeeze", "split", "chunk", "__init__"}
+_TORCH_ROOTS = {"torch", "nn", "math"}
 
 # Never referenced unless the function binds the name itself.
 DENIED_NAMES = {
@@ -161,6 +188,10 @@ def _function(fn: ast.FunctionDef, classes: set[str], found: list[str]) -> None:
         found.append(f"line {fn.lineno}: function {fn.name} has decorators")
     if _dunder(fn.name) and fn.name != "__init__":
         found.append(f"line {fn.lineno}: function name {fn.name}")
+    for default in (*fn.args.defaults, *(d for d in fn.args.kw_defaults if d is not None)):
+        if not _constant(default):  # a default runs when the class body runs, at import
+            found.append(f"line {default.lineno}: function {fn.name} has a default that is not a constant")
+    parents = {child: parent for parent in ast.walk(fn) for child in ast.iter_child_nodes(parent)}
     bound = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)}
     bound |= {a.arg for a in (fn.args.vararg, fn.args.kwarg) if a is not None}
     for node in ast.walk(fn):
@@ -181,6 +212,10 @@ def _function(fn: ast.FunctionDef, classes: set[str], found: list[str]) -> None:
         elif isinstance(node, ast.Attribute):
             if (_dunder(node.attr) and node.attr != "__init__") or node.attr in DENIED_ATTRS:
                 found.append(f"line {node.lineno}: attribute .{node.attr}")
+            elif not isinstance(parents.get(node), ast.Attribute):  # a whole chain: `torch.nn.functional.pad`
+                why = _chain_problem(node, parents.get(node), bound)
+                if why:
+                    found.append(f"line {node.lineno}: {why}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             if node.func.id not in SAFE_CALLS and node.func.id not in classes:
                 found.append(f"line {node.lineno}: call of {node.func.id}()")
@@ -188,6 +223,33 @@ def _function(fn: ast.FunctionDef, classes: set[str], found: list[str]) -> None:
             found.append(f"line {node.lineno}: parameter {node.arg}")
         elif isinstance(node, ast.keyword) and node.arg is not None and _dunder(node.arg):
             found.append(f"line {node.lineno}: keyword {node.arg}")
+
+
+def _chain_problem(node: ast.Attribute, parent: ast.AST | None, bound: set[str]) -> str | None:
+    """Why the attribute chain ``node`` is not something the emitter writes (None when it is)."""
+    parts = [node.attr]
+    root: ast.AST = node.value
+    while isinstance(root, ast.Attribute):
+        parts.append(root.attr)
+        root = root.value
+    parts.reverse()
+    called = isinstance(parent, ast.Call) and parent.func is node
+    if isinstance(root, ast.Name) and root.id in _TORCH_ROOTS and root.id not in bound:
+        chain = ".".join([root.id, *parts])
+        if chain in TORCH_CALLS or chain in READABLE:
+            return None
+        if root.id == "nn" and len(parts) == 1 and parts[0][:1].isupper():
+            return None  # a torch.nn class: `nn.Conv2d(...)`
+        if root.id == "nn" and len(parts) == 2 and parts[0] == "init" and parts[1] in INIT_CALLS:
+            return None
+        return f"{'call of' if called else 'reference to'} {chain}, which the emitter never writes"
+    if not called:
+        return None  # reading a submodule or a tensor's attribute: `self.conv1`, `x.shape`
+    if isinstance(root, ast.Name) and root.id == "self" and len(parts) == 1:
+        return None  # calling a submodule or the module's own method: `self.conv1(x)`
+    if parts[-1] not in METHODS:
+        return f"call of the method .{parts[-1]}(), which the emitter never writes"
+    return None
 
 
 def _names(stmt: ast.AST, found: list[str]) -> None:

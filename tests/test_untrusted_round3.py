@@ -1,0 +1,47 @@
+"""Untrusted input, round three (issue 30): the surfaces the last month added.
+
+Defence in depth for emitted source: the allowlist accepts what the emitter writes and nothing
+else, so code that would run on import (an argument default) or reach past torch's tensor API
+(torch.ops, torch.utils.cpp_extension, torch.hub, a tensor's tofile) fails it even though no
+spec can produce it today.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from specdsl.backends.torch.safety import problems
+
+HEADER = "import torch\nfrom torch import nn\n\n\nclass M(nn.Module):\n"
+
+
+def _module(body: str) -> str:
+    return HEADER + "".join(f"    {line}\n" for line in body.splitlines())
+
+
+@pytest.mark.parametrize(("body", "needle"), [
+    ('def forward(self, x=torch.save(0, "PWNED")):\n    return x', "default that is not a constant"),
+    ("def forward(self, *, x=len):\n    return x", "default that is not a constant"),
+    ('def forward(self, x):\n    torch.ops.load_library("evil.so")\n    return x', "torch.ops.load_library"),
+    ('def forward(self, x):\n    torch.utils.cpp_extension.load_inline("m", "")\n    return x',
+     "torch.utils.cpp_extension.load_inline"),
+    ('def forward(self, x):\n    torch.hub.list("a/b")\n    return x', "torch.hub.list"),
+    ("def forward(self, x):\n    self.apply(torch.save)\n    return x", "reference to torch.save"),
+    ('def forward(self, x):\n    x.tofile("/tmp/p")\n    return x', "method .tofile()"),
+    ("def forward(self, x):\n    f = torch.ops\n    return x", "reference to torch.ops"),
+    ("def forward(self, x):\n    return nn.modules.module.Module(x)", "nn.modules.module.Module"),
+])
+def test_the_allowlist_refuses_what_the_emitter_never_writes(body: str, needle: str) -> None:
+    found = problems(_module(body))
+    assert any(needle in p for p in found), found
+
+
+@pytest.mark.parametrize("body", [
+    "def __init__(self, c: int = 4, scale: float = -0.5, name: str = 'x', ks=(3, 3)):\n    super().__init__()\n"
+    "    self.conv1 = nn.Conv2d(c, c, 3)\n    nn.init.kaiming_normal_(self.conv1.weight, mode='fan_out')",
+    "def forward(self, x):\n    y = torch.cat([x, x], dim=1)\n    return self.conv1(y).flatten(1)",
+    "def forward(self, x):\n    return torch.nn.functional.interpolate(x, size=x.shape[2:], mode='nearest')",
+    "def forward(self, x):\n    return x.permute(0, 2, 3, 1).reshape(x.size(0), -1)",
+])
+def test_the_allowlist_accepts_the_emitters_own_forms(body: str) -> None:
+    assert problems(_module(body)) == []
