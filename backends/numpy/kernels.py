@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -26,7 +27,8 @@ IM2COL_ELEMENTS = 1 << 24  # im2col buffers larger than this are built in slabs 
 # ---------------------------------------------------------------------------- helpers
 
 
-_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_PAD_MODES: dict[str, Literal["constant", "reflect", "edge", "wrap"]] = {
+    "zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def spatial_axes(x: Array) -> tuple[int, ...]:
@@ -40,7 +42,7 @@ def _pad(x: Array, before: Sequence[int], after: Sequence[int], mode: str = "zer
     widths = [(0, 0), (0, 0), *zip(before, after, strict=True)]
     if mode == "zeros":
         return np.pad(x, widths, mode="constant", constant_values=value)
-    return np.pad(x, widths, mode=_PAD_MODES[mode])  # type: ignore[call-overload]
+    return np.pad(x, widths, mode=_PAD_MODES[mode])
 
 
 def _strided(x: Array, starts: Sequence[int], steps: Sequence[int], counts: Sequence[int]) -> Array:

@@ -8,6 +8,7 @@ documented semantics. Nothing here knows about the graph or the op rules.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -18,7 +19,8 @@ Array = np.ndarray
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
-_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_PAD_MODES: dict[str, Literal["reflect", "edge", "wrap"]] = {
+    "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def _per_channel(v: Array, ndim: int) -> Array:
@@ -56,7 +58,7 @@ def pad(x: Array, before: Sequence[int], after: Sequence[int], mode: str, value:
     widths = [(0, 0), (0, 0), *zip(before, after, strict=True)]
     if mode == "constant":
         return np.pad(x, widths, mode="constant", constant_values=value)
-    return np.pad(x, widths, mode=_PAD_MODES[mode])  # type: ignore[call-overload]
+    return np.pad(x, widths, mode=_PAD_MODES[mode])
 
 
 def pixel_shuffle(x: Array, r: int) -> Array:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from specdsl.backends.naming import param_key
+from specdsl.backends.weights_match import MatchMode
 
 Params = dict[str, np.ndarray]
 
@@ -88,7 +89,7 @@ def save_weights(path: str | os.PathLike[str], weights: Mapping[str, Any]) -> No
 
 
 def load_weights(path: str | os.PathLike[str], model: Any = None, *, transfer: bool = False,
-                 seed: int = 0, match: str = "name") -> Params:
+                 seed: int = 0, match: MatchMode = "name") -> Params:
     """Read a weight file: ``.npz`` under the spec's keys (pickled objects are refused), or, given the
     model, a checkpoint (``.safetensors``, or a PyTorch file read with weights_only) under the spec's
     module names, matched by name (or by position with ``match="position"``) as the PyTorch backend
@@ -105,7 +106,7 @@ def load_weights(path: str | os.PathLike[str], model: Any = None, *, transfer: b
     locs = {param_key(n.path, w.name): (n.path, n.loc) for n in model.graph.nodes
             for w in model.analysis.figures[n.index].weights}
     slots = [Slot(key, shape, *locs[key]) for key, (shape, _kind) in weight_shapes(model).items()]
-    report = match_tensors(slots, tensors, transfer, match)  # type: ignore[arg-type]
+    report = match_tensors(slots, tensors, transfer, match)
     out = random_weights(model, seed) if report.new else {}
     for spec_key, ckpt_key, _shape in report.loaded:
         value = tensors[ckpt_key]

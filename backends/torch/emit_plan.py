@@ -260,16 +260,18 @@ class BlockClassPlan:
 
     def _nested_call(self, draft: _Draft, item: Instance, member_items: list[Instance]) -> bool:
         """A call of another block inside this one: an instance of that block's class."""
-        cls_info = [self.class_of.get(it.path) for it in member_items]
-        if any(c is None for c in cls_info) or len({c[0] for c in cls_info}) != 1:  # type: ignore[index]
+        if any(it.path not in self.class_of for it in member_items):
             return False
-        cls, first_values = cls_info[0]  # type: ignore[misc]
+        cls_info = [self.class_of[it.path] for it in member_items]
+        if len({c[0] for c in cls_info}) != 1:
+            return False
+        cls, first_values = cls_info[0]
         kwargs = []
         for key in first_values:
             if key == "fractal_path":  # the one FractalPath of the model, handed down
                 kwargs.append("fractal_path=self.fractal_path")
                 continue
-            values = [c[1][key] for c in cls_info]  # type: ignore[index]
+            values = [c[1][key] for c in cls_info]
             if not all(_number(v) for v in values):
                 if len({repr(v) for v in values}) != 1:
                     return False

@@ -177,9 +177,8 @@ def to_torch(source: Any, *, params: Mapping[str, Any] | None = None, seed: int 
     if weights is not None:
         from specdsl.backends.torch.checkpoint import load_weights
 
-        # nn.Module.__setattr__'s stub takes only tensors and modules; any value is stored as a plain attribute.
-        module.load_report = load_weights(  # type: ignore[assignment]
-            module, model, weights, transfer=transfer, match=match, allow_nonfinite=allow_nonfinite)
+        module.load_report = load_weights(module, model, weights, transfer=transfer, match=match,
+                                          allow_nonfinite=allow_nonfinite)
     if freeze_until is not None:
         freeze(module, model, freeze_until)
     return module

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import fx
 
+from specdsl.backends.weights_match import LoadReport
 from specdsl.ir import Node
 
 _ASSIGNED = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=")
@@ -42,6 +43,9 @@ FROZEN_NORMS = "specdsl_frozen_norms"
 
 class SpecGraphModule(fx.GraphModule):
     """A GraphModule whose errors say which spec node failed (see the module docstring)."""
+
+    # Set by to_torch(weights=...): which checkpoint tensors were loaded and which left out.
+    load_report: LoadReport
 
     def recompile(self) -> Any:
         code = super().recompile()

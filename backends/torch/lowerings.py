@@ -312,7 +312,8 @@ def _concat(inputs: Sequence[Any], a: Any, torch: Any) -> Any:
 
 def _concat_channels(channels: Sequence[str | None], a: Any) -> str | None:
     """Along the channel axis, the channels add up."""
-    return " + ".join(channels) if a.dim == 1 and all(channels) else None  # type: ignore[arg-type]
+    names = [c for c in channels if c]
+    return " + ".join(names) if a.dim == 1 and len(names) == len(channels) else None
 
 
 def _split(inputs: Sequence[Any], a: Any, torch: Any) -> Any:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import fx
 from torch.utils.flop_counter import FlopCounterMode
 
 from specdsl.api import Model
@@ -40,14 +41,14 @@ class Verification:
         return not self.mismatches
 
 
-def verify(model: Model, module: torch.nn.Module | None = None, *, batch: int = 2,
+def verify(model: Model, module: fx.GraphModule | None = None, *, batch: int = 2,
            device: str | torch.device = "cpu") -> Verification:
     module = module if module is not None else to_torch(model, seed=0)
     module = module.to(device).eval()
     mismatches: list[Mismatch] = []
     figures = model.analysis.figures
     with torch.no_grad():
-        acts = capture(module, model, example_input(model, batch, device=device))  # type: ignore[arg-type]
+        acts = capture(module, model, example_input(model, batch, device=device))
     for node in model.graph.nodes:
         static = figures[node.index].shape
         runtime = tuple(acts[node.index].shape)

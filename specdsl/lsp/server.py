@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
@@ -46,7 +46,8 @@ _KINDS = {"op": T.CompletionItemKind.Function, "block": T.CompletionItemKind.Mod
           "user_block": T.CompletionItemKind.Class, "arg": T.CompletionItemKind.Property,
           "value": T.CompletionItemKind.EnumMember, "ref": T.CompletionItemKind.Reference,
           "keyword": T.CompletionItemKind.Keyword}
-F = TypeVar("F", bound=Callable[..., Any])
+# A feature handler, plain or async: (server, params) -> the result, or an awaitable of it.
+Handler = Callable[["SpecServer", Any], Any]
 
 
 @dataclass
@@ -213,7 +214,7 @@ class SpecServer(LanguageServer):
 server = SpecServer()
 
 
-def guarded(fn: F) -> F:
+def guarded(fn: Handler) -> Handler:
     """A failing handler logs and answers nothing: a garbage document never takes the server down."""
 
     def failed(ls: SpecServer, exc: Exception) -> None:
@@ -229,7 +230,7 @@ def guarded(fn: F) -> F:
                 failed(ls, exc)
                 return None
 
-        return run_async  # type: ignore[return-value]
+        return run_async
 
     @wraps(fn)
     def run(ls: SpecServer, params: Any) -> Any:
@@ -239,4 +240,4 @@ def guarded(fn: F) -> F:
             failed(ls, exc)
             return None
 
-    return run  # type: ignore[return-value]
+    return run

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from specdsl.ir import DTYPES, Graph
 from specdsl.ops import OPS
@@ -66,7 +66,8 @@ def node_figures(graph: Graph, shapes: Sequence[NodeShape], rfs: Sequence[RF]) -
             continue
         rule = OPS[node.op]
         attrs = s.attrs
-        in_shapes = [shapes[i].shape for i in node.inputs]
+        # A node whose shape was inferred has inputs whose shapes were.
+        in_shapes = cast(list[Shape], [shapes[i].shape for i in node.inputs])
         weights = rule.weights(attrs)
         trainable = buffers = int64_buffers = 0
         for w in weights:
@@ -82,8 +83,8 @@ def node_figures(graph: Graph, shapes: Sequence[NodeShape], rfs: Sequence[RF]) -
             frozen=trainable if node.frozen else 0,
             buffers=buffers,
             int64_buffers=int64_buffers,
-            macs=rule.macs(attrs, in_shapes, shape),  # type: ignore[arg-type]
-            extra_ops=rule.extra(attrs, in_shapes, shape),  # type: ignore[arg-type]
+            macs=rule.macs(attrs, in_shapes, shape),
+            extra_ops=rule.extra(attrs, in_shapes, shape),
             rf=rf,
         ))
     return figures
@@ -141,11 +142,11 @@ def _peak_bytes(graph: Graph, sizes: list[int], views: list[int | None]) -> int:
     last_use = list(range(len(graph.nodes)))
     for node in graph.nodes:
         for i in node.inputs:
-            owner = i if views[i] is None else views[i]
-            last_use[owner] = max(last_use[owner], node.index)  # type: ignore[index]
+            owner = i if (view := views[i]) is None else view
+            last_use[owner] = max(last_use[owner], node.index)
     for out in graph.output_nodes:
-        owner = out if views[out] is None else views[out]
-        last_use[owner] = len(graph.nodes)  # type: ignore[index]
+        owner = out if (view := views[out]) is None else view
+        last_use[owner] = len(graph.nodes)
     frees: list[list[int]] = [[] for _ in range(len(graph.nodes) + 1)]
     for i, t in enumerate(last_use):
         frees[t].append(i)

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from specdsl.ir import Graph
 from specdsl.passes.figures import NodeFigures
@@ -109,7 +109,7 @@ def _view_layout(view: Any, layouts: list[Layout | None], inputs: tuple[int, ...
 
 
 def saved_tensors(graph: Graph, figures: list[NodeFigures], batch: int, table: Mapping[str, Any], *,
-                  inplace: set[int] | frozenset[int] = frozenset(), device: str = "cpu",
+                  inplace: set[int] | frozenset[int] = frozenset(), device: Literal["cpu", "cuda"] = "cpu",
                   amp: str | None = None) -> SavedReport:
     """What autograd keeps for backward at the end of one training forward.
 
@@ -146,13 +146,14 @@ def saved_tensors(graph: Graph, figures: list[NodeFigures], batch: int, table: M
         entry = table[node.op]
         # List comprehensions, not generators: this loop is most of `check --train`'s time.
         inputs = node.inputs
+        # Inputs come first and have shapes, so layouts (a cast per item would cost time here).
         ins = tuple([layouts[i].shape for i in inputs])  # type: ignore[union-attr]
         in_dtypes = tuple([dtypes[i] for i in inputs])
         params = tuple([math.prod(w.shape) for w in fig.weights if w.role == "parameter"]) if fig.weights else ()
         trains = bool(params) and not node.frozen
         contiguous = tuple([contig[i] for i in inputs])
         call = Call(fig.attrs, ins, shape, in_dtypes, tuple([needs[i] for i in inputs]), trains,
-                    node.index in inplace, device, amp, params, contiguous)  # type: ignore[arg-type]
+                    node.index in inplace, device, amp, params, contiguous)
         needs[node.index] = any(call.needs_grad) or trains
         grads_pass[node.index] = entry.grads in ("pass", "slices")
         view = entry.view(call)

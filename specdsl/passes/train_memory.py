@@ -181,7 +181,9 @@ def _end_of_forward(graph: Graph, report: SavedReport) -> tuple[dict[Any, int], 
     output = graph.output
     # The loss keeps log-probabilities of the output (float32); the caller holds the output and input.
     extra = rounded(report.out_bytes[output] // WIDTH[report.dtypes[output]] * 4)
-    for key in (report.layouts[output].owner, report.layouts[0].owner):  # type: ignore[union-attr]
+    out_layout, in_layout = report.layouts[output], report.layouts[0]
+    assert out_layout is not None and in_layout is not None  # a checked model: every node has a shape
+    for key in (out_layout.owner, in_layout.owner):
         if key not in keepers:
             extra += rounded(report.storage[key])
     live += extra
