@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
-from pydantic_core import ErrorDetails
 
 from specdsl.errors import Diagnostic, SourceLoc, did_you_mean
 from specdsl.source import PathKey, SourceMap, format_path
