@@ -73,6 +73,8 @@ def node_rf(node: Node, shape: NodeShape, rfs: Sequence[RF]) -> RF:
     rule = OPS[node.op]
     ins = [rfs[i] for i in node.inputs]
     attrs = shape.attrs
+    if len(ins) == 1 and (ins[0] is None or (type(ins[0]) is not GatedRF and all(a.stride for a in ins[0]))):
+        return rule.rf(attrs, ins)  # the common case, kept fast: nothing global behind it
     if len(ins) > 1 and rule.has(Trait.MERGE):
         kept = [k for k, r in enumerate(ins) if not only_global(r)]
         if kept and len(kept) < len(ins):
