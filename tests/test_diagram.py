@@ -239,7 +239,7 @@ def test_parse_expand() -> None:
 
 def test_failing_node_is_red_with_its_message(in_golden: Path) -> None:
     model = specdsl.load("broken.yaml", strict=False)
-    failing = next(n for n in model.graph.nodes if n.path == "layers[2].add")
+    failing = next(n for n in model.graph.nodes if n.path == "[2].add")
     dot = to_dot(model, expand=None)
     line = next(x for x in dot.splitlines() if x.strip().startswith(f"n{failing.index} ["))
     assert f'fillcolor="{ERROR_COLOURS[0]}"' in line and "E312" in line
@@ -280,7 +280,7 @@ def test_cli_writes_dot_and_options(tmp_path: Path, capsys) -> None:
     out = tmp_path / "r.dot"
     assert run(capsys, "diagram", "resnet18", "-o", str(out))[0] == EXIT_OK
     collapsed = out.read_text()
-    assert "rankdir=TB" in collapsed and "unit ×2" in collapsed
+    assert "rankdir=TB" in collapsed and "layer1" in collapsed and "<B>stage</B>" in collapsed  # a box per stage
     assert run(capsys, "diagram", "resnet18", "--expand", "all", "--rankdir", "LR", "-o", str(out))[0] == EXIT_OK
     expanded = out.read_text()
     assert "rankdir=LR" in expanded

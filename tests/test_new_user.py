@@ -106,7 +106,7 @@ def test_unused_warnings_have_path_and_line() -> None:
         warnings.simplefilter("ignore")
         m = specdsl.load(GOLDEN / "unused_node.cnn")
     (w,) = m.warnings
-    assert (w.code, w.path, w.loc.line if w.loc else None) == ("W350", "layers[2]", 6)
+    assert (w.code, w.path, w.loc.line if w.loc else None) == ("W350", "unused", 6)
 
 
 def test_a_part_never_referred_to_is_no_warning() -> None:
@@ -162,7 +162,7 @@ def test_png_dpi_and_jpg(tmp_path: Path) -> None:
 
 
 def test_expand_one_named_block(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["diagram", "resnet18", "--expand", "layers[4]"]) == 0
+    assert main(["diagram", "resnet18", "--expand", "layer1[0]"]) == 0
     one = capsys.readouterr().out
     assert main(["diagram", "resnet18"]) == 0
     none = capsys.readouterr().out
@@ -195,7 +195,7 @@ def test_variant_classes_say_what_differs() -> None:
     from specdsl.backends.torch.emit import emit
 
     source = emit(specdsl.load("resnet18"))
-    assert re.search(r"^class UnitWithShortcut\(nn.Module\):", source, re.M)
+    assert re.search(r"^class UnitWithDownsample\(nn.Module\):", source, re.M)  # named by the part that differs
 
 
 # -- 10. packaging ---------------------------------------------------------------------------------

@@ -255,7 +255,7 @@ def test_params_budget() -> None:
     (d,) = err.errors
     assert d.code == "E331" and "400,000,000" not in d.message
     assert "401,000,448 parameters" in d.message  # 16*3*9+16 + 1e6*16*25+1e6
-    assert (d.loc.line, d.loc.col) == (5, 5) and d.path == "layers[1]"  # the largest layer
+    assert (d.loc.line, d.loc.col) == (5, 5) and d.path == "[1]"  # the largest layer
     _budget_message(err, "max_params")
     # the defaults: 10^11 parameters
     err = spec_error("model: m\ninput: [4096]\nlayers:\n  - linear: 100000000\n")

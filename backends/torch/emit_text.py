@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from specdsl.backends.naming import InitCall, class_name, init_calls
 from specdsl.backends.torch.helper_source import helper_names
+from specdsl.backends.torch.safety import DENIED_ATTRS
 
 if TYPE_CHECKING:
     from specdsl.ir import Node
@@ -41,8 +42,10 @@ def inside(path: str, prefix: str) -> bool:
 
 def is_attribute(key: str) -> bool:
     """Whether a module name can be written as ``self.<key>``; others (``0``, ``block1-0``, a keyword)
-    are registered with ``add_module`` and reached with ``get_submodule``."""
-    return bool(IDENT.match(key)) and not keyword.iskeyword(key)
+    are registered with ``add_module`` and reached with ``get_submodule``, as are names the safety
+    allowlist refuses as attributes (a layer named ``exec``)."""
+    return bool(IDENT.match(key)) and not keyword.iskeyword(key) and key not in DENIED_ATTRS \
+        and not key.startswith("__")
 
 
 def access(path: str) -> str:

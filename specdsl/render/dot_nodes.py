@@ -204,7 +204,8 @@ class Boxes:
         errors = [i for i in unit.nodes if i in self.status.errors]
         skipped = [i for i in unit.nodes if i in self.status.skipped]
         warned = [i for i in unit.nodes if i in self.status.warnings]
-        names = [self.graph.nodes[i].name for i in outputs if self.graph.nodes[i].name]
+        # A box's path is already its name where the spec named the block (`as layer1`).
+        names = [n for i in outputs if (n := self.graph.nodes[i].name) and n != unit.key]
         lines: list[tuple[str, str]] = [("b", unit.title)]
         lines.append(("s", unit.key + "".join(f" as {n}" for n in names)))
         shape = self.figs[last].shape
