@@ -122,3 +122,35 @@ def test_an_input_of_another_rank_is_a_located_error(capsys: Any) -> None:
     assert main(["check", "resnet18", "--input", "32,32"]) == 1
     assert "E306" in capsys.readouterr().err
     assert specdsl.load("lenet5", input=(1, 36, 36)).graph.input_shape == (1, 36, 36)
+
+
+# ================================================ start-up: only the command being run is imported (item 11)
+
+NOT_FOR_CHECK = ("specdsl.cli.diagram", "specdsl.render.dot", "specdsl.cli.diff", "specdsl.cli.export",
+                 "specdsl.cli.torch_commands", "specdsl.cli.sweep", "specdsl.cli.search", "specdsl.lsp.analysis",
+                 "specdsl.backends.numpy", "specdsl.backends.torch", "torch", "numpy", "graphviz")
+
+
+def test_check_imports_no_other_command() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from specdsl.cli.main import main; rc = main(['check', 'vgg16', '-q']); "
+            f"print(sorted(m for m in {NOT_FOR_CHECK!r} if m in sys.modules)); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    bare = subprocess.run([sys.executable, "-c", "import sys, specdsl.cli.main; "
+                           "print(sorted(m for m in sys.modules if m.startswith('specdsl.cli.')))"],
+                          capture_output=True, text=True, timeout=60)
+    assert bare.stdout.split() == ["['specdsl.cli.common',", "'specdsl.cli.files',", "'specdsl.cli.main']"]
+
+
+def test_help_still_lists_every_command(capsys: Any) -> None:
+    from specdsl.cli.main import COMMANDS, main
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"    {name} " in out for name in COMMANDS)
+    assert main(["chek", "vgg16"]) == 2
+    assert "invalid choice: 'chek'" in capsys.readouterr().err
