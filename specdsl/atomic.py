@@ -26,6 +26,17 @@ def replace_file(path: str | os.PathLike[str], data: str | bytes) -> None:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
+    try:
+        _write(target, payload, mode)
+    except OSError as exc:
+        # A full disk or a size limit names no file; name the one being written, so the commands say
+        # "could not write PATH: No space left on device" (exit 1) instead of reporting a bug.
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), target) from exc
+        raise
+
+
+def _write(target: str, payload: bytes, mode: int) -> None:
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",

@@ -45,3 +45,43 @@ def test_the_allowlist_refuses_what_the_emitter_never_writes(body: str, needle: 
 ])
 def test_the_allowlist_accepts_the_emitters_own_forms(body: str) -> None:
     assert problems(_module(body)) == []
+
+
+# -- a full disk while writing -------------------------------------------------------------
+
+def _disk_full(*_: object) -> None:
+    import errno
+    import os
+
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch) -> None:
+    import os
+
+    from specdsl.atomic import replace_file
+
+    target = tmp_path / "m.safetensors"
+    target.write_bytes(b"old")
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    with pytest.raises(OSError) as caught:
+        replace_file(target, b"new")
+    assert caught.value.filename == str(target) and "No space left" in str(caught.value)
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]  # no temporary file left
+
+
+@pytest.mark.parametrize("argv", [["export", "lenet5", "-o", "OUT/m.safetensors"],
+                                  ["build", "lenet5", "-o", "OUT/m.py"]])
+def test_a_full_disk_is_exit_1_with_a_message(argv: list[str], tmp_path, monkeypatch, capsys) -> None:
+    import os
+
+    pytest.importorskip("torch")
+    from specdsl.cli.main import main
+
+    argv = [a.replace("OUT", str(tmp_path)) for a in argv]
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "could not write" in err and "No space left on device" in err and "this is a bug" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ errors, 2 usage, 3 internal error (a bug). What commands share is in cli/common.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import traceback
@@ -152,6 +153,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# Failures of a write that had started: the disk or the quota is full, the file too large, the disk read-only.
+_WRITE_FAILURES = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+
+
 def _command_of(argv: Sequence[str]) -> str | None:
     """The command named on the command line (the first word, as `specdsl` has no option taking a value)."""
     return argv[0] if argv and argv[0] in COMMANDS else None
@@ -185,8 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         if exc.filename is None:
             return _internal_error(args, exc)
-        # A path the user named: a missing folder for -o, a read-only file for fmt, ...
-        print(f"specdsl {args.command}: cannot open {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        # A path the user named: a missing folder for -o, a read-only file for fmt, a full disk, ...
+        verb = "could not write" if exc.errno in _WRITE_FAILURES else "cannot open"
+        print(f"specdsl {args.command}: {verb} {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_SPEC
     except ImportError as exc:
         # An optional dependency the command needs (torch for run, onnx for export, ...) is not installed:
