@@ -9,17 +9,19 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Sequence
 
 
-def replace_file(path: str | os.PathLike[str], data: str | bytes) -> None:
-    """Replace ``path`` by ``data``: a temporary file in the same folder, fsync, rename.
+def replace_file(path: str | os.PathLike[str], data: str | bytes | Sequence[bytes | memoryview]) -> None:
+    """Replace ``path`` by ``data``: a temporary file in the same folder, fsync, rename. ``data``
+    may be a sequence of buffers written one after the other (a large file need not be joined first).
 
     An existing file keeps its permission bits; a link is followed, so the file it points at is the one
     replaced. On failure the destination is untouched, the temporary file is removed, and the OSError
     propagates.
     """
     target = os.path.realpath(os.fspath(path))
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    payload = [data.encode("utf-8")] if isinstance(data, str) else [data] if isinstance(data, bytes) else data
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except OSError:
@@ -36,13 +38,14 @@ def replace_file(path: str | os.PathLike[str], data: str | bytes) -> None:
         raise
 
 
-def _write(target: str, payload: bytes, mode: int) -> None:
+def _write(target: str, payload: Sequence[bytes | memoryview], mode: int) -> None:
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
                                    dir=os.path.dirname(target) or ".")
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            for chunk in payload:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
