@@ -123,7 +123,7 @@ def sweep(source: Any, axes: Mapping[str, Axis] | None = None, *, points: Sequen
     else:
         file, text = read_source(source, budgets)
     data, smap = read_data(text, file, budgets)  # parsed once for all points
-    declared = data.get("params") if isinstance(data, dict) and isinstance(data.get("params"), dict) else {}
+    declared = p if isinstance(data, dict) and isinstance(p := data.get("params"), dict) else {}
     values = [typed(p, declared) for p in (points if points is not None else grid(axes or {}))]
     condition = parse(where, list(declared)) if where else None
     goals = objectives_of(objectives, list(declared))
@@ -315,7 +315,5 @@ def _in_workers(job: _Job, points: list[dict[str, Any]], workers: int) -> list[O
         return job.run(points)
     finally:
         _current = None
-    outcomes: list[Outcome] = [None] * len(points)  # type: ignore[list-item]
-    for k, result in enumerate(results):
-        outcomes[k::workers] = result
-    return outcomes
+    # Share k holds points k, k + workers, k + 2 * workers, ...: point i is item i // workers of share i % workers.
+    return [results[i % workers][i // workers] for i in range(len(points))]

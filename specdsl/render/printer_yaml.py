@@ -73,6 +73,7 @@ def _yaml_entry(key: str, value: Any, indent: int, out: _Lines, lead: str, path:
                 out.at((*path, b), pad)
                 out.append(f"{pad}- {yaml_scalar(blayers)}")
         else:
+            assert isinstance(value, list)  # _holds_layers: only branches may be a mapping
             _yaml_layers(value, indent + 1, out, path)
         return
     if isinstance(value, dict) and _nested(value):
