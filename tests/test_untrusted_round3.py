@@ -85,3 +85,26 @@ def test_a_full_disk_is_exit_1_with_a_message(argv: list[str], tmp_path, monkeyp
     err = capsys.readouterr().err
     assert "could not write" in err and "No space left on device" in err and "this is a bug" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+# -- no command writes over a file it reads --------------------------------------------------
+
+@pytest.mark.parametrize("spelling", ["same", "relative", "symlink"])
+def test_build_refuses_to_write_over_its_weights(spelling: str, tmp_path, monkeypatch, capsys) -> None:
+    import os
+
+    torch = pytest.importorskip("torch")
+    import specdsl
+    from specdsl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    checkpoint = tmp_path / "ck.pt"
+    torch.save(specdsl.to_torch("lenet5", seed=0).state_dict(), checkpoint)
+    before = checkpoint.read_bytes()
+    output = {"same": str(checkpoint), "relative": "./sub/../ck.pt", "symlink": "link.pt"}[spelling]
+    (tmp_path / "sub").mkdir()
+    if spelling == "symlink":
+        os.symlink(checkpoint, tmp_path / "link.pt")
+    assert main(["build", "lenet5", "--weights", str(checkpoint), "-o", output]) == 2
+    assert "which this command reads" in capsys.readouterr().err
+    assert checkpoint.read_bytes() == before

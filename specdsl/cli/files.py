@@ -43,7 +43,7 @@ def refuse_input(output: str | os.PathLike[str] | None, inputs: list[str | os.Pa
         return
     for source in inputs:
         if os.path.exists(str(source)) and same_file(output, source):
-            raise OutputError(f"refusing to write over the input spec {source}; "
+            raise OutputError(f"refusing to write over {source}, which this command reads; "
                               "name another file with -o", EXIT_USAGE)
 
 

@@ -215,7 +215,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from specdsl.backends.torch.emit import emit
     from specdsl.cli.files import refuse_input, write_atomic
 
-    refuse_input(args.output, [args.spec], "build")
+    refuse_input(args.output, [args.spec, *([args.weights] if args.weights else [])], "build")
     if args.weights and not args.output:
         print("specdsl build: --weights writes a .safetensors beside the .py: give -o FILE.py", file=sys.stderr)
         return EXIT_USAGE
