@@ -218,3 +218,29 @@ def test_sweep_and_check_never_import_optuna_or_ray() -> None:
             "set(sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize(("family", "first", "second"), [
+    ("resnet", {"n3": 2}, {"n3": 6}),
+    ("efficientnet", {"depth": 1.0}, {"depth": 1.0, "resolution": 240}),
+    ("regnet", {"d3": 2}, {"d3": 4}),
+])
+def test_a_replayed_graph_is_the_expanded_graph(family: str, first: dict, second: dict) -> None:
+    """Node by node: ops, arguments, inputs, paths, shapes and receptive fields (recomputed on replay)."""
+    from specdsl.api import read_data, read_source
+    from specdsl.blocks.engine import expand_with_shapes
+    from specdsl.blocks.memo import CallMemo
+    from specdsl.schema.document import validate_document
+    from specdsl.schema.params import ParamChoice
+
+    data, smap = read_data(*reversed(read_source(family)))
+    memo = CallMemo()
+
+    def graph(values: dict, memo: CallMemo | None) -> list[tuple]:
+        spec = validate_document(data, smap, ParamChoice(None, values))
+        g, shapes, rfs = expand_with_shapes(spec, memo=memo)
+        return [(n.op, n.args, n.inputs, n.path, s.shape, type(rf), rf) for n, s, rf in zip(g.nodes, shapes, rfs)]
+
+    graph(first, memo)
+    assert memo.entries
+    assert graph(second, memo) == graph(second, None)

@@ -1,6 +1,7 @@
 """A sweep's memo of user-block calls: a call with the same block, arguments, model parameters read,
-inputs' shapes and receptive fields and nesting expands to the same nodes, so the nodes, shapes and
-fields of its first expansion are replayed (re-indexed, re-pathed) instead of expanded again.
+inputs' shapes and nesting expands to the same nodes, so the nodes and shapes of its first expansion
+are replayed (re-indexed, re-pathed, their receptive fields recomputed from the new inputs') instead
+of expanded again.
 
 Only ``specdsl.sweep`` passes one (``expand_with_shapes(..., memo=CallMemo())``): a replayed call
 adds its nodes to the graph, but not the `while expanding` notes of the new call site (its nodes
@@ -17,6 +18,7 @@ from typing import Any
 
 from specdsl.blocks.expr import identifiers
 from specdsl.ir import Node
+from specdsl.passes.receptive import GatedRF, node_rf
 
 # Calls of a block recorded without one replay, after which its calls are expanded without recording.
 GIVE_UP = 16
@@ -26,9 +28,17 @@ GIVE_UP = 16
 class _Recorded:
     nodes: tuple[tuple[Any, ...], ...]  # per node: op, args, inputs (>= 0: call input k; < 0: new node), suffix...
     shapes: tuple[Any, ...]
-    rfs: tuple[Any, ...]
     size: int  # what the nodes count against max_nodes
     output: int  # position of the call's result among the nodes
+
+
+def _rf_kind(rf: Any) -> Any:
+    """What of an input's receptive field can change an expansion: whether there is one, whether a gate
+    is behind it, and which axes see the whole input. Its sizes and offsets cannot (the residual
+    projection reads a ratio of strides), so they are recomputed on replay rather than keyed."""
+    if rf is None:
+        return None
+    return type(rf) is GatedRF, tuple(a.stride == 0 for a in rf)
 
 
 class CallMemo:
@@ -48,7 +58,7 @@ class CallMemo:
         try:
             args = tuple((k, type(v), v) for k, v in env.items())
             params = tuple((k, type(model[k]), model[k]) for k in sorted(read) if k in model and k not in env)
-            ins = tuple((ex.shapes[i].shape, type(ex.rfs[i]), ex.rfs[i]) for i in inputs)
+            ins = tuple((ex.shapes[i].shape, _rf_kind(ex.rfs[i])) for i in inputs)
             key = (name, args, params, ins, frame.frozen, repr(frame.init), frame.calls, frame.depth)
             hash(key)
         except TypeError:  # an unhashable value (a list argument): expand as usual
@@ -85,9 +95,10 @@ class CallMemo:
         ex.size += rec.size
         for k, (op, args, ins, suffix, name, loc, arg_locs, frozen, init, notes) in enumerate(rec.nodes):
             mapped = tuple(inputs[i] if i >= 0 else base + (-i - 1) for i in ins)
-            ex.nodes.append(Node(base + k, op, args, mapped, out + suffix, name, loc, arg_locs, frozen, init, notes))
-        ex.shapes.extend(rec.shapes)
-        ex.rfs.extend(rec.rfs)
+            node = Node(base + k, op, args, mapped, out + suffix, name, loc, arg_locs, frozen, init, notes)
+            ex.nodes.append(node)
+            ex.shapes.append(rec.shapes[k])
+            ex.rfs.append(node_rf(node, rec.shapes[k], ex.rfs))  # fields follow the inputs' (not keyed)
         return base + rec.output
 
     def record(self, ex: Any, key: Any, start: int, size_before: int, diags_before: int,
@@ -109,5 +120,4 @@ class CallMemo:
                 return
             nodes.append((node.op, node.args, tuple(ins), node.path[len(out):], node.name, node.loc, node.arg_locs,
                           node.frozen, node.init, node.notes))
-        self.entries[key] = _Recorded(tuple(nodes), tuple(ex.shapes[start:]), tuple(ex.rfs[start:]),
-                                      ex.size - size_before, y - start)
+        self.entries[key] = _Recorded(tuple(nodes), tuple(ex.shapes[start:]), ex.size - size_before, y - start)
