@@ -17,15 +17,16 @@ EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
 
 # The optional dependencies and the line that installs each: pyproject's extras (onnxruntime, which
-# only `export --verify` needs, is in none of them). Names as ModuleNotFoundError.name gives them.
+# only `export --verify` needs, and onnxscript, which only `export --via torch` needs, are in none of
+# them). Names as ModuleNotFoundError.name gives them.
 EXTRAS = {
     "torch": "torch", "safetensors": "torch",
-    "onnx": "onnx", "onnxscript": "onnx",
+    "onnx": "onnx",
     "pygls": "lsp", "lsprotocol": "lsp",
     "optuna": "search", "ray": "search", "ray.tune": "search",
 }
 INSTALL = {name: f"pip install 'specdsl[{extra}]'" for name, extra in EXTRAS.items()} | {
-    "onnxruntime": "pip install onnxruntime"}
+    "onnxruntime": "pip install onnxruntime", "onnxscript": "pip install onnxscript"}
 
 
 def missing_extra(exc: ImportError) -> str | None:
