@@ -193,7 +193,7 @@ def evaluate(data: Any, smap: Any, variant: str | None, values: dict[str, Any], 
             spec.input = tuple(input)
         graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth,
                                                 memo=memo)
-        analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs)
+        analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs, warnings=False)  # errors reject a point
     except SpecError as exc:
         return list(exc.diagnostics)
     errors = [d for d in analysis.diagnostics if d.is_error]

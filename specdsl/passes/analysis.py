@@ -29,11 +29,12 @@ class Analysis:
 
 
 def analyze(graph: Graph, batch: int = 1, shapes: list[NodeShape] | None = None,
-            rfs: list[RF] | None = None) -> Analysis:
+            rfs: list[RF] | None = None, warnings: bool = True) -> Analysis:
     """Every node's figures, the totals and the diagnostics.
 
     ``shapes`` and ``rfs``: the shape and receptive-field passes' results for this graph (the
-    expander's, as it built it); without them those passes run here first.
+    expander's, as it built it); without them those passes run here first. ``warnings=False``
+    skips the passes that only warn (alignment, layout): a sweep keeps errors alone.
     """
     if shapes is None:
         shapes = infer_shapes(graph)
@@ -41,13 +42,14 @@ def analyze(graph: Graph, batch: int = 1, shapes: list[NodeShape] | None = None,
     if rfs is None:
         rfs = receptive_fields(graph, shapes)
     figures = node_figures(graph, shapes, rfs)
-    warnings = misaligned(graph, figures)
+    found = misaligned(graph, figures) if warnings else {}
     diags: list[Diagnostic] = []
     for node, s in zip(graph.nodes, shapes):
         diags.extend(s.diagnostics)
-        if node.index in warnings:
-            diags.append(warnings[node.index])
-    diags.extend(linear_on_spatial_axes(graph, figures))
+        if node.index in found:
+            diags.append(found[node.index])
+    if warnings:
+        diags.extend(linear_on_spatial_axes(graph, figures))
     for index in graph.output_nodes:
         output = graph.nodes[index]
         if shapes[index].parts is not None:
