@@ -28,11 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "b448066"
 TARGET = 500.0
 CASES = {
-    # The issue's example: 27 points.
-    "efficientnet": {"width": ["1.0", "1.1", "1.2"], "depth": ["1.0", "1.2", "1.4"],
-                     "resolution": ["224", "240", "260"]},
-    # Stage depths of the bottleneck ResNet: 36 points.
-    "resnet": {"n1": ["1", "2", "3"], "n2": ["2", "3", "4", "6"], "n3": ["2", "6", "12"]},
+    # The issue's example, widened: 5 x 5 x 4 = 100 points.
+    "efficientnet": {"width": ["1.0", "1.1", "1.2", "1.3", "1.4"], "depth": ["1.0", "1.2", "1.4", "1.6", "1.8"],
+                     "resolution": ["224", "240", "260", "280"]},
+    # Stage depths of the bottleneck ResNet: 3 x 8 x 12 = 288 points.
+    "resnet": {"n1": [str(n) for n in range(1, 4)], "n2": [str(n) for n in range(1, 9)],
+               "n3": [str(n) for n in range(1, 13)]},
 }
 
 CHILD = r"""
