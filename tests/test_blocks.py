@@ -148,6 +148,17 @@ def test_dense_block_without_bottleneck() -> None:
     assert sum(1 for n in m.graph.nodes if n.op == "conv") == 2
 
 
+def test_dense_layer_names_template() -> None:
+    m = model("model: m\ninput: [8, 8, 8]\nlayers:\n  - dense: {n: 2, growth: 4, layer_names: 'denselayer{i + 1}'}\n"
+              "    name: denseblock1\n")
+    assert [n.path for n in m.graph.nodes if n.op == "conv"] == [
+        "denseblock1.denselayer1.conv1", "denseblock1.denselayer1.conv2",
+        "denseblock1.denselayer2.conv1", "denseblock1.denselayer2.conv2"]
+    with pytest.raises(SpecError) as info:  # a template without the index names every layer alike
+        specdsl.load("model: m\ninput: [8, 8, 8]\nlayers:\n  - dense: {n: 2, growth: 4, layer_names: same}\n")
+    assert info.value.diagnostics[0].code == "E315"
+
+
 @pytest.mark.parametrize("columns", [1, 2, 3, 4, 5])
 def test_fractal_has_2_pow_c_minus_1_base_blocks(columns: int) -> None:
     m = model(f"""

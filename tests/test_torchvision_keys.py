@@ -25,14 +25,12 @@ REFERENCE = Path(__file__).parent / "reference" / "torchvision_cnns.json"
 # Zoo models whose module names are not torchvision's yet (they load with match="position").
 NOT_YET_CONVERTED = frozenset({
     "convnext_base", "convnext_large", "convnext_small", "convnext_tiny",
-    "densenet121", "densenet161", "densenet169", "densenet201",
     "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
     "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
     "efficientnet_v2_l", "efficientnet_v2_m", "efficientnet_v2_s",
     "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
     "s3d",
     "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet101", "deeplabv3_resnet50", "fcn_resnet101", "fcn_resnet50",
-    "lraspp_mobilenet_v3_large",
 })
 
 

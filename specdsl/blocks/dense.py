@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from specdsl.blocks.base import BlockExpander, BlockRule, Frame, int_arg
+from specdsl.blocks.expr import ExprError
+from specdsl.blocks.names import fill_template
+from specdsl.errors import SourceLoc
 from specdsl.ops.rule import Args, PositiveInt, Probability
 from specdsl.source import PathKey
 
@@ -20,6 +23,8 @@ class DenseArgs(Args):
     growth: PositiveInt = Field(description="growth rate k: channels each layer adds")
     bottleneck: PositiveInt | None = Field(default=4, description="1x1 conv to bottleneck·k first; null for none")
     drop: Probability = 0.0
+    layer_names: str | None = Field(default=None, description="each dense layer's module name, a template on its "
+                                    "index i from 0 ('denselayer{i + 1}': torchvision's); unset: dense[i]")
 
 
 def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, frame: Frame) -> int | None:
@@ -29,7 +34,9 @@ def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, f
     loc = spec.loc
     features = [x]
     for i in range(args.n):
-        p = f"{out}.dense[{i}]"
+        p = _layer_path(ex, args.layer_names, i, src, out, frame, loc)
+        if p is None:
+            return None
         h = features[0] if len(features) == 1 else ex.prim("concat", tuple(features), f"{p}.cat", frame, loc)
         if args.bottleneck is not None:
             h = ex.prim("bn", (h,), f"{p}.norm1", frame, loc)
@@ -46,6 +53,20 @@ def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, f
             h = ex.prim("dropout", (h,), f"{p}.drop", frame, loc, p=args.drop)
         features.append(h)
     return ex.prim("concat", tuple(features), f"{out}.cat", frame, loc)
+
+
+def _layer_path(ex: BlockExpander, template: str | None, i: int, src: PathKey, out: str, frame: Frame,
+                loc: SourceLoc | None) -> str | None:
+    """Dense layer i's module: ``dense[i]``, or a child of the block named by the template."""
+    if template is None:
+        return f"{out}.dense[{i}]"
+    try:
+        name = fill_template(template, {"i": i})
+    except ExprError as exc:
+        ex.error("E380", f"cannot fill the name template '{template}': {exc}", (*src, "layer_names"), frame,
+                 path=out, hint="use the layer's index in braces: layer_names: \"denselayer{i + 1}\"")
+        return None
+    return ex.claim(out, name, loc, frame)
 
 
 def estimate(raw: Any, nested: Callable[[Any], int]) -> int:
