@@ -21,7 +21,8 @@ from specdsl.source import PathKey, SourceMap, format_path
 
 NodeName = Annotated[str, Field(pattern=NAME_PATTERN)]
 # A node, or one output of a split/chunk: `s.0` (`@s.0` in the DSL).
-REF_PATTERN = "^(?:" + NAME_PATTERN[1:-1] + r")(?:\.(?:0|[1-9][0-9]{0,3}))?$"
+# `s.0`: a part of s (or layer 0 of the stage s); `backbone.layer3`: the layer named layer3 in the stage backbone.
+REF_PATTERN = "^(?:" + NAME_PATTERN[1:-1] + r")(?:\.(?:0|[1-9][0-9]{0,3}|[A-Za-z_][A-Za-z0-9_]{0,63}))?$"
 NodeRef = Annotated[str, Field(pattern=REF_PATTERN)]
 
 InitScheme = Literal[
