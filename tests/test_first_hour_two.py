@@ -154,3 +154,66 @@ def test_help_still_lists_every_command(capsys: Any) -> None:
     assert all(f"    {name} " in out for name in COMMANDS)
     assert main(["chek", "vgg16"]) == 2
     assert "invalid choice: 'chek'" in capsys.readouterr().err
+
+
+# =========================================== YAML traps (item 3), hints in the user's syntax (item 4)
+
+BLOCK = "blocks:\n  basic:\n    params: {c: int}\n    layers:\n      - conv: {out: c, k: 3, pad: 1}\n"
+
+
+def _error(tmp: Any, name: str, text: str) -> Any:
+    (tmp / name).write_text(text)
+    with pytest.raises(SpecError) as info:
+        specdsl.load(tmp / name)
+    (d,) = info.value.errors
+    return d
+
+
+def test_a_comma_in_a_flow_mapping_hints_to_quote(tmp_path: Any) -> None:
+    d = _error(tmp_path, "flow.yaml", "model: m\ninput: [3, 32, 32]\nparams: {width: 1.0}\n" + BLOCK +
+               "layers:\n  - basic: {c: make_divisible(16 * width, 8)}\n")
+    assert d.code == "E320" and d.loc.line == 10
+    assert d.hint == ("inside `{...}` or `[...]` a comma ends the YAML value, so the expression was cut at its "
+                      "first comma; quote it: 'make_divisible(16 * width, 8)'")
+    quoted = "model: m\ninput: [3, 32, 32]\nparams: {width: 1.0}\n" + BLOCK + \
+             "layers:\n  - basic: {c: 'make_divisible(16 * width, 8)'}\n"
+    assert specdsl.load(quoted).totals.params == 16 * 3 * 9 + 16
+
+
+def test_as_on_a_yaml_layer_hints_name(tmp_path: Any) -> None:
+    d = _error(tmp_path, "as.yaml", "model: m\ninput: [3, 32, 32]\n" + BLOCK +
+               "layers:\n  - basic: {c: 16}\n    as: stage3\n")
+    assert d.code == "E204"
+    assert d.hint == "a YAML layer is named with `name: stage3` (`as stage3` is the DSL's way of writing it)"
+
+
+def test_a_declared_size_hint_in_each_syntax(tmp_path: Any) -> None:
+    dsl = _error(tmp_path, "in.cnn", "model m\ninput [3, 32, 32]\nlayers {\n  conv(8, k=3) -> bn(in=16)\n}\n")
+    yml = _error(tmp_path, "in.yaml", "model: m\ninput: [3, 32, 32]\nlayers:\n  - conv: {out: 8, k: 3}\n"
+                 "  - bn: {in: 16}\n")
+    assert (dsl.code, dsl.hint) == ("E302", "set in=8, or fix the layer that feeds it")
+    assert (yml.code, yml.hint) == ("E302", "set in: 8, or fix the layer that feeds it")
+
+
+@pytest.mark.parametrize("name,text", [
+    ("typo.cnn", "model m(width=1)\ninput [3, 32, 32]\nlayers {\n  conv(widht * 32, k=3)\n}\n"),
+    ("typo.yaml", "model: m\nparams: {width: 1}\ninput: [3, 32, 32]\nlayers:\n  - conv: {out: widht * 32, k: 3}\n"),
+])
+def test_a_misspelt_parameter_in_an_expression_gets_a_did_you_mean(tmp_path: Any, name: str, text: str) -> None:
+    d = _error(tmp_path, name, text)
+    assert (d.code, d.message, d.hint) == ("E320", "cannot evaluate 'widht * 32': unknown parameter 'widht'",
+                                           "did you mean 'width'?")
+    # a word with a hyphen is still a word, not arithmetic on a misspelt name
+    ok = "model: m\nparams: {neares: 1}\ninput: [3, 8, 8]\nlayers:\n  - upsample: {scale: 2, mode: nearest-exact}\n"
+    assert specdsl.load(ok).shape("[0]") == (3, 16, 16)
+
+
+@pytest.mark.parametrize("section,shown", [("layers", "layers { conv(64, k=3) -> relu }"),
+                                           ("input", "input [3, 224, 224]")])
+def test_a_yaml_section_in_a_cnn_file(tmp_path: Any, section: str, shown: str) -> None:
+    text = "model m\ninput [3, 32, 32]\nlayers {\n  relu\n}\n"
+    text = text.replace("layers {\n  relu\n}", "layers:\n  relu") if section == "layers" else \
+        text.replace("input [", "input: [")
+    d = _error(tmp_path, "s.cnn", text)
+    assert (d.code, d.message) == ("E401", f"unexpected ':' after '{section}'")
+    assert d.hint == f"a .cnn file writes `{shown}`, without ':' (`{section}:` is YAML, for a .yaml file)"

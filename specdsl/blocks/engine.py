@@ -140,6 +140,14 @@ class Expander:
                 guess = did_you_mean(unknown[0], env)
                 self.error("E320", f"cannot evaluate '{raw}': unknown parameter '{unknown[0]}'", src, frame,
                            hint=f"did you mean '{guess}'?" if guess else "parameters in scope: " + ", ".join(env))
+            elif names and _ARITHMETIC.intersection(raw):
+                # `widht * 32`: no name is known, so it would stay a string (as `nearest-exact` does) and
+                # fail as one; arithmetic on a misspelt parameter is said as such.
+                guess = next((g for n in names if (g := did_you_mean(n, env))), None)
+                if guess is not None:
+                    wrong = next(n for n in names if did_you_mean(n, env) == guess)
+                    self.error("E320", f"cannot evaluate '{raw}': unknown parameter '{wrong}'", src, frame,
+                               hint=f"did you mean '{guess}'?")
             return raw
         if isinstance(raw, list):
             return [self.substitute(v, (*src, i), frame) for i, v in enumerate(raw)]
@@ -387,6 +395,7 @@ def _names_in(raw: Any) -> set[str]:
 
 _META = ("name", "frozen", "init", "inputs", "repeat", "if")
 _OPERATOR_CHARS = frozenset("+-*/%()<>=! ")
+_ARITHMETIC = frozenset("*/+%0123456789")  # what a word such as `nearest-exact` never holds
 
 
 def expand(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> Graph:

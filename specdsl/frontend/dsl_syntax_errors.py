@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -102,6 +103,12 @@ def syntax_diagnostic(exc: Any, text: str, file: str, open_stack: Sequence[Any])
     prev = _previous_token(exc)
     before = text[:tok.start_pos].rstrip() if getattr(tok, "start_pos", None) is not None else ""
     after = text[tok.end_pos:tok.end_pos + 1] if getattr(tok, "end_pos", None) is not None else ""
+    section = _SECTION.search(before) if tok.type == "COLON" else None
+    if section is not None:  # `layers:` in a .cnn file: YAML's way of opening a section
+        word = section.group(1)
+        return Diagnostic("error", "E401", f"unexpected ':' after '{word}'", loc,
+                          hint=f"a .cnn file writes `{_SECTIONS[word]}`, without ':' (`{word}:` is YAML, "
+                          "for a .yaml file)")
     if before.endswith("->") and tok.type != "ARROW":
         return Diagnostic("error", "E401", f"expected a layer or block after '->'; received {_shown(tok)}", loc,
                           hint="write the next layer, e.g. `-> relu`, or remove the '->'")
@@ -109,6 +116,13 @@ def syntax_diagnostic(exc: Any, text: str, file: str, open_stack: Sequence[Any])
         return Diagnostic("error", "E401", "unexpected '=>'", loc, hint="layers are joined with '->'")
     message, hint = _explain(tok, prev, expected, open_stack)
     return Diagnostic("error", "E401", message, loc, hint=hint)
+
+
+# The DSL's top-level sections, as a .cnn file writes them.
+_SECTIONS = {"layers": "layers { conv(64, k=3) -> relu }", "input": "input [3, 224, 224]",
+             "model": "model resnet18", "params": "model name(width=1.0)",
+             "description": 'description "text"', "dtype": "dtype float32"}
+_SECTION = re.compile(r"(?:^|\n)[ \t]*(" + "|".join(_SECTIONS) + r")\Z")
 
 
 def _previous_token(exc: Any) -> Any:

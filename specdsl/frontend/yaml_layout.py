@@ -17,6 +17,8 @@ __all__ = ["explain_layout"]
 
 _UNKNOWN_LAYER = re.compile(r"^unknown layer '([^']*)'")
 _ONE_OP = re.compile(r"^a layer holds exactly one op; received (.*)$")
+_EXPR = re.compile(r"^cannot evaluate '([^']*)'")
+_AS = re.compile(r"^\s*(?:-\s+)?as:\s*(.*?)\s*$")
 
 
 def explain_layout(diag: Diagnostic, text: str) -> Diagnostic:
@@ -29,7 +31,9 @@ def explain_layout(diag: Diagnostic, text: str) -> Diagnostic:
     if diag.code == "E101":
         return _tab(diag, lines)
     if diag.code == "E204":
-        return _continued(diag, lines) or _siblings(diag, lines) or diag
+        return _continued(diag, lines) or _as_key(diag, lines) or _siblings(diag, lines) or diag
+    if diag.code == "E320":
+        return _cut_by_comma(diag, lines) or diag
     return diag
 
 
@@ -80,3 +84,42 @@ def _siblings(diag: Diagnostic, lines: list[str]) -> Diagnostic | None:
                    f"YAML reads {'it' if len(args) == 1 else 'them'} as keys beside '{op}', not as its arguments",
                    hint=f"indent {shown} by {column + 2} spaces, two more than '{op}:' (or write "
                    f"`- {op}: {{{', '.join(f'{a}: ...' for a in args)}}}`)")
+
+
+def _as_key(diag: Diagnostic, lines: list[str]) -> Diagnostic | None:
+    """`as: stage3` beside a YAML layer: the DSL's `as NAME`, which YAML spells `name:`."""
+    m = _ONE_OP.match(diag.message)
+    loc = diag.loc
+    if m is None or loc is None or "as" not in re.findall(r"'([^']*)'", m.group(1)):
+        return None
+    named = next((a.group(1) for n in range(loc.line - 1, min(len(lines), loc.line + 20))
+                  if (a := _AS.match(lines[n]))), "") or "NAME"
+    return replace(diag, hint=f"a YAML layer is named with `name: {named}` (`as {named}` is the DSL's way "
+                   "of writing it)")
+
+
+def _cut_by_comma(diag: Diagnostic, lines: list[str]) -> Diagnostic | None:
+    """`{c: make_divisible(16 * width, 8)}`: in a flow mapping or list a comma ends the value, so the
+    expression reaches the schema cut at its first comma."""
+    m = _EXPR.match(diag.message)
+    loc = diag.loc
+    if m is None or loc is None or "missing ','" not in diag.message:
+        return None
+    line, start = lines[loc.line - 1], loc.col - 1
+    cut = m.group(1)
+    if not line.startswith(cut, start) or not line.startswith(",", start + len(cut)):
+        return None
+    opened = line[:start].count("{") + line[:start].count("[") - line[:start].count("}") - line[:start].count("]")
+    if opened <= 0:
+        return None
+    rest, depth = line[start:], 0
+    for end, ch in enumerate(rest):  # the whole expression: up to the comma or bracket at its own depth
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0 or (depth == 0 and ch in ",}]" and end >= len(cut) + 1):
+            break
+    else:
+        end = len(rest)
+    whole = rest[:end].strip()
+    return replace(diag, hint=f"inside `{{...}}` or `[...]` a comma ends the YAML value, so the expression "
+                   f"was cut at its first comma; quote it: '{whole}'")

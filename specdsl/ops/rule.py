@@ -287,7 +287,7 @@ def check_in(expected: int | None, actual: int, what: str) -> None:
         raise RuleViolation(
             "E302",
             f"{what} mismatch: the layer declares in={expected} but receives {actual}",
-            hint=f"set in: {actual}, or fix the layer that feeds it",
+            hint=f"set in={actual}, or fix the layer that feeds it",  # voice: `in: N` in YAML
             field="in",
         )
 
