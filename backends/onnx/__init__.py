@@ -6,7 +6,7 @@ through ``builder``), ``verify`` runs the file in ONNX Runtime against the NumPy
 Neither torch nor onnxscript is imported.
 """
 
-from specdsl.backends.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, save_onnx, to_onnx
+from specdsl.backends.onnx.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, build_onnx, save_onnx, to_onnx
 from specdsl.backends.onnx.lowerings import LOWERINGS
 
-__all__ = ["DEFAULT_OPSET", "LOWERINGS", "MAX_OPSET", "MIN_OPSET", "save_onnx", "to_onnx"]
+__all__ = ["DEFAULT_OPSET", "LOWERINGS", "MAX_OPSET", "MIN_OPSET", "build_onnx", "save_onnx", "to_onnx"]

@@ -27,6 +27,7 @@ from onnx import helper
 from specdsl.backends.naming import module_path, param_key
 from specdsl.backends.onnx.builder import ELEM_TYPES, INT64, NP_DTYPES, Builder, Dim, refusal, value_info
 from specdsl.backends.onnx.lowerings import LOWERINGS
+from specdsl.backends.onnx.serialize import Weight, add_initializer, serialized
 from specdsl.backends.onnx.site import NodeWeights, Site
 from specdsl.version import __version__
 
@@ -85,6 +86,27 @@ def to_onnx(model: Any, weights: WeightSource = None, *, seed: int = 0, batch: i
     """The ONNX model of a loaded spec ``model`` (see the module's docstring). ``capture`` adds
     every spec node's output (in node order, after the model's own) as a graph output, for
     comparing a graph node by node."""
+    proto, arrays = build_onnx(model, weights, seed=seed, batch=batch, opset=opset, size_probe=size_probe,
+                               transfer=transfer, match=match, capture=capture)
+    for name, array in arrays:
+        add_initializer(proto.graph, name, array)
+    return proto
+
+
+def save_onnx(model: Any, path: str | os.PathLike[str], weights: WeightSource = None, **options: Any) -> None:
+    """``to_onnx(model, weights, **options)`` written to ``path`` atomically; the weights go from
+    their arrays to the file without passing through a protobuf message."""
+    from specdsl.atomic import replace_file
+
+    proto, arrays = build_onnx(model, weights, **options)
+    replace_file(path, serialized(proto, arrays))
+
+
+def build_onnx(model: Any, weights: WeightSource = None, *, seed: int = 0, batch: int | None = None,
+               opset: int = DEFAULT_OPSET, size_probe: Any = None, transfer: bool = False,
+               match: str = "name", capture: bool = False) -> tuple[onnx.ModelProto, list[Weight]]:
+    """``to_onnx``'s model without its weights' initializers, and those weights (name, array) in
+    the order they follow the graph's constants."""
     check_opset(opset)
     graph, figures = model.graph, model.analysis.figures
     dtype = _dtype(model)
@@ -98,12 +120,13 @@ def to_onnx(model: Any, weights: WeightSource = None, *, seed: int = 0, batch: i
         b.reserve(key)
     names = [b.reserve(name) for name in output_names(graph)]
     used: dict[str, None] = {}
+    weight_list: list[Weight] = []
 
     def use(key: str) -> str:
         if key not in used:
             used[key] = None
             if arrays is not None:
-                b.initializers.append(onnx.numpy_helper.from_array(arrays[key], key))
+                weight_list.append((key, arrays[key]))
             else:
                 spec = keys[key]
                 inputs.append(value_info(key, INT64 if spec.dtype == "int64" else b.elem, spec.shape))
@@ -127,8 +150,8 @@ def to_onnx(model: Any, weights: WeightSource = None, *, seed: int = 0, batch: i
                               doc_string=f"{model.name} from {model.file}")
     proto.ir_version = helper.find_min_ir_version_for(list(proto.opset_import))
     if symbolic is not None:
-        _infer_helper_shapes(proto)
-    return proto
+        _infer_helper_shapes(proto, weight_list)
+    return proto, weight_list
 
 
 def _graph_name(model: Any) -> str:
@@ -171,24 +194,15 @@ def _symbolic_shapes(model: Any, probe: Any) -> list[tuple[Dim, ...]]:
     return out
 
 
-def _infer_helper_shapes(proto: onnx.ModelProto) -> None:
-    """With symbolic sizes, the helpers' shapes are ONNX's own inference (on a weightless copy)."""
+def _infer_helper_shapes(proto: onnx.ModelProto, weights: list[Weight]) -> None:
+    """With symbolic sizes, the helpers' shapes are ONNX's own inference (the weights as inputs)."""
     light = onnx.ModelProto()
     light.CopyFrom(proto)
-    del light.graph.initializer[:]
     known = {i.name for i in light.graph.input}
-    for init in proto.graph.initializer:
-        if init.name not in known:
-            light.graph.input.append(value_info(init.name, init.data_type, tuple(init.dims)))
+    for name, array in weights:
+        light.graph.input.append(value_info(name, helper.np_dtype_to_tensor_dtype(array.dtype), array.shape))
     inferred = onnx.shape_inference.infer_shapes(light)
     have = {v.name for v in proto.graph.value_info} | {o.name for o in proto.graph.output}
     for info in inferred.graph.value_info:
         if info.name not in have and info.name not in known:
             proto.graph.value_info.append(info)
-
-
-def save_onnx(proto: onnx.ModelProto, path: str | os.PathLike[str]) -> None:
-    """Write ``proto`` atomically (one file; the weights inside it)."""
-    from specdsl.atomic import replace_file
-
-    replace_file(path, proto.SerializeToString())

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from specdsl.backends.numpy.interpolate import _nearest_index as nearest_index
 from specdsl.backends.onnx.builder import INT64, Builder
 from specdsl.backends.onnx.site import LowerFn, Site
 
@@ -245,6 +244,9 @@ def _nearest_gather(b: Builder, s: Site) -> str:
     """Nearest neighbours at fixed sizes: a Gather per axis of the very indices PyTorch's kernel
     picks (its float32 index arithmetic; ONNX Resize divides by the scale instead and can round
     to the neighbouring pixel)."""
+    # The NumPy backend's index map (imported here: its package is not needed otherwise).
+    from specdsl.backends.numpy.interpolate import _nearest_index as nearest_index
+
     a = s.attrs
     y, shape = s.x, list(s.in_shape)
     axes = [i for i in range(s.rank) if shape[1 + i] != s.shape[1 + i] or a.scale is not None]

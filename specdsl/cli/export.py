@@ -126,14 +126,13 @@ def _flag_problem(args: argparse.Namespace, torch_route: bool) -> str | None:
 
 
 def _export_onnx(args: argparse.Namespace, model: Any, batch: int | None) -> int:
-    from specdsl.backends.onnx.export import model_weights, save_onnx, to_onnx
+    from specdsl.backends.onnx.export import model_weights, save_onnx
 
     probe = _size_probe(args, model) if args.dynamic_size else None
     weights = None if args.no_weights else model_weights(model, args.weights, args.seed, transfer=args.transfer,
                                                           match=getattr(args, "match", "name"))
-    proto = to_onnx(model, False if weights is None else weights, batch=batch, opset=args.opset,
-                    size_probe=probe)
-    save_onnx(proto, args.output)
+    save_onnx(model, args.output, False if weights is None else weights, batch=batch, opset=args.opset,
+              size_probe=probe)
     sizes = ", symbolic size" if probe is not None else ""
     print(f"wrote {args.output} (ONNX opset {args.opset}, batch {batch or 'dynamic'}{sizes}, "
           f"{model.totals.params:,} parameters{'' if weights is not None else ' as inputs'})", file=sys.stderr)
