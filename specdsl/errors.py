@@ -7,6 +7,7 @@ output and the tests all see the same data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -104,6 +105,28 @@ class SpecWarning(UserWarning):
         super().__init__(render_full(diagnostic, sources or {}))
 
 
+# A hostile spec can hold a name or a number of megabytes; a message quotes it cut to this many
+# characters, saying how long it was (the CLI, the API's str(SpecError) and the editor alike).
+MAX_WORD = 80
+# A quoted source line longer than LONG_LINE is shown as a WINDOW of characters around the caret.
+LONG_LINE = 1000
+WINDOW = 160
+_LONG_WORD = re.compile(r"[^\s'\"]{" + str(MAX_WORD + 1) + ",}")
+
+
+def shorten(text: str) -> str:
+    """``text`` with each run of more than MAX_WORD non-blank characters cut, saying how long it was."""
+    return _LONG_WORD.sub(lambda m: f"{m.group()[:MAX_WORD - 20]}…({len(m.group()):,} characters)", text)
+
+
+def shortened(diag: Diagnostic) -> Diagnostic:
+    """The diagnostic with its message, hint, notes and path shortened (see :func:`shorten`)."""
+    from dataclasses import replace
+
+    return replace(diag, message=shorten(diag.message), hint=shorten(diag.hint) if diag.hint else diag.hint,
+                   notes=tuple(shorten(n) for n in diag.notes), path=shorten(diag.path) if diag.path else None)
+
+
 def render_concise(diag: Diagnostic) -> str:
     where = f"{diag.loc}: " if diag.loc else ""
     return f"{where}{diag.severity} {diag.code}: {diag.message}"
@@ -117,17 +140,25 @@ def _snippet(loc: SourceLoc, sources: Mapping[str, str]) -> list[str]:
     if not 1 <= loc.line <= len(lines):
         return []
     source_line = lines[loc.line - 1].expandtabs(1)
+    col = loc.col
     if loc.end_line == loc.line and loc.end_col and loc.end_col > loc.col:
         width = loc.end_col - loc.col
     else:
         # A multi-line span: underline to the end of the first line.
         width = max(1, len(source_line.rstrip()) - loc.col + 1)
+    if len(source_line) > LONG_LINE:  # a window around the caret, marked with … where it is cut
+        start = max(0, col - 1 - 40)
+        shown = source_line[start:start + WINDOW]
+        source_line = ("…" if start else "") + shown + ("…" if start + WINDOW < len(source_line) else "")
+        col = col - start + (1 if start else 0)
+        width = max(1, min(width, len(source_line) - col + 1))
     gutter = f"{loc.line:>4} | "
     pad = " " * (len(gutter) - 2) + "| "
-    return [gutter + source_line, pad + " " * (loc.col - 1) + "^" * width]
+    return [gutter + source_line, pad + " " * (col - 1) + "^" * width]
 
 
 def render_full(diag: Diagnostic, sources: Mapping[str, str]) -> str:
+    diag = shortened(diag)
     out = [render_concise(diag)]
     if diag.loc:
         out.extend(_snippet(diag.loc, sources))
@@ -146,7 +177,7 @@ def render_all(
     diags = list(diagnostics)
     if full:
         return "\n\n".join(render_full(d, sources) for d in diags)
-    return "\n".join(render_concise(d) for d in diags)
+    return "\n".join(render_concise(shortened(d)) for d in diags)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -9,6 +9,8 @@ spec can produce it today.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from specdsl.backends.torch.safety import problems
 
@@ -108,3 +110,53 @@ def test_build_refuses_to_write_over_its_weights(spelling: str, tmp_path, monkey
     assert main(["build", "lenet5", "--weights", str(checkpoint), "-o", output]) == 2
     assert "which this command reads" in capsys.readouterr().err
     assert checkpoint.read_bytes() == before
+
+
+# -- bounded work in expressions -------------------------------------------------------------
+
+def test_round_with_a_huge_digit_count_is_refused_at_once() -> None:
+    import time
+
+    from specdsl.blocks.expr import ExprError, evaluate
+
+    start = time.perf_counter()
+    with pytest.raises(ExprError, match="round's digits"):
+        evaluate("round(4, -1000000000000)", {})
+    assert time.perf_counter() - start < 0.5
+    assert evaluate("round(1234, -2)", {}) == 1200 and evaluate("round(2.675, 2)", {}) == round(2.675, 2)
+
+
+_NUMBERS = st.one_of(st.integers(-(10**60), 10**60).map(str), st.sampled_from(["9" * 5001, "0", "1e300", "2.5"]),
+                     st.integers(-10**13, 10**13).map(str))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(function=st.sampled_from(["min", "max", "round", "floor", "ceil", "int", "abs", "make_divisible"]),
+       args=st.lists(_NUMBERS, min_size=1, max_size=3), op=st.sampled_from(["+", "*", "//", "%", "-", "/"]))
+def test_every_builtin_is_cheap_or_refused_whatever_its_arguments(function: str, args: list[str], op: str) -> None:
+    import time
+
+    from specdsl.blocks.expr import ExprError, evaluate
+
+    text = f"{function}({', '.join(args)}) {op} {args[0]}"
+    start = time.perf_counter()
+    try:
+        evaluate(text, {})
+    except ExprError:
+        pass
+    assert time.perf_counter() - start < 0.5, text[:100]
+
+
+def test_a_huge_literal_in_a_block_nothing_calls_is_no_crash() -> None:
+    import specdsl
+
+    big = "9" * 5001
+    text = (f"model: m\ninput: [3, 8, 8]\nblocks:\n  b:\n    params: {{c: int}}\n    layers:\n"
+            f"      - conv: {{out: \"c + {big}\", k: 1}}\nlayers:\n  - conv: {{out: 4, k: 1}}\n")
+    model = specdsl.load(text, warn=False)
+    assert model.totals.params == 16
+    used = text.replace("  - conv: {out: 4, k: 1}", "  - b: {c: 2}")
+    with pytest.raises(specdsl.SpecError) as caught:
+        specdsl.load(used, warn=False)
+    message = str(caught.value)  # located, and the 5,001 digits quoted cut
+    assert "<string>:7:" in message and "characters)" in message and len(message) < 1000

@@ -46,8 +46,17 @@ def make_divisible(value: float, divisor: int, min_value: int | None = None) -> 
     return new
 
 
+# round(x, -10**12) would compute 10**(10**12); no size a spec can hold needs more digits than this.
+MAX_ROUND_DIGITS = 30
+
+
 def _round(value: float, digits: int | None = None) -> Value:
-    return round(value) if digits is None else round(value, digits)
+    if digits is None:
+        return round(value)
+    if isinstance(digits, bool) or not isinstance(digits, int) or abs(digits) > MAX_ROUND_DIGITS:
+        raise ExprError(f"round's digits must be a whole number from {-MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}; "
+                        f"received {digits}")
+    return round(value, digits)
 
 
 # name -> (function, least and most arguments)
@@ -268,6 +277,9 @@ class _Parser:
         self.pos += 1
         kind, text = tok
         if kind == "num":
+            if len(text) > _MAX_DIGITS:  # int() refuses past 4,300 digits; far beyond any size anyway
+                raise ExprError(f"the number {text[:12]}... ({len(text):,} digits) is out of range "
+                                f"(|value| <= {MAX_MAGNITUDE:.0e})")
             return _constant(_check(int(text)))
         if kind == "real":
             return _constant(_check(float(text)))
@@ -352,6 +364,9 @@ def _apply(op: str, a: Value, b: Value) -> Value:
     if op in ("/", "//", "%") and b == 0:
         raise ExprError("division by zero")
     return _APPLY[op](a, b)
+
+
+_MAX_DIGITS = 40
 
 
 def _check(value: Value) -> Value:

@@ -51,6 +51,8 @@ def _python_arithmetic(text: str, params: set[str], constants: Mapping[str, int 
             word = v if v in params else repr(constants[v])
             out.append(f"({word})" if word.startswith("-") else word)
         elif kind == "num":
+            if len(v) > 19:  # beyond int64: the expression is refused where it is used, not shared here
+                return None
             out.append(str(int(v)))
         elif kind == "real":
             out.append(repr(float(v)))

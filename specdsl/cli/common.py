@@ -60,17 +60,11 @@ def printable(text: str) -> str:
     return text.translate(_UNPRINTABLE)
 
 
-# What one report may print: a hostile spec can make thousands of errors, or a name of megabytes.
+# What one report may print: a hostile spec can make thousands of errors, or a name of megabytes
+# (names are shortened by specdsl.errors.shorten, for every renderer).
 MAX_SHOWN = 100
-MAX_WORD = 80
 MAX_LINE = 160  # the window shown of a quoted line longer than LONG_LINE
 LONG_LINE = 1000
-_LONG_WORD = re.compile(r"[^\s'\"]{" + str(MAX_WORD + 1) + ",}")
-
-
-def shorten(text: str) -> str:
-    """``text`` with each run of more than MAX_WORD non-blank characters cut, saying how long it was."""
-    return _LONG_WORD.sub(lambda m: f"{m.group()[:MAX_WORD - 20]}…({len(m.group()):,} characters)", text)
 
 
 def _shown(diag: Diagnostic, lines: dict[str, list[str]], full: bool) -> str:
@@ -78,10 +72,9 @@ def _shown(diag: Diagnostic, lines: dict[str, list[str]], full: bool) -> str:
     around the caret (the header keeps the real line and column)."""
     from dataclasses import replace
 
-    from specdsl.errors import SourceLoc, render_concise
+    from specdsl.errors import SourceLoc, render_concise, shortened
 
-    diag = replace(diag, message=shorten(diag.message), hint=shorten(diag.hint) if diag.hint else diag.hint,
-                   notes=tuple(shorten(n) for n in diag.notes), path=shorten(diag.path) if diag.path else None)
+    diag = shortened(diag)
     if not full:
         return render_concise(diag)
     loc, window = diag.loc, {}

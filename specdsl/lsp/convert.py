@@ -15,7 +15,7 @@ import re
 
 from lsprotocol import types as T
 
-from specdsl.errors import Diagnostic, SourceLoc
+from specdsl.errors import Diagnostic, SourceLoc, shortened
 from specdsl.lsp.index import CALL_NOTE, Span, span_of
 
 __all__ = ["UTF16", "fix_edit", "from_position", "lsp_diagnostics", "to_position", "to_range", "units"]
@@ -80,6 +80,7 @@ def _loc_span(loc: SourceLoc | None, lines: list[str]) -> Span:
 
 
 def _message(d: Diagnostic) -> str:
+    d = shortened(d)  # a 30,000-character token is quoted cut, as the CLI quotes it
     parts = [d.message]
     parts += [f"note: {n}" for n in d.notes]
     if d.hint:
