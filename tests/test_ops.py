@@ -777,7 +777,7 @@ def test_forward_reference_is_explained(h) -> None:
 
 def test_node_names_unique_and_not_reserved(h) -> None:
     assert h.codes({"relu": None, "name": "a"}, {"relu": None, "name": "a"}, input=(3,)) == ["E315"]
-    assert h.codes({"relu": None, "name": "input"}, input=(3,)) == ["E315"]
+    assert h.codes({"relu": None, "name": "input"}, input=(3,)) == ["E380"]  # `input` means the model input
 
 
 def test_misaligned_merge_warns_w320(h) -> None:
