@@ -97,9 +97,11 @@ def test_efficientnet_stochastic_depth_grows_over_the_blocks() -> None:
 
 def test_lraspp_taps_and_dilated_backbone() -> None:
     m = loaded("lraspp_mobilenet_v3_large")
-    assert m.node("low")[1].shape == (40, 65, 65)  # C2, output stride 8
-    assert m.node("high")[1].shape == (960, 33, 33)  # dilation instead of the C4 stride: output stride 16
-    assert m.node("logits")[1].shape == (21, 65, 65)
+    low = m.node("classifier.low_classifier")[0].inputs[0]  # the head's tap @backbone.4
+    assert m.graph.nodes[low].path.startswith("backbone[4].")
+    assert m.analysis.figures[low].shape == (40, 65, 65)  # C2, output stride 8
+    assert m.node("backbone[16][2]")[1].shape == (960, 33, 33)  # dilation instead of the C4 stride: output stride 16
+    assert m.node("classifier.logits")[1].shape == (21, 65, 65)
     dilated = [n for n in m.graph.nodes if n.op == "conv" and n.args.dilation not in (1, [1, 1])]  # type: ignore[union-attr]
     assert len(dilated) == 3 and all(n.args.groups == n.args.out for n in dilated)  # type: ignore[union-attr]
 

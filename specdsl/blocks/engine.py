@@ -78,6 +78,10 @@ class Expander:
         # Per container path: how many children it has so far, and its named children -> where named.
         self.counts: dict[str, int] = {}
         self.siblings: dict[str, dict[str, SourceLoc | None]] = {}
+        # Each child's output by its path, and each named layer's path by (id of its scope, name):
+        # `@backbone.4` is the output of child 4 of the stage named backbone (references.stage_path).
+        self.outputs_at: dict[str, int] = {}
+        self.named_paths: dict[tuple[int, str], str] = {}
         self.memo: Any = None  # set by expand_with_shapes
         self.all_names = _names_in(
             {"layers": spec.layers, "blocks": {n: b.model_dump() for n, b in spec.blocks.items()}})
@@ -279,7 +283,11 @@ class Expander:
             y = None if inputs is None else self.single(spec, src, path, inputs, inner, isinstance(raw, dict),
                                                         record=not transparent)
             inputs = None if y is None else (y,)
+            if y is not None and not transparent:
+                self.outputs_at[path] = y
         if spec.meta.name is not None:
+            if base is not None:
+                self.named_paths[(id(scope), spec.meta.name)] = base
             self.bind_name(spec.meta.name, y, scope, frame, spec.arg_locs.get("name", spec.loc), out)
         return y
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from specdsl.blocks.base import Frame
+from specdsl.blocks.names import child
 from specdsl.errors import SourceLoc, did_you_mean
 from specdsl.ops import OPS
 from specdsl.ops.channels import PART
@@ -30,8 +31,15 @@ def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int
             continue
         base, dot, index = ref.rpartition(".")
         if dot and base in scope:
-            resolved.append(part(ex, scope[base], int(index), spec.arg_locs.get(f"inputs[{i}]", spec.loc),
-                                      frame))
+            where = spec.arg_locs.get(f"inputs[{i}]", spec.loc)
+            stage = stage_path(ex, scope, base)
+            if stage is None:
+                resolved.append(part(ex, scope[base], int(index), where, frame))
+            elif (inner := ex.outputs_at.get(child(stage, int(index) if index.isdigit() else index))) is not None:
+                resolved.append(inner)
+            else:
+                ex.error("E314", f"stage '{base}' has no layer '{index}'", where, frame, path=format_path(spec.path),
+                         hint=f"`@{base}.k` is the output of the stage's layer k, counted from 0")
             continue
         ref = base if dot else ref
         if (id(scope), ref) in ex.failed:
@@ -50,6 +58,14 @@ def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int
                    hint=f"did you mean '{guess}'?" if guess else
                    "name a layer with `name:` before referring to it", path=format_path(spec.path))
     return tuple(resolved) if len(resolved) == len(spec.meta.inputs) else None
+
+def stage_path(ex: Any, scope: dict[str, int], name: str) -> str | None:
+    """The path of the stage `name` names, or None where it names no stage (then `@name.k` is a split's
+    part). `@backbone.4` is the output of the stage's layer 4: a segmentation head's tap inside
+    torchvision's backbone, which stays one container."""
+    path: str | None = ex.named_paths.get((id(scope), name))
+    return path if path is not None and ex.blocks.get(path) == "stage" else None
+
 
 def declared_outputs(ex: Any, declared: tuple[tuple[str | None, str], ...],
             scope: dict[str, int]) -> tuple[tuple[str | None, int], ...]:
