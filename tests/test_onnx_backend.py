@@ -267,6 +267,14 @@ def test_names_shapes_and_lines_come_from_the_spec() -> None:
     assert to_onnx(model, seed=3).SerializeToString() == proto.SerializeToString()
 
 
+def test_the_file_streamed_from_the_arrays_is_the_message(tmp_path: Path) -> None:
+    from specdsl.backends.onnx import save_onnx
+
+    model = specdsl.load("squeezenet", input=(3, 48, 48), warn=False)
+    save_onnx(model, tmp_path / "m.onnx", seed=3, batch=2)
+    assert onnx.load(str(tmp_path / "m.onnx")) == to_onnx(model, seed=3, batch=2)
+
+
 def test_dynamic_size_runs_at_other_sizes_and_is_refused_where_weights_depend_on_it() -> None:
     model = specdsl.load("resnet18", input=(3, 32, 32), warn=False)
     weights = random_weights(model, 0, "float32")
@@ -290,7 +298,7 @@ def test_weights_from_a_safetensors_file_are_the_initializers(tmp_path: Path) ->
 
     model = specdsl.load("lenet5", warn=False)
     weights = random_weights(model, 7, "float32")
-    save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(tmp_path / "w.safetensors"))
+    save_file({k: np.array(v, order="C") for k, v in weights.items()}, str(tmp_path / "w.safetensors"))
     out = tmp_path / "l.onnx"
     assert main(["export", "lenet5", "-o", str(out), "--weights", str(tmp_path / "w.safetensors")]) == 0
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(out)).graph.initializer}
