@@ -180,6 +180,14 @@ def render_all(
     return "\n".join(render_concise(shortened(d)) for d in diags)
 
 
+def listing(items: Iterable[str], limit: int = 12) -> str:
+    """``a, b, c`` — at most ``limit`` of them, then how many more (a family may have thousands)."""
+    shown = list(items)
+    if len(shown) <= limit:
+        return ", ".join(shown)
+    return ", ".join(shown[:limit]) + f", ... and {len(shown) - limit:,} more"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     import difflib
 

@@ -160,3 +160,30 @@ def test_a_huge_literal_in_a_block_nothing_calls_is_no_crash() -> None:
         specdsl.load(used, warn=False)
     message = str(caught.value)  # located, and the 5,001 digits quoted cut
     assert "<string>:7:" in message and "characters)" in message and len(message) < 1000
+
+
+# -- messages --------------------------------------------------------------------------------
+
+def test_file_names_reach_the_terminal_without_control_characters(tmp_path, monkeypatch, capsys) -> None:
+    from specdsl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    name = "e\x1b]0;pwned\a.cnn"
+    (tmp_path / name).write_text("model m\ninput [3, 8, 8]\nlayers {\n  conv(4,   k=1)\n}\n", encoding="utf-8")
+    assert main(["fmt", "--check", name]) == 1
+    err = capsys.readouterr().err
+    assert "would reformat" in err and "\x1b" not in err and "\a" not in err and "pwned" in err
+
+
+def test_an_unknown_variant_among_thousands_lists_a_few(tmp_path) -> None:
+    import specdsl
+
+    lines = ["model m(a=1)", *(f"variant v{i}(a={i})" for i in range(4000)), "input [3, 8, 8]",
+             "layers {", "    conv(a, k=1)", "}"]
+    spec = tmp_path / "many.cnn"
+    spec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(specdsl.SpecError) as caught:
+        specdsl.load(spec, variant="v40000", warn=False)
+    message = caught.value.diagnostics[0].message
+    assert "... and 3,988 more" in message and len(message) < 300
+    assert "v400" in (caught.value.diagnostics[0].hint or "")  # did you mean 'v4000'?

@@ -24,7 +24,7 @@ from specdsl.blocks.names import child, name_problem
 from specdsl.blocks.registry import BLOCKS
 from specdsl.blocks.source_exprs import block_expressions
 from specdsl.budgets import MAX_DEPTH, MAX_ERRORS, MAX_NODES, over, raise_hint
-from specdsl.errors import Diagnostic, SourceLoc, SpecError, did_you_mean
+from specdsl.errors import Diagnostic, SourceLoc, SpecError, did_you_mean, listing
 from specdsl.ir import INPUT, BlockCall, Graph, Node
 from specdsl.ops import OPS
 from specdsl.ops.rule import RF, Args, Shape
@@ -143,7 +143,7 @@ class Expander:
                 unknown = [n for n in names if n not in env]
                 guess = did_you_mean(unknown[0], env)
                 self.error("E320", f"cannot evaluate '{raw}': unknown parameter '{unknown[0]}'", src, frame,
-                           hint=f"did you mean '{guess}'?" if guess else "parameters in scope: " + ", ".join(env))
+                           hint=f"did you mean '{guess}'?" if guess else "parameters in scope: " + listing(env))
             elif names and _ARITHMETIC.intersection(raw):
                 # `widht * 32`: no name is known, so it would stay a string (as `nearest-exact` does) and
                 # fail as one; arithmetic on a misspelt parameter is said as such.

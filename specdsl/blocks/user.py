@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from specdsl.blocks.base import BlockExpander, Frame
 from specdsl.blocks.registry import BODY_BLOCKS
-from specdsl.errors import did_you_mean
+from specdsl.errors import did_you_mean, listing
 from specdsl.ir import BlockCall
 from specdsl.schema.params import KIND_TEXT, TYPES, fits
 from specdsl.schema.validation import show_value
@@ -105,7 +105,7 @@ def bind(ex: CallingExpander, name: str, block: BlockDef, spec: LayerSpec, src: 
             ex.error("E322", f"block '{name}' has no parameter '{key}'",
                      ex.smap.key_loc((*src, key)) if ex.smap else spec.loc, frame,
                      hint=f"did you mean '{guess}'?" if guess else
-                     ("its parameters: " + ", ".join(params)) if params else "it takes no parameters")
+                     ("its parameters: " + listing(params)) if params else "it takes no parameters")
             ok = False
     for pname, decl in block.params.items():
         required = isinstance(decl, str) and decl in TYPES

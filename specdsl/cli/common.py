@@ -60,6 +60,20 @@ def printable(text: str) -> str:
     return text.translate(_UNPRINTABLE)
 
 
+class PrintableStream:
+    """A text stream that writes through :func:`printable` (newlines and tabs pass): the commands'
+    stderr, where file names and values from untrusted input are quoted."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text.translate(_UNPRINTABLE))
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding, ... as the stream has them
+        return getattr(self._stream, name)
+
+
 # What one report may print: a hostile spec can make thousands of errors, or a name of megabytes
 # (names are shortened by specdsl.errors.shorten, for every renderer).
 MAX_SHOWN = 100

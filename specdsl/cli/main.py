@@ -163,6 +163,19 @@ def _command_of(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status. Everything it says on stderr passes through ``printable``:
+    file names, spec names and values quoted from untrusted input cannot drive the terminal."""
+    from specdsl.cli.common import PrintableStream
+
+    stderr = sys.stderr
+    sys.stderr = PrintableStream(stderr)
+    try:
+        return _main(argv)
+    finally:
+        sys.stderr = stderr
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_of(argv))
     try:

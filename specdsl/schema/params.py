@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from specdsl.errors import Diagnostic, did_you_mean
+from specdsl.errors import Diagnostic, did_you_mean, listing
 from specdsl.schema.names import NAME_PATTERN
 from specdsl.schema.validation import show_value
 from specdsl.source import SourceMap
@@ -126,7 +126,7 @@ def resolve(data: dict[str, Any], smap: SourceMap | None, choice: ParamChoice,
     if choice.variant is not None:
         if choice.variant not in variants:
             guess = did_you_mean(choice.variant, variants)
-            listed = ", ".join(variants) if variants else "none"
+            listed = listing(variants) if variants else "none"
             diags.append(Diagnostic("error", "E360", f"the spec has no variant '{choice.variant}' "
                                     f"(its variants: {listed})", None,
                                     hint=f"did you mean '{guess}'?" if guess else None))
@@ -162,7 +162,7 @@ def _unknown(pname: str, kinds: Mapping[str, str], where: str, loc: Any) -> Diag
     guess = did_you_mean(pname, kinds)
     return Diagnostic("error", "E361", f"{where} sets '{pname}', which is not a parameter of the model", loc,
                       hint=f"did you mean '{guess}'?" if guess else
-                      ("its parameters: " + ", ".join(kinds)) if kinds else "the model declares no parameters")
+                      ("its parameters: " + listing(kinds)) if kinds else "the model declares no parameters")
 
 
 def _check(pname: str, value: Any, kind: str, source: str, loc: Any, diags: list[Diagnostic]) -> bool:
