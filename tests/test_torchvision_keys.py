@@ -30,7 +30,7 @@ NOT_YET_CONVERTED = frozenset({
     "efficientnet_v2_l", "efficientnet_v2_m", "efficientnet_v2_s",
     "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
     "s3d",
-    "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet101", "deeplabv3_resnet50", "fcn_resnet101", "fcn_resnet50",
+    "deeplabv3_resnet101", "deeplabv3_resnet50", "fcn_resnet101", "fcn_resnet50",
 })
 
 
