@@ -271,6 +271,28 @@ def test_build_writes_the_weights_beside_the_source_and_the_source_loads_them(tm
     assert main(["build", "lenet5", "--weights", "ck.safetensors"]) == 2  # no -o: nowhere to put the weights
 
 
+def test_the_emitted_load_weights_finds_its_file_beside_the_module(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from specdsl.cli.main import main
+
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "lenet5", "-o", "ck.safetensors", "--seed", "5"]) == 0
+    assert main(["build", "lenet5", "-o", "out/lenet.py", "--weights", "ck.safetensors"]) == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # not where the weights are
+    spec = importlib.util.spec_from_file_location("emitted_lenet", tmp_path / "out" / "lenet.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    net = module.Lenet5()
+    net.load_weights()
+    reference = to_torch("lenet5", weights=tmp_path / "ck.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), reference.state_dict().values()))
+
+
 @pytest.mark.parametrize("line", [
     "from safetensors.torch import load", "from safetensors.torch import load_file as f", "import safetensors",
     "from safetensors import safe_open",

@@ -75,7 +75,8 @@ READABLE = {"torch.Tensor", "torch.nn", "torch.nn.functional", "torch.Size", "to
 METHODS = {"amax", "any", "bernoulli_", "dim", "div_", "mean", "movedim", "narrow", "numel", "permute", "reshape",
            "tolist", "unfold", "view", "flatten", "size", "contiguous", "transpose", "sum", "mul", "add", "index",
            "items", "values", "keys", "get", "append", "float", "type_as", "clone", "expand", "unsqueeze",
-           "squeeze", "split", "chunk", "__init__"}
+           "squeeze", "split", "chunk", "__init__",
+           "rfind"}  # str.rfind: load_weights() cuts the module file's folder from __file__
 _TORCH_ROOTS = {"torch", "nn", "math"}
 
 # Never referenced unless the function binds the name itself.
