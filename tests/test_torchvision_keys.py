@@ -30,7 +30,6 @@ NOT_YET_CONVERTED = frozenset({
     "efficientnet_v2_l", "efficientnet_v2_m", "efficientnet_v2_s",
     "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
     "s3d",
-    "deeplabv3_resnet101", "deeplabv3_resnet50", "fcn_resnet101", "fcn_resnet50",
 })
 
 
@@ -147,3 +146,28 @@ def test_emitted_source_adds_modules_that_are_not_attributes() -> None:
     # The same state_dict (keys, order, shapes) and outputs as to_torch's; every zoo model is
     # checked so in test_torch_backend.test_emitted_module_matches_in_memory_module.
     assert check_emitted(model, source) == []
+
+
+NUMBERED = """model numbered
+input [3, 16, 16]
+block aspp_like() = inception(numbered=true) {
+    branch b0 {
+        conv(4, k=1) -> bn
+    }
+    branch pooling {
+        adaptive_avgpool(1) -> conv(4, k=1) -> relu as pooled
+        [@pooled, @input] -> upsample(mode=bilinear)
+    }
+}
+layers {
+    aspp_like() as convs
+}
+"""
+
+
+def test_numbered_inception_branches_are_positional_like_a_module_list() -> None:
+    # torchvision's DeepLabV3 keeps ASPP's branches in an nn.ModuleList (classifier.0.convs.4.1.weight).
+    m = specdsl.load(NUMBERED)
+    assert [n.path for n in m.graph.nodes if n.op in ("conv", "bn")] == ["convs[0][0]", "convs[0][1]", "convs[1][1]"]
+    named = specdsl.load(NUMBERED.replace("(numbered=true)", ""))
+    assert [n.path for n in named.graph.nodes if n.op == "conv"] == ["convs.b0[0]", "convs.pooling[1]"]

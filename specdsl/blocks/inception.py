@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field
 
 from specdsl.blocks.base import BlockExpander, BlockRule, Frame, LayerList
+from specdsl.blocks.names import child
 from specdsl.ops.rule import Args
 from specdsl.schema.names import NAME_PATTERN, reserved_segment
 from specdsl.source import PathKey
@@ -20,6 +21,9 @@ class InceptionArgs(Args):
     branches: dict[Annotated[str, Field(pattern=NAME_PATTERN)], LayerList] | Annotated[
         list[LayerList], Field(min_length=1)]
     dim: int = 1
+    # Branches numbered 0, 1, ... instead of named, as torchvision's nn.ModuleList of branches
+    # (DeepLabV3's ASPP.convs): the branch names then only label the source.
+    numbered: bool = False
 
 
 def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, frame: Frame) -> int | None:
@@ -34,9 +38,9 @@ def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, f
     named = args.branches.items() if isinstance(args.branches, dict) else \
         ((f"branch{i}", b) for i, b in enumerate(args.branches))
     outs = []
-    for key, layers in named:
-        bsrc = (*src, "branches", key if isinstance(args.branches, dict) else int(key[6:]))
-        y = ex.seq(layers, bsrc, f"{out}.{key}", x, {"input": x}, frame)
+    for i, (key, layers) in enumerate(named):
+        bsrc = (*src, "branches", key if isinstance(args.branches, dict) else i)
+        y = ex.seq(layers, bsrc, child(out, i) if args.numbered else f"{out}.{key}", x, {"input": x}, frame)
         if y is None:
             return None
         outs.append(y)
