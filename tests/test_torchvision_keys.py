@@ -28,7 +28,6 @@ NOT_YET_CONVERTED = frozenset({
     "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
     "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
     "efficientnet_v2_l", "efficientnet_v2_m", "efficientnet_v2_s",
-    "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
     "s3d",
 })
 
