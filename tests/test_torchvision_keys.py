@@ -25,10 +25,7 @@ REFERENCE = Path(__file__).parent / "reference" / "torchvision_cnns.json"
 # Zoo models whose module names are not torchvision's yet (they load with match="position").
 NOT_YET_CONVERTED = frozenset({
     "convnext_base", "convnext_large", "convnext_small", "convnext_tiny",
-    "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
-    "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
     "efficientnet_v2_l", "efficientnet_v2_m", "efficientnet_v2_s",
-    "s3d",
 })
 
 
