@@ -6,7 +6,8 @@ checkpoint is written first (NumPy's seeded random weights as .safetensors) and 
 it with --weights, with the same flags (--batch 1: torch.onnx's dynamic batch fails on ConvNeXt's
 LayerNorm permutes, seen with torch 2.13, so the comparison fixes the batch). Wall-clock is the best of --runs runs
 (the median beside it), CPU the children's user + system time of that run; torch.onnx runs
---torch-runs times (it takes tens of seconds). The ratio is torch's best over ours.
+--torch-runs times (it takes tens of seconds). The ratio is torch's best over ours. A yardstick
+row, `specdsl check lenet5` (0.25-0.3 s on a quiet machine), shows how busy the machine is.
 
     .venv/bin/python benchmarks/bench_onnx_export.py                  # both routes, both models
     .venv/bin/python benchmarks/bench_onnx_export.py --torch-runs 0   # the ONNX backend alone
@@ -70,6 +71,9 @@ def main() -> int:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'model':<14} {'route':<16} {'best s':>8} {'median s':>9} {'CPU s':>7} {'target':>7}  verdict")
     failed = False
+    yardstick = measure([sys.executable, "-m", "specdsl", "check", "lenet5"], args.runs)
+    print(f"{'lenet5':<14} {'check':<16} {yardstick[0]:8.3f} {yardstick[1]:9.3f} {yardstick[2]:7.3f}"
+          f" {'':>7}  yardstick")
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models:
             ckpt = Path(folder) / f"{name}.safetensors"

@@ -97,10 +97,6 @@ class Builder:
         finally:
             self._node, self._name, self._doc = None, "", ""
 
-    @property
-    def spec_node(self) -> Any:
-        return self._node
-
     # -- nodes ---------------------------------------------------------------------------
 
     def op(self, op_type: str, inputs: Sequence[str], shape: Shape | None, *, name: str | None = None,

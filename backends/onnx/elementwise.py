@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -198,7 +199,7 @@ def softplus(b: Builder, s: Site) -> str:
     return b.op("Where", [big, s.x, soft], s.shape)
 
 
-def simple(onnx_op: str, **attrs: object) -> LowerFn:
+def simple(onnx_op: str, **attrs: Any) -> LowerFn:
     """An op that is one ONNX op of its one input, with fixed attributes."""
     def lower(b: Builder, s: Site) -> str:
         return b.op(onnx_op, [s.x], s.shape, **attrs)

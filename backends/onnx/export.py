@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import onnx
@@ -38,6 +38,7 @@ MAX_OPSET = onnx.defs.onnx_opset_version()
 SPATIAL_SYMBOLS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 WeightSource = Mapping[str, Any] | str | os.PathLike[str] | bool | None
+MatchMode = Literal["name", "position"]
 
 
 def output_names(graph: Any) -> list[str]:
@@ -50,12 +51,12 @@ def output_names(graph: Any) -> list[str]:
 
 
 def model_weights(model: Any, weights: WeightSource, seed: int = 0, *, transfer: bool = False,
-                  match: str = "name") -> dict[str, np.ndarray]:
+                  match: MatchMode = "name") -> dict[str, np.ndarray]:
     """The arrays ``to_onnx`` writes, in the model's float type: NumPy's random weights (None), a
     checkpoint (a path) or a mapping (checked against the model's keys and shapes)."""
     from specdsl.backends.numpy.weights import check_weights, load_weights, random_weights
 
-    dtype = NP_DTYPES[_dtype(model)]
+    dtype = np.dtype(NP_DTYPES[_dtype(model)])
     if weights is None or weights is True:
         arrays = random_weights(model, seed, dtype)
     elif isinstance(weights, (str, os.PathLike)):
@@ -82,7 +83,7 @@ def check_opset(opset: int) -> None:
 
 def to_onnx(model: Any, weights: WeightSource = None, *, seed: int = 0, batch: int | None = None,
             opset: int = DEFAULT_OPSET, size_probe: Any = None, transfer: bool = False,
-            match: str = "name", capture: bool = False) -> onnx.ModelProto:
+            match: MatchMode = "name", capture: bool = False) -> onnx.ModelProto:
     """The ONNX model of a loaded spec ``model`` (see the module's docstring). ``capture`` adds
     every spec node's output (in node order, after the model's own) as a graph output, for
     comparing a graph node by node."""
@@ -104,7 +105,7 @@ def save_onnx(model: Any, path: str | os.PathLike[str], weights: WeightSource = 
 
 def build_onnx(model: Any, weights: WeightSource = None, *, seed: int = 0, batch: int | None = None,
                opset: int = DEFAULT_OPSET, size_probe: Any = None, transfer: bool = False,
-               match: str = "name", capture: bool = False) -> tuple[onnx.ModelProto, list[Weight]]:
+               match: MatchMode = "name", capture: bool = False) -> tuple[onnx.ModelProto, list[Weight]]:
     """``to_onnx``'s model without its weights' initializers, and those weights (name, array) in
     the order they follow the graph's constants."""
     check_opset(opset)
@@ -143,7 +144,7 @@ def build_onnx(model: Any, weights: WeightSource = None, *, seed: int = 0, batch
         outputs.append(b.value_infos.pop(name))
     if capture:
         outputs.extend(b.value_infos[tensors[n.index]] for n in graph.nodes[1:])
-    onnx_graph = helper.make_graph(b.nodes, _graph_name(model), inputs, outputs, b.initializers,
+    onnx_graph = helper.make_graph(b.nodes, str(model.name), inputs, outputs, b.initializers,
                                    doc_string=graph.description or None, value_info=list(b.value_infos.values()))
     proto = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="specdsl", producer_version=__version__,
@@ -152,10 +153,6 @@ def build_onnx(model: Any, weights: WeightSource = None, *, seed: int = 0, batch
     if symbolic is not None:
         _infer_helper_shapes(proto, weight_list)
     return proto, weight_list
-
-
-def _graph_name(model: Any) -> str:
-    return str(model.name)
 
 
 def _lower(b: Builder, model: Any, node: Any, tensors: list[str], use: Any,

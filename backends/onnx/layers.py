@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,7 @@ def avgpool(b: Builder, s: Site) -> str:
     a = s.attrs
     extra = _extras(s, (1,) * len(a.kernel))
     pads = [*a.padding, *(p + e for p, e in zip(a.padding, extra, strict=True))]
-    attrs = {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": pads,
+    attrs: dict[str, Any] = {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": pads,
              "count_include_pad": int(a.count_include_pad)}
     if not (any(extra) and a.count_include_pad):
         # Without ceil_mode's extra windows, or counting only real inputs, ONNX divides as PyTorch does.
@@ -218,8 +219,8 @@ def upsample(b: Builder, s: Site) -> str:
     if a.mode in ("nearest", "nearest-exact"):
         # nearest: ⌊i·s⌋ (asymmetric, floor); nearest-exact: ⌊(i + ½)·s⌋ (half_pixel, round half up).
         exact = a.mode == "nearest-exact"
-        attrs = {"mode": "nearest", "coordinate_transformation_mode": "half_pixel" if exact else "asymmetric",
-                 "nearest_mode": "round_prefer_ceil" if exact else "floor"}
+        attrs: dict[str, Any] = {"mode": "nearest", "nearest_mode": "round_prefer_ceil" if exact else "floor",
+                                 "coordinate_transformation_mode": "half_pixel" if exact else "asymmetric"}
     else:
         attrs = {"mode": "cubic" if a.mode == "bicubic" else "linear",
                  "coordinate_transformation_mode": "align_corners" if a.align_corners else "pytorch_half_pixel"}

@@ -36,7 +36,7 @@ def _field(number: int, length: int) -> bytes:
 def _raw(array: np.ndarray) -> memoryview:
     """The array's bytes, little-endian, in C order (a view where it can be)."""
     a = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).reshape(-1)
-    return memoryview(a.view(np.uint8))
+    return a.view(np.uint8).data
 
 
 def _header(name: str, array: np.ndarray) -> onnx.TensorProto:
