@@ -351,3 +351,18 @@ def test_exporting_imports_neither_torch_nor_onnxscript(tmp_path: Path) -> None:
             f"assert main(['export', 'squeezenet', '-o', {str(tmp_path / 'm.onnx')!r}]) == 0; "
             "assert not {'torch', 'onnxscript'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+def test_a_float16_model_exports_in_float16_and_verifies(tmp_path: Path) -> None:
+    from specdsl.backends.onnx import save_onnx
+    from specdsl.backends.onnx.verify import verify
+
+    text = ("model half\ninput [3, 16, 16]\ndtype float16\n"
+            "layers { conv(4, k=3) -> bn -> relu -> maxpool(2) -> gelu -> gap -> linear(3) }\n")
+    model = specdsl.load(text, warn=False)
+    save_onnx(model, tmp_path / "h.onnx")
+    proto = onnx.load(str(tmp_path / "h.onnx"))
+    checked(proto)
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    (error,) = verify(tmp_path / "h.onnx", model, random_weights(model, 0, "float16"))
+    assert error.ok and error.tolerance == 1e-2
