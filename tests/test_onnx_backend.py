@@ -275,17 +275,21 @@ def test_the_file_streamed_from_the_arrays_is_the_message(tmp_path: Path) -> Non
     assert onnx.load(str(tmp_path / "m.onnx")) == to_onnx(model, seed=3, batch=2)
 
 
-def test_dynamic_size_runs_at_other_sizes_and_is_refused_where_weights_depend_on_it() -> None:
-    model = specdsl.load("resnet18", input=(3, 32, 32), warn=False)
+@pytest.mark.parametrize("name", ["resnet18", "squeezenet"])  # squeezenet: ceil_mode pools
+def test_dynamic_size_runs_at_other_sizes(name: str) -> None:
+    model = specdsl.load(name, input=(3, 48, 48), warn=False)
     weights = random_weights(model, 0, "float32")
-    proto = to_onnx(model, weights, size_probe=specdsl.load("resnet18", input=(3, 64, 96), warn=False))
+    proto = to_onnx(model, weights, size_probe=specdsl.load(name, input=(3, 96, 144), warn=False))
     checked(proto)
     assert [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == ["N", 3, "H", "W"]
     data = proto.SerializeToString()
-    for shape in ((3, 32, 32), (3, 40, 56)):
+    for shape in ((3, 48, 48), (3, 67, 81)):
         x = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
-        want = reference(specdsl.load("resnet18", input=shape, warn=False), weights, x)
+        want = reference(specdsl.load(name, input=shape, warn=False), weights, x)
         assert_close(run_onnx(data, x)[0], want[0])
+
+
+def test_dynamic_size_is_refused_where_the_spec_fixes_a_size() -> None:
     lenet = specdsl.load("lenet5", warn=False)
     with pytest.raises(SpecError, match="E505: linear has weights whose shape depends on the input size"):
         to_onnx(lenet, False, size_probe=specdsl.load("lenet5", input=(1, 64, 96), warn=False))
@@ -342,6 +346,11 @@ def test_cli_refuses_a_dynamic_size_the_spec_does_not_allow(tmp_path: Path, caps
 
     assert main(["export", "lenet5", "-o", str(tmp_path / "m.onnx"), "--dynamic-size"]) == 1
     assert "E505" in capsys.readouterr().err
+    spec = tmp_path / "fixed.cnn"  # loads at 8×8 only: layernorm's shape is written out
+    spec.write_text("model fixed\ninput [3, 8, 8]\nlayers { conv(4, k=3, pad=1) -> layernorm([4, 8, 8]) -> gap }\n")
+    assert main(["export", str(spec), "-o", str(tmp_path / "m.onnx"), "--dynamic-size"]) == 1
+    assert "E505: --dynamic-size needs a spec that takes other input sizes; at input [3, 16, 24]" in \
+        capsys.readouterr().err
 
 
 def test_exporting_imports_neither_torch_nor_onnxscript(tmp_path: Path) -> None:

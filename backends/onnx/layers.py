@@ -109,9 +109,12 @@ def _extras(s: Site, dilation: Sequence[int]) -> list[int]:
 def maxpool(b: Builder, s: Site) -> str:
     # ceil_mode becomes explicit end padding (-inf for MaxPool): the output size is the spec's exactly.
     a = s.attrs
+    if s.dynamic and a.ceil_mode:
+        # At symbolic sizes, ONNX's own ceil_mode: ONNX Runtime's sizes agree with PyTorch's (its
+        # last window starts inside the input or the left padding), checked for k ≤ 3, s ≤ 3, p ≤ k/2.
+        return b.op("MaxPool", [s.x], s.shape, kernel_shape=list(a.kernel), strides=list(a.stride),
+                    pads=[*a.padding, *a.padding], dilations=list(a.dilation), ceil_mode=1)
     extra = _extras(s, a.dilation)
-    if any(extra):
-        s.fixed_size("ceil_mode's last window depends on the size")
     return b.op("MaxPool", [s.x], s.shape, kernel_shape=list(a.kernel), strides=list(a.stride),
                 pads=[*a.padding, *(p + e for p, e in zip(a.padding, extra, strict=True))],
                 dilations=list(a.dilation))
@@ -129,10 +132,14 @@ def avgpool(b: Builder, s: Site) -> str:
     pads = [*a.padding, *(p + e for p, e in zip(a.padding, extra, strict=True))]
     attrs: dict[str, Any] = {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": pads,
              "count_include_pad": int(a.count_include_pad)}
+    if s.dynamic and a.ceil_mode and not a.count_include_pad:
+        # Counting only real inputs, ONNX's ceil_mode windows divide as PyTorch's do.
+        return b.op("AveragePool", [s.x], s.shape, **{**attrs, "pads": [*a.padding, *a.padding], "ceil_mode": 1})
+    if s.dynamic and a.ceil_mode:
+        s.fixed_size("ceil_mode's last windows, clipped to the padded input, depend on the size")
     if not (any(extra) and a.count_include_pad):
         # Without ceil_mode's extra windows, or counting only real inputs, ONNX divides as PyTorch does.
         return b.op("AveragePool", [s.x], s.shape, **attrs)
-    s.fixed_size("ceil_mode's clipped windows depend on the size")
     # ONNX counts the extra end padding too; PyTorch clips the last windows to the padded input.
     y = b.op("AveragePool", [s.x], s.shape, name="pool", **attrs)
     factor = np.ones((1,) * len(a.kernel))

@@ -146,12 +146,23 @@ def _export_onnx(args: argparse.Namespace, model: Any, batch: int | None) -> int
 
 
 def _size_probe(args: argparse.Namespace, model: Any) -> Any:
-    """The spec again at another input size (axis i scaled by i + 2), to see which sizes follow the input's."""
-    from specdsl.cli.report import load_model
+    """The spec again at another input size (axis i scaled by i + 2), to see which sizes follow the
+    input's; a spec that does not load there cannot take a symbolic size (E505, its first error)."""
+    from specdsl.api import load
+    from specdsl.backends.onnx.builder import refusal
+    from specdsl.cli.common import budgets_of
+    from specdsl.cli.params import choice_of
+    from specdsl.errors import SpecError
 
     shape = model.graph.input_shape
     other = (shape[0], *(n * (i + 2) for i, n in enumerate(shape[1:])))
-    return load_model(args, args.spec, input=other)
+    try:
+        return load(args.spec, warn=False, input=other, budgets=budgets_of(args), **choice_of(args))
+    except SpecError as exc:
+        first = exc.diagnostics[0]
+        raise refusal(f"--dynamic-size needs a spec that takes other input sizes; at input {list(other)}: "
+                      f"{first.code} {first.message}", model.graph.nodes[0], hint="export without --dynamic-size"
+                      ) from None
 
 
 def _verify(args: argparse.Namespace, model: Any, weights: Any, batch: int | None, as_inputs: bool) -> int:
