@@ -217,3 +217,54 @@ def test_a_yaml_section_in_a_cnn_file(tmp_path: Any, section: str, shown: str) -
     d = _error(tmp_path, "s.cnn", text)
     assert (d.code, d.message) == ("E401", f"unexpected ':' after '{section}'")
     assert d.hint == f"a .cnn file writes `{shown}`, without ':' (`{section}:` is YAML, for a .yaml file)"
+
+
+# ================================================ every zoo model passes every command at its defaults (item 8)
+
+
+LARGEST = ("segmentation_resnet", "fcn_resnet101", "deeplabv3_resnet101", "efficientnet_b7", "efficientnet_v2_l",
+           "regnet_y_128gf", "vgg19_bn", "lenet5")
+
+
+def test_every_zoo_model_fits_every_command_or_runs_smaller(capsys: Any) -> None:
+    import argparse
+    from dataclasses import replace
+
+    from specdsl.budgets import DEFAULT, defaults_for
+    from specdsl.cli.report import load_runnable
+
+    huge = replace(DEFAULT, max_params=10**15, max_activations=10**15)
+    shrunk = []
+    # The largest of the zoo (a scan of all 95 names found no others over a budget), and two small ones.
+    for name in LARGEST:
+        totals = specdsl.load(name, warn=False, budgets=huge).totals
+        for command in ("check", "build", "export", "diagram", "run", "diff"):
+            b = defaults_for(command)
+            assert totals.params <= b.max_params, (name, command)
+            if command in ("run", "diff") and totals.activation_elements > b.max_activations:
+                shrunk.append((name, command))
+            else:
+                assert totals.activation_elements <= b.max_activations, (name, command)
+    assert ("segmentation_resnet", "diff") in shrunk and ("efficientnet_b7", "run") in shrunk
+    args = argparse.Namespace(command="diff", quiet=True)
+    model = load_runnable(args, "segmentation_resnet", None)
+    assert model.graph.input_shape[0] == 3 and model.graph.input_shape[1] < 520
+    assert model.totals.activation_elements <= defaults_for("diff").max_activations
+    err = capsys.readouterr().err
+    assert "specdsl diff: at its input [3, 520, 520] the model holds 495,193,941 activation elements, over " \
+           "the max_activations budget (200,000,000); running at [3, " in err
+    with pytest.raises(SpecError):  # the user's own --input is taken as given
+        load_runnable(args, "segmentation_resnet", (3, 520, 520))
+
+
+def test_diff_says_which_smaller_input_it_ran(tmp_path: Any, capsys: Any) -> None:
+    pytest.importorskip("torch")
+    from specdsl.cli.main import main
+
+    spec = tmp_path / "big.yaml"
+    spec.write_text("model: big\ninput: [3, 2000, 2000]\nlayers:\n  - conv: {out: 16, k: 3, pad: 1}\n  - relu\n"
+                    "  - conv: {out: 16, k: 3, pad: 1}\n  - relu\n  - gap\n")
+    assert main(["diff", str(spec)]) == 0
+    captured = capsys.readouterr()
+    assert "over the max_activations budget (200,000,000); running at [3, " in captured.err
+    assert "all 6 nodes agree" in captured.out or "nodes agree" in captured.out

@@ -76,9 +76,9 @@ class NodeDiff:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from specdsl.cli.report import load_model
+    from specdsl.cli.report import load_runnable
 
-    model = load_model(args, args.spec, input=args.input)  # --variant and --param too
+    model = load_runnable(args, args.spec, args.input)  # --variant and --param too; a smaller input if need be
     tol = DEFAULT_TOLERANCE[args.dtype]
     rtol = tol if args.rtol is None else args.rtol
     atol = rtol if args.atol is None else args.atol

@@ -53,6 +53,56 @@ def load_model(args: argparse.Namespace, source: Any, **kwargs: Any) -> Any:
     return model
 
 
+def load_runnable(args: argparse.Namespace, source: Any, input: tuple[int, ...] | None) -> Any:
+    """``load_model`` for a command that runs the model (run, diff). A spec over the activation budget
+    at its own input size, with neither --input nor --max-activations given (a zoo segmentation model at
+    520 x 520), runs at a smaller input of the same rank instead, and the command says so."""
+    from specdsl.errors import SpecError
+
+    try:
+        return load_model(args, source, input=input)
+    except SpecError as exc:
+        if input is not None or getattr(args, "max_activations", None) is not None or \
+                {d.code for d in exc.errors} != {"E332"}:
+            raise
+        smaller = _smaller_input(args, source)
+        if smaller is None:
+            raise
+        model, declared, held = smaller
+    print(f"specdsl {args.command}: at its input {list(declared)} the model holds {held:,} activation "
+          f"elements, over the max_activations budget ({budgets_of(args).max_activations:,}); running at "
+          f"{list(model.graph.input_shape)} instead (--input SHAPE picks the size, --max-activations N "
+          "raises the budget)", file=sys.stderr)
+    return model
+
+
+def _smaller_input(args: argparse.Namespace, source: Any) -> tuple[Any, tuple[int, ...], int] | None:
+    """(the model at the largest input under the budget, found by shrinking every spatial axis by the same
+    factor, the declared input, its activation elements), or None when no smaller input loads cleanly."""
+    from dataclasses import replace
+
+    from specdsl.api import load
+    from specdsl.errors import SpecError
+
+    budgets = budgets_of(args)
+    full = load(source, warn=False, strict=False, budgets=replace(budgets, max_activations=10**15),
+                **choice_of(args))
+    declared, held = full.graph.input_shape, full.analysis.totals.activation_elements
+    spatial = len(declared) - 1
+    if spatial < 1 or any(d.is_error for d in full.diagnostics):
+        return None
+    scale = (budgets.max_activations / held) ** (1 / spatial) * 0.95  # activations grow with the area
+    while scale > 0.01:
+        shape = (declared[0], *(max(1, int(n * scale)) for n in declared[1:]))
+        try:
+            return load_model(args, source, input=shape), declared, held
+        except SpecError as exc:
+            if {d.code for d in exc.errors} != {"E332"}:
+                return None
+        scale *= 0.8
+    return None
+
+
 def run_reporting(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a command; report the SpecWarnings of any ``specdsl.load`` it made; apply --strict."""
     with warnings.catch_warnings(record=True) as caught:

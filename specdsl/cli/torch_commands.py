@@ -44,9 +44,10 @@ def register(sub: Any) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from specdsl.cli.report import load_model
+    from specdsl.cli.report import load_model, load_runnable
 
-    return load_model(args, args.spec, input=args.input)
+    # run may pick a smaller input to stay within the activation budget; build emits the spec as it is.
+    return (load_runnable if args.command == "run" else load_model)(args, args.spec, input=args.input)
 
 
 def _progress(step: int, total: int, label: str) -> None:
