@@ -13,16 +13,16 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from specdsl.ir import module_name
 from specdsl.ops.rule import TensorSpec
 
 if TYPE_CHECKING:
     from specdsl.ir import Node
 
-_INDEX = re.compile(r"\[(\d+)\]")
 
 def module_path(spec_path: str) -> str:
-    """``layer1[0].conv1`` -> ``layer1.0.conv1``, ``[3]`` -> ``3``."""
-    return _INDEX.sub(r".\1", spec_path).removeprefix(".")
+    """``layer1[0].conv1`` -> ``layer1.0.conv1``, ``[3]`` -> ``3`` (specdsl.ir.module_name)."""
+    return module_name(spec_path)
 
 
 def param_key(spec_path: str, name: str) -> str:

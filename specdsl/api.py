@@ -15,7 +15,7 @@ from specdsl.blocks.engine import expand_with_shapes
 from specdsl.budgets import DEFAULT as DEFAULT_BUDGETS
 from specdsl.budgets import MAX_FILE_BYTES, Budgets, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError, SpecWarning
-from specdsl.ir import Graph, Node
+from specdsl.ir import Graph, Node, module_name
 from specdsl.ops.rule import fmt_shape
 from specdsl.passes.analysis import Analysis, NodeFigures, Totals, analyze
 from specdsl.passes.diagnostics import dedupe, polish
@@ -59,9 +59,13 @@ class Model:
         return [d for d in self.diagnostics if d.severity == "warning"]
 
     def node(self, key: str) -> tuple[Node, NodeFigures]:
-        """A node and its figures, by name or path (``'features'`` or ``'layers[3]'``)."""
+        """A node and its figures, by name, path or module name (``'features'``, ``'layer1[0].conv1'``,
+        ``'layer1.0.conv1'``: a state_dict key's module)."""
         for node in self.graph.nodes:
             if key in (node.name, node.path):
+                return node, self.analysis.figures[node.index]
+        for node in self.graph.nodes:
+            if not node.is_input and module_name(node.path) == key:
                 return node, self.analysis.figures[node.index]
         raise KeyError(key)
 

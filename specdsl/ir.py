@@ -1,11 +1,13 @@
 """The graph IR: a DAG of primitive ops in topological order.
 
 Node 0 is the model input. Every node keeps the location and path of the spec
-text that produced it, so any later pass can point back at the source.
+text that produced it, so any later pass can point back at the source. The path is
+also the node's module name (``layer1[0].conv1`` is the module ``layer1.0.conv1``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +16,14 @@ from specdsl.ops.rule import Args
 
 # The op name of node 0, the model input.
 INPUT = "input"
+
+_POSITION = re.compile(r"\[(\d+)\]")
+
+
+def module_name(path: str) -> str:
+    """A node path as the module name it is (issue 24: the path is the naming): positions in
+    brackets become dotted, ``layer1[0].conv1`` -> ``layer1.0.conv1``, ``[3]`` -> ``3``."""
+    return _POSITION.sub(r".\1", path).removeprefix(".")
 
 # Bytes per element of each dtype a model may declare.
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}

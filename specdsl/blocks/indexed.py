@@ -10,24 +10,42 @@ from __future__ import annotations
 
 import re
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from specdsl.blocks.base import Frame
+from specdsl.blocks.base import BlockExpander, Frame
 from specdsl.blocks.expr import FUNCTIONS, KEYWORDS, ExprError
 from specdsl.blocks.names import child, fill_template, is_template
 from specdsl.budgets import over, raise_hint
+from specdsl.errors import Diagnostic, SourceLoc
 from specdsl.schema.names import NAME_PATTERN
 from specdsl.schema.validation import show_value
 from specdsl.source import PathKey
 
-if TYPE_CHECKING:
-    from specdsl.blocks.engine import Expander
+
+class IndexingExpander(BlockExpander, Protocol):
+    """What an indexed repeat needs of the expander (specdsl.blocks.engine.Expander) besides what
+    built-in blocks use; a protocol, so this module does not import the engine that imports it."""
+
+    diags: list[Diagnostic]
+    size: int
+    max_nodes: int
+    switched_off: dict[str, SourceLoc | None]
+
+    def loc(self, src: PathKey) -> SourceLoc | None: ...
+
+    def substitute(self, raw: Any, src: PathKey, frame: Frame) -> Any: ...
+
+    def estimate(self, raw: Any, depth: int = 0) -> int: ...
+
+    def bind_name(self, name: str, y: int | None, scope: dict[str, int], frame: Frame, loc: SourceLoc | None,
+                  out: str) -> None: ...
+
 
 # Words an expression gives a meaning of its own.
 _TAKEN = KEYWORDS | set(FUNCTIONS)
 
 
-def expand(ex: Expander, raw: dict[str, Any], src: PathKey, out: str, x: int | None, scope: dict[str, int],
+def expand(ex: IndexingExpander, raw: dict[str, Any], src: PathKey, out: str, x: int | None, scope: dict[str, int],
            frame: Frame, at: str | None = None) -> int | None:
     """The copies as children of container ``out``: numbered on in it, or inside a container of the
     repeat's name (``at``: at exactly that path), or each named by a template (`"denselayer{j + 1}"`)."""
