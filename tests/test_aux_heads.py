@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_zoo_reference import assert_torchvision_layout
 from test_torchvision_keys import converted
+from test_zoo_reference import assert_torchvision_layout
 from test_zoo_reference import reference as reference_without_aux
 
 import specdsl

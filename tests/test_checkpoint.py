@@ -13,12 +13,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
+from test_torchvision_keys import converted  # noqa: E402
+
 import specdsl  # noqa: E402
 from specdsl import zoo  # noqa: E402
 from specdsl.backends.torch.checkpoint import read_checkpoint, save_checkpoint  # noqa: E402
 from specdsl.backends.torch.fx import to_torch  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
-from test_torchvision_keys import converted  # noqa: E402
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "torchvision_cnns.json").read_text())["models"]
 ZOO_IN_REFERENCE = [name for name in zoo.names() if name in REFERENCE]
