@@ -8,7 +8,6 @@ bytes. ``dynamic_batch`` leaves the batch axis symbolic, the way a serving runti
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import warnings
@@ -60,7 +59,5 @@ def export_onnx(module: nn.Module, model: Model, path: str | os.PathLike[str], *
             for log, level in zip(quiet, levels):
                 log.setLevel(level)
     assert program is not None
-    buffer = io.BytesIO()
-    # Typed as a path, but it ends in onnx.save, which takes a binary file too (one write, below).
-    program.save(buffer)  # type: ignore[arg-type]
-    replace_file(path, buffer.getvalue())
+    # The bytes program.save(path) would write (it is typed for paths only), written atomically.
+    replace_file(path, program.model_proto.SerializeToString())
