@@ -67,3 +67,18 @@ def test_torchvision_keys_with_a_tapped_backbone() -> None:
         keys = list(specdsl.to_torch(specdsl.load(TAPS)).state_dict())
     assert keys == ["backbone.0.weight", "backbone.0.bias", "backbone.down.0.weight", "backbone.down.0.bias",
                     "backbone.3.weight", "backbone.3.bias"]
+
+
+def test_a_member_of_what_is_no_stage_is_an_error_not_a_crash() -> None:
+    with pytest.raises(SpecError) as info:
+        specdsl.load("model p\ninput [4, 8, 8]\nlayers {\n    chunk(2) as halves\n    @halves.foo -> relu\n}\n")
+    d = info.value.diagnostics[0]
+    assert d.code == "E314" and "'halves' is no stage" in d.message and d.loc is not None and d.loc.line == 5
+
+
+def test_a_declared_output_may_be_a_stage_layer() -> None:
+    m = specdsl.load(TAPS + "outputs(out=@summed, tap=@backbone.3)\n")
+    assert [(k, m.graph.nodes[i].path) for k, i in m.graph.outputs] == [("out", "summed"), ("tap", "backbone[3]")]
+    with pytest.raises(SpecError) as info:
+        specdsl.load(TAPS + "outputs(out=@summed, tap=@backbone.9)\n")
+    assert info.value.diagnostics[0].code == "E314"

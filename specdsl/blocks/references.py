@@ -31,15 +31,10 @@ def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int
             continue
         base, dot, index = ref.rpartition(".")
         if dot and base in scope:
-            where = spec.arg_locs.get(f"inputs[{i}]", spec.loc)
-            stage = stage_path(ex, scope, base)
-            if stage is None:
-                resolved.append(part(ex, scope[base], int(index), where, frame))
-            elif (inner := ex.outputs_at.get(child(stage, int(index) if index.isdigit() else index))) is not None:
-                resolved.append(inner)
-            else:
-                ex.error("E314", f"stage '{base}' has no layer '{index}'", where, frame, path=format_path(spec.path),
-                         hint=f"`@{base}.k` is the output of the stage's layer k, counted from 0")
+            node = dotted(ex, scope, base, index, spec.arg_locs.get(f"inputs[{i}]", spec.loc), frame,
+                          format_path(spec.path))
+            if node is not None:
+                resolved.append(node)
             continue
         ref = base if dot else ref
         if (id(scope), ref) in ex.failed:
@@ -58,6 +53,22 @@ def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int
                    hint=f"did you mean '{guess}'?" if guess else
                    "name a layer with `name:` before referring to it", path=format_path(spec.path))
     return tuple(resolved) if len(resolved) == len(spec.meta.inputs) else None
+
+def dotted(ex: Any, scope: dict[str, int], base: str, index: str, where: SourceLoc | None, frame: Frame,
+           path: str | None) -> int | None:
+    """`@base.index`: a layer of the stage `base` (by position or name), else part k of a split; None
+    after reporting what does not exist."""
+    stage = stage_path(ex, scope, base)
+    if stage is None and index.isdigit():
+        return part(ex, scope[base], int(index), where, frame)
+    inner = None if stage is None else ex.outputs_at.get(child(stage, int(index) if index.isdigit() else index))
+    if inner is None:
+        ex.error("E314", f"stage '{base}' has no layer '{index}'" if stage is not None else
+                 f"'{base}' is no stage, so '.{index}' names none of its layers", where, frame, path=path,
+                 hint=f"`@{base}.k` is the output of the stage's layer k (counted from 0) or of its layer named k"
+                 if stage is not None else "a layer inside a named stage is `@stage.k` or `@stage.name`")
+    return inner
+
 
 def stage_path(ex: Any, scope: dict[str, int], name: str) -> str | None:
     """The path of the stage `name` names, or None where it names no stage (then `@name.k` is a split's
@@ -80,7 +91,9 @@ def declared_outputs(ex: Any, declared: tuple[tuple[str | None, str], ...],
         if ref in scope:
             found.append((key, scope[ref]))
         elif dot and base in scope:
-            found.append((key, part(ex, scope[base], int(index), ex.loc(where), Frame())))
+            node = dotted(ex, scope, base, index, ex.loc(where), Frame(), None)
+            if node is not None:
+                found.append((key, node))
         else:
             guess = did_you_mean(name, scope)
             ex.error("E368", f"output '{ref}' is not a node of the model's layers", where, Frame(),
