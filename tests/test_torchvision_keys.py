@@ -25,7 +25,6 @@ REFERENCE = Path(__file__).parent / "reference" / "torchvision_cnns.json"
 # Zoo models whose module names are not torchvision's yet (they load with match="position").
 NOT_YET_CONVERTED = frozenset({
     "convnext_base", "convnext_large", "convnext_small", "convnext_tiny",
-    "efficientnet_v2_l", "efficientnet_v2_m", "efficientnet_v2_s",
 })
 
 
