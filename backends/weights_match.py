@@ -153,9 +153,26 @@ def match_position(slots: list[Slot], tensors: Mapping[str, Any], transfer: bool
         raise load_error(f"the checkpoint has {len(entries)} tensors, the spec {len(slots)}: they do not "
                      "correspond one to one (matching by position)", "load with transfer=True (--transfer) to take "
                      "only the tensors that fit, or check that the checkpoint is this model's", code="E503")
+    _check_alignment_work(slots, entries)
     report = _align(slots, entries)
     report.mode = "position"
     return report
+
+
+# The alignment compares every spec tensor with every checkpoint tensor (a table of n x m cells, ~0.7 us
+# and ~40 bytes each): bounded before the table is built, so a small checkpoint of thousands of tensors
+# cannot cost minutes and gigabytes. The zoo's largest by-position transfer needs under 1,000,000.
+MAX_ALIGN_CELLS = 2_000_000
+
+
+def _check_alignment_work(slots: list[Slot], entries: list[tuple[str, tuple[int, ...]]]) -> None:
+    """Refuse, in linear time, an alignment whose table would exceed MAX_ALIGN_CELLS."""
+    cells = len(slots) * len(entries)
+    if cells > MAX_ALIGN_CELLS:
+        raise load_error(f"aligning {len(slots):,} spec tensors with {len(entries):,} checkpoint tensors by "
+                         f"position would compare {cells:,} pairs (at most {MAX_ALIGN_CELLS:,})",
+                         "load by name (the default --match name, with --transfer), or trim the checkpoint to "
+                         "the model's own tensors", code="E503")
 
 
 def _align(slots: list[Slot], entries: list[tuple[str, tuple[int, ...]]]) -> LoadReport:

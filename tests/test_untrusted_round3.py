@@ -187,3 +187,152 @@ def test_an_unknown_variant_among_thousands_lists_a_few(tmp_path) -> None:
     message = caught.value.diagnostics[0].message
     assert "... and 3,988 more" in message and len(message) < 300
     assert "v400" in (caught.value.diagnostics[0].hint or "")  # did you mean 'v4000'?
+
+
+# -- weight files: every reader has the same guards (diff's NumPy route included) ----------------
+
+def _hostile_weights(tmp_path, name: str) -> str:
+    import json
+    import os
+    import pickle
+    import zipfile
+
+    import numpy as np
+
+    path = tmp_path / name
+    if name == "object.npz":
+        np.savez(path, a=np.array([{"x": 1}], dtype=object))
+    elif name == "pickled.npz":
+        path.write_bytes(pickle.dumps({"a": 1}))
+    elif name == "renamed.npz":
+        np.save(tmp_path / "a.npy", np.zeros(3))
+        os.replace(tmp_path / "a.npy", path)
+    elif name == "truncated.npz":
+        np.savez(tmp_path / "whole.npz", a=np.zeros(300))
+        path.write_bytes((tmp_path / "whole.npz").read_bytes()[:200])
+    elif name == "wrong_keys.npz":
+        np.savez(path, zzz=np.zeros(3))
+    elif name == "lying.safetensors":
+        header = json.dumps({"a": {"dtype": "F32", "shape": [10**5, 10**5], "data_offsets": [0, 4 * 10**10]}})
+        path.write_bytes(len(header).to_bytes(8, "little") + header.encode() + bytes(16))
+    elif name == "directory.npz":
+        path.mkdir()
+    elif name == "bomb.npz":  # 1.2 GB of zeros declared in a ~1 MB archive
+        import io
+
+        head = io.BytesIO()
+        np.lib.format.write_array_header_1_0(head, {"descr": "<f4", "fortran_order": False, "shape": (3 * 10**8,)})
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, z.open("c1.weight.npy", "w",
+                                                                           force_zip64=True) as f:
+            f.write(head.getvalue())
+            for _ in range(72):
+                f.write(bytes(1 << 24))
+    elif name == "fifo":
+        os.mkfifo(path)
+    elif name == "spec.pt":
+        path.write_text("# a spec\nmodel m\ninput [3, 8, 8]\nlayers {\n  conv(4, k=1)\n}\n", encoding="utf-8")
+    return str(path)
+
+
+WEIGHT_CASES = {
+    "object.npz": "object values", "pickled.npz": "not an .npz", "renamed.npz": "single NumPy array",
+    "truncated.npz": "not an .npz", "wrong_keys.npz": "no checkpoint tensor name", "lying.safetensors": "header",
+    "directory.npz": "is a directory", "bomb.npz": "declares 1,200,000,000 bytes", "fifo": "FIFO",
+    "/dev/zero": "character device", "spec.pt": "is a spec",
+}
+
+
+@pytest.mark.parametrize("name", list(WEIGHT_CASES))
+def test_the_numpy_route_refuses_hostile_weight_files_quickly(name: str, tmp_path) -> None:
+    import resource
+    import time
+
+    import specdsl
+    from specdsl.backends.numpy.weights import load_weights
+
+    path = name if name.startswith("/") else _hostile_weights(tmp_path, name)
+    model = specdsl.load("lenet5", warn=False)
+    if name.endswith(".pt"):
+        pytest.importorskip("torch")  # a .pt file is read by torch: its import is not the reader's time
+    start, rss = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(specdsl.SpecError) as caught:
+        load_weights(path, model)
+    assert WEIGHT_CASES[name] in str(caught.value)
+    assert "Python objects other than tensors" not in str(caught.value)
+    assert time.perf_counter() - start < 2.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 200 * 1024  # KiB: nothing inflated
+
+
+@pytest.mark.parametrize("name", ["fifo", "/dev/zero", "spec.pt", "directory.npz", "pickled.npz"])
+def test_the_torch_route_names_what_the_file_is(name: str, tmp_path) -> None:
+    pytest.importorskip("torch")
+    import specdsl
+    from specdsl.backends.torch.checkpoint import read_checkpoint
+
+    path = name if name.startswith("/") else _hostile_weights(tmp_path, name)
+    with pytest.raises(specdsl.SpecError) as caught:
+        read_checkpoint(path)
+    message = str(caught.value)
+    assert "Python objects other than tensors" not in message or name == "pickled.npz"
+    if name != "pickled.npz":
+        assert WEIGHT_CASES[name] in message
+
+
+@pytest.mark.parametrize("name", ["bomb.npz", "fifo", "wrong_keys.npz", "lying.safetensors"])
+def test_diff_with_hostile_weights_is_exit_1(name: str, tmp_path, capsys) -> None:
+    pytest.importorskip("torch")
+    from specdsl.cli.main import main
+
+    assert main(["diff", "lenet5", "--weights", _hostile_weights(tmp_path, name)]) == 1
+    assert "this is a bug" not in capsys.readouterr().err
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(data=st.binary(max_size=600), suffix=st.sampled_from([".npz", ".safetensors"]))
+def test_any_bytes_as_weights_are_loaded_or_refused(data: bytes, suffix: str) -> None:
+    import tempfile
+
+    import specdsl
+    from specdsl.backends.numpy.weights import load_weights
+
+    model = specdsl.load("lenet5", warn=False)
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/w{suffix}"
+        with open(path, "wb") as fh:
+            fh.write(data)
+        with pytest.raises(specdsl.SpecError):
+            load_weights(path, model)
+
+
+def test_many_empty_tensors_are_refused_before_they_are_read(tmp_path) -> None:
+    import time
+
+    torch = pytest.importorskip("torch")
+    import specdsl
+    from specdsl.backends.torch.checkpoint import load_weights
+
+    path = tmp_path / "empties.pt"
+    torch.save({f"t{i}": torch.empty(0) for i in range(20_000)}, path)
+    model = specdsl.load("lenet5", warn=False)
+    module = specdsl.to_torch(model, seed=0)
+    start = time.perf_counter()
+    with pytest.raises(specdsl.SpecError, match="20,0"):
+        load_weights(module, model, path)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_a_position_alignment_is_bounded_before_its_table_is_built() -> None:
+    import time
+
+    import specdsl
+    from specdsl.backends.weights_match import Slot, match
+
+    class Shaped:
+        shape = (3,)
+
+    slots = [Slot(f"s{i}", (3,), f"s{i}", None) for i in range(4_000)]
+    tensors = {f"t{i}": Shaped() for i in range(3_999)}
+    start = time.perf_counter()
+    with pytest.raises(specdsl.SpecError, match="15,996,000 pairs"):
+        match(slots, tensors, True, "position")
+    assert time.perf_counter() - start < 0.5

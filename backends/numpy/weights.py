@@ -95,14 +95,15 @@ def load_weights(path: str | os.PathLike[str], model: Any = None, *, transfer: b
     module names, matched by name (or by position with ``match="position"``) as the PyTorch backend
     does (weights_match.py). With ``transfer``, the spec's tensors the checkpoint lacks get
     :func:`random_weights`."""
-    if str(path).endswith(".npz") or model is None:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+    from specdsl.backends import weights_file
+
+    if model is None:
+        return weights_file.read_npz(path)  # no pickles, numeric arrays only, each read from its header
     from specdsl.backends.weights_match import Slot
     from specdsl.backends.weights_match import match as match_tensors
 
     model = as_model(model)
-    tensors = _read_checkpoint(path, model)
+    tensors = _read_bounded(path, weight_shapes(model))
     locs = {param_key(n.path, w.name): (n.path, n.loc) for n in model.graph.nodes
             for w in model.analysis.figures[n.index].weights}
     slots = [Slot(key, shape, *locs[key]) for key, (shape, _kind) in weight_shapes(model).items()]
@@ -114,19 +115,37 @@ def load_weights(path: str | os.PathLike[str], model: Any = None, *, transfer: b
     return out
 
 
-def _read_checkpoint(path: str | os.PathLike[str], model: Any) -> Mapping[str, Any]:
-    if str(path).endswith(".safetensors"):
-        # Read without torch: NumPy arrays, in the module order the file records.
-        from safetensors import safe_open
+def _read_bounded(path: str | os.PathLike[str], shapes: Mapping[str, tuple[tuple[int, ...], str]]
+                  ) -> Mapping[str, Any]:
+    """A weight file's tensors, its type, size and tensor count checked against the spec's before reading
+    (weights_file.py): what the PyTorch backend's read_checkpoint guards, without torch where it can."""
+    from specdsl.backends import weights_file
 
-        from specdsl.backends.weights_match import ORDER_KEY, module_order
+    spec_bytes = sum(4 * math.prod(shape) for shape, _kind in shapes.values())
+    max_bytes = weights_file.SIZE_FACTOR * spec_bytes + weights_file.SIZE_SLACK
+    limit = weights_file.max_tensors(len(shapes))
+    if str(path).endswith(".npz"):
+        return weights_file.read_npz(path, max_bytes, limit)
+    size = weights_file.regular_file(path)  # before torch is imported: a FIFO is refused at once
+    if not str(path).endswith(".safetensors"):
+        from specdsl.backends.torch.checkpoint import read_checkpoint
 
+        return read_checkpoint(path, max_bytes, max_count=limit)
+    if size > max_bytes:
+        raise weights_file.refuse(f"checkpoint {os.fspath(path)} is {size:,} bytes, far more than this spec's "
+                                  f"tensors need (at most {max_bytes:,} read)", None)
+    weights_file.check_safetensors_header(path, size, limit)
+    # Read without torch: NumPy arrays, in the module order the file records.
+    from safetensors import SafetensorError, safe_open
+
+    from specdsl.backends.weights_match import ORDER_KEY, module_order
+
+    try:
         with safe_open(str(path), framework="np") as f:
             order = module_order((f.metadata() or {}).get(ORDER_KEY), list(f.keys()))
             return {k: f.get_tensor(k) for k in order}
-    from specdsl.backends.torch.checkpoint import read_checkpoint
-
-    return read_checkpoint(path)
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
+        raise weights_file.not_a_checkpoint(path, str(exc)) from None
 
 
 def check_weights(model: Any, weights: Mapping[str, Any]) -> Params:

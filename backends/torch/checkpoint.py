@@ -34,19 +34,22 @@ SIZE_SLACK = 64 << 20
 
 
 def read_checkpoint(path: str | os.PathLike[str], max_bytes: int | None = None,
-                    allow_nonfinite: bool = False) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file, in module order; SpecError for anything else."""
+                    allow_nonfinite: bool = False, max_count: int | None = None) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file, in module order; SpecError for anything else. ``max_count``
+    bounds the tensors (and their index) before any is read (weights_file.py)."""
+    from specdsl.backends import weights_file
+
     file = Path(path)
-    try:
-        size = file.stat().st_size
-    except OSError as exc:
-        raise load_error(f"cannot read checkpoint {file}: {exc.strerror or exc}") from None
+    size = weights_file.regular_file(file)  # a FIFO, /dev/zero or a directory is refused unopened
     if max_bytes is not None and size > max_bytes:
         raise load_error(f"checkpoint {file} is {size:,} bytes, far more than this spec's tensors need "
                      f"(at most {max_bytes:,} read)", "is it the checkpoint of another, larger model?")
+    limit = max_count if max_count is not None else weights_file.max_tensors(100_000)
     if file.suffix == ".safetensors":
+        weights_file.check_safetensors_header(file, size, limit)
         tensors = _read_safetensors(file)
     else:
+        weights_file.check_torch_zip(file, limit)
         tensors = _read_torch(file)
     for key, value in tensors.items():
         if not allow_nonfinite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
@@ -76,10 +79,18 @@ def _read_torch(file: Path) -> dict[str, torch.Tensor]:
         # weights_only: tensors and plain containers; any other object is refused before it is built.
         data = torch.load(file, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError:
+        from specdsl.backends.weights_file import describe, not_a_checkpoint
+
+        if describe(file) is not None:  # a spec, text or zero bytes: say what it is, not "Python objects"
+            raise not_a_checkpoint(file, "") from None
         raise load_error(f"{file} holds Python objects other than tensors, which could run code when "
                          "loaded: it cannot be read safely, and was not", "save only the state_dict "
                          "(torch.save(model.state_dict(), path)), or convert it to .safetensors") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        from specdsl.backends.weights_file import describe, not_a_checkpoint
+
+        if describe(file) is not None:
+            raise not_a_checkpoint(file, "") from None
         first = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
         raise load_error(f"{file} is not a checkpoint that can be read safely: {first}",
                      "save it with torch.save(model.state_dict(), path), or as .safetensors") from None
@@ -117,7 +128,9 @@ def load_weights(module: nn.Module, model: Model, path: str | os.PathLike[str], 
     slots = spec_slots(module, model)
     state = module.state_dict()
     spec_bytes = sum(v.numel() * v.element_size() for v in state.values())
-    tensors = read_checkpoint(path, SIZE_FACTOR * spec_bytes + SIZE_SLACK, allow_nonfinite)
+    from specdsl.backends.weights_file import max_tensors
+
+    tensors = read_checkpoint(path, SIZE_FACTOR * spec_bytes + SIZE_SLACK, allow_nonfinite, max_tensors(len(slots)))
     report = match_tensors(slots, tensors, transfer, match)
     with torch.no_grad():
         for spec_key, ckpt_key, _ in report.loaded:

@@ -83,6 +83,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _usage(problem)
     model = load_model(args, args.spec, input=args.input)
     fixed = None if batch == "dynamic" else int(batch)
+    problem = _batch_problem(args, model, fixed, torch_route)
+    if problem:
+        return _usage(problem)
     if not torch_route:
         return _export_onnx(args, model, fixed)
     module = build_module(args, model)
@@ -109,17 +112,41 @@ def _usage(message: str) -> int:
     return EXIT_USAGE
 
 
+# A batch is an ONNX dimension (int64), but --verify and the torch route allocate an input and the
+# activations at it: those stay within run's activation budget, the graph's dimension within int32.
+MAX_BATCH = 2**31 - 1
+
+
+def _batch_problem(args: argparse.Namespace, model: Any, batch: int | None, torch_route: bool) -> str | None:
+    from specdsl.budgets import defaults_for
+
+    if batch is None:
+        return None
+    if batch > MAX_BATCH:
+        return f"--batch is at most {MAX_BATCH:,}; received {batch:,}"
+    if not (args.verify or (torch_route and Path(args.output).suffix == ".onnx")):
+        return None
+    per_sample = model.totals.activation_elements // max(model.totals.batch, 1)
+    limit = getattr(args, "max_activations", None) or defaults_for("run").max_activations
+    if batch * per_sample > limit:
+        why = "--verify runs" if args.verify else "the torch route traces"
+        most = max(limit // max(per_sample, 1), 1)
+        return (f"{why} the model at batch {batch:,}: {batch * per_sample:,} activation elements, over the "
+                f"max_activations budget ({limit:,}); use a smaller --batch (at most {most:,})")
+    return None
+
+
 def _flag_problem(args: argparse.Namespace, torch_route: bool) -> str | None:
     """What is wrong with the flags' combination, if anything."""
     from specdsl.backends.onnx.export import MAX_OPSET, MIN_OPSET
 
+    if not MIN_OPSET <= args.opset <= MAX_OPSET and Path(args.output).suffix == ".onnx":
+        return (f"--opset must be between {MIN_OPSET} and {MAX_OPSET} (the newest the installed onnx "
+                f"defines); received {args.opset}")
     if torch_route:
         only = [flag for flag, on in (("--dynamic-size", args.dynamic_size), ("--no-weights", args.no_weights))
                 if on]
         return f"{only[0]} needs the ONNX backend (not --via torch or .safetensors)" if only else None
-    if not MIN_OPSET <= args.opset <= MAX_OPSET:
-        return (f"--opset must be between {MIN_OPSET} and {MAX_OPSET} (the newest the installed onnx "
-                f"defines); received {args.opset}")
     if args.no_weights and args.weights:
         return "--no-weights and --weights exclude each other"
     return None
