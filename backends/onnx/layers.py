@@ -229,8 +229,10 @@ def upsample(b: Builder, s: Site) -> str:
         attrs: dict[str, Any] = {"mode": "nearest", "nearest_mode": "round_prefer_ceil" if exact else "floor",
                                  "coordinate_transformation_mode": "half_pixel" if exact else "asymmetric"}
     else:
+        # half_pixel, not pytorch_half_pixel: that one maps an output of length 1 to position 0,
+        # PyTorch (and half_pixel) to the middle of the input.
         attrs = {"mode": "cubic" if a.mode == "bicubic" else "linear",
-                 "coordinate_transformation_mode": "align_corners" if a.align_corners else "pytorch_half_pixel"}
+                 "coordinate_transformation_mode": "align_corners" if a.align_corners else "half_pixel"}
         if a.mode == "bicubic":
             attrs["cubic_coeff_a"] = -0.75
     if a.scale is not None and not a.like:
