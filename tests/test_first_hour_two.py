@@ -268,3 +268,38 @@ def test_diff_says_which_smaller_input_it_ran(tmp_path: Any, capsys: Any) -> Non
     captured = capsys.readouterr()
     assert "over the max_activations budget (200,000,000); running at [3, " in captured.err
     assert "all 6 nodes agree" in captured.out or "nodes agree" in captured.out
+
+
+# ================================================ build: one class per user-defined block (item 5)
+
+SE_BLOCK = """\
+model m
+input [3, 32, 32]
+block basic(c: int, stride=1) = residual(shortcut=auto, post=relu) {
+    conv(c, k=3, stride=stride, pad=1, bias=false) -> bn -> relu
+    -> conv(c, k=3, pad=1, bias=false) -> bn
+    -> se(channels=c, SE_ARGS)
+}
+layers {
+    conv(16, k=3, pad=1) -> basic(16) -> basic(32, stride=2) -> basic(32) -> basic(64, stride=2) -> gap
+}
+"""
+
+
+@pytest.mark.parametrize("se_args", ["reduction=4", "squeeze=c // 4", "squeeze=8"])
+def test_build_keeps_a_class_per_block_whatever_it_holds(tmp_path: Any, se_args: str) -> None:
+    torch = pytest.importorskip("torch")
+    from specdsl.backends.torch.emit import emit
+
+    (tmp_path / "m.cnn").write_text(SE_BLOCK.replace("SE_ARGS", se_args))
+    model = specdsl.load(tmp_path / "m.cnn")
+    source = emit(model)
+    assert "class Basic(nn.Module):" in source and "class BasicWithDownsample(nn.Module):" in source
+    assert source.count("Basic(in_channels=") == 1 + 1  # basic(16) and basic(32): the stride-1 calls
+    if se_args == "reduction=4":  # the squeeze no parameter expression gives is the class's argument
+        assert "fc1_out_channels=4)" in source and "fc1_out_channels=8)" in source
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "m.py", "exec"), namespace)  # our own emitted source, as build --verify loads it
+    built = namespace["M"]()
+    assert sum(p.numel() for p in built.parameters()) == model.totals.params
+    assert built(torch.zeros(2, 3, 32, 32)).shape == (2, 64)

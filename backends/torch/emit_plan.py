@@ -59,6 +59,9 @@ class _Draft:
     used_names: set[str]
     tree: ModuleTree = field(default_factory=dict)
     forward: list[str] = field(default_factory=list)
+    # Numbers no expression of the block's parameters gives (an se's squeeze from `reduction=4`): each
+    # becomes a constructor argument of its own, so the calls still share the class.
+    extra: list[str] = field(default_factory=list)
 
 
 class BlockClassPlan:
@@ -229,15 +232,14 @@ class BlockClassPlan:
         used_text = "\n".join(forward) + "\n" + "\n".join(tree_source(draft.tree, 0))
         # A name counts as used when it is read, not when it names a keyword argument.
         init_params = [c for c in channel if re.search(rf"\b{c}\b(?!\s*=[^=])", used_text)]
-        init_params += [p for p in params if re.search(rf"\b{p}\b(?!\s*=[^=])", used_text)]
+        init_params += [p for p in [*params, *draft.extra] if re.search(rf"\b{p}\b(?!\s*=[^=])", used_text)]
         needs_path = "self.fractal_path" in used_text
         sig_parts = [f"{p}: int" if p in channel else f"{p}: {first.call.param_types.get(p, 'int')}"
-                     for p in init_params]
+                     if p not in draft.extra else f"{p}: {type(draft.envs[0][p]).__name__}" for p in init_params]
         if needs_path:
             sig_parts.append("fractal_path: FractalPath")
-        for m in members:
-            values = {p: (m.call.params[p] if p in m.call.params else
-                          self._env(m)[p]) for p in init_params}
+        for m, env in zip(members, draft.envs, strict=True):
+            values = {p: (m.call.params[p] if p in m.call.params else env[p]) for p in init_params}
             if needs_path:
                 values["fractal_path"] = None
             self.class_of[m.path] = (name, values)
@@ -318,10 +320,10 @@ class BlockClassPlan:
                 out_chans = channels(in_chans, self.figs[node.index].attrs)
                 says_channels = True
         else:
-            exprs = self._ctor_exprs(draft, ctor, member_nodes, in_chans[0] if in_chans else None)
+            rel = module_path(node.path)[len(draft.base) + 1:]
+            exprs = self._ctor_exprs(draft, ctor, member_nodes, in_chans[0] if in_chans else None, rel)
             if exprs is None:
                 return False
-            rel = module_path(node.path)[len(draft.base) + 1:]
             place(draft.tree, rel, ctor.render(exprs), first=OPS[node.op].has(Trait.LEADS_ITS_BLOCK))
             if ctor.channels_out:
                 out_slot = ctor.channels_out[0]
@@ -337,8 +339,9 @@ class BlockClassPlan:
         return True
 
     def _ctor_exprs(self, draft: _Draft, ctor: Ctor, member_nodes: list[Node],
-                    in_chans: str | None) -> dict[Any, str] | None:
-        """An expression for each integer argument, equal in every member (None: no such expressions)."""
+                    in_chans: str | None, rel: str) -> dict[Any, str] | None:
+        """An expression for each number argument, equal in every member: one of the block's parameters
+        or expressions, else a constructor argument of its own (None: per-axis tuples that differ)."""
         exprs: dict[Any, str] = {}
         member_slots = [dict(self.ctors[n.index].slots()) for n in member_nodes]
         for slot, value in ctor.slots():
@@ -352,14 +355,24 @@ class BlockClassPlan:
                 expr = self._choose(values, draft.envs, draft.candidates, prefer_literal=False)
             else:
                 expr = self._choose(values, draft.envs, draft.candidates, prefer_literal=True)
-            if expr is None:
-                return None
-            exprs[slot] = expr
+            label = "out_channels" if slot in ctor.channels_out else "in_channels" if slot in ctor.channels_in \
+                else slot
+            exprs[slot] = expr if expr is not None else self._extra(draft, f"{rel}_{label}", values)
         # Per-axis tuples must agree literally across the calls grouped here.
         for slot, value in ctor.slots():
             if isinstance(value, tuple) and len({repr(slots[slot]) for slots in member_slots}) != 1:
                 return None
         return exprs
+
+    def _extra(self, draft: _Draft, wanted: str, values: list[Any]) -> str:
+        """A new constructor argument holding each member's value (``se_fc1_out_channels``)."""
+        words = [w for w in re.split(r"\W", wanted) if w and not w[0].isdigit()]  # `6.fc1` -> fc1
+        name = self._fresh(draft.used_names, "_".join(words))
+        draft.extra.append(name)
+        draft.candidates.append(name)  # a later layer's channels may equal it (the se's fc2 input)
+        for env, value in zip(draft.envs, values, strict=True):
+            env[name] = value
+        return name
 
     @staticmethod
     def _fresh(used: set[str], preferred: str | None = None) -> str:
