@@ -8,6 +8,13 @@ adds its nodes to the graph, but not the `while expanding` notes of the new call
 keep the first call's) nor the nested calls' entries of ``Graph.calls`` and ``Graph.blocks``, which
 figures do not read. A call whose expansion reported anything, or read a node outside its inputs,
 is never recorded; one that would pass the node budget is expanded, so the budget's error is the same.
+
+An argument (or model parameter) a block reads only in the drop probability ``p`` of its dropout-kind
+ops (``stochastic_depth``, ``dropout``, ...; EfficientNet's block index ``i`` and ``depth``, which set
+its stochastic depth) is not keyed by value: the figures read ``p`` only as ``p == 0`` or ``p == 1``
+(``specdsl.ops.saved``) and a ``p`` outside [0, 1] is an error, which is never recorded. The key holds
+instead each such ``p`` with every value strictly between 0 and 1 counted as one, and a replayed
+node keeps the first call's ``p``, as it keeps its notes.
 """
 
 from __future__ import annotations
@@ -16,12 +23,48 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from specdsl.blocks.expr import identifiers
+from specdsl.blocks.expr import ExprError, evaluate, identifiers
 from specdsl.ir import Node
+from specdsl.ops import lookup
 from specdsl.passes.receptive import GatedRF, node_rf
 
 # Calls of a block recorded without one replay, after which its calls are expanded without recording.
 GIVE_UP = 16
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """The identifiers a block reads (nested blocks' too): ``keyed`` anywhere but in a dropout's ``p``,
+    ``neutral`` only there; ``drops``: the ``p`` expressions, written in the block itself, that read one."""
+
+    keyed: frozenset[str]
+    neutral: frozenset[str] = frozenset()
+    drops: tuple[str, ...] = ()
+
+
+def _names(text: str) -> list[str]:
+    return identifiers(text) or [text]
+
+
+def _is_drop(key: Any, blocks: Mapping[str, Any]) -> bool:
+    rule = lookup(key) if isinstance(key, str) and key not in blocks else None
+    return rule is not None and rule.family == "dropout" and rule.positional[:1] == ("p",)
+
+
+def _drop_p(args: Any) -> tuple[Any, Any]:
+    """A dropout-kind layer's arguments: (its p as written, the rest)."""
+    if isinstance(args, dict):
+        return args.get("p"), {k: v for k, v in args.items() if k != "p"}
+    if isinstance(args, list):
+        return (args[0], args[1:]) if args else (None, args)
+    return args, None  # the shorthand `stochastic_depth: p`
+
+
+def _p_class(p: Any) -> Any:
+    """What of a dropout's p the figures can see: 0, 1, anything in between, or the value (an error)."""
+    if isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p < 1:
+        return "(0, 1)"
+    return type(p), p
 
 
 @dataclass(frozen=True)
@@ -44,7 +87,7 @@ def _rf_kind(rf: Any) -> Any:
 class CallMemo:
     def __init__(self) -> None:
         self.entries: dict[Any, _Recorded | None] = {}
-        self.reads: dict[str, frozenset[str]] = {}  # block -> identifiers written anywhere in it (nested blocks too)
+        self.reads: dict[str, _Reads] = {}  # block -> identifiers written anywhere in it (nested blocks too)
         # Per block, calls recorded and calls replayed: a block whose every call differs (EfficientNet's
         # MBConv numbers its blocks for the drop rate) stops being recorded, which would only cost time.
         self.recorded: dict[str, int] = {}
@@ -56,32 +99,53 @@ class CallMemo:
         model = ex.spec.params
         read = self._reads(ex.spec.blocks, name)
         try:
-            args = tuple((k, type(v), v) for k, v in env.items())
-            params = tuple((k, type(model[k]), model[k]) for k in sorted(read) if k in model and k not in env)
+            drops = self._drops(read, model, env)
+            args = tuple((k, type(v), v) for k, v in env.items() if k not in read.neutral)
+            params = tuple((k, type(model[k]), model[k]) for k in sorted(read.keyed) if k in model and k not in env)
             ins = tuple((ex.shapes[i].shape, _rf_kind(ex.rfs[i])) for i in inputs)
-            key = (name, args, params, ins, frame.frozen, repr(frame.init), frame.calls, frame.depth)
+            key = (name, args, params, drops, ins, frame.frozen, repr(frame.init), frame.calls, frame.depth)
             hash(key)
-        except TypeError:  # an unhashable value (a list argument): expand as usual
-            return None
+        except (TypeError, ExprError, ArithmeticError, ValueError):
+            return None  # an unhashable value (a list argument), a p that does not evaluate here: expand as usual
         return key
 
-    def _reads(self, blocks: Mapping[str, Any], name: str) -> frozenset[str]:
+    @staticmethod
+    def _drops(read: _Reads, model: Mapping[str, Any], env: Mapping[str, Any]) -> tuple[Any, ...]:
+        if not read.drops:
+            return ()
+        scope = {**model, **env}
+        return tuple(_p_class(evaluate(text, scope)) for text in read.drops)
+
+    def _reads(self, blocks: Mapping[str, Any], name: str) -> _Reads:
         if name not in self.reads:
-            self.reads[name] = frozenset()  # a recursive block is refused by the expander (E323)
-            found: set[str] = set()
-            stack: list[Any] = [blocks[name].model_dump()]
+            self.reads[name] = _Reads(frozenset())  # a recursive block is refused by the expander (E323)
+            keyed: set[str] = set()
+            in_p: set[str] = set()
+            drops: list[str] = []
+            bound: set[str] = set()
+            # Items with whether they are layers (dicts keyed by op or block): op arguments are not.
+            stack: list[tuple[Any, bool]] = [(blocks[name].model_dump(), True)]
             while stack:
-                item = stack.pop()
+                item, layer = stack.pop()
                 if isinstance(item, dict):
+                    if layer and isinstance(item.get("index"), str):
+                        bound.add(item["index"])  # a repeat's copy number: a p reading it is not keyable
                     for k, v in item.items():
-                        if isinstance(k, str) and k in blocks and k != name:
-                            found |= self._reads(blocks, k)
-                        stack.append(v)
+                        if layer and k in blocks and k != name:
+                            keyed |= self._reads(blocks, k).keyed | self._reads(blocks, k).neutral
+                        if layer and _is_drop(k, blocks):
+                            p, v = _drop_p(v)
+                            if isinstance(p, str):
+                                in_p.update(_names(p))
+                                drops.append(p)
+                        stack.append((v, False))
                 elif isinstance(item, list):
-                    stack.extend(item)
+                    stack.extend((x, True) for x in item)  # a body's layers (or strings)
                 elif isinstance(item, str):
-                    found.update(identifiers(item) or [item])
-            self.reads[name] = frozenset(found)
+                    keyed.update(_names(item))
+            neutral = frozenset(in_p - keyed) if not bound & in_p else frozenset()
+            self.reads[name] = _Reads(frozenset(keyed), neutral,
+                                      tuple(p for p in drops if neutral.intersection(_names(p))))
         return self.reads[name]
 
     def replay(self, ex: Any, key: Any, inputs: tuple[int, ...], out: str) -> int | None:
