@@ -134,7 +134,8 @@ layers {
 input [3, 17]
 layers {
     conv(4, k=3, stride=2, dilation=2, groups=1) -> dropout1d -> lrn(3) -> instancenorm -> adaptive_avgpool(5)
-    -> channel_norm -> deconv(2, k=3, stride=2, pad=1, output_padding=1) -> upsample(size=1, mode=linear)
+    -> channel_norm -> deconv(2, k=3, stride=2, pad=1, output_padding=1) -> deconv(2, k=2, dilation=3, output_padding=2)
+    -> upsample(size=1, mode=linear)
     -> gap(keepdims=true)
     -> flatten -> bn -> linear(3)
 }

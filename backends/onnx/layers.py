@@ -45,10 +45,27 @@ def conv(b: Builder, s: Site) -> str:
 
 def deconv(b: Builder, s: Site) -> str:
     a = s.attrs
-    ins = [s.x, s.w["weight"]] + ([s.w["bias"]] if "bias" in s.w else [])
-    return b.op("ConvTranspose", ins, s.shape, kernel_shape=list(a.kernel), strides=list(a.stride),
-                dilations=list(a.dilation), pads=[*a.padding, *a.padding], group=a.groups,
-                output_padding=list(a.output_padding))
+    attrs = {"kernel_shape": list(a.kernel), "strides": list(a.stride), "dilations": list(a.dilation),
+             "group": a.groups}
+    if all(o < st for o, st in zip(a.output_padding, a.stride, strict=True)):
+        ins = [s.x, s.w["weight"]] + ([s.w["bias"]] if "bias" in s.w else [])
+        return b.op("ConvTranspose", ins, s.shape, pads=[*a.padding, *a.padding],
+                    output_padding=list(a.output_padding), **attrs)
+    # ONNX Runtime wants output_padding < stride; PyTorch allows up to the dilation. The extra end
+    # positions, which no kernel tap reaches, are less end padding, then zeros, then the bias.
+    from specdsl.backends.onnx.elementwise import per_channel
+
+    ends = [max(p - o, 0) for p, o in zip(a.padding, a.output_padding, strict=True)]
+    extra = [max(o - p, 0) for p, o in zip(a.padding, a.output_padding, strict=True)]
+    inner = (s.shape[0], *(n - e for n, e in zip(s.shape[1:], extra, strict=True)))
+    last = not any(extra) and "bias" not in s.w
+    y = b.op("ConvTranspose", [s.x, s.w["weight"]], inner, name=None if last else "deconv",
+             pads=[*a.padding, *ends], **attrs)
+    if any(extra):
+        y = pad(b, y, inner, [0] * len(extra), extra, "zeros", name=None if "bias" not in s.w else "pad")
+    if "bias" in s.w:
+        y = b.op("Add", [y, per_channel(b, s.w["bias"], s.shape[0], len(extra), "bias_c")], s.shape)
+    return y
 
 
 def linear(b: Builder, s: Site) -> str:
