@@ -303,3 +303,83 @@ def test_build_keeps_a_class_per_block_whatever_it_holds(tmp_path: Any, se_args:
     built = namespace["M"]()
     assert sum(p.numel() for p in built.parameters()) == model.totals.params
     assert built(torch.zeros(2, 3, 32, 32)).shape == (2, 64)
+
+
+# ================================================ the notebook's HTML: styled, folded, totals once (item 6)
+
+
+def test_notebook_html_folds_blocks_and_shows_totals_once() -> None:
+    import re
+
+    html = specdsl.load("resnet50")._repr_html_()
+    assert html.startswith('<div class="specdsl-summary"><style>') and "prefers-color-scheme:dark" in html
+    assert 'data-jp-theme-light="false"' in html  # JupyterLab's dark theme
+    assert html.count("<dt>Params</dt>") == 1 and html.count("<dl>") == 1
+    folded = re.findall(r"<details><summary><table>.*?<td class=\"mono\" title=\"([^\"]+)\">", html)
+    assert folded == ["layer1", "layer2", "layer3", "layer4"]
+    assert html.count("<th class=") == 6  # one header for every table: the columns share their widths
+    assert all(row.count("<td") == 6 for row in re.findall(r"<tr(?: class=\"failed\")?>.*?</tr>", html)
+               if "<th" not in row)
+    assert "layer1[0].downsample[0]" in html and ">25,557,032 (trainable" in html
+    from specdsl.render.graphviz import find_dot
+
+    assert ('<details class="diagram"><summary>Diagram</summary><svg' in html) == (find_dot() is not None)
+
+
+def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
+    """(width, height, rows of RGBA or RGB bytes) of an 8-bit, non-interlaced PNG (Chromium's screenshots)."""
+    import struct
+    import zlib
+
+    pos, idat, width, height, channels = 8, b"", 0, 0, 4
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, _, color = struct.unpack(">IIBB", body[:10])
+            channels = 4 if color == 6 else 3
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw, stride, out, prev = zlib.decompress(idat), width * channels, [], bytearray(width * channels)
+    for y in range(height):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b, c = prev[i], prev[i - channels] if i >= channels else 0
+            pred = (0, a, b, (a + b) // 2, a + b - c)[f] if f < 4 else 0
+            if f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
+            line[i] = (line[i] + pred) & 0xFF
+        out.append(bytes(line))
+        prev = line
+    return width, height, out
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_notebook_html_in_headless_chromium(tmp_path: Any, scheme: str) -> None:
+    import shutil
+    import subprocess
+
+    browser = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+    if browser is None:
+        pytest.skip("no Chromium (apt-get install chromium)")
+    html = specdsl.load("resnet50")._repr_html_().replace("<details>", "<details open>", 1)
+    page = tmp_path / "m.html"
+    page.write_text(f"<!doctype html><meta charset=utf-8><body style='margin:0'>{html}</body>")
+    shot = tmp_path / "m.png"
+    subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--blink-settings=preferredColorScheme={0 if scheme == 'dark' else 1}",
+                    "--window-size=1100,700", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    width, height, pixels = _png_pixels(shot.read_bytes())
+    assert (width, height) == (1100, 700)
+    row = pixels[height // 2]  # mid-page, inside layer1's unfolded rows
+    step = len(row) // width
+    brightness = sorted(sum(row[x * step:x * step + 3]) / 3 for x in range(10, width // 2))
+    background = brightness[len(brightness) // 2]
+    assert background > 200 if scheme == "light" else background < 60, background
+    text = [b for b in brightness if abs(b - background) > 100]  # glyphs in a contrasting colour
+    assert text
