@@ -9,7 +9,8 @@
 # Default mode: creates .venv if missing, installs every package at the version pinned in
 # constraints.txt (pip, setuptools and wheel included, so the build of specdsl itself is
 # pinned too: --no-build-isolation), removes anything the lock does not name, checks the result
-# with `pip check`, then runs ruff and pytest. Both always run; the script exits 1 if either fails.
+# with `pip check`, then runs ruff, mypy (scripts/typecheck.py, configured in pyproject.toml) and
+# pytest. All three always run; the script exits 1 if any fails.
 #
 # Environment: PYTHON (interpreter for a new venv; default python3.11, else python3),
 # SPECDSL_REQUIRE_DOT=1 (fail instead of skipping the diagram rendering tests when Graphviz's
@@ -28,7 +29,7 @@ MODE=locked
 case "${1:-}" in
     --latest) MODE=latest; shift ;;
     --lock) MODE=lock; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
 esac
 
 [ -f "$LOCK" ] || die "$LOCK is missing (regenerate it: bash scripts/test.sh --lock)"
@@ -202,8 +203,13 @@ fi
 STATUS=0
 FAILED=()
 say "ruff ($("$PY" -m ruff --version))"
-if ! "$PY" -m ruff check specdsl backends grammars specs tests benchmarks; then
+if ! "$PY" -m ruff check specdsl backends grammars specs tests benchmarks scripts; then
     STATUS=1; FAILED+=(ruff)
+fi
+# Not plain `mypy`: scripts/typecheck.py checks backends/ under the name it installs as (specdsl.backends).
+say "mypy ($("$PY" -m mypy --version))"
+if ! "$PY" scripts/typecheck.py; then
+    STATUS=1; FAILED+=(mypy)
 fi
 say "pytest ($VENV, Python $("$PY" -c 'import sys; print(sys.version.split()[0])'))"
 if ! "$PY" -m pytest -p no:cacheprovider -rs "$@"; then
@@ -212,6 +218,6 @@ fi
 if [ "$STATUS" -ne 0 ]; then
     printf '\nscripts/test.sh: FAILED: %s (%s)\n' "${FAILED[*]}" "$VENV" >&2
 else
-    printf '\nscripts/test.sh: OK: ruff and pytest passed (%s)\n' "$VENV"
+    printf '\nscripts/test.sh: OK: ruff, mypy and pytest passed (%s)\n' "$VENV"
 fi
 exit "$STATUS"

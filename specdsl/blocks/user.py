@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from specdsl.blocks.base import BlockExpander, Frame
 from specdsl.blocks.registry import BODY_BLOCKS
-from specdsl.errors import did_you_mean, listing
-from specdsl.ir import BlockCall
+from specdsl.errors import Diagnostic, did_you_mean, listing
+from specdsl.ir import BlockCall, Node
 from specdsl.schema.params import KIND_TEXT, TYPES, fits
 from specdsl.schema.validation import show_value
 from specdsl.source import PathKey
@@ -28,6 +28,9 @@ class CallingExpander(BlockExpander, Protocol):
     estimating: set[str]
     block_sizes: dict[tuple[str, int], int]
     estimate_cut: bool
+    nodes: list[Node]
+    size: int
+    diags: list[Diagnostic]
 
 
 MAX_BLOCK_DEPTH = 32
@@ -60,7 +63,7 @@ def call(ex: CallingExpander, spec: LayerSpec, src: PathKey, out: str, inputs: t
         return None
     memo = getattr(ex, "memo", None)  # a sweep's (specdsl.blocks.memo): this call expanded before
     key = memo.key(ex, name, env, inputs, frame) if memo is not None else None
-    if key is not None:
+    if memo is not None and key is not None:
         replayed = memo.replay(ex, key, inputs, out)
         if replayed is not None:
             return replayed
@@ -80,7 +83,7 @@ def call(ex: CallingExpander, spec: LayerSpec, src: PathKey, out: str, inputs: t
     if y is not None:
         types = {p: d if isinstance(d, str) and d in TYPES else type(d).__name__ for p, d in block.params.items()}
         ex.calls[out] = BlockCall(name, dict(env), types, tuple(block.inputs), inputs, y)
-        if key is not None:
+        if memo is not None and key is not None:
             memo.record(ex, key, *marks, inputs, out, y)
     return y
 

@@ -13,7 +13,7 @@ import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from specdsl.search.where import Expression, parse
 
@@ -43,7 +43,7 @@ class Goal:
     expr: Expression | None  # None: the training function's metric
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Literal["maximize", "minimize"]:
         return "maximize" if self.maximise else "minimize"
 
     def value(self, c: Candidate) -> float:
@@ -116,4 +116,4 @@ def load_function(spec: str) -> TrainFn:
     function = getattr(importlib.import_module(module), name, None)
     if not callable(function):
         raise ValueError(f"module '{module}' has no function '{name}'")
-    return function  # type: ignore[no-any-return]
+    return function

@@ -11,7 +11,7 @@ attributes beside its metric, so the study doubles as a table of the design spac
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from specdsl.search.candidate import METRIC, Candidate, Family, TrainFn
 from specdsl.search.space import Axis, Range, typed_space
@@ -38,7 +38,8 @@ def constraints(trial: Any) -> Sequence[float]:
 
 def optuna_objective(family: str | Family, train_fn: TrainFn, space: Mapping[str, Axis], *,
                      where: str | None = None, objectives: Sequence[str] = (f"{METRIC}:max",),
-                     variant: str | None = None, built: list[Candidate] | None = None) -> tuple[Any, Any, list[str]]:
+                     variant: str | None = None, built: list[Candidate] | None = None
+                     ) -> tuple[Any, Any, list[Literal["maximize", "minimize"]]]:
     """(objective, constraints_func, directions) for ``optuna.create_study(directions=...,
     sampler=TPESampler(constraints_func=...))``; constraints_func is None with Optuna 5, whose trials
     carry their constraints (``Trial.set_constraint``) for every sampler that reads them.

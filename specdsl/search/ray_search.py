@@ -63,12 +63,15 @@ def run_ray(family: str, train_fn: TrainFn, space: Mapping[str, Axis], *, trials
         num_samples=trials, search_alg=tune.search.BasicVariantGenerator(random_state=seed), reuse_actors=True))
     results = tuner.fit()
     points = []
-    for result in results:
+    for i in range(len(results)):  # a ResultGrid has __getitem__ and __len__, not __iter__
+        result = results[i]
         m = result.metrics or {}
         figures = {k[4:]: v for k, v in m.items() if k.startswith("fig_")}
         if METRIC in m:
             figures[METRIC] = m[METRIC]
-        values = {name: result.config[name] for name in space}
+        config = result.config
+        assert config is not None  # Tune keeps every trial's parameters
+        values = {name: config[name] for name in space}
         points.append(Point(values, figures, error=None if result.error is None else str(result.error),
                             feasible=bool(m.get("feasible")) and METRIC in m))
     names = [*fam.params, METRIC]

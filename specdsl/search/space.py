@@ -190,8 +190,8 @@ def family(source: str) -> dict[str, Any]:
     hit = _zoo_variant(source)
     file, text = (hit[0], hit[1]) if hit else read_source(source)
     data, _ = read_data(text, file)
-    declared = data.get("params") if isinstance(data, dict) and isinstance(data.get("params"), dict) else {}
-    variants = data.get("variants") if isinstance(data, dict) and isinstance(data.get("variants"), dict) else {}
+    declared = p if isinstance(data, dict) and isinstance(p := data.get("params"), dict) else {}
+    variants = v if isinstance(data, dict) and isinstance(v := data.get("variants"), dict) else {}
     params = {name: {"kind": kind_of_decl(decl), "default": None if decl in TYPES else decl}
               for name, decl in declared.items()}
     return {"file": file, "params": params, "variants": variants}
