@@ -90,7 +90,8 @@ def test_classifier_heads(models) -> None:
 
 
 def test_input_override_keeps_params_of_adaptive_models() -> None:
-    m = specdsl.load("alexnet", input=(3, 299, 299))
+    m = specdsl.load("alexnet", input=(3, 299, 299), warn=False)
+    assert [d.code for d in m.warnings] == ["W301", "W301"]  # 299 leaves a row unread at two poolings
     assert m.graph.input_shape == (3, 299, 299)
     assert m.shape("features") == (256, 8, 8)
     assert m.totals.params == 61_100_840
@@ -132,11 +133,17 @@ def test_unknown_zoo_name_suggests_the_closest() -> None:
     assert diag.hint == "did you mean 'vgg16'?"
 
 
+# The zoo's only warnings: SqueezeNet's stems are torchvision's, which leave the last row and column of a
+# 224 x 224 input unread (W301 is right; the published architecture is kept).
+KNOWN_WARNINGS = {"squeezenet": ["W301"], "squeezenet1_0": ["W301"], "squeezenet1_1": ["W301"]}
+
+
 @pytest.mark.parametrize("name", zoo.all_names())
 def test_every_zoo_model_checks_cleanly(name: str) -> None:
-    m = specdsl.load(name)
+    m = specdsl.load(name, warn=False)  # the warnings are asserted here, not left to the test run's output
     assert m.name
     assert not any(d.is_error for d in m.diagnostics)
+    assert [d.code for d in m.warnings] == KNOWN_WARNINGS.get(name, [])
     assert m.totals.params > 0
     assert all(f.shape is not None for _, f in m.rows())
 
