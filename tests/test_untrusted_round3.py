@@ -336,3 +336,52 @@ def test_a_position_alignment_is_bounded_before_its_table_is_built() -> None:
     with pytest.raises(specdsl.SpecError, match="15,996,000 pairs"):
         match(slots, tensors, True, "position")
     assert time.perf_counter() - start < 0.5
+
+
+# -- no command writes over a file it reads, whatever the command and the spelling ---------------
+
+def _spelled(tmp_path, target, spelling: str, name: str) -> str:
+    import os
+
+    if spelling == "same":
+        return str(target)
+    if spelling == "relative":
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        return f"./sub/../{target.name}"
+    link = tmp_path / name
+    (os.symlink if spelling == "symlink" else os.link)(target, link)
+    return name
+
+
+@pytest.mark.parametrize("spelling", ["same", "relative", "symlink", "hardlink"])
+@pytest.mark.parametrize("command", ["convert", "diagram", "export-onnx-weights", "export-safetensors-weights",
+                                     "export-onnx-spec", "build-spec", "search-study"])
+def test_no_command_writes_over_a_file_it_reads(command: str, spelling: str, tmp_path, monkeypatch, capsys) -> None:
+    from specdsl.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "m.cnn"
+    spec.write_text("model m\ninput [3, 8, 8]\nlayers {\n  conv(4, k=1)\n}\n", encoding="utf-8")
+    weights = tmp_path / "w.onnx"
+    if command.startswith("export-") and "weights" in command:
+        weights = tmp_path / ("w.safetensors" if "safetensors" in command else "w.onnx")
+        weights.write_bytes(b"not really weights")
+    read = weights if "weights" in command else spec
+    if spelling in ("same", "relative") and command in ("diagram", "export-onnx-spec", "build-spec"):
+        pytest.skip("the output's suffix (.svg, .onnx, .py) cannot spell the spec's own name")
+    ext = {"convert": ".cnn", "diagram": ".dot", "build-spec": ".py", "search-study": ".db"}.get(
+        command, ".safetensors" if "safetensors" in command else ".onnx")
+    out = _spelled(tmp_path, read, spelling, "out" + ext)
+    argv = {
+        "convert": ["convert", "m.cnn", "--to", "dsl", "-o", out],
+        "diagram": ["diagram", "m.cnn", "-o", out],
+        "export-onnx-weights": ["export", "m.cnn", "--weights", str(weights), "-o", out],
+        "export-safetensors-weights": ["export", "m.cnn", "--weights", str(weights), "-o", out],
+        "export-onnx-spec": ["export", "m.cnn", "-o", out],
+        "build-spec": ["build", "m.cnn", "-o", out],
+        "search-study": ["search", "m.cnn", "--train", "x:y", "--study", f"sqlite:///{out}"],
+    }[command]
+    before = read.read_bytes()
+    assert main(argv) == 2
+    assert "which this command reads" in capsys.readouterr().err
+    assert read.read_bytes() == before

@@ -42,8 +42,11 @@ def register(sub: Any) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from specdsl.cli.files import refuse_input
     from specdsl.search.candidate import METRIC, load_function
 
+    if args.study and args.study.startswith("sqlite:///"):  # the one storage that is a local file
+        refuse_input(args.study[len("sqlite:///"):], [args.spec, args.train.partition(":")[0]], "search")
     try:
         train = load_function(args.train)
     except (ValueError, ImportError) as exc:

@@ -157,6 +157,10 @@ def _values_of(op: str, arg: str, dsl: bool) -> list[Item]:
 # `{` opening a DSL body) gets nothing.
 _TRIGGERED = {"@": {"ref"}, "(": {"arg"}, ",": {"arg", "ref"}, "=": {"value"}, ">": {"op", "block", "user_block"},
               "{": {"arg"}, "[": {"ref"}, ":": {"value"}}
+# Completion answers at once, from the text: beyond these sizes it answers nothing rather than stall
+# the server (the patterns that find the open call scan back from every position of the line).
+MAX_LINE = 1_000
+MAX_TEXT = 1 << 20
 DSL_TRIGGERS = ("@", "(", ",", "=", ">")
 YAML_TRIGGERS = ("{", ",", "[", ":")
 
@@ -171,6 +175,8 @@ def complete(text: str, line: int, col: int, dsl: bool, yaml_names: Callable[[in
     lines = text.split("\n")
     current = lines[line - 1] if 0 < line <= len(lines) else ""
     before_line = current[:col - 1]
+    if len(before_line) > MAX_LINE or len(text) > MAX_TEXT:
+        return []  # no hand-written layer is this long; the patterns below would cost O(n^2) on it
     if in_comment_or_string(before_line, dsl):
         return []
     if dsl:

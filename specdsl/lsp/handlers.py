@@ -110,7 +110,9 @@ _TRIGGERS = sorted(set(complete.DSL_TRIGGERS) | set(complete.YAML_TRIGGERS))
 def completion(ls: SpecServer, params: T.CompletionParams) -> T.CompletionList:
     """Answered at once from the text (no analysis): see specdsl.lsp.complete."""
     uri = params.text_document.uri
-    doc = ls.workspace.get_text_document(uri)
+    doc = ls.document(uri)  # only a document the client opened: never a file read from disk
+    if doc is None:
+        return T.CompletionList(False, [])
     lines = doc.source.split("\n")
     line, col = convert.from_position(lines, params.position, ls.encoding)
     dsl = ls.file_of(uri, doc.language_id).endswith(".cnn")

@@ -78,7 +78,10 @@ class Tracker:
 
 class SpecServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("specdsl", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental)
+        from specdsl.lsp.protocol import SpecProtocol
+
+        super().__init__("specdsl", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental,
+                         protocol_cls=SpecProtocol)
         self.docs: dict[str, Tracker] = {}
 
     @property
@@ -93,10 +96,15 @@ class SpecServer(LanguageServer):
         return path
 
     def document(self, uri: str) -> Any:
+        """The open document at ``uri``, or None: only documents the client opened are served (pygls's
+        get_text_document would read any other URI from disk: /dev/zero, a FIFO, a file outside the workspace)."""
+        from urllib.parse import unquote
+
         try:
-            return self.workspace.get_text_document(uri)
-        except Exception:  # closed, or never opened
+            docs = self.workspace.text_documents
+        except Exception:  # before initialize: no workspace yet
             return None
+        return docs.get(uri) or docs.get(unquote(uri))
 
     # -- analysis ----------------------------------------------------------------------
 
