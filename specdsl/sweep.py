@@ -22,7 +22,7 @@ from specdsl.blocks.memo import CallMemo
 from specdsl.budgets import DEFAULT as DEFAULT_BUDGETS
 from specdsl.budgets import Budgets
 from specdsl.errors import Diagnostic, SpecError
-from specdsl.passes.analysis import Analysis, analyze
+from specdsl.passes.analysis import Analysis, FigureCache, analyze
 from specdsl.passes.receptive import local_field, sees_global
 from specdsl.schema.document import validate_document
 from specdsl.schema.params import ParamChoice
@@ -184,16 +184,17 @@ def train_peak(graph: Any, analysis: Analysis, call: TrainPeak) -> int:
 
 def evaluate(data: Any, smap: Any, variant: str | None, values: dict[str, Any], batch: int,
              input: tuple[int, ...] | None, budgets: Budgets, calls: Sequence[TrainPeak],
-             memo: CallMemo | None = None) -> Point | list[Diagnostic]:
+             memo: CallMemo | None = None, cache: FigureCache | None = None) -> Point | list[Diagnostic]:
     """One point from the parsed spec: its figures, or the diagnostics that rejected it (``memo``: the
-    sweep's block calls, replayed where a point repeats one)."""
+    sweep's block calls, replayed where a point repeats one; ``cache``: their nodes' figures)."""
     try:
         spec = validate_document(data, smap, ParamChoice(variant, values))
         if input is not None:
             spec.input = tuple(input)
         graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth,
                                                 memo=memo)
-        analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs, warnings=False)  # errors reject a point
+        # Errors reject a point; warnings are not read.
+        analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs, warnings=False, cache=cache)
     except SpecError as exc:
         return list(exc.diagnostics)
     errors = [d for d in analysis.diagnostics if d.is_error]
@@ -252,6 +253,7 @@ class _Job:
     calls: tuple[TrainPeak, ...] = ()
     # A block call's expansion is a function of its block, arguments and inputs: shared by the points.
     memo: CallMemo = field(default_factory=CallMemo, compare=False)
+    figures: FigureCache = field(default_factory=dict, compare=False)  # a replayed node's, analysed once
 
     def run(self, points: Sequence[dict[str, Any]]) -> list[Outcome]:
         # A sampler over value lists draws the same point again: its figures are computed once.
@@ -267,7 +269,7 @@ class _Job:
 
     def point(self, values: dict[str, Any]) -> Outcome:
         return evaluate(self.data, self.smap, self.variant, values, self.batch, self.input, self.budgets, self.calls,
-                        self.memo)
+                        self.memo, self.figures)
 
 
 # Below this many points a sweep takes tens of milliseconds: starting processes would cost more.

@@ -253,3 +253,98 @@ def test_a_replayed_graph_is_the_expanded_graph(family: str, first: dict, second
     graph(first, memo)
     assert memo.entries
     assert graph(second, memo) == graph(second, None)
+
+
+def _load_figures(source: str, values: dict, where_peak: bool) -> tuple[dict, str | None]:
+    """A point's figures the long way: specdsl.load (no memo, no cache), or its first error's code."""
+    from specdsl.sweep import point_figures, train_peak
+
+    try:
+        m = specdsl.load(source, params=values, warn=False)
+    except SpecError as exc:
+        return {}, exc.errors[0].code
+    figures = point_figures(m.analysis, len(m.graph.nodes))
+    if where_peak:
+        call = objectives_of(["train_peak(batch=8)"], list(values))[0].expr.calls[0]
+        figures[call.name] = train_peak(m.graph, m.analysis, call)
+    return figures, None
+
+
+# A block whose drop rate is its only use of `i` and `q` (keyed by p's class), one whose `i` also sets
+# a width (keyed by value), one whose p reads a repeat's copy number (never keyed by class).
+TOY = """model toy(q=0.1, n=2)
+input [3, 16, 16]
+block drop_only(c: int, i: int) {
+    conv(c, k=3, pad=1) -> relu
+    dropout(q * i)
+}
+block drop_and_width(c: int, i: int) {
+    conv(c * (1 + i % 2), k=1) -> relu
+    stochastic_depth(q * i, mode=row)
+}
+block copies(c: int) {
+    conv(c, k=1) -> dropout(q * j) x(n, j)
+}
+layers {
+    drop_only(8, i=0)
+    drop_only(8, i=1) x(3)
+    drop_and_width(8, i=1)
+    drop_and_width(8, i=2)
+    drop_and_width(8, i=3)
+    copies(8) x(2)
+    gap
+    linear(10)
+}
+"""
+
+
+@pytest.mark.parametrize(("source", "axes"), [
+    ("efficientnet", {"width": [1.0, 1.1], "depth": [1.0, 1.2, 1.6], "resolution": [224, 240],
+                      "sd": [0.0, 0.2, 5.0]}),
+    ("resnet", {"n1": [1, 2], "n2": [1, 3], "n3": [2, 5]}),
+    (TOY, {"q": [0.0, 0.1, 0.3, 0.5, 1.0, 2.0], "n": [1, 3]}),
+])
+def test_every_point_has_the_figures_load_gives(source: str, axes: dict) -> None:
+    """The sweep's memo (dropout p keyed by class) and figure cache change no figure of any point, the
+    training peak (which reads p == 0) included; a point whose p leaves [0, 1] is rejected as load rejects it."""
+    points = sweep(source, axes, where="train_peak(batch=8) > 0", jobs=1)
+    assert any(p.ok for p in points)
+    for p in points:
+        figures, code = _load_figures(source, p.values, True)
+        if code is not None:
+            assert p.error is not None and p.error.startswith(code), (p.values, p.error, code)
+        else:
+            assert p.error is None and p.figures == figures, p.values
+
+
+def test_mbconv_calls_replay_across_their_block_index() -> None:
+    """EfficientNet's MBConv reads its index `i` (and `depth`) only in its stochastic depth's p."""
+    from specdsl.blocks import memo as memo_module
+
+    replayed: list[str] = []
+    original = memo_module.CallMemo.replay
+
+    def counting(self, ex, key, *args):
+        found = original(self, ex, key, *args)
+        if found is not None:
+            replayed.append(key[0])
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(memo_module.CallMemo, "replay", counting)
+        sweep("efficientnet", {"depth": [1.0, 1.2]}, jobs=1)
+    assert replayed.count("mbconv") >= 10
+
+
+def test_what_a_block_reads_only_in_a_drop_rate() -> None:
+    from specdsl.api import read_data, read_source
+    from specdsl.blocks.memo import CallMemo
+    from specdsl.schema.document import validate_document
+    from specdsl.schema.params import ParamChoice
+
+    data, smap = read_data(*reversed(read_source(TOY)))
+    blocks = validate_document(data, smap, ParamChoice(None, {})).blocks
+    memo = CallMemo()
+    assert memo._reads(blocks, "drop_only").neutral == {"q", "i"}
+    assert memo._reads(blocks, "drop_and_width").neutral == {"q"}  # i also sets a width
+    assert memo._reads(blocks, "copies").neutral == frozenset()  # p reads the copy number j

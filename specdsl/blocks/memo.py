@@ -20,7 +20,7 @@ node keeps the first call's ``p``, as it keeps its notes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from specdsl.blocks.expr import ExprError, evaluate, identifiers
@@ -39,7 +39,7 @@ class _Reads:
 
     keyed: frozenset[str]
     neutral: frozenset[str] = frozenset()
-    drops: tuple[str, ...] = ()
+    drops: tuple[tuple[str, tuple[str, ...]], ...] = ()  # with the names each reads
 
 
 def _names(text: str) -> list[str]:
@@ -73,6 +73,8 @@ class _Recorded:
     shapes: tuple[Any, ...]
     size: int  # what the nodes count against max_nodes
     output: int  # position of the call's result among the nodes
+    # The nodes' receptive fields per inputs' fields (with their types: a GatedRF equals its tuple).
+    rfs: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
 
 
 def _rf_kind(rf: Any) -> Any:
@@ -92,6 +94,7 @@ class CallMemo:
         # MBConv numbers its blocks for the drop rate) stops being recorded, which would only cost time.
         self.recorded: dict[str, int] = {}
         self.replayed: dict[str, int] = {}
+        self.p_classes: dict[tuple[str, tuple[Any, ...]], Any] = {}  # (p's text, its names' values) -> class
 
     def key(self, ex: Any, name: str, env: Mapping[str, Any], inputs: tuple[int, ...], frame: Any) -> Any:
         if self.recorded.get(name, 0) >= GIVE_UP and not self.replayed.get(name):
@@ -99,7 +102,7 @@ class CallMemo:
         model = ex.spec.params
         read = self._reads(ex.spec.blocks, name)
         try:
-            drops = self._drops(read, model, env)
+            drops = self._drops(read, model, env) if read.drops else ()
             args = tuple((k, type(v), v) for k, v in env.items() if k not in read.neutral)
             params = tuple((k, type(model[k]), model[k]) for k in sorted(read.keyed) if k in model and k not in env)
             ins = tuple((ex.shapes[i].shape, _rf_kind(ex.rfs[i])) for i in inputs)
@@ -109,12 +112,15 @@ class CallMemo:
             return None  # an unhashable value (a list argument), a p that does not evaluate here: expand as usual
         return key
 
-    @staticmethod
-    def _drops(read: _Reads, model: Mapping[str, Any], env: Mapping[str, Any]) -> tuple[Any, ...]:
-        if not read.drops:
-            return ()
-        scope = {**model, **env}
-        return tuple(_p_class(evaluate(text, scope)) for text in read.drops)
+    def _drops(self, read: _Reads, model: Mapping[str, Any], env: Mapping[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for text, names in read.drops:
+            values = tuple(env[n] if n in env else model.get(n) for n in names)
+            found = self.p_classes.get((text, values))
+            if found is None:
+                found = self.p_classes[text, values] = _p_class(evaluate(text, {**model, **env}))
+            out.append(found)
+        return tuple(out)
 
     def _reads(self, blocks: Mapping[str, Any], name: str) -> _Reads:
         if name not in self.reads:
@@ -143,9 +149,11 @@ class CallMemo:
                     stack.extend((x, True) for x in item)  # a body's layers (or strings)
                 elif isinstance(item, str):
                     keyed.update(_names(item))
-            neutral = frozenset(in_p - keyed) if not bound & in_p else frozenset()
-            self.reads[name] = _Reads(frozenset(keyed), neutral,
-                                      tuple(p for p in drops if neutral.intersection(_names(p))))
+            if bound & in_p:
+                keyed |= in_p  # every name keyed by value
+            neutral = frozenset(in_p - keyed)
+            self.reads[name] = _Reads(frozenset(keyed), neutral, tuple(
+                (p, tuple(dict.fromkeys(_names(p)))) for p in drops if neutral.intersection(_names(p))))
         return self.reads[name]
 
     def replay(self, ex: Any, key: Any, inputs: tuple[int, ...], out: str) -> int | None:
@@ -157,12 +165,20 @@ class CallMemo:
         self.replayed[name] = self.replayed.get(name, 0) + 1
         base = len(ex.nodes)
         ex.size += rec.size
+        nodes = ex.nodes
         for k, (op, args, ins, suffix, name, loc, arg_locs, frozen, init, notes) in enumerate(rec.nodes):
             mapped = tuple(inputs[i] if i >= 0 else base + (-i - 1) for i in ins)
-            node = Node(base + k, op, args, mapped, out + suffix, name, loc, arg_locs, frozen, init, notes)
-            ex.nodes.append(node)
-            ex.shapes.append(rec.shapes[k])
-            ex.rfs.append(node_rf(node, rec.shapes[k], ex.rfs))  # fields follow the inputs' (not keyed)
+            nodes.append(Node(base + k, op, args, mapped, out + suffix, name, loc, arg_locs, frozen, init, notes))
+        ex.shapes.extend(rec.shapes)
+        # Fields follow the inputs' (not keyed): computed once per inputs' fields.
+        fields = tuple((type(rf), rf) for rf in (ex.rfs[i] for i in inputs))
+        known = rec.rfs.get(fields)
+        if known is None:
+            for k in range(base, len(nodes)):
+                ex.rfs.append(node_rf(nodes[k], ex.shapes[k], ex.rfs))
+            rec.rfs[fields] = tuple(ex.rfs[base:])
+        else:
+            ex.rfs.extend(known)
         return base + rec.output
 
     def record(self, ex: Any, key: Any, start: int, size_before: int, diags_before: int,

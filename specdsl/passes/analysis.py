@@ -13,12 +13,18 @@ from specdsl.ir import Graph
 from specdsl.ops.rule import RF
 from specdsl.passes.alignment import misaligned
 from specdsl.passes.diagnostics import dedupe, located
-from specdsl.passes.figures import NodeFigures, Totals, node_figures, totals
+from specdsl.passes.figures import NodeFigures, Totals, figures_of, node_figures, totals
 from specdsl.passes.layout import linear_on_spatial_axes
 from specdsl.passes.receptive import receptive_fields
 from specdsl.passes.shapes import NodeShape, infer_shapes
 
-__all__ = ["Analysis", "NodeFigures", "Totals", "analyze"]
+__all__ = ["Analysis", "FigureCache", "NodeFigures", "Totals", "analyze"]
+
+# A sweep's node figures by shape-pass result, kept beside the result itself (so its id stays its own):
+# a NodeShape is shared between graphs only by the sweep's memo (specdsl.blocks.memo), which replays it
+# for the same op, arguments and inputs' shapes, so a replayed node's figures but its receptive
+# field (which follows its inputs') are the first's.
+FigureCache = dict[int, tuple[NodeShape, str, bool, NodeFigures]]
 
 
 @dataclass
@@ -29,19 +35,20 @@ class Analysis:
 
 
 def analyze(graph: Graph, batch: int = 1, shapes: list[NodeShape] | None = None,
-            rfs: list[RF] | None = None, warnings: bool = True) -> Analysis:
+            rfs: list[RF] | None = None, warnings: bool = True, cache: FigureCache | None = None) -> Analysis:
     """Every node's figures, the totals and the diagnostics.
 
     ``shapes`` and ``rfs``: the shape and receptive-field passes' results for this graph (the
     expander's, as it built it); without them those passes run here first. ``warnings=False``
-    skips the passes that only warn (alignment, layout): a sweep keeps errors alone.
+    skips the passes that only warn (alignment, layout): a sweep keeps errors alone, and passes a
+    ``cache`` its points share.
     """
     if shapes is None:
         shapes = infer_shapes(graph)
         rfs = None
     if rfs is None:
         rfs = receptive_fields(graph, shapes)
-    figures = node_figures(graph, shapes, rfs)
+    figures = node_figures(graph, shapes, rfs) if cache is None else _figures(graph, shapes, rfs, cache)
     found = misaligned(graph, figures) if warnings else {}
     diags: list[Diagnostic] = []
     for node, s in zip(graph.nodes, shapes):
@@ -57,3 +64,18 @@ def analyze(graph: Graph, batch: int = 1, shapes: list[NodeShape] | None = None,
                                  f"{len(shapes[index].parts or ())} parts; each output is one tensor",
                                  "end with one part (`@s.0`) or merge the parts (`[@s.0, @s.1] -> concat`)", None))
     return Analysis(figures, totals(graph, figures, batch), dedupe(diags))
+
+
+def _figures(graph: Graph, shapes: list[NodeShape], rfs: list[RF], cache: FigureCache) -> list[NodeFigures]:
+    out = []
+    for node, s, rf in zip(graph.nodes, shapes, rfs, strict=True):
+        hit = cache.get(id(s))
+        if hit is not None and hit[0] is s and hit[1] == node.op and hit[2] == node.frozen:
+            f = hit[3]
+            out.append(NodeFigures(f.shape, f.attrs, f.weights, f.trainable, f.frozen, f.buffers, f.int64_buffers,
+                                   f.macs, f.extra_ops, rf, f.failed))
+            continue
+        f = figures_of(node, s, rf, shapes)
+        cache[id(s)] = (s, node.op, node.frozen, f)
+        out.append(f)
+    return out

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from specdsl.ir import DTYPES, Graph
+from specdsl.ir import DTYPES, Graph, Node
 from specdsl.ops import OPS
 from specdsl.ops.rule import RF, Shape, TensorSpec, Trait, numel
 from specdsl.passes.shapes import NodeShape
@@ -55,39 +55,39 @@ class Totals:
 
 def node_figures(graph: Graph, shapes: Sequence[NodeShape], rfs: Sequence[RF]) -> list[NodeFigures]:
     """Every node's figures from the shape and receptive-field passes' results (one per node, same order)."""
-    figures: list[NodeFigures] = []
-    for node, s, rf in zip(graph.nodes, shapes, rfs, strict=True):
-        shape = s.shape
-        if shape is None:
-            figures.append(NodeFigures(failed=s.failed))
-            continue
-        if node.is_input:
-            figures.append(NodeFigures(shape, rf=rf))
-            continue
-        rule = OPS[node.op]
-        attrs = s.attrs
-        # A node whose shape was inferred has inputs whose shapes were.
-        in_shapes = cast(list[Shape], [shapes[i].shape for i in node.inputs])
-        weights = rule.weights(attrs)
-        trainable = buffers = int64_buffers = 0
-        for w in weights:
-            if w.role == "parameter":
-                trainable += w.numel
-            elif w.role == "buffer":
-                buffers += w.numel
-                if w.dtype == "int64":
-                    int64_buffers += w.numel
-        figures.append(NodeFigures(
-            shape, attrs, weights,
-            trainable=0 if node.frozen else trainable,
-            frozen=trainable if node.frozen else 0,
-            buffers=buffers,
-            int64_buffers=int64_buffers,
-            macs=rule.macs(attrs, in_shapes, shape),
-            extra_ops=rule.extra(attrs, in_shapes, shape),
-            rf=rf,
-        ))
-    return figures
+    return [figures_of(node, s, rf, shapes) for node, s, rf in zip(graph.nodes, shapes, rfs, strict=True)]
+
+
+def figures_of(node: Node, s: NodeShape, rf: RF, shapes: Sequence[NodeShape]) -> NodeFigures:
+    """One node's figures (``shapes``: every node's, for its inputs')."""
+    shape = s.shape
+    if shape is None:
+        return NodeFigures(failed=s.failed)
+    if node.is_input:
+        return NodeFigures(shape, rf=rf)
+    rule = OPS[node.op]
+    attrs = s.attrs
+    # A node whose shape was inferred has inputs whose shapes were.
+    in_shapes = cast(list[Shape], [shapes[i].shape for i in node.inputs])
+    weights = rule.weights(attrs)
+    trainable = buffers = int64_buffers = 0
+    for w in weights:
+        if w.role == "parameter":
+            trainable += w.numel
+        elif w.role == "buffer":
+            buffers += w.numel
+            if w.dtype == "int64":
+                int64_buffers += w.numel
+    return NodeFigures(
+        shape, attrs, weights,
+        trainable=0 if node.frozen else trainable,
+        frozen=trainable if node.frozen else 0,
+        buffers=buffers,
+        int64_buffers=int64_buffers,
+        macs=rule.macs(attrs, in_shapes, shape),
+        extra_ops=rule.extra(attrs, in_shapes, shape),
+        rf=rf,
+    )
 
 
 def totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
