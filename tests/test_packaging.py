@@ -118,4 +118,10 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     zoo = _run([specdsl, "zoo"], cwd=tmp_path)
     listed = set(zoo.stdout.split())
     assert listed >= ZOO, zoo.stdout
+    # The README's quick start installs no extra: a command that needs one says which, with exit 1.
+    for command, extra in ((["run", "lenet5"], "torch"), (["diff", "lenet5"], "torch"),
+                           (["export", "lenet5", "-o", "m.onnx"], "onnx")):
+        needs = subprocess.run([str(specdsl), *command], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                               timeout=120, check=False)
+        assert needs.returncode == 1 and f"  pip install 'specdsl[{extra}]'\n" in needs.stderr, needs.stderr
     assert listed >= {Path(f).stem for f in _shipped(ROOT / "specs") if f.endswith((".yaml", ".cnn"))}, zoo.stdout
