@@ -214,13 +214,22 @@ def pareto(points: list[Point], objectives: Sequence[Objective] | None = None) -
     """The points, each marked whether it is on the Pareto front (among the feasible points that load)."""
     goals = list(objectives) if objectives is not None else objectives_of(None)
     keys = {id(p): tuple(g.key(p) for g in goals) for p in points if p.ok and p.feasible}
-    good = list(keys.items())
-    out = []
-    for p in points:
-        key = keys.get(id(p))
-        front = key is not None and not any(_dominates(k, key) for q, k in good if q != id(p))
-        out.append(replace(p, pareto=front))
-    return out
+    front = _front(keys)
+    return [replace(p, pareto=id(p) in front) for p in points]
+
+
+def _front(keys: dict[int, tuple[float, ...]]) -> set[int]:
+    """The ids whose key no other key dominates. A key dominates only keys after it in lexicographic
+    order, and one dominated by any key is dominated by one on the front: so each key, in that order, is
+    compared with the front found so far. (A NaN orders nothing: then every pair is compared.)"""
+    items = list(keys.items())
+    if any(x != x for _, key in items for x in key):
+        return {i for i, key in items if not any(_dominates(k, key) for j, k in items if j != i)}
+    front: list[tuple[int, tuple[float, ...]]] = []
+    for i, key in sorted(items, key=lambda item: item[1]):
+        if not any(_dominates(k, key) for _, k in front):
+            front.append((i, key))
+    return {i for i, _ in front}
 
 
 def best(points: Sequence[Point], k: int, objectives: Sequence[Objective] | None = None) -> list[Point]:

@@ -348,3 +348,19 @@ def test_what_a_block_reads_only_in_a_drop_rate() -> None:
     assert memo._reads(blocks, "drop_only").neutral == {"q", "i"}
     assert memo._reads(blocks, "drop_and_width").neutral == {"q"}  # i also sets a width
     assert memo._reads(blocks, "copies").neutral == frozenset()  # p reads the copy number j
+
+
+def test_the_front_is_the_set_no_key_dominates() -> None:
+    """_front (sorted, compared with the front so far) against every pair compared, ties and NaN included."""
+    import random
+
+    from specdsl.sweep import _dominates, _front
+
+    rng = random.Random(28)
+    for trial in range(300):
+        dims = rng.randint(1, 4)
+        keys = {i: tuple(float(rng.randint(0, 4)) for _ in range(dims)) for i in range(rng.randint(0, 30))}
+        if trial % 10 == 0 and keys:
+            keys[0] = (float("nan"),) * dims
+        brute = {i for i, key in keys.items() if not any(_dominates(k, key) for j, k in keys.items() if j != i)}
+        assert _front(keys) == brute, keys

@@ -69,7 +69,7 @@ def _p_class(p: Any) -> Any:
 
 @dataclass(frozen=True)
 class _Recorded:
-    nodes: tuple[tuple[Any, ...], ...]  # per node: op, args, inputs (>= 0: call input k; < 0: new node), suffix...
+    nodes: tuple[tuple[Any, ...], ...]  # per node: op, args, inputs (call input k, or new node k - inputs), ...
     shapes: tuple[Any, ...]
     size: int  # what the nodes count against max_nodes
     output: int  # position of the call's result among the nodes
@@ -166,9 +166,10 @@ class CallMemo:
         base = len(ex.nodes)
         ex.size += rec.size
         nodes = ex.nodes
-        for k, (op, args, ins, suffix, name, loc, arg_locs, frozen, init, notes) in enumerate(rec.nodes):
-            mapped = tuple(inputs[i] if i >= 0 else base + (-i - 1) for i in ins)
-            nodes.append(Node(base + k, op, args, mapped, out + suffix, name, loc, arg_locs, frozen, init, notes))
+        where = [*inputs, *range(base, base + len(rec.nodes))].__getitem__  # what the recorded inputs become
+        for k, (op, args, ins, suffix, name, loc, arg_locs, frozen, init, notes) in enumerate(rec.nodes, base):
+            nodes.append(Node(k, op, args, tuple(map(where, ins)), out + suffix, name, loc, arg_locs, frozen, init,
+                              notes))
         ex.shapes.extend(rec.shapes)
         # Fields follow the inputs' (not keyed): computed once per inputs' fields.
         fields = tuple((type(rf), rf) for rf in (ex.rfs[i] for i in inputs))
@@ -191,7 +192,7 @@ class CallMemo:
             ins = []
             for i in node.inputs:
                 if i >= start:
-                    ins.append(-(i - start) - 1)
+                    ins.append(len(inputs) + i - start)
                 elif i in inputs:
                     ins.append(inputs.index(i))
                 else:

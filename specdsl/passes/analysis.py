@@ -72,8 +72,10 @@ def _figures(graph: Graph, shapes: list[NodeShape], rfs: list[RF], cache: Figure
         hit = cache.get(id(s))
         if hit is not None and hit[0] is s and hit[1] == node.op and hit[2] == node.frozen:
             f = hit[3]
-            out.append(NodeFigures(f.shape, f.attrs, f.weights, f.trainable, f.frozen, f.buffers, f.int64_buffers,
-                                   f.macs, f.extra_ops, rf, f.failed))
+            if f.rf is not rf:  # the same fields (from the memo's) share the figures, never changed after
+                f = NodeFigures(f.shape, f.attrs, f.weights, f.trainable, f.frozen, f.buffers, f.int64_buffers,
+                                f.macs, f.extra_ops, rf, f.failed)
+            out.append(f)
             continue
         f = figures_of(node, s, rf, shapes)
         cache[id(s)] = (s, node.op, node.frozen, f)
