@@ -102,10 +102,10 @@ class Builder:
     def op(self, op_type: str, inputs: Sequence[str], shape: Shape | None, *, name: str | None = None,
            elem: int | None = None, batched: bool = True, needs: str | None = None, out: str | None = None,
            **attrs: Any) -> str:
-        """Add one node; its output's name. ``name``: the spec node's own name (the output a later
-        node reads) when None is not given; a helper's suffix otherwise (``conv1/pad``).
-        ``shape`` excludes the batch axis when ``batched``; ``needs`` names an opset-dependent mode;
-        ``out`` is an output name reserved beforehand (a graph output's)."""
+        """Add one node; its output's name. Without ``name`` the node is the spec node's own (its
+        output is what later nodes read, named after the spec); with one it is a helper, named
+        ``<spec name>/<name>`` (``conv1/pad``). ``shape`` excludes the batch axis when ``batched``;
+        ``needs`` names an opset-dependent mode; ``out`` is a name reserved beforehand (a graph output's)."""
         self.need(needs or op_type)
         if out is None:
             out = self.reserve(self._name if name is None else f"{self._name}/{name}" if self._name else name)

@@ -14,18 +14,13 @@ from typing import Any
 import numpy as np
 
 from specdsl.backends.onnx.builder import Builder
+from specdsl.backends.onnx.helpers import pad, per_channel
 from specdsl.backends.onnx.site import LowerFn, Site
+from specdsl.ops.rule import NODE_ITSELF
 
 # nn.SELU's constants, as PyTorch writes them (ONNX's defaults are their float32 roundings).
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def per_channel(b: Builder, w: str, channels: int, rank: int, name: str) -> str:
-    """A [C] weight shaped (C, 1, ...) to broadcast over (N, C, *spatial)."""
-    if rank == 0:
-        return w
-    return b.unsqueeze(w, list(range(1, rank + 1)), (channels, *(1,) * rank), name=name, batched=False)
 
 
 def affine(b: Builder, s: Site, y: str) -> str:
@@ -271,15 +266,13 @@ def pixel_unshuffle(b: Builder, s: Site) -> str:
 
 
 def pad_op(b: Builder, s: Site) -> str:
-    from specdsl.backends.onnx.layers import pad
-
     a = s.attrs
     return pad(b, s.x, s.in_shape, a.before, a.after, a.mode, a.value, name=None)
 
 
 
 def layer_scale(b: Builder, s: Site) -> str:
-    return b.op("Mul", [s.x, s.w["weight"]], s.shape)
+    return b.op("Mul", [s.x, s.w[NODE_ITSELF]], s.shape)
 
 
 def concat(b: Builder, s: Site) -> str:

@@ -14,20 +14,8 @@ from typing import Any
 import numpy as np
 
 from specdsl.backends.onnx.builder import INT64, Builder
+from specdsl.backends.onnx.helpers import pad, per_channel
 from specdsl.backends.onnx.site import LowerFn, Site
-
-PAD_MODES = {"zeros": "constant", "constant": "constant", "reflect": "reflect", "replicate": "edge",
-             "circular": "wrap"}
-
-
-def pad(b: Builder, x: str, in_shape: Sequence[int], before: Sequence[int], after: Sequence[int], mode: str,
-        value: float = 0.0, name: str | None = "pad") -> str:
-    """ONNX Pad over the spatial axes (``mode`` PyTorch's name); circular needs opset 19's 'wrap'."""
-    onnx_mode = PAD_MODES[mode]
-    shape = (in_shape[0], *(n + p + q for n, p, q in zip(in_shape[1:], before, after, strict=True)))
-    pads = b.ints([0, 0, *before, 0, 0, *after], "pads")
-    ins = [x, pads] + ([b.scalar(value, "value")] if onnx_mode == "constant" else [])
-    return b.op("Pad", ins, shape, name=name, needs=f"Pad:{onnx_mode}", mode=onnx_mode)
 
 
 def conv(b: Builder, s: Site) -> str:
@@ -53,8 +41,6 @@ def deconv(b: Builder, s: Site) -> str:
                     output_padding=list(a.output_padding), **attrs)
     # ONNX Runtime wants output_padding < stride; PyTorch allows up to the dilation. The extra end
     # positions, which no kernel tap reaches, are less end padding, then zeros, then the bias.
-    from specdsl.backends.onnx.elementwise import per_channel
-
     ends = [max(p - o, 0) for p, o in zip(a.padding, a.output_padding, strict=True)]
     extra = [max(o - p, 0) for p, o in zip(a.padding, a.output_padding, strict=True)]
     inner = (s.shape[0], *(n - e for n, e in zip(s.shape[1:], extra, strict=True)))
