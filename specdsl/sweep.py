@@ -33,6 +33,9 @@ __all__ = ["MAX_POINTS", "Objective", "Point", "best", "grid", "objectives_of", 
 
 # Unknown variant or parameter, a value of the wrong kind, a parameter without a value.
 PARAMETER_ERRORS = frozenset({"E360", "E361", "E362", "E363"})
+# The total work of a sweep: nodes expanded over all its points (a point of ~10,000 nodes costs ~0.8 s,
+# so a point count alone allowed hours). About 80 s on one core; the zoo's sweeps need a few percent.
+MAX_SWEEP_NODES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ def sweep(source: Any, axes: Mapping[str, Axis] | None = None, *, points: Sequen
             continue
         error = SpecError(outcome, {file: text})
         first = error.errors[0] if error.errors else None
-        if first is not None and first.code in PARAMETER_ERRORS:
+        if first is not None and (first.code in PARAMETER_ERRORS or first.code == "E367"):
             raise error  # a misspelt parameter or a value of the wrong kind: the grid itself is wrong
         first_error = first_error or error
         out.append(Point(point_values, error=f"{first.code}: {first.message}" if first else "rejected"))
@@ -264,14 +267,21 @@ class _Job:
     memo: CallMemo = field(default_factory=CallMemo, compare=False)
     figures: FigureCache = field(default_factory=dict, compare=False)  # a replayed node's, analysed once
 
-    def run(self, points: Sequence[dict[str, Any]]) -> list[Outcome]:
+    def run(self, points: Sequence[dict[str, Any]], max_nodes: int = MAX_SWEEP_NODES) -> list[Outcome]:
         # A sampler over value lists draws the same point again: its figures are computed once.
         seen: dict[tuple[Any, ...], Outcome] = {}
-        out = []
-        for values in points:
+        out: list[Outcome] = []
+        work = 0  # nodes expanded so far: the sweep's cost, whatever its count of points
+        for done, values in enumerate(points):
             key = tuple((k, type(v), v) for k, v in values.items())
             if key not in seen:
+                # Refused as soon as the points computed so far, at their mean size, project past the budget.
+                if seen and work * len(points) > max_nodes * len(seen):
+                    out += [_over_work(work, done)] * (len(points) - done)
+                    break
                 seen[key] = self.point(values)
+                found = seen[key]
+                work += found.figures.get("nodes", 0) if isinstance(found, Point) else 0
             found = seen[key]
             out.append(replace(found, values=values) if isinstance(found, Point) else found)
         return out
@@ -279,6 +289,14 @@ class _Job:
     def point(self, values: dict[str, Any]) -> Outcome:
         return evaluate(self.data, self.smap, self.variant, values, self.batch, self.input, self.budgets, self.calls,
                         self.memo, self.figures)
+
+
+def _over_work(work: int, done: int) -> list[Diagnostic]:
+    # A worker checks its share against its part of the budget: the message names the sweep's whole budget.
+    return [Diagnostic("error", "E367", f"the sweep would expand to more than {MAX_SWEEP_NODES:,} nodes in all "
+                       f"(its first {done:,} point(s): {work:,} nodes)", None,
+                       hint="sweep fewer points (--sample N) or smaller members; a sweep is budgeted by its total "
+                            "work, about 80 us a node")]
 
 
 # Below this many points a sweep takes tens of milliseconds: starting processes would cost more.
@@ -303,9 +321,9 @@ def _workers(jobs: int | None, points: int) -> int:
     return wanted if wanted > 1 and can_fork else 1
 
 
-def _run_share(share: Sequence[dict[str, Any]]) -> list[Outcome]:
+def _run_share(share: Sequence[dict[str, Any]], max_nodes: int = MAX_SWEEP_NODES) -> list[Outcome]:
     assert _current is not None, "a sweep worker runs only inside sweep()"
-    return _current.run(share)
+    return _current.run(share, max_nodes)
 
 
 def _in_workers(job: _Job, points: list[dict[str, Any]], workers: int) -> list[Outcome]:
@@ -319,7 +337,7 @@ def _in_workers(job: _Job, points: list[dict[str, Any]], workers: int) -> list[O
     _current = job
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = list(pool.map(_run_share, shares))
+            results = list(pool.map(_run_share, shares, [MAX_SWEEP_NODES // workers] * workers))
     except (OSError, ImportError, BrokenProcessPool):
         # No worker could start (no semaphores in a sandbox, no memory to fork) or one died: this
         # process computes the points itself, as with jobs=1.

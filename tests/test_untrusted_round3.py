@@ -385,3 +385,64 @@ def test_no_command_writes_over_a_file_it_reads(command: str, spelling: str, tmp
     assert main(argv) == 2
     assert "which this command reads" in capsys.readouterr().err
     assert read.read_bytes() == before
+
+
+# -- the drawing agrees with the diagram budget; a sweep is budgeted by its total work --------------
+
+def _flat(n: int) -> str:
+    return "model flat\ninput [3, 8, 8]\nlayers {\n" + "".join(
+        "  conv(4, k=1)\n" if i % 2 == 0 else "  relu\n" for i in range(n)) + "}\n"
+
+
+def test_auto_wrap_folds_only_what_graphviz_lays_out_quickly() -> None:
+    import specdsl
+    from specdsl.render.dot import to_dot
+    from specdsl.render.dot_layout import FOLD_MAX_BOXES
+
+    small = to_dot(specdsl.load(_flat(300), warn=False), wrap=None)
+    large = to_dot(specdsl.load(_flat(FOLD_MAX_BOXES + 100), warn=False), wrap=None)
+    assert "cluster_column1" in small and "cluster_column" not in large
+
+
+def test_an_explicit_wrap_of_thousands_of_boxes_is_refused_early(tmp_path, monkeypatch, capsys) -> None:
+    import time
+
+    from specdsl.cli.main import main
+    from specdsl.render import graphviz
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flat.cnn").write_text(_flat(2_990), encoding="utf-8")
+    monkeypatch.setattr(graphviz, "find_dot", lambda: "/usr/bin/dot")
+    start = time.perf_counter()
+    assert main(["diagram", "flat.cnn", "-o", "flat.svg", "--wrap", "4"]) == 2
+    assert "--wrap none" in capsys.readouterr().err and not (tmp_path / "flat.svg").exists()
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.skipif(__import__("shutil").which("dot") is None, reason="Graphviz's dot is not installed")
+def test_a_diagram_at_the_node_budget_draws_within_seconds(tmp_path) -> None:
+    import time
+
+    from specdsl.cli.main import main
+
+    spec = tmp_path / "flat.cnn"
+    spec.write_text(_flat(2_990), encoding="utf-8")
+    start = time.perf_counter()
+    assert main(["diagram", str(spec), "-o", str(tmp_path / "flat.svg")]) == 0
+    assert time.perf_counter() - start < 30  # folded it took 81 s here (dot's timeout is 120 s); one column ~3 s
+
+
+def test_a_sweep_of_large_members_is_refused_by_its_total_work() -> None:
+    import time
+
+    import specdsl
+    from specdsl.sweep import sweep
+
+    text = "model big(n=9000)\ninput [4, 8, 8]\nlayers {\n  conv(4, k=1) x(n)\n}\n"
+    start = time.perf_counter()
+    with pytest.raises(specdsl.SpecError, match="nodes in all") as caught:
+        sweep(text, {"n": list(range(9000, 10000))}, jobs=1)
+    assert "nodes in all" in str(caught.value)
+    assert time.perf_counter() - start < 5
+    small = sweep(text, {"n": [1, 2, 3]}, jobs=1)
+    assert [p.figures["nodes"] for p in small] == [2, 3, 4]

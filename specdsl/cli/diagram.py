@@ -95,6 +95,18 @@ def cmd_diagram(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return EXIT_USAGE
     text = to_dot(model, expand=expand, rankdir=args.rankdir, show=args.show, wrap=args.wrap)
+    if fmt != "dot" and (args.wrap or 1) > 1:
+        import re
+
+        from specdsl.render.dot_layout import FOLD_MAX_BOXES
+
+        statements = re.findall(r"^\s*(\w+) \[", text, re.M)  # node statements: `n12 [label=...]`
+        boxes = sum(1 for name in statements if name not in ("graph", "node", "edge"))
+        if boxes > FOLD_MAX_BOXES:
+            print(f"specdsl diagram: --wrap {args.wrap} folds {boxes:,} boxes into columns, which Graphviz "
+                  f"lays out in minutes (at most {FOLD_MAX_BOXES:,} fold); draw one column (--wrap none), fewer "
+                  "boxes (--expand none), or write DOT text (-o OUT.dot)", file=sys.stderr)
+            return EXIT_USAGE
     try:
         data = text.encode("utf-8") if fmt == "dot" else render(text, fmt, dpi=args.dpi)
     except DotMissing:
