@@ -446,3 +446,36 @@ def test_a_sweep_of_large_members_is_refused_by_its_total_work() -> None:
     assert time.perf_counter() - start < 5
     small = sweep(text, {"n": [1, 2, 3]}, jobs=1)
     assert [p.figures["nodes"] for p in small] == [2, 3, 4]
+
+
+# -- ONNX output names are unique and legal, whatever the spec calls its outputs -------------------
+
+_OUTPUT_NAMES = st.lists(st.sampled_from(["input", "input_1", "relu", "a", "b", "output", "conv", "x", "c1",
+                                          "logits", "relu_1", "b_1"]), min_size=2, max_size=2, unique=True)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(names=_OUTPUT_NAMES)
+def test_onnx_output_names_are_unique_and_the_file_runs(names: list[str]) -> None:
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    import numpy as np
+
+    import specdsl
+    from specdsl.backends.onnx.export import to_onnx
+
+    text = (f"model two\ninput [3, 8, 8]\nlayers {{\n  conv(4, k=1) as a\n  relu as b\n}}\n"
+            f"outputs({names[0]}=@a, {names[1]}=@b)\n")
+    try:
+        model = specdsl.load(text, warn=False)
+    except specdsl.SpecError:
+        return  # a name the language refuses (E380: the model input's own name) never reaches ONNX
+    proto = to_onnx(model)
+    onnx.checker.check_model(proto, full_check=True)
+    outputs = [o.name for o in proto.graph.output]
+    assert len(set(outputs)) == len(outputs) == 2
+    produced = [v for node in proto.graph.node for v in node.output]
+    assert len(set(produced)) == len(produced)  # SSA: each value written once
+    session = ort.InferenceSession(proto.SerializeToString())
+    got = session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, 8, 8), np.float32)})
+    assert [g.shape for g in got] == [(1, 4, 8, 8), (1, 4, 8, 8)]
