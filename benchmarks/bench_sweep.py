@@ -1,15 +1,16 @@
 """Sweep speed: points per second per core on the EfficientNet and ResNet families, this checkout
-beside a baseline commit, in one run.
+beside baseline commits, in one run.
 
-    .venv/bin/python benchmarks/bench_sweep.py [--baseline REV] [--runs 3]
+    .venv/bin/python benchmarks/bench_sweep.py [--baseline REV ...] [--runs 3]
 
-The baseline (default: b448066, the sweep before the design-space search work) is checked out
-into a git worktree under the temporary folder (``git worktree add --detach``; nothing in this
-checkout is touched) and measured in a child process importing that tree; this checkout is
-measured in another child. Both sweep the same spec files (this checkout's ``specs/``) with
-``jobs=1``, so the figure is CPU seconds of one core per point (``time.process_time``), the
-best of ``--runs`` after a warm-up. Each child also prints a digest of every point's parameters,
-MACs and peak memory; the two digests must match (the figures of every point are identical; the
+Each baseline (default: 09ec154, the sweep before issue 28's item 4; b448066, the sweep before the
+design-space search work, no longer reads these specs' quoted names; ``--baseline`` again for more columns) is checked out into a git worktree under the temporary folder (``git
+worktree add --detach``; nothing in this checkout is touched) and measured in a child process
+importing that tree; this checkout is measured in another child, family by family, in turn. All
+sweep the same spec files (this checkout's ``specs/``) with ``jobs=1``, so the figure is CPU
+seconds of one core per point (``time.process_time``), the best of ``--runs`` after a warm-up;
+the speed-up is over the last baseline. Each child also prints a digest of every point's
+parameters, MACs and peak memory; the digests must match (the figures of every point are identical; the
 receptive field is left out, its definition changed: the local field now, not "whole input").
 Target (issue 28): 500 points/s per core.
 """
@@ -25,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINE = "b448066"
+BASELINE = "09ec154"
 TARGET = 500.0
 CASES = {
     # The issue's example, widened: 5 x 5 x 4 = 100 points.
@@ -75,23 +76,27 @@ def measure(tree: Path, spec: Path, axes: dict[str, list[str]], runs: int) -> di
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", default=BASELINE, help=f"the commit to compare with (default {BASELINE})")
+    parser.add_argument("--baseline", action="append", help=f"a commit to compare with (default {BASELINE}); "
+                        "repeat it for more")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    base = worktree(args.baseline)
-    print(f"baseline {args.baseline} in {base}; this checkout {ROOT}; {os.cpu_count()} cores; jobs=1")
-    print(f"{'family':<14}{'points':>7}  {'baseline pts/s':>15}  {'now pts/s':>10}  {'speed-up':>8}  figures")
+    revs = args.baseline or [BASELINE]
+    trees = [worktree(rev) for rev in revs]
+    print(f"baselines {', '.join(f'{r} in {t}' for r, t in zip(revs, trees))}; this checkout {ROOT}; "
+          f"{os.cpu_count()} cores; jobs=1")
+    print(f"{'family':<14}{'points':>7}" + "".join(f"  {r + ' pts/s':>15}" for r in revs)
+          + f"  {'now pts/s':>10}  {'speed-up':>8}  figures")
     missed = False
     for family, axes in CASES.items():
         spec = ROOT / "specs" / f"{family}.cnn"
-        old = measure(base, spec, axes, args.runs)
+        olds = [measure(tree, spec, axes, args.runs) for tree in trees]
         new = measure(ROOT, spec, axes, args.runs)
-        rate_old = int(old["points"]) / float(old["seconds"])  # type: ignore[arg-type]
+        rates = [int(r["points"]) / float(r["seconds"]) for r in olds]  # type: ignore[arg-type]
         rate_new = int(new["points"]) / float(new["seconds"])  # type: ignore[arg-type]
-        same = "identical" if old["digest"] == new["digest"] else "DIFFER"
+        same = "identical" if all(r["digest"] == new["digest"] for r in olds) else "DIFFER"
         missed |= rate_new < TARGET or same != "identical"
-        print(f"{family:<14}{new['points']:>7}  {rate_old:>15.0f}  {rate_new:>10.0f}  {rate_new / rate_old:>7.1f}x  "
-              f"{same}")
+        print(f"{family:<14}{new['points']:>7}" + "".join(f"  {r:>15.0f}" for r in rates)
+              + f"  {rate_new:>10.0f}  {rate_new / rates[-1]:>7.1f}x  {same}")
     print(f"target: {TARGET:.0f} points/s per core — {'missed' if missed else 'met'}")
     return 0
 

@@ -265,7 +265,10 @@ class _Job:
     calls: tuple[TrainPeak, ...] = ()
     # A block call's expansion is a function of its block, arguments and inputs: shared by the points.
     memo: CallMemo = field(default_factory=CallMemo, compare=False)
-    figures: FigureCache = field(default_factory=dict, compare=False)  # a replayed node's, analysed once
+    figures: FigureCache = field(init=False, compare=False)  # a replayed node's, analysed once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "figures", FigureCache(self.memo.shapes))
 
     def run(self, points: Sequence[dict[str, Any]], max_nodes: int = MAX_SWEEP_NODES) -> list[Outcome]:
         # A sampler over value lists draws the same point again: its figures are computed once.

@@ -1,7 +1,8 @@
 """A sweep's memo of user-block calls: a call with the same block, arguments, model parameters read,
 inputs' shapes and nesting expands to the same nodes, so the nodes and shapes of its first expansion
-are replayed (re-indexed, re-pathed, their receptive fields recomputed from the new inputs') instead
-of expanded again.
+are replayed (re-indexed, re-pathed, their receptive fields recomputed from the new inputs', once per
+inputs' fields) instead of expanded again. The replayed nodes share their shape-pass results with the
+first call's, which is how the sweep's ``specdsl.passes.analysis.FigureCache`` finds their figures.
 
 Only ``specdsl.sweep`` passes one (``expand_with_shapes(..., memo=CallMemo())``): a replayed call
 adds its nodes to the graph, but not the `while expanding` notes of the new call site (its nodes
@@ -91,10 +92,11 @@ class CallMemo:
         self.entries: dict[Any, _Recorded | None] = {}
         self.reads: dict[str, _Reads] = {}  # block -> identifiers written anywhere in it (nested blocks too)
         # Per block, calls recorded and calls replayed: a block whose every call differs (EfficientNet's
-        # MBConv numbers its blocks for the drop rate) stops being recorded, which would only cost time.
+        # rows, one per stage and point) stops being recorded, which would only cost time.
         self.recorded: dict[str, int] = {}
         self.replayed: dict[str, int] = {}
         self.p_classes: dict[tuple[str, tuple[Any, ...]], Any] = {}  # (p's text, its names' values) -> class
+        self.shapes: set[int] = set()  # ids of the shape-pass results the entries hold (and so keep alive)
 
     def key(self, ex: Any, name: str, env: Mapping[str, Any], inputs: tuple[int, ...], frame: Any) -> Any:
         if self.recorded.get(name, 0) >= GIVE_UP and not self.replayed.get(name):
@@ -202,3 +204,4 @@ class CallMemo:
             nodes.append((node.op, node.args, tuple(ins), node.path[len(out):], node.name, node.loc, node.arg_locs,
                           node.frozen, node.init, node.notes))
         self.entries[key] = _Recorded(tuple(nodes), tuple(ex.shapes[start:]), ex.size - size_before, y - start)
+        self.shapes.update(map(id, ex.shapes[start:]))

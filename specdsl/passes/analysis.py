@@ -6,7 +6,8 @@ shape diagnostics, then its alignment warning, in topological order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Container
+from dataclasses import dataclass, field
 
 from specdsl.errors import Diagnostic
 from specdsl.ir import Graph
@@ -20,11 +21,15 @@ from specdsl.passes.shapes import NodeShape, infer_shapes
 
 __all__ = ["Analysis", "FigureCache", "NodeFigures", "Totals", "analyze"]
 
-# A sweep's node figures by shape-pass result, kept beside the result itself (so its id stays its own):
-# a NodeShape is shared between graphs only by the sweep's memo (specdsl.blocks.memo), which replays it
-# for the same op, arguments and inputs' shapes, so a replayed node's figures but its receptive
-# field (which follows its inputs') are the first's.
-FigureCache = dict[int, tuple[NodeShape, str, bool, NodeFigures]]
+@dataclass
+class FigureCache:
+    """A sweep's node figures by shape-pass result. A NodeShape is shared between graphs only by the
+    sweep's memo (specdsl.blocks.memo), which replays it for the same op, arguments and inputs' shapes,
+    so a replayed node's figures but its receptive field (which follows its inputs') are the first's.
+    Only the results in ``shared`` (ids of those the memo holds, so no id is reused) are kept."""
+
+    shared: Container[int]
+    figures: dict[int, tuple[NodeShape, str, bool, NodeFigures]] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,7 +74,7 @@ def analyze(graph: Graph, batch: int = 1, shapes: list[NodeShape] | None = None,
 def _figures(graph: Graph, shapes: list[NodeShape], rfs: list[RF], cache: FigureCache) -> list[NodeFigures]:
     out = []
     for node, s, rf in zip(graph.nodes, shapes, rfs, strict=True):
-        hit = cache.get(id(s))
+        hit = cache.figures.get(id(s))
         if hit is not None and hit[0] is s and hit[1] == node.op and hit[2] == node.frozen:
             f = hit[3]
             if f.rf is not rf:  # the same fields (from the memo's) share the figures, never changed after
@@ -78,6 +83,7 @@ def _figures(graph: Graph, shapes: list[NodeShape], rfs: list[RF], cache: Figure
             out.append(f)
             continue
         f = figures_of(node, s, rf, shapes)
-        cache[id(s)] = (s, node.op, node.frozen, f)
+        if id(s) in cache.shared:
+            cache.figures[id(s)] = (s, node.op, node.frozen, f)
         out.append(f)
     return out
