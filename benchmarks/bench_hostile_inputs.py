@@ -7,6 +7,7 @@ a warm-up load) and prints each against its budget:
 
     .venv/bin/python benchmarks/bench_hostile_inputs.py [--runs 5] [--check] [-k SUBSTRING]
     .venv/bin/python benchmarks/bench_hostile_inputs.py --commands [--check]   # worst case per command
+    .venv/bin/python benchmarks/bench_hostile_inputs.py --surfaces [--check]   # issue 30: weights, LSP, ...
 
 The figure compared with the budget is the best (minimum) of --runs runs, as the alias-bomb test
 used to do; the median is printed beside it. Each run's outcome is checked too (the error code the
@@ -240,6 +241,120 @@ def command_main(only: str, check: bool) -> int:
     return 1 if (check and bad) else 0
 
 
+# -- issue 30: the new surfaces (weights, expressions, ONNX, sweeps, diagrams), whole processes ------------
+
+SURFACE_BUDGETS = {"check": (2.0, 300), "lsp": (2.0, 300), "diff": (15.0, 600), "export": (15.0, 600),
+                   "build": (15.0, 600), "sweep": (5.0, 300), "diagram": (10.0, 300)}  # (s, MiB)
+
+
+def _surface_inputs(tmp: Path) -> dict[str, str]:
+    import io
+    import zipfile
+
+    import numpy as np
+
+    (tmp / "round.cnn").write_text("model m\ninput [3, 8, 8]\nlayers {\n  conv(round(4, -1000000000000), k=1)\n}\n")
+    (tmp / "digits.yaml").write_text("model: m\ninput: [3, 8, 8]\nblocks:\n  b:\n    params: {c: int}\n    layers:\n"
+                                     f"      - conv: {{out: \"c + {'9' * 5001}\", k: 1}}\nlayers:\n  - relu\n")
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f4", "fortran_order": False, "shape": (3 * 10**8,)})
+    with zipfile.ZipFile(tmp / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as z, \
+            z.open("c1.weight.npy", "w", force_zip64=True) as f:
+        f.write(head.getvalue())
+        for _ in range(72):
+            f.write(bytes(1 << 24))
+    os.mkfifo(tmp / "fifo")
+    (tmp / "two.cnn").write_text("model two\ninput [3, 8, 8]\nlayers {\n  conv(4, k=1) as a\n  relu as b\n}\n"
+                                 "outputs(input=@a, relu=@b)\n")
+    (tmp / "big.cnn").write_text("model big(n=9000)\ninput [4, 8, 8]\nlayers {\n  conv(4, k=1) x(n)\n}\n")
+    (tmp / "flat.cnn").write_text("model flat\ninput [3, 8, 8]\nlayers {\n" + "".join(
+        "  conv(4, k=1)\n" if i % 2 == 0 else "  relu\n" for i in range(2_990)) + "}\n")
+    return {"tmp": str(tmp)}
+
+
+SURFACE_CASES = [  # (command, label, arguments; {tmp} is the scratch folder), expected exit status
+    ("check", "round(4, -10**12)", "check {tmp}/round.cnn", 1),
+    ("check", "5,001-digit literal", "check {tmp}/digits.yaml", 0),
+    ("diff", "1 MB deflate bomb", "diff lenet5 --weights {tmp}/bomb.npz", 1),
+    ("diff", "FIFO as --weights", "diff lenet5 --weights {tmp}/fifo", 1),
+    ("diff", "/dev/zero --weights", "diff lenet5 --weights /dev/zero", 1),
+    ("export", "FIFO as --weights", "export lenet5 --weights {tmp}/fifo -o {tmp}/m.onnx", 1),
+    ("export", "--batch 10**12", "export lenet5 --batch 1000000000000 --verify -o {tmp}/m.onnx", 2),
+    ("export", "--opset 1", "export lenet5 --opset 1 -o {tmp}/m.onnx", 2),
+    ("export", "outputs(input=, relu=)", "export {tmp}/two.cnn -o {tmp}/two.onnx", 0),
+    ("build", "-o its own spec (link)", "build {tmp}/two.cnn -o {tmp}/link.py", 2),
+    ("sweep", "1,000 points x 9,000 nodes", "sweep {tmp}/big.cnn --param n=9000..9999", 1),
+    ("diagram", "2,990 boxes, svg", "diagram {tmp}/flat.cnn -o {tmp}/flat.svg", 0),
+]
+
+
+def _lsp_cases(tmp: Path) -> list[tuple[str, float, int | None]]:
+    """(label, seconds, error code or None) per request to one `specdsl lsp` process; then its peak RSS."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from test_lsp_untrusted import Raw, _pos
+
+    client = Raw()
+    rows: list[tuple[str, float, int | None]] = []
+
+    def timed(label: str, method: str, params: Any) -> None:
+        start = time.perf_counter()
+        answer = client.request(method, params, 30) or {}
+        rows.append((label, time.perf_counter() - start, answer.get("error", {}).get("code")))
+
+    try:
+        timed("before initialize (+ start)", "textDocument/hover", _pos(0, 0))
+        client.initialize()
+        line = "  " + "a" * 30_000 + "!("
+        client.open("file:///w/a.cnn", f"model m\ninput [3, 8, 8]\nlayers {{\n{line}\n}}\n")
+        timed("completion, 30 KB line", "textDocument/completion", _pos(3, len(line)))
+        timed("hover, line -1", "textDocument/hover", _pos(-1, 0))
+        timed("definition file:///dev/zero", "textDocument/definition", _pos(0, 0, "file:///dev/zero"))
+        os.mkfifo(tmp / "lsp-fifo.cnn")
+        timed("completion on a FIFO's URI", "textDocument/completion", _pos(0, 0, f"file://{tmp}/lsp-fifo.cnn"))
+        start = time.perf_counter()
+        client.open("file:///w/big.cnn", "model m\ninput [4, 8, 8]\nlayers {\n  conv(4, k=1) x100000\n}\n")
+        client.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                    and m["params"]["uri"] == "file:///w/big.cnn", 30)
+        rows.append(("100,000-node document", time.perf_counter() - start, None))
+        with open(f"/proc/{client.proc.pid}/status") as fh:
+            peak = next(int(x.split()[1]) / 1024 for x in fh if x.startswith("VmHWM"))
+        rows.append(("server peak RSS (MiB)", peak, None))
+    finally:
+        client.close()
+    return rows
+
+
+def surfaces_main(check: bool) -> int:
+    load_avg = os.getloadavg() if hasattr(os, "getloadavg") else None
+    print(f"{os.cpu_count()} cores; load average {', '.join(f'{x:.2f}' for x in load_avg) if load_avg else 'n/a'}; "
+          "issue 30's surfaces, whole `specdsl` processes")
+    print(f"{'command':<8} {'input':<28} {'wall':>7} {'peak RSS':>9}  exit  budget")
+    bad = 0
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        _surface_inputs(tmp)
+        os.symlink(tmp / "two.cnn", tmp / "link.py")
+        for command, label, line, expected in SURFACE_CASES:
+            argv = line.replace("{tmp}", folder).split()
+            start = time.perf_counter()
+            with open(os.devnull, "wb") as null:
+                child = subprocess.Popen([sys.executable, "-m", "specdsl", *argv], stdout=null, stderr=null)
+                _, status, usage = os.wait4(child.pid, 0)
+            wall, rss, code = time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+            limit_s, limit_mib = SURFACE_BUDGETS[command]
+            over = wall > limit_s or rss > limit_mib or code != expected
+            bad += over
+            print(f"{command:<8} {label:<28} {wall:6.2f}s {rss:6.0f}MiB  {code:>4}  {limit_s:g} s, {limit_mib} MiB"
+                  + ("  OVER/WRONG" if over else ""))
+        for label, value, err in _lsp_cases(tmp):
+            peak = label.startswith("server peak")
+            over = value > (300 if peak else 2.0)
+            bad += over
+            shown = f"{value:6.0f}MiB" if peak else f"{value:6.2f}s" + (f"  error {err}" if err else "")
+            print(f"{'lsp':<8} {label:<28} {shown}" + ("  OVER" if over else ""))
+    return 1 if (check and bad) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="runs per case (the best is compared; default 5)")
@@ -248,7 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--commands", action="store_true",
                     help="instead: the worst case of each command at its default budgets (whole processes, "
                          "time and peak memory; `check` must stay within 2 s and 1 GiB)")
+    ap.add_argument("--surfaces", action="store_true",
+                    help="instead: issue 30's surfaces (weights, expressions, ONNX, sweeps, diagrams, the language "
+                         "server), whole processes, time and peak memory against each command's budget")
     args = ap.parse_args(argv)
+    if args.surfaces:
+        return surfaces_main(args.check)
     if args.commands:
         return command_main(args.only, args.check)
 
