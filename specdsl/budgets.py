@@ -74,9 +74,10 @@ DEFAULT = Budgets()
 
 # Commands whose work grows faster than `check`'s: building a module allocates every parameter (4 bytes
 # each), running one holds activations at the command's batch, emitting Python costs about 1 ms per node
-# and Graphviz's layout grows faster than the graph. 10**9 parameters (4 GiB) admits torchvision's largest model, regnet_y_128gf (645 M). run and diff pick a
-# smaller input when a spec's own is over max_activations (cli.report.load_runnable); build and export
-# allocate no activations (their --verify runs at batch 1 or 2), so they keep check's activation budget.
+# and Graphviz's layout grows faster than the graph. 10**9 parameters (4 GiB) admits torchvision's
+# largest model, regnet_y_128gf (645 M). run and diff pick a smaller input when a spec's own is over
+# max_activations (cli.report.load_runnable); build and export allocate no activations (their --verify
+# runs at batch 1 or 2), so they keep check's activation budget.
 _TORCH = replace(DEFAULT, max_nodes=5_000, max_params=10**9, max_activations=2 * 10**8)
 _EMIT = replace(_TORCH, max_activations=DEFAULT.max_activations)
 COMMAND_DEFAULTS: dict[str, Budgets] = {
