@@ -28,7 +28,7 @@ block unit(c: int) {
 }
 
 layers {
-    conv(make_divisible(32 * width, 8), k=3, stride=2) -> relu
+    conv(make_divisible(32 * width, 8), k=3, stride=2, pad=1) -> relu
     unit(make_divisible(64 * width, 8)) x(depth + 1)
     gap -> linear(classes)
 }
