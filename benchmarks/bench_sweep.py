@@ -3,15 +3,16 @@ beside baseline commits, in one run.
 
     .venv/bin/python benchmarks/bench_sweep.py [--baseline REV ...] [--runs 3]
 
-Each baseline (default: 09ec154, the sweep before issue 28's item 4; b448066, the sweep before the
-design-space search work, no longer reads these specs' quoted names; ``--baseline`` again for more columns) is checked out into a git worktree under the temporary folder (``git
-worktree add --detach``; nothing in this checkout is touched) and measured in a child process
-importing that tree; this checkout is measured in another child, family by family, in turn. All
-sweep the same spec files (this checkout's ``specs/``) with ``jobs=1``, so the figure is CPU
-seconds of one core per point (``time.process_time``), the best of ``--runs`` after a warm-up;
-the speed-up is over the last baseline. Each child also prints a digest of every point's
-parameters, MACs and peak memory; the digests must match (the figures of every point are identical; the
-receptive field is left out, its definition changed: the local field now, not "whole input").
+Each baseline (default: 09ec154, the sweep before issue 28's item 4; b448066, the sweep before
+the design-space search work, no longer reads these specs' quoted names; ``--baseline`` again
+for more columns) is checked out into a git worktree under the temporary folder (``git worktree
+add --detach``; nothing in this checkout is touched) and measured in a child process importing
+that tree; this checkout is measured in another child, family by family, in turn. All sweep the
+same spec files (this checkout's ``specs/``) with ``jobs=1``, so the figure is CPU seconds of
+one core per point (``time.process_time``), the best of ``--runs`` after a warm-up; the speed-up
+is over the last baseline. Each child also prints a digest of every point's parameters, MACs and
+peak memory; the digests must match (the figures of every point are identical; the receptive
+field is left out, its definition changed: the local field now, not "whole input").
 Target (issue 28): 500 points/s per core.
 """
 
