@@ -28,7 +28,8 @@ LAYERS: list[set[str]] = [
     {"specdsl.render"},
     {"specdsl.blocks", "specdsl.frontend", "specdsl.schema"},
     {"specdsl.passes"},
-    {"specdsl.ir", "specdsl.ops", "specdsl.backends.naming", "specdsl.backends.weights_match", "specdsl.errors",
+    {"specdsl.ir", "specdsl.ops", "specdsl.backends.naming", "specdsl.backends.weights_match",
+     "specdsl.backends.weights_file", "specdsl.errors",
      "specdsl.source", "specdsl.budgets", "specdsl.atomic", "specdsl.catalog", "specdsl.zoo", "specdsl.version"},
 ]
 LAYER_OF = {package: i for i, layer in enumerate(LAYERS) for package in layer}
