@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from specdsl.ir import module_name
-from specdsl.ops.rule import TensorSpec
+from specdsl.ops.rule import NODE_ITSELF, TensorSpec
 
 if TYPE_CHECKING:
     from specdsl.ir import Node
@@ -26,7 +26,27 @@ def module_path(spec_path: str) -> str:
 
 
 def param_key(spec_path: str, name: str) -> str:
-    return f"{module_path(spec_path)}.{name}"
+    """A tensor's state_dict key: ``layer1.0.conv1.weight``, or the node's own path for a parameter
+    of its container named by the node (TensorSpec.of_container: ``features.1.0.layer_scale``)."""
+    return f"{module_path(spec_path)}.{name}" if name != NODE_ITSELF else module_path(spec_path)
+
+
+def state_dict_order(tensors: Sequence[tuple[str, str]]) -> list[int]:
+    """Positions of ``tensors`` ((node module path, TensorSpec name), in node order) in PyTorch's
+    state_dict order: a module's own tensors, then its children's, each child where it first comes. So a
+    node's own parameter (TensorSpec.of_container) leads its siblings, as its container's parameter."""
+    tree: dict[str, Any] = {"": []}  # "" holds a module's own tensors (no module name is empty)
+    for k, (path, name) in enumerate(tensors):
+        owner = path.rpartition(".")[0] if name == NODE_ITSELF else path
+        cursor = tree
+        for part in owner.split(".") if owner else ():
+            cursor = cursor.setdefault(part, {"": []})
+        cursor[""].append(k)
+
+    def walk(t: dict[str, Any]) -> list[int]:
+        return [*t[""], *(k for key, child in t.items() if key for k in walk(child))]
+
+    return walk(tree)
 
 
 # -- initialisation, shared by to_torch and the emitted file -------------------------

@@ -17,7 +17,13 @@ import pytest
 import specdsl
 from specdsl.backends.torch import lowerings
 from specdsl.backends.torch.emit import emit
-from specdsl.backends.torch.lowerings import LOWERINGS, FunctionLowering, ModuleLowering, lowering_for
+from specdsl.backends.torch.lowerings import (
+    LOWERINGS,
+    FunctionLowering,
+    ModuleLowering,
+    ParameterLowering,
+    lowering_for,
+)
 from specdsl.backends.torch.source_expr import SourceExpr, as_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +45,18 @@ layers:
 
 def test_torch_lowering_entries_are_modules_or_functions() -> None:
     for op, entry in LOWERINGS.items():
-        assert isinstance(entry, (ModuleLowering, FunctionLowering)), op
+        assert isinstance(entry, (ModuleLowering, FunctionLowering, ParameterLowering)), op
+
+
+def test_parameter_lowerings_are_the_ops_whose_tensor_is_the_node_itself() -> None:
+    """A ParameterLowering (a parameter of the node's container) exactly where the op rule says its one
+    tensor is the node itself (TensorSpec.of_container): the one place every backend asks."""
+    model = specdsl.load("convnext_tiny")
+    for node in model.graph.nodes[1:]:
+        weights = model.analysis.figures[node.index].weights
+        own = any(w.of_container for w in weights)
+        assert isinstance(LOWERINGS[node.op], ParameterLowering) == own, node.op
+        assert not own or len(weights) == 1
 
 
 def test_function_lowerings_render_their_source() -> None:

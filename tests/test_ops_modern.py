@@ -56,7 +56,8 @@ def test_channel_norm_has_weight_and_bias_per_channel(h) -> None:
                                             ((8, 3, 3, 3), (8, 1, 1, 1))])
 def test_layer_scale_is_one_gamma_per_channel(h, inp: tuple[int, ...], shape: tuple[int, ...]) -> None:
     f = h.last({"layer_scale": 1e-6}, input=inp)
-    assert [(w.name, w.shape) for w in f.weights] == [("weight", shape)]
+    # The node itself: a parameter of its container under the node's name (torchvision's CNBlock.layer_scale).
+    assert [(w.name, w.shape, w.of_container) for w in f.weights] == [("", shape, True)]
     assert f.params == inp[0] and f.macs == 0
 
 

@@ -233,5 +233,5 @@ def test_emitted_file_carries_the_helper_classes_verbatim() -> None:
     model = specdsl.load(spec_text({"local": {"out": 4, "k": 3}}, {"permute": [0, 2, 3, 1]}, {"permute": [0, 3, 1, 2]},
                                    "channel_norm", "layer_scale", {"drop_path": 0.1}, input=(3, 6, 6)))
     source = emit(model)
-    for name in ("LocallyConnected", "Permute", "ChannelNorm", "LayerScale", "StochasticDepth"):
+    for name in ("LocallyConnected", "Permute", "ChannelNorm", "StochasticDepth"):
         assert f"\n\n\n{classes[name]}\n\n\n" in source, name

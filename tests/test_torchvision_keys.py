@@ -23,9 +23,7 @@ from specdsl.errors import SpecError
 REFERENCE = Path(__file__).parent / "reference" / "torchvision_cnns.json"
 
 # Zoo models whose module names are not torchvision's yet (they load with match="position").
-NOT_YET_CONVERTED = frozenset({
-    "convnext_base", "convnext_large", "convnext_small", "convnext_tiny",
-})
+NOT_YET_CONVERTED: frozenset[str] = frozenset()
 
 
 @cache

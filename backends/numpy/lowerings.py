@@ -65,6 +65,7 @@ from specdsl.backends.numpy.kernels_modern import (
     selu,
 )
 from specdsl.ops.registry import OpTable
+from specdsl.ops.rule import NODE_ITSELF
 
 Array = np.ndarray
 Shape = tuple[int, ...]
@@ -302,7 +303,7 @@ def _channel_norm(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
 
 
 def _layer_scale(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
-    gamma = w["weight"]
+    gamma = w[NODE_ITSELF]
     return lambda ins, ctx: ins[0] * gamma
 
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from specdsl.backends.naming import param_key
+from specdsl.backends.naming import module_path, param_key, state_dict_order
 from specdsl.backends.weights_match import MatchMode
+from specdsl.ops.rule import NODE_ITSELF
 
 Params = dict[str, np.ndarray]
 
@@ -29,15 +30,14 @@ def as_model(source: Any) -> Any:
 
 
 def weight_shapes(model: Any) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Every parameter and buffer the model owns: key -> (shape, 'float' | 'int64'), in node order.
+    """Every parameter and buffer the model owns: key -> (shape, 'float' | 'int64'), in state_dict order.
 
-    The keys and shapes are those of the PyTorch backend's ``state_dict``; both come from the op rules.
+    The keys, shapes and order are those of the PyTorch backend's ``state_dict``; they come from the op rules.
     """
-    out: dict[str, tuple[tuple[int, ...], str]] = {}
-    for node in model.graph.nodes:
-        for w in model.analysis.figures[node.index].weights:
-            out[param_key(node.path, w.name)] = (w.shape, "int64" if w.dtype == "int64" else "float")
-    return out
+    tensors = [(node, w) for node in model.graph.nodes for w in model.analysis.figures[node.index].weights]
+    order = state_dict_order([(module_path(node.path), w.name) for node, w in tensors])
+    return {param_key(node.path, w.name): (w.shape, "int64" if w.dtype == "int64" else "float")
+            for node, w in (tensors[k] for k in order)}
 
 
 def random_weights(model: Any, seed: int = 0, dtype: str | np.dtype = "float64") -> Params:
@@ -63,7 +63,7 @@ def random_weights(model: Any, seed: int = 0, dtype: str | np.dtype = "float64")
         if spec.fan_in is not None:
             bound = math.sqrt(6.0 / max(spec.fan_in, 1.0))
             low, high = -bound, bound
-        elif spec.name == "weight":
+        elif spec.name in ("weight", NODE_ITSELF):  # a scale (a norm's, a layer scale)
             low, high = 0.5, 1.0
         elif spec.name == "running_var":
             low, high = 0.5, 1.5

@@ -112,7 +112,8 @@ def spec_slots(module: nn.Module, model: Model) -> list[Slot]:
     owners = {module_path(node.path): node for node in model.graph.nodes if not node.is_input}
     slots = []
     for key, value in module.state_dict().items():
-        prefix = key.rsplit(".", 1)[0]
+        # The key itself: a node's own parameter (TensorSpec.of_container, `features.1.0.layer_scale`).
+        prefix = key
         node = owners.get(prefix)
         while node is None and "." in prefix:
             prefix = prefix.rsplit(".", 1)[0]

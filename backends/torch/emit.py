@@ -25,12 +25,14 @@ from specdsl.backends.torch.emit_plan import BlockClassPlan, Instance
 from specdsl.backends.torch.emit_text import (
     IDENT,
     RESERVED,
+    ParameterSource,
     access,
     attribute_lines,
     emitted_class_name,
     init_lines,
     init_loop,
     inside,
+    parameter_access,
     place,
     registration_order,
     reuse_dead_names,
@@ -42,8 +44,6 @@ from specdsl.backends.torch.helper_source import helper_sources
 from specdsl.backends.torch.lowerings import fractal_sampling
 from specdsl.backends.torch.safety import check as check_source
 from specdsl.ir import Node
-from specdsl.ops import OPS
-from specdsl.ops.rule import Trait
 
 
 def _var(node: Node, used: set[str]) -> str:
@@ -137,6 +137,7 @@ def _init_method(plan: BlockClassPlan, instance_of: dict[int, Instance], tree: d
     entries: list[tuple[str, str, list[InitCall]]] = []
     frozen: list[str] = []
     placed: set[str] = set()
+    loopable = True
     for node in plan.graph.nodes[1:]:
         weights = figs[node.index].weights
         if node.index in instance_of:
@@ -154,24 +155,30 @@ def _init_method(plan: BlockClassPlan, instance_of: dict[int, Instance], tree: d
         ctor = plan.ctors.get(node.index)
         if ctor is None:
             continue
+        own = node.index in plan.parameters  # the node is a parameter of its container
+        if own:
+            module = parameter_access(module_path(node.path))
         if node.index not in instance_of:
-            place(tree, module_path(node.path), ctor.render(), first=OPS[node.op].has(Trait.LEADS_ITS_BLOCK))
+            place(tree, module_path(node.path), ParameterSource(ctor.render()) if own else ctor.render())
         inits += init_lines(node, weights, module)
-        entries.append((module_path(node.path), ctor.name, init_calls(node, weights)))
+        if own and init_calls(node, weights):
+            loopable = False  # the class loop of reset_parameters meets modules, not parameters
+        elif not own:
+            entries.append((module_path(node.path), ctor.name, init_calls(node, weights)))
         if node.frozen and any(w.role == "parameter" for w in weights):
-            frozen.append(module)
+            frozen.append(f"[{module}]" if own else f"{module}.parameters()")
     out = ["    def __init__(self) -> None:", "        super().__init__()"]
     if plan.fractal_path:
         out.append("        self.fractal_path = FractalPath()")
     out += attribute_lines(tree)
     if inits:
         out.append("        self.reset_parameters()")
-    for module in frozen:
-        out.append(f"        for p in {module}.parameters():")
+    for params in frozen:
+        out.append(f"        for p in {params}:")
         out.append("            p.requires_grad_(False)")
     if inits:
         loop = init_loop(entries, registration_order([path for path, _, _ in entries]),
-                         "\n".join(helper_sources(plan.helpers)))
+                         "\n".join(helper_sources(plan.helpers))) if loopable else None
         if loop is not None and len(loop) < len(inits):
             inits = loop
         out += ["", "    def reset_parameters(self) -> None:"]
@@ -213,7 +220,9 @@ def _forward_method(plan: BlockClassPlan, instance_of: dict[int, Instance]) -> l
         var = _var(node, used)
         names[node.index] = var
         comment = shape_comment(figs[node.index].shape)
-        if node.index in plan.ctors:
+        if node.index in plan.parameters:
+            expr = plan.parameters[node.index].source(ins[0], parameter_access(module_path(node.path)))
+        elif node.index in plan.ctors:
             expr = f"{access(module_path(node.path))}({', '.join(ins)})"
         else:
             # No submodule names the node here: the comment does, for whoever reads a traceback.

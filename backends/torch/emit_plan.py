@@ -25,9 +25,11 @@ from specdsl.backends.torch.emit_calls import (
 )
 from specdsl.backends.torch.emit_text import (
     ModuleTree,
+    ParameterSource,
     access,
     attribute_lines,
     emitted_class_name,
+    parameter_access,
     place,
     reuse_dead_names,
     safe_ident,
@@ -36,7 +38,7 @@ from specdsl.backends.torch.emit_text import (
     with_indices,
 )
 from specdsl.backends.torch.helper_source import helper_names
-from specdsl.backends.torch.lowerings import Ctor, FunctionLowering, ModuleLowering, lowering_for
+from specdsl.backends.torch.lowerings import Ctor, FunctionLowering, ModuleLowering, ParameterLowering, lowering_for
 from specdsl.ir import Node
 from specdsl.ops import OPS
 from specdsl.ops.rule import Trait
@@ -71,15 +73,20 @@ class BlockClassPlan:
         self.graph = model.graph
         self.figs = model.analysis.figures
         inplace = inplace_activations(model.graph)
-        self.ctors: dict[int, Ctor] = {}  # node index -> its module's constructor (module lowerings only)
+        # Node index -> its module's constructor, or its own parameter's (module and parameter lowerings).
+        self.ctors: dict[int, Ctor] = {}
         self.functions: dict[int, FunctionLowering] = {}
+        self.parameters: dict[int, ParameterLowering] = {}  # nodes that are a parameter of their container
         for node in self.graph.nodes[1:]:
             lowering = lowering_for(node.op)
-            if isinstance(lowering, ModuleLowering):
+            if isinstance(lowering, (ModuleLowering, ParameterLowering)):
                 in_shape = self.figs[node.inputs[0]].shape
                 assert in_shape is not None
                 attrs = self.figs[node.index].attrs
-                self.ctors[node.index] = lowering.ctor(attrs, len(in_shape) - 1, node.index in inplace)
+                make = lowering.ctor if isinstance(lowering, ModuleLowering) else lowering.tensor
+                self.ctors[node.index] = make(attrs, len(in_shape) - 1, node.index in inplace)
+                if isinstance(lowering, ParameterLowering):
+                    self.parameters[node.index] = lowering
             else:
                 self.functions[node.index] = lowering
         # Classes of modules.py the file needs, and whether a shared FractalPath is passed around.
@@ -324,11 +331,13 @@ class BlockClassPlan:
             exprs = self._ctor_exprs(draft, ctor, member_nodes, in_chans[0] if in_chans else None, rel)
             if exprs is None:
                 return False
-            place(draft.tree, rel, ctor.render(exprs), first=OPS[node.op].has(Trait.LEADS_ITS_BLOCK))
+            parameter = self.parameters.get(node.index)
+            place(draft.tree, rel, ctor.render(exprs) if parameter is None else ParameterSource(ctor.render(exprs)))
             if ctor.channels_out:
                 out_slot = ctor.channels_out[0]
                 out_chans = exprs.get(out_slot, repr(dict(ctor.slots())[out_slot]))
-            call = f"{access(rel)}({', '.join(ins)})"
+            call = f"{access(rel)}({', '.join(ins)})" if parameter is None \
+                else parameter.source(ins[0], parameter_access(rel))
         if out_chans is None and not says_channels and in_chans and OPS[node.op].has(Trait.KEEPS_CHANNELS):
             out_chans = in_chans[0]
         if out_chans is not None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from specdsl.backends.naming import InitCall, class_name, init_calls
 from specdsl.backends.torch.helper_source import helper_names
 from specdsl.backends.torch.safety import DENIED_ATTRS
+from specdsl.ops.rule import NODE_ITSELF
 
 if TYPE_CHECKING:
     from specdsl.ir import Node
@@ -21,6 +22,12 @@ RESERVED = {"self", "torch", "nn", "x", "super", "print", "input"}
 
 # A module tree: attribute name -> constructor source, or a nested tree (an nn.ModuleDict).
 ModuleTree = dict[str, Any]
+
+
+class ParameterSource(str):
+    """The source of a node's own parameter (TensorSpec.of_container, ``nn.Parameter(...)``) in a module
+    tree: registered on its container after the container literals (a Parameter is no module), and,
+    as a container's own parameters are, first in the state_dict whenever it is registered."""
 
 
 def emitted_class_name(name: str) -> str:
@@ -59,26 +66,25 @@ def shape_comment(shape: Sequence[int] | None) -> str:
     return "# N x " + " x ".join(str(d) for d in shape) if shape else ""
 
 
-def place(tree: ModuleTree, rel: str, source: str, first: bool = False) -> None:
-    """Put a constructor's source at dotted path ``rel`` of a module tree; ``first``: before its
-    siblings (a block's own parameter, Trait.LEADS_ITS_BLOCK, as to_torch registers it)."""
+def parameter_access(path: str) -> str:
+    """A node's own parameter: ``self.layer_scale``, or ``self.get_parameter('features.1.0.layer_scale')``."""
+    return f"self.{path}" if "." not in path and is_attribute(path) else f"self.get_parameter({path!r})"
+
+
+def place(tree: ModuleTree, rel: str, source: str) -> None:
+    """Put a constructor's source (or a ParameterSource) at dotted path ``rel`` of a module tree."""
     parts = rel.split(".")
     cursor = tree
     for part in parts[:-1]:
         cursor = cursor.setdefault(part, {})
-    if first:
-        siblings = list(cursor.items())
-        cursor.clear()
-        cursor[parts[-1]] = source
-        cursor.update(siblings)
-    else:
-        cursor[parts[-1]] = source
+    cursor[parts[-1]] = source
 
 
 def is_sequence(tree: ModuleTree) -> bool:
-    """Children keyed '0', '1', ... in order: an ``nn.Sequential`` (the same state_dict keys, and it
-    reads like torchvision's); anything else stays an ``nn.ModuleDict``."""
-    return bool(tree) and list(tree) == [str(i) for i in range(len(tree))]
+    """Children keyed '0', '1', ... in order, all modules: an ``nn.Sequential`` (the same state_dict keys,
+    and it reads like torchvision's); anything else stays an ``nn.ModuleDict``."""
+    return bool(tree) and list(tree) == [str(i) for i in range(len(tree))] \
+        and not any(isinstance(v, ParameterSource) for v in tree.values())
 
 
 def _container(value: ModuleTree, indent: int) -> tuple[str, list[str], str]:
@@ -95,6 +101,8 @@ def tree_source(tree: ModuleTree, indent: int) -> list[str]:
     lines = []
     for key, value in tree.items():
         lead = pad if positional else f"{pad}{key!r}: "
+        if isinstance(value, ParameterSource):
+            continue  # registered after the literal (parameter_lines)
         if isinstance(value, dict):
             opening, entries, closing = _container(value, indent)
             lines += [f"{lead}{opening}", *entries, f"{pad}{closing},"]
@@ -105,16 +113,33 @@ def tree_source(tree: ModuleTree, indent: int) -> list[str]:
 
 def attribute_lines(tree: ModuleTree) -> list[str]:
     """`self.<name> = ...` lines of an __init__ (`self.add_module('0', ...)` where the name is no
-    attribute): a module, or nested containers. Names reach the text only through repr()."""
+    attribute): a module, or nested containers, then the parameters of nested containers
+    (`self.features[1][0].register_parameter('layer_scale', nn.Parameter(...))`).
+    Names reach the text only through repr()."""
     lines = []
     for key, value in tree.items():
         lead, close = (f"self.{key} = ", "") if is_attribute(key) else (f"self.add_module({key!r}, ", ")")
-        if isinstance(value, dict):
+        if isinstance(value, ParameterSource):
+            lead, close = (lead, close) if is_attribute(key) else (f"self.register_parameter({key!r}, ", ")")
+            lines.append(f"        {lead}{value}{close}")
+        elif isinstance(value, dict):
             opening, entries, closing = _container(value, 2)
             lines += [f"        {lead}{opening}", *entries, f"        {closing}{close}"]
         else:
             lines.append(f"        {lead}{value}{close}")
-    return lines
+    return lines + [f"        {access(parent)}.register_parameter({name!r}, {source})"
+                    for parent, name, source in _nested_parameters(tree, ())]
+
+
+def _nested_parameters(tree: ModuleTree, prefix: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(container path, name, source) of every parameter below the top level of ``tree``."""
+    out = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out += _nested_parameters(value, (*prefix, key))
+        elif prefix and isinstance(value, ParameterSource):
+            out.append((".".join(prefix), key, str(value)))
+    return out
 
 
 def sequences(tree: ModuleTree, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
@@ -155,7 +180,8 @@ def init_lines(node: Node, weights: Sequence[TensorSpec], module: str) -> list[s
 def _init_call(call: InitCall, module: str) -> str:
     function, tensor, kwargs = call
     extra = "".join(f", {key}={value!r}" for key, value in kwargs.items())
-    return f"nn.init.{function}({module}.{tensor}{extra})"
+    target = f"{module}.{tensor}" if tensor != NODE_ITSELF else module  # a node's own parameter: `module` is it
+    return f"nn.init.{function}({target}{extra})"
 
 
 def registration_order(paths: Sequence[str]) -> list[str]:

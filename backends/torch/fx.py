@@ -21,12 +21,11 @@ from specdsl.api import Model
 from specdsl.backends.naming import class_name, init_calls, module_path
 from specdsl.backends.torch import modules
 from specdsl.backends.torch.located import FROZEN_NORMS, SpecGraphModule, locate
-from specdsl.backends.torch.lowerings import Ctor, ModuleLowering, fractal_sampling, lowering_for
+from specdsl.backends.torch.lowerings import Ctor, ModuleLowering, ParameterLowering, fractal_sampling, lowering_for
 from specdsl.backends.torch.modules import FractalPath
 from specdsl.backends.weights_match import MatchMode
 from specdsl.ir import Node
-from specdsl.ops import OPS
-from specdsl.ops.rule import TensorSpec, Trait
+from specdsl.ops.rule import NODE_ITSELF, TensorSpec
 from specdsl.passes.inplace import inplace_activations
 
 
@@ -43,14 +42,15 @@ def make_module(ctor: Ctor, fractal: FractalPath) -> nn.Module:
 def initialise(module: nn.Module, node: Node, weights: Sequence[TensorSpec]) -> None:
     """Apply the node's initialisation plan (shared with the emitted source)."""
     for function, tensor, kwargs in init_calls(node, weights):
-        getattr(nn.init, function)(getattr(module, tensor), **kwargs)
+        # A node's own parameter (TensorSpec.of_container) is the tensor itself.
+        getattr(nn.init, function)(module if tensor == NODE_ITSELF else getattr(module, tensor), **kwargs)
 
 
 # -- the fx graph -----------------------------------------------------------------
 
 
-def _attach(root: nn.Module, target: str, module: nn.Module) -> None:
-    """Place ``module`` at dotted ``target``, creating plain containers on the way."""
+def _attach(root: nn.Module, target: str, module: nn.Module | nn.Parameter) -> None:
+    """Place ``module`` (or a node's own parameter) at dotted ``target``, creating plain containers on the way."""
     parent = root
     *prefix, last = target.split(".")
     for part in prefix:
@@ -59,9 +59,12 @@ def _attach(root: nn.Module, target: str, module: nn.Module) -> None:
             child = nn.Module()
             parent.add_module(part, child)
         parent = child
-    if last in parent._modules:
+    if last in parent._modules or last in parent._parameters:
         raise ValueError(f"two nodes lower to the same module path '{target}'")  # pragma: no cover
-    parent.add_module(last, module)
+    if isinstance(module, nn.Parameter):
+        parent.register_parameter(last, module)
+    else:
+        parent.add_module(last, module)
 
 
 def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule:
@@ -98,6 +101,17 @@ def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule
             _attach(root, target, module)
             value = graph.call_module(target, tuple(ins))
             locate(value, node)
+        elif isinstance(lowering, ParameterLowering):
+            # A parameter of the node's container, named by the node (torchvision's CNBlock.layer_scale).
+            param = lowering.tensor(fig.attrs, len(in_shape) - 1, False).make(torch)
+            initialise(param, node, fig.weights)
+            param.requires_grad_(not node.frozen)
+            target = module_path(node.path)
+            _attach(root, target, param)
+            mark = next(reversed(graph.nodes))
+            value = lowering.apply(fx.Proxy(ins[0], tracer), fx.Proxy(graph.get_attr(target), tracer)).node
+            for added in _nodes_after(graph, mark):
+                locate(added, node)
         else:
             # The lowering's Python operators on fx proxies record its graph nodes.
             mark = next(reversed(graph.nodes))
@@ -114,28 +128,12 @@ def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule
     else:
         graph.output(values[g.output])
     gm = SpecGraphModule(root, graph, class_name=class_name(model.name))
-    # A block's own parameter (layer_scale) comes before its sibling layers, as torchvision's does.
-    for parent, nodes in leading_modules(model).items():
-        container = gm.get_submodule(parent)
-        first = {name: container._modules[name]
-                 for name in (module_path(n.path).rpartition(".")[2] for n in nodes)}
-        rest = {k: v for k, v in container._modules.items() if k not in first}
-        object.__setattr__(container, "_modules", {**first, **rest})
     # Kept in meta, not in a forward hook: GraphModule's deepcopy keeps meta (sharing the copied
     # FractalPath with the copied joins) but drops forward hooks.
     gm.meta["specdsl_fractal"] = fractal
     keep_norms_fixed(gm, [n for n in model.graph.nodes if n.frozen])
     gm.meta["specdsl_fractal_sampling"] = fractal_sampling(ctors)
     return gm
-
-
-def leading_modules(model: Model) -> dict[str, list[Node]]:
-    """Parent module path -> the nodes that register there before their siblings (Trait.LEADS_ITS_BLOCK)."""
-    out: dict[str, list[Node]] = {}
-    for node in model.graph.nodes:
-        if not node.is_input and OPS[node.op].has(Trait.LEADS_ITS_BLOCK):
-            out.setdefault(module_path(node.path).rpartition(".")[0], []).append(node)  # "": the model
-    return out
 
 
 def _nodes_after(graph: fx.Graph, mark: fx.Node) -> list[fx.Node]:
@@ -203,9 +201,10 @@ def freeze(module: nn.Module, model: Model, until: str) -> list[str]:
     for node in model.graph.nodes:
         if node.index not in upstream or node.is_input:
             continue
-        prefix = module_path(node.path) + "."
+        path = module_path(node.path)
         for key, p in params.items():
-            if key.startswith(prefix) and p.requires_grad:
+            # `path` itself: the node's own parameter (TensorSpec.of_container).
+            if (key == path or key.startswith(path + ".")) and p.requires_grad:
                 p.requires_grad_(False)
                 frozen.append(key)
     keep_norms_fixed(module, [n for n in model.graph.nodes if n.index in upstream and not n.is_input])
@@ -249,9 +248,13 @@ def capture(module: fx.GraphModule, model: Model, x: torch.Tensor) -> dict[int, 
 def param_counts(module: nn.Module, model: Model) -> dict[int, tuple[int, int]]:
     """(parameters, buffers) owned by each node's submodule, by node index."""
     subs = dict(module.named_modules())
+    own = dict(module.named_parameters())
     counts = {}
     for node in model.graph.nodes:
         sub = subs.get(module_path(node.path))
+        if sub is None and module_path(node.path) in own:  # the node's own parameter (TensorSpec.of_container)
+            counts[node.index] = (own[module_path(node.path)].numel(), 0)
+            continue
         if sub is None:
             counts[node.index] = (0, 0)
             continue

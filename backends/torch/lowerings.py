@@ -94,7 +94,38 @@ class FunctionLowering:
         return as_source(self.apply([SourceExpr(v) for v in inputs], attrs, TORCH_SOURCE)).text
 
 
-Lowering = ModuleLowering | FunctionLowering
+@dataclass(frozen=True)
+class FilledParameter(Ctor):
+    """``nn.Parameter(torch.full((C, 1, ..., 1), fill))``: args ``(C,)``, kwargs ``rank`` and ``fill``."""
+
+    def render(self, exprs: dict[Any, str] | None = None) -> str:
+        exprs = exprs or {}
+        values = dict(self.slots())
+        channels, fill = exprs.get(0, repr(values[0])), exprs.get("fill", repr(values["fill"]))
+        rank = exprs.get("rank", repr(values["rank"]))
+        shape = f"({', '.join([channels, *['1'] * int(rank)])}{',' if rank == '0' else ''})" if rank.isdigit() \
+            else f"({channels},) + (1,) * ({rank})"
+        return f"nn.Parameter(torch.full({shape}, {fill}))"
+
+    def make(self, torch: Any) -> Any:
+        values = dict(self.slots())
+        return torch.nn.Parameter(torch.full((values[0],) + (1,) * values["rank"], values["fill"]))
+
+
+@dataclass(frozen=True)
+class ParameterLowering:
+    """The op's tensor is a parameter of its container named by the node (TensorSpec.of_container):
+    ``tensor(attrs, rank, inplace)`` describes its creation, ``apply(x, p)`` the forward over the input
+    and the parameter, as ordinary Python (fx proxies in ``to_torch``, ``SourceExpr`` in the emitter)."""
+
+    tensor: Callable[[Any, int, bool], FilledParameter]
+    apply: Callable[[Any, Any], Any]
+
+    def source(self, x: str, parameter: str) -> str:
+        return as_source(self.apply(SourceExpr(x), SourceExpr(parameter))).text
+
+
+Lowering = ModuleLowering | FunctionLowering | ParameterLowering
 
 
 def lowering_for(op: str) -> Lowering:
@@ -382,8 +413,10 @@ LOWERINGS: OpTable[Lowering] = OpTable("PyTorch lowering", "LOWERINGS", __name__
     "prelu": ModuleLowering(_prelu),
     "stochastic_depth": ModuleLowering(lambda a, rank, inplace: _call("StochasticDepth", a.p, mode=a.mode)),
     "channel_norm": ModuleLowering(_channel_layernorm),
-    "layer_scale": ModuleLowering(lambda a, rank, inplace: _call("LayerScale", a.shape[0], rank=len(a.shape) - 1,
-                                                                 init=a.init, channels_in=(0,))),
+    "layer_scale": ParameterLowering(
+        lambda a, rank, inplace: FilledParameter("nn.Parameter", (a.shape[0],), (("rank", len(a.shape) - 1),
+                                                                                 ("fill", a.init)), channels_in=(0,)),
+        operator.mul),
     "permute": ModuleLowering(lambda a, rank, inplace: _call("Permute", list(a.dims))),
     "pad": ModuleLowering(_pad),
     "pixel_shuffle": ModuleLowering(lambda a, rank, inplace: _call("nn.PixelShuffle", a.factor)),

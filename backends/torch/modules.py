@@ -14,7 +14,6 @@ from torch import nn
 # The modern vocabulary's modules live beside these; to_torch finds every helper class here.
 from specdsl.backends.torch.modules_modern import (  # noqa: F401
     ChannelNorm,
-    LayerScale,
     LocallyConnected,
     Permute,
     StochasticDepth,

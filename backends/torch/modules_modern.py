@@ -1,5 +1,5 @@
-"""Modules of the modern CNN vocabulary that ``torch.nn`` lacks: channel norm, layer scale,
-stochastic depth, permute and the locally connected layer.
+"""Modules of the modern CNN vocabulary that ``torch.nn`` lacks: channel norm, stochastic depth,
+permute and the locally connected layer (layer scale is a parameter of its block: lowerings.py).
 
 Like ``modules.py`` (which re-exports them for ``to_torch``), each class is copied as text into
 the file ``specdsl build`` emits (``helper_source.py``), so both outputs run the same code: the
@@ -30,17 +30,6 @@ class ChannelNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return str(self.num_channels) + ", eps=" + str(self.eps)
-
-
-class LayerScale(nn.Module):
-    """A learnable scale per channel, of shape [C, 1, ..., 1] (ConvNeXt's layer_scale), filled with init."""
-
-    def __init__(self, channels: int, rank: int, init: float) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.full((channels,) + (1,) * rank, init))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.weight
 
 
 class StochasticDepth(nn.Module):

@@ -8,6 +8,7 @@ from typing import Annotated, Any, NamedTuple
 from pydantic import Field
 
 from specdsl.ops.rule import (
+    NODE_ITSELF,
     Args,
     Inferred,
     OpRule,
@@ -187,8 +188,9 @@ def infer_layer_scale(args: LayerScaleArgs, ins: Sequence[Shape], ctx: RuleConte
 
 
 def layer_scale_weights(a: LayerScaleAttrs) -> tuple[TensorSpec, ...]:
-    # The module fills it with `init` itself (torchvision's CNBlock: torch.ones(C, 1, 1) * init).
-    return (TensorSpec("weight", a.shape),)
+    # The block's own parameter, filled with `init` by each backend (torchvision's CNBlock:
+    # torch.ones(C, 1, 1) * init), keyed by the node's path.
+    return (TensorSpec(NODE_ITSELF, a.shape),)
 
 
 def layer_scale_detail(op: str, a: LayerScaleAttrs) -> str:
@@ -240,7 +242,7 @@ RULES = [
            doc="layer norm over the channels at every position, weight and bias [C] (torchvision's LayerNorm2d)"),
     OpRule("layer_scale", "norm", LayerScaleArgs, infer_layer_scale, layer_scale_weights, extra=per_element,
            positional=("init",), detail=layer_scale_detail,
-           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS, Trait.LEADS_ITS_BLOCK}),
+           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS}),
            doc="learnable per-channel scale of shape [C, 1, ..., 1] (ConvNeXt's layer_scale)"),
     OpRule("lrn", "norm", LRNArgs, infer_lrn, extra=per_element, positional=("size",),
            traits=frozenset({Trait.KEEPS_CHANNELS}),

@@ -116,9 +116,6 @@ class Trait(enum.Enum):
     SUM = "sum"
     # Output channels equal input channels (activations, norms, pooling, dropout, ...).
     KEEPS_CHANNELS = "keeps_channels"
-    # Its parameter is the enclosing block's own (torchvision's CNBlock.layer_scale is an nn.Parameter
-    # of the block, not a submodule), so it registers before its sibling layers: first in the state_dict.
-    LEADS_ITS_BLOCK = "leads_its_block"
     # Its output(s) share the input's storage (split, chunk and their parts): no new memory,
     # but the input stays alive while the view is.
     VIEW = "view"
@@ -130,8 +127,15 @@ class Trait(enum.Enum):
     FIXED_SIZE = "fixed_size"
 
 
+# TensorSpec.name of an op's one tensor that is a parameter of its container named by the node itself
+# (torchvision's CNBlock.layer_scale is an nn.Parameter of the block, not a submodule): its key is the
+# node's module path (`features.1.0.layer_scale`, no `.weight`). A container's own parameters come
+# before its submodules' in a state_dict, so such a node's tensor is first among its siblings'.
+NODE_ITSELF = ""
+
+
 class TensorSpec(NamedTuple):
-    """One parameter or buffer an op owns, in PyTorch's order and naming."""
+    """One parameter or buffer an op owns, in PyTorch's order and naming (NODE_ITSELF: see above)."""
 
     name: str
     shape: Shape
@@ -146,6 +150,11 @@ class TensorSpec(NamedTuple):
     @property
     def numel(self) -> int:
         return math.prod(self.shape)
+
+    @property
+    def of_container(self) -> bool:
+        """Whether the tensor is the node itself: a parameter of its container under the node's name."""
+        return self.name == NODE_ITSELF
 
 
 class Inferred(NamedTuple):
