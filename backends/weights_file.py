@@ -46,7 +46,7 @@ def regular_file(path: str | os.PathLike[str]) -> int:
     try:
         info = os.stat(path)
     except OSError as exc:
-        raise refuse(f"cannot read weights {os.fspath(path)}: {exc.strerror or exc}", None) from None
+        raise refuse(f"cannot read checkpoint {os.fspath(path)}: {exc.strerror or exc}", None) from None
     mode = info.st_mode
     if stat.S_ISREG(mode):
         return info.st_size
