@@ -76,7 +76,10 @@ METHODS = {"amax", "any", "bernoulli_", "dim", "div_", "mean", "movedim", "narro
            "tolist", "unfold", "view", "flatten", "size", "contiguous", "transpose", "sum", "mul", "add", "index",
            "items", "values", "keys", "get", "append", "float", "type_as", "clone", "expand", "unsqueeze",
            "squeeze", "split", "chunk", "__init__",
-           "rfind"}  # str.rfind: load_weights() cuts the module file's folder from __file__
+           "rfind",  # str.rfind: load_weights() cuts the module file's folder from __file__
+           # A node's own parameter on a nested container (`self.features[1][0].register_parameter('layer_scale',
+           # nn.Parameter(...))`); a frozen layer's `for p in self.conv1.parameters(): p.requires_grad_(False)`.
+           "register_parameter", "parameters", "requires_grad_"}
 _TORCH_ROOTS = {"torch", "nn", "math"}
 
 # Never referenced unless the function binds the name itself.
