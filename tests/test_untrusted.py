@@ -588,7 +588,7 @@ def _spec_commands() -> list[tuple[str, list[str]]]:
         for action in sp._actions:
             if action.option_strings and action.required:
                 extra += [action.option_strings[0], str(action.choices[0]) if action.choices else
-                          "x.onnx" if name == "export" else "x"]
+                          "x.onnx" if name == "export" else "mytrain:train" if action.dest == "train" else "x"]
         out.append((name, extra))
     return out
 

@@ -19,12 +19,13 @@ from pydantic import ValidationError
 
 from specdsl.blocks import indexed, references, user
 from specdsl.blocks.base import Frame
-from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression
+from specdsl.blocks.estimate import estimate
 from specdsl.blocks.names import child, name_problem
 from specdsl.blocks.registry import BLOCKS
 from specdsl.blocks.source_exprs import block_expressions
+from specdsl.blocks.substitute import substitute
 from specdsl.budgets import MAX_DEPTH, MAX_ERRORS, MAX_NODES, over, raise_hint
-from specdsl.errors import Diagnostic, SourceLoc, SpecError, did_you_mean, listing
+from specdsl.errors import Diagnostic, SourceLoc, SpecError
 from specdsl.ir import INPUT, BlockCall, Graph, Node
 from specdsl.ops import OPS
 from specdsl.ops.rule import RF, Args, Shape
@@ -83,7 +84,7 @@ class Expander:
         self.outputs_at: dict[str, int] = {}
         self.named_paths: dict[tuple[int, str], str] = {}
         self.memo: Any = None  # set by expand_with_shapes
-        self.all_names = _names_in(
+        self.all_names = references.names_in(
             {"layers": spec.layers, "blocks": {n: b.model_dump() for n, b in spec.blocks.items()}})
 
     # -- what blocks may ask (specdsl.blocks.base.BlockExpander) ------------------------
@@ -126,39 +127,8 @@ class Expander:
         return self.rfs[index]
 
     def substitute(self, raw: Any, src: PathKey, frame: Frame) -> Any:
-        """Replace parameter names and integer expressions by their values."""
-        env = frame.env
-        if isinstance(raw, str):
-            if raw not in env and not _OPERATOR_CHARS.intersection(raw):
-                return raw  # a plain word such as `relu` or `same`: the common case, kept fast
-            names = identifiers(raw)
-            if raw in env or is_expression(raw, env):
-                try:
-                    return evaluate(raw, env)
-                except ExprError as exc:
-                    self.error("E320", f"cannot evaluate '{raw}': {exc}", src, frame,
-                               hint="expressions use parameters, numbers, + - * / // %, comparisons, and/or/not, "
-                               "min, max, round, floor, ceil, int, abs and make_divisible")
-            elif any(n in env for n in names):
-                unknown = [n for n in names if n not in env]
-                guess = did_you_mean(unknown[0], env)
-                self.error("E320", f"cannot evaluate '{raw}': unknown parameter '{unknown[0]}'", src, frame,
-                           hint=f"did you mean '{guess}'?" if guess else "parameters in scope: " + listing(env))
-            elif names and _ARITHMETIC.intersection(raw):
-                # `widht * 32`: no name is known, so it would stay a string (as `nearest-exact` does) and
-                # fail as one; arithmetic on a misspelt parameter is said as such.
-                guess = next((g for n in names if (g := did_you_mean(n, env))), None)
-                if guess is not None:
-                    wrong = next(n for n in names if did_you_mean(n, env) == guess)
-                    self.error("E320", f"cannot evaluate '{raw}': unknown parameter '{wrong}'", src, frame,
-                               hint=f"did you mean '{guess}'?")
-            return raw
-        if isinstance(raw, list):
-            return [self.substitute(v, (*src, i), frame) for i, v in enumerate(raw)]
-        if isinstance(raw, dict):
-            return {k: v if k in ("name", "inputs") else self.substitute(v, (*src, k), frame)
-                    for k, v in raw.items()}
-        return raw
+        """Replace parameter names and integer expressions by their values (specdsl.blocks.substitute)."""
+        return substitute(self, raw, src, frame)
 
     def validate(self, model: type[Args], raw: Any, src: PathKey, frame: Frame, what: str) -> Any:
         data = {} if raw is None else raw
@@ -209,36 +179,16 @@ class Expander:
               scope: dict[str, int], frame: Frame, at: str | None = None) -> int | None:
         """One layer (maybe repeated) as a child of container ``out``; ``at`` places it at exactly that
         path instead (a block's body, a named repeat's copy)."""
-        if frame.depth >= self.max_depth:
-            # Block calls nest layers beyond what the text shows; this also bounds Python's recursion.
-            self.error("E324", f"layers nest deeper than {self.max_depth} levels, counting block calls "
-                       "(the max_depth budget)", src, frame, path=out,
-                       hint="flatten the blocks; " + raise_hint("max_depth"))
-            raise _Abort
-        if len(self.diags) >= MAX_ERRORS:
-            self.error("E333", f"more than {MAX_ERRORS:,} errors; the rest of the spec was not checked", src, frame,
-                       hint="fix the first errors and check again", path=out)
-            raise _Abort
+        self._check_limits(src, out, frame)
         if isinstance(raw, dict) and "index" in raw:
             # `x(n, j)`: each copy is a layer of its own, with j in scope for its arguments and `if`.
             return indexed.expand(self, raw, src, out, x, scope, frame, at)
         n_errors = len(self.diags)
         if isinstance(raw, dict) and "if" in raw:
-            # The condition first: a switched-off layer's arguments are never evaluated.
-            raw = dict(raw)
-            condition = self.substitute(raw.pop("if"), (*src, "if"), frame)
-            if len(self.diags) > n_errors:
-                return None
-            if not isinstance(condition, bool):
-                self.error("E365", f"`if` needs true or false; received {show_value(condition)}", (*src, "if"),
-                           frame, path=out, hint="compare it (`if depth > 1`) or use a bool parameter")
-                return None
-            if not condition:
-                # Switched off: the layer is not built (its arguments may not even make sense), and a
-                # later reference to its name says why it is missing.
-                if isinstance(raw.get("name"), str):
-                    self.switched_off[raw["name"]] = self.loc((*src, "if"))
-                return x
+            switched = self._condition(raw, src, out, frame)
+            if switched is not True:
+                return None if switched is None else x
+            raw = {k: v for k, v in raw.items() if k != "if"}
         raw = self.substitute(raw, src, frame)
         if len(self.diags) > n_errors:
             return None  # the expression error says it all
@@ -253,15 +203,53 @@ class Expander:
                 self.diags[i] = replace(self.diags[i], notes=(*self.diags[i].notes, *frame.notes))
         if spec is None:
             return None
+        self._check_size(raw, spec, out, frame)
+        return self._place(spec, raw, src, out, x, scope, frame, at)
+
+    def _check_limits(self, src: PathKey, out: str, frame: Frame) -> None:
+        """Stop expanding past max_depth (E324) or past MAX_ERRORS errors (E333)."""
+        if frame.depth >= self.max_depth:
+            # Block calls nest layers beyond what the text shows; this also bounds Python's recursion.
+            self.error("E324", f"layers nest deeper than {self.max_depth} levels, counting block calls "
+                       "(the max_depth budget)", src, frame, path=out,
+                       hint="flatten the blocks; " + raise_hint("max_depth"))
+            raise _Abort
+        if len(self.diags) >= MAX_ERRORS:
+            self.error("E333", f"more than {MAX_ERRORS:,} errors; the rest of the spec was not checked", src, frame,
+                       hint="fix the first errors and check again", path=out)
+            raise _Abort
+
+    def _condition(self, raw: dict[str, Any], src: PathKey, out: str, frame: Frame) -> bool | None:
+        """A layer's `if`: True to build it, False when switched off, None after an error. The condition
+        is evaluated first: a switched-off layer's arguments are never evaluated."""
+        n_errors = len(self.diags)
+        condition = self.substitute(raw["if"], (*src, "if"), frame)
+        if len(self.diags) > n_errors:
+            return None
+        if not isinstance(condition, bool):
+            self.error("E365", f"`if` needs true or false; received {show_value(condition)}", (*src, "if"),
+                       frame, path=out, hint="compare it (`if depth > 1`) or use a bool parameter")
+            return None
+        if not condition and isinstance(raw.get("name"), str):
+            # Not built (its arguments may not even make sense); a later reference to its name says why.
+            self.switched_off[raw["name"]] = self.loc((*src, "if"))
+        return condition
+
+    def _check_size(self, raw: Any, spec: LayerSpec, out: str, frame: Frame) -> None:
+        """E330 before expanding, from the layer's estimate, so `repeat: 1000000000` costs nothing."""
         self.nesting = frame.depth
         copies = self.estimate(raw, len(frame.calls))
         if self.size + copies > self.max_nodes:
-            # Checked before expanding, so `repeat: 1000000000` costs nothing.
             self.error("E330", f"this layer would expand to about {copies:,} nodes; "
                        f"{over('max_nodes', self.max_nodes)}", spec.arg_locs.get("repeat", spec.loc), frame,
                        hint="reduce repeat counts, fractal columns or dense layers; " + raise_hint("max_nodes"),
                        path=out)
             raise _Abort
+
+    def _place(self, spec: LayerSpec, raw: Any, src: PathKey, out: str, x: int | None, scope: dict[str, int],
+               frame: Frame, at: str | None) -> int | None:
+        """The layer's copies at their paths (named, positional, or inside an unnamed stage's container),
+        chained; the last one's output, bound to the layer's name."""
         inputs = self.resolve_inputs(spec, x, scope, frame)
         inner = Frame(frame.env, frame.frozen or spec.meta.frozen, spec.meta.init or frame.init, frame.notes,
                       frame.calls, frame.depth + 1)
@@ -306,37 +294,8 @@ class Expander:
             self.failed.add((id(scope), name))
 
     def estimate(self, raw: Any, depth: int = 0) -> int:
-        """An upper-bound-ish node count of a raw layer, computed without building anything.
-
-        ``depth`` counts the user-block calls around the layer. A call's size is remembered per block and
-        depth, so the estimate is linear in the spec's text however the calls multiply.
-        """
-        if self.nesting > self.max_depth:
-            # Past max_depth expansion stops (E324); a size cut short here is not remembered.
-            self.estimate_cut = True
-            return 1
-        if isinstance(raw, list):
-            self.nesting += 1
-            try:
-                return sum(self.estimate(item, depth) for item in raw)
-            finally:
-                self.nesting -= 1
-        op = raw if isinstance(raw, str) else next((k for k in raw if k not in _META), None) \
-            if isinstance(raw, dict) else None
-        if op is None:
-            return 1
-        repeat = raw.get("repeat", 1) if isinstance(raw, dict) else 1
-        repeat = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) and repeat > 0 else 1
-        size = 1
-        if op in self.spec.blocks:
-            # Past MAX_BLOCK_DEPTH a call expands to one error (E323), as a recursive call does.
-            if op in self.estimating or depth >= user.MAX_BLOCK_DEPTH:
-                return 1
-            size = user.estimate(self, op, depth, lambda layers: self.estimate(layers, depth + 1))
-        elif op in BLOCKS:
-            args = raw.get(op) if isinstance(raw, dict) else None
-            size = BLOCKS[op].estimate(args, lambda layers: self.estimate(layers, depth))
-        return repeat * max(size, 1)
+        """An upper-bound-ish node count of a raw layer (specdsl.blocks.estimate)."""
+        return estimate(self, raw, depth)
 
     def check_detached(self, spec: LayerSpec, src: PathKey, frame: Frame, written_as_mapping: bool) -> None:
         """Validate a block call whose input failed upstream, so its own mistakes still show."""
@@ -384,26 +343,6 @@ class Expander:
                        path=out)
             return None
         return BLOCKS[spec.op].expand(self, spec, op_src, out, inputs[0], frame)
-
-
-def _names_in(raw: Any) -> set[str]:
-    """Every `name:` written anywhere in the spec, to explain forward references."""
-    found: set[str] = set()
-    stack = [raw]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if isinstance(item.get("name"), str):
-                found.add(item["name"])
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
-
-
-_META = ("name", "frozen", "init", "inputs", "repeat", "if")
-_OPERATOR_CHARS = frozenset("+-*/%()<>=! ")
-_ARITHMETIC = frozenset("*/+%0123456789")  # what a word such as `nearest-exact` never holds
 
 
 def expand(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> Graph:

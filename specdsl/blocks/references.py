@@ -111,3 +111,18 @@ def part(ex: Any, producer: int, index: int, loc: SourceLoc | None, frame: Frame
         ex.parts[key] = ex.add(PART, args, (producer,), f"{ex.nodes[producer].path}.{index}", frame, loc,
                                    {"index": loc} if loc else {})
     return ex.parts[key]
+
+
+def names_in(raw: Any) -> set[str]:
+    """Every `name:` written anywhere in the spec, to explain forward references."""
+    found: set[str] = set()
+    stack = [raw]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("name"), str):
+                found.add(item["name"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found

@@ -47,6 +47,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if args.study and args.study.startswith("sqlite:///"):  # the one storage that is a local file
         refuse_input(args.study[len("sqlite:///"):], [args.spec, args.train.partition(":")[0]], "search")
+    from specdsl.api import load
+
+    # The family's own errors first (exit 1, located), before any training code loads; --param here is
+    # the search space, not a member's values.
+    load(args.spec, variant=args.variant, warn=False)
     try:
         train = load_function(args.train)
     except (ValueError, ImportError) as exc:
