@@ -153,10 +153,17 @@ def match_position(slots: list[Slot], tensors: Mapping[str, Any], transfer: bool
         raise load_error(f"the checkpoint has {len(entries)} tensors, the spec {len(slots)}: they do not "
                      "correspond one to one (matching by position)", "load with transfer=True (--transfer) to take "
                      "only the tensors that fit, or check that the checkpoint is this model's", code="E503")
-    _check_alignment_work(slots, entries)
-    report = _align(slots, entries)
-    report.mode = "position"
-    return report
+    # A tensor whose shape the other side lacks can match nothing: dropping those first (linear time)
+    # leaves exactly the same alignments, and the table only the tensors that could pair up.
+    common = {s.shape for s in slots} & {shape for _, shape in entries}
+    slots_left = [s for s in slots if s.shape in common]
+    entries_left = [e for e in entries if e[1] in common]
+    _check_alignment_work(slots_left, entries_left)
+    aligned = _align(slots_left, entries_left)
+    taken = {spec_key for spec_key, _, _ in aligned.loaded}
+    used = {ckpt_key for _, ckpt_key, _ in aligned.loaded}
+    return LoadReport(aligned.loaded, [s for s in slots if s.key not in taken],
+                      [e for e in entries if e[0] not in used], mode="position")
 
 
 # The alignment compares every spec tensor with every checkpoint tensor (a table of n x m cells, ~0.7 us
@@ -169,8 +176,8 @@ def _check_alignment_work(slots: list[Slot], entries: list[tuple[str, tuple[int,
     """Refuse, in linear time, an alignment whose table would exceed MAX_ALIGN_CELLS."""
     cells = len(slots) * len(entries)
     if cells > MAX_ALIGN_CELLS:
-        raise load_error(f"aligning {len(slots):,} spec tensors with {len(entries):,} checkpoint tensors by "
-                         f"position would compare {cells:,} pairs (at most {MAX_ALIGN_CELLS:,})",
+        raise load_error(f"aligning {len(slots):,} spec tensors with {len(entries):,} checkpoint tensors of "
+                         f"the same shapes by position would compare {cells:,} pairs (at most {MAX_ALIGN_CELLS:,})",
                          "load by name (the default --match name, with --transfer), or trim the checkpoint to "
                          "the model's own tensors", code="E503")
 

@@ -479,3 +479,23 @@ def test_onnx_output_names_are_unique_and_the_file_runs(names: list[str]) -> Non
     session = ort.InferenceSession(proto.SerializeToString())
     got = session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, 8, 8), np.float32)})
     assert [g.shape for g in got] == [(1, 4, 8, 8), (1, 4, 8, 8)]
+
+
+def test_a_position_alignment_of_thousands_of_tensors_pairs_only_shapes_both_sides_hold() -> None:
+    import time
+
+    from specdsl.backends.weights_match import Slot, match
+
+    class Shaped:
+        def __init__(self, shape: tuple[int, ...]) -> None:
+            self.shape = shape
+
+    # 4,000 spec tensors, 4,000 checkpoint tensors (a 200 KB file): only every 10th shape is shared.
+    slots = [Slot(f"s{i}", (i, 1), f"s{i}", None) for i in range(4_000)]
+    tensors = {f"t{i}": Shaped((i, 1) if i % 10 == 0 else (i, 2)) for i in range(4_000)}
+    start = time.perf_counter()
+    report = match(slots, tensors, True, "position")
+    assert time.perf_counter() - start < 1.0
+    assert [(s, c) for s, c, _ in report.loaded] == [(f"s{i}", f"t{i}") for i in range(0, 4_000, 10)]
+    assert len(report.new) == 3_600 and len(report.unused) == 3_600
+    assert [s.key for s in report.new][:2] == ["s1", "s2"] and report.unused[0] == ("t1", (1, 2))
