@@ -9,7 +9,11 @@
 * :class:`FunctionLowering`: the op is an expression of its inputs, written as ordinary
   Python (``(a + b) / 2``, ``torch.cat([a, b], dim=1)``). ``to_torch`` runs it on fx
   proxies, which records graph nodes; the emitter runs it on ``SourceExpr`` names and
-  prints the result (see ``source_expr.py``).
+  prints the result (see ``source_expr.py``);
+* :class:`ParameterLowering`: the op's one tensor is a parameter of its container named by
+  the node (TensorSpec.of_container: torchvision's ``CNBlock.layer_scale``). ``to_torch``
+  registers it on the parent and reads it with ``get_attr``; the emitter writes
+  ``self.<name> = nn.Parameter(...)`` (or ``register_parameter``) and ``x * self.<name>``.
 
 ``attrs`` is the node's analysis figure ``.attrs`` (``ConvAttrs``, ``PoolAttrs``, ..., or
 the validated args), ``rank`` the number of spatial axes of the (first) input, and
