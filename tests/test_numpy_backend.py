@@ -428,7 +428,7 @@ def test_a_failing_node_names_its_path_and_line() -> None:
     assert str(info.value).startswith(str(info.value.__cause__))
     # A forward: batch statistics of one value per channel, refused as in PyTorch, at the bn's line.
     model = specdsl.load(spec("relu", {"bn": {"track_running_stats": False}}, input=(8,)))
-    where = f"node 2 layers[1] (bn) at {model.graph.nodes[2].loc}"
+    where = f"node 2 [1] (bn) at {model.graph.nodes[2].loc}"
     with pytest.raises(ValueError, match=rf"(?s)more than 1 value per channel.*{re.escape(where)}"):
         nb.to_numpy(model)(np.ones((1, 8)))
 

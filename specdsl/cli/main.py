@@ -127,6 +127,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Commands with no spec diagnostics to report: the language server speaks to an editor, explain prints a
+# catalogue entry; --quiet and --strict would mean nothing there.
+REPORTS_NOTHING = ("lsp", "explain")
+
 # The commands that read a spec take the budget flags (check adds its own); defaults per command.
 BUDGETED = ("check", "convert", "fmt", "run", "build", "export", "diagram", "diff")
 
@@ -144,8 +148,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     wanted = [COMMANDS[command]] if command in COMMANDS else list(COMMANDS.values())
     for where in dict.fromkeys(wanted):  # each adding function once
         getattr(import_module(where[0]), where[1])(sub)
-    for name, cmd in sub.choices.items():  # --quiet and --strict on every command
-        add_report_flags(cmd)
+    for name, cmd in sub.choices.items():  # --quiet and --strict on every command that reports on a spec
+        if name not in REPORTS_NOTHING:
+            add_report_flags(cmd)
         if name in BUDGETED and not any("--max-nodes" in a.option_strings for a in cmd._actions):
             add_budget_flags(cmd, name)
         if {a.dest for a in cmd._actions} & {"spec", "specs"}:  # commands that load a model
