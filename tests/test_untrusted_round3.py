@@ -499,3 +499,37 @@ def test_a_position_alignment_of_thousands_of_tensors_pairs_only_shapes_both_sid
     assert [(s, c) for s, c, _ in report.loaded] == [(f"s{i}", f"t{i}") for i in range(0, 4_000, 10)]
     assert len(report.new) == 3_600 and len(report.unused) == 3_600
     assert [s.key for s in report.new][:2] == ["s1", "s2"] and report.unused[0] == ("t1", (1, 2))
+
+
+def test_an_npz_of_many_entries_is_refused_from_its_end_record(tmp_path, monkeypatch) -> None:
+    import zipfile
+
+    import specdsl
+    from specdsl.backends.numpy.weights import load_weights
+
+    path = tmp_path / "many.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        for i in range(30_000):
+            z.writestr(f"t{i}.npy", b"")
+    model = specdsl.load("lenet5", warn=False)
+    # zipfile must not even list them: the count comes from the archive's last bytes.
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", lambda *a, **k: pytest.fail("the archive was parsed"))
+    with pytest.raises(specdsl.SpecError, match="30,000 arrays"):
+        load_weights(path, model)
+
+
+@pytest.mark.parametrize("text", [
+    "model: m\ninput: [3, 8, 8]\nparams: {large: false}\nlayers:\n  - conv: {out: 4, k: 1}\n  - if: large\n",
+    "model m(large=false)\ninput [3, 8, 8]\nlayers {\n    conv(4, k=1)\n}\n",
+])
+def test_a_switched_off_layer_still_names_an_op(text: str) -> None:
+    """Found by the printer fuzzer: `- if: large` (no op) passed check while large was false, then
+    convert could not print it. A layer without an op is an error whatever its condition."""
+    import specdsl
+
+    if "if:" not in text:
+        assert specdsl.load(text, warn=False).totals.params == 16
+        return
+    with pytest.raises(specdsl.SpecError) as caught:
+        specdsl.load(text, warn=False)
+    assert [d.code for d in caught.value.errors] == ["E204"] and caught.value.errors[0].loc.line == 6

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from specdsl.blocks import indexed, references, user
 from specdsl.blocks.base import Frame
-from specdsl.blocks.estimate import estimate
+from specdsl.blocks.estimate import LAYER_META, estimate
 from specdsl.blocks.names import child, name_problem
 from specdsl.blocks.registry import BLOCKS
 from specdsl.blocks.source_exprs import block_expressions
@@ -186,6 +186,10 @@ class Expander:
         n_errors = len(self.diags)
         if isinstance(raw, dict) and "if" in raw:
             switched = self._condition(raw, src, out, frame)
+            if switched is False and all(k in LAYER_META for k in raw):
+                # Switched off, yet no op at all: the mistake is in the text whatever the condition says.
+                parse_layer({k: v for k, v in raw.items() if k != "if"}, src, self.smap, self.diags, self.block_names)
+                return None
             if switched is not True:
                 return None if switched is None else x
             raw = {k: v for k, v in raw.items() if k != "if"}

@@ -11,7 +11,8 @@ from typing import Any, Protocol
 from specdsl.blocks import user
 from specdsl.blocks.registry import BLOCKS
 
-_META = ("name", "frozen", "init", "inputs", "repeat", "if")
+# A layer's keys that are not its op.
+LAYER_META = ("name", "frozen", "init", "inputs", "repeat", "if", "index")
 
 
 class Estimating(user.CallingExpander, Protocol):
@@ -37,7 +38,7 @@ def estimate(ex: Estimating, raw: Any, depth: int = 0) -> int:
             return sum(estimate(ex, item, depth) for item in raw)
         finally:
             ex.nesting -= 1
-    op = raw if isinstance(raw, str) else next((k for k in raw if k not in _META), None) \
+    op = raw if isinstance(raw, str) else next((k for k in raw if k not in LAYER_META), None) \
         if isinstance(raw, dict) else None
     if op is None:
         return 1
