@@ -103,8 +103,30 @@ def check_count(path: str | os.PathLike[str], count: int, limit: int, what: str 
                      "another, larger model?")
 
 
+def zip_entries(path: str | os.PathLike[str]) -> int | None:
+    """The entry count a zip file's end record declares (zip64 too), read from its last bytes: what
+    zipfile would otherwise learn by building an object per entry (300,000 entries: 177 MiB, 1.9 s)."""
+    with open(path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        tail_size = min(size, 22 + 65_535 + 20)
+        fh.seek(size - tail_size)
+        tail = fh.read(tail_size)
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or at + 22 > len(tail):
+            return None
+        count = int.from_bytes(tail[at + 10:at + 12], "little")
+        if count != 0xFFFF or at < 20 or tail[at - 20:at - 16] != b"PK\x06\x07":
+            return count
+        fh.seek(int.from_bytes(tail[at - 12:at - 4], "little"))  # the zip64 end record
+        record = fh.read(56)
+        return int.from_bytes(record[32:40], "little") if record[:4] == b"PK\x06\x06" else None
+
+
 def check_torch_zip(path: str | os.PathLike[str], tensor_limit: int) -> None:
     """Bound a PyTorch zip checkpoint's tensor records and pickle before torch.load reads them."""
+    declared = zip_entries(path)
+    if declared is not None:
+        check_count(path, declared, tensor_limit + 16, "records")
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
@@ -150,6 +172,9 @@ def read_npz(path: str | os.PathLike[str], max_bytes: int | None = None,
     if max_bytes is not None and size > max_bytes:
         raise refuse(f"weights {os.fspath(path)} are {size:,} bytes, far more than this spec's tensors need "
                      f"(at most {max_bytes:,} read)", "is it the checkpoint of another, larger model?")
+    declared = zip_entries(path)
+    if tensor_limit is not None and declared is not None:
+        check_count(path, declared, tensor_limit, "arrays")  # before zipfile builds an object per entry
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -205,4 +230,4 @@ def _short(text: str) -> str:
 
 
 __all__ = ["WeightsFileError", "check_count", "check_safetensors_header", "check_torch_zip", "describe",
-           "max_tensors", "not_a_checkpoint", "read_npz", "refuse", "regular_file"]
+           "max_tensors", "not_a_checkpoint", "read_npz", "refuse", "regular_file", "zip_entries"]
