@@ -46,12 +46,12 @@ def cmd_params(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from specdsl.api import load
     from specdsl.cli.common import EXIT_OK
-    from specdsl.cli.report import load_model
     from specdsl.search.space import family
     from specdsl.search.where import FIGURES
 
-    load_model(args, args.spec)  # a broken or missing spec: its located errors (exit 1), not a listing
+    load(args.spec, warn=False, **choice_of(args))  # a broken or missing spec: its located errors (exit 1)
     found = family(args.spec)
     if args.json:
         json.dump({**found, "figures": FIGURES}, sys.stdout, indent=1)
