@@ -263,6 +263,10 @@ def _surface_inputs(tmp: Path) -> dict[str, str]:
         f.write(head.getvalue())
         for _ in range(72):
             f.write(bytes(1 << 24))
+    # In a child: the parent's peak memory would be inherited by every case's process (fork, then exec).
+    subprocess.run([sys.executable, "-c", "import numpy as np, sys; from safetensors.numpy import save_file; "
+                    "save_file({f't{i}': np.zeros((0,), np.float32) for i in range(300_000)}, sys.argv[1])",
+                    str(tmp / "empties.safetensors")], check=True)
     os.mkfifo(tmp / "fifo")
     (tmp / "two.cnn").write_text("model two\ninput [3, 8, 8]\nlayers {\n  conv(4, k=1) as a\n  relu as b\n}\n"
                                  "outputs(input=@a, relu=@b)\n")
@@ -277,6 +281,8 @@ SURFACE_CASES = [  # (command, label, arguments; {tmp} is the scratch folder), e
     ("check", "5,001-digit literal", "check {tmp}/digits.yaml", 0),
     ("diff", "1 MB deflate bomb", "diff lenet5 --weights {tmp}/bomb.npz", 1),
     ("diff", "FIFO as --weights", "diff lenet5 --weights {tmp}/fifo", 1),
+    ("diff", "300,000 empty tensors", "diff lenet5 --weights {tmp}/empties.safetensors", 1),
+    ("build", "300,000 empty tensors", "build lenet5 --weights {tmp}/empties.safetensors -o {tmp}/e.py", 1),
     ("diff", "/dev/zero --weights", "diff lenet5 --weights /dev/zero", 1),
     ("export", "FIFO as --weights", "export lenet5 --weights {tmp}/fifo -o {tmp}/m.onnx", 1),
     ("export", "--batch 10**12", "export lenet5 --batch 1000000000000 --verify -o {tmp}/m.onnx", 2),
