@@ -173,7 +173,10 @@ def read_source(source: str | os.PathLike[str], budgets: Budgets | None = None) 
         variant = zoo.find_variant(str(source)) if _ZOO_NAME.match(str(source)) else None
         if variant is not None:  # the family file holding this variant (load() also picks the variant)
             return variant[0], variant[1]
-        guess = None
+        kind = _not_a_file(path)
+        if kind is not None:  # a FIFO would block the read, a device never end: say what it is instead
+            raise SpecError([Diagnostic("error", "E100", f"cannot read {source}: it is {kind}, not a spec file",
+                                        hint="give the path of a .yaml or .cnn file")])
         from specdsl.errors import did_you_mean
 
         guess = did_you_mean(str(source), zoo.all_names())
@@ -192,6 +195,19 @@ def read_source(source: str | os.PathLike[str], budgets: Budgets | None = None) 
     if n_bytes > limit:
         raise _too_large(f"{n_bytes:,}", limit)
     return "<string>", text
+
+
+def _not_a_file(path: Path) -> str | None:
+    """What a path that exists but is no regular file is ("a directory", "a FIFO", ...), or None."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a device"),
+             (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 DSL_SUFFIXES = (".cnn",)

@@ -533,3 +533,15 @@ def test_a_switched_off_layer_still_names_an_op(text: str) -> None:
     with pytest.raises(specdsl.SpecError) as caught:
         specdsl.load(text, warn=False)
     assert [d.code for d in caught.value.errors] == ["E204"] and caught.value.errors[0].loc.line == 6
+
+
+def test_a_spec_path_that_is_no_file_is_named_for_what_it_is(tmp_path) -> None:
+    import os
+
+    import specdsl
+
+    fifo = tmp_path / "spec.cnn"
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, "a FIFO"), (tmp_path, "a directory"), ("/dev/zero", "a device")):
+        with pytest.raises(specdsl.SpecError, match=f"it is {kind}"):  # at once: nothing is opened
+            specdsl.load(path)
