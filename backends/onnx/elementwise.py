@@ -48,25 +48,43 @@ def normalize(b: Builder, x: str, axes: Sequence[int], eps: float, shape: tuple[
 # ---------------------------------------------------------------------------- norms
 
 
+def _scale_shift(b: Builder, s: Site) -> tuple[str, str]:
+    """The norm's weight and bias, or ones and zeros where it has none (affine=False)."""
+    c = s.in_shape[0]
+    scale = s.w["weight"] if "weight" in s.w else b.const(np.ones(c), label="ones")
+    shift = s.w["bias"] if "bias" in s.w else b.const(np.zeros(c), label="zeros")
+    return scale, shift
+
+
+def _running(b: Builder, s: Site) -> str | None:
+    """PyTorch's eval mode of a norm tracking running statistics (batch norm, or an instance norm
+    tracking them too): BatchNormalization over them. None for a norm that keeps none."""
+    if not (getattr(s.attrs, "track_running_stats", False) and "running_mean" in s.w):
+        return None
+    scale, shift = _scale_shift(b, s)
+    return b.op("BatchNormalization", [s.x, scale, shift, s.w["running_mean"], s.w["running_var"]], s.shape,
+                epsilon=s.attrs.eps)
+
+
 def bn(b: Builder, s: Site) -> str:
-    a, c = s.attrs, s.in_shape[0]
-    running = getattr(a, "track_running_stats", False) and "running_mean" in s.w
-    if running:
-        # PyTorch's eval mode (an instance norm tracking statistics too): the running statistics.
-        scale = s.w["weight"] if "weight" in s.w else b.const(np.ones(c), label="ones")
-        shift = s.w["bias"] if "bias" in s.w else b.const(np.zeros(c), label="zeros")
-        return b.op("BatchNormalization", [s.x, scale, shift, s.w["running_mean"], s.w["running_var"]], s.shape,
-                    epsilon=a.eps)
-    if s.node.op == "instancenorm":
-        scale = s.w["weight"] if "weight" in s.w else b.const(np.ones(c), label="ones")
-        shift = s.w["bias"] if "bias" in s.w else b.const(np.zeros(c), label="zeros")
-        return b.op("InstanceNormalization", [s.x, scale, shift], s.shape, epsilon=a.eps)
+    running = _running(b, s)
+    if running is not None:
+        return running
     # A batch norm keeping no statistics normalises with the batch's, at inference too.
+    c = s.in_shape[0]
     axes = [0, *range(2, 2 + s.rank)]
     stats = (c, *(1,) * s.rank)
     has_affine = "weight" in s.w or "bias" in s.w
-    y = _normalize_batch(b, s.x, axes, a.eps, s.shape, stats, "normalized" if has_affine else None)
+    y = _normalize_batch(b, s.x, axes, s.attrs.eps, s.shape, stats, "normalized" if has_affine else None)
     return affine(b, s, y) if has_affine else y
+
+
+def instancenorm(b: Builder, s: Site) -> str:
+    running = _running(b, s)
+    if running is not None:
+        return running
+    scale, shift = _scale_shift(b, s)
+    return b.op("InstanceNormalization", [s.x, scale, shift], s.shape, epsilon=s.attrs.eps)
 
 
 def _normalize_batch(b: Builder, x: str, axes: list[int], eps: float, shape: tuple[int, ...],

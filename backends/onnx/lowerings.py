@@ -35,7 +35,7 @@ LOWERINGS: OpTable[Lowering] = OpTable("ONNX lowering", "LOWERINGS", __name__, {
     "adaptive_maxpool": Lowering(ly.adaptive("max"), ("GlobalMaxPool", "MaxPool", "Gather", "ReduceMax")),
     # normalisation: eval mode (running statistics where the norm keeps them)
     "bn": Lowering(e.bn, ("BatchNormalization", *_NORM)),
-    "instancenorm": Lowering(e.bn, ("BatchNormalization", "InstanceNormalization")),
+    "instancenorm": Lowering(e.instancenorm, ("BatchNormalization", "InstanceNormalization")),
     "layernorm": Lowering(e.layernorm, ("LayerNormalization",)),
     "groupnorm": Lowering(e.groupnorm, ("Reshape", *_NORM)),
     "channel_norm": Lowering(e.channel_norm, _NORM),

@@ -96,14 +96,17 @@ class BlockRule:
     hold layers the user wrote (a list of layers each; ``branches``: a mapping or list of such
     lists), in the order the DSL writes them as ``{ ... }`` sections, the first unnamed; the
     printers, the DSL reader and the editor's outline ask this, not a list of their own.
+    ``sequence``: its layers run as one sequence (stage): unnamed, they continue the numbering of the
+    container around it; named, `@name.k` is the output of its layer k.
     """
 
     # A plain slotted class: a frozen dataclass costs over a millisecond to create at import.
-    __slots__ = ("args", "body", "doc", "estimate", "expand", "list_form", "name", "sections", "validate_detached")
+    __slots__ = ("args", "body", "doc", "estimate", "expand", "list_form", "name", "sections", "sequence",
+                 "validate_detached")
 
     def __init__(self, name: str, args: type[Args], expand: ExpandFn, estimate: EstimateFn, *, doc: str,
                  body: bool = True, list_form: bool = False, validate_detached: bool = True,
-                 sections: tuple[str, ...] = ()) -> None:
+                 sections: tuple[str, ...] = (), sequence: bool = False) -> None:
         self.name = name
         self.args = args
         self.expand = expand
@@ -113,6 +116,7 @@ class BlockRule:
         self.list_form = list_form
         self.validate_detached = validate_detached
         self.sections = sections
+        self.sequence = sequence
 
     def __repr__(self) -> str:
         return f"<BlockRule {self.name}>"

@@ -266,7 +266,8 @@ class Expander:
             if base is None:
                 return None
         # An unnamed stage is transparent: its layers continue the container's numbering (NAMING.md).
-        transparent = base is None and spec.op == "stage"
+        rule = BLOCKS.get(spec.op)
+        transparent = base is None and rule is not None and rule.sequence
         for r in range(spec.meta.repeat):
             if base is not None:
                 path = base if spec.meta.repeat == 1 else child(base, r)

@@ -27,6 +27,7 @@ from typing import Any
 from specdsl.blocks.expr import ExprError, evaluate, identifiers
 from specdsl.ir import Node
 from specdsl.ops import lookup
+from specdsl.ops.rule import Trait
 from specdsl.passes.receptive import GatedRF, node_rf
 
 # Calls of a block recorded without one replay, after which its calls are expanded without recording.
@@ -49,7 +50,7 @@ def _names(text: str) -> list[str]:
 
 def _is_drop(key: Any, blocks: Mapping[str, Any]) -> bool:
     rule = lookup(key) if isinstance(key, str) and key not in blocks else None
-    return rule is not None and rule.family == "dropout" and rule.positional[:1] == ("p",)
+    return rule is not None and rule.has(Trait.DROP_RATE)
 
 
 def _drop_p(args: Any) -> tuple[Any, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from specdsl.blocks.base import Frame
 from specdsl.blocks.names import child
+from specdsl.blocks.registry import BLOCKS
 from specdsl.errors import SourceLoc, did_you_mean
 from specdsl.ops import OPS
 from specdsl.ops.channels import PART
@@ -75,7 +76,8 @@ def stage_path(ex: Any, scope: dict[str, int], name: str) -> str | None:
     part). `@backbone.4` is the output of the stage's layer 4: a segmentation head's tap inside
     torchvision's backbone, which stays one container."""
     path: str | None = ex.named_paths.get((id(scope), name))
-    return path if path is not None and ex.blocks.get(path) == "stage" else None
+    rule = None if path is None else BLOCKS.get(ex.blocks.get(path, ""))
+    return path if rule is not None and rule.sequence else None
 
 
 def declared_outputs(ex: Any, declared: tuple[tuple[str | None, str], ...],

@@ -36,4 +36,4 @@ def estimate(raw: Any, nested: Callable[[Any], int]) -> int:
 
 
 RULE = BlockRule("stage", StageArgs, expand, estimate, doc="a group of layers", body=False, list_form=True,
-                 validate_detached=False, sections=("layers",))
+                 validate_detached=False, sections=("layers",), sequence=True)

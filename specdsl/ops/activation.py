@@ -153,9 +153,12 @@ def _act(name: str, args: type[Args] = NoArgs, doc: str = "", aliases: tuple[str
                   doc=doc, aliases=aliases)
 
 
+_DROP = _SAME | {Trait.DROP_RATE}
+
+
 def _dropout(name: str, infer: InferFn, ranks: frozenset[int] | None, doc: str) -> OpRule:
     return OpRule(name, "dropout", DropoutArgs, infer, positional=("p",), detail=p_detail,
-                  traits=_SAME, ranks=ranks, doc=doc)
+                  traits=_DROP, ranks=ranks, doc=doc)
 
 
 RULES = [
@@ -191,7 +194,7 @@ RULES = [
     _dropout("dropout3d", _infer_channel_dropout(3, "dropout3d"), frozenset({3}),
              "channel-wise dropout for [C, D, H, W] (nn.Dropout3d)"),
     OpRule("stochastic_depth", "dropout", StochasticDepthArgs, infer_same, positional=("p", "mode"),
-           detail=depth_detail, traits=_SAME, aliases=("drop_path",),
+           detail=depth_detail, traits=_DROP, aliases=("drop_path",),
            doc="drops a residual branch per sample (row) or per batch while training, scaling by 1/(1-p); "
                "the identity in eval (torchvision.ops.StochasticDepth)"),
     OpRule("identity", "shape", NoArgs, infer_same, traits=_SAME, doc="passes its input through (nn.Identity)"),

@@ -216,7 +216,7 @@ def factor_detail(op: str, a: ShuffleFactorAttrs) -> str:
 
 RULES = [
     OpRule("permute", "shape", PermuteArgs, infer_permute, rf=rf_permute, positional=("dims",),
-           detail=permute_detail, traits=frozenset({Trait.VIEW}),
+           detail=permute_detail, traits=frozenset({Trait.VIEW, Trait.REORDERS_AXES}),
            doc="reorders the axes, PyTorch numbering with the batch 0 first (torch.permute); a view"),
     OpRule("pad", "shape", PadArgs, infer_pad, rf=rf_pad, positional=("pad",), detail=pad_detail,
            traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS}), ranks=frozenset({1, 2, 3}),

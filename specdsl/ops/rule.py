@@ -125,6 +125,14 @@ class Trait(enum.Enum):
     # May resize to a size written in its arguments rather than one that follows the input
     # (W321 compares that size with the model input's).
     FIXED_SIZE = "fixed_size"
+    # Its `p` is a drop rate: no figure depends on it but for whether it is 0, 1 or in between (the
+    # sweep's block-call memo keys such an argument by that alone).
+    DROP_RATE = "drop_rate"
+    # Acts on the last axis alone (nn.Linear): on a channels-first [C, H, W] input it mixes W, not the
+    # features (W302), unless the axes were reordered first.
+    LAST_AXIS = "last_axis"
+    # Reorders the axes (permute): what follows may see a channels-last tensor.
+    REORDERS_AXES = "reorders_axes"
 
 
 # TensorSpec.name of an op's one tensor that is a parameter of its container named by the node itself

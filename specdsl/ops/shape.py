@@ -261,6 +261,6 @@ RULES = [
     OpRule("flatten", "shape", FlattenArgs, infer_flatten, rf=rf_flat, detail=flatten_detail, doc="nn.Flatten"),
     OpRule("linear", "linear", LinearArgs, infer_linear, linear_weights, linear_macs, linear_bias, rf_pointwise,
            positional=("out",), detail=linear_detail,
-           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_LAYOUT}),
+           traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_LAYOUT, Trait.LAST_AXIS}),
            doc="fully connected layer on the last axis (nn.Linear)", aliases=("fc",)),
 ]

@@ -20,12 +20,12 @@ from specdsl.passes.figures import NodeFigures
 def linear_on_spatial_axes(graph: Graph, figures: list[NodeFigures]) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for node in graph.nodes:
-        if node.op != "linear" or figures[node.index].shape is None:
+        if node.is_input or not OPS[node.op].has(Trait.LAST_AXIS) or figures[node.index].shape is None:
             continue
         x = figures[node.inputs[0]].shape
         if x is None or len(x) < 2 or _permuted(graph, node.inputs[0]):
             continue
-        out.append(located(node, "W302", f"linear acts on the last axis only: input {fmt_shape(x)} gives "
+        out.append(located(node, "W302", f"{node.op} acts on the last axis only: input {fmt_shape(x)} gives "
                            f"{fmt_shape(figures[node.index].shape or ())}",
                            "add `flatten` (or a global pool) before it to use every feature; for a "
                            "channels-last block, `permute([0, 2, 3, 1])` first", None, severity="warning"))
@@ -35,10 +35,10 @@ def linear_on_spatial_axes(graph: Graph, figures: list[NodeFigures]) -> list[Dia
 def _permuted(graph: Graph, index: int) -> bool:
     while True:
         node = graph.nodes[index]
-        if node.op == "permute":
-            return True
         if node.is_input or not node.inputs:
             return False
+        if OPS[node.op].has(Trait.REORDERS_AXES):
+            return True
         if not OPS[node.op].has(Trait.KEEPS_LAYOUT):
             return False
         index = node.inputs[0]
