@@ -77,36 +77,19 @@ class PrintableStream:
 # What one report may print: a hostile spec can make thousands of errors, or a name of megabytes
 # (names are shortened by specdsl.errors.shorten, for every renderer).
 MAX_SHOWN = 100
-MAX_LINE = 160  # the window shown of a quoted line longer than LONG_LINE
-LONG_LINE = 1000
 
 
 def _shown(diag: Diagnostic, lines: dict[str, list[str]], full: bool) -> str:
-    """One diagnostic as render_all draws it, with long names shortened and a long source line windowed
-    around the caret (the header keeps the real line and column)."""
-    from dataclasses import replace
+    """One diagnostic as render_all draws it (long names shortened, a long source line windowed around
+    the caret: specdsl.errors), given only its own source line."""
+    from specdsl.errors import render_concise, shortened
 
-    from specdsl.errors import SourceLoc, render_concise, shortened
-
-    diag = shortened(diag)
     if not full:
-        return render_concise(diag)
-    loc, window = diag.loc, {}
+        return render_concise(shortened(diag))
+    loc, source = diag.loc, {}
     if loc is not None and loc.file in lines and 1 <= loc.line <= len(lines[loc.file]):
-        line = lines[loc.file][loc.line - 1].expandtabs(1)
-        if len(line) <= LONG_LINE:
-            return render_all([diag], {loc.file: "\n" * (loc.line - 1) + line}, full=True)
-        start = max(0, loc.col - 1 - 40)
-        cut = ("…" if start else "") + line[start:start + MAX_LINE] + ("…" if start + MAX_LINE < len(line) else "")
-        col = loc.col - start + (1 if start else 0)
-        end = loc.end_col - start + (1 if start else 0) if loc.end_line == loc.line and loc.end_col else None
-        if end is not None:
-            end = min(end, len(cut) + 1)
-        window = {loc.file: "\n" * (loc.line - 1) + cut}
-        diag = replace(diag, loc=SourceLoc(loc.file, loc.line, min(col, len(cut) + 1), loc.end_line, end))
-    text = render_all([diag], window, full=True)
-    return render_concise(replace(diag, loc=loc)) + text[text.index("\n"):] if "\n" in text else \
-        render_concise(replace(diag, loc=loc))
+        source = {loc.file: "\n" * (loc.line - 1) + lines[loc.file][loc.line - 1]}
+    return render_all([diag], source, full=True)
 
 
 def print_diagnostics(exc_or_diags: SpecError | list[Diagnostic], sources: dict[str, str], concise: bool) -> None:
