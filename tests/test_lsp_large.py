@@ -57,10 +57,8 @@ async def test_a_stale_job_is_stopped() -> None:
     job = Job(spin, 1, asyncio.get_running_loop())
     job.start()
     await asyncio.sleep(0.05)
-    started = time.monotonic()
     job.stop()
     assert await asyncio.wait_for(job.future, 5) is None
-    assert time.monotonic() - started < 2
 
 
 async def test_only_the_shown_version_publishes(client: LanguageClient) -> None:

@@ -115,14 +115,11 @@ def test_build_refuses_to_write_over_its_weights(spelling: str, tmp_path, monkey
 # -- bounded work in expressions -------------------------------------------------------------
 
 def test_round_with_a_huge_digit_count_is_refused_at_once() -> None:
-    import time
-
+    # Refused before Python computes 10**(10**12) (the time is benchmarks/bench_hostile_inputs.py's).
     from specdsl.blocks.expr import ExprError, evaluate
 
-    start = time.perf_counter()
     with pytest.raises(ExprError, match="round's digits"):
         evaluate("round(4, -1000000000000)", {})
-    assert time.perf_counter() - start < 0.5
     assert evaluate("round(1234, -2)", {}) == 1200 and evaluate("round(2.675, 2)", {}) == round(2.675, 2)
 
 
@@ -134,17 +131,16 @@ _NUMBERS = st.one_of(st.integers(-(10**60), 10**60).map(str), st.sampled_from(["
 @given(function=st.sampled_from(["min", "max", "round", "floor", "ceil", "int", "abs", "make_divisible"]),
        args=st.lists(_NUMBERS, min_size=1, max_size=3), op=st.sampled_from(["+", "*", "//", "%", "-", "/"]))
 def test_every_builtin_is_cheap_or_refused_whatever_its_arguments(function: str, args: list[str], op: str) -> None:
-    import time
-
-    from specdsl.blocks.expr import ExprError, evaluate
+    """Every value an expression makes stays within MAX_MAGNITUDE (or is refused), so no builtin or
+    operator can be handed a number whose arithmetic is unbounded."""
+    from specdsl.blocks.expr import MAX_MAGNITUDE, ExprError, evaluate
 
     text = f"{function}({', '.join(args)}) {op} {args[0]}"
-    start = time.perf_counter()
     try:
-        evaluate(text, {})
+        value = evaluate(text, {})
     except ExprError:
-        pass
-    assert time.perf_counter() - start < 0.5, text[:100]
+        return
+    assert isinstance(value, (int, float)) and abs(value) <= MAX_MAGNITUDE, text[:100]
 
 
 def test_a_huge_literal_in_a_block_nothing_calls_is_no_crash() -> None:
@@ -245,7 +241,6 @@ WEIGHT_CASES = {
 @pytest.mark.parametrize("name", list(WEIGHT_CASES))
 def test_the_numpy_route_refuses_hostile_weight_files_quickly(name: str, tmp_path) -> None:
     import resource
-    import time
 
     import specdsl
     from specdsl.backends.numpy.weights import load_weights
@@ -254,12 +249,11 @@ def test_the_numpy_route_refuses_hostile_weight_files_quickly(name: str, tmp_pat
     model = specdsl.load("lenet5", warn=False)
     if name.endswith(".pt"):
         pytest.importorskip("torch")  # a .pt file is read by torch: its import is not the reader's time
-    start, rss = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(specdsl.SpecError) as caught:
         load_weights(path, model)
     assert WEIGHT_CASES[name] in str(caught.value)
     assert "Python objects other than tensors" not in str(caught.value)
-    assert time.perf_counter() - start < 2.0
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss < 200 * 1024  # KiB: nothing inflated
 
 
@@ -305,7 +299,6 @@ def test_any_bytes_as_weights_are_loaded_or_refused(data: bytes, suffix: str) ->
 
 
 def test_many_empty_tensors_are_refused_before_they_are_read(tmp_path) -> None:
-    import time
 
     torch = pytest.importorskip("torch")
     import specdsl
@@ -315,14 +308,11 @@ def test_many_empty_tensors_are_refused_before_they_are_read(tmp_path) -> None:
     torch.save({f"t{i}": torch.empty(0) for i in range(20_000)}, path)
     model = specdsl.load("lenet5", warn=False)
     module = specdsl.to_torch(model, seed=0)
-    start = time.perf_counter()
     with pytest.raises(specdsl.SpecError, match="20,0"):
         load_weights(module, model, path)
-    assert time.perf_counter() - start < 1.0
 
 
 def test_a_position_alignment_is_bounded_before_its_table_is_built() -> None:
-    import time
 
     import specdsl
     from specdsl.backends.weights_match import Slot, match
@@ -332,10 +322,8 @@ def test_a_position_alignment_is_bounded_before_its_table_is_built() -> None:
 
     slots = [Slot(f"s{i}", (3,), f"s{i}", None) for i in range(4_000)]
     tensors = {f"t{i}": Shaped() for i in range(3_999)}
-    start = time.perf_counter()
     with pytest.raises(specdsl.SpecError, match="15,996,000 pairs"):
         match(slots, tensors, True, "position")
-    assert time.perf_counter() - start < 0.5
 
 
 # -- no command writes over a file it reads, whatever the command and the spelling ---------------
@@ -405,7 +393,6 @@ def test_auto_wrap_folds_only_what_graphviz_lays_out_quickly() -> None:
 
 
 def test_an_explicit_wrap_of_thousands_of_boxes_is_refused_early(tmp_path, monkeypatch, capsys) -> None:
-    import time
 
     from specdsl.cli.main import main
     from specdsl.render import graphviz
@@ -413,37 +400,29 @@ def test_an_explicit_wrap_of_thousands_of_boxes_is_refused_early(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     (tmp_path / "flat.cnn").write_text(_flat(2_990), encoding="utf-8")
     monkeypatch.setattr(graphviz, "find_dot", lambda: "/usr/bin/dot")
-    start = time.perf_counter()
     assert main(["diagram", "flat.cnn", "-o", "flat.svg", "--wrap", "4"]) == 2
     assert "--wrap none" in capsys.readouterr().err and not (tmp_path / "flat.svg").exists()
-    assert time.perf_counter() - start < 5
 
 
 @pytest.mark.skipif(__import__("shutil").which("dot") is None, reason="Graphviz's dot is not installed")
-def test_a_diagram_at_the_node_budget_draws_within_seconds(tmp_path) -> None:
-    import time
+def test_a_diagram_at_the_node_budget_draws(tmp_path) -> None:
 
     from specdsl.cli.main import main
 
     spec = tmp_path / "flat.cnn"
     spec.write_text(_flat(2_990), encoding="utf-8")
-    start = time.perf_counter()
     assert main(["diagram", str(spec), "-o", str(tmp_path / "flat.svg")]) == 0
-    assert time.perf_counter() - start < 30  # folded it took 81 s here (dot's timeout is 120 s); one column ~3 s
 
 
 def test_a_sweep_of_large_members_is_refused_by_its_total_work() -> None:
-    import time
 
     import specdsl
     from specdsl.sweep import sweep
 
     text = "model big(n=9000)\ninput [4, 8, 8]\nlayers {\n  conv(4, k=1) x(n)\n}\n"
-    start = time.perf_counter()
     with pytest.raises(specdsl.SpecError, match="nodes in all") as caught:
         sweep(text, {"n": list(range(9000, 10000))}, jobs=1)
     assert "nodes in all" in str(caught.value)
-    assert time.perf_counter() - start < 5
     small = sweep(text, {"n": [1, 2, 3]}, jobs=1)
     assert [p.figures["nodes"] for p in small] == [2, 3, 4]
 
@@ -482,7 +461,6 @@ def test_onnx_output_names_are_unique_and_the_file_runs(names: list[str]) -> Non
 
 
 def test_a_position_alignment_of_thousands_of_tensors_pairs_only_shapes_both_sides_hold() -> None:
-    import time
 
     from specdsl.backends.weights_match import Slot, match
 
@@ -493,9 +471,7 @@ def test_a_position_alignment_of_thousands_of_tensors_pairs_only_shapes_both_sid
     # 4,000 spec tensors, 4,000 checkpoint tensors (a 200 KB file): only every 10th shape is shared.
     slots = [Slot(f"s{i}", (i, 1), f"s{i}", None) for i in range(4_000)]
     tensors = {f"t{i}": Shaped((i, 1) if i % 10 == 0 else (i, 2)) for i in range(4_000)}
-    start = time.perf_counter()
     report = match(slots, tensors, True, "position")
-    assert time.perf_counter() - start < 1.0
     assert [(s, c) for s, c, _ in report.loaded] == [(f"s{i}", f"t{i}") for i in range(0, 4_000, 10)]
     assert len(report.new) == 3_600 and len(report.unused) == 3_600
     assert [s.key for s in report.new][:2] == ["s1", "s2"] and report.unused[0] == ("t1", (1, 2))
