@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"specdsl.cli"},
     {"specdsl.backends.torch", "specdsl.backends.numpy", "specdsl.backends.onnx", "specdsl.backends", "specdsl.lsp",
      "specdsl.sweep", "specdsl.search"},
-    {"specdsl.api"},
+    {"specdsl.api", "specdsl.lift"},
     {"specdsl.render"},
     {"specdsl.blocks", "specdsl.frontend", "specdsl.schema"},
     {"specdsl.passes"},
