@@ -6,13 +6,10 @@ state_dict as a PyTorch file and as safetensors (whose keys come back sorted, no
 load each into ``specdsl.to_torch(NAME, weights=...)`` (strict, by name) and compare the eval-mode
 outputs on a random input. Prints one line per model and exits 1 if any model differs.
 
-Needs torchvision next to torch, which the test environment's CPU torch cannot load; run it in an
-environment that has both, e.g.:
+Needs torchvision next to torch; the test environment (.venv, from constraints.txt) has both:
 
-    python -m venv /tmp/tv && /tmp/tv/bin/pip install torch==2.14.1 torchvision==0.29.1 safetensors \\
-        lark pydantic pyyaml numpy && /tmp/tv/bin/pip install --no-deps -e .
-    /tmp/tv/bin/python scripts/check_torchvision_weights.py             # every torchvision model of the zoo
-    /tmp/tv/bin/python scripts/check_torchvision_weights.py resnet18 vgg16 --full-size
+    .venv/bin/python scripts/check_torchvision_weights.py             # every torchvision model of the zoo
+    .venv/bin/python scripts/check_torchvision_weights.py resnet18 vgg16 --full-size
 """
 
 from __future__ import annotations

@@ -2,15 +2,18 @@
 # The test command of the README; CI (.ci/run) execs it too.
 #
 #   bash scripts/test.sh [PYTEST ARGS...]           lint + tests in .venv, installed exactly from the lock
+#   bash scripts/test.sh --install                  only create/refresh .venv from the lock (no lint, no tests)
 #   bash scripts/test.sh --latest [PYTEST ARGS...]  the same suite in .venv-latest, built from the newest
-#                                                   releases of everything except torch (drift check)
+#                                                   releases of everything except torch and torchvision
+#                                                   (drift check)
 #   bash scripts/test.sh --lock [UV ARGS...]        regenerate constraints.txt (--upgrade: newest pins)
 #
 # Default mode: creates .venv if missing, installs every package at the version pinned in
 # constraints.txt (pip, setuptools and wheel included, so the build of specdsl itself is
 # pinned too: --no-build-isolation), removes anything the lock does not name, checks the result
-# with `pip check`, then runs ruff, mypy (scripts/typecheck.py, configured in pyproject.toml) and
-# pytest. All three always run; the script exits 1 if any fails.
+# with `pip check` and that torchvision and timm import beside torch, then runs ruff, mypy
+# (scripts/typecheck.py, configured in pyproject.toml) and pytest. All three always run; the script
+# exits 1 if any fails.
 #
 # Environment: PYTHON (interpreter for a new venv; default python3.11, else python3),
 # SPECDSL_REQUIRE_DOT=1 (fail instead of skipping the diagram rendering tests when Graphviz's
@@ -29,7 +32,8 @@ MODE=locked
 case "${1:-}" in
     --latest) MODE=latest; shift ;;
     --lock) MODE=lock; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --install) MODE=install; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
 esac
 
 [ -f "$LOCK" ] || die "$LOCK is missing (regenerate it: bash scripts/test.sh --lock)"
@@ -41,15 +45,13 @@ pin_of() {  # pin_of NAME -> the version the lock pins NAME to
     printf '%s' "$v"
 }
 
+# torch and torchvision move together (each torchvision release loads beside one torch release only;
+# PyPI's torchvision beside another torch fails at import: `operator torchvision::nms does not exist`),
+# so --lock and --latest keep both at the lock's pins; move them by editing both lines of the lock.
+# On Linux x86_64 that torch is PyPI's CUDA build (it runs on the CPU; its nvidia-* and triton
+# dependencies are pinned in the lock too).
 TORCH_VERSION=$(pin_of torch)
-# On Linux x86_64 PyPI's torch is the multi-GB CUDA build: ask for the CPU wheel by its local
-# label, so a machine without it fails here instead of downloading CUDA. The lock says plain
-# torch==X (the CPU wheel satisfies it, and on macOS PyPI's wheel is the CPU build).
-if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ]; then
-    TORCH_REQ="torch==${TORCH_VERSION}+cpu"
-else
-    TORCH_REQ="torch==${TORCH_VERSION}"
-fi
+TORCHVISION_VERSION=$(pin_of torchvision)
 
 pick_python() {
     if [ -n "${PYTHON:-}" ]; then
@@ -81,13 +83,6 @@ make_venv() {  # make_venv DIR
     fi
 }
 
-install_torch() {  # install_torch PYTHON
-    "$1" -m pip install --quiet --no-deps "$TORCH_REQ" || die "could not install $TORCH_REQ.
-  The CPU wheel of torch comes from the machine's pip configuration (the build machines have it in
-  /opt/wheels via PIP_FIND_LINKS); elsewhere point pip at PyTorch's CPU index first:
-      PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu bash scripts/test.sh"
-}
-
 # ------------------------------------------------------------------ graphviz
 DOT_NOTE=""
 if ! command -v dot >/dev/null 2>&1; then
@@ -96,15 +91,12 @@ are SKIPPED (pytest lists them: \"Graphviz's \`dot\` is not installed\"). Instal
 apt-get install graphviz (Debian/Ubuntu) or brew install graphviz (macOS)."
 fi
 dot_note() { if [ -n "$DOT_NOTE" ]; then printf '\n%s\n' "$DOT_NOTE" >&2; fi; }
-if [ -n "$DOT_NOTE" ] && [ "$MODE" != lock ] && [ "${SPECDSL_REQUIRE_DOT:-0}" = 1 ]; then
+if [ -n "$DOT_NOTE" ] && [ "$MODE" != lock ] && [ "$MODE" != install ] && [ "${SPECDSL_REQUIRE_DOT:-0}" = 1 ]; then
     die "Graphviz's \`dot\` is not on PATH and SPECDSL_REQUIRE_DOT=1 (CI): install graphviz"
 fi
 
 # ------------------------------------------------------------------ --lock
 if [ "$MODE" = lock ]; then
-    FIND_LINKS=${PIP_FIND_LINKS:-$(python3 -m pip config get global.find-links 2>/dev/null || true)}
-    [ -n "$FIND_LINKS" ] || die "--lock needs a folder or page holding torch-${TORCH_VERSION}+cpu for Linux x86_64 \
-(its metadata is what gets locked): set PIP_FIND_LINKS"
     UV_HOME=${TMPDIR:-/tmp}/specdsl-uv-$UV_VERSION
     if [ ! -x "$UV_HOME/bin/uv" ]; then
         say "installing uv $UV_VERSION into $UV_HOME (throwaway)"
@@ -113,14 +105,14 @@ if [ "$MODE" = lock ]; then
     fi
     OUT=$(mktemp)
     trap 'rm -f "$OUT" "$OUT.new"' EXIT
-    sed 's/^torch==\([^ ]*\)$/torch==\1+cpu/' "$LOCK" > "$OUT"  # current pins are uv's preferences
-    say "resolving (torch stays ${TORCH_VERSION}; pass --upgrade to move the other pins)"
-    printf 'torch==%s+cpu\npip\nwheel\n' "$TORCH_VERSION" | "$UV_HOME/bin/uv" pip compile pyproject.toml - \
-        --extra dev --extra torch --extra lsp --extra onnx --python-version "$LOCK_PYTHON" --python-platform x86_64-manylinux_2_28 \
-        --find-links "$FIND_LINKS" --no-header -o "$OUT" "$@" >/dev/null
+    cp "$LOCK" "$OUT"  # current pins are uv's preferences
+    say "resolving (torch stays ${TORCH_VERSION}, torchvision ${TORCHVISION_VERSION}; pass --upgrade to move the other pins)"
+    printf 'torch==%s\ntorchvision==%s\npip\nwheel\n' "$TORCH_VERSION" "$TORCHVISION_VERSION" \
+        | "$UV_HOME/bin/uv" pip compile pyproject.toml - --extra dev --extra torch --extra lsp --extra onnx --extra import \
+            --python-version "$LOCK_PYTHON" --python-platform x86_64-manylinux_2_28 --no-header -o "$OUT" "$@" >/dev/null
     {
         awk 'NR == 1, /^$/' "$LOCK"  # keep the header: the leading comment block up to the first blank line
-        sed 's/^torch==\([^ ]*\)+cpu$/torch==\1/' "$OUT"
+        cat "$OUT"
     } > "$OUT.new"
     mv "$OUT.new" "$LOCK"
     say "wrote $LOCK"
@@ -128,13 +120,12 @@ if [ "$MODE" = lock ]; then
 fi
 
 # ------------------------------------------------------------------ environments
-if [ "$MODE" = locked ]; then
+if [ "$MODE" = locked ] || [ "$MODE" = install ]; then
     VENV=.venv
     make_venv "$VENV"
     PY=$VENV/bin/python
     say "installing the pinned environment from $LOCK into $VENV"
     "$PY" -m pip install --quiet --no-deps "pip==$(pin_of pip)" || die "could not install pip==$(pin_of pip)"
-    install_torch "$PY"
     "$PY" -m pip install --quiet --no-deps -r "$LOCK" || die "could not install $LOCK"
     "$PY" -m pip install --quiet --no-deps --no-build-isolation -e . || die "could not install specdsl (editable)"
     # Anything the lock does not name (a stray pytest plugin, say) would change what runs: remove it.
@@ -154,15 +145,14 @@ EOF
     fi
 else
     VENV=.venv-latest
-    say "building $VENV from scratch with the newest releases (torch stays $TORCH_REQ)"
+    say "building $VENV from scratch with the newest releases (torch stays $TORCH_VERSION, torchvision $TORCHVISION_VERSION)"
     rm -rf "$VENV"
     make_venv "$VENV"
     PY=$VENV/bin/python
     "$PY" -m pip install --quiet --upgrade pip setuptools wheel || die "could not upgrade pip/setuptools/wheel"
-    install_torch "$PY"
     CONSTRAINT=$(mktemp)
-    printf '%s\n' "$TORCH_REQ" > "$CONSTRAINT"
-    if ! "$PY" -m pip install --quiet --upgrade --upgrade-strategy eager -c "$CONSTRAINT" -e ".[dev,torch,lsp,onnx]"; then
+    printf 'torch==%s\ntorchvision==%s\n' "$TORCH_VERSION" "$TORCHVISION_VERSION" > "$CONSTRAINT"
+    if ! "$PY" -m pip install --quiet --upgrade --upgrade-strategy eager -c "$CONSTRAINT" -e ".[dev,torch,lsp,onnx,import]"; then
         rm -f "$CONSTRAINT"
         die "could not install the newest releases of specdsl's dependencies"
     fi
@@ -190,8 +180,14 @@ EOF
 fi
 
 say "pip check"
-"$PY" -m pip check || die "$VENV is inconsistent (see above). If torch is not the +cpu build, pip fetched
-  PyPI's CUDA build: make the CPU wheel available (PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu)."
+"$PY" -m pip check || die "$VENV is inconsistent (see above)"
+# The torchvision and timm tests skip where those are not installed; here they are, so a torchvision
+# that installs but cannot load beside this torch must stop the run, not skip tests.
+"$PY" -c 'import torch, torchvision, timm' || die "torchvision or timm does not import beside torch in $VENV"
+if [ "$MODE" = install ]; then
+    printf '\nscripts/test.sh: %s is the locked environment (torch %s, torchvision %s)\n' "$VENV" "$TORCH_VERSION" "$TORCHVISION_VERSION"
+    exit 0
+fi
 
 # ------------------------------------------------------------------ the suite
 dot_note
