@@ -67,7 +67,8 @@ def ref(index: int, inst: Instance) -> Any:
     if index in inst.pos:
         return ("node", inst.pos[index])
     for q in inst.nested:
-        if q.call.output == index:
+        # A call whose layers are all switched off passes its input through: that node is the input's.
+        if q.call.output == index and index not in q.call.inputs:
             return ("call", module_path(q.path)[len(module_path(inst.path)) + 1:])
     if index in inst.call.inputs:
         return ("in", inst.call.inputs.index(index))

@@ -310,7 +310,9 @@ class DslPrinter:
         if op is None or not NAME.match(op):
             raise CannotPrint(f"the DSL has no way to write the layer {json.dumps(layer)[:60]}")
         meta = {k: v for k, v in layer.items() if k != op}
-        return self.refs(meta) + op + self.args_text(op, layer[op], meta) + self.suffix(meta)
+        # `act() as x` is `act: {}` beside its name: the brackets keep it so (`act as x` reads as `act: null`).
+        args = self.args_text(op, layer[op], meta) or ("()" if layer[op] == {} else "")
+        return self.refs(meta) + op + args + self.suffix(meta)
 
     def layer_lines(self, layer: dict[str, Any], path: PathKey, indent: int, prefix: str = "") -> None:
         op = op_of(layer)
