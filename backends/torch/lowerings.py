@@ -73,6 +73,8 @@ def _axes(values: tuple[int, ...]) -> Any:
 
 
 def _conv(a: Any, rank: int, inplace: bool) -> Ctor:
+    if a.ws or a.same_tf:
+        return _helper_conv(a)
     kw: dict[str, Any] = {"kernel_size": _axes(a.kernel)}
     if any(s != 1 for s in a.stride):
         kw["stride"] = _axes(a.stride)
@@ -89,6 +91,29 @@ def _conv(a: Any, rank: int, inplace: bool) -> Ctor:
     if a.padding_mode != "zeros":
         kw["padding_mode"] = a.padding_mode
     return _call(f"nn.Conv{_DIMS[rank]}", a.in_channels, a.out_channels, channels_in=(0,), channels_out=(1,), **kw)
+
+
+def _helper_conv(a: Any) -> Ctor:
+    """StdConv (ws) or ConvSameTF (pad=same_tf) of modules_conv.py: timm's keys, padding from the input."""
+    kw: dict[str, Any] = {"kernel_size": a.kernel, "stride": a.stride, "dilation": a.dilation}
+    if a.groups != 1:
+        kw["groups"] = a.groups
+    if not a.bias:
+        kw["bias"] = False
+    if a.same_tf and a.ws:
+        kw["same_tf"] = True
+    elif not a.same_tf:
+        kw["padding"] = a.padding
+        if a.padding_after != a.padding:
+            kw["padding_after"] = a.padding_after
+    if a.gain:
+        kw["gain"] = True
+        if a.gamma != 1.0:
+            kw["gamma"] = a.gamma
+    if a.ws and a.eps != 1e-6:
+        kw["eps"] = a.eps
+    return _call("StdConv" if a.ws else "ConvSameTF", a.in_channels, a.out_channels, channels_in=(0,),
+                 channels_out=(1,), **kw)
 
 
 def _deconv(a: Any, rank: int, inplace: bool) -> Ctor:

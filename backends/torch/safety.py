@@ -63,6 +63,8 @@ TORCH_CALLS = {
     "torch.ones", "torch.zeros", "torch.rand", "torch.randn", "torch.randint", "torch.equal", "torch.no_grad",
     "torch.flatten", "torch.sigmoid",
     "torch.nn.functional.interpolate", "torch.nn.functional.layer_norm", "torch.nn.functional.pad",
+    "torch.nn.functional.conv1d", "torch.nn.functional.conv2d", "torch.nn.functional.conv3d",
+    "torch.nn.functional.batch_norm",
     "math.sqrt", "math.prod", "math.ceil", "math.floor",
 }
 # nn.init's in-place initialisers (`nn.init.kaiming_normal_(w, ...)`).

@@ -88,6 +88,14 @@ ENTRIES = (
         "Use an output_padding below the stride (here 0 or 1).",
     ),
     Entry(
+        "E386", "conv argument that needs another",
+        "A weight-standardised conv's arguments go together: `gain` needs `ws=true`, `gamma` needs "
+        "`gain=true`, `eps` needs `ws=true`; and `pad=same_tf` (TensorFlow's SAME) and `ws` pad with "
+        "zeros, so they take no other padding_mode (timm's Conv2dSame, StdConv2d, ScaledStdConv2d).",
+        _HEAD + "layers {\n    conv(8, k=3, gain=true)\n}\n",
+        "Add the argument it needs (`ws=true` for gain and eps, `gain=true` for gamma), or drop it.",
+    ),
+    Entry(
         "E311", "dimension out of range",
         "A `dim` (softmax, log_softmax, concat) or flatten's start_dim/end_dim names an axis the "
         "batched input does not have, or the batch axis 0. Dims use PyTorch's numbering, batch "

@@ -29,7 +29,7 @@ from specdsl.ops.rule import (
     require_rank,
     rf_window,
 )
-from specdsl.ops.window import same_padding, window_output
+from specdsl.ops.window import same_padding, tf_same_padding, window_output
 
 Groups = PositiveInt | Literal["depthwise"]
 
@@ -38,12 +38,20 @@ class ConvArgs(Args):
     out: PositiveInt = Field(description="output channels")
     k: IntPerAxis = Field(description="kernel size, one number or one per spatial axis")
     stride: IntPerAxis = 1
-    pad: NonNegPerAxis | Literal["same", "valid"] = 0
+    pad: NonNegPerAxis | Literal["same", "valid", "same_tf"] = Field(
+        default=0, description="padding per axis, 'same' (PyTorch's, stride 1), 'valid' (none) or 'same_tf' "
+        "(TensorFlow's SAME at any stride: ceil(n / stride) outputs, the odd pixel after, from the input's size)")
     dilation: IntPerAxis = 1
     groups: Groups = 1
     bias: bool = True
     padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
     in_: PositiveInt | None = Field(default=None, alias="in", description="expected input channels (checked)")
+    ws: bool = Field(default=False, description="standardise the weight per output channel at run time "
+                     "(zero mean, unit variance; timm's StdConv2d, BiT)")
+    gain: bool = Field(default=False, description="with ws: a learned gain [C_out, 1, ...] times "
+                       "gamma / sqrt(fan_in) (timm's ScaledStdConv2d, NFNets)")
+    gamma: float = Field(default=1.0, description="with gain: the gain's constant factor")
+    eps: float = Field(default=1e-6, gt=0, description="with ws: added to the weight's variance")
 
 
 class DeconvArgs(Args):
@@ -71,6 +79,13 @@ class ConvAttrs(NamedTuple):
     bias: bool
     padding_mode: str
     windows: tuple[Window, ...]
+    # pad='same_tf': padding and padding_after are this input's; the lowerings compute them from
+    # the input's size at run time (tf_same_padding), so another input size stays exact.
+    same_tf: bool = False
+    ws: bool = False  # weight standardisation: (w - mean) / sqrt(var + eps) per output channel
+    gain: bool = False  # ... times gain · gamma / sqrt(fan_in)
+    gamma: float = 1.0
+    eps: float = 1e-6
 
 
 class DeconvAttrs(NamedTuple):
@@ -121,7 +136,10 @@ def infer_conv(args: ConvArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferr
     x = ins[0]
     rank, in_c, kernel, stride, dilation = _window_axes(args, x, "conv")
     groups = _groups(args.groups, in_c, args.out)
-    if args.pad == "same":
+    _check_pairings(args)
+    if args.pad == "same_tf":
+        pads = [tf_same_padding(x[1 + i], kernel[i], stride[i], dilation[i]) for i in range(rank)]
+    elif args.pad == "same":
         if any(s != 1 for s in stride):
             raise RuleViolation(
                 "E308",
@@ -169,15 +187,49 @@ def infer_conv(args: ConvArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferr
         windows=tuple(
             Window(d * (k - 1) + 1, s, p[0]) for k, s, d, p in zip(kernel, stride, dilation, pads, strict=True)
         ),
+        same_tf=args.pad == "same_tf",
+        ws=args.ws,
+        gain=args.gain,
+        gamma=args.gamma,
+        eps=args.eps,
     )
     return Inferred((args.out, *out_sizes), attrs)
+
+
+def _check_pairings(args: ConvArgs) -> None:
+    """Arguments that mean something only beside another: the standardisation's, and same_tf's zeros."""
+    given = args.model_fields_set
+    needs = [("gain", "ws", args.gain and not args.ws),
+             ("eps", "ws", "eps" in given and not args.ws),
+             ("gamma", "gain", "gamma" in given and not args.gain)]
+    for field, other, bad in needs:
+        if bad:
+            raise RuleViolation(
+                "E386",
+                f"{field} applies only to a conv with {other}=true; received {field}="
+                f"{str(getattr(args, field)).lower()} with {other}=false",
+                hint=f"add {other}=true, or drop {field}",
+                field=field,
+            )
+    if (args.pad == "same_tf" or args.ws) and args.padding_mode != "zeros":
+        what = "pad=same_tf pads with zeros (TensorFlow's SAME)" if args.pad == "same_tf" else \
+            "a weight-standardised conv pads with zeros (timm's StdConv2d)"
+        raise RuleViolation(
+            "E386",
+            f"{what}; received padding_mode={args.padding_mode}",
+            hint="drop padding_mode, or give the padding as numbers",
+            field="padding_mode",
+        )
 
 
 def conv_weights(a: ConvAttrs) -> tuple[TensorSpec, ...]:
     fan_in = a.in_channels // a.groups * numel(a.kernel)
     weight = TensorSpec("weight", (a.out_channels, a.in_channels // a.groups, *a.kernel),
                         init="kaiming_fan_out", fan_in=float(fan_in))
-    return (weight, TensorSpec("bias", (a.out_channels,), init="zeros")) if a.bias else (weight,)
+    tensors = (weight, TensorSpec("bias", (a.out_channels,), init="zeros")) if a.bias else (weight,)
+    # timm's ScaledStdConv2d registers its gain after nn.Conv2d's weight and bias: [C_out, 1, 1, 1], ones.
+    return (*tensors, TensorSpec("gain", (a.out_channels, 1, *(1,) * len(a.kernel)), init="ones")) if a.gain \
+        else tensors
 
 
 def conv_macs(a: ConvAttrs, ins: Sequence[Shape], out: Shape) -> int:
@@ -200,6 +252,10 @@ def window_summary(op: str, a: Any) -> str:
         text += f" d{axes_text(a.dilation)}"
     if getattr(a, "groups", 1) != 1:
         text += f" g{a.groups}"
+    if getattr(a, "same_tf", False):
+        text += " same_tf"
+    if getattr(a, "ws", False):
+        text += " ws"
     return text
 
 

@@ -71,3 +71,10 @@ def same_padding(kernel: int, dilation: int) -> tuple[int, int]:
     """PyTorch's padding='same': total d(k-1), the odd unit goes after."""
     total = dilation * (kernel - 1)
     return total // 2, total - total // 2
+
+
+def tf_same_padding(n: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow's SAME: ceil(n / stride) outputs; the total padding that needs, at least 0,
+    split with the odd unit after (timm's pad_same)."""
+    total = max((-(-n // stride) - 1) * stride + dilation * (kernel - 1) + 1 - n, 0)
+    return total // 2, total - total // 2
