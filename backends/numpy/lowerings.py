@@ -53,6 +53,7 @@ from specdsl.backends.numpy.kernels import (
     max_pool_nd,
     spatial_axes,
 )
+from specdsl.backends.numpy.kernels_conv import conv_padding, standardised_weight
 from specdsl.backends.numpy.kernels_modern import (
     channel_norm,
     hardsigmoid,
@@ -121,11 +122,13 @@ def _identity(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
 
 
 def _conv(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
-    weight, bias = w["weight"], w.get("bias")
+    weight, bias, gain = w["weight"], w.get("bias"), w.get("gain")
 
     def run(ins: list[Array], ctx: RunContext) -> Array:
-        return conv_nd(ins[0], weight, bias, a.stride, a.padding, a.padding_after, a.dilation, a.groups,
-                       a.padding_mode)
+        # ws and same_tf at every call, as the PyTorch module does: from the weights and input of now.
+        wt = standardised_weight(weight, gain, a.gamma, a.eps) if a.ws else weight
+        before, after = conv_padding(ins[0].shape[2:], a)
+        return conv_nd(ins[0], wt, bias, a.stride, before, after, a.dilation, a.groups, a.padding_mode)
     return run
 
 
@@ -319,7 +322,8 @@ def _channel_shuffle(x: Array, a: Any) -> Array:
 
 LOWERINGS: OpTable[Lowering] = OpTable("NumPy lowering", "LOWERINGS", __name__, {
     # layers with weights
-    "conv": Lowering(_conv, fold_bn=_fold_rows, scratch=_conv_scratch),
+    # A standardised weight (ws) cannot take a batch norm folded in: the conv standardises it again.
+    "conv": Lowering(_conv, fold_bn=lambda a, *rest: None if a.ws else _fold_rows(a, *rest), scratch=_conv_scratch),
     "deconv": Lowering(_deconv, fold_bn=_fold_deconv, scratch=_deconv_scratch),
     "linear": Lowering(_linear, fold_bn=_fold_linear),
     # pooling
