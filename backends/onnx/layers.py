@@ -21,14 +21,44 @@ from specdsl.backends.onnx.site import LowerFn, Site
 def conv(b: Builder, s: Site) -> str:
     a = s.attrs
     x, rank = s.x, len(a.kernel)
-    pads = [*a.padding, *a.padding_after]
-    if a.padding_mode != "zeros" and any(pads):
+    pads: dict[str, Any] = {"pads": [*a.padding, *a.padding_after]}
+    if a.padding_mode != "zeros" and any(pads["pads"]):
         # PyTorch pads with the mode first, then convolves without padding.
         x = pad(b, x, s.in_shape, a.padding, a.padding_after, a.padding_mode)
-        pads = [0] * (2 * rank)
-    ins = [x, s.w["weight"]] + ([s.w["bias"]] if "bias" in s.w else [])
+        pads = {"pads": [0] * (2 * rank)}
+    elif a.same_tf and s.dynamic:
+        # pad=same_tf is ONNX's SAME_UPPER (ceil(n / s) outputs, the odd pixel after), whose padding the
+        # runtime computes from the input; it goes negative where a kernel is narrower than its stride.
+        if any(d * (k - 1) + 1 < st for k, st, d in zip(a.kernel, a.stride, a.dilation, strict=True)):
+            s.fixed_size("pad=same_tf with a kernel narrower than its stride pads by the input's size")
+        pads = {"auto_pad": "SAME_UPPER"}
+    weight = standardised(b, s) if a.ws else s.w["weight"]
+    ins = [x, weight] + ([s.w["bias"]] if "bias" in s.w else [])
     return b.op("Conv", ins, s.shape, kernel_shape=list(a.kernel), strides=list(a.stride),
-                dilations=list(a.dilation), pads=pads, group=a.groups)
+                dilations=list(a.dilation), group=a.groups, **pads)
+
+
+def standardised(b: Builder, s: Site) -> str:
+    """conv's ws in the graph, on the initializer (so the file keeps the checkpoint's weight and gain
+    under their names): per output channel (w - mean) / sqrt(var + eps), times gain · gamma / sqrt(fan_in)."""
+    a, w = s.attrs, s.w["weight"]
+    shape = (a.out_channels, a.in_channels // a.groups, *a.kernel)
+    rows = (shape[0], math.prod(shape[1:]))
+    stats = (shape[0], 1)
+    flat = b.op("Reshape", [w, b.ints(rows)], rows, name="ws_rows", batched=False)
+    mu = b.reduce("ReduceMean", flat, [1], True, stats, name="ws_mean", batched=False)
+    d = b.op("Sub", [flat, mu], rows, name="ws_centred", batched=False)
+    var = b.reduce("ReduceMean", b.op("Mul", [d, d], rows, name="ws_squared", batched=False), [1], True, stats,
+                   name="ws_var", batched=False)
+    eps_var = b.op("Add", [var, b.scalar(a.eps, "eps")], stats, name="ws_var_eps", batched=False)
+    std = b.op("Sqrt", [eps_var], stats, name="ws_std", batched=False)
+    y = b.op("Div", [d, std], rows, name="ws_standardised", batched=False)
+    if a.gain:
+        gain = b.op("Reshape", [s.w["gain"], b.ints(stats)], stats, name="ws_gain", batched=False)
+        scaled = b.op("Mul", [gain, b.scalar(a.gamma * rows[1] ** -0.5, "scale")], stats, name="ws_scale",
+                      batched=False)
+        y = b.op("Mul", [y, scaled], rows, name="ws_scaled", batched=False)
+    return b.op("Reshape", [y, b.ints(shape)], shape, name="ws_weight", batched=False)
 
 
 def deconv(b: Builder, s: Site) -> str:

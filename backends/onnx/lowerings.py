@@ -13,6 +13,7 @@ This module imports neither torch nor onnxscript.
 from __future__ import annotations
 
 from specdsl.backends.onnx import elementwise as e
+from specdsl.backends.onnx import fixed
 from specdsl.backends.onnx import layers as ly
 from specdsl.backends.onnx.site import Lowering
 from specdsl.ops.registry import OpTable
@@ -22,7 +23,7 @@ _NORM = ("ReduceMean", "Sub", "Mul", "Add", "Sqrt", "Div", "Unsqueeze")
 
 LOWERINGS: OpTable[Lowering] = OpTable("ONNX lowering", "LOWERINGS", __name__, {
     # layers with weights
-    "conv": Lowering(ly.conv, ("Conv", "Pad")),
+    "conv": Lowering(ly.conv, ("Conv", "Pad", "Reshape", "ReduceMean", "Sub", "Mul", "Add", "Sqrt", "Div")),
     "deconv": Lowering(ly.deconv, ("ConvTranspose",)),
     "linear": Lowering(ly.linear, ("Gemm", "MatMul", "Transpose", "Add")),
     "local": Lowering(ly.local, ("Pad", "Slice", "Unsqueeze", "Concat", "Reshape", "Transpose", "MatMul", "Add")),
@@ -85,4 +86,10 @@ LOWERINGS: OpTable[Lowering] = OpTable("ONNX lowering", "LOWERINGS", __name__, {
     "split": _IDENTITY,
     "chunk": _IDENTITY,
     "part": Lowering(e.part, ("Slice",)),
+    # reshapes and constants (fixed.py)
+    "reshape": Lowering(fixed.reshape, ("Reshape",)),
+    "unsqueeze": Lowering(fixed.unsqueeze, ("Unsqueeze",)),
+    "squeeze": Lowering(fixed.squeeze, ("Squeeze",)),
+    "scale": Lowering(fixed.scale, ("Mul",)),
+    "blurpool": Lowering(fixed.blurpool, ("Pad", "Conv")),
 })
