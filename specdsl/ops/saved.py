@@ -30,6 +30,7 @@ import math
 
 from specdsl.ops import saved_layout as layout
 from specdsl.ops.registry import OpTable
+from specdsl.ops.saved_conv import standardised as _standardised
 from specdsl.ops.saved_records import (
     Call,
     Narrow,
@@ -86,8 +87,9 @@ def _conv(call: Call) -> tuple[Saved, ...]:
     # convolution_backward's one formula for input, weight and bias keeps both, whatever needs grad.
     a = call.attrs
     mode = getattr(a, "padding_mode", "zeros")
-    if mode == "zeros" and not (getattr(a, "same", False) and a.padding != a.padding_after):
-        return (_low_input(call), *_weight_copies(call, 1))
+    asymmetric = (getattr(a, "same", False) or getattr(a, "same_tf", False)) and a.padding != a.padding_after
+    if mode == "zeros" and not asymmetric:
+        return (_low_input(call), *_weight_copies(call, 1), *_standardised(call))
     # A padding mode other than zeros: the module pads (F.pad) all of it first; 'same' padding that
     # is not symmetric: the convolution pads the difference (constant_pad_nd) and the rest itself.
     # Either way it keeps the padded copy. Reflect and replicate padding keep their own input too;
@@ -97,7 +99,7 @@ def _conv(call: Call) -> tuple[Saved, ...]:
     padded = x[0] * x[1] * _numel(tuple(n + e for n, e in zip(x[2:], extra)))
     pad_keeps = (Saved.input(),) if mode in ("reflect", "replicate") and call.needs_grad[0] else ()
     kept = Saved.new(padded, call.amp or "", "cast" if call.amp else "activation")
-    return (*pad_keeps, kept, *_weight_copies(call, 1))
+    return (*pad_keeps, kept, *_weight_copies(call, 1), *_standardised(call))
 
 
 def _linear(call: Call) -> tuple[Saved, ...]:
