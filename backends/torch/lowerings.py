@@ -73,7 +73,9 @@ def _axes(values: tuple[int, ...]) -> Any:
 
 
 def _conv(a: Any, rank: int, inplace: bool) -> Ctor:
-    if a.ws or a.same_tf:
+    # same_tf at stride 1 with an odd dilated kernel pads d(k-1)/2 on both sides whatever the input's
+    # size (timm's is_static_pad): a plain nn.Conv, as timm builds it.
+    if a.ws or (a.same_tf and any(s != 1 or d * (k - 1) % 2 for k, s, d in zip(a.kernel, a.stride, a.dilation))):
         return _helper_conv(a)
     kw: dict[str, Any] = {"kernel_size": _axes(a.kernel)}
     if any(s != 1 for s in a.stride):
