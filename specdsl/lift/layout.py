@@ -1,0 +1,148 @@
+"""How one container's items are written: each item's name (`as NAME`) and where it reads from.
+
+An item reads the item before it by the chain (`a -> b`, or the next line); any other input is a
+reference (`[@x, @y] -> add`), so the item it names gets a name. A module's name is its attribute
+(`conv1`), fixed by the model; a positional module (`features.3`) is written unnamed at that very
+position, since unnamed layers are numbered as nn.Sequential's. Function calls (`torch.add`) have
+no module, so they are named only when something refers to them, by their op (`add`, `add_1`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from specdsl.blocks.names import IDENTIFIER, name_problem
+from specdsl.lift.args import PART, owns_tensors
+from specdsl.lift.graph import LiftedGraph
+from specdsl.lift.tree import Box, RecoveryError, parent_and_key
+
+INPUT_NAMES = ("x", "y", "z")
+
+
+@dataclass
+class Entry:
+    """One item of a container as written: a node or a child box, its name and its references."""
+
+    item: int | Box
+    name: str | None
+    reads: tuple[str, ...] | None  # None: the chain (the previous item's output)
+    output: int
+
+
+@dataclass
+class Layout:
+    entries: list[Entry]
+    input_names: tuple[str, ...]          # the block's inputs (`inputs(x, y)`), one per box input
+    refs: dict[int, str] = field(default_factory=dict)  # node -> how this scope refers to it
+
+
+def _key(graph: LiftedGraph, item: int | Box) -> str | None:
+    """The module name an item has in its container, or None for a function call."""
+    if isinstance(item, Box):
+        return item.name
+    node = graph.nodes[item]
+    return parent_and_key(node.path)[1] if node.is_module else None
+
+
+def _input_names(box: Box, taken: set[str]) -> tuple[str, ...]:
+    names: list[str] = []
+    for k in range(len(box.inputs)):
+        name = INPUT_NAMES[k] if k < len(INPUT_NAMES) else f"x{k}"
+        while name in taken:
+            name += "_"
+        names.append(name)
+    return tuple(names)
+
+
+def layout(graph: LiftedGraph, box: Box, used_paths: set[str]) -> Layout:
+    """Names and references of ``box``'s items. ``used_paths``: module paths already written (a module
+    called twice, as torchvision's shared `relu`, is written again unnamed: it owns no tensors)."""
+    items = [it for it in box.items if isinstance(it, Box) or graph.nodes[it].op != PART]
+    keys: list[str | None] = []
+    for it in items:
+        key = _key(graph, it)
+        path = it.path if isinstance(it, Box) else graph.nodes[it].path
+        if key is not None and path in used_paths:
+            if not isinstance(it, Box) and graph.weights and any(k.startswith(path + ".") for k in graph.weights):
+                raise RecoveryError(f"module '{path}' is called twice and holds weights: a spec's layers "
+                                    "share none")
+            key = None
+        elif key is not None:
+            used_paths.add(path)
+        keys.append(key)
+    taken = {k for k in keys if k is not None}
+    lay = Layout([], _input_names(box, taken))
+    for k, i in enumerate(box.inputs):
+        lay.refs.setdefault(i, "input" if k == 0 else lay.input_names[k])
+    outputs = [it.output if isinstance(it, Box) else it for it in items]
+    referred = _referred(graph, box, items, outputs)
+    prev = box.inputs[0] if box.inputs else 0
+    position = 0
+    for it, key, out in zip(items, keys, outputs):
+        reads = tuple(it.inputs) if isinstance(it, Box) else graph.nodes[it].inputs
+        name = _name(graph, it, key, position, out in referred, taken)
+        if name is not None and out in referred:
+            lay.refs[out] = name
+        lay.entries.append(Entry(it, name, None if list(reads) == [prev] else tuple(reads_as(lay, graph, reads)),
+                                 out))
+        position += 1
+        prev = out
+    return lay
+
+
+def reads_as(lay: Layout, graph: LiftedGraph, reads: tuple[int, ...]) -> list[str]:
+    out: list[str] = []
+    for i in reads:
+        node = graph.nodes[i]
+        if node.op == PART:
+            out.append(f"{lay.refs[node.inputs[0]]}.{node.args['index']}")
+        elif i in lay.refs:
+            out.append(lay.refs[i])
+        elif i == 0:
+            out.append("input")
+        else:
+            raise RecoveryError(f"node {i} ({node.path}: {node.op}) is read where the spec cannot name it")
+    return out
+
+
+def _referred(graph: LiftedGraph, box: Box, items: list[int | Box], outputs: list[int]) -> set[int]:
+    """The items' outputs read other than by the chain: they need names."""
+    referred: set[int] = set()
+    prev = box.inputs[0] if box.inputs else 0
+    for it, out in zip(items, outputs):
+        reads = tuple(it.inputs) if isinstance(it, Box) else graph.nodes[it].inputs
+        if list(reads) != [prev]:
+            for i in reads:
+                node = graph.nodes[i]
+                referred.add(node.inputs[0] if node.op == PART else i)
+        prev = out
+    return referred
+
+
+def _name(graph: LiftedGraph, it: int | Box, key: str | None, position: int, referred: bool,
+          taken: set[str]) -> str | None:
+    where = it.path if isinstance(it, Box) else graph.nodes[it].path
+    if key is not None and key.isdigit():
+        if int(key) != position and not isinstance(it, Box) and not referred \
+                and not owns_tensors(graph.nodes[it].op, graph.nodes[it].args):
+            return None  # numbered otherwise among its siblings: no tensor's key changes
+        if int(key) != position:
+            raise RecoveryError(f"module '{where}' is child {key} of its container, but other calls in "
+                                f"that container's forward put it at position {position}")
+        if referred:
+            raise RecoveryError(f"module '{where}' is read by a later layer of its own container, which "
+                                "cannot name a positional module")
+        return None
+    if key is not None:
+        problem = name_problem(key)
+        if problem is not None or (referred and not IDENTIFIER.fullmatch(key)):
+            raise RecoveryError(f"module '{where}' cannot keep its name in a spec: {problem or 'not an identifier'}")
+        return key
+    if not referred:
+        return None
+    op = "block" if isinstance(it, Box) else graph.nodes[it].op
+    name, k = op, 1
+    while name in taken or name_problem(name) is not None:
+        name, k = f"{op}_{k}", k + 1
+    taken.add(name)
+    return name

@@ -1,0 +1,79 @@
+"""Structure recovery: a lifted graph (a captured model, flat) -> spec data that reads as if written.
+
+    tree      which container (module) each node sits in, in writing order   (specdsl.lift.tree)
+    layout    each container's names and references                          (specdsl.lift.layout)
+    groups    containers that are one block, and the block's parameters      (specdsl.lift.groups)
+    write     block definitions, calls, stages, repeats                      (specdsl.lift.write)
+
+The result is checked before it is returned: loaded and expanded, it must give the lifted graph
+node for node (op, arguments, inputs, module names; specdsl.lift.compare). Where the parameterised
+blocks do not (an argument the grouping could not express), the blocks are recovered again without
+parameters (one block per distinct body), which always can; what no spec can write raises
+RecoveryError naming the node.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from specdsl.blocks.engine import expand
+from specdsl.errors import SpecError
+from specdsl.lift.compare import first_difference
+from specdsl.lift.graph import LiftedGraph
+from specdsl.lift.groups import groups, shapes
+from specdsl.lift.tree import Box, RecoveryError, build_tree, walk
+from specdsl.lift.write import Writer
+from specdsl.schema.document import validate_document
+from specdsl.schema.names import MODEL_NAME_PATTERN
+
+__all__ = ["RecoveryError", "recover"]
+
+
+def recover(graph: LiftedGraph, check: bool = True) -> dict[str, Any]:
+    """Spec data (as the front ends produce it; ``specdsl.render.printer.to_dsl`` prints it) whose
+    graph is ``graph``: the same ops, arguments, data flow and module names."""
+    if graph.unmapped:
+        first = graph.unmapped[0]
+        raise RecoveryError(f"{len(graph.unmapped)} node(s) have no specdsl op, the first "
+                            f"'{first.path}' ({first.origin}): {first.reason}")
+    root = build_tree(graph)
+    order = [0, *walk(root)]
+    problem = ""
+    for merge in (True, False):
+        data = _data(graph, root, merge)
+        if not check:
+            return data
+        found = difference(graph, data, order)
+        if found is None:
+            return data
+        problem = problem or found
+    raise RecoveryError(f"the recovered spec is not the model: {problem}")
+
+
+def _data(graph: LiftedGraph, root: Box, merge: bool) -> dict[str, Any]:
+    all_shapes = shapes(graph, root, merge)
+    writer = Writer(graph, all_shapes, groups(all_shapes), merge)
+    layers = writer.layers(root)
+    data: dict[str, Any] = {"model": model_name(graph.name), "input": list(graph.input_shape)}
+    if graph.dtype != "float32":
+        data["dtype"] = graph.dtype
+    if writer.blocks:
+        data["blocks"] = writer.blocks
+    data["layers"] = layers
+    return data
+
+
+def model_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", name)[:64] or "model"
+    return cleaned if re.match(MODEL_NAME_PATTERN, cleaned) else f"m{cleaned}"[:64]
+
+
+def difference(graph: LiftedGraph, data: dict[str, Any], order: list[int]) -> str | None:
+    """None when ``data`` loads into ``graph``, else what differs first."""
+    try:
+        spec = validate_document(data, None)
+        built = expand(spec)
+    except SpecError as exc:
+        return "it does not load: " + "; ".join(f"{d.code} {d.message}" for d in exc.diagnostics[:3])
+    return first_difference(graph, built, order)

@@ -1,0 +1,109 @@
+"""The module tree of a lifted graph: which container each node sits in, in the order a spec writes it.
+
+A module node ``layer1.0.conv1`` is the child ``conv1`` of the container ``layer1.0``; a function
+node (``torch.add`` called in ``layer1.0``'s forward) sits in ``layer1.0`` itself, as a layer with
+no module of its own. Each container becomes one layer of its parent's body (a stage or a block
+call), so its nodes must come out contiguous and in an order that respects the data flow; a
+model whose forward interleaves two containers' calls is refused here, never reordered silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from specdsl.lift.graph import LiftedGraph
+
+
+class RecoveryError(Exception):
+    """The lifted graph has a structure no spec can write (the message says which node and why)."""
+
+
+@dataclass
+class Box:
+    """A container module: its path, and its items in order (node indices and child boxes)."""
+
+    path: str
+    items: list[int | Box] = field(default_factory=list)
+    # Filled by ``finish``: the nodes outside the box its nodes read (in order of first use), the one
+    # node of the box read outside it, and every node of the box's subtree in order.
+    inputs: list[int] = field(default_factory=list)
+    output: int = -1
+    nodes: list[int] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition(".")[2]
+
+
+def parent_and_key(path: str) -> tuple[str, str]:
+    parent, _, key = path.rpartition(".")
+    return parent, key
+
+
+def build_tree(graph: LiftedGraph) -> Box:
+    """The root box, every node placed in the container its path names."""
+    root = Box("")
+    boxes: dict[str, Box] = {"": root}
+
+    def box(path: str) -> Box:
+        found = boxes.get(path)
+        if found is None:
+            parent = box(parent_and_key(path)[0])
+            found = boxes[path] = Box(path)
+            parent.items.append(found)
+        return found
+
+    for i, node in enumerate(graph.nodes):
+        if i == 0:
+            continue
+        container = parent_and_key(node.path)[0] if node.is_module else node.path
+        box(container).items.append(i)
+    finish(root, graph)
+    return root
+
+
+def walk(box: Box) -> list[int]:
+    """The subtree's nodes in the order the spec writes them."""
+    out: list[int] = []
+    for item in box.items:
+        out.extend(walk(item) if isinstance(item, Box) else (item,))
+    return out
+
+
+def finish(root: Box, graph: LiftedGraph) -> None:
+    """Each box's inputs, output and nodes; RecoveryError where the writing order breaks the data flow
+    or a box is read at more than one node."""
+    order = walk(root)
+    position = {n: k for k, n in enumerate(order)}
+    for n in order:
+        for i in graph.nodes[n].inputs:
+            if i != 0 and position[i] > position[n]:
+                raise RecoveryError(
+                    f"node {n} ({graph.nodes[n].path or '<root>'}: {graph.nodes[n].op}) reads node {i} "
+                    f"({graph.nodes[i].path}), which its container's order puts after it: the forward "
+                    "interleaves the calls of two modules")
+    readers: list[list[int]] = [[] for _ in graph.nodes]
+    for n, node in enumerate(graph.nodes):
+        for i in node.inputs:
+            readers[i].append(n)
+    outputs = set(graph.outputs)
+    _fill(root, graph, readers, outputs)
+
+
+def _fill(box: Box, graph: LiftedGraph, readers: list[list[int]], outputs: set[int]) -> None:
+    for item in box.items:
+        if isinstance(item, Box):
+            _fill(item, graph, readers, outputs)
+    box.nodes = walk(box)
+    inside = set(box.nodes)
+    seen: set[int] = set()
+    for n in box.nodes:
+        for i in graph.nodes[n].inputs:
+            if i not in inside and i not in seen:
+                seen.add(i)
+                box.inputs.append(i)
+    read_outside = [n for n in box.nodes if n in outputs or any(r not in inside for r in readers[n])]
+    if box.path and (len(read_outside) > 1 or (read_outside and read_outside[0] != box.nodes[-1])):
+        shown = ", ".join(graph.nodes[n].path or str(n) for n in read_outside)
+        raise RecoveryError(f"container '{box.path}' is read at more than its last node ({shown})")
+    box.output = box.nodes[-1] if box.nodes else -1

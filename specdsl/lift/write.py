@@ -1,0 +1,155 @@
+"""Spec data from the grouped containers: block definitions, calls, stages and repeats.
+
+A container that is one of several instances of its class is a call of that class's block; a
+named container of a plain class (nn.Sequential) or one of a kind is a `stage { } as NAME`,
+written in place. Runs of equal unnamed layers become `x(n)`; runs that differ only in a numbered
+name (`denselayer1`, `denselayer2`) become `x(n, j) as "denselayer{j + 1}"`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from specdsl.blocks.names import IDENTIFIER
+from specdsl.blocks.registry import BLOCKS
+from specdsl.lift.args import defaults, full_args, same_value
+from specdsl.lift.graph import LiftedGraph
+from specdsl.lift.groups import Group, Shape, _slot
+from specdsl.lift.tree import Box
+from specdsl.ops import ALIASES, OPS
+from specdsl.schema.names import RESERVED_NAMES, reserved_segment
+
+# Classes that only hold layers: their instances are stages, not blocks of their own.
+GENERIC = frozenset({"", "Sequential", "ModuleList", "ModuleDict", "stage"})
+Expr = Callable[[int], Any]  # slot -> its literal, or the expression of the block's parameter
+NUMBERED = re.compile(r"(.*?)(\d+)")
+
+
+def snake(name: str) -> str:
+    out = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+    out = re.sub(r"[^a-z0-9_]", "_", out).strip("_")
+    return out if out and not out[0].isdigit() else f"b_{out}"
+
+
+class Writer:
+    def __init__(self, graph: LiftedGraph, shapes: dict[int, Shape], groups: dict[int, Group], merge: bool):
+        self.graph, self.shapes, self.merge = graph, shapes, merge
+        self.group_of = {id(s): g for g in groups.values() for s in g.shapes}
+        self.blocks: dict[str, dict[str, Any]] = {}
+        self.taken: set[str] = set()
+
+    def layers(self, root: Box) -> list[Any]:
+        shape = self.shapes[id(root)]
+        return self.entries(shape, lambda slot: shape.values[slot][1], 0)
+
+    def entries(self, shape: Shape, expr: Expr, base: int) -> list[Any]:
+        out = [self.entry(entry, expr, base + offset) for entry, offset in zip(shape.lay.entries, shape.offsets)]
+        referred = set(shape.lay.refs.values())
+        return runs(out, referred)
+
+    def entry(self, entry: Any, expr: Expr, at: int) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        if entry.reads is not None:
+            meta["inputs"] = list(entry.reads)
+        if entry.name is not None:
+            meta["name"] = entry.name
+        if not isinstance(entry.item, Box):
+            return {**self.leaf(entry.item, expr, at), **meta}
+        shape = self.shapes[id(entry.item)]
+        group = self.group_of[id(shape)]
+        if entry.name is not None and len(shape.box.inputs) <= 1 and (len(group.shapes) == 1 or group.klass in GENERIC):
+            return {"stage": {"layers": self.entries(shape, expr, at)}, **meta}
+        name = self.block(group)
+        args: dict[str, Any] = {}
+        for param, default in group.params.items():
+            slot = next(s for s, e in group.exprs.items() if e == param)
+            value = expr(at + slot)
+            if not same_value(value, default):
+                args[param] = value
+        return {name: args or None, **meta}
+
+    def leaf(self, n: int, expr: Expr, at: int) -> dict[str, Any]:
+        node = self.graph.nodes[n]
+        full = full_args(node.op, node.args)
+        given = defaults(node.op)
+        values = dict(full)
+        for k in sorted(full):
+            if self.merge and _slot(full[k]):
+                values[k] = expr(at)
+                at += 1
+        args = {k: v for k, v in values.items() if not (k in given and same_value(v, given[k]))}
+        return {node.op: args or None}
+
+    def block(self, group: Group) -> str:
+        """The block of a group (defined when first called): its name, parameters and body."""
+        if group.block is not None:
+            return group.block
+        first = group.shapes[0]
+        base = snake(group.klass) if group.klass not in GENERIC else snake(first.box.name)
+        if base in OPS or base in ALIASES or base in BLOCKS or base in RESERVED_NAMES or reserved_segment(base) \
+                or not IDENTIFIER.fullmatch(base):
+            base += "_block"
+        name, k = base, 2
+        while name in self.taken:
+            name, k = f"{base}{k}", k + 1
+        self.taken.add(name)
+        group.block = name
+
+        def expr(slot: int) -> Any:
+            return group.exprs.get(slot, first.values[slot][1])
+
+        layers = self.entries(first, expr, 0)
+        definition: dict[str, Any] = {}
+        if group.params:
+            definition["params"] = dict(group.params)
+        if len(first.box.inputs) > 1:
+            definition["inputs"] = list(first.lay.input_names)
+        definition["layers"] = layers
+        self.blocks[name] = definition
+        return name
+
+
+def runs(layers: list[dict[str, Any]], referred: set[str]) -> list[Any]:
+    """Equal neighbours as one repeated layer: unnamed ones `x(n)`, numbered names `x(n, j) as "name{j + a}"`."""
+    out: list[Any] = []
+    i = 0
+    while i < len(layers):
+        j = i + 1
+        while j < len(layers) and _follows(layers[i], layers[j], j - i, referred):
+            j += 1
+        layer = dict(layers[i])
+        if j - i > 1:
+            if "name" in layer:
+                prefix, first = NUMBERED.fullmatch(layer["name"]).groups()  # type: ignore[union-attr]
+                layer["name"] = prefix + "{j + " + first + "}" if int(first) else prefix + "{j}"
+                layer["index"] = "j"
+            layer["repeat"] = j - i
+        out.append(_bare(layer))
+        i = j
+    return out
+
+
+def _follows(first: dict[str, Any], other: dict[str, Any], k: int, referred: set[str]) -> bool:
+    """Whether ``other`` is copy k of ``first`` (chained, equal but for a numbered name)."""
+    if "inputs" in first or "inputs" in other:
+        return False
+    a, b = first.get("name"), other.get("name")
+    if (a is None) != (b is None):
+        return False
+    if a is not None:
+        ma, mb = NUMBERED.fullmatch(a), NUMBERED.fullmatch(b or "")
+        if ma is None or mb is None or ma.group(1) != mb.group(1) or a in referred or b in referred \
+                or int(mb.group(2)) != int(ma.group(2)) + k or str(int(ma.group(2))) != ma.group(2):
+            return False
+    return {x: v for x, v in first.items() if x != "name"} == {x: v for x, v in other.items() if x != "name"}
+
+
+def _bare(layer: dict[str, Any]) -> Any:
+    """`relu` rather than `{relu: null}`, where nothing else is said of the layer."""
+    if len(layer) == 1:
+        ((op, args),) = layer.items()
+        if args is None:
+            return op
+    return layer
