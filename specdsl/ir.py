@@ -64,6 +64,9 @@ class BlockCall:
     input_names: tuple[str, ...]
     inputs: tuple[int, ...]
     output: int
+    # A block declaring several outputs (`outputs [@a, @b]`): every one in order, `output` the first;
+    # empty for the usual single output.
+    outputs: tuple[int, ...] = ()
 
 
 @dataclass(eq=False)

@@ -346,7 +346,7 @@ def test_block_table_drives_the_schema_and_the_names() -> None:
         entry = in_schema[name][name]
         assert entry["then"] == {"$ref": f"#/$defs/{rule.args.__name__}"}
         assert (entry["else"]["else"]["type"] == "array") == rule.list_form
-    assert set(BlockDef.model_fields) == {"params", "inputs", "layers", *BODY_BLOCKS}
+    assert set(BlockDef.model_fields) == {"params", "inputs", "layers", "outputs", *BODY_BLOCKS}
     assert "stage" not in BODY_BLOCKS
 
 

@@ -209,8 +209,12 @@ def _forward_method(plan: BlockClassPlan, instance_of: dict[int, Instance]) -> l
             var = _var(graph.nodes[inst.call.output], used)
             names[inst.call.output] = var
             call_cls = plan.class_of[inst.path][0]
+            # Several outputs: the call's tuple, output k read as `var[k]`.
+            names.update({i: f"{var}[{k}]" for k, i in enumerate(inst.call.outputs)})
+            shapes = [figs[i].shape for i in inst.call.outputs or (inst.call.output,)]
+            comment = ", ".join(shape_comment(s).removeprefix("# ") for s in shapes)
             out.append(f"        {var} = {access(module_path(inst.path))}({', '.join(ins)})  "
-                       f"{shape_comment(figs[inst.call.output].shape)}  ({call_cls})".rstrip())
+                       f"{'# ' + comment if comment else ''}  ({call_cls})".rstrip())
             continue
         block = _block_of(node.path, graph.blocks)
         if block is not None and block != last_block:

@@ -67,9 +67,12 @@ def ref(index: int, inst: Instance) -> Any:
     if index in inst.pos:
         return ("node", inst.pos[index])
     for q in inst.nested:
+        rel = module_path(q.path)[len(module_path(inst.path)) + 1:]
+        if index in q.call.outputs and index not in q.call.inputs:
+            return ("call", rel, q.call.outputs.index(index))  # output k of a call with several
         # A call whose layers are all switched off passes its input through: that node is the input's.
         if q.call.output == index and index not in q.call.inputs:
-            return ("call", module_path(q.path)[len(module_path(inst.path)) + 1:])
+            return ("call", rel)
     if index in inst.call.inputs:
         return ("in", inst.call.inputs.index(index))
     return ("outside", index)  # pragma: no cover - names are scoped to their block
@@ -107,3 +110,15 @@ def difference(first: Instance, other: Instance) -> str:
     words = [f"With{w.title().replace('_', '')}" for w in extra] or [f"No{w.title().replace('_', '')}" for w in missing]
     text = "".join(words)
     return text if text.isidentifier() else ""
+
+
+def fresh(used: set[str], preferred: str | None = None) -> str:
+    """A new variable name for a forward: ``preferred`` (a name the spec gave) if free, else h1, h2, ...."""
+    if preferred and safe_ident(preferred) and preferred not in used and not re.fullmatch(r"h\d+", preferred):
+        used.add(preferred)
+        return preferred
+    k = 1
+    while f"h{k}" in used:
+        k += 1
+    used.add(f"h{k}")
+    return f"h{k}"

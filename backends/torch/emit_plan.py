@@ -18,6 +18,7 @@ from specdsl.backends.torch.emit_calls import (
     Instance,
     channel_name,
     difference,
+    fresh,
     instances,
     nested_input_index,
     ref,
@@ -123,7 +124,7 @@ class BlockClassPlan:
                                                                               range(len(item.inputs))])
             sig.append(("node", module_path(item.path)[len(base) + 1:], item.op, literal,
                         refs(item.inputs, inst), function))
-        return (tuple(sig), ref(inst.call.output, inst))
+        return (tuple(sig), ref(inst.call.output, inst), refs(inst.call.outputs, inst))
 
     # -- expressions --------------------------------------------------------------
 
@@ -235,7 +236,9 @@ class BlockClassPlan:
             if not ok:
                 return None
         forward = draft.forward
-        out_ref = ref(first.call.output, first)
+        # A block with several outputs returns them as a tuple (HRNet's modules), in the declared order.
+        returned = ", ".join(draft.var[r] for r in refs(first.call.outputs, first)) if first.call.outputs \
+            else draft.var[ref(first.call.output, first)]
         used_text = "\n".join(forward) + "\n" + "\n".join(tree_source(draft.tree, 0))
         # A name counts as used when it is read, not when it names a keyword argument.
         init_params = [c for c in channel if re.search(rf"\b{c}\b(?!\s*=[^=])", used_text)]
@@ -260,9 +263,11 @@ class BlockClassPlan:
             lines.append("        self.fractal_path = fractal_path")
         lines += attribute_lines(draft.tree)
         args = ", ".join(f"{v}: torch.Tensor" for v in input_vars)
-        lines += ["", f"    def forward(self, {args}) -> torch.Tensor:"]
+        returns = f"tuple[{', '.join(['torch.Tensor'] * len(first.call.outputs))}]" if first.call.outputs \
+            else "torch.Tensor"
+        lines += ["", f"    def forward(self, {args}) -> {returns}:"]
         # Each tensor freed as soon as nothing reads it (`h1 = ...(x)`, then `h1` reused).
-        lines += [f"        {line}" for line in reuse_dead_names([*forward, f"return {draft.var[out_ref]}"],
+        lines += [f"        {line}" for line in reuse_dead_names([*forward, f"return {returned}"],
                                                                   tuple(input_vars))]
         sequential = sequences(draft.tree)
         return [with_indices(line, sequential) for line in lines]
@@ -300,14 +305,19 @@ class BlockClassPlan:
         place(draft.tree, rel, f"{cls}({', '.join(kwargs)})")
         ref_key = ("call", rel)
         args = [draft.var[ref(i, draft.first)] for i in item.call.inputs]
-        v = self._fresh(draft.used_names)
+        v = fresh(draft.used_names)
         draft.var[ref_key] = v
         draft.forward.append(f"{v} = {access(rel)}({', '.join(args)})")
-        out_values = [self.figs[it.call.output].shape for it in member_items]
-        out_expr = self._choose([s[0] for s in out_values if s], draft.envs, draft.candidates, prefer_literal=False) \
-            if all(out_values) else None
-        if out_expr is not None:
-            draft.chan_expr[ref_key] = out_expr
+        # Several outputs: output k is `v[k]`, its channels chosen as a single output's are.
+        outputs = [(ref_key, [it.call.output for it in member_items])] if not item.call.outputs else \
+            [((*ref_key, k), [it.call.outputs[k] for it in member_items]) for k in range(len(item.call.outputs))]
+        for key, nodes in outputs:
+            draft.var[key] = draft.var[key] if key == ref_key else f"{v}[{key[2]}]"
+            out_values = [self.figs[i].shape for i in nodes]
+            out_expr = self._choose([s[0] for s in out_values if s], draft.envs, draft.candidates,
+                                    prefer_literal=False) if all(out_values) else None
+            if out_expr is not None:
+                draft.chan_expr[key] = out_expr
         return True
 
     def _node(self, draft: _Draft, node: Node, member_nodes: list[Node]) -> bool:
@@ -342,7 +352,7 @@ class BlockClassPlan:
             out_chans = in_chans[0]
         if out_chans is not None:
             draft.chan_expr[my_ref] = out_chans
-        v = self._fresh(draft.used_names, node.name)
+        v = fresh(draft.used_names, node.name)
         draft.var[my_ref] = v
         draft.forward.append(f"{v} = {call}")
         return True
@@ -376,23 +386,12 @@ class BlockClassPlan:
     def _extra(self, draft: _Draft, wanted: str, values: list[Any]) -> str:
         """A new constructor argument holding each member's value (``se_fc1_out_channels``)."""
         words = [w for w in re.split(r"\W", wanted) if w and not w[0].isdigit()]  # `6.fc1` -> fc1
-        name = self._fresh(draft.used_names, "_".join(words))
+        name = fresh(draft.used_names, "_".join(words))
         draft.extra.append(name)
         draft.candidates.append(name)  # a later layer's channels may equal it (the se's fc2 input)
         for env, value in zip(draft.envs, values, strict=True):
             env[name] = value
         return name
-
-    @staticmethod
-    def _fresh(used: set[str], preferred: str | None = None) -> str:
-        if preferred and safe_ident(preferred) and preferred not in used and not re.fullmatch(r"h\d+", preferred):
-            used.add(preferred)
-            return preferred
-        k = 1
-        while f"h{k}" in used:
-            k += 1
-        used.add(f"h{k}")
-        return f"h{k}"
 
 
 def _number(value: Any) -> bool:

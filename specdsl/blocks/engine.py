@@ -17,10 +17,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from specdsl.blocks import indexed, references, user
+from specdsl.blocks import indexed, members, references, several, user
 from specdsl.blocks.base import Frame
 from specdsl.blocks.estimate import LAYER_META, estimate
-from specdsl.blocks.names import child, name_problem
+from specdsl.blocks.names import child
 from specdsl.blocks.registry import BLOCKS
 from specdsl.blocks.source_exprs import block_expressions
 from specdsl.blocks.substitute import substitute
@@ -83,6 +83,13 @@ class Expander:
         # `@backbone.4` is the output of child 4 of the stage named backbone (references.stage_path).
         self.outputs_at: dict[str, int] = {}
         self.named_paths: dict[tuple[int, str], str] = {}
+        # Lists of modules (`as convs.1`, specdsl.blocks.members): their paths, and each member's where defined.
+        self.lists: set[str] = set()
+        self.members: dict[str, SourceLoc | None] = {}
+        # Calls with several outputs (specdsl.blocks.several): (id of a scope, name) -> how many; the last
+        # layer built, when it was one.
+        self.multi_names: dict[tuple[int, str], int] = {}
+        self.pending: several.Pending | None = None
         self.memo: Any = None  # set by expand_with_shapes
         self.all_names = references.names_in(
             {"layers": spec.layers, "blocks": {n: b.model_dump() for n, b in spec.blocks.items()}})
@@ -145,6 +152,9 @@ class Expander:
             scope: dict[str, int], frame: Frame) -> int | None:
         """Layers in sequence as children of the container at path ``out`` ("" is the model)."""
         for i, raw in enumerate(layers):
+            if not several.check_next(self, raw, (*src, i), frame, out):
+                x = None  # what it would read is unclear: the layers after it are checked detached
+            self.pending = None
             x = self.layer(raw, (*src, i), out, x, scope, frame)
         return x
 
@@ -155,25 +165,8 @@ class Expander:
         return child(container, k)
 
     def claim(self, container: str, name: str, loc: SourceLoc | None, frame: Frame) -> str | None:
-        """The path of a named child, or None after reporting a bad or repeated name."""
-        problem = name_problem(name)
-        if problem is not None:
-            self.error("E380", f"{problem}; received '{name}'", loc, frame, path=container or None,
-                       hint="name it like a Python attribute (`as conv1`), or quote a name with `-` "
-                       "(`as \"block1-0\"`)")
-            return None
-        taken = self.siblings.setdefault(container, {})
-        if name in taken:
-            first = taken[name]
-            self.diags.append(Diagnostic(
-                "error", "E315", f"layer name '{name}' is already used in this "
-                + (f"container ({container})" if container else "model"), loc,
-                hint="names are module attributes: siblings need different names",
-                notes=((f"first defined at {first}",) if first else ()) + frame.notes, path=container or None))
-            return None
-        taken[name] = loc
-        self.counts[container] = self.counts.get(container, 0) + 1  # a named layer takes a place too
-        return child(container, name)
+        """The path of a named child (or list member, `convs.1`), or None after reporting a bad or repeated name."""
+        return members.claim(self, container, name, loc, frame)
 
     def layer(self, raw: Any, src: PathKey, out: str, x: int | None,
               scope: dict[str, int], frame: Frame, at: str | None = None) -> int | None:
@@ -258,6 +251,7 @@ class Expander:
         inner = Frame(frame.env, frame.frozen or spec.meta.frozen, spec.meta.init or frame.init, frame.notes,
                       frame.calls, frame.depth + 1)
         y = None
+        outs: tuple[int, ...] = ()
         if inputs is None:
             self.check_detached(spec, src, inner, isinstance(raw, dict))
         base = at
@@ -275,13 +269,21 @@ class Expander:
                 path = out if transparent else self.position(out)
             y = None if inputs is None else self.single(spec, src, path, inputs, inner, isinstance(raw, dict),
                                                         record=not transparent)
-            inputs = None if y is None else (y,)
+            # A call with several outputs hands them all to the next copy (HRNet's modules in a stage).
+            outs = self.calls[path].outputs if y is not None and path in self.calls else ()
+            inputs = None if y is None else outs or (y,)
             if y is not None and not transparent:
                 self.outputs_at[path] = y
+        name_loc = spec.arg_locs.get("name", spec.loc)
+        if outs:
+            self.pending = several.Pending(spec.op, len(outs), spec.meta.name, spec.loc)
         if spec.meta.name is not None:
             if base is not None:
                 self.named_paths[(id(scope), spec.meta.name)] = base
-            self.bind_name(spec.meta.name, y, scope, frame, spec.arg_locs.get("name", spec.loc), out)
+            if outs:
+                several.bind(self, spec.meta.name, outs, scope, frame, name_loc, out)
+            else:
+                self.bind_name(spec.meta.name, y, scope, frame, name_loc, out)
         return y
 
     def bind_name(self, name: str, y: int | None, scope: dict[str, int], frame: Frame, loc: SourceLoc | None,
@@ -369,6 +371,8 @@ def expand_with_shapes(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = 
     scope: dict[str, int] = {"input": 0}
     try:
         out = ex.seq(spec.layers, ("layers",), "", 0, scope, Frame(MappingProxyType(dict(spec.params))))
+        if spec.outputs is None:
+            several.check_end(ex, "the model", ex.loc(("layers",)), Frame(), "")
     except _Abort:
         out = None
     outputs: tuple[tuple[str | None, int], ...] = ()

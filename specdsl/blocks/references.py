@@ -37,6 +37,10 @@ def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int
             if node is not None:
                 resolved.append(node)
             continue
+        if whole(ex, ref, scope, spec.arg_locs.get(f"inputs[{i}]", spec.loc), frame, format_path(spec.path)):
+            continue
+        if ref in ex.switched_off:  # a list member (`convs.1`) switched off
+            base, dot = ref, ""
         ref = base if dot else ref
         if (id(scope), ref) in ex.failed:
             continue
@@ -113,6 +117,26 @@ def part(ex: Any, producer: int, index: int, loc: SourceLoc | None, frame: Frame
         ex.parts[key] = ex.add(PART, args, (producer,), f"{ex.nodes[producer].path}.{index}", frame, loc,
                                    {"index": loc} if loc else {})
     return ex.parts[key]
+
+
+def reads(count: int, name: str | None) -> str:
+    """How to read the outputs, in the DSL."""
+    base = name or "NAME"
+    shown = ", ".join(f"@{base}.{k}" for k in range(min(count, 4))) + (", ..." if count > 4 else "")
+    return shown if name else f"name the call (`as {base}`) and read {shown}"
+
+
+def whole(ex: Any, ref: str, scope: dict[str, int], loc: SourceLoc | None, frame: Frame, out: str | None) -> bool:
+    """`@s2` where s2 is a call with several outputs (or `@s2.k` past them): E385, True when so."""
+    base, dot, _ = ref.rpartition(".")
+    for name in (ref, base) if dot else (ref,):
+        count = ex.multi_names.get((id(scope), name))
+        if count is not None:
+            got = f"received '@{ref}'" + (f" (it has outputs 0 to {count - 1})" if name != ref else "")
+            ex.error("E385", f"'{name}' is a call returning {count} outputs, read one at a time; {got}", loc, frame,
+                     path=out, hint="read " + reads(count, name))
+            return True
+    return False
 
 
 def names_in(raw: Any) -> set[str]:

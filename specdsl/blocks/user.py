@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from specdsl.blocks import several
 from specdsl.blocks.base import BlockExpander, Frame
 from specdsl.blocks.registry import BODY_BLOCKS
 from specdsl.errors import Diagnostic, did_you_mean, listing
@@ -61,7 +62,9 @@ def call(ex: CallingExpander, spec: LayerSpec, src: PathKey, out: str, inputs: t
                  f"({', '.join(block.inputs)}); received {len(inputs)}", spec.loc, frame, path=out,
                  hint="pass them with `inputs: [...]`")
         return None
-    memo = getattr(ex, "memo", None)  # a sweep's (specdsl.blocks.memo): this call expanded before
+    # A sweep's memo (specdsl.blocks.memo): this call expanded before. Not for a block with several outputs,
+    # whose record (BlockCall.outputs) a replay does not make.
+    memo = getattr(ex, "memo", None) if block.outputs is None else None
     key = memo.key(ex, name, env, inputs, frame) if memo is not None else None
     if memo is not None and key is not None:
         replayed = memo.replay(ex, key, inputs, out)
@@ -80,9 +83,17 @@ def call(ex: CallingExpander, spec: LayerSpec, src: PathKey, out: str, inputs: t
         y = ex.seq(block.layers, (*bsrc, "layers"), out, inputs[0], scope, inner)
     else:
         y = ex.layer(body_of(block)[0], bsrc, out, inputs[0], scope, inner, at=out)
+    outs: tuple[int, ...] = ()
+    if block.outputs is None:
+        several.check_end(ex, f"block '{name}'", spec.loc, inner, out)
+    elif y is not None:
+        ex.pending = None
+        declared = several.declared(ex, name, block, scope, inner, out)
+        y = None if declared is None else declared[0]
+        outs = () if declared is None or len(declared) == 1 else declared
     if y is not None:
         types = {p: d if isinstance(d, str) and d in TYPES else type(d).__name__ for p, d in block.params.items()}
-        ex.calls[out] = BlockCall(name, dict(env), types, tuple(block.inputs), inputs, y)
+        ex.calls[out] = BlockCall(name, dict(env), types, tuple(block.inputs), inputs, y, outs)
         if memo is not None and key is not None:
             memo.record(ex, key, *marks, inputs, out, y)
     return y

@@ -271,4 +271,16 @@ ENTRIES = (
         _HEAD + "layers {\n    conv(8, k=3) as forward\n}\n",
         "Name it like a Python attribute (`as conv1`), or quote a name with `-` (`as \"block1-0\"`).",
     ),
+    Entry(
+        "E385", "a call with several outputs read as one tensor",
+        "A block that declares several outputs (`outputs [@a, @b]` at the end of its body, YAML `outputs:`) "
+        "returns a tuple, as HRNet's modules do. Its call is read one output at a time, `@NAME.0`, "
+        "`@NAME.1`, ...: a layer chained right after the call, a reference to the call as a whole "
+        "(`@NAME`) or to an output it does not have, and a body or model that ends on the call without "
+        "declaring its own outputs are errors.",
+        _HEAD + "block two(c: int) {\n    conv(c, k=1) as a\n    conv(c, k=3, pad=1) as b\n    outputs [@a, @b]\n}\n"
+        "layers {\n    two(8) as t\n    relu\n}\n",
+        "Read one output: `@t.1 -> relu`; declare the model's or block's outputs (`outputs [@t.0, @t.1]`) to "
+        "return them all.",
+    ),
 )

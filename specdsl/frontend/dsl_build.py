@@ -106,8 +106,10 @@ class Builder(FamilyDeclarations):
             elif part.data == "block_body":
                 inner = part.children[0]
                 if inner.data == "body":
-                    entry["layers"] = self.body(inner)
+                    entry["layers"] = self.body(inner, outputs=entry)
                     keys["layers"] = self.loc(inner)
+                    if "outputs" in entry:  # `outputs [@a, @b]` in the body: the block's several outputs
+                        keys["outputs"] = entry["outputs"].loc
                 else:
                     layer = self.layer(inner)
                     data = layer.value
@@ -123,10 +125,13 @@ class Builder(FamilyDeclarations):
 
     # -- statements ---------------------------------------------------------
 
-    def body(self, node: Any, branches: bool = False) -> Located:
+    def body(self, node: Any, branches: bool = False, outputs: dict[str, Any] | None = None) -> Located:
+        """A body's layers; ``outputs``: a block's entry, which its `outputs [...]` statement fills."""
         items: list[Located] = []
         for stmt in node.children:
-            if stmt.data == "branch":
+            if stmt.data in ("outputs_list", "outputs_named"):
+                self.block_outputs(stmt, outputs)
+            elif stmt.data == "branch":
                 if not branches:  # only an inception's `branches` section holds them
                     self.diags.append(Diagnostic(
                         "error", "E403", "`branch NAME { ... }` sections belong directly inside an inception",
@@ -252,10 +257,11 @@ class Builder(FamilyDeclarations):
             meta_keys["if"] = meta["if"].loc
         elif kind == "alias":
             tok = part.children[0]
-            # `as "block1-0"`: a quoted module name (checked by the expander, E380).
-            text = tok.value[1:-1] if tok.type == "STRING" else tok.value
-            meta["name"] = Located(text, self.loc(tok))
-            meta_keys["name"] = self.loc(tok)
+            # `as "block1-0"`: a quoted module name (checked by the expander, E380); `as convs.1`: member 1
+            # of the list convs (specdsl.blocks.members).
+            text = tok.value[1:-1] if tok.type == "STRING" else "".join(t.value for t in part.children)
+            meta["name"] = Located(text, span(self.file, part.children))
+            meta_keys["name"] = meta["name"].loc
 
     def branches(self, body: Located, op: str) -> Located:
         named: dict[str, Located] = {}

@@ -42,6 +42,18 @@ class FamilyDeclarations:
         if not self.duplicate("outputs", node):
             self.header["outputs"] = Located([self._ref(r) for r in node.children], self.loc(node))
 
+    def block_outputs(self, node: Any, entry: dict[str, Any] | None) -> None:
+        """`outputs [@a, @b]` in a block's body (``entry``: the block's data), nowhere else (E403)."""
+        problem = "`outputs [...]` inside braces belongs to a block's own body" if entry is None else \
+            "a block's outputs are a list, `outputs [@a, @b]`, read by the caller as `@NAME.0`, `@NAME.1`" \
+            if node.data == "outputs_named" else "a block declares its outputs once" if "outputs" in entry else None
+        if problem is not None or entry is None:
+            self.diags.append(Diagnostic("error", "E403", problem or "", self.loc(node),
+                                         hint="write `outputs [@a, @b]` as the last line of a block's `{ ... }`, or "
+                                         "the model's `outputs` after its layers"))
+            return
+        entry["outputs"] = Located([self._ref(r) for r in node.children], self.loc(node))
+
     def keyed(self, pairs: Iterable[tuple[Any, Any]], value: Callable[[Any], Located], twice: str,
               hint: str = "remove one of them") -> tuple[dict[str, Located], dict[str, SourceLoc]]:
         """``KEY = value`` entries as a mapping and the keys' places; a key given twice is E102

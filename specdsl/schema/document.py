@@ -58,6 +58,9 @@ class _BlockParts(Args):
         default_factory=lambda: ["input"], description="names the block's inputs are known by inside it"
     )
     layers: Annotated[list[Any], Field(min_length=1)] | None = None
+    outputs: Annotated[list[NodeRef], Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="several outputs, in order: the call returns them as a tuple, read by the "
+        "caller as `name.0`, `name.1`, ... (`@name.0` in the DSL)")
 
 
 # The body is `layers` or one built-in block (`residual: {...}`): a field for each in the block table.

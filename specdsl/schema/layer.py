@@ -22,7 +22,9 @@ from specdsl.source import PathKey, SourceMap, format_path
 NodeName = Annotated[str, Field(pattern=NAME_PATTERN)]
 # A node, or one output of a split/chunk: `s.0` (`@s.0` in the DSL).
 # `s.0`: a part of s (or layer 0 of the stage s); `backbone.layer3`: the layer named layer3 in the stage backbone.
-REF_PATTERN = "^(?:" + NAME_PATTERN[1:-1] + r")(?:\.(?:0|[1-9][0-9]{0,3}|[A-Za-z_][A-Za-z0-9_]{0,63}))?$"
+# `fuse_layers.0.1`: member 1 of member 0 of the list fuse_layers; `stage2.0.1`: output 1 of the list member
+# stage2.0, a block call with several outputs. At most four segments after the name.
+REF_PATTERN = "^(?:" + NAME_PATTERN[1:-1] + r")(?:\.(?:0|[1-9][0-9]{0,3}|[A-Za-z_][A-Za-z0-9_]{0,63})){0,4}$"
 NodeRef = Annotated[str, Field(pattern=REF_PATTERN)]
 
 InitScheme = Literal[
