@@ -19,10 +19,12 @@ from typing import Any
 
 from specdsl.blocks.engine import expand
 from specdsl.errors import SpecError
+from specdsl.lift.builtins import recognise
 from specdsl.lift.compare import first_difference
 from specdsl.lift.graph import LiftedGraph
-from specdsl.lift.groups import groups, shapes
+from specdsl.lift.groups import shapes
 from specdsl.lift.tree import Box, RecoveryError, build_tree, walk
+from specdsl.lift.union import groups
 from specdsl.lift.write import Writer
 from specdsl.schema.document import validate_document
 from specdsl.schema.names import MODEL_NAME_PATTERN
@@ -40,7 +42,10 @@ def recover(graph: LiftedGraph, check: bool = True) -> dict[str, Any]:
     root = build_tree(graph)
     order = [0, *walk(root)]
     problem = ""
-    for merge in (True, False):
+    for merge, builtins in ((True, True), (True, False), (False, False)):
+        _clear(root)
+        if builtins:
+            recognise(graph, root)
         data = _data(graph, root, merge)
         if not check:
             return data
@@ -49,6 +54,13 @@ def recover(graph: LiftedGraph, check: bool = True) -> dict[str, Any]:
             return data
         problem = problem or found
     raise RecoveryError(f"the recovered spec is not the model: {problem}")
+
+
+def _clear(box: Box) -> None:
+    box.builtin = None
+    for it in box.items:
+        if isinstance(it, Box):
+            _clear(it)
 
 
 def _data(graph: LiftedGraph, root: Box, merge: bool) -> dict[str, Any]:

@@ -10,6 +10,7 @@ model whose forward interleaves two containers' calls is refused here, never reo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from specdsl.lift.graph import LiftedGraph
 
@@ -29,6 +30,8 @@ class Box:
     inputs: list[int] = field(default_factory=list)
     output: int = -1
     nodes: list[int] = field(default_factory=list)
+    # A built-in block's call this container is (specdsl.lift.builtins): (block, arguments).
+    builtin: tuple[str, dict[str, Any]] | None = None
 
     @property
     def name(self) -> str:

@@ -16,13 +16,12 @@ from specdsl.blocks.names import IDENTIFIER
 from specdsl.blocks.registry import BLOCKS
 from specdsl.lift.args import defaults, full_args, same_value
 from specdsl.lift.graph import LiftedGraph
-from specdsl.lift.groups import Group, Shape, _slot
+from specdsl.lift.groups import Shape, _slot
 from specdsl.lift.tree import Box
+from specdsl.lift.union import GENERIC, Group, first_having
 from specdsl.ops import ALIASES, OPS
 from specdsl.schema.names import RESERVED_NAMES, reserved_segment
 
-# Classes that only hold layers: their instances are stages, not blocks of their own.
-GENERIC = frozenset({"", "Sequential", "ModuleList", "ModuleDict", "stage"})
 Expr = Callable[[int], Any]  # slot -> its literal, or the expression of the block's parameter
 NUMBERED = re.compile(r"(.*?)(\d+)")
 
@@ -36,7 +35,7 @@ def snake(name: str) -> str:
 class Writer:
     def __init__(self, graph: LiftedGraph, shapes: dict[int, Shape], groups: dict[int, Group], merge: bool):
         self.graph, self.shapes, self.merge = graph, shapes, merge
-        self.group_of = {id(s): g for g in groups.values() for s in g.shapes}
+        self.group_of = groups
         self.blocks: dict[str, dict[str, Any]] = {}
         self.taken: set[str] = set()
 
@@ -57,16 +56,23 @@ class Writer:
             meta["name"] = entry.name
         if not isinstance(entry.item, Box):
             return {**self.leaf(entry.item, expr, at), **meta}
+        if entry.item.builtin is not None:
+            op, given = entry.item.builtin
+            args = dict(given)
+            for k, v in given.items():
+                if self.merge and _slot(v):
+                    args[k], at = expr(at), at + 1
+            return {op: args, **meta}
         shape = self.shapes[id(entry.item)]
         group = self.group_of[id(shape)]
-        if entry.name is not None and len(shape.box.inputs) <= 1 and (len(group.shapes) == 1 or group.klass in GENERIC):
+        if entry.name is not None and len(shape.box.inputs) <= 1 and \
+                (len(group.members) == 1 or group.klass in GENERIC):
             return {"stage": {"layers": self.entries(shape, expr, at)}, **meta}
         name = self.block(group)
         args: dict[str, Any] = {}
-        for param, default in group.params.items():
-            slot = next(s for s, e in group.exprs.items() if e == param)
-            value = expr(at + slot)
-            if not same_value(value, default):
+        for param, (kind, where) in group.args_for(shape.key).items():
+            value = expr(at + where) if kind == "slot" else where
+            if not same_value(value, group.params[param]):
                 args[param] = value
         return {name: args or None, **meta}
 
@@ -75,7 +81,7 @@ class Writer:
         full = full_args(node.op, node.args)
         given = defaults(node.op)
         values = dict(full)
-        for k in sorted(full):
+        for k in full:
             if self.merge and _slot(full[k]):
                 values[k] = expr(at)
                 at += 1
@@ -86,7 +92,7 @@ class Writer:
         """The block of a group (defined when first called): its name, parameters and body."""
         if group.block is not None:
             return group.block
-        first = group.shapes[0]
+        first = group.members[0]
         base = snake(group.klass) if group.klass not in GENERIC else snake(first.box.name)
         if base in OPS or base in ALIASES or base in BLOCKS or base in RESERVED_NAMES or reserved_segment(base) \
                 or not IDENTIFIER.fullmatch(base):
@@ -98,15 +104,21 @@ class Writer:
         group.block = name
 
         def expr(slot: int) -> Any:
-            return group.exprs.get(slot, first.values[slot][1])
+            return group.exprs.get(slot, group.constants.get(slot))
 
-        layers = self.entries(first, expr, 0)
+        layers: list[dict[str, Any]] = []
+        for u in range(len(group.entries)):
+            t, e = first_having(group, u)
+            layer = self.entry(t.shape.lay.entries[e], expr, group.offsets[u])
+            condition = group.condition(u)
+            layers.append({**layer, "if": condition} if condition else layer)
+        referred = {name for t in group.templates.values() for name in t.shape.lay.refs.values()}
         definition: dict[str, Any] = {}
         if group.params:
             definition["params"] = dict(group.params)
         if len(first.box.inputs) > 1:
             definition["inputs"] = list(first.lay.input_names)
-        definition["layers"] = layers
+        definition["layers"] = runs(layers, referred)
         self.blocks[name] = definition
         return name
 
