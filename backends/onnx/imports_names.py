@@ -1,0 +1,137 @@
+"""Module paths of imported ONNX nodes, so the recovered spec's state_dict keys are the original's.
+
+Where the names come from, best first:
+
+* the weights: torch.onnx names initializers by state_dict key (``layer1.0.conv1.weight``) and so
+  does specdsl's export, so a node with weights is the module its tensors' keys name;
+* specdsl's own export names each node after its spec path (``layer1.0.conv1``, helpers
+  ``layer1.0.conv1/pad``);
+* torch.onnx's module scopes: the dynamo exporter's ``pkg.torch.onnx.name_scopes`` metadata
+  (with each module's class), the TorchScript exporter's node names
+  (``/layer1/layer1.0/relu_1/Relu``: a module called a second time gets ``_1``);
+* otherwise positions, as in an nn.Sequential (``0``, ``1``, ...).
+
+A node is a module of its own (``LiftedNode.is_module``) where PyTorch runs its op as a module
+(the torch lowering table says which) and its scope holds nothing else; otherwise its path is the
+module whose forward called it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import onnx
+from onnx import NodeProto
+
+from specdsl.backends.onnx.imports_reader import Match, Reader
+from specdsl.backends.torch.lowering_types import FunctionLowering
+from specdsl.backends.torch.lowerings import LOWERINGS as TORCH_LOWERINGS
+
+_MODULE_PATH = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+_DOC = re.compile(r"(.+?:\d+): ")
+_REUSED = re.compile(r"(.+)_(\d+)")
+
+
+def module_op(op: str) -> bool:
+    """Whether PyTorch runs the op as a module (nn.Conv2d, nn.ReLU), not as a function call."""
+    return not isinstance(TORCH_LOWERINGS[op], FunctionLowering)
+
+
+class Namer:
+    """The module path of each match, from what the ONNX file carries (see the module's docstring)."""
+
+    def __init__(self, model: onnx.ModelProto, reader: Reader) -> None:
+        self.specdsl = model.producer_name == "specdsl"
+        g = model.graph
+        # Names specdsl's builder reserved before any node: a node named like one got a suffix.
+        self._reserved = {*(i.name for i in g.input), *(o.name for o in g.output), *(t.name for t in g.initializer)}
+        self.reader = reader
+        self.classes: dict[str, str] = {}
+        self._scopes: dict[int, str | None] = {}
+        self._members: dict[str, set[str]] = {}  # scope -> ops of the matches in it or under it
+        self._exact: dict[str, set[str]] = {}  # scope -> ops of the matches exactly in it
+        self._position = 0
+
+    def prepare(self, matches: Iterable[tuple[str, Match]]) -> None:
+        """Read every match's scope first: whether a scope is one node's own module depends on all."""
+        pairs = list(matches)
+        raw = {id(m.nodes[0]): self._scope(m.nodes[0]) for _, m in pairs}
+        seen = {s for s in raw.values() if s}
+        for key, scope in raw.items():
+            reused = _REUSED.fullmatch(scope or "")
+            self._scopes[key] = reused.group(1) if reused and reused.group(1) in seen else scope
+        for op, m in pairs:
+            scope = self._scopes[id(m.nodes[0])]
+            if scope is None:
+                continue
+            self._exact.setdefault(scope, set()).add(op)
+            parts = scope.split(".")
+            for k in range(len(parts) + 1):
+                self._members.setdefault(".".join(parts[:k]), set()).add(op if k == len(parts) else "")
+
+    def path(self, op: str, m: Match) -> tuple[str, bool]:
+        """(module path, is_module) of one match."""
+        anchor = m.nodes[0]
+        named = self._from_weights(m)
+        if named is not None:
+            return named, True
+        if self.specdsl and anchor.name:
+            name = anchor.name.split("/")[0]
+            reserved = _REUSED.fullmatch(name)
+            if reserved and reserved.group(1) in self._reserved:
+                name = reserved.group(1)
+            if module_op(op):
+                return name, True
+            return name.rpartition(".")[0], False
+        scope = self._scopes.get(id(anchor))
+        if scope is None:
+            if not module_op(op):
+                return "", False
+            self._position += 1
+            return str(self._position - 1), True
+        own = bool(scope) and module_op(op) and self._members.get(scope) == {op} and self._exact.get(scope) == {op}
+        return scope, own
+
+    def _from_weights(self, m: Match) -> str | None:
+        for name, tensor in m.weights.items():
+            source = tensor.source
+            candidate = source if not name else source[:-len(name) - 1] if source.endswith("." + name) else None
+            if candidate and _MODULE_PATH.fullmatch(candidate) and not candidate.isdigit():
+                return candidate
+        return None
+
+    def _scope(self, node: NodeProto) -> str | None:
+        """The module that made the node, from torch.onnx's metadata or node name; None if unknown."""
+        meta = {p.key: p.value for p in node.metadata_props}
+        scopes = _QUOTED.findall(meta.get("pkg.torch.onnx.name_scopes", ""))
+        if len(scopes) >= 2:
+            classes = _QUOTED.findall(meta.get("pkg.torch.onnx.class_hierarchy", ""))
+            for scope, cls in zip(scopes[:-1], classes, strict=False):
+                self.classes.setdefault(scope, cls.rpartition(".")[2])
+            return scopes[-2]
+        if node.name.startswith("/"):
+            path = ""
+            for segment in node.name.split("/")[1:-1]:
+                path = segment if not path or segment.startswith(path + ".") else f"{path}.{segment}"
+            return path
+        return None
+
+    def site(self, node: NodeProto) -> str:
+        """Where an unmapped node sits, for its report."""
+        if self.specdsl:
+            return node.name.split("/")[0]
+        scope = self._scope(node)
+        return scope if scope is not None else node.name or node.output[0]
+
+    def source(self, node: NodeProto) -> str | None:
+        """``file:line`` of the code that made the node, where the file says: specdsl's doc strings,
+        torch.onnx's stack traces (the last frame outside torch itself)."""
+        if self.specdsl:
+            found = _DOC.match(node.doc_string)
+            return found.group(1) if found else None
+        trace = {p.key: p.value for p in node.metadata_props}.get("pkg.torch.onnx.stack_trace", "")
+        frames = [f for f in _FRAME.findall(trace) if "/torch/" not in f[0]]
+        return f"{frames[-1][0]}:{frames[-1][1]}" if frames else None
