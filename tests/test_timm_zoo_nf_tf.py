@@ -1,0 +1,74 @@
+"""The zoo's timm models written with conv's ws (weight standardisation) and pad=same_tf (TensorFlow's
+SAME) against timm itself (pretrained=False): parameters, buffers, MACs, state_dict keys in order, and
+outputs to 1e-5 after loading timm's state_dict by name, at small inputs and, for tf_efficientnet_b0,
+at 231 x 231, where fixed paddings would be off by a pixel at every stride-2 conv."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import specdsl  # noqa: E402
+
+MODELS = ["tf_efficientnet_b0"]
+SIZES = {"tf_efficientnet_b0": [(3, 224, 224), (3, 231, 231), (3, 33, 47), (3, 64, 64)]}
+
+
+@pytest.fixture(autouse=True)
+def _threads() -> None:
+    torch.set_num_threads(2)
+
+
+def reference(name: str) -> Any:
+    torch.manual_seed(0)
+    module = timm.create_model(name, pretrained=False).eval()
+    # Random statistics and gains, so a batch norm or a gain that is ignored or misplaced shows.
+    with torch.no_grad():
+        for key, value in module.state_dict().items():
+            if key.endswith(("running_mean", "bias")):
+                value.uniform_(-0.2, 0.2)
+            elif key.endswith(("running_var", "gain")) or key.endswith("bn1.weight"):
+                value.uniform_(0.5, 1.5)
+    return module
+
+
+def timm_macs(module: Any, shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of convolutions and matrix products (torch's FLOP counter / 2: bias excluded)."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        module(torch.zeros(1, *shape))
+    return counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_params_buffers_macs_and_keys(name: str) -> None:
+    ours = specdsl.load(name, warn=False)
+    theirs = reference(name)
+    assert ours.totals.params == sum(p.numel() for p in theirs.parameters())
+    assert ours.totals.buffers == sum(b.numel() for b in theirs.buffers())
+    assert ours.totals.macs == timm_macs(theirs, ours.graph.input_shape)
+    module = specdsl.to_torch(ours)
+    assert list(module.state_dict()) == list(theirs.state_dict())
+    assert [tuple(v.shape) for v in module.state_dict().values()] == \
+        [tuple(v.shape) for v in theirs.state_dict().values()]
+
+
+@pytest.mark.parametrize("name,shape", [(n, s) for n in MODELS for s in SIZES[n]])
+def test_outputs_match_after_loading_timms_state_dict(name: str, shape: tuple[int, ...]) -> None:
+    theirs = reference(name)
+    ours = specdsl.load(name, input=shape, warn=False)
+    assert ours.totals.macs == timm_macs(theirs, shape)
+    module = specdsl.to_torch(ours).eval()
+    module.load_state_dict(theirs.state_dict())
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want, got = theirs(x), module(x)
+    assert got.shape == want.shape
+    err = ((got - want).abs().max() / want.abs().max()).item()
+    assert err < 1e-5, f"{name} at {shape}: max rel. error {err:.3g}"
