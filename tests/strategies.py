@@ -114,7 +114,7 @@ def _conv(draw: Draw, shape: Shape, op: str) -> Any:
         args["pad"] = "same"
     else:
         args["stride"] = _axis_list(draw, rank, st.sampled_from([1, 1, 2, 3]))
-        args["pad"] = draw(st.one_of(st.just("valid"), st.integers(0, 2),
+        args["pad"] = draw(st.one_of(st.just("valid"), st.integers(0, 2), st.just("same_tf"),
                                      st.just([max(0, (d - 1) // 2) for d in _each(k, rank)])))
     if dilation != 1:
         args["dilation"] = dilation
@@ -122,8 +122,14 @@ def _conv(draw: Draw, shape: Shape, op: str) -> Any:
         args["groups"] = groups
     if draw(st.booleans()):
         args["bias"] = False
+    if draw(st.integers(0, 3)) == 0:  # weight standardisation (timm's StdConv2d, ScaledStdConv2d)
+        args["ws"] = True
+        if draw(st.booleans()):
+            args.update(gain=True, gamma=draw(st.sampled_from([1.0, 1.7])))
+        if draw(st.booleans()):
+            args["eps"] = 1e-5
     mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
-    if mode != "zeros":
+    if mode != "zeros" and not args.get("ws") and args["pad"] != "same_tf":
         args["padding_mode"] = mode
     return args
 

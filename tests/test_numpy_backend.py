@@ -52,6 +52,7 @@ from specdsl.ops.rule import Trait  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import spec_text as spec  # noqa: E402
+from conv_oracle import reference_conv  # noqa: E402
 from strategies import propose, spec_text, specs  # noqa: E402
 
 LONG = os.environ.get("SPECDSL_LONG", "") not in ("", "0")
@@ -116,6 +117,10 @@ def nn_layer(layer: Any, in_shape: tuple[int, ...], weights: dict[str, Any]) -> 
         groups = in_shape[0] if groups == "depthwise" else groups
         common = {"stride": _tuple(args.get("stride", 1)), "dilation": _tuple(args.get("dilation", 1)),
                   "groups": groups, "bias": args.get("bias", True)}
+        if op == "conv" and (args.get("ws") or args.get("pad") == "same_tf"):  # timm's StdConv2d, Conv2dSame
+            ref = reference_conv([nn.Conv1d, nn.Conv2d, nn.Conv3d][rank - 1], in_shape[0], args, common,
+                                 _tuple(args["k"]), _tuple(args.get("pad", 0)))
+            return ref.double().load(weights)
         if op == "conv":
             module = [nn.Conv1d, nn.Conv2d, nn.Conv3d][rank - 1](
                 in_shape[0], args["out"], _tuple(args["k"]), padding=_tuple(args.get("pad", 0)),
