@@ -1,75 +1,47 @@
 """Expressions over block and model parameters: ``c * 4``, ``(c + 1) // 2``,
-``make_divisible(c * width, 8)``, ``max(1, c // 4)``, ``depth > 1 and use_se``.
+``make_divisible(c * width, 8)``, ``max(1, c // 4)``, ``depth > 1 and use_se``, ``4 if se else 2``,
+``2 ** k``, ``widths[i]``, ``len(widths)``.
 
-A tiny tokenizer and precedence-climbing parser; never ``eval``. Values are integers, floats
-and booleans with Python's semantics (``/`` is true division, ``//`` floors, ``round`` rounds
-half to even), so a width rule copied from a PyTorch model gives the same number here. Inputs
-are bounded (length, nesting, magnitude, arguments) so no spec can make this slow; there are
-no loops and no recursion beyond the expression's own nesting.
+A tiny tokenizer and precedence-climbing parser; never ``eval``. Values are integers, floats,
+booleans and lists with Python's semantics (``/`` is true division, ``//`` floors, ``round`` rounds
+half to even, ``True + 1 == 2``, ``a if c else b`` evaluates only the operand it picks), so a width
+rule copied from a PyTorch model gives the same number here. Inputs are bounded (length, nesting,
+magnitude, list length, arguments; :mod:`specdsl.blocks.expr_values` checks every value) so no spec can
+make this slow; there are no loops and no recursion beyond the expression's own nesting.
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import operator
 import re
 from collections.abc import Callable, Mapping
 
+from specdsl.blocks import expr_values as V
+from specdsl.blocks.expr_values import (
+    ALL_FUNCTIONS,
+    FUNCTIONS,
+    MAX_ARGS,
+    MAX_LIST,
+    MAX_MAGNITUDE,
+    MAX_ROUND_DIGITS,
+    ExprError,
+    Value,
+    make_divisible,
+)
+
+__all__ = ["FUNCTIONS", "KEYWORDS", "MAX_ARGS", "MAX_DEPTH", "MAX_LENGTH", "MAX_LIST", "MAX_MAGNITUDE",
+           "MAX_ROUND_DIGITS", "ExprError", "Value", "compiled", "evaluate", "identifiers", "is_expression",
+           "make_divisible", "tokenize"]
+
 MAX_LENGTH = 400
-MAX_MAGNITUDE = 10**12
 MAX_DEPTH = 32
-MAX_ARGS = 8
 
 _TOKEN = re.compile(
     r"\s*(?:((?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)|(\d+)|([A-Za-z_][A-Za-z0-9_]*)"
-    r"|(//|==|!=|<=|>=|[-+*/%(),<>]))")
-_LOOKS_LIKE = re.compile(r"^[\sA-Za-z0-9_.+\-*/%(),<>=!]+$")
+    r"|(\*\*|//|==|!=|<=|>=|[-+*/%(),<>\[\]]))")
+_LOOKS_LIKE = re.compile(r"^[\sA-Za-z0-9_.+\-*/%(),<>=!\[\]]+$")
 # Words with a meaning of their own in an expression: never a parameter's name.
-KEYWORDS = frozenset({"and", "or", "not", "if", "else", "true", "false"})
-
-Value = int | float | bool
-
-
-class ExprError(Exception):
-    pass
-
-
-def make_divisible(value: float, divisor: int, min_value: int | None = None) -> int:
-    """torchvision's ``_make_divisible``: the nearest multiple of divisor, never below 90 % of value."""
-    if divisor <= 0:
-        raise ExprError("make_divisible needs a positive divisor")
-    floor = divisor if min_value is None else min_value
-    new = max(floor, int(value + divisor / 2) // divisor * divisor)
-    if new < 0.9 * value:
-        new += divisor
-    return new
-
-
-# round(x, -10**12) would compute 10**(10**12); no size a spec can hold needs more digits than this.
-MAX_ROUND_DIGITS = 30
-
-
-def _round(value: float, digits: int | None = None) -> Value:
-    if digits is None:
-        return round(value)
-    if isinstance(digits, bool) or not isinstance(digits, int) or abs(digits) > MAX_ROUND_DIGITS:
-        raise ExprError(f"round's digits must be a whole number from {-MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}; "
-                        f"received {digits}")
-    return round(value, digits)
-
-
-# name -> (function, least and most arguments)
-FUNCTIONS: dict[str, tuple[Callable[..., Value], int, int]] = {
-    "min": (min, 2, MAX_ARGS),
-    "max": (max, 2, MAX_ARGS),
-    "round": (_round, 1, 2),
-    "floor": (math.floor, 1, 1),
-    "ceil": (math.ceil, 1, 1),
-    "int": (int, 1, 1),
-    "abs": (abs, 1, 1),
-    "make_divisible": (make_divisible, 2, 3),
-}
+KEYWORDS = frozenset({"and", "or", "not", "if", "else", "true", "false", "let"})
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
@@ -123,7 +95,7 @@ def identifiers(text: str) -> list[str]:
 
 
 def _is_call(tokens: tuple[tuple[str, str], ...], k: int) -> bool:
-    return tokens[k][1] in FUNCTIONS and k + 1 < len(tokens) and tokens[k + 1] == ("op", "(")
+    return tokens[k][1] in ALL_FUNCTIONS and k + 1 < len(tokens) and tokens[k + 1] == ("op", "(")
 
 
 def is_expression(text: str, names: Mapping[str, object]) -> bool:
@@ -170,10 +142,6 @@ def compiled(text: str) -> Compiled:
 
 
 _BINARY = {"+": 4, "-": 4, "*": 5, "/": 5, "//": 5, "%": 5}  # precedence; comparisons are 3
-_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
-            ">=": operator.ge}
-_APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-          "//": operator.floordiv, "%": operator.mod}
 
 
 def _constant(value: Value) -> Compiled:
@@ -181,8 +149,9 @@ def _constant(value: Value) -> Compiled:
 
 
 class _Parser:
-    """Precedence climbing over the tokens, building closures; every operand is evaluated (no short
-    circuit), so `a or b` checks that both are booleans whatever a is."""
+    """Precedence climbing over the tokens, building closures. `and` and `or` evaluate both operands
+    (so both are checked to be booleans); `a if c else b` evaluates only the operand it picks, as Python
+    does, so `widths[i] if i < len(widths) else 0` guards the index."""
 
     def __init__(self, tokens: tuple[tuple[str, str], ...]):
         self.tokens = tokens
@@ -215,22 +184,20 @@ class _Parser:
             value = function
 
             def function(env: Mapping[str, object]) -> Value:
-                a, c = value(env), _truth(condition(env), "the condition of `if`")
-                b = other(env)
-                return a if c else b
+                return value(env) if V.truth(condition(env), "the condition of `if`") else other(env)
         self.depth -= 1
         return function
 
     def or_expr(self) -> Compiled:
         function = self.and_expr()
         while self.accept("kw", "or"):
-            function = _logical(function, self.and_expr(), "`or`", operator.or_)
+            function = _logical(function, self.and_expr(), "`or`", lambda a, b: a or b)
         return function
 
     def and_expr(self) -> Compiled:
         function = self.not_expr()
         while self.accept("kw", "and"):
-            function = _logical(function, self.not_expr(), "`and`", operator.and_)
+            function = _logical(function, self.not_expr(), "`and`", lambda a, b: a and b)
         return function
 
     def not_expr(self) -> Compiled:
@@ -238,16 +205,16 @@ class _Parser:
             self.nested()
             inner = self.not_expr()
             self.depth -= 1
-            return lambda env: not _truth(inner(env), "`not`")
+            return lambda env: not V.truth(inner(env), "`not`")
         return self.comparison()
 
     def comparison(self) -> Compiled:
         left = self.arith(0)
         tok = self.peek()
-        if tok is not None and tok[0] == "op" and tok[1] in _COMPARE:
+        if tok is not None and tok[0] == "op" and tok[1] in V.COMPARE:
             self.pos += 1
-            right, compare = self.arith(0), _COMPARE[tok[1]]
-            return lambda env: compare(left(env), right(env))
+            right, op = self.arith(0), tok[1]
+            return lambda env: V.compare(op, left(env), right(env))
         return left
 
     def arith(self, min_prec: int) -> Compiled:
@@ -259,16 +226,39 @@ class _Parser:
             self.pos += 1
             left = _binary(tok[1], left, self.arith(_BINARY[tok[1]]))
 
+    # unary: ("-" | "+") unary | power   (so -2 ** 2 is -(2 ** 2), as in Python)
     def unary(self) -> Compiled:
-        if self.accept("op", "-"):
+        for sign in ("-", "+"):
+            if self.accept("op", sign):
+                self.nested()
+                inner = self.unary()
+                self.depth -= 1
+                if sign == "-":
+                    return lambda env: V.check(-V.number(inner(env), "-"))
+                return lambda env: V.number(inner(env), "+")
+        return self.power()
+
+    # power: primary ["**" unary]   (right to left: 2 ** 3 ** 2 is 2 ** 9)
+    def power(self) -> Compiled:
+        base = self.primary()
+        if self.accept("op", "**"):
             self.nested()
-            inner = self.unary()
+            exponent = self.unary()
             self.depth -= 1
-            return lambda env: _check(-_number(inner(env), "-"))
-        if self.accept("op", "+"):
-            inner = self.unary()
-            return lambda env: _number(inner(env), "+")
-        return self.atom()
+            return _binary("**", base, exponent)
+        return base
+
+    # primary: atom ("[" ternary "]")*
+    def primary(self) -> Compiled:
+        function = self.atom()
+        while self.accept("op", "["):
+            self.nested()
+            items, at = function, self.ternary()
+            self.depth -= 1
+            if not self.accept("op", "]"):
+                raise ExprError("missing ']'")
+            function = _indexed(items, at)
+        return function
 
     def atom(self) -> Compiled:
         tok = self.peek()
@@ -277,12 +267,9 @@ class _Parser:
         self.pos += 1
         kind, text = tok
         if kind == "num":
-            if len(text) > _MAX_DIGITS:  # int() refuses past 4,300 digits; far beyond any size anyway
-                raise ExprError(f"the number {text[:12]}... ({len(text):,} digits) is out of range "
-                                f"(|value| <= {MAX_MAGNITUDE:.0e})")
-            return _constant(_check(int(text)))
+            return _constant(V.literal(text))
         if kind == "real":
-            return _constant(_check(float(text)))
+            return _constant(V.check(float(text)))
         if kind == "kw" and text in ("true", "false"):
             return _constant(text == "true")
         if kind == "name":
@@ -294,35 +281,40 @@ class _Parser:
             if not self.accept("op", ")"):
                 raise ExprError("missing ')'")
             return function
+        if text == "[":
+            return self.list_literal()
         raise ExprError(f"unexpected '{text}'")
 
+    def items(self, closer: str, most: int, what: str) -> list[Compiled]:
+        """Comma-separated expressions up to ``closer`` (already past the opening bracket)."""
+        found: list[Compiled] = []
+        if self.accept("op", closer):
+            return found
+        while True:
+            found.append(self.ternary())
+            if len(found) > most or self.accept("op", closer):
+                return found
+            if not self.accept("op", ","):
+                raise ExprError(f"missing ',' or '{closer}' in {what}")
+
+    def list_literal(self) -> Compiled:
+        self.nested()
+        elements = self.items("]", MAX_LIST, "a list")
+        self.depth -= 1
+        if len(elements) > MAX_LIST:
+            raise ExprError(f"a list holds at most {MAX_LIST} items")
+        return lambda env: [e(env) for e in elements]
+
     def call(self, name: str) -> Compiled:
-        if name not in FUNCTIONS:
-            known = ", ".join(FUNCTIONS)
-            raise ExprError(f"unknown function '{name}' (functions: {known})")
-        function, least, most = FUNCTIONS[name]
+        if name not in ALL_FUNCTIONS:
+            raise ExprError(f"unknown function '{name}' (functions: {', '.join(ALL_FUNCTIONS)})")
+        least, most = V.arity(name)
         self.pos += 1  # "("
-        args: list[Compiled] = []
-        if not self.accept("op", ")"):
-            while True:
-                args.append(self.ternary())
-                if len(args) > most:
-                    break
-                if self.accept("op", ")"):
-                    break
-                if not self.accept("op", ","):
-                    raise ExprError(f"missing ',' or ')' in {name}(...)")
+        args = self.items(")", most, f"{name}(...)")
         if not least <= len(args) <= most:
             wanted = str(least) if least == most else f"{least} to {most}"
             raise ExprError(f"{name} takes {wanted} arguments; received {len(args)}")
-
-        def apply(env: Mapping[str, object]) -> Value:
-            values = [_number(a(env), name) for a in args]
-            try:
-                return _check(function(*values))
-            except (ValueError, OverflowError, TypeError) as exc:
-                raise ExprError(f"{name}: {exc}") from None
-        return apply
+        return lambda env: V.call(name, [a(env) for a in args])
 
 
 def _parameter(name: str) -> Compiled:
@@ -330,6 +322,8 @@ def _parameter(name: str) -> Compiled:
         if name not in env:
             raise ExprError(f"unknown parameter '{name}'")
         found = env[name]
+        if isinstance(found, (list, tuple)):
+            return V.check(list(found))
         if not isinstance(found, (int, float, bool)):
             raise ExprError(f"parameter '{name}' is {found!r}, not a number")
         return found
@@ -339,39 +333,13 @@ def _parameter(name: str) -> Compiled:
 def _logical(left: Compiled, right: Compiled, what: str, combine: Callable[[bool, bool], bool]) -> Compiled:
     def function(env: Mapping[str, object]) -> Value:
         a, b = left(env), right(env)
-        return combine(_truth(a, what), _truth(b, what))
+        return combine(V.truth(a, what), V.truth(b, what))
     return function
 
 
 def _binary(op: str, left: Compiled, right: Compiled) -> Compiled:
-    return lambda env: _check(_apply(op, left(env), right(env)))
+    return lambda env: V.apply(op, left(env), right(env))
 
 
-def _number(value: Value, what: str) -> int | float:
-    if isinstance(value, bool):
-        raise ExprError(f"{what} needs a number; received {'true' if value else 'false'}")
-    return value
-
-
-def _truth(value: Value, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise ExprError(f"{what} needs true or false; received {value!r} (compare it, e.g. `n > 0`)")
-    return value
-
-
-def _apply(op: str, a: Value, b: Value) -> Value:
-    a, b = _number(a, f"'{op}'"), _number(b, f"'{op}'")
-    if op in ("/", "//", "%") and b == 0:
-        raise ExprError("division by zero")
-    return _APPLY[op](a, b)
-
-
-_MAX_DIGITS = 40
-
-
-def _check(value: Value) -> Value:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ExprError("the result is not a finite number")
-    if not isinstance(value, bool) and abs(value) > MAX_MAGNITUDE:
-        raise ExprError(f"value {value} is out of range (|value| <= {MAX_MAGNITUDE:.0e})")
-    return value
+def _indexed(items: Compiled, at: Compiled) -> Compiled:
+    return lambda env: V.index(items(env), at(env))
