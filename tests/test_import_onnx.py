@@ -28,9 +28,8 @@ from specdsl.lift.graph import LiftedGraph  # noqa: E402
 from specdsl.ops import OPS  # noqa: E402
 from specdsl.passes.analysis import analyze  # noqa: E402
 
-# Ops ONNX cannot tell apart at inference, each read back as the first of its class.
-SAME_AT_INFERENCE = {"dropout": "identity", "dropout1d": "identity", "dropout2d": "identity",
-                     "dropout3d": "identity", "stochastic_depth": "identity", "join": "mean"}
+# Ops ONNX cannot tell apart at inference and specdsl's export cannot name (their p is required).
+SAME_AT_INFERENCE = {"stochastic_depth": "identity"}
 # Ops whose second input only gives a size: ONNX keeps the size, not the tensor.
 SIZE_FROM_INPUT = {"upsample"}
 
@@ -73,9 +72,10 @@ def assert_same_figures(model: specdsl.Model, lifted: LiftedGraph) -> specdsl.Mo
     where: dict[int, int] = {}
     for a, b in zip(ours, theirs, strict=True):
         where[a.index] = b.index
+    parts = {(n.inputs[0], n.args.index): n.index for n in back.graph.nodes if n.op == "part"}
     for n in g.nodes:
         if n.op == "part":
-            where[n.index] = where[n.inputs[0]] + 1 + n.args.index
+            where[n.index] = parts[where[n.inputs[0]], n.args.index]
     for a in g.nodes[1:]:
         b = back.graph.nodes[where[a.index]]
         fa, fb = figs[a.index], bfigs[b.index]

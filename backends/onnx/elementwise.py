@@ -62,8 +62,10 @@ def _running(b: Builder, s: Site) -> str | None:
     if not (getattr(s.attrs, "track_running_stats", False) and "running_mean" in s.w):
         return None
     scale, shift = _scale_shift(b, s)
+    # ONNX's momentum (ignored at inference) is 1 − PyTorch's: written so an import reads it back.
+    momentum = None if s.attrs.momentum is None else 1 - s.attrs.momentum
     return b.op("BatchNormalization", [s.x, scale, shift, s.w["running_mean"], s.w["running_var"]], s.shape,
-                epsilon=s.attrs.eps)
+                epsilon=s.attrs.eps, momentum=momentum)
 
 
 def bn(b: Builder, s: Site) -> str:

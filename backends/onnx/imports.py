@@ -184,57 +184,74 @@ def _assemble(r: Reader, lifted: LiftedGraph, matches: dict[int, tuple[str, Matc
               namer: Namer) -> None:
     """The lifted nodes in the graph's order, each checked by its rule; the weights; the outputs."""
     namer.prepare(matches.values())
-    value_of: dict[str, int] = {input_name: 0}
-    shapes: list[NodeShape] = [NodeShape(lifted.input_shape)]
-    tensors: list[tuple[str, str, Any]] = []  # (module path, rule name, array) in node order
+    build = _Assembly(r, lifted, namer, input_name)
     aliases = {n.output[0]: n.input[0] for n in r.nodes if n.op_type == "Identity" and r.free(n)
                and n.output[0] in r.graph_outputs and n.input[0] not in r.constants}
     for node in r.nodes:
         if id(node) in matches:
-            op, m = matches[id(node)]
-            _add(r, lifted, op, m, value_of, shapes, tensors, namer)
+            build.add(*matches[id(node)])
         elif r.free(node) and node.output[0] not in aliases:
             lifted.unmapped.append(Unmapped(namer.site(node), _origin(node), _why(r, node), namer.source(node)))
-    outputs = []
-    for out in r.output_order:
-        out = aliases.get(out, out)
-        if out in value_of:
-            outputs.append(value_of[out])
-    lifted.outputs = tuple(outputs)
+    found = [build.value(aliases.get(out, out)) for out in r.output_order]
+    lifted.outputs = tuple(i for i in found if i is not None)
     lifted.classes = namer.classes
+    tensors = build.tensors
     order = state_dict_order([(path, name) for path, name, _ in tensors])
     lifted.weights = {param_key(tensors[k][0], tensors[k][1]): tensors[k][2] for k in order}
 
 
-def _add(r: Reader, lifted: LiftedGraph, op: str, m: Match, value_of: dict[str, int], shapes: list[NodeShape],
-         tensors: list[tuple[str, str, Any]], namer: Namer) -> None:
-    anchor = m.nodes[0]
-    missing = [i for i in m.inputs if i not in value_of]
-    if missing:
-        reason = f"reads '{missing[0]}', the output of an ONNX node that did not map"
-        lifted.unmapped.append(Unmapped(namer.site(anchor), _origin(anchor), reason, namer.source(anchor)))
-        return
-    path, is_module = namer.path(op, m)
-    problem, shape = _checked(lifted, op, m, [value_of[i] for i in m.inputs], path, shapes, r)
-    if problem:
-        lifted.unmapped.append(Unmapped(path, _origin(anchor), problem, namer.source(anchor)))
-        return
-    index = len(lifted.nodes)
-    lifted.nodes.append(LiftedNode(op, m.args, tuple(value_of[i] for i in m.inputs), path, is_module,
-                                   _origin(anchor), namer.source(anchor)))
-    value_of[m.output] = index
-    fill = dict(IMPORTS[op].fill)
-    for spec in OPS[op].weights(shape.attrs):
-        found = m.weights.get(spec.name)
-        if found is not None and found.array is not None:
-            tensors.append((path, spec.name, found.array))
-        elif found is None and spec.name in fill:
-            tensors.append((path, spec.name, np.asarray(fill[spec.name], np.int64 if spec.dtype == "int64" else None)))
-    for k, part in enumerate(m.parts):
-        node = Node(len(lifted.nodes), "part", OPS["part"].args.model_validate({"index": k}), (index,), path)
-        shapes.append(infer_node(node, shapes, lifted.input_shape))
-        lifted.nodes.append(LiftedNode("part", {"index": k}, (index,), path, False, _origin(anchor)))
-        value_of[part] = node.index
+class _Assembly:
+    """The lifted graph growing node by node: which lifted node each ONNX tensor is, the rules'
+    shapes so far, the weights found, and the parts of splits not read yet (a part becomes a
+    node where it is first read, as a spec's ``@s.k`` does)."""
+
+    def __init__(self, r: Reader, lifted: LiftedGraph, namer: Namer, input_name: str) -> None:
+        self.r, self.lifted, self.namer = r, lifted, namer
+        self.value_of: dict[str, int] = {input_name: 0}
+        self.shapes: list[NodeShape] = [NodeShape(lifted.input_shape)]
+        self.tensors: list[tuple[str, str, Any]] = []  # (module path, rule name, array) in node order
+        self.pending: dict[str, tuple[int, int, str]] = {}  # part tensor -> (split node, index, origin)
+
+    def value(self, name: str) -> int | None:
+        if name in self.value_of:
+            return self.value_of[name]
+        if name not in self.pending:
+            return None
+        split, k, origin = self.pending.pop(name)
+        path = self.lifted.nodes[split].path
+        node = Node(len(self.lifted.nodes), "part", OPS["part"].args.model_validate({"index": k}), (split,), path)
+        self.shapes.append(infer_node(node, self.shapes, self.lifted.input_shape))
+        self.lifted.nodes.append(LiftedNode("part", {"index": k}, (split,), path, False, origin))
+        self.value_of[name] = node.index
+        return node.index
+
+    def add(self, op: str, m: Match) -> None:
+        anchor, lifted, namer = m.nodes[0], self.lifted, self.namer
+        inputs = [self.value(i) for i in m.inputs]
+        if None in inputs:
+            missing = m.inputs[inputs.index(None)]
+            reason = f"reads '{missing}', the output of an ONNX node that did not map"
+            lifted.unmapped.append(Unmapped(namer.site(anchor), _origin(anchor), reason, namer.source(anchor)))
+            return
+        ins = [i for i in inputs if i is not None]
+        path, is_module = namer.path(op, m)
+        problem, shape = _checked(lifted, op, m, ins, path, self.shapes, self.r)
+        if problem:
+            lifted.unmapped.append(Unmapped(path, _origin(anchor), problem, namer.source(anchor)))
+            return
+        index = len(lifted.nodes)
+        lifted.nodes.append(LiftedNode(op, m.args, tuple(ins), path, is_module, _origin(anchor), namer.source(anchor)))
+        self.value_of[m.output] = index
+        fill = dict(IMPORTS[op].fill)
+        for spec in OPS[op].weights(shape.attrs):
+            found = m.weights.get(spec.name)
+            if found is not None and found.array is not None:
+                self.tensors.append((path, spec.name, found.array))
+            elif found is None and spec.name in fill:
+                dtype = np.int64 if spec.dtype == "int64" else None
+                self.tensors.append((path, spec.name, np.asarray(fill[spec.name], dtype)))
+        for k, part in enumerate(m.parts):
+            self.pending[part] = (index, k, _origin(anchor))
 
 
 def _checked(lifted: LiftedGraph, op: str, m: Match, inputs: list[int], path: str, shapes: list[NodeShape],

@@ -8,6 +8,7 @@ from their last node back; the lifter checks that no covered node's output leaks
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -330,6 +331,24 @@ def sliced(equal: bool) -> MatchFn:
         sizes = [c[2] - c[1] for c in cuts[:-1]] + [int(whole[cuts[0][0]]) - cuts[-1][1]]
         return _parts(sizes, cuts[0][0], equal, node.input[0], [node, *(c[3] for c in cuts)],
                       [str(c[3].output[0]) for c in cuts])
+    return match
+
+
+_WRITTEN_OP = re.compile(r"\((\w+)\)$")
+
+
+def written_as(op: str, inner: MatchFn) -> MatchFn:
+    """``inner``'s match where the node's doc string (specdsl's export: ``file:line: path (op)``)
+    names ``op``: an op ONNX cannot tell from another at inference (join from mean, dropout from
+    identity) keeps its name. Arguments that act only in training (p) are not in the file."""
+    def match(r: Reader, node: NodeProto) -> Match | None:
+        found = _WRITTEN_OP.search(node.doc_string)
+        if found is None or found.group(1) != op:
+            return None
+        m = inner(r, node)
+        if m is not None:
+            m.args = {}
+        return m
     return match
 
 

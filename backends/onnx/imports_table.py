@@ -37,7 +37,15 @@ def one(onnx_op: str, reads: str | None = None,
 
 
 _INFERENCE = "an inference graph holds no trace of it (PyTorch's eval mode is the identity): its Identity, " \
-             "where one is left, imports as identity"
+             "where one is left, imports as identity; its required p is not in the file"
+_SAME_AT_INFERENCE = {"Identity": e.identity, "Mean": e.merge(1)}
+
+
+def _written(op: str, onnx_op: str) -> Pattern:
+    """An op ONNX spells as another (a dropout as Identity, a join as Mean at inference), where
+    specdsl's export names it in the node's doc string; its training-only arguments are lost."""
+    return Pattern(onnx_op, e.written_as(op, _SAME_AT_INFERENCE[onnx_op]),
+                   f"{onnx_op} whose doc string (specdsl's export) names {op}", priority=5)
 
 IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__, {
     # layers with weights
@@ -94,10 +102,10 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
     "softmax": entry(one("Softmax", args=e.softmax)),
     "log_softmax": entry(one("LogSoftmax", args=e.softmax)),
     # inference: dropout and stochastic depth are the identity
-    "dropout": entry(Pattern("Dropout", e.dropout, "Dropout (ratio as p)")),
-    "dropout1d": refused(_INFERENCE),
-    "dropout2d": refused(_INFERENCE),
-    "dropout3d": refused(_INFERENCE),
+    "dropout": entry(Pattern("Dropout", e.dropout, "Dropout (ratio as p)"), _written("dropout", "Identity")),
+    "dropout1d": entry(_written("dropout1d", "Identity")),
+    "dropout2d": entry(_written("dropout2d", "Identity")),
+    "dropout3d": entry(_written("dropout3d", "Identity")),
     "stochastic_depth": refused(_INFERENCE),
     "identity": entry(Pattern("Identity", e.identity, "Identity of a tensor that is no graph output")),
     # shapes
@@ -118,7 +126,7 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
     "add": entry(Pattern("Add", e.merge(2, 2), "Add of two tensors"), Pattern("Sum", e.merge(1), "Sum")),
     "mul": entry(Pattern("Mul", e.merge(2, 2), "Mul of two tensors")),
     "mean": entry(Pattern("Mean", e.merge(1), "Mean")),
-    "join": refused("at inference a fractal join is the mean of its inputs: ONNX Mean imports as mean"),
+    "join": entry(_written("join", "Mean")),
     "concat": entry(Pattern("Concat", e.concat, "Concat along a non-batch axis")),
     # multi-output: a split or chunk and a part per output
     "split": entry(Pattern("Split", e.split(False), "Split"),
