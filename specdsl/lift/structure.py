@@ -23,6 +23,7 @@ from specdsl.lift.builtins import recognise
 from specdsl.lift.compare import first_difference
 from specdsl.lift.graph import LiftedGraph
 from specdsl.lift.groups import shapes
+from specdsl.lift.simplify import without_identities
 from specdsl.lift.tree import Box, RecoveryError, build_tree, walk
 from specdsl.lift.union import groups
 from specdsl.lift.write import Writer
@@ -34,11 +35,13 @@ __all__ = ["RecoveryError", "recover"]
 
 def recover(graph: LiftedGraph, check: bool = True) -> dict[str, Any]:
     """Spec data (as the front ends produce it; ``specdsl.render.printer.to_dsl`` prints it) whose
-    graph is ``graph``: the same ops, arguments, data flow and module names."""
+    graph is ``graph``: the same ops, arguments, data flow and module names (merges of a single
+    tensor, which are their input, left out: specdsl.lift.simplify)."""
     if graph.unmapped:
         first = graph.unmapped[0]
         raise RecoveryError(f"{len(graph.unmapped)} node(s) have no specdsl op, the first "
                             f"'{first.path}' ({first.origin}): {first.reason}")
+    graph = without_identities(graph)
     root = build_tree(graph)
     order = [0, *walk(root)]
     problem = ""

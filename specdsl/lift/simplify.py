@@ -1,0 +1,34 @@
+"""What a capture records that a spec has no node for: a merge of one tensor.
+
+torchvision's DenseNet concatenates a list of one tensor in each block's first layer
+(`torch.cat([x], 1)`); a spec's merges take two inputs or more (OPS' min_inputs), and a merge of one
+is its input. Such nodes are taken out, their readers reading the input instead, before recovery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from specdsl.lift.graph import LiftedGraph
+from specdsl.ops import OPS
+
+
+def without_identities(graph: LiftedGraph) -> LiftedGraph:
+    """The graph with every merge of a single input removed (the same graph where there is none)."""
+    keep: list[int] = []
+    source: dict[int, int] = {}  # removed node -> the node it passes on
+    for i, node in enumerate(graph.nodes):
+        rule = OPS.get(node.op)
+        if i and rule is not None and rule.max_inputs is None and len(node.inputs) == 1 < rule.min_inputs:
+            source[i] = source.get(node.inputs[0], node.inputs[0])
+        else:
+            keep.append(i)
+    if not source:
+        return graph
+    index = {old: new for new, old in enumerate(keep)}
+
+    def moved(i: int) -> int:
+        return index[source.get(i, i)]
+
+    nodes = [replace(graph.nodes[i], inputs=tuple(moved(j) for j in graph.nodes[i].inputs)) for i in keep]
+    return replace(graph, nodes=nodes, outputs=tuple(moved(i) for i in graph.outputs))
