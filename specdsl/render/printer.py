@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,8 @@ from specdsl.source import PathKey, SourceMap
 WIDTH = 88
 INDENT = "    "
 META_ORDER = ("inputs", "name", "repeat", "index", "if", "frozen", "init")
+# A list member's name (specdsl.blocks.members), the grammar's `NAME PART+`.
+MEMBER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[0-9]+)+")
 
 
 def op_of(layer: Any) -> str | None:
@@ -192,9 +195,16 @@ class DslPrinter:
             if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
                 raise CannotPrint(f"the inputs of block '{name}' are not a list of names", (*path, "inputs"))
             head += f" inputs({', '.join(inputs)})"
+        outputs = block.get("outputs")
+        if outputs is not None and ("layers" not in block or not isinstance(outputs, list)
+                                    or not all(isinstance(r, str) for r in outputs)):
+            raise CannotPrint(f"the DSL declares a block's outputs (a list of names) in a `{{ ... }}` body; "
+                              f"received {outputs!r}", (*path, "outputs"))
         if "layers" in block:
             self.emit(head + " {", 0, path)
             self.sequence(block["layers"], (*path, "layers"), 1)
+            if outputs is not None:  # several outputs: the body's last line
+                self.emit("outputs [" + ", ".join(f"@{r}" for r in outputs) + "]", 1, (*path, "outputs"))
             self.close((*path, "layers"), 0)
             return
         kind = next((k for k in block if k not in ("params", "inputs")), None)
@@ -291,7 +301,8 @@ class DslPrinter:
             out += f" if {dsl_scalar(meta['if'])}"
         if "name" in meta:  # a module name such as RegNet's block1-0 is quoted
             name = str(meta["name"])
-            out += f" as {name if NAME.match(name) else dsl_string(name)}"
+            # A list member (`convs.1`) is written bare, as the grammar reads it.
+            out += f" as {name if NAME.match(name) or MEMBER_NAME.fullmatch(name) else dsl_string(name)}"
         return out
 
     def refs(self, meta: dict[str, Any]) -> str:
