@@ -4,14 +4,21 @@ text `specdsl fmt` leaves as it is."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import HealthCheck, given, settings
 from lift_oracle import lifted
+from strategies import spec_text, specs
 
 import specdsl
 from specdsl import zoo
 from specdsl.api import read_data
 from specdsl.blocks.engine import expand
+from specdsl.errors import SpecError
 from specdsl.lift.compare import first_difference
+from specdsl.lift.lines import BOUND, FAMILIES, code_lines, hand_written_lines
+from specdsl.lift.simplify import without_identities
 from specdsl.lift.structure import RecoveryError, recover
 from specdsl.render.printer import to_dsl
 from specdsl.render.reformat import format_text
@@ -40,3 +47,43 @@ def test_zoo_model_recovers_node_for_node(name: str) -> None:
     graph = expand(validate_document(data, smap))
     assert first_difference(lg, graph) is None  # type: ignore[arg-type]
     assert format_text(text, "recovered.cnn") == text
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_recovered_zoo_member_reads_as_if_written(name: str) -> None:
+    """The zoo's own graph of resnet50, densenet121, efficientnet_b0, convnext_tiny recovers into at most
+    1.5x the lines of its family's hand-written file (benchmarks/bench_import_lines.py prints them)."""
+    text, _ = recovered_text(name)
+    assert code_lines(text) <= BOUND * hand_written_lines(FAMILIES[name]), text
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_torchvision_import_reads_as_if_written(name: str) -> None:
+    """The same bound for torchvision's own modules, captured (needs torchvision: /work/tvenv)."""
+    torchvision = pytest.importorskip("torchvision")
+    capture = pytest.importorskip("specdsl.backends.torch.capture_lift")
+    module = getattr(torchvision.models, name)(weights=None)
+    lg = capture.lift_module(module, (3, 224, 224), name=name, weights=False)
+    text = to_dsl(recover(lg))
+    assert code_lines(text) <= BOUND * hand_written_lines(FAMILIES[name]), text
+    data, smap = read_data(text, "recovered.cnn")
+    assert first_difference(without_identities(lg), expand(validate_document(data, smap))) is None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs())
+def test_random_specs_recover_or_say_why(data: dict[str, Any]) -> None:
+    """Any spec's graph recovers into one that loads node for node, or RecoveryError says what no spec
+    can write; never a different model, never another exception."""
+    try:
+        graph = specdsl.load(spec_text(data), warn=False).graph
+    except SpecError:
+        return
+    lg = lifted(graph)
+    try:
+        recovered = recover(lg)
+    except RecoveryError:
+        return
+    text = to_dsl(recovered)
+    parsed, smap = read_data(text, "recovered.cnn")
+    assert first_difference(lg, expand(validate_document(parsed, smap))) is None, text
