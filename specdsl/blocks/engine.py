@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from specdsl.blocks import indexed, members, references, several, user
+from specdsl.blocks import control, indexed, members, references, several, user
 from specdsl.blocks.base import Frame
 from specdsl.blocks.estimate import LAYER_META, estimate
 from specdsl.blocks.names import child
@@ -43,7 +43,6 @@ __all__ = ["MAX_NODES", "Expander", "expand", "expand_with_shapes"]
 
 class _Abort(Exception):
     pass
-
 
 
 class Expander:
@@ -152,6 +151,9 @@ class Expander:
             scope: dict[str, int], frame: Frame) -> int | None:
         """Layers in sequence as children of the container at path ``out`` ("" is the model)."""
         for i, raw in enumerate(layers):
+            if control.is_control(raw):  # `let` and `if c { } else { }` (specdsl.blocks.control)
+                x, frame = control.statement(self, raw, (*src, i), out, x, scope, frame)
+                continue
             if not several.check_next(self, raw, (*src, i), frame, out):
                 x = None  # what it would read is unclear: the layers after it are checked detached
             self.pending = None
@@ -330,6 +332,8 @@ class Expander:
         if spec.args is not None:
             rule = OPS[spec.op]
             n = len(inputs)
+            if references.passes_through(spec, n):  # a merge whose other inputs are switched off
+                return inputs[0]
             if n < rule.min_inputs or (rule.max_inputs is not None and n > rule.max_inputs):
                 want = f"exactly {rule.min_inputs}" if rule.max_inputs == rule.min_inputs else \
                     f"at least {rule.min_inputs}"

@@ -14,6 +14,7 @@ from specdsl.blocks.registry import BLOCKS
 from specdsl.errors import SourceLoc, did_you_mean
 from specdsl.ops import OPS
 from specdsl.ops.channels import PART
+from specdsl.ops.rule import Trait
 from specdsl.schema.layer import LayerSpec
 from specdsl.source import format_path
 
@@ -26,6 +27,9 @@ def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int
     if spec.meta.inputs is None:
         return None if x is None else (x,)
     resolved: list[int] = []
+    # A merge (add, concat, ...) drops an input switched off by `if` (MobileOne's optional branches).
+    merge = spec.args is not None and OPS[spec.op].has(Trait.MERGE)
+    dropped = 0
     for i, ref in enumerate(spec.meta.inputs):
         if ref in scope:
             resolved.append(scope[ref])
@@ -44,6 +48,9 @@ def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int
         ref = base if dot else ref
         if (id(scope), ref) in ex.failed:
             continue
+        if ref in ex.switched_off and merge:
+            dropped += 1
+            continue
         if ref in ex.switched_off:
             where = ex.switched_off[ref]
             ex.error("E366", f"node '{ref}' is switched off (by its `if`, or a repeat count of 0)"
@@ -57,7 +64,18 @@ def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int
         ex.error("E314", f"unknown node '{ref}'{later}", spec.arg_locs.get(f"inputs[{i}]", spec.loc), frame,
                    hint=f"did you mean '{guess}'?" if guess else
                    "name a layer with `name:` before referring to it", path=format_path(spec.path))
-    return tuple(resolved) if len(resolved) == len(spec.meta.inputs) else None
+    if dropped and dropped == len(spec.meta.inputs):
+        ex.error("E378", f"every input of this '{spec.op}' is switched off (by its `if`, or a repeat count of 0)",
+                 spec.arg_locs.get("inputs[0]", spec.loc), frame, path=format_path(spec.path),
+                 hint="keep one input unconditional, or give the merge the same condition")
+        return None
+    return tuple(resolved) if len(resolved) == len(spec.meta.inputs) - dropped else None
+
+
+def passes_through(spec: LayerSpec, n: int) -> bool:
+    """Whether a merge is left with one input because the others are switched off: it is then no node, and
+    its output (and its name) is that input's."""
+    return n == 1 and spec.args is not None and OPS[spec.op].has(Trait.MERGE) and len(spec.meta.inputs or ()) > 1
 
 def dotted(ex: Any, scope: dict[str, int], base: str, index: str, where: SourceLoc | None, frame: Frame,
            path: str | None) -> int | None:

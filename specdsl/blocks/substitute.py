@@ -14,7 +14,7 @@ from specdsl.blocks.expr import ExprError, evaluate, identifiers, is_expression
 from specdsl.errors import SourceLoc, did_you_mean, listing
 from specdsl.source import PathKey
 
-_OPERATOR_CHARS = frozenset("+-*/%()<>=! ")
+_OPERATOR_CHARS = frozenset("+-*/%()<>=! []")
 _ARITHMETIC = frozenset("*/+%0123456789")  # what a word such as `nearest-exact` never holds
 
 
@@ -37,8 +37,9 @@ def substitute(ex: Substituting, raw: Any, src: PathKey, frame: Frame) -> Any:
                 return evaluate(raw, env)
             except ExprError as exc:
                 ex.error("E320", f"cannot evaluate '{raw}': {exc}", src, frame,
-                           hint="expressions use parameters, numbers, + - * / // %, comparisons, and/or/not, "
-                           "min, max, round, floor, ceil, int, abs and make_divisible")
+                           hint="expressions use parameters, numbers, lists, + - * / // % **, comparisons, "
+                           "and/or/not, a if c else b, x[i], len, min, max, round, floor, ceil, int, abs and "
+                           "make_divisible")
         elif any(n in env for n in names):
             unknown = [n for n in names if n not in env]
             guess = did_you_mean(unknown[0], env)

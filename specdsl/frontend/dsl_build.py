@@ -12,6 +12,7 @@ from typing import Any
 from specdsl.blocks.registry import BLOCK_SECTIONS
 from specdsl.budgets import raise_hint
 from specdsl.errors import Diagnostic, SourceLoc
+from specdsl.frontend.dsl_control import ControlStatements
 from specdsl.frontend.dsl_expr import expr_shape, expr_value
 from specdsl.frontend.dsl_family import FamilyDeclarations
 from specdsl.frontend.dsl_located import Located, Positional, span, token_loc
@@ -34,7 +35,7 @@ def _meta_loc(file: str, meta: Any) -> SourceLoc:
     return SourceLoc(file, meta.line, meta.column, meta.end_line, meta.end_column)
 
 
-class Builder(FamilyDeclarations):
+class Builder(FamilyDeclarations, ControlStatements):
     """Tree -> Located data. One method per grammar rule; no validation here."""
 
     def __init__(self, file: str, max_depth: int):
@@ -138,6 +139,8 @@ class Builder(FamilyDeclarations):
                         self.loc(stmt), hint="write `inception { branch a { ... } branch b { ... } }`"))
                     continue
                 items.append(Located(_Branch(stmt.children[0].value, self.body(stmt.children[1])), self.loc(stmt)))
+            elif stmt.data in ("let_stmt", "if_stmt"):
+                items.append(getattr(self, stmt.data)(stmt))
             else:
                 items.extend(self.chain(stmt))
         return Located(items, self.loc(node))
@@ -157,6 +160,7 @@ class Builder(FamilyDeclarations):
                 layer = _with_key(layer, "inputs", refs)
                 refs = None
             out.append(layer)
+        self.check_trailing_if(out)
         return out
 
     def layer(self, node: Any) -> Located:
