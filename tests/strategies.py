@@ -382,6 +382,41 @@ def _local(draw: Draw, shape: Shape, op: str) -> Any:
     return args | ({"bias": False} if draw(st.integers(0, 3)) == 0 else {})
 
 
+def _reshape(draw: Draw, shape: Shape, op: str) -> Any:
+    """A new sample shape: everything in one axis, a leading or trailing 1 (ECA's [1, -1]), or the
+    channels split in two; one size inferred (-1) or none."""
+    total = math.prod(shape)
+    choices = [[total], [1, total], [total, 1], list(shape)]
+    if shape[0] % 2 == 0 and len(shape) < 4:
+        choices.append([2, shape[0] // 2, *shape[1:]])
+    sizes = draw(st.sampled_from(choices))
+    if draw(st.booleans()):
+        sizes[draw(st.integers(0, len(sizes) - 1))] = -1
+    return {"shape": sizes}
+
+
+def _unsqueeze(draw: Draw, shape: Shape, op: str) -> Any:
+    if len(shape) >= 4:
+        return SKIP
+    dim = draw(st.integers(1, len(shape) + 1))  # PyTorch numbering: the batch is 0
+    return {"dim": dim - (len(shape) + 2) if draw(st.booleans()) else dim}
+
+
+def _squeeze(draw: Draw, shape: Shape, op: str) -> Any:
+    ones = [i + 1 for i, n in enumerate(shape) if n == 1]
+    if not ones or len(shape) == 1:
+        return SKIP
+    dim = draw(st.sampled_from(ones))
+    return {"dim": dim - (len(shape) + 1) if draw(st.booleans()) else dim}
+
+
+def _blurpool(draw: Draw, shape: Shape, op: str) -> Any:
+    if len(shape) != 3:  # timm's BlurPool2d: 2-D only
+        return SKIP
+    args = {"filt": draw(st.integers(2, 5)), "stride": draw(st.integers(1, 2))}
+    return args | {"pad_mode": draw(st.sampled_from(["reflect", "constant", "replicate", "circular"]))}
+
+
 PROPOSERS: dict[str, Callable[[Draw, Shape, str], Any]] = {
     **{op: _none for op in ("relu", "relu6", "silu", "hardswish", "sigmoid", "tanh", "identity", "hardsigmoid",
                             "mish", "selu")},
@@ -394,6 +429,11 @@ PROPOSERS: dict[str, Callable[[Draw, Shape, str], Any]] = {
     "pixel_shuffle": _pixel_shuffle,
     "pixel_unshuffle": _pixel_shuffle,
     "local": _local,
+    "reshape": _reshape,
+    "unsqueeze": _unsqueeze,
+    "squeeze": _squeeze,
+    "scale": lambda draw, shape, op: {"value": draw(st.sampled_from([0.17, -2.0, 1.0]))},
+    "blurpool": _blurpool,
     "conv": _conv,
     "deconv": _deconv,
     "maxpool": _window_pool,

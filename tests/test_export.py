@@ -71,7 +71,8 @@ layers {
     -> instancenorm(affine=true) -> groupnorm(2) -> channel_norm -> layer_scale -> lrn(3)
     -> relu6 -> leaky_relu(0.1) -> elu -> hardtanh -> gelu -> silu -> hardswish -> hardsigmoid -> mish -> selu
     -> prelu -> sigmoid -> tanh -> softplus -> dropout -> dropout2d -> stochastic_depth(0.1) -> identity
-    -> upsample(2) -> pad(1) -> adaptive_avgpool(12) -> adaptive_maxpool(12) -> local(8, k=1) as b
+    -> upsample(2) -> pad(1) -> blurpool(stride=1) -> scale(0.5) -> adaptive_avgpool(12) -> adaptive_maxpool(12)
+    -> local(8, k=1) as b
     [@a, @b] -> add as s
     [@a, @s] -> mul as m
     [@a, @m] -> mean as n
@@ -80,7 +81,8 @@ layers {
     [@c, @a] -> concat -> channel_shuffle(2) -> pixel_shuffle(2) -> pixel_unshuffle(2) -> split([8, 8]) as halves
     @halves.1 -> chunk(2) as quarters
     [@halves.0, @quarters.0] -> concat -> permute([0, 2, 3, 1]) -> permute([0, 3, 1, 2])
-    -> layernorm -> softmax -> log_softmax -> gmp(keepdims=true) -> gap -> flatten -> linear(5)
+    -> layernorm -> softmax -> log_softmax -> gmp(keepdims=true) -> unsqueeze(1) -> squeeze(1) -> reshape([1, -1])
+    -> reshape([-1, 1, 1]) -> gap -> flatten -> linear(5)
 }
 """,
     "1d": """

@@ -130,6 +130,17 @@ layers {
     -> flatten(start_dim=2) -> linear(4) -> gmp -> mish -> gelu
 }
 """,
+    "fixed": """model forms_fixed
+input [4, 9, 8]
+layers {
+    blurpool -> blurpool(filt=5, stride=1, pad_mode=constant) -> blurpool(filt=2, pad_mode=replicate) -> scale(-0.5)
+    -> unsqueeze(-1) -> squeeze(4) -> unsqueeze(1) -> squeeze(-4) -> reshape([2, -1]) -> conv(3, k=3, pad=1)
+    -> view([-1]) -> linear(4)
+    @input -> gap(keepdims=true) -> reshape([1, -1]) -> conv(1, k=3, pad=1, bias=false) -> sigmoid
+    -> reshape([-1, 1, 1]) as gate
+    [@input, @gate] -> mul -> blurpool(filt=4, stride=2) -> gap
+}
+""",
     "1d": """model forms_1d
 input [3, 17]
 layers {

@@ -107,7 +107,8 @@ class NumpyModel:
     def node_weights(self, index: int) -> dict[str, Array]:
         """Node ``index``'s parameters and buffers by their names in its op rule (``weight``, ``running_var``, ...)."""
         node = self.graph.nodes[index]
-        return {w.name: self.weights[param_key(node.path, w.name)] for w in self.figures[index].weights}
+        return {w.name: self.weights[param_key(node.path, w.name)] for w in self.figures[index].weights
+                if w.persistent}
 
     def save(self, path: str | os.PathLike[str]) -> None:
         save_weights(path, self.weights)

@@ -37,6 +37,7 @@ from specdsl.backends.numpy.activations import (
     softmax,
     softplus,
 )
+from specdsl.backends.numpy import kernels_fixed as fixed
 from specdsl.backends.numpy.interpolate import upsample_nd
 from specdsl.backends.numpy.kernels import (
     IM2COL_ELEMENTS,
@@ -388,4 +389,9 @@ LOWERINGS: OpTable[Lowering] = OpTable("NumPy lowering", "LOWERINGS", __name__, 
     "pixel_shuffle": Lowering(unary(lambda x, a: pixel_shuffle(x, a.factor))),
     "pixel_unshuffle": Lowering(unary(lambda x, a: pixel_unshuffle(x, a.factor))),
     "local": Lowering(_local),
+    "reshape": Lowering(fixed.reshape),
+    "unsqueeze": Lowering(fixed.reshape),
+    "squeeze": Lowering(fixed.reshape),
+    "scale": Lowering(fixed.scale),
+    "blurpool": Lowering(fixed.blurpool),
 })

@@ -34,7 +34,9 @@ def weight_shapes(model: Any) -> dict[str, tuple[tuple[int, ...], str]]:
 
     The keys, shapes and order are those of the PyTorch backend's ``state_dict``; they come from the op rules.
     """
-    tensors = [(node, w) for node in model.graph.nodes for w in model.analysis.figures[node.index].weights]
+    # A non-persistent buffer (blurpool's filter) is a constant its kernel computes: no weight of the file.
+    tensors = [(node, w) for node in model.graph.nodes for w in model.analysis.figures[node.index].weights
+               if w.persistent]
     order = state_dict_order([(module_path(node.path), w.name) for node, w in tensors])
     return {param_key(node.path, w.name): (w.shape, "int64" if w.dtype == "int64" else "float")
             for node, w in (tensors[k] for k in order)}
@@ -53,7 +55,8 @@ def random_weights(model: Any, seed: int = 0, dtype: str | np.dtype = "float64")
     model = as_model(model)
     dt = np.dtype(dtype)
     weights: Params = {}
-    specs = {param_key(n.path, w.name): w for n in model.graph.nodes for w in model.analysis.figures[n.index].weights}
+    specs = {param_key(n.path, w.name): w for n in model.graph.nodes for w in model.analysis.figures[n.index].weights
+             if w.persistent}
     for key, spec in specs.items():
         rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
         shape = spec.shape

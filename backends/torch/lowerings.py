@@ -375,4 +375,11 @@ LOWERINGS: OpTable[Lowering] = OpTable("PyTorch lowering", "LOWERINGS", __name__
     "pixel_shuffle": ModuleLowering(lambda a, rank, inplace: _call("nn.PixelShuffle", a.factor)),
     "pixel_unshuffle": ModuleLowering(lambda a, rank, inplace: _call("nn.PixelUnshuffle", a.factor)),
     "local": ModuleLowering(_local),
+    "reshape": ModuleLowering(lambda a, rank, inplace: _call("Reshape", list(a.shape))),
+    "unsqueeze": ModuleLowering(lambda a, rank, inplace: _call("Unsqueeze", a.dim)),
+    "squeeze": ModuleLowering(lambda a, rank, inplace: _call("Squeeze", a.dim)),
+    "scale": FunctionLowering(lambda xs, a, torch: xs[0] * a.value),
+    "blurpool": ModuleLowering(lambda a, rank, inplace: _call("BlurPool2d", a.channels, filt_size=a.filt,
+                                                              stride=a.stride[0], pad_mode=a.pad_mode,
+                                                              channels_in=(0,))),
 })

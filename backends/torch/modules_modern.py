@@ -1,5 +1,6 @@
 """Modules of the modern CNN vocabulary that ``torch.nn`` lacks: channel norm, stochastic depth,
-permute and the locally connected layer (layer scale is a parameter of its block: lowerings.py).
+permute, reshape, unsqueeze, squeeze, timm's blur-pool and the locally connected layer (layer scale
+is a parameter of its block: lowerings.py).
 
 Like ``modules.py`` (which re-exports them for ``to_torch``), each class is copied as text into
 the file ``specdsl build`` emits (``helper_source.py``), so both outputs run the same code: the
@@ -120,3 +121,76 @@ class LocallyConnected(nn.Module):
     def extra_repr(self) -> str:
         return ("out_sizes=" + str(self.out_sizes) + ", kernel_size=" + str(self.kernel_size) + ", stride="
                 + str(self.stride) + ", padding=" + str(self.padding) + ", bias=" + str(self.bias is not None))
+
+
+class Reshape(nn.Module):
+    """Gives each sample a new shape, the batch kept first (``x.reshape(x.shape[0], *shape)``): a view
+    where PyTorch's reshape is one. One size may be -1, inferred."""
+
+    def __init__(self, shape: list) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape((x.shape[0], *self.shape))
+
+    def extra_repr(self) -> str:
+        return str(list(self.shape))
+
+
+class Unsqueeze(nn.Module):
+    """Inserts an axis of size 1 at dim (PyTorch numbering, the batch axis 0): a view."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(self.dim)
+
+    def extra_repr(self) -> str:
+        return "dim=" + str(self.dim)
+
+
+class Squeeze(nn.Module):
+    """Removes the axis dim, of size 1 (PyTorch numbering, the batch axis 0): a view."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.squeeze(self.dim)
+
+    def extra_repr(self) -> str:
+        return "dim=" + str(self.dim)
+
+
+class BlurPool2d(nn.Module):
+    """Anti-aliased downsampling as timm's BlurPool2d (Zhang 2019): pad by ((stride - 1) + (filt - 1)) // 2
+    in pad_mode, then a depthwise conv with stride by the binomial filter, the outer product of the row
+    C(filt-1, k) / 2^(filt-1) with itself, held in the non-persistent buffer `filt` [C, 1, filt, filt]."""
+
+    def __init__(self, channels: int, filt_size: int = 3, stride: int = 2, pad_mode: str = "reflect") -> None:
+        super().__init__()
+        self.channels = channels
+        self.filt_size = filt_size
+        self.stride = stride
+        self.pad_mode = pad_mode
+        self.padding = [((stride - 1) + (filt_size - 1)) // 2] * 4
+        # Pascal's row in exact float32 integers, then one division: timm's values bit for bit.
+        row = torch.ones(1)
+        for _ in range(filt_size - 1):
+            row = torch.cat([row, torch.zeros(1)]) + torch.cat([torch.zeros(1), row])
+        row = row / (2 ** (filt_size - 1))
+        blur = (row.reshape(-1, 1) * row.reshape(1, -1)).reshape(1, 1, filt_size, filt_size)
+        self.register_buffer("filt", blur.expand(channels, 1, filt_size, filt_size).contiguous(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.pad(x, self.padding, mode=self.pad_mode)
+        # self.filt is the buffer (nn.Module's __getattr__ types it Tensor | Module).
+        return torch.nn.functional.conv2d(x, self.filt, stride=self.stride, groups=self.channels)  # type: ignore[arg-type]
+
+    def extra_repr(self) -> str:
+        return (str(self.channels) + ", filt_size=" + str(self.filt_size) + ", stride=" + str(self.stride)
+                + ", pad_mode=" + self.pad_mode)

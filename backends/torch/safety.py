@@ -81,7 +81,8 @@ METHODS = {"amax", "any", "bernoulli_", "dim", "div_", "mean", "movedim", "narro
            "rfind",  # str.rfind: load_weights() cuts the module file's folder from __file__
            # A node's own parameter on a nested container (`self.features[1][0].register_parameter('layer_scale',
            # nn.Parameter(...))`); a frozen layer's `for p in self.conv1.parameters(): p.requires_grad_(False)`.
-           "register_parameter", "parameters", "requires_grad_"}
+           "register_parameter", "parameters", "requires_grad_",
+           "register_buffer"}  # BlurPool2d's fixed filter, a non-persistent buffer as timm registers it
 _TORCH_ROOTS = {"torch", "nn", "math"}
 
 # Never referenced unless the function binds the name itself.

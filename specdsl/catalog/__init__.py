@@ -18,10 +18,10 @@ from specdsl.catalog.entry import Entry
 
 
 def _collect() -> dict[str, Entry]:
-    from specdsl.catalog import e000, e200, e300_graph, e300_ops, e400, e500, warnings
+    from specdsl.catalog import e000, e200, e300_graph, e300_ops, e390, e400, e500, warnings
 
     table: dict[str, Entry] = {}
-    for module in (e000, e200, e300_ops, e300_graph, e400, e500, warnings):
+    for module in (e000, e200, e300_ops, e300_graph, e390, e400, e500, warnings):
         for entry in module.ENTRIES:
             if entry.code in table:
                 raise AssertionError(f"{entry.code} is catalogued twice")  # a data bug, caught by the tests

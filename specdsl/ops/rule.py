@@ -154,6 +154,9 @@ class TensorSpec(NamedTuple):
     dtype: Literal["model", "int64"] = "model"
     # Inputs each output element sums over, for weights drawn on the fan-in (None: not a weight matrix).
     fan_in: float | None = None
+    # False: a buffer registered with persistent=False (timm's BlurPool2d filter): a constant its op
+    # computes from its attrs, counted among the buffers but in no state_dict, checkpoint or weight file.
+    persistent: bool = True
 
     @property
     def numel(self) -> int:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+from specdsl.ops import saved_fixed as fixed
 from specdsl.ops import saved_layout as layout
 from specdsl.ops.registry import OpTable
 from specdsl.ops.saved_conv import standardised as _standardised
@@ -100,6 +101,7 @@ def _conv(call: Call) -> tuple[Saved, ...]:
     pad_keeps = (Saved.input(),) if mode in ("reflect", "replicate") and call.needs_grad[0] else ()
     kept = Saved.new(padded, call.amp or "", "cast" if call.amp else "activation")
     return (*pad_keeps, kept, *_weight_copies(call, 1), *_standardised(call))
+
 
 
 def _linear(call: Call) -> tuple[Saved, ...]:
@@ -390,4 +392,9 @@ SAVED: OpTable[SavedEntry] = OpTable("saved-for-backward entry", "SAVED", __name
     "pixel_unshuffle": SavedEntry(_nothing),
     "local": SavedEntry(layout.local),
     "channel_shuffle": SavedEntry(_nothing),  # view, permute, contiguous copy: no tensor kept
+    "reshape": SavedEntry(_nothing, view=fixed.reshape, grads="pass"),
+    "unsqueeze": SavedEntry(_nothing, view=fixed.reshape, grads="pass"),
+    "squeeze": SavedEntry(_nothing, view=fixed.reshape, grads="pass"),
+    "scale": SavedEntry(_nothing),  # x * a number: the backward multiplies by the number
+    "blurpool": SavedEntry(fixed.blurpool, autocast="low"),
 })

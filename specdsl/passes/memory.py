@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import pairwise
 from typing import Any, Literal, NamedTuple
 
 from specdsl.ir import Graph
@@ -79,16 +78,29 @@ def _is_contiguous(layout: Layout) -> bool:
     return all(d == 1 or s == w for d, s, w in zip(layout.shape, layout.strides, want, strict=True))
 
 
-def _reshape_view(layout: Layout, start: int, end: int) -> tuple[int, ...] | None:
-    """Strides of ``flatten(start, end)`` as a view, or None where PyTorch must copy: the merged
-    axes (size-1 axes aside) must follow each other in memory."""
-    shape, strides = layout.shape, layout.all_strides()
-    group = [i for i in range(start, end + 1) if shape[i] != 1]
-    for a, b in pairwise(group):
-        if strides[a] != strides[b] * shape[b]:
-            return None
-    merged = strides[group[-1]] if group else 1
-    return (*strides[:start], merged, *strides[end + 1:])
+def _reshape_view(layout: Layout, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Strides of ``reshape`` to ``shape`` as a view, or None where PyTorch must copy (ATen's
+    computeStride: each run of old axes that follow each other in memory, size-1 axes aside, must
+    split into whole new axes). Flatten, reshape, unsqueeze and squeeze all go through it."""
+    old, strides = layout.shape, layout.all_strides()
+    if math.prod(old) == 0:
+        return contiguous_strides(shape)
+    new = [0] * len(shape)
+    view_d = len(shape) - 1
+    base = strides[-1] if strides else 1
+    tensor_numel = view_numel = 1
+    for d in range(len(old) - 1, -1, -1):
+        tensor_numel *= old[d]
+        if d == 0 or (old[d - 1] != 1 and strides[d - 1] != tensor_numel * base):
+            while view_d >= 0 and (view_numel < tensor_numel or shape[view_d] == 1):
+                new[view_d] = view_numel * base
+                view_numel *= shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                base, tensor_numel, view_numel = strides[d - 1], 1, 1
+    return tuple(new) if view_d == -1 else None
 
 
 def _view_layout(view: Any, layouts: list[Layout | None], inputs: tuple[int, ...],
@@ -104,7 +116,7 @@ def _view_layout(view: Any, layouts: list[Layout | None], inputs: tuple[int, ...
     if kind == "Permute":
         strides = base.all_strides()
         return Layout(base.owner, tuple(base.shape[d] for d in view.dims), tuple(strides[d] for d in view.dims))
-    strides = _reshape_view(base, attrs.start_dim, attrs.end_dim)
+    strides = _reshape_view(base, out)
     return None if strides is None else Layout(base.owner, out, strides)
 
 
