@@ -1,0 +1,67 @@
+"""What an import gives back (``specdsl.from_torch``, ``specdsl.from_onnx``), and how its failures read.
+
+Shared by the torch and the ONNX capture: both end in spec data, its text, the loaded model and,
+where torch could run both, the round trip's figures. A node no op maps is E510, listed one
+diagnostic per node with its module path, what it was and the source line; a recovered spec that is
+not the model is E511, naming the first difference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from specdsl.errors import Diagnostic, SourceLoc, SpecError
+from specdsl.lift.graph import LiftedGraph, Unmapped
+
+UNMAPPED = "E510"
+NOT_THE_MODEL = "E511"
+
+
+@dataclass
+class Imported:
+    """An imported model: the spec as data and as DSL text, the checked ``Model``, the lifted graph it
+    came from, and (with verification) the round trip's figures (``params``, ``buffers``, ``macs``,
+    ``max_rel_error``)."""
+
+    text: str
+    data: dict[str, Any]
+    model: Any
+    graph: LiftedGraph
+    round_trip: Any = None
+    unmapped: list[Unmapped] = field(default_factory=list)
+
+    def save(self, path: str) -> None:
+        """Write the spec text, all at once (the old file stays whole if the write fails)."""
+        from specdsl.atomic import replace_file
+
+        replace_file(path, self.text)
+
+    def __repr__(self) -> str:
+        return f"<Imported {self.graph.name}: {len(self.graph.nodes) - 1} nodes, {len(self.text.splitlines())} lines>"
+
+
+def _loc(source: str | None) -> SourceLoc | None:
+    """``file.py:123`` as a location in the model's own source."""
+    if not source or ":" not in source:
+        return None
+    file, _, line = source.rpartition(":")
+    return SourceLoc(file, int(line), 1, int(line), 1) if line.isdigit() else None
+
+
+def unmapped_error(unmapped: list[Unmapped], what: str) -> SpecError:
+    """E510, one diagnostic per node no op maps (the whole list, so one run shows all the work)."""
+    diagnostics = [Diagnostic(
+        "error", UNMAPPED,
+        f"{what} node has no specdsl op: {u.origin} at '{u.path or '<root>'}'; received: {u.reason}",
+        _loc(u.source),
+        hint="--partial writes the spec with such nodes as '# TODO' comments (check then fails on them)")
+        for u in unmapped]
+    return SpecError(diagnostics)
+
+
+def not_the_model(problem: str, where: str) -> SpecError:
+    """E511: the spec recovered from the model is not the model."""
+    return SpecError([Diagnostic(
+        "error", NOT_THE_MODEL, f"the imported spec is not the {where} model: {problem}",
+        hint="this is a gap in import: please report it with the model; --no-verify writes the spec anyway")])
