@@ -89,6 +89,7 @@ class Expander:
         # layer built, when it was one.
         self.multi_names: dict[tuple[int, str], int] = {}
         self.pending: several.Pending | None = None
+        self.feed: tuple[int, ...] | None = None  # the inputs of an indexed repeat's next copy (several outputs)
         self.memo: Any = None  # set by expand_with_shapes
         self.all_names = references.names_in(
             {"layers": spec.layers, "blocks": {n: b.model_dump() for n, b in spec.blocks.items()}})
@@ -278,7 +279,7 @@ class Expander:
                 self.outputs_at[path] = y
         name_loc = spec.arg_locs.get("name", spec.loc)
         if outs:
-            self.pending = several.Pending(spec.op, len(outs), spec.meta.name, spec.loc)
+            self.pending = several.Pending(spec.op, spec.meta.name, spec.loc, outs)
         if spec.meta.name is not None:
             if base is not None:
                 self.named_paths[(id(scope), spec.meta.name)] = base

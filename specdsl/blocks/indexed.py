@@ -12,6 +12,7 @@ import re
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from specdsl.blocks import several
 from specdsl.blocks.base import BlockExpander, Frame
 from specdsl.blocks.expr import FUNCTIONS, KEYWORDS, ExprError
 from specdsl.blocks.names import child, fill_template, is_template
@@ -30,6 +31,8 @@ class IndexingExpander(BlockExpander, Protocol):
     size: int
     max_nodes: int
     switched_off: dict[str, SourceLoc | None]
+    pending: several.Pending | None  # the last layer built was a call with several outputs
+    feed: tuple[int, ...] | None
 
     def loc(self, src: PathKey) -> SourceLoc | None: ...
 
@@ -97,11 +100,17 @@ def expand(ex: IndexingExpander, raw: dict[str, Any], src: PathKey, out: str, x:
                          hint=f"use the index in braces: `as \"block{{{index}}}\"`")
                 return None
         y = ex.layer(copy, src, out, y, scope, inner, at=None if base is None else child(base, r))
+        ex.feed = None
         if y is None:
             return None
+        if ex.pending is not None and r + 1 < count:
+            # A call with several outputs: the next copy reads them all (HRNet's modules in a stage).
+            ex.feed, ex.pending = ex.pending.outputs, None
     if isinstance(name, str) and not template:
         if y == x:  # no copy was built (a count of 0, or every copy's `if` false)
             ex.switched_off[name] = ex.loc((*src, "repeat"))
+        elif ex.pending is not None:  # the last copy's outputs, `@name.0`, `@name.1`, ...
+            several.bind(ex, name, ex.pending.outputs, scope, frame, ex.loc((*src, "name")), out)
         else:
             ex.bind_name(name, y, scope, frame, ex.loc((*src, "name")), out)
     return y

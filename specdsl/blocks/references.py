@@ -25,7 +25,9 @@ PART_ARGS = tuple(OPS[PART].args.model_validate({"index": k}) for k in range(8))
 def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int],
                    frame: Frame) -> tuple[int, ...] | None:
     if spec.meta.inputs is None:
-        return None if x is None else (x,)
+        # An indexed repeat's copy after one with several outputs reads them all (blocks.indexed).
+        feed, ex.feed = ex.feed, None
+        return feed if feed is not None and x is not None else None if x is None else (x,)
     resolved: list[int] = []
     # A merge (add, concat, ...) drops an input switched off by `if` (MobileOne's optional branches).
     merge = spec.args is not None and OPS[spec.op].has(Trait.MERGE)

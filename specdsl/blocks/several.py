@@ -26,9 +26,9 @@ class Pending(NamedTuple):
     """The last layer built was a call with several outputs: what the next one may not do."""
 
     block: str
-    count: int
     name: str | None
     loc: SourceLoc | None
+    outputs: tuple[int, ...]
 
 
 def declared(ex: Any, name: str, block: BlockDef, scope: dict[str, int], frame: Frame,
@@ -72,9 +72,10 @@ def check_next(ex: Any, raw: Any, src: tuple[Any, ...], frame: Frame, out: str) 
     pending = ex.pending
     if pending is None or (isinstance(raw, dict) and "inputs" in raw):
         return True
-    ex.error("E385", f"block '{pending.block}' returns {pending.count} outputs, so the next layer must say which it "
+    n = len(pending.outputs)
+    ex.error("E385", f"block '{pending.block}' returns {n} outputs, so the next layer must say which it "
              "reads; received a layer chained after it", src, frame, path=out or None,
-             hint=f"read one with `@{pending.name or 'NAME'}.k -> ...`: " + reads(pending.count, pending.name))
+             hint=f"read one with `@{pending.name or 'NAME'}.k -> ...`: " + reads(n, pending.name))
     return False
 
 
@@ -82,8 +83,9 @@ def check_end(ex: Any, what: str, loc: SourceLoc | None, frame: Frame, out: str)
     """A body (or the model) whose result is a call with several outputs, with no `outputs` of its own."""
     pending, ex.pending = ex.pending, None
     if pending is not None:
-        ex.error("E385", f"{what} ends with a call of block '{pending.block}', which returns {pending.count} outputs; "
+        ex.error("E385", f"{what} ends with a call of block '{pending.block}', which returns "
+                 f"{len(pending.outputs)} outputs; "
                  "received no `outputs` saying which to return", loc, frame, path=out or None,
                  hint="declare them: `outputs [" + ", ".join(f"@{pending.name or 'NAME'}.{k}"
-                                                              for k in range(min(pending.count, 4))) + "]`")
+                                                              for k in range(min(len(pending.outputs), 4))) + "]`")
 

@@ -32,6 +32,7 @@ class CallingExpander(BlockExpander, Protocol):
     nodes: list[Node]
     size: int
     diags: list[Diagnostic]
+    pending: several.Pending | None  # the last layer built was a call with several outputs
 
 
 MAX_BLOCK_DEPTH = 32
