@@ -99,20 +99,28 @@ def _read(model: onnx.ModelProto, input_shape: Sequence[int] | None) -> tuple[Re
     weight_inputs = {i.name: tuple(d.dim_value for d in i.type.tensor_type.shape.dim) for i in inputs[1:]}
     shapes = _infer(model, data.name, dims)
     nodes = list(g.node)
+    before = set(constants)
     static = _fold(nodes, constants, shapes)
+    folded = {n: constants[n] for s in static for n in s.output if n in constants and n not in before}
+    if folded:  # again with the folded bounds as constants: a Slice's shape follows from them
+        shapes = _infer(model, data.name, dims, folded)
     reader = Reader(nodes, constants, weight_inputs, shapes, [o.name for o in g.output])
     reader.taken.update(id(n) for n in static)
     shape = tuple(int(d) for d in dims[1:])
     return reader, data.name, shape, DTYPES.get(tensor_type.elem_type, "float32")
 
 
-def _infer(model: onnx.ModelProto, input_name: str, dims: list[int | str]) -> dict[str, tuple[int | str, ...]]:
-    """ONNX's inferred shape of every tensor (the input at ``dims``), weights left out of the copy."""
+def _infer(model: onnx.ModelProto, input_name: str, dims: list[int | str],
+           folded: dict[str, np.ndarray] | None = None) -> dict[str, tuple[int | str, ...]]:
+    """ONNX's inferred shape of every tensor (the input at ``dims``), weights left out of the copy;
+    ``folded`` values replace the nodes that compute them."""
     g = model.graph
+    folded = folded or {}
     light = onnx.ModelProto(ir_version=model.ir_version)  # the graph without its weights' bytes
     light.opset_import.extend(model.opset_import)
     light.functions.extend(model.functions)
-    light.graph.node.extend(g.node)
+    light.graph.node.extend(n for n in g.node if not (n.output and all(o in folded for o in n.output)))
+    light.graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in folded.items())
     light.graph.input.extend(g.input)
     light.graph.output.extend(g.output)
     for t in g.initializer:
@@ -162,7 +170,32 @@ def _fold(nodes: list[NodeProto], constants: dict[str, np.ndarray], shapes: dict
             continue
         known.update(node.output)
         static.append(node)
+        _evaluate(node, constants, shapes)
     return static
+
+
+def _evaluate(node: NodeProto, constants: dict[str, np.ndarray], shapes: dict[str, Any]) -> None:
+    """The value of a node of shape arithmetic (torch.onnx computes a chunk's bounds from Shape),
+    with ONNX's reference evaluator; a symbolic axis reads as 1 (only sizes of known axes are
+    read back: a pattern never takes a bound on the batch axis). Nothing where it cannot be had."""
+    from onnx.reference import ReferenceEvaluator
+
+    if node.op_type == "Shape":
+        dims = shapes.get(node.input[0])
+        if dims is not None:
+            a = {x.name: onnx.helper.get_attribute_value(x) for x in node.attribute}
+            full = np.array([d if isinstance(d, int) else 1 for d in dims], dtype=np.int64)
+            constants[node.output[0]] = full[a.get("start", 0):a.get("end", len(full))]
+        return
+    feeds = {i: constants[i] for i in node.input if i}
+    if len(feeds) != len([i for i in node.input if i]) or node.op_type == "Constant":
+        return
+    try:
+        values = ReferenceEvaluator(node).run(None, feeds)
+    except Exception:  # an op the reference evaluator lacks: the value stays unknown
+        return
+    for name, value in zip(node.output, values, strict=False):
+        constants[name] = np.asarray(value)
 
 
 def _closed(r: Reader, m: Match) -> bool:
@@ -185,11 +218,15 @@ def _assemble(r: Reader, lifted: LiftedGraph, matches: dict[int, tuple[str, Matc
     """The lifted nodes in the graph's order, each checked by its rule; the weights; the outputs."""
     namer.prepare(matches.values())
     build = _Assembly(r, lifted, namer, input_name)
+    # A split is placed at its first node (its parts may be read before its last Slice).
+    position = {id(n): k for k, n in enumerate(r.nodes)}
+    at = {id(min(m.nodes, key=lambda n: position[id(n)])) if m.parts else key: (op, m)
+          for key, (op, m) in matches.items()}
     aliases = {n.output[0]: n.input[0] for n in r.nodes if n.op_type == "Identity" and r.free(n)
                and n.output[0] in r.graph_outputs and n.input[0] not in r.constants}
     for node in r.nodes:
-        if id(node) in matches:
-            build.add(*matches[id(node)])
+        if id(node) in at:
+            build.add(*at[id(node)])
         elif r.free(node) and node.output[0] not in aliases:
             lifted.unmapped.append(Unmapped(namer.site(node), _origin(node), _why(r, node), namer.source(node)))
     found = [build.value(aliases.get(out, out)) for out in r.output_order]
@@ -241,7 +278,8 @@ class _Assembly:
             return
         index = len(lifted.nodes)
         lifted.nodes.append(LiftedNode(op, m.args, tuple(ins), path, is_module, _origin(anchor), namer.source(anchor)))
-        self.value_of[m.output] = index
+        if m.output not in m.parts:  # a split read through Slices alone has no whole tensor
+            self.value_of[m.output] = index
         fill = dict(IMPORTS[op].fill)
         for spec in OPS[op].weights(shape.attrs):
             found = m.weights.get(spec.name)
@@ -268,7 +306,7 @@ def _checked(lifted: LiftedGraph, op: str, m: Match, inputs: list[int], path: st
     if shape.failed or shape.shape is None:
         why = shape.diagnostics[0].message if shape.diagnostics else "an input's shape is unknown"
         return f"{op} {m.args} does not hold here: {why}", shape
-    onnx_shape = r.shape(m.output)
+    onnx_shape = r.shape(m.output) if m.output not in m.parts else None  # a part's shape: its slice's
     if onnx_shape is not None and tuple(onnx_shape) != tuple(shape.shape):
         return (f"read as {op} {m.args} it gives shape {list(shape.shape)}, but ONNX infers "
                 f"{list(onnx_shape)}"), shape

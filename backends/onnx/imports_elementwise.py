@@ -352,6 +352,44 @@ def written_as(op: str, inner: MatchFn) -> MatchFn:
     return match
 
 
+def slices(equal: bool) -> MatchFn:
+    """torch.onnx's chunk or split: Slices of one tensor tiling one axis (bounds folded from Shape)."""
+    def match(r: Reader, node: NodeProto) -> Match | None:
+        x = node.input[0]
+        whole = r.full(x)
+        siblings = [u for u in r.users.get(x, []) if u.op_type == "Slice" and r.free(u)]
+        if not _data(r, x) or whole is None or node not in siblings:
+            return None
+        cuts = []
+        for s in siblings:
+            cut = _cut(r, s, whole)
+            if cut is None:
+                return None
+            cuts.append((*cut, s))
+        axis = cuts[0][0]
+        if len({c[0] for c in cuts}) != 1 or axis <= 0 or not isinstance(whole[axis], int):
+            return None
+        cuts.sort(key=lambda c: c[1])
+        if [c[1] for c in cuts] != [0, *(c[2] for c in cuts[:-1])] or cuts[-1][2] != whole[axis]:
+            return None
+        others = [c[3] for c in cuts if c[3] is not node]
+        return _parts([c[2] - c[1] for c in cuts], axis, equal, x, [node, *others], [str(c[3].output[0]) for c in cuts])
+    return match
+
+
+def _cut(r: Reader, s: NodeProto, whole: tuple[int | str, ...]) -> tuple[int, int, int] | None:
+    """(axis, start, end) of a Slice of one axis with step 1, the end clipped to the axis."""
+    starts, ends, axes = (r.ints(s.input[k]) if len(s.input) > k and s.input[k] else None for k in (1, 2, 3))
+    steps = r.ints(s.input[4]) if len(s.input) > 4 and s.input[4] else [1]
+    if not starts or not ends or not axes or len(axes) != 1 or steps != [1]:
+        return None
+    axis = axes[0] % len(whole)
+    size = whole[axis]
+    if not isinstance(size, int) or starts[0] < 0:
+        return None
+    return axis, starts[0], min(ends[0], size)
+
+
 def identity(r: Reader, node: NodeProto) -> Match | None:
     """An Identity inside the graph (a dropout's, an nn.Identity's); one that only renames a
     tensor as a graph output is no layer."""

@@ -327,3 +327,17 @@ def _normalized(r: Reader, div: NodeProto) -> tuple[str, float, list[NodeProto]]
             return None
     eps = r.scalar(eps_name)
     return None if eps is None else (x, decimal(eps), [sub, sqrt, plus, var, mean, sq])
+
+
+def channel_norm_permuted(r: Reader, node: NodeProto) -> Match | None:
+    """torchvision's LayerNorm2d as torch.onnx writes it: Transpose to channels-last, a
+    LayerNormalization over the channels, Transpose back."""
+    ln = r.made_by(node.input[0], "LayerNormalization")
+    first = r.made_by(ln.input[0], "Transpose") if ln is not None else None
+    if ln is None or first is None or attrs(node).get("perm") != [0, 3, 1, 2] \
+            or attrs(first).get("perm") != [0, 2, 3, 1] or attrs(ln).get("axis", -1) not in (-1, 3) \
+            or len(ln.input) < 3 or not ln.input[2] or len([o for o in ln.output if o]) > 1:
+        return None
+    eps = decimal(attrs(ln).get("epsilon", 1e-5))
+    return Match({} if eps == 1e-5 else {"eps": eps}, [first.input[0]], [node, ln, first],
+                 {"weight": r.tensor(ln.input[1]), "bias": r.tensor(ln.input[2])})

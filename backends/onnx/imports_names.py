@@ -113,10 +113,14 @@ class Namer:
                 self.classes.setdefault(scope, cls.rpartition(".")[2])
             return scopes[-2]
         if node.name.startswith("/"):
-            path = ""
+            # Each segment names a module from the nearest ancestor that is no nn.Sequential's
+            # child: '/features/features.1/block/block.0/block.0.0/Conv' is features.1.block.0.0.
+            base, last = "", ""
             for segment in node.name.split("/")[1:-1]:
-                path = segment if not path or segment.startswith(path + ".") else f"{path}.{segment}"
-            return path
+                if not (last and segment.startswith(last + ".")):
+                    base = f"{base}{last}." if last else base
+                last = segment
+            return base + last
         return None
 
     def site(self, node: NodeProto) -> str:

@@ -172,7 +172,7 @@ def reshape_flatten(r: Reader, node: NodeProto) -> Match | None:
     if xf is None or yf is None or xs is None or ys is None or xf[0] != yf[0] or r.is_weight(x) or len(ys) >= len(xs):
         return None
     p = 0
-    while p < len(ys) and xs[p] == ys[p]:
+    while p < len(ys) - 1 and xs[p] == ys[p]:
         p += 1
     q = len(ys) - p - 1
     if math.prod(xs[p:len(xs) - q]) != ys[p] or list(xs[len(xs) - q:]) != list(ys[p + 1:]):

@@ -75,7 +75,9 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
     "groupnorm": refused("ONNX's GroupNormalization changed its scale's meaning at opset 21 and torch.onnx and "
                          "specdsl write group norm as a Reshape and a normalisation, which no pattern reads back"),
     "channel_norm": entry(Pattern("Add", ly.channel_norm, "ReduceMean/Sub/Mul/ReduceMean/Add/Sqrt/Div over the "
-                                  "channels, then Mul(weight), Add(bias)", priority=30)),
+                                  "channels, then Mul(weight), Add(bias)", priority=30),
+                          Pattern("Transpose", ly.channel_norm_permuted, "Transpose(0,2,3,1) -> LayerNormalization "
+                                  "-> Transpose(0,3,1,2) (torchvision's LayerNorm2d)", priority=10)),
     "layer_scale": entry(Pattern("Mul", e.layer_scale, "Mul by a parameter shaped (C, 1, ...)", priority=5)),
     "lrn": entry(one("LRN", "LRN (odd size)", ly.lrn)),
     # activations
@@ -130,8 +132,10 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
     "concat": entry(Pattern("Concat", e.concat, "Concat along a non-batch axis")),
     # multi-output: a split or chunk and a part per output
     "split": entry(Pattern("Split", e.split(False), "Split"),
+                   Pattern("Slice", e.slices(False), "Slices of one tensor tiling one axis"),
                    Pattern("Identity", e.sliced(False), "Identity read by Slices tiling one axis", priority=10)),
     "chunk": entry(Pattern("Split", e.split(True), "Split into torch.chunk's sizes", priority=10),
+                   Pattern("Slice", e.slices(True), "Slices in torch.chunk's sizes", priority=10),
                    Pattern("Identity", e.sliced(True), "Identity read by Slices in torch.chunk's sizes",
                            priority=20)),
     "part": refused("made by the split and chunk patterns, one per output of the Split (or Slice)"),
