@@ -2,7 +2,8 @@
 
 Res2Net needs lists of modules (timm registers `convs.0-2` before `bns.0-2` while conv i + 1 reads
 bn i's output); HRNet needs blocks with several inputs and outputs (its modules) and nested lists
-(`fuse_layers.i.j`, with timm's nn.Identity members left out). Each must equal timm's module:
+(`fuse_layers.i.j`, with timm's nn.Identity members left out), and its larger members stages of
+several modules. Each must equal timm's module:
 parameters, buffers, MACs, state_dict keys in order and shapes, and outputs after loading timm's
 state_dict by name. Runs where timm is installed (/work/tvenv, the lock's torchvision/timm pair).
 """
@@ -16,7 +17,8 @@ timm = pytest.importorskip("timm")
 
 import specdsl  # noqa: E402
 
-MODELS = ("res2net50_26w_4s", "hrnet_w18_small")
+# hrnet_w18_small_v2: stages of several modules (`x(m, j) as stage3`, each feeding its outputs on).
+MODELS = ("res2net50_26w_4s", "hrnet_w18_small", "hrnet_w18_small_v2")
 SIZE = 64  # small inputs keep the forward cheap; every stride still divides it
 
 
