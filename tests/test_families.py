@@ -98,7 +98,7 @@ def test_input_shape_from_parameters(tmp_path) -> None:
 def test_a_switched_off_node_is_named_when_referred_to(tmp_path) -> None:
     path = tmp_path / "off.cnn"
     path.write_text("model o(aux=false)\ninput [3, 8, 8]\nlayers {\n    conv(8, k=1) as a\n"
-                    "    conv(8, k=1) if aux as b\n    [@a, @b] -> add\n}\n")
+                    "    conv(8, k=1) if aux as b\n    @b -> relu\n}\n")  # a merge would drop it (issue 26)
     with pytest.raises(SpecError) as info:
         specdsl.load(str(path))
     assert info.value.errors[0].code == "E366" and "switched off" in info.value.errors[0].message

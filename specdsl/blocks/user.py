@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from specdsl.blocks import several
 from specdsl.blocks.base import BlockExpander, Frame
+from specdsl.blocks.expr import ExprError, evaluate, is_expression
 from specdsl.blocks.registry import BODY_BLOCKS
 from specdsl.errors import Diagnostic, did_you_mean, listing
 from specdsl.ir import BlockCall, Node
@@ -93,7 +94,9 @@ def call(ex: CallingExpander, spec: LayerSpec, src: PathKey, out: str, inputs: t
         y = None if declared is None else declared[0]
         outs = () if declared is None or len(declared) == 1 else declared
     if y is not None:
-        types = {p: d if isinstance(d, str) and d in TYPES else type(d).__name__ for p, d in block.params.items()}
+        # A default written as an expression (`c=2 * 8`) has the type of its value.
+        types = {p: d if isinstance(d, str) and d in TYPES else type(env[p] if isinstance(d, str) else d).__name__
+                 for p, d in block.params.items()}
         ex.calls[out] = BlockCall(name, dict(env), types, tuple(block.inputs), inputs, y, outs)
         if memo is not None and key is not None:
             memo.record(ex, key, *marks, inputs, out, y)
@@ -124,6 +127,11 @@ def bind(ex: CallingExpander, name: str, block: BlockDef, spec: LayerSpec, src: 
             ok = False
     for pname, decl in block.params.items():
         required = isinstance(decl, str) and decl in TYPES
+        if not required:
+            decl = _default(ex, name, pname, decl, env, frame)
+            if decl is _FAILED:
+                ok = False
+                continue
         if pname not in raw:
             if required:
                 ex.error("E321", f"block '{name}' is missing the argument '{pname}' ({decl})", spec.loc,
@@ -142,6 +150,24 @@ def bind(ex: CallingExpander, name: str, block: BlockDef, spec: LayerSpec, src: 
             continue
         env[pname] = value
     return env if ok else None
+
+
+_FAILED = object()
+
+
+def _default(ex: CallingExpander, block: str, pname: str, decl: Any, env: dict[str, Any], frame: Frame) -> Any:
+    """A parameter's default: an expression (`c=2 * 8`, `mid=c * 4`) evaluated over the model's parameters and
+    the block's parameters before it; anything else as written. _FAILED after reporting why not."""
+    scope = {**ex.spec.params, **env}
+    if not isinstance(decl, str) or not is_expression(decl, scope):
+        return decl
+    try:
+        return evaluate(decl, scope)
+    except ExprError as exc:
+        ex.error("E320", f"cannot evaluate the default of parameter '{pname}' of block '{block}', '{decl}': {exc}",
+                 ("blocks", block, "params", pname), frame, hint="a default may use the model's parameters and "
+                 "the block's parameters before it")
+        return _FAILED
 
 
 def estimate(ex: CallingExpander, name: str, depth: int, nested: Callable[[Any], int]) -> int:

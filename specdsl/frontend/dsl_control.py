@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from specdsl.budgets import raise_hint
 from specdsl.errors import Diagnostic, SourceLoc
 from specdsl.frontend.dsl_located import Located
 
 
 class ControlStatements:
     diags: list[Diagnostic]
+    max_depth: int
     loc: Callable[[Any], SourceLoc]
     value: Callable[[Any], Located]
     body: Callable[..., Located]
@@ -30,14 +32,19 @@ class ControlStatements:
         loc = self.loc(node)
         return Located({"let": Located(values, loc, keys)}, loc, {"let": loc})
 
-    def if_stmt(self, node: Any) -> Located:
+    def if_stmt(self, node: Any, depth: int = 1) -> Located:
         condition, then, *rest = node.children
+        if depth > self.max_depth:  # `else if` nests in the data: bounded as brackets are
+            self.diags.append(Diagnostic(
+                "error", "E409", f"`else if` chained more than {self.max_depth} times (the max_depth budget)",
+                self.loc(node), hint="choose with a parameter's value in fewer steps; " + raise_hint("max_depth")))
+            return Located({"if": Located(True, self.loc(node)), "then": Located([], self.loc(node))}, self.loc(node))
         entry: dict[str, Located] = {"if": self.value(condition), "then": self.body(then)}
         keys = {"if": entry["if"].loc, "then": entry["then"].loc}
         if rest:
             other = rest[0]
             if other.data == "if_stmt":  # `else if`: the else list holds one conditional group
-                nested = self.if_stmt(other)
+                nested = self.if_stmt(other, depth + 1)
                 entry["else"] = Located([nested], nested.loc)
             else:
                 entry["else"] = self.body(other)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specdsl.blocks.registry import BLOCK_SECTIONS
+from specdsl.render.printer_control import StatementPrinter, condition_text, is_statement
 from specdsl.render.printer_scalars import NAME, CannotPrint, dsl_scalar, dsl_string, yaml_scalar
 from specdsl.render.printer_yaml import to_yaml
 from specdsl.source import PathKey, SourceMap
@@ -83,7 +84,7 @@ class _Comments:
         return out
 
 
-class DslPrinter:
+class DslPrinter(StatementPrinter):
     def __init__(self, data: dict[str, Any], smap: SourceMap | None = None,
                  comments: Sequence[tuple[int, int, str]] = ()) -> None:
         self.data = data
@@ -217,16 +218,28 @@ class DslPrinter:
             raise CannotPrint("expected a list of layers", path)
         line: list[str] = []
         line_paths: list[PathKey] = []
+        conditions: list[Any] = []
 
         def flush() -> None:
+            if line and len(line) > 1 and conditions[-1] is not None and \
+                    any(c != conditions[-1] for c in conditions[:-1]):
+                # A chain ending in `LAYER if COND` reads as conditioned whole (E405): that layer on its own line.
+                last, last_path = line.pop(), line_paths.pop()
+                self.emit(" -> ".join(line), indent, line_paths[0], line_paths[-1])
+                line[:], line_paths[:] = [last], [last_path]
             if line:
                 self.emit(" -> ".join(line), indent, line_paths[0], line_paths[-1])
                 line.clear()
                 line_paths.clear()
+            conditions.clear()
 
         for i, layer in enumerate(layers):
             lpath = (*path, i)
             op = op_of(layer)
+            if is_statement(layer):  # `let` and `if c { } else { }`: statements of their own
+                flush()
+                self.statement_lines(layer, lpath, indent)
+                continue
             if self.is_multiline(layer):
                 flush()
                 self.layer_lines(layer, lpath, indent)
@@ -242,6 +255,7 @@ class DslPrinter:
                 flush()
             line.append(text)
             line_paths.append(lpath)
+            conditions.append(layer.get("if") if isinstance(layer, dict) else None)
             ends_chain = (isinstance(layer, dict) and ("name" in layer or "repeat" in layer)) or is_call
             src_line, src_end = self.line_of(lpath), self.end_of(lpath)
             next_line = self.line_of((*path, i + 1)) if i + 1 < len(layers) else None
@@ -298,7 +312,7 @@ class DslPrinter:
                 out += f" x{repeat}" if isinstance(repeat, int) and not isinstance(repeat, bool) else \
                     f" x({dsl_scalar(repeat)})"
         if "if" in meta:
-            out += f" if {dsl_scalar(meta['if'])}"
+            out += f" if {condition_text(meta['if'])}"
         if "name" in meta:  # a module name such as RegNet's block1-0 is quoted
             name = str(meta["name"])
             # A list member (`convs.1`) is written bare, as the grammar reads it.

@@ -16,7 +16,7 @@ from specdsl.source import PathKey
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # Words a bare DSL name may not be: the reader takes them for syntax.
 KEYWORDS = {"true", "false", "null", "model", "input", "dtype", "description", "block", "layers",
-            "branch", "inputs", "as", "variant", "if", "and", "or", "not"}
+            "branch", "inputs", "as", "variant", "if", "and", "or", "not", "else", "let"}
 # Characters a DSL string cannot hold, raw or escaped (it has escapes for \\ " newline and tab only).
 _UNSPELLABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _YAML_SPECIAL_START = set("-?:,[]{}#&*!|>'\"%@`")
@@ -83,7 +83,8 @@ def _is_expression(text: str) -> bool:
         toks = tokenize(text)
     except ExprError:
         return False
-    return any(k in ("name", "real") for k, _ in toks) and any(k in ("op", "kw") for k, _ in toks) \
+    # Numbers alone (`2 ** 3`) too: the round trip below refuses what reads back as a number (`-1`).
+    return any(k in ("name", "real", "num") for k, _ in toks) and any(k in ("op", "kw") for k, _ in toks) \
         and not text[0].isspace()
 
 

@@ -17,7 +17,8 @@ from specdsl.source import PathKey, SourceMap
 def _holds_layers(key: str, value: Any) -> bool:
     """Whether ``value`` is layers to write one per line: a user block's or a block argument's list of
     layers, or inception's ``branches`` (a mapping or list of such lists)."""
-    return ((key == "layers" or key in LAYER_KEYS) and isinstance(value, list)) or key == "branches"
+    # `then` and `else`: a conditional group's lists (specdsl.blocks.control).
+    return ((key in ("layers", "then", "else") or key in LAYER_KEYS) and isinstance(value, list)) or key == "branches"
 
 
 def _nested(value: Any) -> bool:

@@ -107,7 +107,15 @@ def resolve(data: dict[str, Any], smap: SourceMap | None, choice: ParamChoice,
     kinds: dict[str, str] = {}
     env: dict[str, Any] = {}
     origin: dict[str, str] = {}
+    # Defaults written as expressions (`a=2 * 8`, `b=a // 2`), evaluated again once the variant and the
+    # caller have set the parameters before them.
+    exprs: dict[str, str] = {}
     for name, decl in declared.items():
+        if _is_default_expression(decl, env):
+            value = _evaluated(name, decl, env, smap, diags)
+            if value is None:
+                continue
+            exprs[name], decl = decl, value
         kind = kind_of_decl(decl)
         where = smap.key_loc(("params", name)) if smap else None
         if not isinstance(name, str) or not re.match(NAME_PATTERN, name) or kind is None:
@@ -148,6 +156,11 @@ def resolve(data: dict[str, Any], smap: SourceMap | None, choice: ParamChoice,
             value = value if converted is None else converted
         if _check(pname, value, kinds[pname], source, None, diags):
             env[pname], origin[pname] = value, source
+    for pname, text in exprs.items():
+        if origin.get(pname) == "the spec's default" and len(diags) == n_before:
+            value = _evaluated(pname, text, env, smap, diags)
+            if value is not None and _check(pname, value, kinds[pname], "its default, " + text, None, diags):
+                env[pname] = value
     for pname, kind in kinds.items():
         if pname not in env:
             diags.append(Diagnostic("error", "E363", f"parameter '{pname}' ({kind}) has no value: the spec "
@@ -156,6 +169,26 @@ def resolve(data: dict[str, Any], smap: SourceMap | None, choice: ParamChoice,
     if len(diags) > n_before:
         return None
     return Resolved(env, origin, choice.variant)
+
+
+def _is_default_expression(decl: Any, env: Mapping[str, Any]) -> bool:
+    from specdsl.blocks.expr import is_expression
+
+    return isinstance(decl, str) and decl not in TYPES and is_expression(decl, env)
+
+
+def _evaluated(pname: str, text: str, env: Mapping[str, Any], smap: SourceMap | None,
+               diags: list[Diagnostic]) -> Any:
+    """A default written as an expression, over the parameters before it; None after a diagnostic."""
+    from specdsl.blocks.expr import ExprError, evaluate
+
+    try:
+        return evaluate(text, env)
+    except ExprError as exc:
+        diags.append(Diagnostic("error", "E320", f"cannot evaluate the default of parameter '{pname}', '{text}': "
+                                f"{exc}", smap.value_loc(("params", pname)) if smap else None,
+                                hint="a default may use numbers and the parameters declared before it"))
+        return None
 
 
 def _unknown(pname: str, kinds: Mapping[str, str], where: str, loc: Any) -> Diagnostic:
