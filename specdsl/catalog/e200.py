@@ -45,4 +45,15 @@ ENTRIES = (
         "model m\ninput [3, 32, 32]\nlayers {\n    conv(8, k=0)\n}\n",
         "Give a value in range (the message states the rule): `conv(8, k=3)`.",
     ),
+    Entry(
+        "E206", "malformed `let` or conditional group",
+        "A list of layers may hold two items that are not layers: `let: {name: value}` (DSL `let name = "
+        "value`), which binds names for the items after it, and a conditional group `{if: COND, then: [...], "
+        "else: [...]}` (DSL `if COND { ... } else { ... }`). This one holds another key beside them (a `name` "
+        "or `repeat` belongs on the layers inside), has no `if`, a `then`/`else` that is not a list of "
+        "layers, or binds a keyword or a function's name.",
+        "model: m\ninput: [3, 32, 32]\nlayers:\n  - if: true\n    then: [relu]\n    name: act\n",
+        "Keep the group to `if`, `then` and `else`, and name the layers inside it: `then: [{relu: null, name: "
+        "act}]`; DSL `if c { relu as act }`.",
+    ),
 )

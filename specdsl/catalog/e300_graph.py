@@ -176,9 +176,20 @@ ENTRIES = (
     ),
     Entry(
         "E366", "reference to a switched-off node",
-        "A layer refers to a node whose `if` is false, or that a repeat count of 0 left out.",
+        "A layer refers to a node whose `if` is false, or that a repeat count of 0 left out (or that "
+        "sits in the branch of `if COND { ... } else { ... }` not taken). A merge (add, mul, concat, mean, "
+        "join) is the exception: it drops such an input (E378 when it drops them all).",
         "model toy(aux=false)\ninput [3, 32, 32]\nlayers {\n    conv(8, k=3) if aux as a\n    @a -> relu\n}\n",
         "Give the referring layer the same condition, or refer to a node that is always there.",
+    ),
+    Entry(
+        "E378", "every input of a merge is switched off",
+        "A merge (add, mul, concat, mean, join) drops the inputs that an `if` (or a repeat count of 0) "
+        "switched off, and passes a single survivor through unchanged; here none is left, so there is "
+        "nothing to merge.",
+        "model toy(a=false, b=false)\ninput [3, 32, 32]\nlayers {\n    conv(8, k=1) if a as x\n"
+        "    @input -> conv(8, k=1) if b as y\n    [@x, @y] -> add\n}\n",
+        "Keep one input unconditional, or give the merge the same condition as its inputs.",
     ),
     Entry(
         "E367", "sweep too large",

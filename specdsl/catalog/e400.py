@@ -36,6 +36,16 @@ ENTRIES = (
         "Name the extra arguments (`linear(10, bias=false)`), or drop them.",
     ),
     Entry(
+        "E405", "a chain ending in `if`",
+        "`if COND` after a layer conditions that one layer, as `x3` repeats it and `as` names it. At the "
+        "end of a chain (`conv -> bn if c`) it would read as a condition on the whole chain, so there it "
+        "is refused unless every layer of the chain carries the same condition (then both readings "
+        "agree). YAML writes one layer per item and has no such chain.",
+        "model m(c=false)\ninput [3, 32, 32]\nlayers {\n    conv(8, k=3) -> bn if c\n}\n",
+        "For the whole chain write `if c { conv(8, k=3) -> bn }`; for the last layer alone put it on a line "
+        "of its own (`conv(8, k=3)` then `bn if c`).",
+    ),
+    Entry(
         "E409", "DSL text too large or nested too deeply",
         "The DSL text has more tokens than the max_tokens budget (50,000 by default) or nests brackets "
         "deeper than max_depth (64): the budgets keep a hostile file from exhausting the parser. The "
