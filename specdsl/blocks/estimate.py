@@ -38,6 +38,8 @@ def estimate(ex: Estimating, raw: Any, depth: int = 0) -> int:
             return sum(estimate(ex, item, depth) for item in raw)
         finally:
             ex.nesting -= 1
+    if isinstance(raw, dict) and ("then" in raw or "else" in raw):  # `if c { } else { }`: the larger body
+        return max(estimate(ex, raw.get("then") or [], depth), estimate(ex, raw.get("else") or [], depth))
     op = raw if isinstance(raw, str) else next((k for k in raw if k not in LAYER_META), None) \
         if isinstance(raw, dict) else None
     if op is None:
