@@ -115,9 +115,9 @@ def _layer_defs(defs: dict[str, Any], rules: list[dict[str, Any]], known: list[s
     defs["Layer"] = {
         "if": {"type": "string"},
         "then": {"pattern": NAME_PATTERN, "description": "an op or block with no arguments"},
-        "else": _or_statement("Layer", {
-            "type": "object", "minProperties": 1, "allOf": rules,
-            "description": "an op, a built-in block or a user block call, with name/frozen/init/inputs/repeat"}),
+        "else": {"type": "object", "minProperties": 1, "allOf": [*rules, *_statement_rules("Layer")],
+                 "description": "an op, a built-in block or a user block call, with name/frozen/init/inputs/repeat; "
+                 "or a let, or a conditional group"},
     }
     # Without user blocks every layer must name a known op: an editor then flags `maxpol: 2`
     # ("'maxpol' is not one of ...") as `check` does. if/then/else rather than anyOf, so a
@@ -125,15 +125,16 @@ def _layer_defs(defs: dict[str, Any], rules: list[dict[str, Any]], known: list[s
     defs["KnownLayer"] = {
         "if": {"type": "string"},
         "then": {"enum": known, "description": "an op or built-in block with no arguments"},
-        "else": _or_statement("KnownLayer", {
-            "type": "object", "propertyNames": {"enum": [*known, *META_KEYS]},
-            "description": "one op or built-in block, with name/frozen/init/inputs/repeat"}),
+        "else": {"type": "object", "propertyNames": {"enum": [*known, *META_KEYS, "let", "then", "else"]},
+                 "allOf": _statement_rules("KnownLayer"),
+                 "description": "one op or built-in block, with name/frozen/init/inputs/repeat; or a let, or a "
+                 "conditional group"},
     }
 
 
-def _or_statement(layer: str, otherwise: dict[str, Any]) -> dict[str, Any]:
-    """A list item that is a `let` or a conditional group (specdsl.blocks.control) where it has their keys,
-    else ``otherwise``; a group's lists hold ``layer`` items."""
+def _statement_rules(layer: str) -> list[dict[str, Any]]:
+    """Rules for a list item that is a `let` or a conditional group (specdsl.blocks.control), chosen by their
+    keys as a layer's rule is by its op; a group's lists hold ``layer`` items."""
     items = {"type": "array", "items": {"$ref": f"#/$defs/{layer}"}}
     let = {"type": "object", "required": ["let"], "additionalProperties": False, "properties": {"let": {
         "type": "object", "minProperties": 1, "propertyNames": {"pattern": NAME_PATTERN},
@@ -143,9 +144,8 @@ def _or_statement(layer: str, otherwise: dict[str, Any]) -> dict[str, Any]:
         "if": {"description": "the condition: true, false, a bool parameter or an expression such as `depth > 1`"},
         "then": {**items, "description": "the layers built when the condition holds"},
         "else": {**items, "description": "the layers built when it does not (DSL `if c { ... } else { ... }`)"}}}
-    return {"if": {"type": "object", "required": ["let"]}, "then": let,
-            "else": {"if": {"type": "object", "anyOf": [{"required": ["then"]}, {"required": ["else"]}]},
-                     "then": group, "else": otherwise}}
+    return [{"if": {"required": ["let"]}, "then": let}, {"if": {"required": ["then"]}, "then": group},
+            {"if": {"required": ["else"]}, "then": group}]
 
 
 def _document_properties(doc_schema: dict[str, Any], defs: dict[str, Any]) -> None:
