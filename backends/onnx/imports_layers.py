@@ -8,6 +8,7 @@ node is reported unmapped, never approximated.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -55,6 +56,9 @@ def conv(r: Reader, node: NodeProto) -> Match | None:
     """Conv (+ bias), with a Pad before it for a padding mode other than zeros."""
     a = attrs(node)
     x, w = node.input[0], node.input[1]
+    ws = None if r.is_weight(w) else _standardised(r, w)
+    if ws is not None:
+        w = ws.weight
     wshape = r.weight_shape(w)
     if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or wshape is None or r.is_weight(x):
         return None
@@ -86,7 +90,53 @@ def conv(r: Reader, node: NodeProto) -> Match | None:
     if mode != "zeros":
         args["padding_mode"] = mode
     weights = {"weight": r.tensor(w)} | ({"bias": r.tensor(node.input[2])} if has_bias else {})
+    if ws is not None:
+        args |= ws.args
+        nodes.extend(ws.nodes)
+        weights |= {"gain": r.tensor(ws.gain)} if ws.gain else {}
     return Match(args, [x], nodes, weights)
+
+
+class Standardised(NamedTuple):
+    weight: str
+    gain: str | None
+    args: dict[str, Any]
+    nodes: list[NodeProto]
+
+
+def _standardised(r: Reader, name: str) -> Standardised | None:
+    """specdsl's ws conv weight: Reshape(W to rows) standardised per row (ReduceMean/Sub/Mul/
+    ReduceMean/Add/Sqrt/Div), times Reshape(gain) · gamma/√fan_in where it has a gain, shaped back."""
+    back = r.made_by(name, "Reshape")
+    y = r.producer.get(back.input[0]) if back is not None else None
+    if back is None or y is None or not r.free(y):
+        return None
+    nodes, gain = [back], None
+    args: dict[str, Any] = {"ws": True}
+    if y.op_type == "Mul":
+        scaled = next((r.made_by(i, "Mul") for i in y.input if r.made_by(i, "Mul") is not None), None)
+        div = next((r.made_by(i, "Div") for i in y.input if r.made_by(i, "Div") is not None), None)
+        g = r.made_by(scaled.input[0], "Reshape") if scaled is not None else None
+        factor = r.scalar(scaled.input[1]) if scaled is not None else None
+        if scaled is None or div is None or g is None or factor is None or not r.is_weight(g.input[0]):
+            return None
+        nodes += [y, scaled, g]
+        gain, y = g.input[0], div
+        args["gain"] = True
+    if y.op_type != "Div":
+        return None
+    stats = _normalized(r, y)
+    flat = r.made_by(stats[0], "Reshape") if stats is not None else None
+    if stats is None or flat is None or not r.is_weight(flat.input[0]):
+        return None
+    weight, eps = flat.input[0], stats[1]
+    shape = r.weight_shape(weight) or (1,)
+    if gain is not None:
+        gamma = decimal((r.scalar(nodes[2].input[1]) or 0.0) * math.prod(shape[1:]) ** 0.5)
+        args |= {"gamma": gamma} if gamma != 1.0 else {}
+    if eps != 1e-6:
+        args["eps"] = eps
+    return Standardised(weight, gain, args, [*nodes, y, *stats[2], flat])
 
 
 def _same_tf(xs: tuple[int, ...] | None, k: list[int], a: dict[str, Any], rank: int) -> list[int] | None:

@@ -18,6 +18,7 @@ from typing import Any
 from specdsl.backends.onnx import imports_elementwise as e
 from specdsl.backends.onnx import imports_layers as ly
 from specdsl.backends.onnx import imports_shapes as sh
+from specdsl.backends.onnx import imports_splits as sp
 from specdsl.backends.onnx.imports_reader import ImportEntry, Pattern, decimal
 from specdsl.ops.registry import OpTable
 
@@ -131,12 +132,12 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
     "join": entry(_written("join", "Mean")),
     "concat": entry(Pattern("Concat", e.concat, "Concat along a non-batch axis")),
     # multi-output: a split or chunk and a part per output
-    "split": entry(Pattern("Split", e.split(False), "Split"),
-                   Pattern("Slice", e.slices(False), "Slices of one tensor tiling one axis"),
-                   Pattern("Identity", e.sliced(False), "Identity read by Slices tiling one axis", priority=10)),
-    "chunk": entry(Pattern("Split", e.split(True), "Split into torch.chunk's sizes", priority=10),
-                   Pattern("Slice", e.slices(True), "Slices in torch.chunk's sizes", priority=10),
-                   Pattern("Identity", e.sliced(True), "Identity read by Slices in torch.chunk's sizes",
+    "split": entry(Pattern("Split", sp.split(False), "Split"),
+                   Pattern("Slice", sp.slices(False), "Slices of one tensor tiling one axis"),
+                   Pattern("Identity", sp.sliced(False), "Identity read by Slices tiling one axis", priority=10)),
+    "chunk": entry(Pattern("Split", sp.split(True), "Split into torch.chunk's sizes", priority=10),
+                   Pattern("Slice", sp.slices(True), "Slices in torch.chunk's sizes", priority=10),
+                   Pattern("Identity", sp.sliced(True), "Identity read by Slices in torch.chunk's sizes",
                            priority=20)),
     "part": refused("made by the split and chunk patterns, one per output of the Split (or Slice)"),
     # reshapes and constants
