@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 from specdsl.errors import Diagnostic, SourceLoc, SpecError, SpecWarning
 from specdsl.version import __version__
 
-__all__ = ["Diagnostic", "Model", "SourceLoc", "SpecError", "SpecWarning", "__version__", "load", "to_numpy",
-           "to_torch"]
+__all__ = ["Diagnostic", "Model", "SourceLoc", "SpecError", "SpecWarning", "__version__", "from_onnx", "from_torch",
+           "load", "to_numpy", "to_torch"]
 
 if TYPE_CHECKING:
     from specdsl.api import Model, load
     from specdsl.backends.numpy import to_numpy
+    from specdsl.backends.torch.capture_import import from_torch
     from specdsl.backends.torch.fx import to_torch
+    from specdsl.cli.import_onnx import from_onnx
 
 
 def __getattr__(name: str) -> Any:
@@ -29,6 +31,14 @@ def __getattr__(name: str) -> Any:
         from specdsl.backends.torch.fx import to_torch
 
         return to_torch
+    if name == "from_torch":
+        from specdsl.backends.torch.capture_import import from_torch
+
+        return from_torch
+    if name == "from_onnx":
+        from specdsl.cli.import_onnx import from_onnx
+
+        return from_onnx
     if name == "to_numpy":
         from specdsl.backends.numpy import to_numpy
 

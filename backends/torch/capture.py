@@ -60,7 +60,7 @@ class _Proxy(fx.Proxy):
         if isinstance(value, torch.Tensor):
             tracer = self.tracer
             assert isinstance(tracer, ConcreteTracer)
-            raise DataDependent(f"{what} of a tensor's values", tracer.scope.module_path, _user_line())
+            raise DataDependent(f"{what} a tensor's values", tracer.scope.module_path, _user_line())
         return value
 
     def __len__(self) -> int:
@@ -71,16 +71,16 @@ class _Proxy(fx.Proxy):
         return (self[i] for i in range(len(self)))  # type: ignore[index]
 
     def __bool__(self) -> bool:
-        return bool(self._concrete("a branch on"))
+        return bool(self._concrete("a branch (if, while, and, or) on"))
 
     def __int__(self) -> int:
-        return int(self._concrete("int()"))
+        return int(self._concrete("int() of"))
 
     def __index__(self) -> int:
-        return operator.index(self._concrete("an index"))
+        return operator.index(self._concrete("an index made of"))
 
     def __float__(self) -> float:
-        return float(self._concrete("float()"))
+        return float(self._concrete("float() of"))
 
 
 class _Attribute(fx.proxy.Attribute, _Proxy):
@@ -150,17 +150,32 @@ class ConcreteTracer(fx.Tracer):
 
     def _call(self, kind: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if kind == "get_attr":
-            return _attribute(self.root, str(target))
+            return _attribute(self._meta, str(target))
         if kind == "call_module":
-            return self.root.get_submodule(target)(*args, **kwargs)
+            return self._meta.get_submodule(target)(*args, **kwargs)
         if kind == "call_method":
             return getattr(args[0], target)(*args[1:], **kwargs)
         return target(*args, **kwargs)
 
     def trace_at(self, root: nn.Module, example: torch.Tensor) -> fx.Graph:
-        self._example = example
+        # Values are computed on the meta device: shapes without arithmetic, so a large model traces in
+        # the time its Python takes. The copy shares nothing with the model (its tensors are meta).
+        self._meta = _meta_copy(root)
+        self._example = example.to("meta")
         with torch.no_grad():
             return self.trace(root)
+
+
+def _meta_copy(root: nn.Module) -> nn.Module:
+    """The module with every parameter and buffer on the meta device, the originals untouched (and
+    not copied: the deep copy is told each tensor's stand-in before it starts)."""
+    import copy
+
+    memo: dict[int, Any] = {}
+    for t in [*root.parameters(), *root.buffers()]:
+        meta = torch.empty_like(t, device="meta")
+        memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
+    return copy.deepcopy(root, memo)
 
 
 def _attribute(root: nn.Module, target: str) -> Any:

@@ -133,7 +133,7 @@ class _Walk:
                 self.shape_of[node] = sources.pop()  # type: ignore[assignment]
             return
         inputs = [a for a in operands if a in self.index_of]
-        params = [(self.params[a], a.meta[VALUE]) for a in operands if a in self.params]
+        params = [(self.params[a], _real(self.root, self.params[a])) for a in operands if a in self.params]
         strays = [a for a in operands if a not in self.index_of and a not in self.params and _is_tensors(a.meta[VALUE])]
         if strays:
             self.unmap(node, "reads a tensor made inside forward that no op makes (a constant or a copy)")
@@ -188,6 +188,14 @@ class _Walk:
         self.unmapped.append(Unmapped(path, origin_of(node, self.root), reason, node.meta.get(SOURCE)))
         if inputs:  # the graph stays connected through it, so every later unmapped node is found too
             self.index_of[node] = self.index_of[inputs[0]]
+
+
+def _real(root: nn.Module, target: str) -> Any:
+    """A parameter or buffer of the model itself (the trace's values are meta tensors)."""
+    value: Any = root
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def _getitem() -> Any:

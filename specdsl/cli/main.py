@@ -124,6 +124,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "params": ("specdsl.cli.params", "register"),
     "search": ("specdsl.cli.search", "register"),
     "lsp": ("specdsl.lsp", "register"),
+    "import": ("specdsl.cli.import_cmd", "register"),
 }
 
 

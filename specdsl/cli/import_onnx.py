@@ -1,0 +1,81 @@
+"""`specdsl import FILE.onnx`: the ONNX capture (backends/onnx/imports.py) through the same recovery and printer.
+
+With --verify (the default when torch and onnxruntime are installed) the spec is built with ``to_torch``,
+the file's initializers loaded into it by name, and its outputs compared with ONNX Runtime's on a random
+input (1e-5 relative).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from collections.abc import Sequence
+from typing import Any
+
+from specdsl.lift.imported import Imported, not_the_model, unmapped_error
+
+
+def import_onnx(args: argparse.Namespace) -> Imported:
+    return from_onnx(args.source, input_shape=args.input, name=args.name, verify=args.verify, partial=args.partial)
+
+
+def from_onnx(path: str, *, input_shape: Sequence[int] | None = None, name: str | None = None,
+              verify: bool | None = None, partial: bool = False) -> Imported:
+    """``specdsl.from_onnx``: an ONNX file as a spec. ``verify`` (default: when torch and onnxruntime are
+    installed) compares the spec's outputs, with the file's initializers, with ONNX Runtime's."""
+    from specdsl.api import load
+    from specdsl.backends.onnx.imports import lift_onnx
+    from specdsl.lift.structure import RecoveryError, recover
+    from specdsl.render.printer import to_dsl
+
+    graph = lift_onnx(path, input_shape=input_shape, name=name)
+    if graph.unmapped and not partial:
+        raise unmapped_error(graph.unmapped, "an ONNX")
+    try:
+        data = recover(graph)
+    except RecoveryError as exc:
+        raise not_the_model(str(exc), "ONNX") from None
+    text = to_dsl(data)
+    if graph.unmapped:
+        return Imported(text, data, None, graph, None, list(graph.unmapped))
+    model = load(text, warn=False)
+    result = Imported(text, data, model, graph)
+    can_run = all(importlib.util.find_spec(p) is not None for p in ("torch", "onnxruntime"))
+    if verify or (verify is None and can_run):
+        problem = _against_runtime(path, model, graph.weights)
+        if problem:
+            raise not_the_model(problem, "ONNX")
+    return result
+
+
+def _against_runtime(path: str, model: Any, weights: dict[str, Any]) -> str | None:
+    """None when the spec, with the file's initializers, gives ONNX Runtime's outputs; else what differs."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from specdsl.backends.torch.capture_verify import RTOL, rel_error
+    from specdsl.backends.torch.fx import to_torch
+
+    built = to_torch(model, seed=0).eval()
+    state = built.state_dict()
+    missing = [k for k in state if k not in weights]
+    if missing:
+        return f"the spec's tensor '{missing[0]}' is not among the file's initializers"
+    try:
+        built.load_state_dict({k: torch.from_numpy(np.array(weights[k])) for k in state}, strict=True)
+    except RuntimeError as exc:
+        return f"the file's initializers do not fit the spec: {str(exc).splitlines()[0]}"
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((1, *model.graph.input_shape)).astype(np.float32)
+    want = session.run(None, {session.get_inputs()[0].name: x})
+    with torch.no_grad():
+        got = built(torch.from_numpy(x))
+    got_list = list(got) if isinstance(got, (tuple, list)) else [got]
+    for k, (a, b) in enumerate(zip(got_list, want, strict=False)):
+        if tuple(a.shape) != tuple(b.shape):
+            return f"output {k}: ONNX Runtime's shape is {list(b.shape)}, the spec's {list(a.shape)}"
+        err = rel_error(a, torch.from_numpy(b))
+        if err > RTOL:
+            return f"output {k} differs from ONNX Runtime's (max. relative error {err:.2e} > {RTOL:g})"
+    return None
