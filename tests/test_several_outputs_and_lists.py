@@ -161,6 +161,11 @@ def test_reading_a_call_with_several_outputs_as_one_tensor_is_e385(layers: str, 
     assert code == "E385" and hint in got_hint
 
 
+def test_a_model_returning_the_call_whole_is_e385() -> None:
+    code, _, hint = _error(BLOCK + "layers {\n    two(4) as t\n}\noutputs [@t]\n")
+    assert code == "E385" and "read @t.0, @t.1" in hint
+
+
 def test_a_blocks_outputs_must_be_its_nodes() -> None:
     code, message, hint = _error(BLOCK.replace("outputs [@a, @b]", "outputs [@a, @bb]")
                                  + "layers {\n    two(4) as t\n    @t.0 -> relu\n}\n")

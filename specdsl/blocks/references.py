@@ -120,7 +120,7 @@ def declared_outputs(ex: Any, declared: tuple[tuple[str | None, str], ...],
             node = dotted(ex, scope, base, index, ex.loc(where), Frame(), None)
             if node is not None:
                 found.append((key, node))
-        else:
+        elif not whole(ex, ref, scope, ex.loc(where), Frame(), None):
             guess = did_you_mean(name, scope)
             ex.error("E368", f"output '{ref}' is not a node of the model's layers", where, Frame(),
                        hint=f"did you mean '{guess}'?" if guess else "name the layer (`as NAME`) and list it")
