@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from specdsl.backends.torch import import_conv
 from specdsl.backends.torch import import_readers as read
 from specdsl.backends.torch.import_types import SAME, ImportEntry, Lift, Refuse, Site
 from specdsl.ops.registry import OpTable
@@ -48,7 +49,10 @@ def _act(name: str, module: str, *, torch_fn: bool = False, method: bool = False
 
 
 IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __name__, {
-    "conv": ImportEntry(read.conv, modules=_nn("Conv", dims=True)),
+    "conv": ImportEntry(import_conv.conv, modules=(
+        *_nn("Conv", dims=True), f"{_OURS}.ConvSameTF", f"{_OURS}.StdConv", "timm.layers.conv2d_same.Conv2dSame",
+        *(f"timm.layers.std_conv.{c}" for c in ("StdConv2d", "StdConv2dSame", "ScaledStdConv2d",
+                                                 "ScaledStdConv2dSame")))),
     "deconv": ImportEntry(read.deconv, modules=_nn("ConvTranspose", dims=True)),
     "maxpool": ImportEntry(read.maxpool, modules=_nn("MaxPool", dims=True), functions=_F("max_pool", dims=True)),
     "avgpool": ImportEntry(read.avgpool, modules=_nn("AvgPool", dims=True), functions=_F("avg_pool", dims=True)),
