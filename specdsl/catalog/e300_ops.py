@@ -91,7 +91,8 @@ ENTRIES = (
         "E386", "conv argument that needs another",
         "A weight-standardised conv's arguments go together: `gain` needs `ws=true`, `gamma` needs "
         "`gain=true`, `eps` needs `ws=true`; and `pad=same_tf` (TensorFlow's SAME) and `ws` pad with "
-        "zeros, so they take no other padding_mode (timm's Conv2dSame, StdConv2d, ScaledStdConv2d).",
+        "zeros, so they take no other padding_mode (timm's Conv2dSame, StdConv2d, ScaledStdConv2d). A "
+        "standardised weight needs more than one element per output channel.",
         _HEAD + "layers {\n    conv(8, k=3, gain=true)\n}\n",
         "Add the argument it needs (`ws=true` for gain and eps, `gain=true` for gamma), or drop it.",
     ),

@@ -151,6 +151,13 @@ def infer_conv(args: ConvArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferr
     else:
         sym = per_axis(0 if args.pad == "valid" else args.pad, rank, "padding", "pad")
         pads = [(p, p) for p in sym]
+    if args.ws and in_c // groups * numel(kernel) == 1:
+        raise RuleViolation(
+            "E386",
+            "weight standardisation needs more than one weight per output channel (one standardises to 0, "
+            f"and timm's batch norm over them refuses it); received in_channels / groups = {in_c // groups} "
+            f"and kernel {list(kernel)}",
+            hint="drop ws=true on this conv", field="ws")
     out_sizes = []
     for i in range(rank):
         n = x[1 + i]
