@@ -221,12 +221,14 @@ class DslPrinter(StatementPrinter):
         conditions: list[Any] = []
 
         def flush() -> None:
-            if line and len(line) > 1 and conditions[-1] is not None and \
-                    any(c != conditions[-1] for c in conditions[:-1]):
-                # A chain ending in `LAYER if COND` reads as conditioned whole (E405): that layer on its own line.
-                last, last_path = line.pop(), line_paths.pop()
-                self.emit(" -> ".join(line), indent, line_paths[0], line_paths[-1])
-                line[:], line_paths[:] = [last], [last_path]
+            # A chain ending in `LAYER if COND` reads as conditioned whole (E405): a conditional layer
+            # starts a line of its own after layers of another condition (`a -> b if c -> d if e`: three).
+            start = 0
+            for k in range(1, len(line)):
+                if conditions[k] is not None and any(c != conditions[k] for c in conditions[start:k]):
+                    self.emit(" -> ".join(line[start:k]), indent, line_paths[start], line_paths[k - 1])
+                    start = k
+            del line[:start], line_paths[:start]
             if line:
                 self.emit(" -> ".join(line), indent, line_paths[0], line_paths[-1])
                 line.clear()
