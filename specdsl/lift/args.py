@@ -39,10 +39,13 @@ def same_value(a: Any, b: Any) -> bool:
 
 
 def canonical(op: str, args: dict[str, Any] | None) -> dict[str, Any]:
-    """For comparing: lists and tuples alike, floats as floats."""
+    """For comparing: lists and tuples alike, floats to 10 significant digits (a recovered
+    `0.1 + 0.0125 * j` need not round as the model's own arithmetic did)."""
     def norm(v: Any) -> Any:
         if isinstance(v, (list, tuple)):
             return tuple(norm(x) for x in v)
+        if isinstance(v, float):
+            return float(f"{v:.10g}")
         return v
     return {k: norm(v) for k, v in full_args(op, args).items()}
 

@@ -82,7 +82,8 @@ def se(graph: LiftedGraph, box: Box) -> Call | None:
     if fc1 != full_args("conv", {"out": fc1["out"], "k": 1}) or fc2 != full_args("conv", {"out": fc2["out"], "k": 1}):
         return None
     *chain, scale = box.items
-    if graph.nodes[scale].inputs != (box.inputs[0], chain[-1]) or not _chain(graph, Box(box.path, chain, box.inputs)):
+    if not isinstance(scale, int) or graph.nodes[scale].inputs != (box.inputs[0], chain[-1]) \
+            or not _chain(graph, Box(box.path, chain, box.inputs)):
         return None
     args: dict[str, Any] = {"channels": fc2["out"], "squeeze": fc1["out"], "act": ops[2]}
     return "se", {**args, "gate": ops[4]} if ops[4] != "sigmoid" else args
@@ -103,7 +104,10 @@ def dense(graph: LiftedGraph, box: Box) -> Call | None:
     if graph.nodes[cat].inputs != (box.inputs[0], *(x.output for x in boxes)) \
             or full_args("concat", graph.nodes[cat].args)["dim"] != 1:
         return None
-    template = _template([x.name for x in boxes]) if named else None
+    keys = [x.key for x in boxes]
+    if all(k == f"dense.{i}" for i, k in enumerate(keys)):  # the zoo's default names, dense.0, dense.1, ...
+        named = False
+    template = _template(keys) if named else None
     first = _leaves(graph, boxes[0])
     if first is None or (named and template is None):
         return None

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from specdsl.blocks.names import IDENTIFIER, name_problem
+from specdsl.blocks.names import IDENTIFIER
+from specdsl.blocks.names import name_problem as module_name_problem
 from specdsl.lift.args import PART, owns_tensors
 from specdsl.lift.graph import LiftedGraph
-from specdsl.lift.tree import Box, RecoveryError, parent_and_key
+from specdsl.lift.tree import Box, RecoveryError, relative
 
 INPUT_NAMES = ("x", "y", "z")
 
@@ -36,12 +37,20 @@ class Layout:
     refs: dict[int, str] = field(default_factory=dict)  # node -> how this scope refers to it
 
 
-def _key(graph: LiftedGraph, item: int | Box) -> str | None:
-    """The module name an item has in its container, or None for a function call."""
+def _key(graph: LiftedGraph, box: Box, item: int | Box) -> str | None:
+    """The module name an item has in its container (`conv1`, `convs.1` in a list), or None for a
+    function call."""
     if isinstance(item, Box):
-        return item.name
+        return item.key
     node = graph.nodes[item]
-    return parent_and_key(node.path)[1] if node.is_module else None
+    return relative(node.path, box.path) if node.is_module else None
+
+
+def name_problem(key: str) -> str | None:
+    """Why ``key`` cannot name a layer: each segment a module name, the first not a position."""
+    first, *rest = key.split(".")
+    return module_name_problem(first) or next(
+        (p for p in (module_name_problem(r) for r in rest if not r.isdigit()) if p), None)
 
 
 def _input_names(box: Box, taken: set[str]) -> tuple[str, ...]:
@@ -58,9 +67,12 @@ def layout(graph: LiftedGraph, box: Box, used_paths: set[str]) -> Layout:
     """Names and references of ``box``'s items. ``used_paths``: module paths already written (a module
     called twice, as torchvision's shared `relu`, is written again unnamed: it owns no tensors)."""
     items = [it for it in box.items if isinstance(it, Box) or graph.nodes[it].op != PART]
+    for it in items:
+        if isinstance(it, Box) and it.problem is not None and it.builtin is None:
+            raise RecoveryError(it.problem)
     keys: list[str | None] = []
     for it in items:
-        key = _key(graph, it)
+        key = _key(graph, box, it)
         path = it.path if isinstance(it, Box) else graph.nodes[it].path
         if key is not None and path in used_paths:
             if not isinstance(it, Box) and graph.weights and any(k.startswith(path + ".") for k in graph.weights):
@@ -135,7 +147,8 @@ def _name(graph: LiftedGraph, it: int | Box, key: str | None, position: int, ref
         return None
     if key is not None:
         problem = name_problem(key)
-        if problem is not None or (referred and not IDENTIFIER.fullmatch(key)):
+        if problem is not None or (referred and not all(IDENTIFIER.fullmatch(k) or k.isdigit()
+                                                        for k in key.split("."))):
             raise RecoveryError(f"module '{where}' cannot keep its name in a spec: {problem or 'not an identifier'}")
         return key
     if not referred:

@@ -19,6 +19,13 @@ class RecoveryError(Exception):
     """The lifted graph has a structure no spec can write (the message says which node and why)."""
 
 
+# Classes that only hold layers; ModuleList and ModuleDict have no forward of their own: their
+# members are called from their parent's, in any order, so they are written as the parent's
+# layers named `convs.1` (a list of modules), never as one layer.
+GENERIC = frozenset({"", "Sequential", "ModuleList", "ModuleDict", "stage"})
+LISTS = frozenset({"ModuleList", "ModuleDict"})
+
+
 @dataclass
 class Box:
     """A container module: its path, and its items in order (node indices and child boxes)."""
@@ -32,6 +39,10 @@ class Box:
     nodes: list[int] = field(default_factory=list)
     # A built-in block's call this container is (specdsl.lift.builtins): (block, arguments).
     builtin: tuple[str, dict[str, Any]] | None = None
+    # Why no spec can write the box as one layer (read at more than its output), if it cannot.
+    problem: str | None = None
+    key: str = ""                  # its name in the box it is written in (`layer1`, `convs.1`)
+    parent: Box | None = None
 
     @property
     def name(self) -> str:
@@ -43,16 +54,44 @@ def parent_and_key(path: str) -> tuple[str, str]:
     return parent, key
 
 
+def relative(path: str, base: str) -> str:
+    return path[len(base) + 1:] if base else path
+
+
+class _Flatten(Exception):
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(why)
+        self.path = path
+
+
 def build_tree(graph: LiftedGraph) -> Box:
-    """The root box, every node placed in the container its path names."""
+    """The root box, every node placed in the container its path names. Lists of modules, and plain
+    containers whose members the forward calls out of turn (or reads inside), are flattened into
+    their parent (`convs.1`); each such decision rebuilds the tree, at most once per container."""
+    flat = {path for path, klass in graph.classes.items() if path and klass in LISTS}
+    while True:
+        try:
+            return _build(graph, flat)
+        except _Flatten as exc:
+            if exc.path in flat or graph.classes.get(exc.path, "") not in GENERIC:
+                raise RecoveryError(str(exc)) from None
+            flat.add(exc.path)
+
+
+def _build(graph: LiftedGraph, flat: set[str]) -> Box:
     root = Box("")
     boxes: dict[str, Box] = {"": root}
+
+    def anchor(path: str) -> str:
+        while path in flat:
+            path = parent_and_key(path)[0]
+        return path
 
     def box(path: str) -> Box:
         found = boxes.get(path)
         if found is None:
-            parent = box(parent_and_key(path)[0])
-            found = boxes[path] = Box(path)
+            parent = box(anchor(parent_and_key(path)[0]))
+            found = boxes[path] = Box(path, key=relative(path, parent.path), parent=parent)
             parent.items.append(found)
         return found
 
@@ -60,7 +99,7 @@ def build_tree(graph: LiftedGraph) -> Box:
         if i == 0:
             continue
         container = parent_and_key(node.path)[0] if node.is_module else node.path
-        box(container).items.append(i)
+        box(anchor(container)).items.append(i)
     finish(root, graph)
     return root
 
@@ -78,13 +117,14 @@ def finish(root: Box, graph: LiftedGraph) -> None:
     or a box is read at more than one node."""
     order = walk(root)
     position = {n: k for k, n in enumerate(order)}
+    owner = _owners(root)
     for n in order:
         for i in graph.nodes[n].inputs:
             if i != 0 and position[i] > position[n]:
-                raise RecoveryError(
-                    f"node {n} ({graph.nodes[n].path or '<root>'}: {graph.nodes[n].op}) reads node {i} "
-                    f"({graph.nodes[i].path}), which its container's order puts after it: the forward "
-                    "interleaves the calls of two modules")
+                raise _Flatten(_apart(owner[n], owner[i]),
+                               f"node {n} ({graph.nodes[n].path or '<root>'}: {graph.nodes[n].op}) reads node {i} "
+                               f"({graph.nodes[i].path}), which its container's order puts after it: the "
+                               "forward interleaves the calls of two modules")
     readers: list[list[int]] = [[] for _ in graph.nodes]
     for n, node in enumerate(graph.nodes):
         for i in node.inputs:
@@ -107,6 +147,42 @@ def _fill(box: Box, graph: LiftedGraph, readers: list[list[int]], outputs: set[i
                 box.inputs.append(i)
     read_outside = [n for n in box.nodes if n in outputs or any(r not in inside for r in readers[n])]
     if box.path and (len(read_outside) > 1 or (read_outside and read_outside[0] != box.nodes[-1])):
+        # Raised where the box is written as a layer: a built-in block around it may take it whole.
         shown = ", ".join(graph.nodes[n].path or str(n) for n in read_outside)
-        raise RecoveryError(f"container '{box.path}' is read at more than its last node ({shown})")
+        box.problem = f"container '{box.path}' is read at more than its last node ({shown})"
+        if box.path and graph.classes.get(box.path, "") in GENERIC:
+            raise _Flatten(box.path, box.problem)
     box.output = box.nodes[-1] if box.nodes else -1
+
+
+def _owners(root: Box) -> dict[int, Box]:
+    out: dict[int, Box] = {}
+    stack = [root]
+    while stack:
+        box = stack.pop()
+        for it in box.items:
+            if isinstance(it, Box):
+                stack.append(it)
+            else:
+                out[it] = box
+    return out
+
+
+def _apart(a: Box, b: Box) -> str:
+    """The outermost container of ``a`` that does not hold ``b`` (the one to flatten), else b's."""
+    above_b: set[int] = set()
+    x: Box | None = b
+    while x is not None:
+        above_b.add(id(x))
+        x = x.parent
+    chain: list[Box] = []
+    x = a
+    while x is not None and id(x) not in above_b:
+        chain.append(x)
+        x = x.parent
+    if chain:
+        return chain[-1].path
+    y = b
+    while y.parent is not None and y.parent is not a:
+        y = y.parent
+    return y.path

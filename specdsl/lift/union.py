@@ -81,7 +81,7 @@ def groups(all_shapes: dict[int, Shape]) -> dict[int, Group]:
         if shape.key not in group.templates:
             group.templates[shape.key] = Template(shape, [])
             group.keys = _union_keys(group.keys, shape.entry_keys)
-        group.names.update(zip(shape.entry_keys, (e.name for e in shape.lay.entries)))
+        group.names.update(zip(shape.entry_keys, (e.name for e in shape.entries)))
     out: dict[int, Group] = {}
     for candidates in by_class.values():
         for group in candidates:
@@ -94,7 +94,7 @@ def groups(all_shapes: dict[int, Shape]) -> dict[int, Group]:
 def _close(group: Group, shape: Shape) -> bool:
     """Whether the body joins the group's with at most a few items on either side."""
     union = _union_keys(group.keys, shape.entry_keys)
-    known = {**group.names, **dict(zip(shape.entry_keys, (e.name for e in shape.lay.entries)))}
+    known = {**group.names, **dict(zip(shape.entry_keys, (e.name for e in shape.entries)))}
     names = [known[k] for k in union if known.get(k) is not None]
     if len(set(names)) < len(names):
         return False  # two items of one name, each in some instances: blocks of their own read better
@@ -231,7 +231,7 @@ def _switches(group: Group) -> None:
             group.conditions[present] = "not " + group.conditions[complement]
             continue
         t, e = first_having(group, u)
-        entry = t.shape.lay.entries[e]
+        entry = t.shape.entries[e]
         what = entry.name or ("block" if not isinstance(entry.item, int) else "layer")
         base, k = f"with_{what}", 2
         name = base

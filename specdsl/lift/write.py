@@ -38,15 +38,50 @@ class Writer:
         self.group_of = groups
         self.blocks: dict[str, dict[str, Any]] = {}
         self.taken: set[str] = set()
+        self.depth = 0  # runs being written around the current layer: each names its own index
 
     def layers(self, root: Box) -> list[Any]:
         shape = self.shapes[id(root)]
-        return self.entries(shape, lambda slot: shape.values[slot][1], 0)
+
+        def literal(slot: int) -> Any:
+            value = shape.values[slot]
+            return None if value is None else value[1]
+
+        return self.entries(shape, literal, 0)
 
     def entries(self, shape: Shape, expr: Expr, base: int) -> list[Any]:
-        out = [self.entry(entry, expr, base + offset) for entry, offset in zip(shape.lay.entries, shape.offsets)]
+        out = [self.segment(shape, e, expr, base + offset) for e, offset in enumerate(shape.offsets)]
         referred = set(shape.lay.refs.values())
         return runs(out, referred)
+
+    def segment(self, shape: Shape, e: int, expr: Expr, at: int) -> dict[str, Any]:
+        """Segment e of a container: an item, or a run of copies (`x(n)`, `x(n, j)` where values step)."""
+        entry, width = shape.entries[e], shape.copy_width[e]
+        if width is None:
+            return self.entry(entry, expr, at)
+        index = "j" if self.depth == 0 else f"j{self.depth + 1}"
+        stepped = False
+
+        def copy(slot: int) -> Any:
+            nonlocal stepped
+            k = slot - (at + 1)
+            value, step = expr(at + 1 + k), expr(at + 1 + width + k)
+            if step is None or (not isinstance(step, str) and step == 0):
+                return value
+            stepped = True
+            return _stepping(value, step, index)
+
+        self.depth += 1
+        try:
+            layer = self.entry(entry, copy, at + 1)
+        finally:
+            self.depth -= 1
+        count = expr(at)
+        if stepped or not (isinstance(count, int) and count == 1):
+            layer["repeat"] = count
+        if stepped:
+            layer["index"] = index
+        return layer
 
     def entry(self, entry: Any, expr: Expr, at: int) -> dict[str, Any]:
         meta: dict[str, Any] = {}
@@ -58,11 +93,11 @@ class Writer:
             return {**self.leaf(entry.item, expr, at), **meta}
         if entry.item.builtin is not None:
             op, given = entry.item.builtin
-            args = dict(given)
+            written = dict(given)
             for k, v in given.items():
                 if self.merge and _slot(v):
-                    args[k], at = expr(at), at + 1
-            return {op: args, **meta}
+                    written[k], at = expr(at), at + 1
+            return {op: written, **meta}
         shape = self.shapes[id(entry.item)]
         group = self.group_of[id(shape)]
         if entry.name is not None and len(shape.box.inputs) <= 1 and \
@@ -72,8 +107,8 @@ class Writer:
         args: dict[str, Any] = {}
         for param, (kind, where) in group.args_for(shape.key).items():
             value = expr(at + where) if kind == "slot" else where
-            if not same_value(value, group.params[param]):
-                args[param] = value
+            if value is not None and not same_value(value, group.params[param]):
+                args[param] = tidy(value)
         return {name: args or None, **meta}
 
     def leaf(self, n: int, expr: Expr, at: int) -> dict[str, Any]:
@@ -85,7 +120,7 @@ class Writer:
             if self.merge and _slot(full[k]):
                 values[k] = expr(at)
                 at += 1
-        args = {k: v for k, v in values.items() if not (k in given and same_value(v, given[k]))}
+        args = {k: tidy(v) for k, v in values.items() if not (k in given and same_value(v, given[k]))}
         return {node.op: args or None}
 
     def block(self, group: Group) -> str:
@@ -107,11 +142,13 @@ class Writer:
             return group.exprs.get(slot, group.constants.get(slot))
 
         layers: list[dict[str, Any]] = []
+        depth, self.depth = self.depth, 0  # a block's body is a scope of its own
         for u in range(len(group.entries)):
             t, e = first_having(group, u)
-            layer = self.entry(t.shape.lay.entries[e], expr, group.offsets[u])
+            layer = self.segment(t.shape, e, expr, group.offsets[u])
             condition = group.condition(u)
             layers.append({**layer, "if": condition} if condition else layer)
+        self.depth = depth
         referred = {name for t in group.templates.values() for name in t.shape.lay.refs.values()}
         definition: dict[str, Any] = {}
         if group.params:
@@ -121,6 +158,22 @@ class Writer:
         definition["layers"] = runs(layers, referred)
         self.blocks[name] = definition
         return name
+
+
+def tidy(value: Any) -> Any:
+    """A float as a person writes it: 0.075, not 0.07500000000000001 (recovery's check compares floats
+    to 10 significant digits)."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
+
+
+def _stepping(value: Any, step: Any, index: str) -> str:
+    """`first + step * j`, each part a number or a parameter's expression."""
+    def text(v: Any) -> str:
+        return f"({v})" if isinstance(v, str) and " " in v else str(v) if isinstance(v, str) else repr(v)
+
+    if not isinstance(value, str) and value == 0:
+        return f"{text(step)} * {index}"
+    return f"{text(value)} + {text(step)} * {index}"
 
 
 def runs(layers: list[dict[str, Any]], referred: set[str]) -> list[Any]:
