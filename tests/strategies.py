@@ -47,8 +47,8 @@ WEIGHTED = (
 )
 # Kinds of composite layer a random spec may draw: every built-in block (each has a drawer below,
 # BUILTIN_DRAWERS, which tests/test_properties.py checks against specdsl's block registry) and the
-# forms that are not blocks: repeats, user-defined blocks, skips and splits.
-COMPOSITES = ("repeat", "user", "skip", "split")
+# forms that are not blocks: repeats, user-defined blocks, skips, splits and forks (several outputs).
+COMPOSITES = ("repeat", "user", "skip", "split", "fork")
 MAX_SIDE = {0: 1, 1: 20, 2: 10, 3: 6}
 MAX_ELEMENTS = 6000  # per sample, per activation: keeps each example fast
 # Normalising very few values is ill-conditioned (a zero variance turns rounding into output), so
@@ -720,6 +720,8 @@ def _block(draw: Draw, kind: str, shape: Shape, blocks: dict[str, Any], named: d
         return {op: None, "inputs": [last, other]}, out
     if kind == "split":
         return _split_block(draw, shape, named, layers)
+    if kind == "fork":
+        return _fork(draw, shape, blocks, layers)
     if kind == "repeat":
         layer, out = primitive(draw, shape)
         if out != shape:
@@ -751,6 +753,27 @@ BUILTIN_DRAWERS: dict[str, tuple[Callable[[Draw, Shape], Any], bool]] = {
     "residual": (residual, False), "stage": (stage, False), "dense": (dense, True), "transition": (transition, True),
     "inception": (inception, True), "fractal": (fractal, True), "se": (se, True),
 }
+
+
+# A block with two outputs whose modules sit in two lists registered apart from data flow (issue 26,
+# items 9 and 10): convs.0, convs.1, then bns.0, bns.1, while the second conv runs after the first bn.
+FORK = {"params": {"c": "int"}, "layers": [
+    {"conv": {"out": "c", "k": 1, "bias": False}, "name": "convs.0"}, {"bn": None, "name": "bns.0"},
+    {"relu": None, "name": "a"},
+    {"conv": {"out": "c", "k": 1}, "inputs": ["input"], "name": "convs.1"}, {"bn": None, "name": "bns.1"},
+    {"add": None, "inputs": ["a", "bns.1"], "name": "s"}], "outputs": ["s", "a"]}
+
+
+def _fork(draw: Draw, shape: Shape, blocks: dict[str, Any], layers: list[Any]) -> tuple[Any, Shape | None]:
+    """A call of FORK, then a merge of its two outputs read as `@fN.0`, `@fN.1` (HRNet's modules in small)."""
+    c = draw(st.integers(1, 4))
+    out = (2 * c, *shape[1:])
+    if len(shape) == 1 or math.prod(out) > MAX_ELEMENTS or math.prod(shape[1:]) < MIN_NORMALISED:
+        return None, None  # a conv needs spatial axes; bn needs a few values per channel
+    name = f"f{len(layers)}"
+    blocks["fork"] = FORK
+    layers.append({"fork": {"c": c}, "name": name})
+    return {"concat": None, "inputs": [f"{name}.1", f"{name}.0"]}, out
 
 
 def _split_block(draw: Draw, shape: Shape, named: dict[str, Shape], layers: list[Any]) -> tuple[Any, Shape | None]:
