@@ -330,7 +330,7 @@ def test_the_packaged_parse_tables_match_the_grammar_and_lark() -> None:
 
 
 BROKEN_DSL = ["model m\ninput [3,8,8]\nlayers {\n  conv(4, k=3) -> \n}\n", "model m\nlayers { relu( }\n",
-              "model m(x: int = 2\n", "block b { -> }\n", "model m\nlayers {\n  [@a, @b.x.y] -> add\n}\n",
+              "model m(x: int = 2\n", "block b { -> }\n", "model m\nlayers {\n  [@a, @b.x y] -> add\n}\n",
               "variant v(width=)\n", "model m\noutputs [@a @b]\n"]
 
 
