@@ -22,8 +22,8 @@ from specdsl.cli.main import main  # noqa: E402
 from specdsl.ops import OPS  # noqa: E402
 
 # Small inputs keep the suite fast; the models that need their full size keep it.
-SMALL = {"inception_v3": (3, 75, 75), "googlenet": (3, 64, 64), "lenet5": None, "timeseries_cnn": None,
-         "fractalnet_cifar10": None, "unet": (1, 64, 64), "r3d_18": (3, 4, 32, 32),
+SMALL = {"inception_v3": (3, 75, 75), "inception_resnet_v2": (3, 75, 75), "googlenet": (3, 64, 64), "lenet5": None,
+         "timeseries_cnn": None, "fractalnet_cifar10": None, "unet": (1, 64, 64), "r3d_18": (3, 4, 32, 32),
          "video_resnet": (3, 4, 32, 32)}
 
 

@@ -12,6 +12,7 @@ VIDEO = (3, 4, 32, 32)
 # model's own input, where a smaller one would not fit).
 SMALL: dict[str, tuple[int, ...] | None] = {
     "inception_v3": (3, 80, 80),
+    "inception_resnet_v2": (3, 75, 75),  # its smallest input
     "r3d_18": VIDEO,
     "video_resnet": VIDEO,
     "unet": (1, 32, 32),

@@ -1,0 +1,100 @@
+"""The zoo's timm models written with blurpool, reshape and scale (issue 26, items 1-3) against timm
+itself (pretrained=False): resnetblur18 / resnetblur50 (BlurPool2d anti-aliasing), ecaresnet26t /
+ecaresnet50t (ECA's Conv1d over the channels, between two reshapes) and inception_resnet_v2 (residual
+scales 0.17, 0.10, 0.20). Parameters, buffers (blurpool's non-persistent filter included), MACs
+(specdsl's figure, pinned, and torch's FLOP counter on timm's module), state_dict keys and shapes in
+order, and outputs to 1e-5 after loading timm's state_dict by name (through specdsl's own
+checkpoint loader, strict by name) at small inputs, odd and non-square ones included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import specdsl  # noqa: E402
+
+# At the zoo's input (timm's pretrained input size): params and MACs as timm's module gives them
+# (measured with timm 1.0.20), pinned so a change of either side shows.
+FIGURES = {
+    "resnetblur18": ((3, 224, 224), 11_689_512, 2_337_684_992),
+    "resnetblur50": ((3, 224, 224), 25_557_032, 5_133_020_672),
+    "ecaresnet26t": ((3, 256, 256), 16_011_916, 3_330_405_888),
+    "ecaresnet50t": ((3, 256, 256), 25_573_814, 5_612_148_480),
+    "inception_resnet_v2": ((3, 299, 299), 55_843_464, 13_155_794_016),
+}
+MODELS = list(FIGURES)
+SIZES = {"resnetblur18": [(3, 64, 64), (3, 45, 37)], "resnetblur50": [(3, 64, 48)],
+         "ecaresnet26t": [(3, 64, 64), (3, 45, 37)], "ecaresnet50t": [(3, 49, 64)],
+         "inception_resnet_v2": [(3, 75, 75), (3, 83, 91)]}
+
+
+@pytest.fixture(autouse=True)
+def _threads() -> None:
+    torch.set_num_threads(2)
+
+
+def reference(name: str) -> Any:
+    torch.manual_seed(0)
+    module = timm.create_model(name, pretrained=False).eval()
+    # Random statistics and biases, so a batch norm or a bias that is ignored or misplaced shows.
+    with torch.no_grad():
+        for key, value in module.state_dict().items():
+            if key.endswith(("running_mean", "bias")):
+                value.uniform_(-0.2, 0.2)
+            elif key.endswith(("running_var", "bn.weight")) or key.endswith("bn1.weight"):
+                value.uniform_(0.5, 1.5)
+    return module
+
+
+def timm_macs(module: Any, shape: tuple[int, ...]) -> int:
+    """Multiply-accumulates of convolutions and matrix products (torch's FLOP counter / 2: bias excluded;
+    a blurpool is a depthwise conv2d to it)."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        module(torch.zeros(1, *shape))
+    return counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_params_buffers_macs_and_keys(name: str) -> None:
+    shape, params, macs = FIGURES[name]
+    ours = specdsl.load(name, warn=False)
+    theirs = reference(name)
+    assert ours.graph.input_shape == shape
+    assert ours.totals.params == params == sum(p.numel() for p in theirs.parameters())
+    assert ours.totals.buffers == sum(b.numel() for b in theirs.buffers())
+    assert ours.totals.macs == macs == timm_macs(theirs, shape)
+    module = specdsl.to_torch(ours)
+    assert list(module.state_dict()) == list(theirs.state_dict())
+    assert [tuple(v.shape) for v in module.state_dict().values()] == \
+        [tuple(v.shape) for v in theirs.state_dict().values()]
+    # Non-persistent buffers (blurpool's filter): the same names, shapes and values, in no state_dict.
+    persistent = set(theirs.state_dict())
+    ours_extra = {k: v for k, v in module.named_buffers() if k not in persistent}
+    theirs_extra = {k: v for k, v in theirs.named_buffers() if k not in persistent}
+    assert list(ours_extra) == list(theirs_extra)
+    for key, value in theirs_extra.items():
+        torch.testing.assert_close(ours_extra[key], value, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name,shape", [(n, s) for n in MODELS for s in SIZES[n]])
+def test_outputs_match_after_loading_timms_state_dict(name: str, shape: tuple[int, ...], tmp_path: Path) -> None:
+    theirs = reference(name)
+    ours = specdsl.load(name, input=shape, warn=False)
+    assert ours.totals.macs == timm_macs(theirs, shape)
+    checkpoint = tmp_path / "timm.pt"
+    torch.save(theirs.state_dict(), checkpoint)
+    module = specdsl.to_torch(ours, weights=checkpoint).eval()  # by name, strictly
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want, got = theirs(x), module(x)
+    assert got.shape == want.shape
+    err = ((got - want).abs().max() / want.abs().max()).item()
+    assert err < 1e-5, f"{name} at {shape}: max rel. error {err:.3g}"
