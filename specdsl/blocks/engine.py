@@ -34,7 +34,6 @@ from specdsl.passes.receptive import node_rf
 from specdsl.passes.shapes import NodeShape, infer_node
 from specdsl.schema.document import Spec
 from specdsl.schema.layer import LayerSpec, parse_layer
-from specdsl.schema.names import RESERVED_NAMES
 from specdsl.schema.validation import diagnostics_from, show_value
 from specdsl.source import PathKey
 
@@ -292,16 +291,7 @@ class Expander:
     def bind_name(self, name: str, y: int | None, scope: dict[str, int], frame: Frame, loc: SourceLoc | None,
                   out: str) -> None:
         """`as name`: the layer's output (its last copy's) is known by that name in its scope."""
-        if name in scope or name in RESERVED_NAMES:
-            self.error("E315", f"node name '{name}' is " + ("reserved" if name in RESERVED_NAMES
-                                                             else "already used in this scope"),
-                       loc, frame, hint="pick a unique name", path=out)
-        elif y is not None:
-            scope[name] = y
-            if not frame.calls:
-                self.nodes[y].name = name
-        else:  # its error is reported: a later reference to the name would only repeat it
-            self.failed.add((id(scope), name))
+        members.bind_name(self, name, y, scope, frame, loc, out)
 
     def estimate(self, raw: Any, depth: int = 0) -> int:
         """An upper-bound-ish node count of a raw layer (specdsl.blocks.estimate)."""

@@ -18,6 +18,7 @@ from typing import Any
 from specdsl.blocks.base import Frame
 from specdsl.blocks.names import child, name_problem
 from specdsl.errors import Diagnostic, SourceLoc
+from specdsl.schema.names import RESERVED_NAMES
 
 # Member indices as written: 0, 1, ..., at most four digits, no leading zero (one spelling per member).
 MAX_INDEX_DIGITS = 4
@@ -102,3 +103,18 @@ def _taken(ex: Any, message: str, loc: SourceLoc | None, first: SourceLoc | None
     ex.diags.append(Diagnostic(
         "error", "E315", message, loc, hint="names are module attributes: each member of a list is built once",
         notes=((f"first defined at {first}",) if first else ()) + frame.notes, path=container or None))
+
+
+def bind_name(ex: Any, name: str, y: int | None, scope: dict[str, int], frame: Frame, loc: SourceLoc | None,
+              out: str) -> None:
+    """`as name` (or a list member's `as convs.1`): the layer's output is known by that name in its scope."""
+    if name in scope or name in RESERVED_NAMES:
+        ex.error("E315", f"node name '{name}' is " + ("reserved" if name in RESERVED_NAMES
+                                                       else "already used in this scope"),
+                 loc, frame, hint="pick a unique name", path=out)
+    elif y is not None:
+        scope[name] = y
+        if not frame.calls:
+            ex.nodes[y].name = name
+    else:  # its error is reported: a later reference to the name would only repeat it
+        ex.failed.add((id(scope), name))
