@@ -51,6 +51,11 @@ def _slot(v: Any) -> bool:
     return isinstance(v, (int, float))
 
 
+def _numbers(v: Any) -> bool:
+    """A list of numbers (a split's sizes, a per-axis kernel): each number is a slot of its own."""
+    return isinstance(v, (list, tuple)) and bool(v) and all(_slot(x) for x in v)
+
+
 def _item(graph: LiftedGraph, entry: Any, out: dict[int, Shape],
           merge: bool) -> tuple[Any, list[Value | None], list[str]]:
     """An item's key, slot values and slot names."""
@@ -66,11 +71,15 @@ def _item(graph: LiftedGraph, entry: Any, out: dict[int, Shape],
         assert isinstance(entry.item, int)
         op, head = graph.nodes[entry.item].op, ()
         args = full_args(op, graph.nodes[entry.item].args)
-    fixed = tuple(sorted((k, repr(v)) for k, v in args.items() if not (merge and _slot(v))))
+    fixed = tuple(sorted((k, repr(v) if not (merge and _numbers(v)) else len(v))
+                         for k, v in args.items() if not (merge and _slot(v))))
     for k, v in args.items():  # the op's own order: `conv(c, k=k, stride=stride)`
         if merge and _slot(v):
             values.append((type(v).__name__, v))
             names.append(PARAM_NAMES.get(k, k))
+        elif merge and _numbers(v):
+            values.extend((type(x).__name__, x) for x in v)
+            names.extend([PARAM_NAMES.get(k, k)] * len(v))
     return (*head, op, entry.name, entry.reads, fixed), values, names
 
 

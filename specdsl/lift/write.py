@@ -16,7 +16,7 @@ from specdsl.blocks.names import IDENTIFIER
 from specdsl.blocks.registry import BLOCKS
 from specdsl.lift.args import defaults, full_args, same_value
 from specdsl.lift.graph import LiftedGraph
-from specdsl.lift.groups import Shape, _slot
+from specdsl.lift.groups import Shape, _numbers, _slot
 from specdsl.lift.tree import Box
 from specdsl.lift.union import GENERIC, Group, first_having
 from specdsl.ops import ALIASES, OPS
@@ -111,6 +111,14 @@ class Writer:
                 args[param] = tidy(value)
         return {name: args or None, **meta}
 
+    def _generic_name(self, shape: Shape) -> str:
+        """A plain container's block, by what it holds: `mbconvs` for a row of MBConv blocks, else its
+        own name (`features`), else `seq`."""
+        held = {self.graph.classes.get(it.path, "") for it in shape.box.items if isinstance(it, Box)}
+        if len(held) == 1 and next(iter(held)) not in GENERIC:
+            return snake(next(iter(held))) + "s"
+        return snake(shape.box.name) if not shape.box.name.isdigit() else "seq"
+
     def leaf(self, n: int, expr: Expr, at: int) -> dict[str, Any]:
         node = self.graph.nodes[n]
         full = full_args(node.op, node.args)
@@ -120,6 +128,9 @@ class Writer:
             if self.merge and _slot(full[k]):
                 values[k] = expr(at)
                 at += 1
+            elif self.merge and _numbers(full[k]):
+                values[k] = [expr(at + i) for i in range(len(full[k]))]
+                at += len(full[k])
         args = {k: tidy(v) for k, v in values.items() if not (k in given and same_value(v, given[k]))}
         return {node.op: args or None}
 
@@ -128,7 +139,7 @@ class Writer:
         if group.block is not None:
             return group.block
         first = group.members[0]
-        base = snake(group.klass) if group.klass not in GENERIC else snake(first.box.name)
+        base = snake(group.klass) if group.klass not in GENERIC else self._generic_name(first)
         if base in OPS or base in ALIASES or base in BLOCKS or base in RESERVED_NAMES or reserved_segment(base) \
                 or not IDENTIFIER.fullmatch(base):
             base += "_block"
