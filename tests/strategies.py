@@ -48,7 +48,7 @@ WEIGHTED = (
 # Kinds of composite layer a random spec may draw: every built-in block (each has a drawer below,
 # BUILTIN_DRAWERS, which tests/test_properties.py checks against specdsl's block registry) and the
 # forms that are not blocks: repeats, user-defined blocks, skips, splits and forks (several outputs).
-COMPOSITES = ("repeat", "user", "skip", "split", "fork")
+COMPOSITES = ("repeat", "user", "skip", "split", "cond", "fork")
 MAX_SIDE = {0: 1, 1: 20, 2: 10, 3: 6}
 MAX_ELEMENTS = 6000  # per sample, per activation: keeps each example fast
 # Normalising very few values is ill-conditioned (a zero variance turns rounding into output), so
@@ -680,7 +680,7 @@ def specs(draw: Draw, max_layers: int = 7, ranks: tuple[int, ...] = (0, 1, 2, 2,
             layer, out = _block(draw, kind, shape, blocks, named, layers)
         if layer is None or out is None:
             layer, out = primitive(draw, shape)
-        if draw(st.integers(0, 4)) == 0 and out is not None:
+        if draw(st.integers(0, 4)) == 0 and out is not None and not (isinstance(layer, dict) and "then" in layer):
             name = f"n{len(layers)}"
             layer = ({layer: None} if isinstance(layer, str) else dict(layer)) | {"name": name}
             named[name] = out
@@ -698,8 +698,8 @@ def _block(draw: Draw, kind: str, shape: Shape, blocks: dict[str, Any], named: d
     if kind == "skip":
         # A merge with an earlier named node of a compatible shape (a U-Net / ResNet style skip).
         last = f"n{len(layers)}_prev"
-        if not layers:
-            return None, None
+        if not layers or (isinstance(layers[-1], dict) and ("then" in layers[-1] or "let" in layers[-1])):
+            return None, None  # a `let` or a conditional group takes no name
         same = [n for n, s in named.items() if s == shape]
         cat = [n for n, s in named.items() if len(s) == len(shape) and s[1:] == shape[1:]]
         # add and mul broadcast: an earlier [C, 1, 1] (a gate) or [1, H, W] map scales this one.
@@ -722,6 +722,8 @@ def _block(draw: Draw, kind: str, shape: Shape, blocks: dict[str, Any], named: d
         return _split_block(draw, shape, named, layers)
     if kind == "fork":
         return _fork(draw, shape, blocks, layers)
+    if kind == "cond":
+        return _conditional(draw, shape, layers)
     if kind == "repeat":
         layer, out = primitive(draw, shape)
         if out != shape:
@@ -753,6 +755,23 @@ BUILTIN_DRAWERS: dict[str, tuple[Callable[[Draw, Shape], Any], bool]] = {
     "residual": (residual, False), "stage": (stage, False), "dense": (dense, True), "transition": (transition, True),
     "inception": (inception, True), "fractal": (fractal, True), "se": (se, True),
 }
+
+
+def _conditional(draw: Draw, shape: Shape, layers: list[Any]) -> tuple[Any, Shape | None]:
+    """`let tN = FLAG` then `if COND { A } else { B }` (issue 26): the condition an expression over the binding;
+    only the chosen body is built, so the other may have any shape."""
+    a, out_a = primitive(draw, shape)
+    b, out_b = primitive(draw, shape)
+    flag = draw(st.booleans())
+    name = f"t{len(layers)}"
+    layers.append({"let": {name: flag}})
+    condition, holds = draw(st.sampled_from([(name, flag), (f"not {name}", not flag), (f"{name} and 2 ** 3 == 8", flag),
+                                             (f"[1, {name}][-1] + 1 == 1", not flag)]))
+    group: dict[str, Any] = {"if": condition, "then": [a]}
+    if draw(st.booleans()) or not holds:
+        group["else"] = [b]
+    out = out_a if holds else out_b if "else" in group else shape
+    return group, out
 
 
 # A block with two outputs whose modules sit in two lists registered apart from data flow (issue 26,
