@@ -86,6 +86,8 @@ class Graph:
     # Several outputs (`outputs [...]` / `outputs(...)`): (key, node) in order, the key None in a
     # tuple; empty for the usual single output, `output`. Otherwise `output` is the first of them.
     outputs: tuple[tuple[str | None, int], ...] = ()
+    # Paths of the lists of modules (`as convs.1`: specdsl.blocks.members), for reports.
+    lists: frozenset[str] = frozenset()
 
     @property
     def output_nodes(self) -> tuple[int, ...]:

@@ -197,3 +197,13 @@ def test_gaps_and_nested_lists_keep_the_written_indices() -> None:
                          "    @t.2 -> conv(4, k=1) as f.1.0\n    @f.1.0 -> relu\n}\n")
     assert list(to_torch(model).state_dict()) == ["t.2.weight", "t.2.bias", "f.1.0.weight", "f.1.0.bias"]
     assert check_emitted(model, emit(model)) == []
+
+
+def test_the_table_folds_a_list_and_shows_each_output_of_a_call() -> None:
+    from specdsl.render.table import rows
+
+    folded = {r.label: r for r in rows(specdsl.load(PAIR), depth=1)}
+    assert folded["p"].shape == "[8, 16, 16], [8, 16, 16]" and folded["q"].op == "pair ×2"
+    model = specdsl.load("model m\ninput [3, 8, 8]\nlayers {\n    conv(4, k=1) as t.0\n"
+                         "    @t.0 -> conv(4, k=1) as t.2\n}\n")
+    assert model.graph.lists == {"t"} and {r.label: r.op for r in rows(model, depth=1)}["t"] == "list ×2"

@@ -387,5 +387,5 @@ def expand_with_shapes(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = 
     exprs = {name: block_expressions(block.model_dump(), set(block.params), constants)
              for name, block in spec.blocks.items()}
     graph = Graph(spec.model, spec.input, spec.dtype, ex.nodes, out, spec.description, ex.blocks, ex.calls, exprs,
-                  outputs)
+                  outputs, frozenset(ex.lists))
     return graph, ex.shapes, ex.rfs

@@ -57,17 +57,20 @@ def rows(model: Checked, depth: int | None = None, saved: Sequence[int] | None =
     out: list[Row] = []
     groups: dict[str, Row] = {}
     copies: dict[str, set[str]] = {}
+    shapes: dict[int, str] = {}
     for node, fig in node_figures(model):
         if node.is_input:
             out.append(Row("input", "input", fmt_shape(fig.shape or ()), 0, 0, rf_text(fig.rf)))
             continue
         label = node.path if not node.name or node.path == node.name else f"{node.path} ({node.name})"
         shape = fmt_shape(fig.shape) if fig.shape else "error" if not fig.failed else "—"
+        shapes[node.index] = shape
         if depth is not None and path_depth(node.path) > depth:
             key = path_prefix(node.path, depth)
             row = groups.get(key)
             if row is None:
-                kind = model.graph.blocks.get(key) or model.graph.blocks.get(key + "[0]", "block")
+                kind = "list" if key in model.graph.lists else \
+                    model.graph.blocks.get(key) or model.graph.blocks.get(key + "[0]", "block")
                 row = Row(key, kind, shape, 0, 0, "")
                 groups[key] = row
                 copies[key] = set()
@@ -85,6 +88,10 @@ def rows(model: Checked, depth: int | None = None, saved: Sequence[int] | None =
             continue
         out.append(Row(label, op_summary(node, fig), shape, fig.params, fig.macs, rf_text(fig.rf), fig.failed,
                        saved[node.index] if saved else 0))
+    for key, row in groups.items():  # a call with several outputs (or a repeat of one) shows each
+        call = model.graph.calls.get(key) or model.graph.calls.get(f"{key}[{len(copies[key]) - 1}]")
+        if call is not None and call.outputs:
+            row.shape = ", ".join(shapes.get(i, "—") for i in call.outputs)
     return out
 
 
