@@ -162,8 +162,21 @@ class ConcreteTracer(fx.Tracer):
         # the time its Python takes. The copy shares nothing with the model (its tensors are meta).
         self._meta = _meta_copy(root)
         self._example = example.to("meta")
-        with torch.no_grad():
-            return self.trace(root)
+        cls = type(root)
+        if _takes_star_args(cls.forward):  # forward(*args, **kwargs) (an fx GraphModule's): one tensor here
+            root.__class__ = type(cls.__name__, (cls,), {"forward": lambda self, x: cls.forward(self, x)})
+        try:
+            with torch.no_grad():
+                return self.trace(root)
+        finally:
+            root.__class__ = cls
+
+
+def _takes_star_args(fn: Callable[..., Any]) -> bool:
+    import inspect
+
+    kinds = {p.kind for p in inspect.signature(fn).parameters.values()}
+    return inspect.Parameter.VAR_POSITIONAL in kinds or inspect.Parameter.VAR_KEYWORD in kinds
 
 
 def _meta_copy(root: nn.Module) -> nn.Module:
