@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,8 @@ def figures(model: specdsl.Model) -> dict[str, Any]:
         node.pop("location")
     for diag in data["diagnostics"]:
         diag.pop("location")
+        # "while expanding block 'b' (...) called at FILE:LINE:COL (path)": the call's place in the text.
+        diag["notes"] = [re.sub(r" called at \S+ ", " called at ", n) for n in diag.get("notes") or []]
     return data
 
 

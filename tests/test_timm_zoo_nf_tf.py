@@ -16,8 +16,9 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import specdsl  # noqa: E402
 
-MODELS = ["tf_efficientnet_b0"]
-SIZES = {"tf_efficientnet_b0": [(3, 224, 224), (3, 231, 231), (3, 33, 47), (3, 64, 64)]}
+MODELS = ["tf_efficientnet_b0", "nf_resnet26", "nf_resnet50"]
+SIZES = {"tf_efficientnet_b0": [(3, 224, 224), (3, 231, 231), (3, 33, 47), (3, 64, 64)],
+         "nf_resnet26": [(3, 224, 224), (3, 64, 64), (3, 45, 37)], "nf_resnet50": [(3, 64, 64)]}
 
 
 @pytest.fixture(autouse=True)
