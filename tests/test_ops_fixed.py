@@ -6,6 +6,7 @@ reference against PyTorch, the emitted source against to_torch, and the memory p
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -210,3 +211,43 @@ def test_reshape_is_a_view_exactly_where_pytorchs_is(layers: list[Any], inp: tup
     out, source = report.layouts[last], report.layouts[last - len(layers)]
     assert out is not None and source is not None
     assert (out.owner == source.owner) == view
+
+
+# -- syntax: DSL and YAML, fmt and convert -----------------------------------------------------
+
+EVERY_FORM = """model forms_fixed
+input [4, 9, 8]
+layers {
+    blurpool -> blurpool(filt=5, stride=1, pad_mode=constant) -> blurpool(filt=2, pad_mode=replicate) -> scale(-0.5)
+    -> unsqueeze(-1) -> squeeze(4) -> unsqueeze(dim=1) -> squeeze(dim=-4) -> reshape([2, -1]) -> conv(3, k=3, pad=1)
+    -> view(shape=[-1]) -> linear(4)
+    @input -> gap(keepdims=true) -> reshape([1, -1]) -> conv(1, k=3, pad=1, bias=false) -> sigmoid
+    -> reshape([-1, 1, 1]) as gate
+    [@input, @gate] -> mul -> blurpool(filt=4, stride=2) -> scale(value=2) -> gap
+}
+"""
+
+
+def test_fmt_and_convert_round_trip_every_form(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from specdsl.cli.main import main
+
+    def graph(path: Path) -> list[Any]:
+        m = specdsl.load(path, warn=False)
+        return [(n.path, n.op, n.inputs, m.analysis.figures[n.index].attrs) for n in m.graph.nodes]
+
+    cnn = tmp_path / "m.cnn"
+    cnn.write_text(EVERY_FORM)
+    want = graph(cnn)
+    assert main(["fmt", str(cnn)]) == 0
+    assert graph(cnn) == want
+    formatted = cnn.read_text()
+    assert main(["fmt", str(cnn)]) == 0 and cnn.read_text() == formatted  # a fixed point
+    assert main(["convert", str(cnn), "--to", "yaml"]) == 0
+    yml = tmp_path / "m.yaml"
+    yml.write_text(capsys.readouterr().out)
+    assert "reshape: {shape: [2, -1]}" in yml.read_text()
+    assert graph(yml) == want
+    assert main(["convert", str(yml), "--to", "dsl"]) == 0
+    back = tmp_path / "back.cnn"
+    back.write_text(capsys.readouterr().out)
+    assert graph(back) == want
