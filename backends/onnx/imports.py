@@ -21,6 +21,7 @@ its name and the reason, and nothing is guessed in its place. Initializers becom
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +31,7 @@ from onnx import NodeProto, TensorProto, numpy_helper
 
 from specdsl.backends.naming import param_key, state_dict_order
 from specdsl.backends.onnx.imports_names import Namer
-from specdsl.backends.onnx.imports_reader import Match, Reader, constant_value
+from specdsl.backends.onnx.imports_reader import Match, Pattern, Reader, constant_value
 from specdsl.backends.onnx.imports_table import IMPORTS, patterns_by_onnx_op
 from specdsl.ir import Node
 from specdsl.lift.graph import LiftedGraph, LiftedNode, Unmapped
@@ -53,11 +54,12 @@ def lift_onnx(source: Source, *, input_shape: Sequence[int] | None = None, name:
     model = _load(source)
     reader, input_name, shape, dtype = _read(model, input_shape)
     index = patterns_by_onnx_op()
+    specdsl = model.producer_name == "specdsl"
     matches: dict[int, tuple[str, Match]] = {}
     for node in reversed(reader.nodes):
         if not reader.free(node):
             continue
-        for op, pattern in index.get(node.op_type, []) if node.domain in ("", "ai.onnx") else []:
+        for op, pattern in _candidates(index, node, specdsl):
             found = pattern.match(reader, node)
             if found is not None and _closed(reader, found):
                 matches[id(found.nodes[0])] = (op, found)
@@ -67,6 +69,23 @@ def lift_onnx(source: Source, *, input_shape: Sequence[int] | None = None, name:
     lifted = LiftedGraph(graph_name, shape, [LiftedNode("input", {}, (), "", False, "onnx input")], (), dtype=dtype)
     _assemble(reader, lifted, matches, input_name, Namer(model, reader))
     return lifted
+
+
+_WRITTEN_OP = re.compile(r"\((\w+)\)$")
+
+
+def _candidates(index: dict[str, list[tuple[str, Pattern]]], node: NodeProto,
+                specdsl: bool) -> list[tuple[str, Pattern]]:
+    """The patterns that may end at ``node``, best first; in specdsl's own files, whose doc strings
+    name each node's op (``file:line: path (op)``), that op's patterns go first (a reshape that is
+    also a flatten stays a reshape)."""
+    if node.domain not in ("", "ai.onnx"):
+        return []
+    found = index.get(node.op_type, [])
+    written = _WRITTEN_OP.search(node.doc_string) if specdsl else None
+    if written is None:
+        return found
+    return sorted(found, key=lambda pair: pair[0] != written.group(1))  # stable: priorities kept
 
 
 def _load(source: Source) -> onnx.ModelProto:
@@ -135,7 +154,10 @@ def _infer(model: onnx.ModelProto, input_name: str, dims: list[int | str],
                 if isinstance(want, int):
                     d.Clear()
                     d.dim_value = want
-    inferred = onnx.shape_inference.infer_shapes(light, data_prop=True)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(light, data_prop=True)
+    except onnx.shape_inference.InferenceError as exc:
+        raise ValueError(f"ONNX's shape inference fails on this graph: {exc}") from None
     out: dict[str, tuple[int | str, ...]] = {}
     for value in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
         t = value.type.tensor_type

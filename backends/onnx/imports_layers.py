@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from onnx import NodeProto
 
-from specdsl.backends.onnx.imports_reader import Match, Reader, attrs, decimal, one
+from specdsl.backends.onnx.imports_reader import Match, Reader, attrs, complement, decimal, one
 
 # ONNX Pad's modes by PyTorch's name for them (conv's padding_mode, the pad op's mode).
 PAD_MODES = {"constant": ("zeros", "constant"), "reflect": ("reflect", "reflect"),
@@ -264,8 +264,8 @@ def batchnorm(r: Reader, node: NodeProto) -> Match | None:
     args: dict[str, Any] = {}
     if decimal(a.get("epsilon", 1e-5)) != 1e-5:
         args["eps"] = decimal(a["epsilon"])
-    if decimal(1 - a.get("momentum", 0.9)) != 0.1:
-        args["momentum"] = decimal(1 - a["momentum"])
+    if complement(a.get("momentum", 0.9)) != 0.1:
+        args["momentum"] = complement(a["momentum"])
     weights = {"running_mean": r.tensor(mean), "running_var": r.tensor(var)}
     if _plain(r, scale, 1.0, "weight") and _plain(r, shift, 0.0, "bias"):
         args["affine"] = False

@@ -192,5 +192,10 @@ class ImportEntry:
 
 
 def decimal(value: float) -> float:
-    """A float32 attribute as the decimal a spec would write (0.1 for 1 - 0.9f, 1e-05 for 1e-5f)."""
-    return float(f"{float(value):.6g}")
+    """A float32 attribute as the shortest decimal that is the same float32 (1e-05 for 1e-5f)."""
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+
+
+def complement(value: float) -> float:
+    """1 − a float32 attribute to six digits (a batch norm's momentum: 0.1 for 1 − 0.9f)."""
+    return float(f"{1 - float(value):.6g}")

@@ -129,8 +129,9 @@ def nearest_gather(r: Reader, node: NodeProto) -> Match | None:
             return None
         chain.append((int(attrs(cur).get("axis", 0)), index, cur))
         before = r.made_by(cur.input[0], "Gather")
-        if before is None or r.const(before.input[1]) is None:
-            break
+        seen = {axis for axis, _, _ in chain}
+        if before is None or r.const(before.input[1]) is None or attrs(before).get("axis", 0) in seen:
+            break  # (a Gather on an axis this upsampling has done is the previous layer's)
         cur = before
     x = cur.input[0]
     xs, ys = r.shape(x), r.shape(node.output[0])
@@ -274,10 +275,10 @@ def blurpool(r: Reader, node: NodeProto) -> Match | None:
     if filt is None or p is None or made is None or len(node.input) > 2 or filt.ndim != 4 or filt.shape[1] != 1 \
             or a.get("group", 1) != filt.shape[0] or any(a.get("pads", [0])) or p.before != p.after:
         return None
-    n = filt.shape[-1]
+    n, stride = filt.shape[-1], a.get("strides", [1, 1])
     row = np.array(binomial_row(n), dtype=np.float64) / 2 ** (n - 1)
     if filt.shape[2] != n or not np.allclose(filt, np.outer(row, row), rtol=1e-6) or p.mode not in PAD_MODES \
-            or p.before != [(n - 1) // 2] * 2 or len(set(a.get("strides", [1]))) != 1:
+            or len(set(stride)) != 1 or p.before != [(stride[0] - 1 + n - 1) // 2] * 2 or p.value != 0:
         return None
     args: dict[str, Any] = {}
     if n != 3:
