@@ -168,6 +168,15 @@ layers {
     -> softmax -> log_softmax -> deconv(4, k=2, stride=2) -> maxpool(2) -> gap -> linear(5)
 }
 """,
+    # TensorFlow's SAME (asymmetric pads from the input's size) and weight standardisation (in the graph).
+    "conv_tf_ws": """model forms_conv_tf_ws
+input [3, 11, 8]
+layers {
+    conv(4, k=3, stride=2, pad=same_tf, bias=false) -> conv(4, k=4, pad=same_tf, ws=true)
+    -> conv(6, k=[5, 2], stride=[2, 3], dilation=[1, 2], pad=same_tf, ws=true, gain=true, gamma=1.7, eps=1e-5)
+    -> conv(6, k=3, stride=2, pad=1, groups=2, ws=true, gain=true) -> gap -> linear(3)
+}
+""",
     "3d": """model forms_3d
 input [2, 4, 6, 6]
 layers {
