@@ -207,3 +207,8 @@ def test_the_table_folds_a_list_and_shows_each_output_of_a_call() -> None:
     model = specdsl.load("model m\ninput [3, 8, 8]\nlayers {\n    conv(4, k=1) as t.0\n"
                          "    @t.0 -> conv(4, k=1) as t.2\n}\n")
     assert model.graph.lists == {"t"} and {r.label: r.op for r in rows(model, depth=1)}["t"] == "list ×2"
+
+
+def test_a_list_referred_to_whole_points_at_its_members() -> None:
+    code, _, hint = _error("model m\ninput [3, 8, 8]\nlayers {\n    conv(4, k=1) as convs.0\n    @convs -> relu\n}\n")
+    assert code == "E314" and "@convs.0" in hint

@@ -63,8 +63,10 @@ def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int
         guess = did_you_mean(ref, scope)
         later = " (it is defined later or in another block; inputs must come earlier)" \
             if ref in ex.all_names else ""
+        member = next((k for k in scope if k.startswith(f"{ref}.")), None)  # `@convs`, a list of modules
         ex.error("E314", f"unknown node '{ref}'{later}", spec.arg_locs.get(f"inputs[{i}]", spec.loc), frame,
-                   hint=f"did you mean '{guess}'?" if guess else
+                   hint=f"'{ref}' is a list of modules: refer to a member's output, `@{member}`" if member else
+                   f"did you mean '{guess}'?" if guess else
                    "name a layer with `name:` before referring to it", path=format_path(spec.path))
     if dropped and dropped == len(spec.meta.inputs):
         ex.error("E378", f"every input of this '{spec.op}' is switched off (by its `if`, or a repeat count of 0)",
