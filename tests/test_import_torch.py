@@ -158,7 +158,7 @@ def test_each_lifted_module_is_the_module_it_came_from() -> None:
 def test_functions_and_methods_lift_to_their_ops() -> None:
     graph = lift_module(Zoo(), (3, 12, 20))
     ops = [n.op for n in graph.nodes[1:] if not n.is_module]
-    assert ops == ["chunk", "part", "part", "sigmoid", "mul", "concat", "split", "part", "flatten", "softmax"]
+    assert ops == ["chunk", "part", "sigmoid", "part", "mul", "concat", "split", "part", "flatten", "softmax"]
     softmax = graph.nodes[-1]
     assert softmax.args == {} and softmax.origin == "Tensor.softmax"  # dim=-1 is the features: 1, the default
 

@@ -107,6 +107,18 @@ class _Walk:
         self.index_of: dict[fx.Node, int] = {}   # fx node -> lifted node
         self.shape_of: dict[fx.Node, int] = {}   # a size value -> the lifted node whose shape it is
         self.params: dict[fx.Node, str] = {}     # get_attr of a parameter or buffer -> its state_dict name
+        # A selection from a split's tuple (``parts[1]``) waits until it is read, so the parts come in the
+        # order the model uses them, as a spec writes them (``@halves.1 -> conv``, later ``@halves.0``).
+        self.waiting: dict[fx.Node, LiftedNode] = {}
+
+    def known(self, a: fx.Node) -> bool:
+        return a in self.index_of or a in self.waiting
+
+    def index(self, a: fx.Node) -> int:
+        if a in self.waiting:
+            self.index_of[a] = len(self.nodes)
+            self.nodes.append(self.waiting.pop(a))
+        return self.index_of[a]
 
     def run(self, graph: fx.Graph) -> tuple[int, ...]:
         outputs: tuple[int, ...] = ()
@@ -118,8 +130,8 @@ class _Walk:
             elif node.op == "get_attr":
                 self.params[node] = str(node.target)
             elif node.op == "output":
-                outputs = tuple(self.index_of[a] for a in _flat(node.args[0])
-                                if isinstance(a, fx.Node) and a in self.index_of)
+                outputs = tuple(self.index(a) for a in _flat(node.args[0])
+                                if isinstance(a, fx.Node) and self.known(a))
             else:
                 self.call(node)
         return outputs
@@ -132,9 +144,9 @@ class _Walk:
             if (len(sources) == 1 and node.target in (getattr, "size", _getitem())) or node.target == "dim":
                 self.shape_of[node] = sources.pop()  # type: ignore[assignment]
             return
-        inputs = [a for a in operands if a in self.index_of]
+        inputs = [a for a in operands if self.known(a)]
         params = [(self.params[a], _real(self.root, self.params[a])) for a in operands if a in self.params]
-        strays = [a for a in operands if a not in self.index_of and a not in self.params and _is_tensors(a.meta[VALUE])]
+        strays = [a for a in operands if not self.known(a) and a not in self.params and _is_tensors(a.meta[VALUE])]
         if strays:
             self.unmap(node, "reads a tensor made inside forward that no op makes (a constant or a copy)")
             return
@@ -152,9 +164,9 @@ class _Walk:
             if got is None:
                 continue
             if got is SAME:
-                self.index_of[node] = self.index_of[inputs[0]]
+                self.index_of[node] = self.index(inputs[0])
                 return
-            self.add(node, op, got, [self.index_of[a] for a in inputs])
+            self.add(node, op, got, inputs)
             return
         what = "module" if module is not None else "function" if node.op == "call_function" else "method"
         self.unmap(node, f"no op's import entry takes this {what}" if self.candidates(node, module) == []
@@ -170,8 +182,10 @@ class _Walk:
         except TypeError:  # an unhashable target
             return []
 
-    def add(self, node: fx.Node, op: str, got: Any, inputs: list[int]) -> None:
+    def add(self, node: fx.Node, op: str, got: Any, reads: list[fx.Node]) -> None:
         lift = got if isinstance(got, Lift) else Lift(got)
+        selects = len(reads) == 1 and isinstance(reads[0].meta[VALUE], tuple | list)
+        inputs = [self.index(a) for a in reads]
         ins = tuple(inputs[0] if i == -1 else i for i in lift.inputs) if lift.inputs is not None else tuple(inputs)
         if node.op == "call_module":
             path, is_module = str(node.target), True
@@ -179,15 +193,19 @@ class _Walk:
             path, is_module = node.meta.get(SCOPE, ""), False
         if lift.path is not None:
             path, is_module = lift.path, True
+        lifted = LiftedNode(op, _without_defaults(op, lift.args), ins, path, is_module, origin_of(node, self.root),
+                            node.meta.get(SOURCE))
+        if selects:
+            self.waiting[node] = lifted
+            return
         self.index_of[node] = len(self.nodes)
-        self.nodes.append(LiftedNode(op, _without_defaults(op, lift.args), ins, path, is_module,
-                                     origin_of(node, self.root), node.meta.get(SOURCE)))
+        self.nodes.append(lifted)
 
     def unmap(self, node: fx.Node, reason: str, inputs: list[fx.Node] | None = None) -> None:
         path = str(node.target) if node.op == "call_module" else node.meta.get(SCOPE, "")
         self.unmapped.append(Unmapped(path, origin_of(node, self.root), reason, node.meta.get(SOURCE)))
         if inputs:  # the graph stays connected through it, so every later unmapped node is found too
-            self.index_of[node] = self.index_of[inputs[0]]
+            self.index_of[node] = self.index(inputs[0])
 
 
 def _real(root: nn.Module, target: str) -> Any:
