@@ -19,8 +19,12 @@ from specdsl.lift.groups import Shape, Value
 
 # Classes that only hold layers: never merged across bodies (their instances are stages).
 GENERIC = frozenset({"", "Sequential", "ModuleList", "ModuleDict", "stage"})
-# Alignment is quadratic in a body's items: longer bodies are grouped by equal bodies only.
-MAX_ALIGNED = 256
+# Alignment is quadratic in a body's items: longer bodies are grouped by equal bodies only, a group
+# aligns at most MAX_TEMPLATES bodies and a body tries at most MAX_TRIED groups of its class, so the
+# work stays bounded whatever the model (a hash per container does the rest).
+MAX_ALIGNED = 64
+MAX_TEMPLATES = 16
+MAX_TRIED = 8
 
 
 @dataclass
@@ -73,7 +77,8 @@ def groups(all_shapes: dict[int, Shape]) -> dict[int, Group]:
         candidates = by_class.setdefault((shape.klass, len(shape.box.inputs)) if merged else shape.key, [])
         group = next((g for g in candidates if shape.key in g.templates), None)
         if group is None:
-            group = next((g for g in candidates if merged and _close(g, shape)), None)
+            group = next((g for g in candidates[:MAX_TRIED] if merged and len(g.templates) < MAX_TEMPLATES
+                          and _close(g, shape)), None)
         if group is None:
             group = Group(shape.klass)
             candidates.append(group)
