@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from specdsl.backends.numpy import lowerings as numpy_lowerings
+from specdsl.backends.onnx import imports_table as onnx_imports
 from specdsl.backends.onnx import lowerings as onnx_lowerings
 from specdsl.backends.torch import lowerings as torch_lowerings
 from specdsl.ops import OPS, saved
@@ -31,6 +32,7 @@ TABLES = {
     "torch": torch_lowerings.LOWERINGS,
     "numpy": numpy_lowerings.LOWERINGS,
     "onnx": onnx_lowerings.LOWERINGS,
+    "onnx_import": onnx_imports.IMPORTS,
     "saved": saved.SAVED,
 }
 
