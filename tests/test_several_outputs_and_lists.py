@@ -212,3 +212,25 @@ def test_the_table_folds_a_list_and_shows_each_output_of_a_call() -> None:
 def test_a_list_referred_to_whole_points_at_its_members() -> None:
     code, _, hint = _error("model m\ninput [3, 8, 8]\nlayers {\n    conv(4, k=1) as convs.0\n    @convs -> relu\n}\n")
     assert code == "E314" and "@convs.0" in hint
+
+
+def test_the_editor_goes_to_a_members_and_an_outputs_definition() -> None:
+    from specdsl.lsp.analysis import analyse
+    from specdsl.lsp.features import definition
+    from specdsl.lsp.index import Index
+
+    text = PAIR.replace("layers {\n", "layers {\n    conv(8, k=1) as side.0\n    @side.0 -> relu\n")
+    lines = text.splitlines()
+    ix = Index(analyse(text, "pair.cnn"))
+
+    def where(needle: str) -> tuple[int, int]:
+        row = next(i for i, line in enumerate(lines) if needle in line)
+        return row + 1, lines[row].index(needle) + 2  # 1-based, inside the text
+
+    def target_text(line: int, col: int) -> str:
+        span = definition(ix, line, col)
+        assert span is not None
+        return lines[span[0] - 1][span[1] - 1:span[3] - 1]
+
+    assert target_text(*where("@side.0 ->")) == "side.0"  # a list member
+    assert target_text(*where("@p.1]")) == "p"  # an output of the call named p

@@ -194,11 +194,14 @@ def definition(ix: Index, line: int, col: int) -> Span | None:
     ref = ix.ref_at(line, col)
     if ref is not None:
         name, scope, _ = ref
-        base = name.partition(".")[0]
-        target = ix.named(base, scope)
-        if target is not None:
-            return target.name_span or target.span
-        return ix.block_input(scope, base)
+        # The longest prefix that names a layer: `@convs.1` is the list member `convs.1`, `@stage2.0.1`
+        # an output of the call `stage2.0`, `@s.0` a part of the split `s`.
+        parts = name.split(".")
+        for k in range(len(parts), 0, -1):
+            target = ix.named(".".join(parts[:k]), scope)
+            if target is not None:
+                return target.name_span or target.span
+        return ix.block_input(scope, parts[0])
     site = ix.site_at(line, col)
     if site is not None and site.op in ix.block_names:
         return ix.block_def(site.op)
