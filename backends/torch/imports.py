@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from specdsl.backends.torch import import_conv
+from specdsl.backends.torch import import_fixed as fixed
 from specdsl.backends.torch import import_readers as read
 from specdsl.backends.torch.import_types import SAME, ImportEntry, Lift, Refuse, Site
 from specdsl.ops.registry import OpTable
@@ -133,6 +134,15 @@ IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __nam
     "pixel_unshuffle": ImportEntry(read.factor("downscale_factor"), modules=_nn("PixelUnshuffle"),
                                    functions=(*_F("pixel_unshuffle"), "torch.pixel_unshuffle")),
     "local": ImportEntry(read.local, modules=(f"{_OURS}.LocallyConnected",)),
+    # After flatten and mul, which take a view(n, -1) and a product of tensors first (import_fixed.py).
+    "reshape": ImportEntry(fixed.reshape, modules=(f"{_OURS}.Reshape",), functions=("torch.reshape",),
+                           methods=("view", "reshape")),
+    "unsqueeze": ImportEntry(fixed.unsqueeze, modules=(f"{_OURS}.Unsqueeze",), functions=("torch.unsqueeze",),
+                             methods=("unsqueeze",)),
+    "squeeze": ImportEntry(fixed.squeeze, modules=(f"{_OURS}.Squeeze",), functions=("torch.squeeze",),
+                           methods=("squeeze",)),
+    "scale": ImportEntry(fixed.scale, functions=("operator.mul", "torch.mul"), methods=("mul",)),
+    "blurpool": ImportEntry(fixed.blurpool, modules=(f"{_OURS}.BlurPool2d", "timm.layers.blur_pool.BlurPool2d")),
 })
 
 
