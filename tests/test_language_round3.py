@@ -519,3 +519,16 @@ def test_any_token_soup_is_refused_or_bounded(tokens: list[str]) -> None:
         return isinstance(v, bool) or (isinstance(v, (int, float)) and abs(v) <= MAX_MAGNITUDE)
 
     assert bounded(value)
+
+
+def test_the_editor_hovers_layers_inside_a_conditional_group() -> None:
+    pytest.importorskip("pygls")
+    from specdsl.lsp.analysis import analyse
+    from specdsl.lsp.features import hover
+    from specdsl.lsp.index import Index
+
+    ix = Index(analyse(GROUPS, "g.cnn"))
+    text, _ = hover(ix, 15, 10)  # `conv(8, k=1) as head` inside `if mode == 0 { ... }`
+    assert "[8, 8, 8]" in text
+    text, _ = hover(ix, 6, 10)  # `conv(mid, ...)` inside the block's `if big { ... }`
+    assert "conv" in text

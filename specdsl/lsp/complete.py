@@ -35,7 +35,8 @@ class Item:
     insert: str | None = None
 
 
-_DSL_KEYWORDS = ("model", "input", "dtype", "description", "block", "layers", "branch", "inputs", "as")
+_DSL_KEYWORDS = ("model", "input", "dtype", "description", "block", "layers", "branch", "inputs", "as", "if", "else",
+                 "let")
 _WORD = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
