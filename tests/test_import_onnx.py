@@ -242,3 +242,14 @@ def test_without_names_modules_take_positions_and_symbolic_sizes_need_an_input_s
     with pytest.raises(ValueError, match="pass input_shape"):
         lift_onnx(model)
     assert lift_onnx(model, input_shape=(3, 16, 16)).input_shape == (3, 16, 16)
+
+
+def test_lifting_imports_neither_torch_nor_onnxscript(tmp_path: Path) -> None:
+    import subprocess
+
+    path = tmp_path / "lenet5.onnx"
+    path.write_bytes(to_onnx(specdsl.load("lenet5", warn=False)).SerializeToString())
+    code = ("import sys; from specdsl.backends.onnx.imports import lift_onnx; g = lift_onnx(sys.argv[1]); "
+            "assert not g.unmapped; print(sorted({'torch', 'onnxscript'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
