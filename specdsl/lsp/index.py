@@ -123,9 +123,9 @@ class Index:
     def _site(self, raw: Any, path: PathKey, scope: str | None, smap: SourceMap,
               op_path: PathKey | None = None) -> None:
         if isinstance(raw, dict) and ("let" in raw or "then" in raw or "else" in raw):
-            for key in ("then", "else"):  # a conditional group: the layers of both bodies (a `let` holds none)
-                if isinstance(raw.get(key), list):
-                    self._list(raw[key], (*path, key), scope, smap)
+            for body in ("then", "else"):  # a conditional group: the layers of both bodies (a `let` holds none)
+                if isinstance(raw.get(body), list):
+                    self._list(raw[body], (*path, body), scope, smap)
             return
         op = op_of(raw)
         if op is None:

@@ -156,11 +156,7 @@ def resolve(data: dict[str, Any], smap: SourceMap | None, choice: ParamChoice,
             value = value if converted is None else converted
         if _check(pname, value, kinds[pname], source, None, diags):
             env[pname], origin[pname] = value, source
-    for pname, text in exprs.items():
-        if origin.get(pname) == "the spec's default" and len(diags) == n_before:
-            value = _evaluated(pname, text, env, smap, diags)
-            if value is not None and _check(pname, value, kinds[pname], "its default, " + text, None, diags):
-                env[pname] = value
+    _defaults_again(exprs, env, origin, kinds, smap, diags, n_before)
     for pname, kind in kinds.items():
         if pname not in env:
             diags.append(Diagnostic("error", "E363", f"parameter '{pname}' ({kind}) has no value: the spec "
@@ -169,6 +165,17 @@ def resolve(data: dict[str, Any], smap: SourceMap | None, choice: ParamChoice,
     if len(diags) > n_before:
         return None
     return Resolved(env, origin, choice.variant)
+
+
+def _defaults_again(exprs: Mapping[str, str], env: dict[str, Any], origin: Mapping[str, str],
+                    kinds: Mapping[str, str], smap: SourceMap | None, diags: list[Diagnostic], n_before: int) -> None:
+    """Defaults written as expressions, evaluated again over the parameters as chosen (a variant's `a=32`
+    makes `b=a // 2` 16), where the variant and the caller left them."""
+    for pname, text in exprs.items():
+        if origin.get(pname) == "the spec's default" and len(diags) == n_before:
+            value = _evaluated(pname, text, env, smap, diags)
+            if value is not None and _check(pname, value, kinds[pname], "its default, " + text, None, diags):
+                env[pname] = value
 
 
 def _is_default_expression(decl: Any, env: Mapping[str, Any]) -> bool:
