@@ -234,3 +234,9 @@ def test_the_editor_goes_to_a_members_and_an_outputs_definition() -> None:
 
     assert target_text(*where("@side.0 ->")) == "side.0"  # a list member
     assert target_text(*where("@p.1]")) == "p"  # an output of the call named p
+
+
+def test_an_indexed_repeat_fills_a_list_from_a_template() -> None:
+    model = specdsl.load('model m\ninput [3, 8, 8]\nlayers {\n    conv(4, k=1) x(3, j) as "convs.{j}"\n}\n')
+    assert [k for k in to_torch(model).state_dict() if k.endswith("weight")] == [
+        "convs.0.weight", "convs.1.weight", "convs.2.weight"]
