@@ -28,9 +28,11 @@ def conv(b: Builder, s: Site) -> str:
         pads = {"pads": [0] * (2 * rank)}
     elif a.same_tf and s.dynamic:
         # pad=same_tf is ONNX's SAME_UPPER (ceil(n / s) outputs, the odd pixel after), whose padding the
-        # runtime computes from the input; it goes negative where a kernel is narrower than its stride.
-        if any(d * (k - 1) + 1 < st for k, st, d in zip(a.kernel, a.stride, a.dilation, strict=True)):
-            s.fixed_size("pad=same_tf with a kernel narrower than its stride pads by the input's size")
+        # runtime computes from the input; it goes negative where a kernel is narrower than its stride,
+        # and ONNX Runtime takes no dilation with it.
+        if any(d * (k - 1) + 1 < st or d != 1 for k, st, d in zip(a.kernel, a.stride, a.dilation, strict=True)):
+            s.fixed_size("pad=same_tf with a dilation or a kernel narrower than its stride pads by the input's "
+                         "size (ONNX's SAME_UPPER: ONNX Runtime refuses dilations, and the padding can go negative)")
         pads = {"auto_pad": "SAME_UPPER"}
     weight = standardised(b, s) if a.ws else s.w["weight"]
     ins = [x, weight] + ([s.w["bias"]] if "bias" in s.w else [])
