@@ -532,3 +532,17 @@ def test_the_editor_hovers_layers_inside_a_conditional_group() -> None:
     assert "[8, 8, 8]" in text
     text, _ = hover(ix, 6, 10)  # `conv(mid, ...)` inside the block's `if big { ... }`
     assert "conv" in text
+
+
+@pytest.mark.parametrize(("text", "params"), [
+    (GROUPS, ()), (GROUPS, ("big=false", "mode=2")), (MOBILEONE, ()), (MOBILEONE, ("scale=false",)),
+    (MOBILEONE, ("scale=false", "skip=false")), (REXNET, ()),
+])
+def test_the_emitted_source_builds_and_verifies(capsys, tmp_path: Path, text: str, params: tuple[str, ...]) -> None:
+    spec = tmp_path / "m.cnn"
+    spec.write_text(text)
+    argv = ["build", str(spec), "-o", str(tmp_path / "m.py"), "--verify"]
+    for p in params:
+        argv += ["--param", p]
+    code, _, err = _run(capsys, *argv)
+    assert code == EXIT_OK, err
