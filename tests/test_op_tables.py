@@ -20,6 +20,7 @@ import pytest
 from specdsl.backends.numpy import lowerings as numpy_lowerings
 from specdsl.backends.onnx import imports_table as onnx_imports
 from specdsl.backends.onnx import lowerings as onnx_lowerings
+from specdsl.backends.torch import imports as torch_imports
 from specdsl.backends.torch import lowerings as torch_lowerings
 from specdsl.ops import OPS, saved
 from specdsl.ops.registry import MissingEntry, OpTable
@@ -34,6 +35,7 @@ TABLES = {
     "onnx": onnx_lowerings.LOWERINGS,
     "onnx_import": onnx_imports.IMPORTS,
     "saved": saved.SAVED,
+    "torch import": torch_imports.IMPORTS,
 }
 
 

@@ -51,6 +51,12 @@ def _tensors(x: Any) -> list[torch.Tensor]:
     return []
 
 
+def _persistent_buffers(module: nn.Module) -> list[torch.Tensor]:
+    """The buffers a checkpoint holds (a non-persistent one, timm's BlurPool2d filter, is rebuilt)."""
+    params = {k for k, _ in module.named_parameters()}
+    return [v for k, v in module.state_dict().items() if k not in params]
+
+
 def macs_of(module: nn.Module, example: torch.Tensor) -> int:
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
@@ -83,10 +89,10 @@ def verify_round_trip(original: nn.Module, model: Model, *, seed: int = 0, batch
                                f"({len(want_keys)} keys against {len(got_keys)})")
         return result
     result.params = _count(original.parameters())
-    result.buffers = _count(original.buffers())
+    result.buffers = _count(_persistent_buffers(original))
     for what, want, static, got in (
             ("parameters", result.params, model.totals.params, _count(built.parameters())),
-            ("buffer elements", result.buffers, None, _count(built.buffers()))):
+            ("buffer elements", result.buffers, None, _count(_persistent_buffers(built)))):
         if got != want or (static is not None and static != want):
             result.problems.append(f"{what}: the model has {want:,}, the spec's module {got:,}"
                                    + (f", the spec's figure {static:,}" if static is not None else ""))
