@@ -253,3 +253,8 @@ def test_lifting_imports_neither_torch_nor_onnxscript(tmp_path: Path) -> None:
             "assert not g.unmapped; print(sorted({'torch', 'onnxscript'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_bytes_that_are_no_onnx_model_are_a_value_error() -> None:
+    with pytest.raises(ValueError, match="not a readable ONNX model"):
+        lift_onnx(b"\x08\x07garbage that is no protobuf message")

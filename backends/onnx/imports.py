@@ -89,11 +89,18 @@ def _candidates(index: dict[str, list[tuple[str, Pattern]]], node: NodeProto,
 
 
 def _load(source: Source) -> onnx.ModelProto:
+    """The model; a file that is no ONNX model (or whose external data onnx's own checks refuse:
+    a location outside the model's folder, bounds past the file) is a ValueError saying so."""
+    from google.protobuf.message import DecodeError
+
     if isinstance(source, onnx.ModelProto):
         return source
-    if isinstance(source, bytes):
-        return onnx.load_from_string(source)
-    return onnx.load(os.fspath(source))
+    try:
+        if isinstance(source, bytes):
+            return onnx.load_from_string(source)
+        return onnx.load(os.fspath(source))
+    except (DecodeError, onnx.checker.ValidationError) as exc:
+        raise ValueError(f"not a readable ONNX model: {exc}") from None
 
 
 def _read(model: onnx.ModelProto, input_shape: Sequence[int] | None) -> tuple[Reader, str, tuple[int, ...], str]:
