@@ -30,10 +30,7 @@ from specdsl.schema.document import validate_document
 # recovery gives. Other zoo models (timm's families) recover or raise RecoveryError saying why.
 TORCHVISION = set(json.loads((Path(__file__).parent / "reference" / "torchvision_cnns.json")
                              .read_text(encoding="utf-8"))["models"])
-NOT_YET = {
-    "deeplabv3_resnet50": "positional module",
-    "deeplabv3_resnet101": "positional module",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def recovered_text(name: str) -> tuple[str, object]:

@@ -15,7 +15,7 @@ from specdsl.blocks.names import IDENTIFIER
 from specdsl.blocks.names import name_problem as module_name_problem
 from specdsl.lift.args import PART, owns_tensors
 from specdsl.lift.graph import LiftedGraph
-from specdsl.lift.tree import Box, RecoveryError, relative
+from specdsl.lift.tree import Box, RecoveryError, Unwritable, relative
 
 INPUT_NAMES = ("x", "y", "z")
 
@@ -47,10 +47,11 @@ def _key(graph: LiftedGraph, box: Box, item: int | Box) -> str | None:
 
 
 def name_problem(key: str) -> str | None:
-    """Why ``key`` cannot name a layer: each segment a module name, the first not a position."""
+    """Why ``key`` cannot name a layer: a module name, or a list's member (`convs.1`, `fuse_layers.0.1`)."""
     first, *rest = key.split(".")
-    return module_name_problem(first) or next(
-        (p for p in (module_name_problem(r) for r in rest if not r.isdigit()) if p), None)
+    if any(not r.isdigit() for r in rest):
+        return f"a member of a list is NAME.k with k a number, and '{key}' is none"
+    return module_name_problem(first)
 
 
 def _input_names(box: Box, taken: set[str]) -> tuple[str, ...]:
@@ -138,12 +139,13 @@ def _name(graph: LiftedGraph, it: int | Box, key: str | None, position: int, ref
         if int(key) != position and not isinstance(it, Box) and not referred \
                 and not owns_tensors(graph.nodes[it].op, graph.nodes[it].args):
             return None  # numbered otherwise among its siblings: no tensor's key changes
+        container = where.rpartition(".")[0]
         if int(key) != position:
-            raise RecoveryError(f"module '{where}' is child {key} of its container, but other calls in "
-                                f"that container's forward put it at position {position}")
+            raise Unwritable(f"module '{where}' is child {key} of its container, but other calls in "
+                             f"that container's forward put it at position {position}", container)
         if referred:
-            raise RecoveryError(f"module '{where}' is read by a later layer of its own container, which "
-                                "cannot name a positional module")
+            raise Unwritable(f"module '{where}' is read by a later layer of its own container, which "
+                             "cannot name a positional module", container)
         return None
     if key is not None:
         problem = name_problem(key)

@@ -24,7 +24,7 @@ from specdsl.lift.compare import first_difference
 from specdsl.lift.graph import LiftedGraph
 from specdsl.lift.groups import shapes
 from specdsl.lift.simplify import without_identities
-from specdsl.lift.tree import Box, RecoveryError, build_tree, walk
+from specdsl.lift.tree import Box, RecoveryError, Unwritable, build_tree, walk
 from specdsl.lift.union import groups
 from specdsl.lift.write import Writer
 from specdsl.schema.document import validate_document
@@ -42,7 +42,18 @@ def recover(graph: LiftedGraph, check: bool = True) -> dict[str, Any]:
         raise RecoveryError(f"{len(graph.unmapped)} node(s) have no specdsl op, the first "
                             f"'{first.path}' ({first.origin}): {first.reason}")
     graph = without_identities(graph)
-    root = build_tree(graph)
+    flatten: set[str] = set()
+    while True:  # at most once per container: each round flattens one more
+        root = build_tree(graph, flatten)
+        try:
+            return _recover(graph, root, check)
+        except Unwritable as exc:
+            if not exc.path or exc.path in flatten:
+                raise RecoveryError(str(exc)) from None
+            flatten.add(exc.path)
+
+
+def _recover(graph: LiftedGraph, root: Box, check: bool) -> dict[str, Any]:
     order = [0, *walk(root)]
     problem = ""
     for merge, builtins in ((True, True), (True, False), (False, False)):

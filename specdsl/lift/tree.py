@@ -19,6 +19,15 @@ class RecoveryError(Exception):
     """The lifted graph has a structure no spec can write (the message says which node and why)."""
 
 
+class Unwritable(RecoveryError):
+    """A container that cannot be one layer (a positional member read by name): recovery tries again
+    with it flattened into its parent, its members named `convs.4.3`."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 # Classes that only hold layers; ModuleList and ModuleDict have no forward of their own: their
 # members are called from their parent's, in any order, so they are written as the parent's
 # layers named `convs.1` (a list of modules), never as one layer.
@@ -64,16 +73,17 @@ class _Flatten(Exception):
         self.path = path
 
 
-def build_tree(graph: LiftedGraph) -> Box:
+def build_tree(graph: LiftedGraph, flatten: set[str] | None = None) -> Box:
     """The root box, every node placed in the container its path names. Lists of modules, and plain
     containers whose members the forward calls out of turn (or reads inside), are flattened into
-    their parent (`convs.1`); each such decision rebuilds the tree, at most once per container."""
-    flat = {path for path, klass in graph.classes.items() if path and klass in LISTS}
+    their parent (`convs.1`); each such decision rebuilds the tree, at most once per container.
+    ``flatten``: containers to flatten besides (those recovery found it cannot write whole)."""
+    flat = {path for path, klass in graph.classes.items() if path and klass in LISTS} | (flatten or set())
     while True:
         try:
             return _build(graph, flat)
         except _Flatten as exc:
-            if exc.path in flat or graph.classes.get(exc.path, "") not in GENERIC:
+            if exc.path in flat or not exc.path:
                 raise RecoveryError(str(exc)) from None
             flat.add(exc.path)
 
@@ -150,7 +160,7 @@ def _fill(box: Box, graph: LiftedGraph, readers: list[list[int]], outputs: set[i
         # Raised where the box is written as a layer: a built-in block around it may take it whole.
         shown = ", ".join(graph.nodes[n].path or str(n) for n in read_outside)
         box.problem = f"container '{box.path}' is read at more than its last node ({shown})"
-        if box.path and graph.classes.get(box.path, "") in GENERIC:
+        if box.path:  # a module whose forward returns several tensors: its members become its parent's
             raise _Flatten(box.path, box.problem)
     box.output = box.nodes[-1] if box.nodes else -1
 

@@ -11,6 +11,7 @@ values, typed and defaulted by what the instances pass (specdsl.lift.groups has 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -237,7 +238,7 @@ def _switches(group: Group) -> None:
             continue
         t, e = first_having(group, u)
         entry = t.shape.entries[e]
-        what = entry.name or ("block" if not isinstance(entry.item, int) else "layer")
+        what = re.sub(r"[^A-Za-z0-9_]", "_", entry.name or ("block" if not isinstance(entry.item, int) else "layer"))
         base, k = f"with_{what}", 2
         name = base
         while name in group.params:
