@@ -546,3 +546,15 @@ def test_the_emitted_source_builds_and_verifies(capsys, tmp_path: Path, text: st
         argv += ["--param", p]
     code, _, err = _run(capsys, *argv)
     assert code == EXIT_OK, err
+
+
+@pytest.mark.parametrize(("body", "code", "snippet"), [
+    ("if c relu", "E401", "after the condition of `if`; expected '{'"),
+    ("if c { relu } else if c gelu", "E401", "after the condition of `if`"),
+    ("if c {\n        relu\n    }\n    else {\n        gelu\n    }", "E206", "`} else {`"),
+])
+def test_misplaced_if_and_else_are_explained(body: str, code: str, snippet: str) -> None:
+    with pytest.raises(SpecError) as info:
+        specdsl.load(f"model m(c=true)\ninput [3, 8, 8]\nlayers {{\n    {body}\n}}\n")
+    error = info.value.errors[0]
+    assert error.code == code and snippet in error.message + (error.hint or "")

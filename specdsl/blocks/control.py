@@ -87,7 +87,9 @@ def group(ex: Controlling, raw: dict[str, Any], src: PathKey, out: str, x: int |
     if others or "if" not in raw:
         ex.error("E206", "a conditional group holds `if`, `then` and `else` only" + (
             f"; received {', '.join(repr(k) for k in others)}" if others else "; received no `if`"), src, frame,
-            path=out or None, hint="name or repeat the layers inside it; DSL: `if COND { ... } else { ... }`")
+            path=out or None, hint="name or repeat the layers inside it; DSL: `if COND { ... } else { ... }`"
+            if others else "in the DSL `else` stays on the line of the `}` that closes the `if` body (`} else {`); "
+            "in YAML write `if:` beside `then:` and `else:`")
         return None
     for key in ("then", "else"):
         if key in raw and not isinstance(raw[key], list):

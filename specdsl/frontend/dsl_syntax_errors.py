@@ -114,9 +114,16 @@ def syntax_diagnostic(exc: Any, text: str, file: str, open_stack: Sequence[Any])
                           hint="write the next layer, e.g. `-> relu`, or remove the '->'")
     if tok.type == "EQUAL" and after == ">":
         return Diagnostic("error", "E401", "unexpected '=>'", loc, hint="layers are joined with '->'")
+    if _IF_LINE.search(before.rsplit("\n", 1)[-1]) and not any(o.type != "LBRACE" for o in open_stack):
+        return Diagnostic("error", "E401", f"unexpected {_shown(tok)} after the condition of `if`; expected '{{'",
+                          loc, hint="`if COND { ... }` conditions the layers in its body; for one layer write "
+                          "the `if` after it: `relu if c`")
     message, hint = _explain(tok, prev, expected, open_stack)
     return Diagnostic("error", "E401", message, loc, hint=hint)
 
+
+# A line that opens `if COND` (or `} else if COND`) and has not reached its `{`.
+_IF_LINE = re.compile(r"(?:^|[{}])[ \t]*(?:else[ \t]+)?if\b[^{}]*\Z")
 
 # The DSL's top-level sections, as a .cnn file writes them.
 _SECTIONS = {"layers": "layers { conv(64, k=3) -> relu }", "input": "input [3, 224, 224]",
