@@ -97,7 +97,9 @@ def _conv(a: Any, rank: int, inplace: bool) -> Ctor:
 
 def _helper_conv(a: Any) -> Ctor:
     """StdConv (ws) or ConvSameTF (pad=same_tf) of modules_conv.py: timm's keys, padding from the input."""
-    kw: dict[str, Any] = {"kernel_size": a.kernel, "stride": a.stride, "dilation": a.dilation}
+    kw: dict[str, Any] = {"kernel_size": a.kernel, "stride": a.stride}
+    if any(v != 1 for v in a.dilation):
+        kw["dilation"] = a.dilation
     if a.groups != 1:
         kw["groups"] = a.groups
     if not a.bias:

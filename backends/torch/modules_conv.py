@@ -19,13 +19,13 @@ class ConvSameTF(nn.Module):
     call, the odd pixel after (timm's pad_same). Without same_tf it pads ``padding`` before and
     ``padding_after`` (default: the same) after, as nn.ConvNd with padding='same' does."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple, stride: tuple, dilation: tuple,
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple, stride: tuple, dilation: tuple = (),
                  groups: int = 1, bias: bool = True, same_tf: bool = True, padding: tuple = (),
                  padding_after=None) -> None:
         super().__init__()
         self.kernel_size = tuple(kernel_size)
         self.stride = tuple(stride)
-        self.dilation = tuple(dilation)
+        self.dilation = tuple(dilation) if dilation else (1,) * len(self.kernel_size)
         self.groups = groups
         self.same_tf = same_tf
         self.padding = tuple(padding) if padding else (0,) * len(self.kernel_size)
@@ -83,7 +83,7 @@ class StdConv(ConvSameTF):
     [C_out, 1, ...] and gamma / sqrt(fan_in) (timm's ScaledStdConv2d, NFNets). Computed, as timm does,
     with a training-mode batch norm over each output channel's weights."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple, stride: tuple, dilation: tuple,
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple, stride: tuple, dilation: tuple = (),
                  groups: int = 1, bias: bool = True, same_tf: bool = False, padding: tuple = (),
                  padding_after=None, gain: bool = False, gamma: float = 1.0, eps: float = 1e-6) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, dilation, groups, bias, same_tf, padding,
