@@ -188,7 +188,7 @@ def test_spec_strings_with_odd_characters_render(tmp_path: Path, capsys) -> None
 @needs_dot
 @pytest.mark.parametrize("name", zoo.names())
 def test_zoo_renders_collapsed_svg(name: str) -> None:
-    model = specdsl.load(name)
+    model = specdsl.load(name, warn=False)  # the zoo's warnings are asserted in test_zoo.py
     root = svg_of(model)
     assert root.tag == f"{SVG}svg"
     assert len(svg_groups(root, "node")) == expected_items(model, 0)
@@ -218,7 +218,7 @@ def test_densenet_concats_are_drawn_with_linear_edges() -> None:
 @pytest.mark.parametrize("expand", [0, 1, 2, None])
 def test_expand_depth_counts(expand: int | None) -> None:
     for name in ("squeezenet1_0", "mobilenet_v2", "inception_v3"):
-        model = specdsl.load(name)
+        model = specdsl.load(name, warn=False)
         dot = to_dot(model, expand=expand)
         assert len(NODE_STMT.findall(dot)) == expected_items(model, expand), (name, expand)
 

@@ -151,7 +151,7 @@ def test_loop_initialises_exactly_as_the_unrolled_calls(monkeypatch: pytest.Monk
     from specdsl.backends.torch import emit as emit_module
     from specdsl.backends.torch.emit import load_emitted
 
-    model = specdsl.load(name)
+    model = specdsl.load(name, warn=False)  # the zoo's warnings are asserted in test_zoo.py
     looped = emit_module.emit(model)
     monkeypatch.setattr(emit_module, "init_loop", lambda *a: None)
     unrolled = emit_module.emit(model)

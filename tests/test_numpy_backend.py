@@ -63,7 +63,9 @@ OPS_SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+# The specs here are run for their numbers (random layers, misaligned merges on purpose); their
+# warnings are the checker's tests' business, not this output's.
+pytestmark = [pytest.mark.usefixtures("torch_one_thread"), pytest.mark.filterwarnings("ignore::specdsl.SpecWarning")]
 
 
 def rand(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -161,6 +163,7 @@ def nn_layer(layer: Any, in_shape: tuple[int, ...], weights: dict[str, Any]) -> 
     ({"conv": {"out": 2, "k": 3, "pad": "same", "padding_mode": "circular", "dilation": 2}}, (2, 4, 5, 6)),
     ({"conv": {"out": 2, "k": 4, "pad": "same", "padding_mode": "reflect"}}, (2, 6, 5)),
 ])
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths:UserWarning")  # torch's, on purpose
 def test_conv_matches_torch(layer: Any, input: tuple[int, ...]) -> None:
     _, w, x, y = one_layer(layer, input)
     close(y, nn_layer(layer, input, w)(t(x)))

@@ -22,7 +22,7 @@ from specdsl.cli.main import main  # noqa: E402
 
 def small(name: str) -> specdsl.Model:
     shape = SMALL.get(name, (3, 64, 64))
-    return specdsl.load(name, input=shape)
+    return specdsl.load(name, input=shape, warn=False)  # the zoo's warnings are asserted in test_zoo.py
 
 
 @pytest.fixture(autouse=True)

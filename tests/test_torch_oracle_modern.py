@@ -193,7 +193,7 @@ CASES = [
 
 @pytest.mark.parametrize(("layer", "inp"), CASES, ids=[str(c[0]) for c in CASES])
 def test_numpy_matches_torch(layer: Any, inp: tuple[int, ...]) -> None:
-    model = specdsl.load(spec_text(layer, input=inp))
+    model = specdsl.load(spec_text(layer, input=inp), warn=False)
     net = nb.to_numpy(model)
     module = to_torch(model).double().eval()
     module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in net.weights.items()})
@@ -211,7 +211,7 @@ def test_emitted_source_matches_to_torch(case: Any) -> None:
     from specdsl.backends.torch.emit import check_emitted, emit, load_emitted
 
     layer, inp = case
-    model = specdsl.load(spec_text(layer, {"identity": None}, input=inp))
+    model = specdsl.load(spec_text(layer, {"identity": None}, input=inp), warn=False)
     source = emit(model)
     assert check_emitted(model, source) == []
     emitted = load_emitted(source)().double().eval()

@@ -110,7 +110,7 @@ def test_budgets_are_validated(kw: dict[str, Any]) -> None:
 
 def test_every_zoo_model_fits_the_default_budgets_with_room() -> None:
     for name in zoo.names():
-        t = specdsl.load(name).totals
+        t = specdsl.load(name, warn=False).totals
         assert t.params * 100 < DEFAULT.max_params, name
         assert t.activation_elements * 100 < DEFAULT.max_activations, name
 
@@ -199,7 +199,7 @@ def test_the_depth_ceiling_is_safe_for_every_construct(depth: int) -> None:
     ]
     for text in texts:
         try:
-            specdsl.load(text, budgets=budgets)
+            specdsl.load(text, budgets=budgets, warn=False)
         except SpecError as exc:
             assert_located(exc)
 
