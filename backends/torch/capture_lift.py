@@ -152,9 +152,12 @@ class _Walk:
             return
         module = self.root.get_submodule(str(node.target)) if node.op == "call_module" else None
         shape_sources = [self.shape_of[a] for a in operands if a in self.shape_of]
+        holders = {name.rpartition(".")[0] for name, _ in params}
+        owner_path = holders.pop() if len(holders) == 1 else None
         site = Site(module, _values(node.args), _values(node.kwargs), [a.meta[VALUE] for a in inputs], value,
                     params, shape_sources[0] if shape_sources else None,
-                    str(node.target) if node.op == "call_method" else "")
+                    str(node.target) if node.op == "call_method" else "",
+                    self.root.get_submodule(owner_path) if owner_path is not None else None, owner_path)
         for op in self.candidates(node, module):
             try:
                 got = IMPORTS[op].read(site)  # type: ignore[misc]

@@ -137,11 +137,26 @@ def upsample(site: Site) -> dict[str, Any] | Lift:
     return args
 
 
+def _holder(site: Site) -> Any:
+    """The module whose attributes say the op's arguments: the called module, or for a function over a
+    module's own tensors (``F.batch_norm(x, self.running_mean, ...)``) the module that holds them."""
+    if site.module is not None:
+        return site.module
+    if site.owner is None:
+        raise Refuse("a normalisation over tensors that are not one module's own")
+    return site.owner
+
+
+def _named(site: Site, args: dict[str, Any]) -> dict[str, Any] | Lift:
+    """A function over a module's tensors is that module's node (its tensors keep their names)."""
+    return args if site.module is not None else Lift(args, path=site.owner_path)
+
+
 def channel_norm(kind: str) -> Reader:
-    def read(site: Site) -> dict[str, Any]:
-        m = site.module
-        return {"eps": m.eps, "momentum": m.momentum, "affine": m.affine,
-                "track_running_stats": m.track_running_stats}
+    def read(site: Site) -> dict[str, Any] | Lift:
+        m = _holder(site)
+        return _named(site, {"eps": m.eps, "momentum": m.momentum, "affine": m.affine,
+                             "track_running_stats": m.track_running_stats})
 
     read.__qualname__ = f"channel_norm({kind})"
     return read
@@ -154,9 +169,9 @@ def layernorm(site: Site) -> dict[str, Any]:
             "elementwise_affine": m.elementwise_affine, "bias": getattr(m, "bias", None) is not None}
 
 
-def groupnorm(site: Site) -> dict[str, Any]:
-    m = site.module
-    return {"groups": m.num_groups, "eps": m.eps, "affine": m.affine}
+def groupnorm(site: Site) -> dict[str, Any] | Lift:
+    m = _holder(site)
+    return _named(site, {"groups": m.num_groups, "eps": m.eps, "affine": m.affine})
 
 
 def layer_norm_2d(site: Site) -> dict[str, Any]:

@@ -36,6 +36,10 @@ class Site:
     params: Sequence[tuple[str, Any]] = ()
     shape_source: int | None = None
     method: str = ""  # the tensor method's name, for a method call
+    # For a function reading the model's own tensors (``F.batch_norm(x, self.running_mean, ...)`` in timm's
+    # BatchNormAct2d): the module that holds them all, and its path (the node's name).
+    owner: Any = None
+    owner_path: str | None = None
 
     def arg(self, position: int, name: str, default: Any = _REQUIRED) -> Any:
         """A function's argument by position or by keyword, as its signature takes it."""

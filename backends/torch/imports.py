@@ -67,10 +67,12 @@ IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __nam
                                     functions=_F("adaptive_max_pool", dims=True)),
     "upsample": ImportEntry(read.upsample, modules=(*_nn("Upsample"), f"{_OURS}.UpsampleTo"),
                             functions=_F("interpolate", "upsample")),
-    "bn": ImportEntry(read.channel_norm("bn"), modules=(*_nn("BatchNorm", dims=True), *_nn("SyncBatchNorm"))),
+    # F.batch_norm over a module's own tensors: timm's BatchNormAct2d (its act and drop are modules of their own).
+    "bn": ImportEntry(read.channel_norm("bn"), modules=(*_nn("BatchNorm", dims=True), *_nn("SyncBatchNorm")),
+                      functions=_F("batch_norm")),
     "instancenorm": ImportEntry(read.channel_norm("instancenorm"), modules=_nn("InstanceNorm", dims=True)),
     "layernorm": ImportEntry(read.layernorm, modules=_nn("LayerNorm")),
-    "groupnorm": ImportEntry(read.groupnorm, modules=_nn("GroupNorm")),
+    "groupnorm": ImportEntry(read.groupnorm, modules=_nn("GroupNorm"), functions=_F("group_norm")),
     "channel_norm": ImportEntry(read.layer_norm_2d, modules=(
         "torchvision.models.convnext.LayerNorm2d", "timm.layers.norm.LayerNorm2d", f"{_OURS}.ChannelNorm")),
     "layer_scale": ImportEntry(read.layer_scale, functions=("operator.mul", "operator.imul", "torch.mul"),
