@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from specdsl.api import Model
+from specdsl.backends.torch.modules import reset_computed_buffers
 
 RTOL = 1e-5
 
@@ -97,6 +98,7 @@ def verify_round_trip(original: nn.Module, model: Model, *, seed: int = 0, batch
             result.problems.append(f"{what}: the model has {want:,}, the spec's module {got:,}"
                                    + (f", the spec's figure {static:,}" if static is not None else ""))
     built.load_state_dict(original.state_dict(), strict=True, assign=True)
+    reset_computed_buffers(built)  # non-persistent buffers (blurpool's filter) are in no state_dict
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn((batch, *model.graph.input_shape), generator=generator)
     counter = FlopCounterMode(display=False)

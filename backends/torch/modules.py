@@ -113,3 +113,14 @@ class Join(nn.Module):
     def extra_repr(self) -> str:
         return ("drop_local=" + str(self.drop_local) + ", drop_global=" + str(self.drop_global)
                 + ", columns=" + str(self.columns))
+
+
+def reset_computed_buffers(module: nn.Module) -> nn.Module:
+    """Recompute the non-persistent buffers that helper modules derive from their arguments (BlurPool2d's
+    filter) after a build on the meta device left them empty; every module that has such buffers says so
+    with a ``reset_buffers`` method. Returns the module."""
+    for m in module.modules():
+        reset = getattr(m, "reset_buffers", None)
+        if callable(reset):
+            reset()
+    return module

@@ -178,13 +178,23 @@ class BlurPool2d(nn.Module):
         self.stride = stride
         self.pad_mode = pad_mode
         self.padding = [((stride - 1) + (filt_size - 1)) // 2] * 4
-        # Pascal's row in exact float32 integers, then one division: timm's values bit for bit.
-        row = torch.ones(1)
-        for _ in range(filt_size - 1):
-            row = torch.cat([row, torch.zeros(1)]) + torch.cat([torch.zeros(1), row])
-        row = row / (2 ** (filt_size - 1))
-        blur = (row.reshape(-1, 1) * row.reshape(1, -1)).reshape(1, 1, filt_size, filt_size)
-        self.register_buffer("filt", blur.expand(channels, 1, filt_size, filt_size).contiguous(), persistent=False)
+        self.register_buffer("filt", self.binomial(None, torch.float32), persistent=False)
+
+    def binomial(self, device, dtype) -> torch.Tensor:
+        """[C, 1, filt, filt]: Pascal's row in exact integers, one division, an outer product (timm's values)."""
+        row = torch.ones(1, device=device, dtype=dtype)
+        for _ in range(self.filt_size - 1):
+            zero = torch.zeros(1, device=device, dtype=dtype)
+            row = torch.cat([row, zero]) + torch.cat([zero, row])
+        row = row / (2 ** (self.filt_size - 1))
+        blur = (row.reshape(-1, 1) * row.reshape(1, -1)).reshape(1, 1, self.filt_size, self.filt_size)
+        return blur.expand(self.channels, 1, self.filt_size, self.filt_size).contiguous()
+
+    def reset_buffers(self) -> None:
+        """Compute the filter again where a build on the meta device (then to_empty, or a load with
+        assign=True) left it empty: no state_dict holds it."""
+        device = "cpu" if self.filt.is_meta else self.filt.device
+        self.filt = self.binomial(device, self.filt.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.nn.functional.pad(x, self.padding, mode=self.pad_mode)

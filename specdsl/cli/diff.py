@@ -165,11 +165,13 @@ def torch_module(model: Any, weights: dict[str, Any], dtype: Any, train_bn: bool
     from torch import nn
 
     from specdsl.backends.torch.fx import to_torch
+    from specdsl.backends.torch.modules import reset_computed_buffers
 
     with torch.device("meta"):
         module = to_torch(model)
     module = module.to_empty(device="cpu").to(dtype)
     module.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+    reset_computed_buffers(module)  # non-persistent buffers (blurpool's filter) are in no weight file
     module.eval()
     if train_bn:
         for m in module.modules():
