@@ -59,4 +59,28 @@ ENTRIES = (
         "Export with the opset the message names (`--opset 19`), or without `--dynamic-size`.",
         unchecked="needs the export command and its flags (tests/test_onnx_backend.py covers it)",
     ),
+    Entry(
+        "E510", "imported model: a node has no specdsl op",
+        "`specdsl import` (and `specdsl.from_torch` / `from_onnx`) maps every call of the model, module, "
+        "function or tensor method, or every ONNX node, to a specdsl op through the import tables "
+        "(backends/torch/imports.py, backends/onnx/imports_table.py). A call no entry takes (a custom "
+        "autograd Function, an op specdsl lacks), one its entry refuses (max pooling with return_indices), "
+        "or control flow on a tensor's values (`if x.sum() > 0:`, which no trace can stand for) is listed, "
+        "every one, with its module path and the source line of the call, and nothing is written.",
+        "specdsl import mymodel.py:Net --input 3,32,32 -o net.cnn   # forward calls torch.erf",
+        "Write the call with ops specdsl has, or import with `--partial` to get the spec with such nodes as "
+        "'# TODO' comments to finish by hand (checking it fails until they are done).",
+        unchecked="needs torch and a model to trace (tests/test_import_torch.py covers it)",
+    ),
+    Entry(
+        "E511", "imported spec is not the model",
+        "An import recovers the model's blocks, repeats and names, then checks the result: rebuilt with "
+        "to_torch, the spec must take the original's state_dict by name (the same keys in the same "
+        "order), have its parameter, buffer and MAC counts, and give its outputs on a random input to "
+        "1e-5 relative. A difference (or a structure no spec can write) is this error, naming the first "
+        "node or key that differs, rather than a spec that is silently another model.",
+        "specdsl import torchvision:resnet50 -o resnet50.cnn",
+        "This is a gap in import: report it with the model. `--no-verify` writes the spec unchecked.",
+        unchecked="needs torch and a model whose import differs (tests/test_import_torch.py covers E510)",
+    ),
 )
