@@ -45,8 +45,8 @@ def test_each_copy_sees_its_number() -> None:
 def test_the_count_comes_from_parameters_and_zero_leaves_the_layer_out() -> None:
     assert len(rows(specdsl.load(DSL, params={"n": 5}, warn=False), "dropout")) == 5
     with pytest.raises(SpecError) as info:
-        specdsl.load(DSL, params={"n": 0})  # @stack is then switched off
-    assert info.value.errors[0].code == "E366"
+        specdsl.load(DSL, params={"n": 0})  # @stack is then switched off, the add's only inputs
+    assert info.value.errors[0].code == "E378"
 
 
 def test_yaml_round_trip_and_fmt() -> None:
