@@ -303,3 +303,14 @@ def test_cli_names_the_install_line_of_a_missing_package(capsys: pytest.CaptureF
         pass
     assert main(["import", "timm:resnet18", "-o", "x.cnn"]) == 1
     assert "pip install timm" in capsys.readouterr().err
+
+
+def test_cli_partial_writes_todos_and_check_fails(model_file: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bad.cnn"
+    assert main(["import", f"{model_file}:Bad", "--input", "3,8,8", "-o", str(out), "--partial"]) == 1
+    text = out.read_text(encoding="utf-8")
+    assert "# TODO(import): torch.erf" in text and "mymodel.py:22" in text and "as conv" in text
+    capsys.readouterr()
+    assert main(["check", str(out)]) == 1
+    assert "E204" in capsys.readouterr().err

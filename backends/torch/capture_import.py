@@ -12,11 +12,12 @@ front end like any other spec.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from torch import nn
 
-from specdsl.lift.imported import Imported, not_the_model, unmapped_error
+from specdsl.lift.imported import Imported, not_the_model, unmapped_error, with_todos
 
 
 def load_text(text: str, name: str) -> Any:
@@ -44,13 +45,13 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], *, name: str | Non
         raise unmapped_error(exc.unmapped, "a traced") from None
     if graph.unmapped and not partial:
         raise unmapped_error(graph.unmapped, "a traced")
-    try:
-        data = recover(graph)
+    try:  # with --partial, the nodes no op maps are passed over (each reads through to its input)
+        data = recover(replace(graph, unmapped=[]))
     except RecoveryError as exc:
         raise not_the_model(str(exc), "traced") from None
     text = to_dsl(data)
     if graph.unmapped:
-        return Imported(text, data, None, graph, None, list(graph.unmapped))
+        return Imported(with_todos(text, graph.unmapped), data, None, graph, None, list(graph.unmapped))
     model = load_text(text, graph.name)
     result = Imported(text, data, model, graph)
     if verify:

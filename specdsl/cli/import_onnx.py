@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from specdsl.lift.imported import Imported, not_the_model, unmapped_error
+from specdsl.lift.imported import Imported, not_the_model, unmapped_error, with_todos
 
 
 def import_onnx(args: argparse.Namespace) -> Imported:
@@ -31,13 +32,13 @@ def from_onnx(path: str, *, input_shape: Sequence[int] | None = None, name: str 
     graph = lift_onnx(path, input_shape=input_shape, name=name)
     if graph.unmapped and not partial:
         raise unmapped_error(graph.unmapped, "an ONNX")
-    try:
-        data = recover(graph)
+    try:  # with --partial, the nodes no op maps are passed over (each reads through to its input)
+        data = recover(replace(graph, unmapped=[]))
     except RecoveryError as exc:
         raise not_the_model(str(exc), "ONNX") from None
     text = to_dsl(data)
     if graph.unmapped:
-        return Imported(text, data, None, graph, None, list(graph.unmapped))
+        return Imported(with_todos(text, graph.unmapped), data, None, graph, None, list(graph.unmapped))
     model = load(text, warn=False)
     result = Imported(text, data, model, graph)
     can_run = all(importlib.util.find_spec(p) is not None for p in ("torch", "onnxruntime"))

@@ -8,6 +8,7 @@ not the model is E511, naming the first difference.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,3 +66,39 @@ def not_the_model(problem: str, where: str) -> SpecError:
     return SpecError([Diagnostic(
         "error", NOT_THE_MODEL, f"the imported spec is not the {where} model: {problem}",
         hint="this is a gap in import: please report it with the model; --no-verify writes the spec anyway")])
+
+
+TODO_LAYER = "unmapped_todo"
+
+
+def with_todos(text: str, unmapped: list[Unmapped]) -> str:
+    """The spec of a model whose unmapped nodes were passed over (``--partial``), with a '# TODO' comment
+    above the line of each one's nearest named container, and a layer no op has at the start of the
+    layers, so that `check` fails (E204) until each is written by hand: never a silently other model."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("layers {")), len(lines) - 1)
+    notes: dict[int, list[str]] = {}
+    for u in unmapped:
+        where = f" ({u.source})" if u.source else ""
+        note = f"# TODO(import): {u.origin} at '{u.path or '<root>'}'{where} has no specdsl op: {u.reason}"
+        notes.setdefault(_line_of(lines, u.path, start), []).append(note)
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        indent = line[:len(line) - len(line.lstrip())] or "    "
+        out += [indent + n for n in notes.get(i, [])]
+        out.append(line)
+        if i == start:
+            out.append(f"    {TODO_LAYER}  # {len(unmapped)} node(s) below have no specdsl op: write them, then "
+                       "remove this line")
+    return "\n".join(out) + "\n"
+
+
+def _line_of(lines: list[str], path: str, start: int) -> int:
+    """The line naming the deepest container of ``path`` (``as layer1``), after the layers' start."""
+    parts = path.split(".") if path else []
+    for k in range(len(parts), 0, -1):
+        name = parts[k - 1]
+        for i in range(start + 1, len(lines)):
+            if re.search(rf"\bas \"?{re.escape(name)}\"?(\s|$)", lines[i]):
+                return i
+    return start + 1
