@@ -193,13 +193,12 @@ class BlurPool2d(nn.Module):
     def reset_buffers(self) -> None:
         """Compute the filter again where a build on the meta device (then to_empty, or a load with
         assign=True) left it empty: no state_dict holds it."""
-        device = "cpu" if self.filt.is_meta else self.filt.device
-        self.filt = self.binomial(device, self.filt.dtype)
+        old = self.get_buffer("filt")
+        self.register_buffer("filt", self.binomial("cpu" if old.is_meta else old.device, old.dtype), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.nn.functional.pad(x, self.padding, mode=self.pad_mode)
-        # self.filt is the buffer (nn.Module's __getattr__ types it Tensor | Module).
-        return torch.nn.functional.conv2d(x, self.filt, stride=self.stride, groups=self.channels)  # type: ignore[arg-type]
+        return torch.nn.functional.conv2d(x, self.get_buffer("filt"), stride=self.stride, groups=self.channels)
 
     def extra_repr(self) -> str:
         return (str(self.channels) + ", filt_size=" + str(self.filt_size) + ", stride=" + str(self.stride)

@@ -82,7 +82,7 @@ METHODS = {"amax", "any", "bernoulli_", "dim", "div_", "mean", "movedim", "narro
            # A node's own parameter on a nested container (`self.features[1][0].register_parameter('layer_scale',
            # nn.Parameter(...))`); a frozen layer's `for p in self.conv1.parameters(): p.requires_grad_(False)`.
            "register_parameter", "parameters", "requires_grad_",
-           "register_buffer"}  # BlurPool2d's fixed filter, a non-persistent buffer as timm registers it
+           "register_buffer", "get_buffer"}  # BlurPool2d's fixed filter, a non-persistent buffer as timm's
 _TORCH_ROOTS = {"torch", "nn", "math"}
 
 # Never referenced unless the function binds the name itself.
