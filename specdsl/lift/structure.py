@@ -60,7 +60,7 @@ def _recover(graph: LiftedGraph, root: Box, check: bool) -> dict[str, Any]:
         _clear(root)
         if builtins:
             recognise(graph, root)
-        data = _data(graph, root, merge)
+        data = _data(graph, root, merge, builtins)
         if not check:
             return data
         found = difference(graph, data, order)
@@ -77,9 +77,9 @@ def _clear(box: Box) -> None:
             _clear(it)
 
 
-def _data(graph: LiftedGraph, root: Box, merge: bool) -> dict[str, Any]:
+def _data(graph: LiftedGraph, root: Box, merge: bool, builtins: bool = True) -> dict[str, Any]:
     all_shapes = shapes(graph, root, merge)
-    writer = Writer(graph, all_shapes, groups(all_shapes), merge)
+    writer = Writer(graph, all_shapes, groups(all_shapes), merge, builtins)
     layers = writer.layers(root)
     data: dict[str, Any] = {"model": model_name(graph.name), "input": list(graph.input_shape)}
     if graph.dtype != "float32":

@@ -17,6 +17,7 @@ from specdsl.blocks.registry import BLOCKS
 from specdsl.lift.args import defaults, full_args, same_value
 from specdsl.lift.graph import LiftedGraph
 from specdsl.lift.groups import Shape, _numbers, _slot
+from specdsl.lift.residual import as_residual
 from specdsl.lift.tree import Box
 from specdsl.lift.union import GENERIC, Group, first_having
 from specdsl.ops import ALIASES, OPS
@@ -33,8 +34,9 @@ def snake(name: str) -> str:
 
 
 class Writer:
-    def __init__(self, graph: LiftedGraph, shapes: dict[int, Shape], groups: dict[int, Group], merge: bool):
-        self.graph, self.shapes, self.merge = graph, shapes, merge
+    def __init__(self, graph: LiftedGraph, shapes: dict[int, Shape], groups: dict[int, Group], merge: bool,
+                 builtins: bool = True):
+        self.graph, self.shapes, self.merge, self.builtins = graph, shapes, merge, builtins
         self.group_of = groups
         self.blocks: dict[str, dict[str, Any]] = {}
         self.taken: set[str] = set()
@@ -106,6 +108,8 @@ class Writer:
         name = self.block(group)
         args: dict[str, Any] = {}
         for param, (kind, where) in group.args_for(shape.key).items():
+            if param not in group.params:
+                continue  # made needless by the block's form (a residual's auto shortcut)
             value = expr(at + where) if kind == "slot" else where
             if value is not None and not same_value(value, group.params[param]):
                 args[param] = tidy(value)
@@ -166,7 +170,17 @@ class Writer:
             definition["params"] = dict(group.params)
         if len(first.box.inputs) > 1:
             definition["inputs"] = list(first.lay.input_names)
-        definition["layers"] = runs(layers, referred)
+        body = runs(layers, referred)
+        form = as_residual(body) if self.builtins and len(first.box.inputs) == 1 else None
+        if form is not None:
+            for param in form[1]:
+                group.params.pop(param, None)
+            definition.pop("params", None)
+            if group.params:
+                definition = {"params": dict(group.params), **definition}
+            definition["residual"] = form[0]
+        else:
+            definition["layers"] = body
         self.blocks[name] = definition
         return name
 
@@ -204,7 +218,28 @@ def runs(layers: list[dict[str, Any]], referred: set[str]) -> list[Any]:
             layer["repeat"] = j - i
         out.append(_bare(layer))
         i = j
+    return _counts(out)
+
+
+def _counts(layers: list[Any]) -> list[Any]:
+    """`unit(64) -> unit(64) x2` as `unit(64) x3`: unnamed unindexed neighbours equal but for their
+    counts (both whole numbers) add up."""
+    out: list[Any] = []
+    for layer in layers:
+        prev = out[-1] if out else None
+        if isinstance(prev, dict) and isinstance(layer, dict) and _same_but_count(prev, layer):
+            out[-1] = {**prev, "repeat": prev.get("repeat", 1) + layer.get("repeat", 1)}
+            continue
+        out.append(layer)
     return out
+
+
+def _same_but_count(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if {"name", "index", "inputs"} & (a.keys() | b.keys()):
+        return False
+    if not isinstance(a.get("repeat", 1), int) or not isinstance(b.get("repeat", 1), int):
+        return False
+    return {k: v for k, v in a.items() if k != "repeat"} == {k: v for k, v in b.items() if k != "repeat"}
 
 
 def _follows(first: dict[str, Any], other: dict[str, Any], k: int, referred: set[str]) -> bool:
