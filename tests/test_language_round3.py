@@ -558,3 +558,16 @@ def test_misplaced_if_and_else_are_explained(body: str, code: str, snippet: str)
         specdsl.load(f"model m(c=true)\ninput [3, 8, 8]\nlayers {{\n    {body}\n}}\n")
     error = info.value.errors[0]
     assert error.code == code and snippet in error.message + (error.hint or "")
+
+
+def test_a_merge_drops_only_its_own_optional_branches() -> None:
+    """A name switched off in another block is no optional branch of this merge: missing here, it is an error."""
+    text = MOBILEONE.replace("layers {", "block other(c: int) {\n    conv(c, k=1) as x\n"
+                             "    [@x, @identity] -> add\n}\nlayers {").replace("unit(8) as block",
+                                                                           "unit(8) as block\n    other(8)")
+    with pytest.raises(SpecError) as info:
+        specdsl.load(text)
+    assert info.value.errors[0].code == "E314"  # identity is built in unit, and unknown in other ...
+    with pytest.raises(SpecError) as info:
+        specdsl.load(text, params={"skip": False})
+    assert info.value.errors[0].code == "E366"  # ... and switched off in unit: still not other's to drop

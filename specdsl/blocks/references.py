@@ -50,7 +50,7 @@ def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int
         ref = base if dot else ref
         if (id(scope), ref) in ex.failed:
             continue
-        if ref in ex.switched_off and merge:
+        if ref in ex.switched_off and merge and _same_body(ex, spec, ex.switched_off[ref]):
             dropped += 1
             continue
         if ref in ex.switched_off:
@@ -74,6 +74,18 @@ def resolve_inputs(ex: Any, spec: LayerSpec, x: int | None, scope: dict[str, int
                  hint="keep one input unconditional, or give the merge the same condition")
         return None
     return tuple(resolved) if len(resolved) == len(spec.meta.inputs) - dropped else None
+
+
+def _same_body(ex: Any, spec: LayerSpec, where: SourceLoc | None) -> bool:
+    """Whether a switched-off node was written in the same block (or the model's layers) as the merge naming
+    it: a merge drops its own optional branches, not a name that happens to be switched off elsewhere (a
+    misspelt or missing node stays an error)."""
+    body = None if where is None or ex.smap is None else \
+        ex.smap.value_loc(spec.path[:2] if spec.path[:1] == ("blocks",) else spec.path[:1])
+    if body is None or where is None:
+        return True
+    end = (body.end_line or body.line, body.end_col or 1 << 30)
+    return body.file == where.file and (body.line, body.col) <= (where.line, where.col) <= end
 
 
 def passes_through(spec: LayerSpec, n: int) -> bool:
