@@ -143,7 +143,7 @@ def _holder(site: Site) -> Any:
     if site.module is not None:
         return site.module
     if site.owner is None:
-        raise Refuse("a normalisation over tensors that are not one module's own")
+        raise Refuse("a call over tensors that are not one module's own")
     return site.owner
 
 
@@ -270,8 +270,12 @@ def flatten_any(site: Site) -> dict[str, Any] | None:
     return flatten(site)
 
 
-def linear(site: Site) -> dict[str, Any]:
-    return {"out": site.module.out_features, "bias": site.module.bias is not None}
+def linear(site: Site) -> dict[str, Any] | Lift:
+    """``nn.Linear``, or ``F.linear(x, self.weight, self.bias)`` in a subclass's forward (timm's Linear)."""
+    m = _holder(site)
+    if site.module is None and len(site.params) != (2 if getattr(m, "bias", None) is not None else 1):
+        raise Refuse("F.linear over tensors that are not its module's weight and bias")
+    return _named(site, {"out": int(m.weight.shape[0]), "bias": getattr(m, "bias", None) is not None})
 
 
 def elementwise(site: Site) -> dict[str, Any] | None:

@@ -112,7 +112,7 @@ IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __nam
     "crop": ImportEntry(read.plain, modules=(f"{_OURS}.CenterCrop",)),
     "flatten": ImportEntry(read.flatten_any, modules=_nn("Flatten"), functions=("torch.flatten",),
                            methods=("flatten", "view", "reshape")),
-    "linear": ImportEntry(read.linear, modules=_nn("Linear")),
+    "linear": ImportEntry(read.linear, modules=_nn("Linear"), functions=_F("linear")),
     "join": ImportEntry(read.join, modules=(f"{_OURS}.Join",)),
     "add": ImportEntry(read.elementwise, functions=("operator.add", "operator.iadd", "torch.add"),
                        methods=("add", "add_")),
