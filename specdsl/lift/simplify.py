@@ -21,7 +21,7 @@ def without_identities(graph: LiftedGraph) -> LiftedGraph:
     """The graph with every merge of a single input removed (the same graph where there is none)."""
     keep: list[int] = []
     source: dict[int, int] = {}  # removed node -> the node it passes on
-    parts: dict[tuple[int, Any], int] = {}
+    parts: dict[tuple[tuple[int, ...], Any], int] = {}
     for i, node in enumerate(graph.nodes):
         rule = OPS.get(node.op)
         if i and rule is not None and rule.max_inputs is None and len(node.inputs) == 1 < rule.min_inputs:
