@@ -185,13 +185,16 @@ def typed_space(space: Mapping[str, Axis], declared: Mapping[str, Any]) -> dict[
 def family(source: str) -> dict[str, Any]:
     """The parameters (name -> kind and default), the variants (name -> values) of a family, parsed only."""
     from specdsl.api import _zoo_variant, read_data, read_source
-    from specdsl.schema.params import TYPES
+    from specdsl.schema.params import TYPES, ParamChoice, resolve
 
     hit = _zoo_variant(source)
     file, text = (hit[0], hit[1]) if hit else read_source(source)
     data, _ = read_data(text, file)
     declared = p if isinstance(data, dict) and isinstance(p := data.get("params"), dict) else {}
     variants = v if isinstance(data, dict) and isinstance(v := data.get("variants"), dict) else {}
-    params = {name: {"kind": kind_of_decl(decl), "default": None if decl in TYPES else decl}
-              for name, decl in declared.items()}
+    # A default written as an expression (`b=a // 2`) has the kind of its value at the defaults.
+    resolved = resolve(data, None, ParamChoice(), []) if declared else None
+    env = resolved.env if resolved is not None else {}
+    params = {name: {"kind": kind_of_decl(env.get(name, decl)),
+                     "default": None if decl in TYPES else env.get(name, decl)} for name, decl in declared.items()}
     return {"file": file, "params": params, "variants": variants}
