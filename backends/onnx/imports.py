@@ -132,6 +132,7 @@ def _read(model: onnx.ModelProto, input_shape: Sequence[int] | None) -> tuple[Re
         shapes = _infer(model, data.name, dims, folded)
     reader = Reader(nodes, constants, weight_inputs, shapes, [o.name for o in g.output])
     reader.taken.update(id(n) for n in static)
+    reader.static.update(id(n) for n in static)
     shape = tuple(int(d) for d in dims[1:])
     return reader, data.name, shape, DTYPES.get(tensor_type.elem_type, "float32")
 

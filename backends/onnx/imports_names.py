@@ -98,7 +98,8 @@ class Namer:
     def _from_weights(self, m: Match) -> str | None:
         for name, tensor in m.weights.items():
             source = tensor.source
-            if len({id(u) for u in self.reader.users.get(source, [])}) > 1:
+            readers = {id(u) for u in self.reader.users.get(source, []) if id(u) not in self.reader.static}
+            if len(readers) > 1:
                 continue  # shared (torch.onnx's optimizer merges equal constants): another module's name
             candidate = source if not name else source[:-len(name) - 1] if source.endswith("." + name) else None
             if candidate and _MODULE_PATH.fullmatch(candidate) and not candidate.isdigit():

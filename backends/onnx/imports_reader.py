@@ -68,7 +68,8 @@ class Reader:
             for name in node.input:
                 if name:
                     self.users.setdefault(name, []).append(node)
-        self.taken: set[int] = set()  # id() of the nodes a match covers
+        self.taken: set[int] = set()  # id() of the nodes a match covers, and of the static ones
+        self.static: set[int] = set()  # id() of the nodes known before the model runs (constants, shapes)
 
     # -- values ------------------------------------------------------------------------
 
