@@ -333,6 +333,10 @@ def test_parameter_defaults_are_expressions() -> None:
     assert big == [32, 16, 8, 16, 32, 16]  # b follows the variant's a
     yaml_text = convert_text(text, "m.cnn", "yaml", True)
     assert specdsl.load(yaml_text, warn=False).totals == specdsl.load(text, warn=False).totals
+    from specdsl.search.space import family
+
+    found = family(text)  # spec text is a source too
+    assert found["params"]["b"] == {"kind": "int", "default": 8}  # typed as its value, for sweeps
     with pytest.raises(SpecError) as info:
         specdsl.load("model m(a=1 // 0)\ninput [3, 8, 8]\nlayers {\n    relu\n}\n")
     assert info.value.errors[0].code == "E320" and "default" in info.value.errors[0].message
