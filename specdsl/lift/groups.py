@@ -41,10 +41,14 @@ class Shape:
     entry_keys: list[int] = field(default_factory=list)   # each segment's key, interned
     first: list[int] = field(default_factory=list)        # each segment's first item
     copy_width: list[int | None] = field(default_factory=list)  # a run's slots per copy; None: no run
+    _entries: list[Any] = field(default_factory=list, repr=False)
 
     @property
     def entries(self) -> list[Any]:
-        return [self.lay.entries[k] for k in self.first]
+        """Each segment's first item (built once: the writer asks for it at every segment)."""
+        if len(self._entries) != len(self.first):
+            self._entries = [self.lay.entries[k] for k in self.first]
+        return self._entries
 
 
 def _slot(v: Any) -> bool:

@@ -52,6 +52,7 @@ class Group:
     block: str | None = None
     keys: list[int] = field(default_factory=list)                     # the union's item keys so far
     names: dict[int, str | None] = field(default_factory=dict)         # item key -> the item's name
+    having: list[tuple[Template, int] | None] = field(default_factory=list)  # union item -> (template, index)
 
     def condition(self, u: int) -> str | None:
         return self.conditions.get(self.entries[u][1])
@@ -148,6 +149,7 @@ def align(group: Group) -> None:
         union = merged
         t.entry_of = entry_of
     group.entries = [(k, frozenset(present)) for k, present in union]
+    group.having = []
     offset = 0
     for u in range(len(group.entries)):
         t, e = first_having(group, u)
@@ -162,10 +164,15 @@ def align(group: Group) -> None:
 
 
 def first_having(group: Group, u: int) -> tuple[Template, int]:
-    for t in group.templates.values():
-        if u in t.entry_of:
-            return t, t.entry_of.index(u)
-    raise AssertionError("every union item comes from a template")
+    """The first template having union item u, and its index there (a table built once per group)."""
+    if len(group.having) != len(group.entries):
+        group.having = [None] * len(group.entries)  # type: ignore[list-item]
+        for t in reversed(list(group.templates.values())):
+            for e, v in enumerate(t.entry_of):
+                group.having[v] = (t, e)
+    found = group.having[u]
+    assert found is not None, "every union item comes from a template"
+    return found
 
 
 def _lcs(a: list[int], b: list[int]) -> list[tuple[int, int]]:

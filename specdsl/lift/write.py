@@ -218,7 +218,40 @@ def runs(layers: list[dict[str, Any]], referred: set[str]) -> list[Any]:
             layer["repeat"] = j - i
         out.append(_bare(layer))
         i = j
-    return _counts(out)
+    return _periods(_counts(out))
+
+
+MAX_PERIOD = 6
+
+
+def _plain(layer: Any) -> bool:
+    return isinstance(layer, str) or not {"name", "index", "inputs"} & layer.keys()
+
+
+def _periods(layers: list[Any]) -> list[Any]:
+    """A group of unnamed chained layers repeated back to back as `stage { conv -> relu } x2` (an unnamed
+    stage numbers its layers on in the container: VGG's features.0 ... features.3)."""
+    out: list[Any] = []
+    i = 0
+    while i < len(layers):
+        best, best_m = 0, 1
+        for p in range(2, MAX_PERIOD + 1):
+            group = layers[i:i + p]
+            if len(group) < p or not all(_plain(x) for x in group):
+                continue
+            m = 1
+            while layers[i + m * p:i + (m + 1) * p] == group:
+                m += 1
+            # Only where it reads shorter: about three layers to a chain line, a stage two lines more.
+            if m > 1 and 2 + -(-p // 3) < -(-(p * m) // 3) and p * m > best * best_m:
+                best, best_m = p, m
+        if best:
+            out.append({"stage": {"layers": layers[i:i + best]}, "repeat": best_m})
+            i += best * best_m
+        else:
+            out.append(layers[i])
+            i += 1
+    return out
 
 
 def _counts(layers: list[Any]) -> list[Any]:
