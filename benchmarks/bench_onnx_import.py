@@ -5,7 +5,7 @@ keys in order, the largest relative difference between the lifted graph run by t
 (float64, the lifted weights) and ONNX Runtime, whether structure recovery writes it, and the time
 the lift took. Not a test: prints one line a model and the count.
 
-    /work/tvenv/bin/python benchmarks/bench_onnx_import.py [NAME ...] [--size 64]
+    /work/tvenv/bin/python benchmarks/bench_onnx_import.py [NAME ...] [--size 64] [--dynamo]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ SIZES = {"alexnet": 224, "vgg11_bn": 224, "inception_v3": 96}
 SEGMENTATION = {"lraspp_mobilenet_v3_large", "fcn_resnet50", "deeplabv3_mobilenet_v3_large"}
 
 
-def one(name: str, size: int, folder: Path) -> tuple[bool, str]:
+def one(name: str, size: int, folder: Path, dynamo: bool = False) -> tuple[bool, str]:
     import onnxruntime as ort
     import torch
     import torchvision
@@ -53,7 +53,10 @@ def one(name: str, size: int, folder: Path) -> tuple[bool, str]:
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (x,), str(path), dynamo=False, do_constant_folding=False)
+        if dynamo:  # PyTorch's default exporter: batch norms folded into the convolutions
+            torch.onnx.export(module, (x,), str(path), dynamo=True)
+        else:
+            torch.onnx.export(module, (x,), str(path), dynamo=False, do_constant_folding=False)
     start = time.perf_counter()
     lifted = lift_onnx(path)
     seconds = time.perf_counter() - start
@@ -78,12 +81,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", default=DEFAULT)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--dynamo", action="store_true", help="export with torch.onnx's dynamo exporter")
     args = parser.parse_args()
     matched = 0
     with tempfile.TemporaryDirectory() as folder:
         for name in args.names:
             try:
-                ok, line = one(name, SIZES.get(name, args.size), Path(folder))
+                ok, line = one(name, SIZES.get(name, args.size), Path(folder), args.dynamo)
             except Exception as exc:  # a benchmark reports every model, whatever fails
                 ok, line = False, f"{type(exc).__name__}: {str(exc)[:200]}"
             matched += ok

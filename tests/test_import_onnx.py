@@ -258,3 +258,12 @@ def test_lifting_imports_neither_torch_nor_onnxscript(tmp_path: Path) -> None:
 def test_bytes_that_are_no_onnx_model_are_a_value_error() -> None:
     with pytest.raises(ValueError, match="not a readable ONNX model"):
         lift_onnx(b"\x08\x07garbage that is no protobuf message")
+
+
+def test_a_second_data_input_is_refused() -> None:
+    from onnx import TensorProto, helper
+
+    model = _graph([helper.make_node("Add", ["x", "x2"], ["y"])], [])
+    model.graph.input.append(helper.make_tensor_value_info("x2", TensorProto.FLOAT, ["N", 3, 8, 8]))
+    with pytest.raises(ValueError, match="a spec takes one input"):
+        lift_onnx(model)

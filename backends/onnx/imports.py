@@ -122,6 +122,12 @@ def _read(model: onnx.ModelProto, input_shape: Sequence[int] | None) -> tuple[Re
     if len(dims) < 2 or not all(isinstance(d, int) and d > 0 for d in dims[1:]):
         raise ValueError(f"input '{data.name}' has shape {dims} with symbolic axes; pass input_shape "
                          "(the axes after the batch, e.g. 3,224,224)")
+    # Further inputs are weights left out of the file (specdsl's --no-weights): every axis fixed.
+    # One with a symbolic axis is a second data input, which no spec has.
+    data_like = [i.name for i in inputs[1:] if any(not d.HasField("dim_value") for d in i.type.tensor_type.shape.dim)]
+    if data_like:
+        raise ValueError(f"a spec takes one input; the ONNX graph has inputs '{data.name}' and "
+                         f"{', '.join(repr(n) for n in data_like)} with symbolic axes")
     weight_inputs = {i.name: tuple(d.dim_value for d in i.type.tensor_type.shape.dim) for i in inputs[1:]}
     shapes = _infer(model, data.name, dims)
     nodes = list(g.node)
