@@ -98,3 +98,14 @@ def test_random_specs_recover_or_say_why(data: dict[str, Any]) -> None:
     text = to_dsl(recovered)
     parsed, smap = read_data(text, "recovered.cnn")
     assert first_difference(lg, expand(validate_document(parsed, smap))) is None, text
+
+
+def test_long_flat_model_recovers_as_one_repeat() -> None:
+    """Work stays linear in the model (one hash per container, no isomorphism search), and a flat
+    sequence of equal groups reads as one repeated stage."""
+    body = "\n".join("    conv(8, k=3, pad=1) -> bn -> relu" for _ in range(300))
+    text = f"model flat\ninput [8, 16, 16]\nlayers {{\n{body}\n}}\n"
+    data, smap = read_data(text, "flat.cnn")
+    lg = lifted(expand(validate_document(data, smap)))
+    recovered = to_dsl(recover(lg))
+    assert "x300" in recovered and code_lines(recovered) <= 7, recovered
