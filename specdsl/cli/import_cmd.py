@@ -17,6 +17,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
 from specdsl.cli.common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, shape_arg
@@ -71,7 +72,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.weights_out and not args.weights_out.endswith(".safetensors"):
         return _usage(f"--weights-out must end in .safetensors; received '{args.weights_out}'")
     file = _file_of(args.source)
-    inputs = [file] if file else []
+    inputs: list[str | os.PathLike[str]] = [file] if file else []
     refuse_input(args.output, inputs, "import")
     refuse_input(args.weights_out, inputs, "import")
     try:
@@ -136,7 +137,7 @@ def _module(source: str, kwargs: dict[str, Any]) -> tuple[Any, tuple[int, ...] |
 
 
 def _torchvision(name: str, kwargs: dict[str, Any]) -> tuple[Any, tuple[int, ...]]:
-    import torchvision
+    torchvision = import_module("torchvision")  # an optional package: its absence is exit 1 with the pip line
 
     kwargs = {"weights": None, **kwargs}
     module = torchvision.models.get_model(name, **kwargs)
@@ -149,8 +150,7 @@ def _torchvision(name: str, kwargs: dict[str, Any]) -> tuple[Any, tuple[int, ...
 
 
 def _timm(name: str, kwargs: dict[str, Any]) -> tuple[Any, tuple[int, ...]]:
-    import timm
-
+    timm = import_module("timm")
     module = timm.create_model(name, pretrained=False, **kwargs)
     size = getattr(module, "pretrained_cfg", {}).get("input_size") or (3, 224, 224)
     return module, tuple(int(d) for d in size)
