@@ -18,8 +18,8 @@ from specdsl.cli.main import EXIT_OK, EXIT_SPEC, EXIT_USAGE, main  # noqa: E402
 
 # Small inputs keep the suite quick; inception_v3 needs at least 75x75.
 ZOO_INPUTS: dict[str, str | None] = {
-    "inception_v3": "3,75,75", "r3d_18": "3,4,32,32", "video_resnet": "3,4,32,32", "unet": "1,32,32",
-    "timeseries_cnn": "12,128",
+    "inception_v3": "3,75,75", "inception_resnet_v2": "3,75,75", "r3d_18": "3,4,32,32", "video_resnet": "3,4,32,32",
+    "unet": "1,32,32", "timeseries_cnn": "12,128",
     "alexnet": "3,63,63", "lenet5": None, "fractalnet_cifar10": None,
 }
 
