@@ -358,8 +358,8 @@ def channel_norm(r: Reader, node: NodeProto) -> Match | None:
                  {"weight": r.tensor(weight[0]), "bias": r.tensor(bias)})
 
 
-def _normalized(r: Reader, div: NodeProto) -> tuple[str, float, list[NodeProto]] | None:
-    """x and ε of Div(Sub(x, mean(x)), Sqrt(mean((x − mean)²) + ε)) over the channel axis."""
+def _normalized(r: Reader, div: NodeProto, over: tuple[int, ...] = (1,)) -> tuple[str, float, list[NodeProto]] | None:
+    """x and ε of Div(Sub(x, mean(x)), Sqrt(mean((x − mean)²) + ε)) over the axes ``over``."""
     d, std = div.input
     sub, sqrt = r.made_by(d, "Sub"), r.made_by(std, "Sqrt")
     plus = r.made_by(sqrt.input[0], "Add") if sqrt is not None else None
@@ -373,7 +373,7 @@ def _normalized(r: Reader, div: NodeProto) -> tuple[str, float, list[NodeProto]]
         return None
     for m in (var, mean):
         axes = r.ints(m.input[1]) if len(m.input) > 1 else attrs(m).get("axes")
-        if axes != [1] or not attrs(m).get("keepdims", 1):
+        if axes is None or tuple(axes) != over or not attrs(m).get("keepdims", 1):
             return None
     eps = r.scalar(eps_name)
     return None if eps is None else (x, decimal(eps), [sub, sqrt, plus, var, mean, sq])

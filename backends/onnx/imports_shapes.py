@@ -326,3 +326,14 @@ def adaptive_bins(r: Reader, node: NodeProto) -> Match | None:
     if not nodes or xs is None or ys is None or r.is_weight(y) or xs[0] != ys[0]:
         return None
     return Match({"out": one(ys[1:])}, [y], nodes)
+
+
+def adaptive_window(r: Reader, node: NodeProto) -> Match | None:
+    """A pool whose kernel is its stride, unpadded: adaptive pooling whose bins divide the input."""
+    a = attrs(node)
+    k, ys = list(a.get("kernel_shape", [])), r.shape(node.output[0])
+    if not k or list(a.get("strides", [])) != k or any(a.get("pads", [0])) or a.get("ceil_mode", 0) \
+            or any(d != 1 for d in a.get("dilations", [1])) or ys is None or r.is_weight(node.input[0]) \
+            or len([o for o in node.output if o]) > 1:
+        return None
+    return Match({"out": one(ys[1:])}, [node.input[0]], [node])

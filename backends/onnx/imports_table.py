@@ -17,6 +17,7 @@ from typing import Any
 
 from specdsl.backends.onnx import imports_elementwise as e
 from specdsl.backends.onnx import imports_layers as ly
+from specdsl.backends.onnx import imports_norms as nm
 from specdsl.backends.onnx import imports_shapes as sh
 from specdsl.backends.onnx import imports_splits as sp
 from specdsl.backends.onnx.imports_reader import ImportEntry, Pattern, decimal
@@ -39,6 +40,8 @@ def one(onnx_op: str, reads: str | None = None,
 
 _INFERENCE = "an inference graph holds no trace of it (PyTorch's eval mode is the identity): its Identity, " \
              "where one is left, imports as identity; its required p is not in the file"
+# A plain pool reads as such first; specdsl's files, whose doc strings name the op, try this one first.
+_DIVIDING_BINS = "a pool whose kernel is its stride, unpadded (bins that divide the input)"
 _SAME_AT_INFERENCE = {"Identity": e.identity, "Mean": e.merge(1)}
 
 
@@ -66,15 +69,21 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
                               Pattern("Transpose", sh.adaptive_bins, "MatMul by PyTorch's bins per axis (Transpose "
                                       "the axis last and back)", priority=10),
                               Pattern("MatMul", sh.adaptive_bins, "MatMul by PyTorch's bins over the last axis",
-                                      priority=10)),
-    "adaptive_maxpool": entry(Pattern("GlobalMaxPool", sh.global_pool, "GlobalMaxPool as adaptive_maxpool(1)")),
+                                      priority=10),
+                              Pattern("AveragePool", sh.adaptive_window, _DIVIDING_BINS, priority=-5)),
+    "adaptive_maxpool": entry(Pattern("GlobalMaxPool", sh.global_pool, "GlobalMaxPool as adaptive_maxpool(1)"),
+                              Pattern("MaxPool", sh.adaptive_window, _DIVIDING_BINS, priority=-5)),
     # normalisation
     "bn": entry(Pattern("BatchNormalization", ly.batchnorm, "BatchNormalization (inference; ones and zeros "
-                        "owned by no module: affine=false)"), fill=(("num_batches_tracked", 0),)),
+                        "owned by no module: affine=false)"),
+                *(Pattern(op, nm.batch_statistics, f"normalised over the batch and spatial axes (ReduceMean/Sub/"
+                          f"Mul/ReduceMean/Add/Sqrt/Div), ending in {op}: track_running_stats=false", priority=30)
+                  for op in ("Add", "Div")),
+                fill=(("num_batches_tracked", 0),)),
     "instancenorm": entry(Pattern("InstanceNormalization", ly.instancenorm, "InstanceNormalization")),
     "layernorm": entry(Pattern("LayerNormalization", ly.layernorm, "LayerNormalization over the trailing axes")),
-    "groupnorm": refused("ONNX's GroupNormalization changed its scale's meaning at opset 21 and torch.onnx and "
-                         "specdsl write group norm as a Reshape and a normalisation, which no pattern reads back"),
+    "groupnorm": entry(*(Pattern(op, nm.groupnorm, f"Reshape(N, G, rest), normalised over rest, Reshape back, "
+                                 f"the affine; ending in {op}", priority=30) for op in ("Add", "Reshape"))),
     "channel_norm": entry(Pattern("Add", ly.channel_norm, "ReduceMean/Sub/Mul/ReduceMean/Add/Sqrt/Div over the "
                                   "channels, then Mul(weight), Add(bias)", priority=30),
                           Pattern("Transpose", ly.channel_norm_permuted, "Transpose(0,2,3,1) -> LayerNormalization "
