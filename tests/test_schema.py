@@ -337,7 +337,8 @@ def test_json_schema_refs_resolve(schema: dict) -> None:
 
 def test_json_schema_conv_arguments(schema: dict) -> None:
     conv = schema["$defs"]["ConvArgs"]
-    assert {"out", "k", "stride", "pad", "dilation", "groups", "bias", "padding_mode", "in"} == set(conv["properties"])
+    assert {"out", "k", "stride", "pad", "dilation", "groups", "bias", "padding_mode", "in", "ws", "gain", "gamma",
+            "eps"} == set(conv["properties"])
     assert set(conv["required"]) == {"out", "k"}
     assert conv["additionalProperties"] is False
 
