@@ -52,6 +52,16 @@ def _tensors(x: Any) -> list[torch.Tensor]:
     return []
 
 
+def _unused(want: list[str], got: list[str]) -> str:
+    """Where the model holds modules its forward never calls (googlenet's aux heads in eval), say so: a
+    spec holds what runs, so the model is to be built without them."""
+    extra = sorted({k.split(".")[0] for k in set(want) - set(got)})
+    if not extra or set(got) - set(want):
+        return ""
+    return (f"; the model's forward (in eval mode) never calls {', '.join(extra)}: build the model without "
+            f"them (torchvision's googlenet and inception_v3: --args '{{\"aux_logits\": false}}')")
+
+
 def _persistent_buffers(module: nn.Module) -> list[torch.Tensor]:
     """The buffers a checkpoint holds (a non-persistent one, timm's BlurPool2d filter, is rebuilt)."""
     params = {k for k, _ in module.named_parameters()}
@@ -87,7 +97,7 @@ def verify_round_trip(original: nn.Module, model: Model, *, seed: int = 0, batch
         theirs = want_keys[first] if first < len(want_keys) else "(none)"
         ours = got_keys[first] if first < len(got_keys) else "(none)"
         result.problems.append(f"state_dict key {first}: the model has '{theirs}', the spec '{ours}' "
-                               f"({len(want_keys)} keys against {len(got_keys)})")
+                               f"({len(want_keys)} keys against {len(got_keys)})" + _unused(want_keys, got_keys))
         return result
     result.params = _count(original.parameters())
     result.buffers = _count(_persistent_buffers(original))
