@@ -119,7 +119,6 @@ def test_zoo_model_exported_by_specdsl_reads_back_to_the_same_figures(name: str)
 NOT_READ_BACK = {
     "local", "crop",  # refused in the import table
     "lrn",  # an even size, or a 1-D input: PyTorch's window written out of AveragePool and Pow
-    "avgpool",  # ceil_mode counting the padding: AveragePool times a divisor correction
     "adaptive_maxpool",  # bins that do not divide: Gather and ReduceMax
     "deconv",  # output_padding >= stride: ConvTranspose, Pad and Add
     "part",  # a chunk of which only some parts are read: the Slices do not tile the axis

@@ -19,8 +19,9 @@ from specdsl.backends.onnx.imports_reader import Match, MatchFn, Reader, attrs, 
 # ---------------------------------------------------------------------------- pools
 
 
-def pool(kind: str) -> MatchFn:
-    """MaxPool / AveragePool; end padding beyond the start's is ceil_mode's last window."""
+def pool(kind: str, divided: bool = False) -> MatchFn:
+    """MaxPool / AveragePool; end padding beyond the start's is ceil_mode's last window. ``divided``:
+    an AveragePool counting that padding, times the correction to PyTorch's clipped windows."""
     def match(r: Reader, node: NodeProto) -> Match | None:
         a = attrs(node)
         x = node.input[0]
@@ -36,7 +37,7 @@ def pool(kind: str) -> MatchFn:
                 return None
             ceil = True  # the shape check after lifting confirms the windows
         include = kind == "max" or bool(a.get("count_include_pad", 0))
-        if kind == "avg" and before != after and include:
+        if kind == "avg" and before != after and include and not divided:
             return None  # ONNX would count the extra end padding; PyTorch clips its windows
         strides = a.get("strides", [1] * rank)
         args: dict[str, Any] = {"k": one(k)}
@@ -52,6 +53,30 @@ def pool(kind: str) -> MatchFn:
             args["count_include_pad"] = False
         return Match(args, [x], [node])
     return match
+
+
+def avgpool_divided(r: Reader, node: NodeProto) -> Match | None:
+    """specdsl's ceil_mode average pool counting the padding: AveragePool times, per output
+    position, kernel size / PyTorch's window (clipped to the padded input)."""
+    from specdsl.backends.onnx.layers import _avg_divisor as divisor
+
+    pool_name, factor_name = (node.input if r.const(node.input[1]) is not None else tuple(reversed(node.input)))
+    avg, factor = r.made_by(pool_name, "AveragePool"), r.const(factor_name)
+    found = pool("avg", divided=True)(r, avg) if avg is not None else None
+    xs, ys = r.shape(pool_name), r.shape(node.output[0])
+    if found is None or factor is None or avg is None or xs is None or ys is None:
+        return None
+    a = attrs(avg)
+    k, strides, pads = a["kernel_shape"], a.get("strides", [1] * len(xs[1:])), a.get("pads", [0] * 2 * len(xs[1:]))
+    inputs = r.shape(avg.input[0]) or ()
+    want = np.ones((1,) * len(k))
+    for i, (n, kk, st, p, o) in enumerate(zip(inputs[1:], k, strides, pads[:len(k)], ys[1:], strict=True)):
+        shape = [1] * len(k)
+        shape[i] = o
+        want = want * (kk / divisor(n, kk, st, p, o)).reshape(shape)
+    if not np.allclose(factor.reshape(want.shape) if factor.size == want.size else factor, want, rtol=1e-6):
+        return None
+    return Match(found.args, found.inputs, [node, avg])
 
 
 def reduce_spatial(r: Reader, node: NodeProto) -> Match | None:

@@ -62,7 +62,8 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
                      "no pattern reads back (an unshared-weight conv has no ONNX op)"),
     # pooling
     "maxpool": entry(Pattern("MaxPool", sh.pool("max"), "MaxPool; extra end pads as ceil_mode")),
-    "avgpool": entry(Pattern("AveragePool", sh.pool("avg"), "AveragePool (count_include_pad, ceil_mode)")),
+    "avgpool": entry(Pattern("AveragePool", sh.pool("avg"), "AveragePool (count_include_pad, ceil_mode)"),
+                     Pattern("Mul", sh.avgpool_divided, "AveragePool times PyTorch's ceil_mode divisors", priority=10)),
     "gap": entry(Pattern("ReduceMean", sh.reduce_spatial, "ReduceMean over every spatial axis")),
     "gmp": entry(Pattern("ReduceMax", sh.reduce_spatial, "ReduceMax over every spatial axis")),
     "adaptive_avgpool": entry(Pattern("GlobalAveragePool", sh.global_pool, "GlobalAveragePool as adaptive_avgpool(1)"),
