@@ -49,13 +49,17 @@ HOSTILE_VALUES: list[Any] = [
 ]
 HOSTILE_KEYS = ["out", "k", "stride", "pad", "repeat", "name", "inputs", "frozen", "init", "body",
                 "shortcut", "branches", "columns", "base", "n", "growth", "theta", "params", "layers",
-                "bogus", "", "__class__", "model", "input", "blocks", "dim", "p", "groups", "<<"]
+                "bogus", "", "__class__", "model", "input", "blocks", "dim", "p", "groups", "<<", "if", "then",
+                "else", "let"]
 POOL_LAYERS: list[Any] = [
     "relu", "bn", "gap", "flatten", "identity", "add", "concat", "mean", "dropout", "nosuchop",
     {"conv": {"out": 8, "k": 3}}, {"linear": 10}, {"maxpool": 2}, {"upsample": {"scale": 1000000}},
     {"residual": {"body": ["relu"]}}, {"dense": {"n": 2, "growth": 4}}, {"transition": {"theta": 0.5}},
     {"inception": {"branches": {"a": ["relu"], "b": ["bn"]}}}, {"fractal": {"columns": 3, "base": ["relu"]}},
-    {"stage": ["relu"]}, {"relu": None, "repeat": 5000}, {"conv": {"out": 8, "k": 1}, "repeat": 100000},
+    {"stage": ["relu"]}, {"relu": None, "repeat": 5000}, {"let": {"c": "2 ** 40"}}, {"let": {"w": [1, 2]}},
+    {"if": "c > 1", "then": ["relu"], "else": [{"conv": {"out": "w[5]", "k": 1}}]}, {"if": True, "then": "relu"},
+    {"if": "true", "else": [{"add": None, "inputs": ["nowhere", "input"]}]},
+    {"conv": {"out": 8, "k": 1}, "repeat": 100000},
     {"dense": {"n": 100000, "growth": 1}}, {"fractal": {"columns": 40, "base": ["relu"]}},
     {"conv": {"out": 2**40, "k": 1}}, {"linear": {"out": 2**40}}, {"relu": None, "inputs": ["nowhere"]},
     {"add": None, "inputs": ["input", "input"]}, {"relu": None, "name": "input"},
@@ -236,7 +240,8 @@ def mutate_tokens(text: str, rnd: random.Random) -> str:
                                   "x1000000", "0.5", "-0", "1" * 5000])
         else:
             toks[i] = rnd.choice(["relu", "conv", "residual", "branch", "block", "model", "input", "layers",
-                                  "as", "null", "true", "__import__", "class", "x", "@input", "->", "{", "}"])
+                                  "as", "null", "true", "__import__", "class", "x", "@input", "->", "{", "}",
+                                  "if", "else", "let", "**", "[", "]"])
     return "".join(toks)
 
 
