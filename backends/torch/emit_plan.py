@@ -309,15 +309,16 @@ class BlockClassPlan:
         draft.var[ref_key] = v
         draft.forward.append(f"{v} = {access(rel)}({', '.join(args)})")
         # Several outputs: output k is `v[k]`, its channels chosen as a single output's are.
-        outputs = [(ref_key, [it.call.output for it in member_items])] if not item.call.outputs else \
+        outputs: list[tuple[tuple[Any, ...], list[int]]] = \
+            [(ref_key, [it.call.output for it in member_items])] if not item.call.outputs else \
             [((*ref_key, k), [it.call.outputs[k] for it in member_items]) for k in range(len(item.call.outputs))]
-        for key, nodes in outputs:
-            draft.var[key] = draft.var[key] if key == ref_key else f"{v}[{key[2]}]"
+        for out_key, nodes in outputs:
+            draft.var[out_key] = v if out_key == ref_key else f"{v}[{out_key[2]}]"
             out_values = [self.figs[i].shape for i in nodes]
             out_expr = self._choose([s[0] for s in out_values if s], draft.envs, draft.candidates,
                                     prefer_literal=False) if all(out_values) else None
             if out_expr is not None:
-                draft.chan_expr[key] = out_expr
+                draft.chan_expr[out_key] = out_expr
         return True
 
     def _node(self, draft: _Draft, node: Node, member_nodes: list[Node]) -> bool:
