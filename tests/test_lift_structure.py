@@ -5,6 +5,7 @@ text `specdsl fmt` leaves as it is."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from specdsl.api import read_data
 from specdsl.blocks.engine import expand
 from specdsl.errors import SpecError
 from specdsl.lift.compare import first_difference
+from specdsl.lift.graph import LiftedGraph, LiftedNode, Unmapped
 from specdsl.lift.lines import BOUND, FAMILIES, code_lines, hand_written_lines
 from specdsl.lift.simplify import without_identities
 from specdsl.lift.structure import RecoveryError, recover
@@ -109,3 +111,28 @@ def test_long_flat_model_recovers_as_one_repeat() -> None:
     lg = lifted(expand(validate_document(data, smap)))
     recovered = to_dsl(recover(lg))
     assert "x300" in recovered and code_lines(recovered) <= 7, recovered
+
+
+def _graph(*nodes: LiftedNode) -> LiftedGraph:
+    return LiftedGraph("m", (3, 8, 8), [LiftedNode("input", {}, (), "", False), *nodes], (len(nodes),))
+
+
+def test_what_no_spec_can_write_is_refused_naming_the_node() -> None:
+    with pytest.raises(RecoveryError, match=r"node 1 \(c: conv\) has arguments .*greater than 0"):
+        recover(_graph(LiftedNode("conv", {"out": -1, "k": 3}, (0,), "c", True)))
+    with pytest.raises(RecoveryError, match="op 'frob', which specdsl does not know"):
+        recover(_graph(LiftedNode("frob", {}, (0,), "c", True, origin="nn.Frob")))
+    with pytest.raises(RecoveryError, match="no specdsl op, the first 'head'"):
+        recover(replace(_graph(LiftedNode("relu", {}, (0,), "", False)),
+                        unmapped=[Unmapped("head", "MyOp", "a custom autograd function")]))
+
+
+def test_a_module_called_twice_is_written_again_unnamed() -> None:
+    """torchvision's BasicBlock calls its one `relu` twice: the second call is a layer of its own (it owns
+    no tensors, so no key changes); a sparse argument dict equals the op's full one."""
+    lg = _graph(LiftedNode("conv", {"out": 4, "k": 3, "pad": 1}, (0,), "conv1", True),
+                LiftedNode("relu", {}, (1,), "relu", True),
+                LiftedNode("conv", {"out": 4, "k": 3, "pad": 1, "bias": True}, (2,), "conv2", True),
+                LiftedNode("relu", {}, (3,), "relu", True))
+    text = to_dsl(recover(lg))
+    assert text.count("as relu") == 1 and "as conv2" in text, text

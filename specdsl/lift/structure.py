@@ -19,6 +19,7 @@ from typing import Any
 
 from specdsl.blocks.engine import expand
 from specdsl.errors import SpecError
+from specdsl.lift.args import full_args
 from specdsl.lift.builtins import recognise
 from specdsl.lift.compare import first_difference
 from specdsl.lift.graph import LiftedGraph
@@ -27,6 +28,7 @@ from specdsl.lift.simplify import without_identities
 from specdsl.lift.tree import Box, RecoveryError, Unwritable, build_tree, walk
 from specdsl.lift.union import groups
 from specdsl.lift.write import Writer
+from specdsl.ops import OPS
 from specdsl.schema.document import validate_document
 from specdsl.schema.names import MODEL_NAME_PATTERN
 
@@ -41,6 +43,7 @@ def recover(graph: LiftedGraph, check: bool = True) -> dict[str, Any]:
         first = graph.unmapped[0]
         raise RecoveryError(f"{len(graph.unmapped)} node(s) have no specdsl op, the first "
                             f"'{first.path}' ({first.origin}): {first.reason}")
+    _check_args(graph)
     graph = without_identities(graph)
     flatten: set[str] = set()
     while True:  # at most once per container: each round flattens one more
@@ -51,6 +54,22 @@ def recover(graph: LiftedGraph, check: bool = True) -> dict[str, Any]:
             if not exc.path or exc.path in flatten:
                 raise RecoveryError(str(exc)) from None
             flatten.add(exc.path)
+
+
+def _check_args(graph: LiftedGraph) -> None:
+    """Every node's op is specdsl's and its arguments are ones the op accepts (a capture's table
+    could be wrong): RecoveryError naming the node, before anything is built on them."""
+    for i, node in enumerate(graph.nodes[1:], start=1):
+        if node.op not in OPS:
+            raise RecoveryError(f"node {i} ({node.path or '<root>'}, {node.origin}) has op '{node.op}', "
+                                "which specdsl does not know")
+        try:
+            full_args(node.op, node.args)
+        except ValueError as exc:
+            errors = exc.errors() if hasattr(exc, "errors") else []  # pydantic's, located by field
+            why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:3]) or str(exc)
+            raise RecoveryError(f"node {i} ({node.path or '<root>'}: {node.op}) has arguments the op does not "
+                                f"take: {node.args} ({why})") from None
 
 
 def _recover(graph: LiftedGraph, root: Box, check: bool) -> dict[str, Any]:

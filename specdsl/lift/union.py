@@ -166,7 +166,7 @@ def align(group: Group) -> None:
 def first_having(group: Group, u: int) -> tuple[Template, int]:
     """The first template having union item u, and its index there (a table built once per group)."""
     if len(group.having) != len(group.entries):
-        group.having = [None] * len(group.entries)  # type: ignore[list-item]
+        group.having = [None] * len(group.entries)
         for t in reversed(list(group.templates.values())):
             for e, v in enumerate(t.entry_of):
                 group.having[v] = (t, e)
