@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from collections.abc import Sequence
 
 
@@ -39,6 +38,10 @@ def replace_file(path: str | os.PathLike[str], data: str | bytes | Sequence[byte
 
 
 def _write(target: str, payload: Sequence[bytes | memoryview], mode: int) -> None:
+    # Imported here: tempfile brings random, shutil, bz2 and lzma, and every command imports this module
+    # (through specdsl.cli.files) while only those that write a file call it.
+    import tempfile
+
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from specdsl.schema.params import TextValue
+if TYPE_CHECKING:
+    from specdsl.schema.params import TextValue
 
 
 def param_arg(text: str) -> tuple[str, TextValue]:
+    # Imported when a --param is parsed: every command's parser gets these flags, and the schema brings
+    # pydantic and the op table, which `explain`, `lsp` or `--help` never need.
+    from specdsl.schema.params import TextValue
+
     name, eq, value = text.partition("=")
     if not eq or not name.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. width=1.2); received '{text}'")
