@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from specdsl.backends.numpy import kernels_fixed as fixed
 from specdsl.backends.numpy.activations import (
     elu,
     gelu,
@@ -37,7 +38,6 @@ from specdsl.backends.numpy.activations import (
     softmax,
     softplus,
 )
-from specdsl.backends.numpy import kernels_fixed as fixed
 from specdsl.backends.numpy.interpolate import upsample_nd
 from specdsl.backends.numpy.kernels import (
     IM2COL_ELEMENTS,
