@@ -314,3 +314,31 @@ def test_cli_partial_writes_todos_and_check_fails(model_file: Path, tmp_path: Pa
     capsys.readouterr()
     assert main(["check", str(out)]) == 1
     assert "E204" in capsys.readouterr().err
+
+
+class Slices(nn.Module):
+    """A channel range (ghostnet's out[:, :c]), Python's sum() (0 + a + b) and x * 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 1)
+        self.b = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = sum([self.a(x), self.b(x)]) * 1
+        return torch.cat([y[:, 2:6], y[:, :8]], dim=1), y[..., :4, :]
+
+
+def test_slices_and_neutral_terms_lift_exactly() -> None:
+    graph = lift_module(Slices(), (3, 6, 4))
+    ops = [n.op for n in graph.nodes]
+    assert ops == ["input", "conv", "conv", "add", "split", "part", "concat", "split", "part"], ops
+    assert graph.nodes[4].args == {"sizes": [2, 4, 2]} and graph.nodes[5].args == {"index": 1}
+    assert graph.nodes[7].args == {"sizes": [4, 2], "dim": 2} and graph.nodes[8].args == {"index": 0}
+    assert from_torch(OneSlice(), (3, 6, 4)).round_trip.ok
+
+
+class OneSlice(Slices):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = sum([self.a(x), self.b(x)])
+        return torch.cat([y[:, 2:6], y], dim=1)

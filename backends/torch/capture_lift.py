@@ -196,6 +196,10 @@ class _Walk:
             path, is_module = node.meta.get(SCOPE, ""), False
         if lift.path is not None:
             path, is_module = lift.path, True
+        for before_op, before_args in lift.before:  # the ops the call is before this one, each reading the last
+            self.nodes.append(LiftedNode(before_op, _without_defaults(before_op, before_args), ins[:1], path, False,
+                                         origin_of(node, self.root), node.meta.get(SOURCE)))
+            ins = (len(self.nodes) - 1, *ins[1:])
         lifted = LiftedNode(op, _without_defaults(op, lift.args), ins, path, is_module, origin_of(node, self.root),
                             node.meta.get(SOURCE))
         if selects:

@@ -71,6 +71,9 @@ class Lift:
     args: dict[str, Any]
     inputs: tuple[int, ...] | None = None
     path: str | None = None
+    # Ops the call is before this one, in order (``x[:, 16:48]`` is a split, then this part of it): the
+    # first reads the call's input, this node reads the last.
+    before: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 # The node is its input (``x.contiguous()``): no node is made.

@@ -114,9 +114,9 @@ IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __nam
                            methods=("flatten", "view", "reshape")),
     "linear": ImportEntry(read.linear, modules=_nn("Linear"), functions=_F("linear")),
     "join": ImportEntry(read.join, modules=(f"{_OURS}.Join",)),
-    "add": ImportEntry(read.elementwise, functions=("operator.add", "operator.iadd", "torch.add"),
+    "add": ImportEntry(read.add, functions=("operator.add", "operator.iadd", "torch.add"),
                        methods=("add", "add_")),
-    "mul": ImportEntry(read.elementwise, functions=("operator.mul", "operator.imul", "torch.mul"),
+    "mul": ImportEntry(read.mul, functions=("operator.mul", "operator.imul", "torch.mul"),
                        methods=("mul", "mul_")),
     "mean": ImportEntry(refusal="no PyTorch call is the mean of several tensors alone: torch.stack(xs).mean(0) "
                                 "is a stack (no op) and (a + b) / 2 an add and a division by a constant"),
