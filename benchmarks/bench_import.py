@@ -63,7 +63,7 @@ def _params_on_meta(timm: object, name: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def timm_figure(limit: int | None, max_params: float, only: str | None) -> None:
+def timm_figure(limit: int | None, max_params: float, only: str | None, shard: str = "1/1") -> None:
     import timm
     import torch
 
@@ -71,6 +71,8 @@ def timm_figure(limit: int | None, max_params: float, only: str | None) -> None:
 
     names = sorted({n for pattern in ((only,) if only else FAMILIES) for n in timm.list_models(pattern)})
     names = names[:limit] if limit else names
+    k, n = (int(v) for v in shard.split("/"))
+    names = names[k - 1::n]  # one of n interleaved shards, to run in parallel processes
     passed, failed, skipped = [], [], []
     start = time.perf_counter()
     for i, name in enumerate(names):
@@ -124,11 +126,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--max-params", type=float, default=150e6)
     parser.add_argument("--only", help="one timm name pattern instead of the families")
+    parser.add_argument("--shard", default="1/1", help="K/N: the K-th of N interleaved parts of the list")
     args = parser.parse_args(argv)
     if args.what == "speed":
         speed(args.runs)
     else:
-        timm_figure(args.limit, args.max_params, args.only)
+        timm_figure(args.limit, args.max_params, args.only, args.shard)
 
 
 if __name__ == "__main__":
