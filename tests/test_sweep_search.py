@@ -182,13 +182,44 @@ def test_replayed_block_calls_give_every_point_the_same_figures(family: str, axe
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The sweep replays a block call seen before (specdsl.blocks.memo); without the memo every call
     expands, and the figures of every point are the same, rejected points included."""
-    from specdsl.blocks.memo import CallMemo
+    from specdsl.blocks.memo import CallMemo, LayerCache
 
     where = "train_peak(batch=8) > 0"
     replayed = sweep(family, axes, where=where, jobs=1)
     monkeypatch.setattr(CallMemo, "key", lambda self, *args: None)
+    monkeypatch.setattr(LayerCache, "get", lambda self, *args: None)
     expanded = sweep(family, axes, where=where, jobs=1)
     assert [(p.values, p.figures, p.error) for p in replayed] == [(p.values, p.figures, p.error) for p in expanded]
+
+
+def test_the_layer_cache_keys_every_name_a_layer_mentions_by_value_and_type() -> None:
+    """A sweep's layers substituted and parsed once (specdsl.blocks.memo.LayerCache): found again only for
+    an equal layer at the same place with every name it mentions equal in value and type, present or not."""
+    from specdsl.blocks.memo import LayerCache
+
+    cache = LayerCache()
+    raw = {"conv": {"out": "c * width", "k": "k"}}
+    src = ("blocks", "b", "layers", 0)
+    assert cache.get(raw, src, {"c": 8, "width": 2, "k": 3}) is None
+    cache.keep({"conv": {"out": 16, "k": 3}}, "spec")
+    assert cache.get(dict(raw), src, {"c": 8, "width": 2, "k": 3, "other": 1}) == ({"conv": {"out": 16, "k": 3}},
+                                                                                   "spec")
+    assert cache.get(raw, src, {"c": 8, "width": 2.0, "k": 3}) is None  # 2 == 2.0, but not the same type
+    assert cache.get(raw, src, {"c": 8, "width": True, "k": 3}) is None
+    assert cache.get(raw, src, {"c": 8, "width": 2}) is None  # k absent: a word, not a number
+    assert cache.get(raw, ("layers", 0), {"c": 8, "width": 2, "k": 3}) is None  # another place
+    assert cache.get({"conv": {"out": "c * width", "k": 5}}, src, {"c": 8, "width": 2, "k": 3}) is None
+    assert cache.get(raw, src, {"c": [8], "width": 2, "k": 3}) is None  # a list: not keyed, substituted
+    assert cache.pending is None
+
+
+def test_the_layer_cache_never_keeps_a_layer_with_an_error() -> None:
+    """Points whose layers fail report their errors each time; a cached layer never hides one."""
+    text = ("model m(c=8)\ninput [3, 8, 8]\nlayers {\n  conv(c, k=3)\n  conv(c, k=3, pad=c // 0 if c > 8 else 1)\n"
+            "  gap\n  linear(10)\n}\n")
+    points = sweep(text, {"c": [8, 16, 4, 24, 2]}, jobs=1)
+    assert [p.ok for p in points] == [True, False, True, False, True]
+    assert [p.error[:4] for p in points if not p.ok] == ["E320", "E320"]
 
 
 def test_the_memo_replays_repeated_calls_within_and_across_points() -> None:

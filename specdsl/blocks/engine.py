@@ -188,6 +188,10 @@ class Expander:
             if switched is not True:
                 return None if switched is None else x
             raw = {k: v for k, v in raw.items() if k != "if"}
+        hit = self.memo.layers.get(raw, src, frame.env) if self.memo is not None else None  # a sweep's: memo.py
+        if hit is not None:
+            self._check_size(hit[0], hit[1], out, frame)
+            return self._place(hit[1], hit[0], src, out, x, scope, frame, at)
         raw = self.substitute(raw, src, frame)
         if len(self.diags) > n_errors:
             return None  # the expression error says it all
@@ -202,6 +206,8 @@ class Expander:
                 self.diags[i] = replace(self.diags[i], notes=(*self.diags[i].notes, *frame.notes))
         if spec is None:
             return None
+        if self.memo is not None and len(self.diags) == n_errors:
+            self.memo.layers.keep(raw, spec)
         self._check_size(raw, spec, out, frame)
         return self._place(spec, raw, src, out, x, scope, frame, at)
 
