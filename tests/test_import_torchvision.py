@@ -27,14 +27,6 @@ MODELS = REFERENCE["models"]
 SMALL = {"classification": (3, 64, 64), "video": (3, 4, 32, 32), "segmentation": (3, 64, 64)}
 INPUTS = {"googlenet": (3, 96, 96), "inception_v3": (3, 75, 75), "s3d": (3, 16, 224, 224)}
 
-# Models whose spec structure recovery (specdsl.lift) cannot write yet, with the reason it gives.
-NOT_YET = {
-    **{name: "a regnet block parameter is named after 'block1-0'" for name in MODELS if name.startswith("regnet")},
-    **{name: "DeepLab's ASPP reads a positional module" for name in MODELS if name.startswith("deeplabv3")},
-    "lraspp_mobilenet_v3_large": "the head reads the backbone at two of its layers",
-}
-
-
 @pytest.fixture(autouse=True)
 def _one_thread() -> None:
     torch.set_num_threads(1)  # small convolutions on a shared machine: threads only contend
@@ -46,8 +38,6 @@ def _input(name: str) -> tuple[int, ...]:
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_torchvision_model_round_trips(name: str) -> None:
-    if name in NOT_YET:
-        pytest.xfail(NOT_YET[name])
     ref = MODELS[name]
     module = torchvision.models.get_model(name, weights=None, **ref["constructor_kwargs"])
     imported = from_torch(module, _input(name), name=name)
