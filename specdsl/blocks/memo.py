@@ -102,6 +102,9 @@ class CallMemo:
         self.p_classes: dict[tuple[str, tuple[Any, ...]], Any] = {}  # (p's text, its names' values) -> class
         self.shapes: set[int] = set()  # ids of the shape-pass results the entries hold (and so keep alive)
         self.layers = LayerCache()  # layers substituted and parsed, for the engine (Expander.layer)
+        # Recorded calls' fields per inputs' fields, shared by the records whose nodes have the same ops, shape
+        # attrs and wiring (the same call at another resolution): a node's field reads nothing else (node_rf).
+        self.rf_tables: dict[Any, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
 
     def key(self, ex: Any, name: str, env: Mapping[str, Any], inputs: tuple[int, ...], frame: Any) -> Any:
         if self.recorded.get(name, 0) >= GIVE_UP and not self.replayed.get(name):
@@ -208,7 +211,13 @@ class CallMemo:
                 return
             nodes.append((node.op, node.args, tuple(ins), node.path[len(out):], node.name, node.loc, node.arg_locs,
                           node.frozen, node.init, node.notes))
-        self.entries[key] = _Recorded(tuple(nodes), tuple(ex.shapes[start:]), ex.size - size_before, y - start)
+        shapes = tuple(ex.shapes[start:])
+        try:
+            rfs = self.rf_tables.setdefault(
+                tuple((n[0], s.attrs, n[2], s.shape is None) for n, s in zip(nodes, shapes)), {})
+        except TypeError:
+            rfs = {}  # unhashable attrs: fields kept for this record only
+        self.entries[key] = _Recorded(tuple(nodes), shapes, ex.size - size_before, y - start, rfs)
         self.shapes.update(map(id, ex.shapes[start:]))
 
 
