@@ -584,6 +584,8 @@ def _spec_commands() -> list[tuple[str, list[str]]]:
         positionals = [a.dest for a in sp._actions if not a.option_strings]
         if not positionals or positionals == ["code"]:  # `explain CODE` reads no spec
             continue
+        if name == "import":  # its input is a model, not a spec: test_import_reads_an_onnx_file_as_untrusted
+            continue
         extra: list[str] = []
         for action in sp._actions:
             if action.option_strings and action.required:
@@ -618,6 +620,21 @@ def test_every_command_reports_a_missing_file(tmp_path: Path, capsys: pytest.Cap
         err = capsys.readouterr().err
         assert status == EXIT_SPEC, (command, err)
         assert "E100" in err and "Traceback" not in err
+
+
+def test_import_reads_an_onnx_file_as_untrusted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An .onnx file is untrusted input (unlike `import FILE.py:Class`, which runs the user's own code by
+    design): a missing, empty or corrupt one is a user error that writes nothing, never a traceback."""
+    pytest.importorskip("onnx")
+    out = tmp_path / "out.cnn"
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "corrupt.onnx").write_bytes(b"\x08\x07garbage that is no protobuf message" * 50)
+    for name, expected in (("missing.onnx", "cannot open"), ("corrupt.onnx", "E512"), ("empty.onnx", "E")):
+        status = main(["import", str(tmp_path / name), "-o", str(out), "--no-verify"])
+        captured = capsys.readouterr()
+        assert status == EXIT_SPEC, (name, captured.err[-500:])
+        assert expected in captured.err and "Traceback" not in captured.err + captured.out, (name, captured.err)
+        assert "internal error" not in captured.err and not out.exists()
 
 
 def test_commands_without_a_spec_succeed(capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,4 +83,16 @@ ENTRIES = (
         "This is a gap in import: report it with the model. `--no-verify` writes the spec unchecked.",
         unchecked="needs torch and a model whose import differs (tests/test_import_torch.py covers E510)",
     ),
+    Entry(
+        "E512", "ONNX file cannot be imported",
+        "`specdsl import FILE.onnx` (and `specdsl.from_onnx`) reads the file as untrusted input: it must "
+        "be an ONNX model protobuf (external data only inside the model's folder), with one data input "
+        "(the others are initializers or fixed-shape weights) whose axes after the batch are fixed or "
+        "given with `--input`, and a graph ONNX's shape inference accepts. Anything else is this error, "
+        "and nothing is written.",
+        "specdsl import notes.txt.onnx -o net.cnn   # a file that is no ONNX model",
+        "Export the model again (`torch.onnx.export`), or give the input shape with `--input 3,224,224` "
+        "where its axes are symbolic.",
+        unchecked="needs an ONNX file (tests/test_untrusted.py covers it)",
+    ),
 )

@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from specdsl.errors import Diagnostic, SpecError
 from specdsl.lift.imported import Imported, not_the_model, unmapped_error, with_todos
+
+NOT_IMPORTABLE = "E512"
 
 
 def import_onnx(args: argparse.Namespace) -> Imported:
@@ -29,7 +32,13 @@ def from_onnx(path: str, *, input_shape: Sequence[int] | None = None, name: str 
     from specdsl.lift.structure import RecoveryError, recover
     from specdsl.render.printer import to_dsl
 
-    graph = lift_onnx(path, input_shape=input_shape, name=name)
+    try:
+        graph = lift_onnx(path, input_shape=input_shape, name=name)
+    except ValueError as exc:  # the file is untrusted input: what it lacks is the user's error, not a bug
+        raise SpecError([Diagnostic(
+            "error", NOT_IMPORTABLE, f"an ONNX file to import is a readable model with one data input of "
+            f"fixed shape; received '{path}': {exc}",
+            hint="export the model again (torch.onnx.export), or give symbolic axes with --input 3,224,224")]) from None
     if graph.unmapped and not partial:
         raise unmapped_error(graph.unmapped, "an ONNX")
     try:  # with --partial, the nodes no op maps are passed over (each reads through to its input)
