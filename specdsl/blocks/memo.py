@@ -102,6 +102,7 @@ class CallMemo:
         self.p_classes: dict[tuple[str, tuple[Any, ...]], Any] = {}  # (p's text, its names' values) -> class
         self.shapes: set[int] = set()  # ids of the shape-pass results the entries hold (and so keep alive)
         self.layers = LayerCache()  # layers substituted and parsed, for the engine (Expander.layer)
+        self.estimates: dict[int, tuple[Any, dict[Any, int]]] = {}  # specdsl.blocks.estimate's, per layer object
         # Recorded calls' fields per inputs' fields, shared by the records whose nodes have the same ops, shape
         # attrs and wiring (the same call at another resolution): a node's field reads nothing else (node_rf).
         self.rf_tables: dict[Any, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
