@@ -8,6 +8,9 @@ machine slows all of them alike:
 (c) torchinfo's ``summary(torchvision.models.resnet50(), input_size=(1, 3, 224, 224))``, what a
     PyTorch user runs for the same table (shapes, parameters, MACs)     target: (c) / (b) >= 30
 
+Beside them, ``python -c pass`` and a process that imports lark and pydantic and validates one
+model (what `check` of a .cnn spec cannot do without): the floor under (a).
+
 (c) needs an interpreter with torch, torchvision and torchinfo (torchvision cannot be installed
 beside the CPU torch of the dev venv): ``--torchinfo-python PATH`` (default: $TORCHINFO_PYTHON,
 else /work/tvenv/bin/python); without one, (c) is skipped and said so. The best (min) and the
@@ -39,6 +42,8 @@ from bench_check import specdsl_command
 
 TARGET_VGG16_S = 0.15
 TARGET_RATIO = 30.0
+# Import lark and pydantic, validate one model (which also loads pydantic's plugin machinery).
+DEPENDENCIES = "import lark\nfrom pydantic import BaseModel\nclass M(BaseModel):\n    x: int\nM(x=1)"
 TORCHINFO = ("import torchinfo, torchvision; "
              "torchinfo.summary(torchvision.models.resnet50(), input_size=(1, 3, 224, 224), device='cpu')")
 
@@ -95,6 +100,9 @@ def main() -> int:
     tv = torchinfo_python(args.torchinfo_python)
     cases: dict[str, list[str]] = {
         "python -c pass": [sys.executable, "-c", "pass"],
+        # What any check of a .cnn spec imports from its dependencies, before a line of specdsl runs:
+        # the floor the start-up target shares with pydantic and lark.
+        "pydantic + lark floor": [sys.executable, "-c", DEPENDENCIES],
         "specdsl check vgg16": [*specdsl, "check", "vgg16"],
         "specdsl check resnet50": [*specdsl, "check", "resnet50"],
     }
