@@ -22,6 +22,7 @@ from typing import Any
 from specdsl.backends.torch import import_conv
 from specdsl.backends.torch import import_fixed as fixed
 from specdsl.backends.torch import import_readers as read
+from specdsl.backends.torch import import_select as select
 from specdsl.backends.torch.import_types import SAME, ImportEntry, Lift, Refuse, Site
 from specdsl.ops.registry import OpTable
 
@@ -114,16 +115,16 @@ IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __nam
                            methods=("flatten", "view", "reshape")),
     "linear": ImportEntry(read.linear, modules=_nn("Linear"), functions=_F("linear")),
     "join": ImportEntry(read.join, modules=(f"{_OURS}.Join",)),
-    "add": ImportEntry(read.add, functions=("operator.add", "operator.iadd", "torch.add"),
+    "add": ImportEntry(select.add, functions=("operator.add", "operator.iadd", "torch.add"),
                        methods=("add", "add_")),
-    "mul": ImportEntry(read.mul, functions=("operator.mul", "operator.imul", "torch.mul"),
+    "mul": ImportEntry(select.mul, functions=("operator.mul", "operator.imul", "torch.mul"),
                        methods=("mul", "mul_")),
     "mean": ImportEntry(refusal="no PyTorch call is the mean of several tensors alone: torch.stack(xs).mean(0) "
                                 "is a stack (no op) and (a + b) / 2 an add and a division by a constant"),
     "concat": ImportEntry(read.concat, functions=("torch.cat", "torch.concat", "torch.concatenate")),
     "split": ImportEntry(read.split, functions=("torch.split",), methods=("split",)),
     "chunk": ImportEntry(read.chunk, functions=("torch.chunk",), methods=("chunk",)),
-    "part": ImportEntry(read.part, functions=("operator.getitem",)),
+    "part": ImportEntry(select.part, functions=("operator.getitem",)),
     "channel_shuffle": ImportEntry(read.channel_shuffle, modules=_nn("ChannelShuffle"), functions=(
         "torch.channel_shuffle", "torch.nn.functional.channel_shuffle",
         "torchvision.models.shufflenetv2.channel_shuffle")),
