@@ -59,3 +59,10 @@ def test_explain_needs_neither_the_schema_nor_the_parser() -> None:
     modules = modules_after("explain", "E201")
     assert _loaded(modules, ("pydantic", "lark", "specdsl.ops", "specdsl.schema", "specdsl.api", "specdsl.blocks",
                              "specdsl.cli.check", "tempfile")) == []
+
+
+def test_version_needs_no_command() -> None:
+    # argparse answers a leading --version before reading a command: no command's module is imported.
+    modules = modules_after("--version")
+    assert _loaded(modules, ("pydantic", "lark", "specdsl.ops", "specdsl.api", "specdsl.cli.check",
+                             "specdsl.cli.diagram", "specdsl.lsp")) == []

@@ -136,8 +136,9 @@ REPORTS_NOTHING = ("lsp", "explain")
 BUDGETED = ("check", "convert", "fmt", "run", "build", "export", "diagram", "diff")
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser with every command, or with ``command``'s alone (what running it needs)."""
+def build_parser(command: str | None = None, every: bool = True) -> argparse.ArgumentParser:
+    """The parser with every command, or with ``command``'s alone (what running it needs), or with none
+    (``every=False`` and no command: what `specdsl --version` needs)."""
     from specdsl.cli.params import add_param_flags
     from specdsl.cli.report import add_report_flags
     from specdsl.version import __version__
@@ -146,7 +147,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="specdsl", description="Declarative CNN specs: check shapes, parameters, MACs and receptive fields.")
     parser.add_argument("--version", action="version", version=f"specdsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    wanted = [COMMANDS[command]] if command in COMMANDS else list(COMMANDS.values())
+    wanted = [COMMANDS[command]] if command in COMMANDS else list(COMMANDS.values()) if every else []
     for where in dict.fromkeys(wanted):  # each adding function once
         getattr(import_module(where[0]), where[1])(sub)
     for name, cmd in sub.choices.items():  # --quiet and --strict on every command that reports on a spec
@@ -183,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_command_of(argv))
+    # argparse acts on a leading --version before it reads anything else, so that needs no command's module.
+    parser = build_parser(_command_of(argv), every=argv[:1] != ["--version"])
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
