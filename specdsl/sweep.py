@@ -210,7 +210,11 @@ def evaluate(data: Any, smap: Any, variant: str | None, values: dict[str, Any], 
 
 
 def _dominates(ka: Sequence[float], kb: Sequence[float]) -> bool:
-    return all(x <= y for x, y in zip(ka, kb)) and tuple(ka) != tuple(kb)
+    # A loop, not all() over a generator: the front compares each point with the front so far.
+    for x, y in zip(ka, kb):
+        if not x <= y:  # `not <=`, so a NaN dominates nothing
+            return False
+    return tuple(ka) != tuple(kb)
 
 
 def pareto(points: list[Point], objectives: Sequence[Objective] | None = None) -> list[Point]:

@@ -45,6 +45,10 @@ class _Reads:
     keyed: frozenset[str]
     neutral: frozenset[str] = frozenset()
     drops: tuple[tuple[str, tuple[str, ...]], ...] = ()  # with the names each reads
+    order: tuple[str, ...] = field(init=False)  # keyed, sorted once (every call's key lists them in order)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "order", tuple(sorted(self.keyed)))
 
 
 def _names(text: str) -> list[str]:
@@ -115,7 +119,7 @@ class CallMemo:
         try:
             drops = self._drops(read, model, env) if read.drops else ()
             args = tuple((k, type(v), v) for k, v in env.items() if k not in read.neutral)
-            params = tuple((k, type(model[k]), model[k]) for k in sorted(read.keyed) if k in model and k not in env)
+            params = tuple((k, type(model[k]), model[k]) for k in read.order if k in model and k not in env)
             ins = tuple((ex.shapes[i].shape, _rf_kind(ex.rfs[i])) for i in inputs)
             key = (name, args, params, drops, ins, frame.frozen, repr(frame.init), frame.calls, frame.depth)
             hash(key)
