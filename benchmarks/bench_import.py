@@ -26,6 +26,10 @@ FAMILIES = ("resnet*", "efficientnet*", "mobilenetv3*", "regnet*", "convnext*", 
             "mixnet*", "inception*")
 
 
+# What PyTorch says when the input is too small for the architecture: then the model's own size is tried.
+_TOO_SMALL = ("smaller than", "Output size is too small", "can't be greater than actual input size")
+
+
 def speed(runs: int) -> None:
     import torch
     import torchvision
@@ -95,7 +99,7 @@ def timm_figure(limit: int | None, max_params: float, only: str | None, shard: s
                     break
                 except Exception as exc:
                     reason = _reason(exc)
-                    if "smaller than" not in reason and "Output size is too small" not in reason:
+                    if not any(w in reason for w in _TOO_SMALL):
                         break
         except Exception as exc:
             reason = _reason(exc)
