@@ -59,11 +59,15 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
-def _params_on_meta(timm: object, name: str) -> int:
+def _params_on_meta(timm: object, name: str) -> int | None:
+    """The model's size without building its tensors (None where its initialisation needs real data)."""
     import torch
 
-    with torch.device("meta"):
-        model = timm.create_model(name, pretrained=False)  # type: ignore[attr-defined]
+    try:
+        with torch.device("meta"):
+            model = timm.create_model(name, pretrained=False)  # type: ignore[attr-defined]
+    except Exception:
+        return None
     return sum(p.numel() for p in model.parameters())
 
 
@@ -73,19 +77,18 @@ def timm_figure(limit: int | None, max_params: float, only: str | None, shard: s
 
     from specdsl.backends.torch.capture_import import from_torch
 
-    names = sorted({n for pattern in ((only,) if only else FAMILIES) for n in timm.list_models(pattern)})
+    if only and only.startswith("@"):  # @FILE: the names in it, one a line (a rerun of some)
+        names = sorted({line.split()[0] for line in open(only[1:], encoding="utf-8") if line.strip()})
+    else:
+        names = sorted({n for pattern in ((only,) if only else FAMILIES) for n in timm.list_models(pattern)})
     names = names[:limit] if limit else names
     k, n = (int(v) for v in shard.split("/"))
     names = names[k - 1::n]  # one of n interleaved shards, to run in parallel processes
     passed, failed, skipped = [], [], []
     start = time.perf_counter()
     for i, name in enumerate(names):
-        try:
-            n_params = _params_on_meta(timm, name)
-        except Exception as exc:  # a model timm itself cannot build
-            failed.append((name, "constructor: " + _reason(exc)))
-            continue
-        if n_params > max_params:
+        n_params = _params_on_meta(timm, name)
+        if n_params is not None and n_params > max_params:
             skipped.append((name, n_params))
             continue
         t0 = time.perf_counter()
@@ -129,7 +132,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--max-params", type=float, default=150e6)
-    parser.add_argument("--only", help="one timm name pattern instead of the families")
+    parser.add_argument("--only", help="one timm name pattern instead of the families, or @FILE of names")
     parser.add_argument("--shard", default="1/1", help="K/N: the K-th of N interleaved parts of the list")
     args = parser.parse_args(argv)
     if args.what == "speed":
