@@ -150,6 +150,9 @@ class _Walk:
         if strays:
             self.unmap(node, "reads a tensor made inside forward that no op makes (a constant or a copy)")
             return
+        if params and not inputs:  # arithmetic on the model's own tensors (timm's gamma.reshape(1, -1, 1, 1)):
+            self.params[node] = params[0][0]  # its users see that tensor, by its name
+            return
         module = self.root.get_submodule(str(node.target)) if node.op == "call_module" else None
         shape_sources = [self.shape_of[a] for a in operands if a in self.shape_of]
         holders = {name.rpartition(".")[0] for name, _ in params}
@@ -163,6 +166,9 @@ class _Walk:
                 got = IMPORTS[op].read(site)  # type: ignore[misc]
             except Refuse as exc:
                 self.unmap(node, str(exc), inputs)
+                return
+            except (IndexError, KeyError, AttributeError, TypeError, ValueError) as exc:  # a form it never saw
+                self.unmap(node, f"{op}'s import entry cannot read this call ({type(exc).__name__}: {exc})", inputs)
                 return
             if got is None:
                 continue
