@@ -84,7 +84,10 @@ def timm_figure(limit: int | None, max_params: float, only: str | None, shard: s
     names = names[:limit] if limit else names
     k, n = (int(v) for v in shard.split("/"))
     names = names[k - 1::n]  # one of n interleaved shards, to run in parallel processes
-    passed, failed, skipped = [], [], []
+    passed: list[str] = []
+    failed: list[tuple[str, str]] = []
+    skipped: list[tuple[str, int]] = []
+    in_other_order: list[str] = []
     start = time.perf_counter()
     for i, name in enumerate(names):
         n_params = _params_on_meta(timm, name)
@@ -97,7 +100,9 @@ def timm_figure(limit: int | None, max_params: float, only: str | None, shard: s
             reason = None
             for shape in ((3, 64, 64), tuple(model.pretrained_cfg.get("input_size", (3, 224, 224)))):
                 try:
-                    from_torch(model, shape, name=name)
+                    rt = from_torch(model, shape, name=name, key_order=False).round_trip
+                    if rt.order:
+                        in_other_order.append(name)
                     reason = None
                     break
                 except Exception as exc:
@@ -115,6 +120,8 @@ def timm_figure(limit: int | None, max_params: float, only: str | None, shard: s
           f"({100 * len(passed) / max(run, 1):.1f}% of those run; {100 * len(passed) / max(len(names), 1):.1f}% "
           f"of all), not run (over {max_params / 1e6:.0f} M parameters) {len(skipped)}; "
           f"{time.perf_counter() - start:.0f} s, torch {torch.__version__}, timm {timm.__version__}")
+    print(f"of those that round-trip, {len(in_other_order)} have their state_dict keys in another order "
+          f"(same names; load by name does not mind): {', '.join(in_other_order)}")
     kinds = Counter(r.split(":")[0][:80] for _, r in failed)
     print("failure kinds:", dict(kinds.most_common(12)))
     for name, reason in failed:

@@ -28,13 +28,14 @@ def load_text(text: str, name: str) -> Any:
 
 
 def from_torch(module: nn.Module, input_shape: Sequence[int], *, name: str | None = None, verify: bool = True,
-               partial: bool = False, seed: int = 0) -> Imported:
+               partial: bool = False, seed: int = 0, key_order: bool = True) -> Imported:
     """Import ``module`` traced at ``input_shape`` (without the batch, ``(3, 224, 224)``).
 
     With ``verify`` (the default) the spec is built with ``to_torch``, the module's weights loaded into it
     by name (strictly, keys in the same order), and its parameter, buffer and MAC counts and its outputs on
     a random input compared with the module's (1e-5 relative). ``partial`` returns a spec even where
-    nodes have no op: they become '# TODO' comments, and checking that spec fails on them."""
+    nodes have no op: they become '# TODO' comments, and checking that spec fails on them. Without
+    ``key_order`` the same keys in another order pass (noted in ``round_trip.order``)."""
     from specdsl.backends.torch.capture_lift import CaptureFailed, lift_module
     from specdsl.lift.structure import RecoveryError, recover
     from specdsl.render.printer import to_dsl
@@ -57,7 +58,7 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], *, name: str | Non
     if verify:
         from specdsl.backends.torch.capture_verify import verify_round_trip
 
-        result.round_trip = verify_round_trip(module, model, seed=seed)
+        result.round_trip = verify_round_trip(module, model, seed=seed, key_order=key_order)
         if not result.round_trip.ok:
             raise not_the_model("; ".join(result.round_trip.problems), "traced")
     return result

@@ -47,6 +47,9 @@ def register(sub: Any) -> None:
     verify.add_argument("--verify", dest="verify", action="store_true", default=None,
                         help="rebuild the spec and compare it with the model (default when torch is installed)")
     verify.add_argument("--no-verify", dest="verify", action="store_false", help="skip the round trip")
+    cmd.add_argument("--any-key-order", action="store_true",
+                     help="accept the model's state_dict keys in another order than the spec's (the same names: "
+                          "loading by name does not mind; a model that registers a shortcut before its body)")
     cmd.add_argument("--partial", action="store_true",
                      help="write the spec even where nodes have no specdsl op, as '# TODO' comments (check "
                           "then fails on them)")
@@ -114,7 +117,8 @@ def _run(args: argparse.Namespace, kwargs: dict[str, Any]) -> Any:
     from specdsl.backends.torch.capture_import import from_torch
 
     verify = True if args.verify is None else args.verify
-    return from_torch(module, shape, name=args.name or name, verify=verify, partial=args.partial)
+    return from_torch(module, shape, name=args.name or name, verify=verify, partial=args.partial,
+                      key_order=not args.any_key_order)
 
 
 def _module(source: str, kwargs: dict[str, Any]) -> tuple[Any, tuple[int, ...] | None, str] | None:
