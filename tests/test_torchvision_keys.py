@@ -87,7 +87,7 @@ def test_a_duplicated_name_is_a_located_error_noting_the_first() -> None:
 
 
 @pytest.mark.parametrize(("name", "why"), [("__class__", "`__`"), ("forward", "nn.Module"), ("12", "digits"),
-                                           ("a.b", "letters, digits"), ("input", "nn.Module")])
+                                           ("a.b", "NAME.k"), ("input", "nn.Module")])
 def test_an_invalid_name_is_a_located_error(name: str, why: str) -> None:
     d = _error(f"model bad\ninput [3, 8, 8]\nlayers {{\n    conv(4, k=3) as \"{name}\"\n}}\n")
     assert d.code == "E380" and why in d.message

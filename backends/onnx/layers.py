@@ -144,15 +144,16 @@ def _extras(s: Site, dilation: Sequence[int]) -> list[int]:
 def maxpool(b: Builder, s: Site) -> str:
     # ceil_mode becomes explicit end padding (-inf for MaxPool): the output size is the spec's exactly.
     a = s.attrs
-    if s.dynamic and a.ceil_mode:
-        # At symbolic sizes, ONNX's own ceil_mode: ONNX Runtime's sizes agree with PyTorch's (its
-        # last window starts inside the input or the left padding), checked for k ≤ 3, s ≤ 3, p ≤ k/2.
+    ends = [p + e for p, e in zip(a.padding, _extras(s, a.dilation), strict=True)]
+    # ONNX Runtime refuses a pad as wide as the (undilated) kernel, which a dilated window's extra end
+    # padding can reach: there, as at symbolic sizes, ONNX's own ceil_mode. ONNX Runtime's sizes agree
+    # with PyTorch's (its last window starts inside the input or the left padding), checked for k ≤ 3,
+    # s ≤ 3, p ≤ k/2 (and the random specs of tests/test_onnx_backend.py, dilation included).
+    if a.ceil_mode and (s.dynamic or any(e >= k for e, k in zip(ends, a.kernel, strict=True))):
         return b.op("MaxPool", [s.x], s.shape, kernel_shape=list(a.kernel), strides=list(a.stride),
                     pads=[*a.padding, *a.padding], dilations=list(a.dilation), ceil_mode=1)
-    extra = _extras(s, a.dilation)
     return b.op("MaxPool", [s.x], s.shape, kernel_shape=list(a.kernel), strides=list(a.stride),
-                pads=[*a.padding, *(p + e for p, e in zip(a.padding, extra, strict=True))],
-                dilations=list(a.dilation))
+                pads=[*a.padding, *ends], dilations=list(a.dilation))
 
 
 def _avg_divisor(n: int, k: int, st: int, p: int, out: int) -> np.ndarray:
