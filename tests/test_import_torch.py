@@ -84,6 +84,26 @@ def test_a_user_model_round_trips_exactly() -> None:
     assert "layer1" in imported.text and "model net" in imported.text
 
 
+
+class Block(nn.Module):
+    """A class whose name, made a block's, would be the DSL's keyword `block` (timm names its units so)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x))
+
+
+def test_a_class_named_like_a_keyword_gives_a_block_that_parses() -> None:
+    module = nn.Sequential(Block(4), Block(4), Block(4))
+    imported = from_torch(module, (4, 8, 8), name="net")
+    assert imported.round_trip.ok
+    assert re.search(r"^block block_block\(", imported.text, re.M), imported.text
+    assert list(__import__("specdsl").to_torch(imported.text).state_dict()) == list(module.state_dict())
+
 class Zoo(nn.Module):
     """One module of many kinds, for the table's readers."""
 

@@ -21,6 +21,7 @@ from specdsl.lift.residual import as_residual
 from specdsl.lift.tree import Box
 from specdsl.lift.union import GENERIC, Group, first_having
 from specdsl.ops import ALIASES, OPS
+from specdsl.render.printer_scalars import KEYWORDS
 from specdsl.schema.names import RESERVED_NAMES, reserved_segment
 
 Expr = Callable[[int], Any]  # slot -> its literal, or the expression of the block's parameter
@@ -144,7 +145,8 @@ class Writer:
             return group.block
         first = group.members[0]
         base = snake(group.klass) if group.klass not in GENERIC else self._generic_name(first)
-        if base in OPS or base in ALIASES or base in BLOCKS or base in RESERVED_NAMES or reserved_segment(base) \
+        if base in OPS or base in ALIASES or base in BLOCKS or base in KEYWORDS or base in RESERVED_NAMES \
+                or reserved_segment(base) \
                 or not IDENTIFIER.fullmatch(base):
             base += "_block"
         name, k = base, 2
