@@ -15,6 +15,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+# An even kernel with pad=same is a case torch itself warns about (its padded copy); the test means it.
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")
+
 from conv_oracle import reference_conv  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402

@@ -242,8 +242,8 @@ def test_yaml_and_dsl_agree(chain) -> None:
 def test_repeat_equals_writing_copies(chain, times) -> None:
     inp, _ = chain
     body = {"conv": {"out": inp[0], "k": 3, "pad": 1}}
-    repeated = specdsl.load(spec_text({**body, "repeat": times}, "gap", input=inp))
-    copies = specdsl.load(spec_text(*[body] * times, "gap", input=inp))
+    repeated = specdsl.load(spec_text({**body, "repeat": times}, "gap", input=inp), warn=False)
+    copies = specdsl.load(spec_text(*[body] * times, "gap", input=inp), warn=False)
     assert figures(repeated) == figures(copies)
 
 
@@ -254,8 +254,8 @@ def test_freezing_everything_moves_all_params(chain) -> None:
     layers = [b for _, b in pairs]
     frozen = [{**layer, "frozen": True} if isinstance(layer, dict) else {layer: None, "frozen": True}
               for layer in layers]
-    t = specdsl.load(spec_text(*layers, input=inp)).totals
-    f = specdsl.load(spec_text(*frozen, input=inp)).totals
+    t = specdsl.load(spec_text(*layers, input=inp), warn=False).totals
+    f = specdsl.load(spec_text(*frozen, input=inp), warn=False).totals
     assert (f.frozen, f.trainable, f.params, f.buffers, f.macs) == (t.params, 0, t.params, t.buffers, t.macs)
 
 
@@ -263,8 +263,8 @@ def test_freezing_everything_moves_all_params(chain) -> None:
 @given(ks=st.lists(st.sampled_from([1, 3, 5]), min_size=1, max_size=4), n=st.integers(2, 12))
 def test_same_convs_macs_scale_with_area_and_params_do_not(ks, n) -> None:
     layers = [{"conv": {"out": 3, "k": k, "pad": "same"}} for k in ks]
-    small = specdsl.load(spec_text(*layers, input=(3, n, n))).totals
-    big = specdsl.load(spec_text(*layers, input=(3, 2 * n, 2 * n))).totals
+    small = specdsl.load(spec_text(*layers, input=(3, n, n)), warn=False).totals
+    big = specdsl.load(spec_text(*layers, input=(3, 2 * n, 2 * n)), warn=False).totals
     assert big.params == small.params
     assert big.macs == 4 * small.macs
 
