@@ -12,19 +12,10 @@ front end like any other spec.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any
 
 from torch import nn
 
-from specdsl.lift.imported import Imported, not_the_model, unmapped_error, with_todos
-
-
-def load_text(text: str, name: str) -> Any:
-    """The spec text as a checked Model (the DSL front end, like any spec file)."""
-    from specdsl.api import load
-
-    return load(text, warn=False)
+from specdsl.lift.imported import Imported, not_the_model, spec_of, unmapped_error
 
 
 def from_torch(module: nn.Module, input_shape: Sequence[int], *, name: str | None = None, verify: bool = True,
@@ -37,28 +28,18 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], *, name: str | Non
     nodes have no op: they become '# TODO' comments, and checking that spec fails on them. Without
     ``key_order`` the same keys in another order pass (noted in ``round_trip.order``)."""
     from specdsl.backends.torch.capture_lift import CaptureFailed, lift_module
-    from specdsl.lift.structure import RecoveryError, recover
-    from specdsl.render.printer import to_dsl
 
     try:
         graph = lift_module(module, tuple(int(d) for d in input_shape), name=name, seed=seed)
     except CaptureFailed as exc:
         raise unmapped_error(exc.unmapped, "a traced") from None
-    if graph.unmapped and not partial:
-        raise unmapped_error(graph.unmapped, "a traced")
-    try:  # with --partial, the nodes no op maps are passed over (each reads through to its input)
-        data = recover(replace(graph, unmapped=[]))
-    except RecoveryError as exc:
-        raise not_the_model(str(exc), "traced") from None
-    text = to_dsl(data)
-    if graph.unmapped:
-        return Imported(with_todos(text, graph.unmapped), data, None, graph, None, list(graph.unmapped))
-    model = load_text(text, graph.name)
-    result = Imported(text, data, model, graph)
+    result = spec_of(graph, partial=partial, what="a traced", where="traced")
+    if result.model is None:
+        return result
     if verify:
         from specdsl.backends.torch.capture_verify import verify_round_trip
 
-        result.round_trip = verify_round_trip(module, model, seed=seed, key_order=key_order)
+        result.round_trip = verify_round_trip(module, result.model, seed=seed, key_order=key_order)
         if not result.round_trip.ok:
             raise not_the_model("; ".join(result.round_trip.problems), "traced")
     return result

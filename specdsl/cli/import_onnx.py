@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from specdsl.errors import Diagnostic, SpecError
-from specdsl.lift.imported import Imported, not_the_model, unmapped_error, with_todos
+from specdsl.lift.imported import Imported, not_the_model, spec_of
 
 NOT_IMPORTABLE = "E512"
 
@@ -27,10 +26,7 @@ def from_onnx(path: str, *, input_shape: Sequence[int] | None = None, name: str 
               verify: bool | None = None, partial: bool = False) -> Imported:
     """``specdsl.from_onnx``: an ONNX file as a spec. ``verify`` (default: when torch and onnxruntime are
     installed) compares the spec's outputs, with the file's initializers, with ONNX Runtime's."""
-    from specdsl.api import load
     from specdsl.backends.onnx.imports import lift_onnx
-    from specdsl.lift.structure import RecoveryError, recover
-    from specdsl.render.printer import to_dsl
 
     try:
         graph = lift_onnx(path, input_shape=input_shape, name=name)
@@ -39,20 +35,12 @@ def from_onnx(path: str, *, input_shape: Sequence[int] | None = None, name: str 
             "error", NOT_IMPORTABLE, f"an ONNX file to import is a readable model with one data input of "
             f"fixed shape; received '{path}': {exc}",
             hint="export the model again (torch.onnx.export), or give symbolic axes with --input 3,224,224")]) from None
-    if graph.unmapped and not partial:
-        raise unmapped_error(graph.unmapped, "an ONNX")
-    try:  # with --partial, the nodes no op maps are passed over (each reads through to its input)
-        data = recover(replace(graph, unmapped=[]))
-    except RecoveryError as exc:
-        raise not_the_model(str(exc), "ONNX") from None
-    text = to_dsl(data)
-    if graph.unmapped:
-        return Imported(with_todos(text, graph.unmapped), data, None, graph, None, list(graph.unmapped))
-    model = load(text, warn=False)
-    result = Imported(text, data, model, graph)
+    result = spec_of(graph, partial=partial, what="an ONNX", where="ONNX")
+    if result.model is None:
+        return result
     can_run = all(importlib.util.find_spec(p) is not None for p in ("torch", "onnxruntime"))
     if verify or (verify is None and can_run):
-        problem = _against_runtime(path, model, graph.weights)
+        problem = _against_runtime(path, result.model, graph.weights)
         if problem:
             raise not_the_model(problem, "ONNX")
     return result

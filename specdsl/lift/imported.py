@@ -9,7 +9,7 @@ not the model is E511, naming the first difference.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
@@ -40,6 +40,26 @@ class Imported:
 
     def __repr__(self) -> str:
         return f"<Imported {self.graph.name}: {len(self.graph.nodes) - 1} nodes, {len(self.text.splitlines())} lines>"
+
+
+def spec_of(graph: LiftedGraph, *, partial: bool, what: str, where: str) -> Imported:
+    """The spec of a captured graph, recovered, printed and checked: the part of import that is the same
+    for every capture. Unmapped nodes are an error naming each (``what``: "a traced", "an ONNX"), or with
+    ``partial`` located '# TODO' comments and no model; a graph recovery cannot write is E511 (``where``)."""
+    from specdsl.api import load
+    from specdsl.lift.structure import RecoveryError, recover
+    from specdsl.render.printer import to_dsl
+
+    if graph.unmapped and not partial:
+        raise unmapped_error(graph.unmapped, what)
+    try:  # with partial, the nodes no op maps are passed over (each reads through to its input)
+        data = recover(replace(graph, unmapped=[]))
+    except RecoveryError as exc:
+        raise not_the_model(str(exc), where) from None
+    text = to_dsl(data)
+    if graph.unmapped:
+        return Imported(with_todos(text, graph.unmapped), data, None, graph, None, list(graph.unmapped))
+    return Imported(text, data, load(text, warn=False), graph)
 
 
 def _loc(source: str | None) -> SourceLoc | None:
