@@ -14,6 +14,9 @@ from specdsl.errors import SourceLoc
 from specdsl.ops.rule import Args, fmt_shape
 from specdsl.source import PathKey
 
+# The op that joins the body and the shortcut (import reads residual blocks back by it).
+JOIN = "add"
+
 if TYPE_CHECKING:
     from specdsl.schema.layer import LayerSpec
 
@@ -64,7 +67,7 @@ def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, f
     if mode != "identity_if_same" or in_shape == body_shape:
         if shortcut is None:
             return None
-        y = ex.prim("add", (body, shortcut), f"{out}.add", frame, spec.loc, notes=notes)
+        y = ex.prim(JOIN, (body, shortcut), f"{out}.add", frame, spec.loc, notes=notes)
     if args.post is not None:
         post_src = (*src, "post")
         if isinstance(args.post, str):

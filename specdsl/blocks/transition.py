@@ -11,6 +11,9 @@ from specdsl.blocks.base import BlockExpander, BlockRule, Frame
 from specdsl.ops.rule import Args, PositiveInt
 from specdsl.source import PathKey
 
+# Its modules, named as torchvision's _Transition, with their ops (import reads transitions back by them).
+LAYERS = (("norm", "bn"), ("relu", "relu"), ("conv", "conv"), ("pool", "avgpool"))
+
 if TYPE_CHECKING:
     from specdsl.schema.layer import LayerSpec
 
@@ -36,10 +39,11 @@ def expand(ex: BlockExpander, spec: LayerSpec, src: PathKey, out: str, x: int, f
         ex.error("E301", f"transition compresses {shape[0]} channels to {channels}", src, frame, path=out)
         return None
     loc = spec.loc
-    h = ex.prim("bn", (x,), f"{out}.norm", frame, loc)
-    h = ex.prim("relu", (h,), f"{out}.relu", frame, loc)
-    h = ex.prim("conv", (h,), f"{out}.conv", frame, loc, out=channels, k=1, bias=False)
-    return ex.prim("avgpool", (h,), f"{out}.pool", frame, loc, k=2, stride=2)
+    norm, relu, conv, pool = (op for _, op in LAYERS)
+    h = ex.prim(norm, (x,), f"{out}.norm", frame, loc)
+    h = ex.prim(relu, (h,), f"{out}.relu", frame, loc)
+    h = ex.prim(conv, (h,), f"{out}.conv", frame, loc, out=channels, k=1, bias=False)
+    return ex.prim(pool, (h,), f"{out}.pool", frame, loc, k=2, stride=2)
 
 
 def estimate(raw: Any, nested: Callable[[Any], int]) -> int:

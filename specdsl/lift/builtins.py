@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from specdsl.blocks.transition import LAYERS as TRANSITION
 from specdsl.lift.args import full_args
 from specdsl.lift.graph import LiftedGraph
 from specdsl.lift.tree import Box
@@ -60,11 +61,11 @@ def _chain(graph: LiftedGraph, box: Box) -> bool:
 
 def transition(graph: LiftedGraph, box: Box) -> Call | None:
     leaves = _leaves(graph, box)
-    if leaves is None or list(leaves) != ["norm", "relu", "conv", "pool"] or not _chain(graph, box):
+    if leaves is None or list(leaves) != [name for name, _ in TRANSITION] or not _chain(graph, box):
         return None
     conv, pool = leaves["conv"][1], leaves["pool"][1]
-    if [op for op, _ in leaves.values()] != ["bn", "relu", "conv", "avgpool"] or leaves["norm"][1] != \
-            full_args("bn", {}) or conv != full_args("conv", {"out": conv["out"], "k": 1, "bias": False}) \
+    if [op for op, _ in leaves.values()] != [op for _, op in TRANSITION] or leaves["norm"][1] != \
+            full_args(TRANSITION[0][1], {}) or conv != full_args("conv", {"out": conv["out"], "k": 1, "bias": False}) \
             or pool != full_args("avgpool", {"k": 2, "stride": 2}):
         return None
     return "transition", {"out": conv["out"]}

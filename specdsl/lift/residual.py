@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from specdsl.blocks.residual import JOIN
+
 META = ("inputs", "name", "repeat", "index", "if")
 
 
@@ -31,20 +33,20 @@ def _get(layer: Any, key: str) -> Any:
 def as_residual(layers: list[Any]) -> tuple[dict[str, Any], set[str]] | None:
     """The `residual` section for the body and the parameters it makes needless, or None."""
     k = 0
-    while k < len(layers) and _get(layers[k], "inputs") is None and _op(layers[k]) != "add":
+    while k < len(layers) and _get(layers[k], "inputs") is None and _op(layers[k]) != JOIN:
         k += 1
     body, rest = layers[:k], layers[k:]
     if not body or not isinstance(body[-1], dict) or "name" not in body[-1] or "repeat" in body[-1]:
         return None
     last = body[-1]["name"]
     shortcut, adds = None, []
-    while rest and (_op(rest[0]) == "add" or (shortcut is None and _get(rest[0], "inputs") == ["input"])):
-        if _op(rest[0]) == "add":
+    while rest and (_op(rest[0]) == JOIN or (shortcut is None and _get(rest[0], "inputs") == ["input"])):
+        if _op(rest[0]) == JOIN:
             adds.append(rest.pop(0))
         else:
             shortcut = rest.pop(0)
     if any(_get(layer, "inputs") is not None for layer in rest) or not adds \
-            or any(set(a) - {"add", "inputs", "if"} or a["add"] is not None for a in adds):
+            or any(set(a) - {JOIN, "inputs", "if"} or a[JOIN] is not None for a in adds):
         return None
     section: dict[str, Any] = {}
     dropped: set[str] = set()
