@@ -394,4 +394,6 @@ LOWERINGS: OpTable[Lowering] = OpTable("NumPy lowering", "LOWERINGS", __name__, 
     "squeeze": Lowering(fixed.reshape),
     "scale": Lowering(fixed.scale),
     "blurpool": Lowering(fixed.blurpool),
+    "stack": Lowering(lambda node, a, w, shape: lambda ins, ctx: np.stack(ins, axis=a.dim)),
+    "sum": Lowering(unary(lambda x, a: x.sum(axis=a.dims, keepdims=a.keepdims))),
 })

@@ -20,6 +20,7 @@ from specdsl.backends.onnx import imports_layers as ly
 from specdsl.backends.onnx import imports_norms as nm
 from specdsl.backends.onnx import imports_shapes as sh
 from specdsl.backends.onnx import imports_splits as sp
+from specdsl.backends.onnx import reduce
 from specdsl.backends.onnx.imports_reader import ImportEntry, Pattern, decimal
 from specdsl.ops.registry import OpTable
 
@@ -158,6 +159,9 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
     "scale": entry(Pattern("Mul", e.scale, "Mul by a one-value constant"),
                    Pattern("Div", e.scale, "Div by a one-value constant")),
     "blurpool": entry(Pattern("Conv", sh.blurpool, "Pad -> depthwise Conv with the binomial filter", priority=10)),
+    "stack": entry(Pattern("Concat", reduce.read_stack, "Unsqueeze of each input at one axis -> Concat along it",
+                           priority=10)),
+    "sum": entry(Pattern("ReduceSum", reduce.read_sum, "ReduceSum over non-batch axes")),
 })
 
 

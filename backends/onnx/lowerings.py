@@ -13,7 +13,7 @@ This module imports neither torch nor onnxscript.
 from __future__ import annotations
 
 from specdsl.backends.onnx import elementwise as e
-from specdsl.backends.onnx import fixed
+from specdsl.backends.onnx import fixed, reduce
 from specdsl.backends.onnx import layers as ly
 from specdsl.backends.onnx.site import Lowering
 from specdsl.ops.registry import OpTable
@@ -92,4 +92,6 @@ LOWERINGS: OpTable[Lowering] = OpTable("ONNX lowering", "LOWERINGS", __name__, {
     "squeeze": Lowering(fixed.squeeze, ("Squeeze",)),
     "scale": Lowering(fixed.scale, ("Mul",)),
     "blurpool": Lowering(fixed.blurpool, ("Pad", "Conv")),
+    "stack": Lowering(reduce.stack, ("Unsqueeze", "Concat")),
+    "sum": Lowering(reduce.sum_, ("ReduceSum",)),
 })

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from specdsl.backends.torch import import_attn as attn
 from specdsl.backends.torch import import_conv
 from specdsl.backends.torch import import_fixed as fixed
 from specdsl.backends.torch import import_readers as read
@@ -128,8 +129,8 @@ IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __nam
     "channel_shuffle": ImportEntry(read.channel_shuffle, modules=_nn("ChannelShuffle"), functions=(
         "torch.channel_shuffle", "torch.nn.functional.channel_shuffle",
         "torchvision.models.shufflenetv2.channel_shuffle")),
-    "permute": ImportEntry(read.permute, modules=("torchvision.ops.misc.Permute", f"{_OURS}.Permute"),
-                           functions=("torch.permute",), methods=("permute",)),
+    "permute": ImportEntry(attn.permute, modules=("torchvision.ops.misc.Permute", f"{_OURS}.Permute"),
+                           functions=("torch.permute", "torch.transpose"), methods=("permute", "transpose")),
     "pad": ImportEntry(read.pad, modules=(*_nn("ZeroPad", "ConstantPad", "ReflectionPad", "ReplicationPad",
                                                "CircularPad", dims=True),), functions=_F("pad")),
     "pixel_shuffle": ImportEntry(read.factor("upscale_factor"), modules=_nn("PixelShuffle"),
@@ -146,6 +147,8 @@ IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __nam
                            methods=("squeeze",)),
     "scale": ImportEntry(fixed.scale, functions=("operator.mul", "torch.mul"), methods=("mul",)),
     "blurpool": ImportEntry(fixed.blurpool, modules=(f"{_OURS}.BlurPool2d", "timm.layers.blur_pool.BlurPool2d")),
+    "stack": ImportEntry(attn.stack, functions=("torch.stack",)),
+    "sum": ImportEntry(attn.sum_, functions=("torch.sum",), methods=("sum",)),
 })
 
 

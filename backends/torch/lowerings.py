@@ -384,4 +384,6 @@ LOWERINGS: OpTable[Lowering] = OpTable("PyTorch lowering", "LOWERINGS", __name__
     "blurpool": ModuleLowering(lambda a, rank, inplace: _call("BlurPool2d", a.channels, filt_size=a.filt,
                                                               stride=a.stride[0], pad_mode=a.pad_mode,
                                                               channels_in=(0,))),
+    "stack": FunctionLowering(lambda xs, a, torch: torch.stack(list(xs), dim=a.dim)),
+    "sum": FunctionLowering(lambda xs, a, torch: torch.sum(xs[0], dim=a.written, keepdim=a.keepdims)),
 })

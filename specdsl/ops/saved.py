@@ -103,7 +103,6 @@ def _conv(call: Call) -> tuple[Saved, ...]:
     return (*pad_keeps, kept, *_weight_copies(call, 1), *_standardised(call))
 
 
-
 def _linear(call: Call) -> tuple[Saved, ...]:
     # addmm / mm keep mat1 (the input) only for the weight's gradient, the weight only for the input's.
     saves: list[Saved] = []
@@ -397,4 +396,5 @@ SAVED: OpTable[SavedEntry] = OpTable("saved-for-backward entry", "SAVED", __name
     "squeeze": SavedEntry(_nothing, view=fixed.reshape, grads="pass"),
     "scale": SavedEntry(_nothing),  # x * a number: the backward multiplies by the number
     "blurpool": SavedEntry(fixed.blurpool, autocast="low"),
+    "stack": SavedEntry(_nothing, grads="slices"), "sum": SavedEntry(_nothing, grads="pass"),  # unbind, expand
 })
