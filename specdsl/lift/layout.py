@@ -107,10 +107,10 @@ def reads_as(lay: Layout, graph: LiftedGraph, reads: tuple[int, ...]) -> list[st
     out: list[str] = []
     for i in reads:
         node = graph.nodes[i]
-        if node.op == PART:
-            out.append(f"{lay.refs[node.inputs[0]]}.{node.args['index']}")
-        elif i in lay.refs:
+        if i in lay.refs:  # a part that is this box's input is named as one (`input`), not by its split
             out.append(lay.refs[i])
+        elif node.op == PART:
+            out.append(f"{lay.refs[node.inputs[0]]}.{node.args['index']}")
         elif i == 0:
             out.append("input")
         else:
