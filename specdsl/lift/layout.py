@@ -28,6 +28,9 @@ class Entry:
     name: str | None
     reads: tuple[str, ...] | None  # None: the chain (the previous item's output)
     output: int
+    # Set where the item reads several tensors by the chain: the references its run's first copy reads
+    # (the container's inputs), or () where the item can only be a later copy of a run.
+    feed: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -87,20 +90,51 @@ def layout(graph: LiftedGraph, box: Box, used_paths: set[str]) -> Layout:
     lay = Layout([], _input_names(box, taken))
     for k, i in enumerate(box.inputs):
         lay.refs.setdefault(i, "input" if k == 0 else lay.input_names[k])
-    outputs = [it.output if isinstance(it, Box) else it for it in items]
-    referred = _referred(graph, box, items, outputs)
-    prev = box.inputs[0] if box.inputs else 0
-    position = 0
-    for it, key, out in zip(items, keys, outputs):
+    chains = _chains(graph, box, items, keys)
+    referred = _referred(graph, box, items, keys, chains)
+    for position, (it, key, chain) in enumerate(zip(items, keys, chains)):
+        outs = outputs_of(it)
         reads = tuple(it.inputs) if isinstance(it, Box) else graph.nodes[it].inputs
-        name = _name(graph, it, key, position, out in referred, taken)
-        if name is not None and out in referred:
-            lay.refs[out] = name
-        lay.entries.append(Entry(it, name, None if list(reads) == [prev] else tuple(reads_as(lay, graph, reads)),
-                                 out))
-        position += 1
-        prev = out
+        name = _name(graph, it, key, position, any(o in referred for o in outs), taken)
+        if name is not None:
+            for k, o in enumerate(outs):
+                if o in referred:
+                    lay.refs[o] = name if len(outs) == 1 else f"{name}.{k}"
+        feed = tuple(lay.refs[i] for i in reads) if chain == INPUTS else () if chain == PREVIOUS else None
+        lay.entries.append(Entry(it, name, None if chain else tuple(reads_as(lay, graph, reads)), outs[-1], feed))
     return lay
+
+
+# How an item reads by the chain (else it names what it reads): the one output of the item before it
+# (or the container's first input); all the inputs of the container, as the first of a run of calls
+# with several outputs (`[@x, @y] -> hr2(18) x3`); all the outputs of the item before it, as a later
+# copy of such a run.
+ONE, INPUTS, PREVIOUS = "one", "inputs", "previous"
+
+
+def outputs_of(item: int | Box) -> tuple[int, ...]:
+    """The nodes an item gives its container: one, or a call's several outputs in order."""
+    if isinstance(item, Box):
+        return tuple(item.outputs) if item.outputs is not None and len(item.outputs) > 1 else (item.output,)
+    return (item,)
+
+
+def _chains(graph: LiftedGraph, box: Box, items: list[int | Box], keys: list[str | None]) -> list[str | None]:
+    out: list[str | None] = []
+    prev: tuple[int, ...] = (box.inputs[0] if box.inputs else 0,)
+    for position, (it, key) in enumerate(zip(items, keys)):
+        reads = tuple(it.inputs) if isinstance(it, Box) else graph.nodes[it].inputs
+        several = isinstance(it, Box) and len(reads) > 1 and key is not None and key.isdigit()
+        if reads == prev and len(prev) == 1:
+            out.append(ONE)
+        elif several and position == 0 and reads == tuple(box.inputs):
+            out.append(INPUTS)
+        elif several and reads == prev:
+            out.append(PREVIOUS)
+        else:
+            out.append(None)
+        prev = outputs_of(it)
+    return out
 
 
 def reads_as(lay: Layout, graph: LiftedGraph, reads: tuple[int, ...]) -> list[str]:
@@ -118,17 +152,21 @@ def reads_as(lay: Layout, graph: LiftedGraph, reads: tuple[int, ...]) -> list[st
     return out
 
 
-def _referred(graph: LiftedGraph, box: Box, items: list[int | Box], outputs: list[int]) -> set[int]:
-    """The items' outputs read other than by the chain: they need names."""
+def _referred(graph: LiftedGraph, box: Box, items: list[int | Box], keys: list[str | None],
+              chains: list[str | None]) -> set[int]:
+    """The items' outputs read other than by the chain, and the container's declared outputs (produced
+    by a named item: a positional one ends a run of calls, written whole by the container's caller):
+    they need names."""
     referred: set[int] = set()
-    prev = box.inputs[0] if box.inputs else 0
-    for it, out in zip(items, outputs):
-        reads = tuple(it.inputs) if isinstance(it, Box) else graph.nodes[it].inputs
-        if list(reads) != [prev]:
-            for i in reads:
+    for it, chain in zip(items, chains):
+        if chain is None:
+            for i in (tuple(it.inputs) if isinstance(it, Box) else graph.nodes[it].inputs):
                 node = graph.nodes[i]
                 referred.add(node.inputs[0] if node.op == PART else i)
-        prev = out
+    if box.outputs is not None:
+        for it, key in zip(items, keys):
+            if not (key is not None and key.isdigit()):
+                referred.update(o for o in outputs_of(it) if o in box.outputs)
     return referred
 
 

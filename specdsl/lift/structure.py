@@ -25,7 +25,7 @@ from specdsl.lift.compare import first_difference
 from specdsl.lift.graph import LiftedGraph
 from specdsl.lift.groups import shapes
 from specdsl.lift.simplify import without_identities
-from specdsl.lift.tree import Box, RecoveryError, Unwritable, build_tree, walk
+from specdsl.lift.tree import Box, RecoveryError, Unwritable, build_tree, has_several, walk
 from specdsl.lift.union import groups
 from specdsl.lift.write import Writer
 from specdsl.ops import OPS
@@ -46,14 +46,22 @@ def recover(graph: LiftedGraph, check: bool = True) -> dict[str, Any]:
     _check_args(graph)
     graph = without_identities(graph)
     flatten: set[str] = set()
+    several = True  # modules returning several tensors as blocks with `outputs`; failing that, flattened
     while True:  # at most once per container: each round flattens one more
-        root = build_tree(graph, flatten)
+        root = None
         try:
+            root = build_tree(graph, flatten, several)
             return _recover(graph, root, check)
         except Unwritable as exc:
-            if not exc.path or exc.path in flatten:
-                raise RecoveryError(str(exc)) from None
-            flatten.add(exc.path)
+            if exc.path and exc.path not in flatten:
+                flatten.add(exc.path)
+                continue
+            error = RecoveryError(str(exc))
+        except RecoveryError as exc:
+            error = exc
+        if not several or (root is not None and not has_several(root)):
+            raise error from None
+        several, flatten = False, set()
 
 
 def _check_args(graph: LiftedGraph) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from specdsl.lift.args import PART
 from specdsl.lift.graph import LiftedGraph
 
 
@@ -50,6 +51,10 @@ class Box:
     builtin: tuple[str, dict[str, Any]] | None = None
     # Why no spec can write the box as one layer (read at more than its output), if it cannot.
     problem: str | None = None
+    # The nodes read outside, in order, where that is not just its last node: a module whose forward
+    # returns several tensors (HRNet's modules, DPN's dual-path blocks), written as a block with
+    # `outputs [...]`; None: its output is its last node.
+    outputs: list[int] | None = None
     key: str = ""                  # its name in the box it is written in (`layer1`, `convs.1`)
     parent: Box | None = None
 
@@ -73,22 +78,24 @@ class _Flatten(Exception):
         self.path = path
 
 
-def build_tree(graph: LiftedGraph, flatten: set[str] | None = None) -> Box:
+def build_tree(graph: LiftedGraph, flatten: set[str] | None = None, several: bool = True) -> Box:
     """The root box, every node placed in the container its path names. Lists of modules, and plain
     containers whose members the forward calls out of turn (or reads inside), are flattened into
     their parent (`convs.1`); each such decision rebuilds the tree, at most once per container.
-    ``flatten``: containers to flatten besides (those recovery found it cannot write whole)."""
+    ``flatten``: containers to flatten besides (those recovery found it cannot write whole).
+    ``several``: a module read at several nodes stays one container with those outputs (else it is
+    flattened too)."""
     flat = {path for path, klass in graph.classes.items() if path and klass in LISTS} | (flatten or set())
     while True:
         try:
-            return _build(graph, flat)
+            return _build(graph, flat, several)
         except _Flatten as exc:
             if exc.path in flat or not exc.path:
                 raise RecoveryError(str(exc)) from None
             flat.add(exc.path)
 
 
-def _build(graph: LiftedGraph, flat: set[str]) -> Box:
+def _build(graph: LiftedGraph, flat: set[str], several: bool) -> Box:
     root = Box("")
     boxes: dict[str, Box] = {"": root}
 
@@ -110,8 +117,13 @@ def _build(graph: LiftedGraph, flat: set[str]) -> Box:
             continue
         container = parent_and_key(node.path)[0] if node.is_module else node.path
         box(anchor(container)).items.append(i)
-    finish(root, graph)
+    finish(root, graph, several)
     return root
+
+
+def has_several(box: Box) -> bool:
+    """Whether a container of the subtree returns several outputs (or one that is not its last node)."""
+    return box.outputs is not None or any(has_several(it) for it in box.items if isinstance(it, Box))
 
 
 def walk(box: Box) -> list[int]:
@@ -122,7 +134,7 @@ def walk(box: Box) -> list[int]:
     return out
 
 
-def finish(root: Box, graph: LiftedGraph) -> None:
+def finish(root: Box, graph: LiftedGraph, several: bool = False) -> None:
     """Each box's inputs, output and nodes; RecoveryError where the writing order breaks the data flow
     or a box is read at more than one node."""
     order = walk(root)
@@ -140,13 +152,14 @@ def finish(root: Box, graph: LiftedGraph) -> None:
         for i in node.inputs:
             readers[i].append(n)
     outputs = set(graph.outputs)
-    _fill(root, graph, readers, outputs)
+    _fill(root, graph, readers, outputs, several)
 
 
-def _fill(box: Box, graph: LiftedGraph, readers: list[list[int]], outputs: set[int]) -> None:
+def _fill(box: Box, graph: LiftedGraph, readers: list[list[int]], outputs: set[int], several: bool) -> None:
     for item in box.items:
         if isinstance(item, Box):
-            _fill(item, graph, readers, outputs)
+            _fill(item, graph, readers, outputs, several)
+    _parts_at_readers(box, graph)
     box.nodes = walk(box)
     inside = set(box.nodes)
     seen: set[int] = set()
@@ -160,9 +173,48 @@ def _fill(box: Box, graph: LiftedGraph, readers: list[list[int]], outputs: set[i
         # Raised where the box is written as a layer: a built-in block around it may take it whole.
         shown = ", ".join(graph.nodes[n].path or str(n) for n in read_outside)
         box.problem = f"container '{box.path}' is read at more than its last node ({shown})"
-        if box.path:  # a module whose forward returns several tensors: its members become its parent's
-            raise _Flatten(box.path, box.problem)
+        if not several or not _returns(graph, box, read_outside, outputs):
+            raise _Flatten(box.path, box.problem)  # its members become its parent's
+        box.outputs, box.problem = read_outside, None
     box.output = box.nodes[-1] if box.nodes else -1
+    if box.outputs is not None and len(box.outputs) == 1:
+        box.output = box.outputs[0]  # `outputs [@a]`: the call's one output is not its last node
+
+
+def _parts_at_readers(box: Box, graph: LiftedGraph) -> None:
+    """Each part of a split just before the first item that reads it, in the order that item reads: a
+    spec makes part k of `s` where `@s.k` is first referred to (DPN slices one tensor twice, each slice
+    a split and its part, before it reads either)."""
+    parts = {it for it in box.items if isinstance(it, int) and graph.nodes[it].op == PART}
+    if not parts:
+        return
+    read_here = {i for it in box.items for i in (it.inputs if isinstance(it, Box) else graph.nodes[it].inputs)}
+    placed: set[int] = set()
+    order: list[int | Box] = []
+    for it in box.items:
+        if isinstance(it, int) and it in parts:
+            if it not in read_here:  # read outside the box only: where the capture had it
+                order.append(it)
+            continue
+        for i in (it.inputs if isinstance(it, Box) else graph.nodes[it].inputs):
+            if i in parts and i not in placed:
+                placed.add(i)
+                order.append(i)
+        order.append(it)
+    box.items = order
+
+
+def _returns(graph: LiftedGraph, box: Box, read_outside: list[int], outputs: set[int]) -> bool:
+    """Whether the box's forward returns the nodes read outside it (a block with `outputs [...]`): a module
+    class of its own, or a plain container (nn.Sequential of HRNet's modules) passing on the outputs of
+    its last member, which returns several. A plain container read in the middle is flattened instead,
+    as are outputs of the model itself (the model names no block outputs)."""
+    if any(n in outputs for n in read_outside):
+        return False
+    if graph.classes.get(box.path, "") not in GENERIC:
+        return True
+    last = box.items[-1] if box.items else None
+    return isinstance(last, Box) and last.outputs is not None and last.outputs == read_outside
 
 
 def _owners(root: Box) -> dict[int, Box]:

@@ -18,7 +18,7 @@ from specdsl.lift.args import defaults, full_args, same_value
 from specdsl.lift.graph import LiftedGraph
 from specdsl.lift.groups import Shape, _numbers, _slot
 from specdsl.lift.residual import as_residual
-from specdsl.lift.tree import Box
+from specdsl.lift.tree import Box, RecoveryError, Unwritable
 from specdsl.lift.union import GENERIC, Group, first_having
 from specdsl.ops import ALIASES, OPS
 from specdsl.render.printer_scalars import KEYWORDS
@@ -60,8 +60,13 @@ class Writer:
     def segment(self, shape: Shape, e: int, expr: Expr, at: int) -> dict[str, Any]:
         """Segment e of a container: an item, or a run of copies (`x(n)`, `x(n, j)` where values step)."""
         entry, width = shape.entries[e], shape.copy_width[e]
+        if entry.feed is not None and not entry.feed:
+            raise Unwritable(f"module '{entry.item.path}' reads the outputs of the call before it, which "
+                             "is positional: only a repeat of one call can pass several outputs on",
+                             shape.box.path)
         if width is None:
-            return self.entry(entry, expr, at)
+            layer = self.entry(entry, expr, at)
+            return {**layer, "repeat": 1} if entry.feed else layer
         index = "j" if self.depth == 0 else f"j{self.depth + 1}"
         stepped = False
 
@@ -80,16 +85,16 @@ class Writer:
         finally:
             self.depth -= 1
         count = expr(at)
-        if stepped or not (isinstance(count, int) and count == 1):
-            layer["repeat"] = count
+        if stepped or not (isinstance(count, int) and count == 1) or entry.feed:
+            layer["repeat"] = count  # `[@x, @y] -> hr2(18) x1`: only a repeat reads several inputs by the chain
         if stepped:
             layer["index"] = index
         return layer
 
     def entry(self, entry: Any, expr: Expr, at: int) -> dict[str, Any]:
         meta: dict[str, Any] = {}
-        if entry.reads is not None:
-            meta["inputs"] = list(entry.reads)
+        if entry.reads is not None or entry.feed:
+            meta["inputs"] = list(entry.reads or entry.feed or ())
         if entry.name is not None:
             meta["name"] = entry.name
         if not isinstance(entry.item, Box):
@@ -103,7 +108,16 @@ class Writer:
             return {op: written, **meta}
         shape = self.shapes[id(entry.item)]
         group = self.group_of[id(shape)]
-        if entry.name is not None and len(shape.box.inputs) <= 1 and \
+        several = shape.box.outputs is not None
+        if several and entry.name is not None and _one_run(shape):
+            # A container of one run of calls with several outputs (HRNet's stage2, a sequence of its
+            # modules): the named repeat itself, `[@x, @y] -> hr2(18) x(n) as stage2`.
+            layer = self.segment(shape, 0, expr, at)
+            layer.pop("inputs", None)
+            if layer.get("repeat") == 1:  # an indexed repeat is a container even of one copy: stage2.0
+                layer.setdefault("index", "j" if self.depth == 0 else f"j{self.depth + 1}")
+            return {**layer, **meta}
+        if entry.name is not None and len(shape.box.inputs) <= 1 and not several and \
                 (len(group.members) == 1 or group.klass in GENERIC):
             return {"stage": {"layers": self.entries(shape, expr, at)}, **meta}
         name = self.block(group)
@@ -172,8 +186,15 @@ class Writer:
             definition["params"] = dict(group.params)
         if len(first.box.inputs) > 1:
             definition["inputs"] = list(first.lay.input_names)
+        if first.box.outputs is not None:
+            missing = [o for o in first.box.outputs if o not in first.lay.refs]
+            if missing:
+                raise RecoveryError(f"output node {missing[0]} ({self.graph.nodes[missing[0]].path}) of "
+                                    f"'{first.box.path}' has no name its block can declare")
+            definition["outputs"] = [first.lay.refs[o] for o in first.box.outputs]
         body = runs(layers, referred)
-        form = as_residual(body) if self.builtins and len(first.box.inputs) == 1 else None
+        form = as_residual(body) if self.builtins and len(first.box.inputs) == 1 and first.box.outputs is None \
+            else None
         if form is not None:
             for param in form[1]:
                 group.params.pop(param, None)
@@ -185,6 +206,11 @@ class Writer:
             definition["layers"] = body
         self.blocks[name] = definition
         return name
+
+
+def _one_run(shape: Shape) -> bool:
+    """Whether a container is one run of a call, its first copy reading all the container's inputs."""
+    return len(shape.entries) == 1 and shape.copy_width[0] is not None and bool(shape.entries[0].feed)
 
 
 def tidy(value: Any) -> Any:
