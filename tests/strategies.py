@@ -344,6 +344,19 @@ def _layer_scale(draw: Draw, shape: Shape, op: str) -> Any:
     return {"init": draw(st.sampled_from([1e-6, 0.5]))} if draw(st.booleans()) else None
 
 
+def _norm_global(draw: Draw, shape: Shape, op: str) -> Any:
+    """grn, rmsnorm, simplenorm: the channels or (channels_last) the last axis; simplenorm's variance
+    needs MIN_NORMALISED values, as the other centring norms'."""
+    args: dict[str, Any] = {"channels_last": True} if draw(st.booleans()) else {}
+    if op == "simplenorm" and shape[-1 if args else 0] < MIN_NORMALISED:
+        return SKIP
+    if draw(st.booleans()):
+        args["eps"] = 1e-3
+    if op != "grn" and draw(st.booleans()):
+        args["affine"] = False
+    return args or None
+
+
 def _permute(draw: Draw, shape: Shape, op: str) -> Any:
     rest = draw(st.permutations(list(range(1, len(shape) + 1))))
     return {"dims": [0, *rest]}
@@ -417,13 +430,33 @@ def _blurpool(draw: Draw, shape: Shape, op: str) -> Any:
     return args | {"pad_mode": draw(st.sampled_from(["reflect", "constant", "replicate", "circular"]))}
 
 
+def _stack(draw: Draw, shape: Shape, op: str) -> Any:
+    """A stack of one input (a new axis of size 1; the merges of several are drawn by name in the tests)."""
+    if len(shape) >= 4:
+        return SKIP
+    dim = draw(st.integers(1, len(shape) + 1))
+    return {"dim": dim - (len(shape) + 2) if draw(st.booleans()) else dim}
+
+
+def _sum(draw: Draw, shape: Shape, op: str) -> Any:
+    """A sum over one non-batch axis (maybe counted from the end) or several; keepdims where none would be left."""
+    dims = sorted(draw(st.sets(st.integers(1, len(shape)), min_size=1, max_size=len(shape))))
+    keep = len(dims) == len(shape) or draw(st.booleans())
+    if len(dims) > 1:
+        return {"dim": dims, "keepdims": keep}
+    return {"dim": dims[0] - (len(shape) + 1) if draw(st.booleans()) else dims[0], "keepdims": keep}
+
+
 PROPOSERS: dict[str, Callable[[Draw, Shape, str], Any]] = {
+    "stack": _stack,
+    "sum": _sum,
     **{op: _none for op in ("relu", "relu6", "silu", "hardswish", "sigmoid", "tanh", "identity", "hardsigmoid",
                             "mish", "selu")},
     "prelu": _prelu,
     "stochastic_depth": _stochastic_depth,
     "channel_norm": _channel_norm,
     "layer_scale": _layer_scale,
+    **{op: _norm_global for op in ("grn", "rmsnorm", "simplenorm")},
     "permute": _permute,
     "pad": _pad,
     "pixel_shuffle": _pixel_shuffle,

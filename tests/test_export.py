@@ -68,19 +68,22 @@ input [4, 12, 12]
 
 layers {
     conv(8, k=3, pad=1) as a -> bn -> relu -> deconv(8, k=2, stride=2) -> maxpool(2) -> avgpool(3, stride=1, pad=1)
-    -> instancenorm(affine=true) -> groupnorm(2) -> channel_norm -> layer_scale -> lrn(3)
+    -> instancenorm(affine=true) -> groupnorm(2) -> channel_norm -> layer_scale -> lrn(3) -> grn -> rmsnorm
+    -> simplenorm
     -> relu6 -> leaky_relu(0.1) -> elu -> hardtanh -> gelu -> silu -> hardswish -> hardsigmoid -> mish -> selu
     -> prelu -> sigmoid -> tanh -> softplus -> dropout -> dropout2d -> stochastic_depth(0.1) -> identity
     -> upsample(2) -> pad(1) -> blurpool(stride=1) -> scale(0.5) -> adaptive_avgpool(12) -> adaptive_maxpool(12)
     -> local(8, k=1) as b
-    [@a, @b] -> add as s
+    [@a, @b] -> stack(2) -> sum(2) as t
+    [@t, @b] -> add as s
     [@a, @s] -> mul as m
     [@a, @m] -> mean as n
     [@a, @n] -> join as j
     [@j, @a] -> crop as c
     [@c, @a] -> concat -> channel_shuffle(2) -> pixel_shuffle(2) -> pixel_unshuffle(2) -> split([8, 8]) as halves
     @halves.1 -> chunk(2) as quarters
-    [@halves.0, @quarters.0] -> concat -> permute([0, 2, 3, 1]) -> permute([0, 3, 1, 2])
+    [@halves.0, @quarters.0] -> concat -> permute([0, 2, 3, 1]) -> grn(channels_last=true)
+    -> rmsnorm(channels_last=true, affine=false) -> simplenorm(channels_last=true) -> permute([0, 3, 1, 2])
     -> layernorm -> softmax -> log_softmax -> gmp(keepdims=true) -> unsqueeze(1) -> squeeze(1) -> reshape([1, -1])
     -> reshape([-1, 1, 1]) -> gap -> flatten -> linear(5)
 }

@@ -414,6 +414,35 @@ def test_merges_concat_add_mean_join() -> None:
     close(acts[join.index], sum(acts[i] for i in join.inputs) / len(join.inputs))
 
 
+def test_stack_and_sum_as_split_attention_weighs_branches() -> None:
+    """SKNet's fusion: the branches stacked on a new axis, summed for the attention, softmax over the
+    branch axis, the weighted sum; against torch.stack / Tensor.sum on the same activations."""
+    model = specdsl.load("""model sk
+input [4, 5, 5]
+layers {
+    conv(4, k=3, pad=1) as p0
+    @input -> conv(4, k=3, pad=2, dilation=2) as p1
+    [@p0, @p1] -> stack(1) as x
+    sum(1) -> sum([2, 3], keepdims=true) -> conv(8, k=1) -> reshape([2, 4, 1, 1]) -> softmax(1) as w
+    [@x, @w] -> mul -> sum(-4) as o
+    [@p0, @p1] -> stack(-1) -> sum([1, 4], keepdims=true) -> reshape([1, 5, 5]) as extra
+    [@o, @extra] -> add
+}
+""")
+    net = nb.to_numpy(model)
+    acts = net(rand((2, 4, 5, 5)), capture=True)
+    nodes: dict[str, list[int]] = {}
+    for n in model.graph.nodes:
+        nodes.setdefault(n.op, []).append(n.index)
+    p0, p1 = (t(acts[i]) for i in nodes["conv"][:2])
+    stacked = torch.stack([p0, p1], 1)
+    close(acts[nodes["stack"][0]], stacked)
+    close(acts[nodes["stack"][1]], torch.stack([p0, p1], -1))
+    close(acts[nodes["sum"][1]], stacked.sum(1).sum((2, 3), keepdim=True))
+    close(acts[nodes["sum"][2]], (stacked * t(acts[nodes["softmax"][0]])).sum(-4))
+    close(acts[nodes["sum"][3]], torch.stack([p0, p1], -1).sum((1, 4), keepdim=True))
+
+
 def test_an_op_without_a_lowering_fails_loudly_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     model = specdsl.load(spec({"conv": {"out": 2, "k": 1}}, "hardswish", input=(1, 3)))
     node = model.graph.nodes[2]

@@ -143,6 +143,18 @@ layers {
     [@input, @gate] -> mul -> blurpool(filt=4, stride=2) -> gap
 }
 """,
+    # Split attention (ResNeSt) and selective kernels (SKNet): a new axis, sums over it, 5-D tensors.
+    "attention": """model forms_attention
+input [4, 5, 6]
+layers {
+    conv(8, k=3, pad=1, groups=2) -> reshape([2, 4, 5, 6]) as x
+    sum(1) -> sum([2, 3], keepdims=true) -> conv(8, k=1) -> reshape([1, 2, -1]) -> permute([0, 2, 1, 3])
+    -> softmax(1) -> reshape([2, 4, 1, 1]) as w
+    [@x, @w] -> mul -> sum(-4) as o
+    @input -> conv(4, k=3, pad=2, dilation=2) as p1
+    [@o, @p1] -> stack(1) -> sum(1) -> stack(-1) -> sum([4], keepdims=true) -> stack(2) -> sum(2) -> gap
+}
+""",
     "1d": """model forms_1d
 input [3, 17]
 layers {

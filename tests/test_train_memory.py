@@ -109,6 +109,21 @@ layers:
 """, warn=False))
 
 
+def test_saved_bytes_equal_autograd_on_stack_and_sum() -> None:
+    """A selective kernel's fusion (stack of two branches, sum, softmax over the branch axis, weighted sum):
+    a stack's backward hands on slices of its gradient, a sum's an expanded view of it."""
+    assert_exact(specdsl.load("""model sk
+input [4, 6, 6]
+layers {
+    conv(4, k=3, pad=1) as p0
+    @input -> conv(4, k=3, pad=2, dilation=2) as p1
+    [@p0, @p1] -> stack(1) as x
+    sum(1) -> gap(keepdims=true) -> conv(8, k=1) -> reshape([2, 4, 1, 1]) -> softmax(1) as w
+    [@x, @w] -> mul -> sum(1) -> relu
+}
+""", warn=False))
+
+
 def _checked(data: dict[str, Any]) -> specdsl.Model | None:
     try:
         return specdsl.load(spec_text(data), warn=False)
