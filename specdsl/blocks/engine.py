@@ -15,37 +15,32 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import ValidationError
-
-from specdsl.blocks import control, indexed, members, references, several, user
+from specdsl.blocks import checks, control, indexed, members, references, several, user
 from specdsl.blocks.base import Frame
 from specdsl.blocks.estimate import LAYER_META, estimate
 from specdsl.blocks.names import child
 from specdsl.blocks.registry import BLOCKS
 from specdsl.blocks.source_exprs import block_expressions
 from specdsl.blocks.substitute import substitute
-from specdsl.budgets import MAX_DEPTH, MAX_ERRORS, MAX_NODES, over, raise_hint
+from specdsl.budgets import MAX_DEPTH, MAX_NODES, over, raise_hint
 from specdsl.errors import Diagnostic, SourceLoc, SpecError
 from specdsl.ir import INPUT, BlockCall, Graph, Node
 from specdsl.ops import OPS
+from specdsl.ops.model import validation_error
 from specdsl.ops.rule import RF, Args, Shape
 from specdsl.passes.diagnostics import dedupe
 from specdsl.passes.receptive import node_rf
 from specdsl.passes.shapes import NodeShape, infer_node
 from specdsl.schema.document import Spec
 from specdsl.schema.layer import LayerSpec, parse_layer
-from specdsl.schema.validation import diagnostics_from, show_value
+from specdsl.schema.validation import diagnostics_from
 from specdsl.source import PathKey
 
 __all__ = ["MAX_NODES", "Expander", "expand", "expand_with_shapes"]
 
 
-class _Abort(Exception):
-    pass
-
-
 class Expander:
-    def __init__(self, spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> None:
+    def __init__(self, spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH, memo: Any = None) -> None:
         self.spec = spec
         self.smap = spec.smap
         self.max_nodes = max_nodes
@@ -89,9 +84,16 @@ class Expander:
         self.multi_names: dict[tuple[int, str], int] = {}
         self.pending: several.Pending | None = None
         self.feed: tuple[int, ...] | None = None  # the inputs of an indexed repeat's next copy (several outputs)
-        self.memo: Any = None  # set by expand_with_shapes
-        self.all_names = references.names_in(
-            {"layers": spec.layers, "blocks": {n: b.model_dump() for n, b in spec.blocks.items()}})
+        self.memo = memo  # a sweep's specdsl.blocks.memo.CallMemo: user-block calls replayed, not expanded again
+        self._all_names: set[str] | None = None
+
+    @property
+    def all_names(self) -> set[str]:
+        """Every `name:` written in the spec: read only to explain an unknown reference, so found then."""
+        if self._all_names is None:
+            self._all_names = references.names_in(
+                {"layers": self.spec.layers, "blocks": {n: b.model_dump() for n, b in self.spec.blocks.items()}})
+        return self._all_names
 
     # -- what blocks may ask (specdsl.blocks.base.BlockExpander) ------------------------
 
@@ -112,7 +114,7 @@ class Expander:
                 "error", "E330", f"the model expands to more than {self.max_nodes:,} nodes (merge inputs count "
                 f"too); {over('max_nodes', self.max_nodes)}", loc,
                 hint="reduce repeat counts or fractal columns; " + raise_hint("max_nodes"), notes=frame.notes))
-            raise _Abort
+            raise checks.Abort
         node = Node(len(self.nodes), op, args, inputs, path, name, loc, arg_locs or {},
                     frame.frozen, frame.init, (*notes, *frame.notes))
         self.nodes.append(node)
@@ -140,7 +142,7 @@ class Expander:
         data = {} if raw is None else raw
         try:
             return model.model_validate(data)
-        except ValidationError as exc:
+        except validation_error() as exc:
             for d in diagnostics_from(exc, data, src, self.smap, model, what):
                 self.diags.append(replace(d, notes=(*d.notes, *frame.notes)))
             return None
@@ -174,23 +176,24 @@ class Expander:
               scope: dict[str, int], frame: Frame, at: str | None = None) -> int | None:
         """One layer (maybe repeated) as a child of container ``out``; ``at`` places it at exactly that
         path instead (a block's body, a named repeat's copy)."""
-        self._check_limits(src, out, frame)
+        checks.limits(self, src, out, frame)
         if isinstance(raw, dict) and "index" in raw:
             # `x(n, j)`: each copy is a layer of its own, with j in scope for its arguments and `if`.
             return indexed.expand(self, raw, src, out, x, scope, frame, at)
         n_errors = len(self.diags)
         if isinstance(raw, dict) and "if" in raw:
-            switched = self._condition(raw, src, out, frame)
+            switched = checks.condition(self, raw, src, out, frame)
             if switched is False and all(k in LAYER_META for k in raw):
                 # Switched off, yet no op at all: the mistake is in the text whatever the condition says.
                 parse_layer({k: v for k, v in raw.items() if k != "if"}, src, self.smap, self.diags, self.block_names)
                 return None
             if switched is not True:
                 return None if switched is None else x
-            raw = {k: v for k, v in raw.items() if k != "if"}
+            raw = self.memo.without_if(raw, src) if self.memo is not None else \
+                {k: v for k, v in raw.items() if k != "if"}
         hit = self.memo.layers.get(raw, src, frame.env) if self.memo is not None else None  # a sweep's: memo.py
         if hit is not None:
-            self._check_size(hit[0], hit[1], out, frame)
+            checks.size(self, hit[0], hit[1], out, frame)
             return self._place(hit[1], hit[0], src, out, x, scope, frame, at)
         raw = self.substitute(raw, src, frame)
         if len(self.diags) > n_errors:
@@ -208,48 +211,8 @@ class Expander:
             return None
         if self.memo is not None and len(self.diags) == n_errors:
             self.memo.layers.keep(raw, spec)
-        self._check_size(raw, spec, out, frame)
+        checks.size(self, raw, spec, out, frame)
         return self._place(spec, raw, src, out, x, scope, frame, at)
-
-    def _check_limits(self, src: PathKey, out: str, frame: Frame) -> None:
-        """Stop expanding past max_depth (E324) or past MAX_ERRORS errors (E333)."""
-        if frame.depth >= self.max_depth:
-            # Block calls nest layers beyond what the text shows; this also bounds Python's recursion.
-            self.error("E324", f"layers nest deeper than {self.max_depth} levels, counting block calls "
-                       "(the max_depth budget)", src, frame, path=out,
-                       hint="flatten the blocks; " + raise_hint("max_depth"))
-            raise _Abort
-        if len(self.diags) >= MAX_ERRORS:
-            self.error("E333", f"more than {MAX_ERRORS:,} errors; the rest of the spec was not checked", src, frame,
-                       hint="fix the first errors and check again", path=out)
-            raise _Abort
-
-    def _condition(self, raw: dict[str, Any], src: PathKey, out: str, frame: Frame) -> bool | None:
-        """A layer's `if`: True to build it, False when switched off, None after an error. The condition
-        is evaluated first: a switched-off layer's arguments are never evaluated."""
-        n_errors = len(self.diags)
-        condition = self.substitute(raw["if"], (*src, "if"), frame)
-        if len(self.diags) > n_errors:
-            return None
-        if not isinstance(condition, bool):
-            self.error("E365", f"`if` needs true or false; received {show_value(condition)}", (*src, "if"),
-                       frame, path=out, hint="compare it (`if depth > 1`) or use a bool parameter")
-            return None
-        if not condition and isinstance(raw.get("name"), str):
-            # Not built (its arguments may not even make sense); a later reference to its name says why.
-            self.switched_off[raw["name"]] = self.loc((*src, "if"))
-        return condition
-
-    def _check_size(self, raw: Any, spec: LayerSpec, out: str, frame: Frame) -> None:
-        """E330 before expanding, from the layer's estimate, so `repeat: 1000000000` costs nothing."""
-        self.nesting = frame.depth
-        copies = self.estimate(raw, len(frame.calls))
-        if self.size + copies > self.max_nodes:
-            self.error("E330", f"this layer would expand to about {copies:,} nodes; "
-                       f"{over('max_nodes', self.max_nodes)}", spec.arg_locs.get("repeat", spec.loc), frame,
-                       hint="reduce repeat counts, fractal columns or dense layers; " + raise_hint("max_nodes"),
-                       path=out)
-            raise _Abort
 
     def _place(self, spec: LayerSpec, raw: Any, src: PathKey, out: str, x: int | None, scope: dict[str, int],
                frame: Frame, at: str | None) -> int | None:
@@ -340,7 +303,9 @@ class Expander:
                 return None
             return self.add(spec.op, spec.args, inputs, out, frame, spec.loc, spec.arg_locs)
         op_src = (*src, spec.op) if written_as_mapping else src
-        if self.smap is not None:
+        if self.memo is not None:
+            spec = self.memo.located(spec, op_src, self.smap)
+        elif self.smap is not None:
             spec = replace(spec, loc=self.smap.key_loc(op_src) or spec.loc)
         if record:
             self.blocks.setdefault(out, spec.op)
@@ -367,14 +332,13 @@ def expand_with_shapes(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = 
     against an estimate before each layer expands, and again as nodes are added. ``memo``: a
     sweep's :class:`specdsl.blocks.memo.CallMemo`, shared by its points.
     """
-    ex = Expander(spec, max_nodes, max_depth)
-    ex.memo = memo  # a sweep's specdsl.blocks.memo.CallMemo: user-block calls replayed, not expanded again
+    ex = Expander(spec, max_nodes, max_depth, memo)
     scope: dict[str, int] = {"input": 0}
     try:
         out = ex.seq(spec.layers, ("layers",), "", 0, scope, Frame(MappingProxyType(dict(spec.params))))
         if spec.outputs is None:
             several.check_end(ex, "the model", ex.loc(("layers",)), Frame(), "")
-    except _Abort:
+    except checks.Abort:
         out = None
     outputs: tuple[tuple[str | None, int], ...] = ()
     if out is not None and spec.outputs is not None:
@@ -389,9 +353,15 @@ def expand_with_shapes(spec: Spec, max_nodes: int = MAX_NODES, max_depth: int = 
             # Expansion stopped at a shape problem (a block needing an input's shape): show it.
             ex.diags.extend(dedupe([d for s in ex.shapes for d in s.diagnostics if d.is_error]))
         raise SpecError(ex.diags, sources)
-    constants = {k: v for k, v in spec.params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    exprs = {name: block_expressions(block.model_dump(), set(block.params), constants)
-             for name, block in spec.blocks.items()}
+    # Only the emitter reads the blocks' arithmetic: a sweep (memo) builds no code.
+    exprs = {} if memo is not None else source_expressions(spec)
     graph = Graph(spec.model, spec.input, spec.dtype, ex.nodes, out, spec.description, ex.blocks, ex.calls, exprs,
                   outputs, frozenset(ex.lists))
     return graph, ex.shapes, ex.rfs
+
+
+def source_expressions(spec: Spec) -> dict[str, tuple[str, ...]]:
+    """Each user block's arithmetic the emitter may write as Python (specdsl.blocks.source_exprs)."""
+    constants = {k: v for k, v in spec.params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {name: block_expressions(block.model_dump(), set(block.params), constants)
+            for name, block in spec.blocks.items()}

@@ -21,7 +21,7 @@ node keeps the first call's ``p``, as it keeps its notes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from specdsl.blocks.expr import ExprError, evaluate, identifiers
@@ -110,6 +110,28 @@ class CallMemo:
         # Recorded calls' fields per inputs' fields, shared by the records whose nodes have the same ops, shape
         # attrs and wiring (the same call at another resolution): a node's field reads nothing else (node_rf).
         self.rf_tables: dict[Any, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self.conditions = LayerCache()  # `if` conditions evaluated, per values of the names they mention
+        self.stripped: dict[Any, tuple[Any, Any]] = {}  # source path -> (a layer with `if`, the layer without)
+        self.locs: dict[tuple[Any, int], tuple[Any, Any]] = {}  # (source path, id) -> (LayerSpec, it located)
+
+    def without_if(self, raw: dict[str, Any], src: Any) -> dict[str, Any]:
+        """The layer without its `if`: the same object for an equal layer at the same place, so the layer
+        cache and the estimates find it by identity."""
+        found = self.stripped.get(src)
+        if found is None or (found[0] is not raw and found[0] != raw):
+            found = self.stripped[src] = (raw, {k: v for k, v in raw.items() if k != "if"})
+        return found[1]
+
+    def located(self, spec: Any, src: Any, smap: Any) -> Any:
+        """A block call's LayerSpec with the location of its name (as the engine's single() makes it),
+        made once per LayerSpec (the layer cache hands out the same one again)."""
+        found = self.locs.get((src, id(spec)))
+        if found is None or found[0] is not spec:
+            done = spec if smap is None else replace(spec, loc=smap.key_loc(src) or spec.loc)
+            if len(self.locs) >= MAX_LAYERS:
+                return done
+            found = self.locs[src, id(spec)] = (spec, done)  # the entry keeps spec alive: its id is not reused
+        return found[1]
 
     def key(self, ex: Any, name: str, env: Mapping[str, Any], inputs: tuple[int, ...], frame: Any) -> Any:
         if self.recorded.get(name, 0) >= GIVE_UP and not self.replayed.get(name):

@@ -57,8 +57,9 @@ def analyze(graph: Graph, batch: int = 1, shapes: list[NodeShape] | None = None,
     found = misaligned(graph, figures) if warnings else {}
     diags: list[Diagnostic] = []
     for node, s in zip(graph.nodes, shapes):
-        diags.extend(s.diagnostics)
-        if node.index in found:
+        if s.diagnostics:
+            diags.extend(s.diagnostics)
+        if found and node.index in found:
             diags.append(found[node.index])
     if warnings:
         diags.extend(linear_on_spatial_axes(graph, figures))

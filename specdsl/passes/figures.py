@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from specdsl.ir import DTYPES, Graph, Node
+from specdsl.ir import DTYPES, INPUT, Graph, Node
 from specdsl.ops import OPS
 from specdsl.ops.rule import RF, Shape, TensorSpec, Trait, numel
 from specdsl.passes.shapes import NodeShape
@@ -92,19 +92,22 @@ def figures_of(node: Node, s: NodeShape, rf: RF, shapes: Sequence[NodeShape]) ->
 
 def totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
     width = DTYPES[graph.dtype]
-    trainable = sum(f.trainable for f in figures)
-    frozen = sum(f.frozen for f in figures)
-    buffers = sum(f.buffers for f in figures)
-    macs = sum(f.macs for f in figures)
     views = _views(graph)
-    sizes = [numel(f.shape) * batch if f.shape is not None and views[k] is None else 0
-             for k, f in enumerate(figures)]
-    activations = sum(sizes[1:])
-    counters = sum(f.int64_buffers for f in figures)
+    trainable = frozen = buffers = counters = macs = extra_ops = 0
+    sizes: list[int] = []
     rf_node = None
-    for node, fig in zip(graph.nodes, figures):
-        if fig.rf is not None and not node.is_input:
+    # One pass (a sweep analyses hundreds of nodes per point): the sums, each tensor's size, the last field.
+    for node, f, view in zip(graph.nodes, figures, views):
+        trainable += f.trainable
+        frozen += f.frozen
+        buffers += f.buffers
+        counters += f.int64_buffers
+        macs += f.macs
+        extra_ops += f.extra_ops
+        sizes.append(numel(f.shape) * batch if f.shape is not None and view is None else 0)
+        if f.rf is not None and node.op != INPUT:
             rf_node = node.index
+    activations = sum(sizes) - sizes[0]
     return Totals(
         params=trainable + frozen,
         trainable=trainable,
@@ -112,7 +115,7 @@ def totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
         buffers=buffers,
         macs=macs,
         flops=2 * macs,
-        extra_ops=sum(f.extra_ops for f in figures),
+        extra_ops=extra_ops,
         activation_elements=activations,
         activation_bytes=activations * width,
         param_bytes=(trainable + frozen) * width,
@@ -129,8 +132,12 @@ def totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
 def _views(graph: Graph) -> list[int | None]:
     """For each node whose output is a view (split, chunk, part), the node that owns its storage."""
     base: list[int | None] = [None] * len(graph.nodes)
-    for node in graph.nodes:
-        if not node.is_input and OPS[node.op].has(Trait.VIEW):
+    is_view: dict[str, bool] = {}  # per op, asked of its rule once per graph
+    for node in graph.nodes[1:]:
+        view = is_view.get(node.op)
+        if view is None:
+            view = is_view[node.op] = OPS[node.op].has(Trait.VIEW)
+        if view:
             producer = node.inputs[0]
             base[node.index] = producer if base[producer] is None else base[producer]
     return base
@@ -139,21 +146,25 @@ def _views(graph: Graph) -> list[int | None]:
 def _peak_bytes(graph: Graph, sizes: list[int], views: list[int | None]) -> int:
     """Peak live activation memory in inference order, freeing each tensor after its last use
     (a view's use is a use of the tensor it looks into)."""
-    last_use = list(range(len(graph.nodes)))
+    n = len(graph.nodes)
+    last_use = list(range(n))
     for node in graph.nodes:
+        k = node.index
         for i in node.inputs:
-            owner = i if (view := views[i]) is None else view
-            last_use[owner] = max(last_use[owner], node.index)
+            owner = views[i]
+            # Nodes come in index order: the latest use so far is the last one.
+            last_use[i if owner is None else owner] = k
     for out in graph.output_nodes:
-        owner = out if (view := views[out]) is None else view
-        last_use[owner] = len(graph.nodes)
-    frees: list[list[int]] = [[] for _ in range(len(graph.nodes) + 1)]
+        owner = views[out]
+        last_use[out if owner is None else owner] = n
+    frees: list[list[int]] = [[] for _ in range(n + 1)]
     for i, t in enumerate(last_use):
         frees[t].append(i)
     live = peak = 0
-    for node in graph.nodes:
-        live += sizes[node.index]
-        peak = max(peak, live)
-        for i in frees[node.index]:
+    for k in range(n):
+        live += sizes[k]
+        if live > peak:
+            peak = live
+        for i in frees[k]:
             live -= sizes[i]
     return peak
