@@ -17,7 +17,6 @@ sizing forward chunks.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from specdsl.backends.numpy import kernels_fixed as fixed
+from specdsl.backends.numpy import kernels_norm_global as norm_global
 from specdsl.backends.numpy.activations import (
     elu,
     gelu,
@@ -38,9 +38,9 @@ from specdsl.backends.numpy.activations import (
     softmax,
     softplus,
 )
+from specdsl.backends.numpy.folding import conv_scratch, deconv_scratch, fold_deconv, fold_linear, fold_rows
 from specdsl.backends.numpy.interpolate import upsample_nd
 from specdsl.backends.numpy.kernels import (
-    IM2COL_ELEMENTS,
     adaptive_avg_pool_nd,
     adaptive_max_pool_nd,
     avg_pool_nd,
@@ -151,35 +151,6 @@ def _linear(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
             y += bias
         return y
     return run
-
-
-def _fold_rows(a: Any, w: Weights, shape: Shape, s: Array, t: Array) -> dict[str, Array]:
-    """Output channels on the weight's first axis (conv: (C_out, C_in/g, *K); linear: (out, in))."""
-    weight, bias = w["weight"], w.get("bias")
-    return {"weight": weight * s.reshape((-1,) + (1,) * (weight.ndim - 1)),
-            "bias": t if bias is None else bias * s + t}
-
-
-def _fold_deconv(a: Any, w: Weights, shape: Shape, s: Array, t: Array) -> dict[str, Array]:
-    """Weight (C_in, C_out/g, *K): output channel g·(C_out/g) + o sits at [g's inputs, o]."""
-    weight, bias = w["weight"], w.get("bias")
-    g = a.groups
-    ws = weight.reshape(g, weight.shape[0] // g, weight.shape[1], -1) * s.reshape(g, 1, weight.shape[1], 1)
-    return {"weight": ws.reshape(weight.shape), "bias": t if bias is None else bias * s + t}
-
-
-def _fold_linear(a: Any, w: Weights, shape: Shape, s: Array, t: Array) -> dict[str, Array] | None:
-    if len(shape) != 1:
-        return None  # the BN's channel axis is not the linear layer's feature axis
-    return _fold_rows(a, w, shape, s, t)
-
-
-def _conv_scratch(a: Any, ins: Sequence[Shape], out: Shape) -> int:
-    return min(IM2COL_ELEMENTS, a.in_channels * math.prod(a.kernel) * math.prod(out[1:]))
-
-
-def _deconv_scratch(a: Any, ins: Sequence[Shape], out: Shape) -> int:
-    return a.out_channels * math.prod(a.kernel) * math.prod(ins[0][1:])
 
 
 # ---------------------------------------------------------------------------- pooling and shapes
@@ -324,9 +295,9 @@ def _channel_shuffle(x: Array, a: Any) -> Array:
 LOWERINGS: OpTable[Lowering] = OpTable("NumPy lowering", "LOWERINGS", __name__, {
     # layers with weights
     # A standardised weight (ws) cannot take a batch norm folded in: the conv standardises it again.
-    "conv": Lowering(_conv, fold_bn=lambda a, *rest: None if a.ws else _fold_rows(a, *rest), scratch=_conv_scratch),
-    "deconv": Lowering(_deconv, fold_bn=_fold_deconv, scratch=_deconv_scratch),
-    "linear": Lowering(_linear, fold_bn=_fold_linear),
+    "conv": Lowering(_conv, fold_bn=lambda a, *rest: None if a.ws else fold_rows(a, *rest), scratch=conv_scratch),
+    "deconv": Lowering(_deconv, fold_bn=fold_deconv, scratch=deconv_scratch),
+    "linear": Lowering(_linear, fold_bn=fold_linear),
     # pooling
     "maxpool": Lowering(_maxpool),
     "avgpool": Lowering(_avgpool),
@@ -396,4 +367,5 @@ LOWERINGS: OpTable[Lowering] = OpTable("NumPy lowering", "LOWERINGS", __name__, 
     "blurpool": Lowering(fixed.blurpool),
     "stack": Lowering(lambda node, a, w, shape: lambda ins, ctx: np.stack(ins, axis=a.dim)),
     "sum": Lowering(unary(lambda x, a: x.sum(axis=a.dims, keepdims=a.keepdims))),
+    **{op: Lowering(build) for op, build in norm_global.BUILDS.items()},  # grn, rmsnorm, simplenorm
 })

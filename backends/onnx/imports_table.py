@@ -44,6 +44,9 @@ _INFERENCE = "an inference graph holds no trace of it (PyTorch's eval mode is th
 # A plain pool reads as such first; specdsl's files, whose doc strings name the op, try this one first.
 _DIVIDING_BINS = "a pool whose kernel is its stride, unpadded (bins that divide the input)"
 _SAME_AT_INFERENCE = {"Identity": e.identity, "Mean": e.merge(1)}
+# grn, rmsnorm, simplenorm (backends/onnx/norm_global.py): chains of reductions and element-wise ops.
+_NORM_GLOBAL = "no pattern reads its ONNX form (reductions and element-wise ops: ReduceL2 or ReduceMean, Add, Sqrt, " \
+               "Div, Mul) back yet: the import reports those nodes unmapped"
 
 
 def _written(op: str, onnx_op: str) -> Pattern:
@@ -90,6 +93,9 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
                                   "channels, then Mul(weight), Add(bias)", priority=30),
                           Pattern("Transpose", ly.channel_norm_permuted, "Transpose(0,2,3,1) -> LayerNormalization "
                                   "-> Transpose(0,3,1,2) (torchvision's LayerNorm2d)", priority=10)),
+    "grn": refused(_NORM_GLOBAL),
+    "rmsnorm": refused(_NORM_GLOBAL),
+    "simplenorm": refused(_NORM_GLOBAL),
     "layer_scale": entry(Pattern("Mul", e.layer_scale, "Mul by a parameter shaped (C, 1, ...)", priority=5)),
     "lrn": entry(one("LRN", "LRN (odd size)", ly.lrn)),
     # activations

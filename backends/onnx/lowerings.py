@@ -15,6 +15,7 @@ from __future__ import annotations
 from specdsl.backends.onnx import elementwise as e
 from specdsl.backends.onnx import fixed, reduce
 from specdsl.backends.onnx import layers as ly
+from specdsl.backends.onnx import norm_global as gn
 from specdsl.backends.onnx.site import Lowering
 from specdsl.ops.registry import OpTable
 
@@ -40,6 +41,9 @@ LOWERINGS: OpTable[Lowering] = OpTable("ONNX lowering", "LOWERINGS", __name__, {
     "layernorm": Lowering(e.layernorm, ("LayerNormalization",)),
     "groupnorm": Lowering(e.groupnorm, ("Reshape", *_NORM)),
     "channel_norm": Lowering(e.channel_norm, _NORM),
+    "grn": Lowering(gn.grn, gn.GRN_OPS),
+    "rmsnorm": Lowering(gn.rmsnorm, gn.RMS_OPS),
+    "simplenorm": Lowering(gn.simplenorm, gn.RMS_OPS),
     "layer_scale": Lowering(e.layer_scale, ("Mul",)),
     "lrn": Lowering(e.lrn, ("LRN", "Mul", "Reshape", "AveragePool", "Add", "Pow", "Div")),
     # activations

@@ -22,6 +22,7 @@ from typing import Any
 from specdsl.backends.torch import import_attn as attn
 from specdsl.backends.torch import import_conv
 from specdsl.backends.torch import import_fixed as fixed
+from specdsl.backends.torch import import_grn as grn
 from specdsl.backends.torch import import_readers as read
 from specdsl.backends.torch import import_select as select
 from specdsl.backends.torch.import_types import SAME, ImportEntry, Lift, Refuse, Site
@@ -77,6 +78,9 @@ IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __nam
     "groupnorm": ImportEntry(read.groupnorm, modules=_nn("GroupNorm"), functions=_F("group_norm")),
     "channel_norm": ImportEntry(read.layer_norm_2d, modules=(
         "torchvision.models.convnext.LayerNorm2d", "timm.layers.norm.LayerNorm2d", f"{_OURS}.ChannelNorm")),
+    "grn": ImportEntry(grn.grn, modules=(*grn.GRN_MODULES, f"{_OURS}.GlobalResponseNorm")),
+    "rmsnorm": ImportEntry(grn.rmsnorm, modules=(*grn.RMS_MODULES, f"{_OURS}.RmsNorm")),
+    "simplenorm": ImportEntry(grn.simplenorm, modules=(*grn.SIMPLE_MODULES, f"{_OURS}.RmsNorm")),
     "layer_scale": ImportEntry(read.layer_scale, functions=("operator.mul", "operator.imul", "torch.mul"),
                                methods=("mul", "mul_")),
     "lrn": ImportEntry(read.module_fields(size="size", alpha="alpha", beta="beta", k="k"),

@@ -16,9 +16,11 @@ from specdsl.backends.torch.modules_conv import ConvSameTF, StdConv  # noqa: F40
 from specdsl.backends.torch.modules_modern import (  # noqa: F401
     BlurPool2d,
     ChannelNorm,
+    GlobalResponseNorm,
     LocallyConnected,
     Permute,
     Reshape,
+    RmsNorm,
     Squeeze,
     StochasticDepth,
     Unsqueeze,

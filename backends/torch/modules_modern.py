@@ -1,6 +1,6 @@
 """Modules of the modern CNN vocabulary that ``torch.nn`` lacks: channel norm, stochastic depth,
-permute, reshape, unsqueeze, squeeze, timm's blur-pool and the locally connected layer (layer scale
-is a parameter of its block: lowerings.py).
+permute, reshape, unsqueeze, squeeze, timm's blur-pool, global response norm and RMS norm, and the
+locally connected layer (layer scale is a parameter of its block: lowerings.py).
 
 Like ``modules.py`` (which re-exports them for ``to_torch``), each class is copied as text into
 the file ``specdsl build`` emits (``helper_source.py``), so both outputs run the same code: the
@@ -203,3 +203,63 @@ class BlurPool2d(nn.Module):
     def extra_repr(self) -> str:
         return (str(self.channels) + ", filt_size=" + str(self.filt_size) + ", stride=" + str(self.stride)
                 + ", pad_mode=" + self.pad_mode)
+
+class GlobalResponseNorm(nn.Module):
+    """ConvNeXt V2's global response norm, as timm's GlobalResponseNorm: the L2 norm of each channel over
+    the spatial axes, divided by its mean over the channels (+ eps), scales the input; the output is
+    x + bias + weight * (x * that), weight and bias [C], zero at first. Channels first (axis 1) or, with
+    channels_last, the last axis."""
+
+    def __init__(self, dim: int, eps: float = 1e-6, channels_last: bool = False) -> None:
+        super().__init__()
+        self.eps = eps
+        self.channels_last = channels_last
+        self.weight = nn.Parameter(torch.zeros(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            spatial, channel, shape = tuple(range(1, x.dim() - 1)), -1, [-1]
+        else:
+            spatial, channel, shape = tuple(range(2, x.dim())), 1, [-1] + [1] * (x.dim() - 2)
+        # timm's own operations in timm's order, so the values and what autograd keeps are timm's.
+        x_g = x.norm(p=2, dim=spatial, keepdim=True)
+        x_n = x_g / (x_g.mean(dim=channel, keepdim=True) + self.eps)
+        return x + torch.addcmul(self.bias.view(shape), self.weight.view(shape), x * x_n)
+
+    def extra_repr(self) -> str:
+        return str(self.weight.shape[0]) + ", eps=" + str(self.eps) + ", channels_last=" + str(self.channels_last)
+
+
+class RmsNorm(nn.Module):
+    """x * rsqrt(mean(x^2) + eps) * weight over the channels at every position (timm's RmsNorm2d), or over the
+    last axis with channels_last (timm's RmsNorm); with centred, the unbiased variance replaces the mean
+    square (timm's SimpleNorm2d and SimpleNorm: x is scaled, not centred). weight [C] when affine."""
+
+    def __init__(self, channels: int, eps: float = 1e-6, affine: bool = True, channels_last: bool = False,
+                 centred: bool = False) -> None:
+        super().__init__()
+        self.eps = eps
+        self.channels_last = channels_last
+        self.centred = centred
+        if affine:
+            self.weight = nn.Parameter(torch.ones(channels))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dim = -1 if self.channels_last else 1
+        if self.centred:
+            v = torch.var(x, dim=dim, keepdim=True)
+        else:
+            v = x.pow(2).mean(dim=dim, keepdim=True)
+        x = x * torch.rsqrt(v + self.eps)
+        if self.weight is None:
+            return x
+        if self.channels_last:
+            return x * self.weight
+        return x * self.weight.view([-1] + [1] * (x.dim() - 2))
+
+    def extra_repr(self) -> str:
+        return ("eps=" + str(self.eps) + ", affine=" + str(self.weight is not None) + ", channels_last="
+                + str(self.channels_last) + ", centred=" + str(self.centred))

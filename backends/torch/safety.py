@@ -62,6 +62,7 @@ TORCH_CALLS = {
     "torch.cat", "torch.chunk", "torch.split", "torch.stack", "torch.einsum", "torch.empty", "torch.full",
     "torch.ones", "torch.zeros", "torch.rand", "torch.randn", "torch.randint", "torch.equal", "torch.no_grad",
     "torch.flatten", "torch.sigmoid", "torch.sum",
+    "torch.addcmul", "torch.rsqrt", "torch.var",  # GlobalResponseNorm and RmsNorm, as timm computes them
     "torch.nn.functional.interpolate", "torch.nn.functional.layer_norm", "torch.nn.functional.pad",
     "torch.nn.functional.conv1d", "torch.nn.functional.conv2d", "torch.nn.functional.conv3d",
     "torch.nn.functional.batch_norm",
@@ -82,7 +83,8 @@ METHODS = {"amax", "any", "bernoulli_", "dim", "div_", "mean", "movedim", "narro
            # A node's own parameter on a nested container (`self.features[1][0].register_parameter('layer_scale',
            # nn.Parameter(...))`); a frozen layer's `for p in self.conv1.parameters(): p.requires_grad_(False)`.
            "register_parameter", "parameters", "requires_grad_",
-           "register_buffer", "get_buffer"}  # BlurPool2d's fixed filter, a non-persistent buffer as timm's
+           "register_buffer", "get_buffer",  # BlurPool2d's fixed filter, a non-persistent buffer as timm's
+           "norm", "pow"}  # GlobalResponseNorm's spatial L2 norm and RmsNorm's square, as timm computes them
 _TORCH_ROOTS = {"torch", "nn", "math"}
 
 # Never referenced unless the function binds the name itself.

@@ -39,7 +39,8 @@ ENTRIES = (
         "E304", "input smaller than the kernel",
         "A window (conv, pool) is larger than its padded input along an axis, 3-D average pooling "
         "is larger than the unpadded input, or instancenorm gets one spatial element per channel: "
-        "PyTorch refuses each of these at run time.",
+        "PyTorch refuses each of these at run time. simplenorm of one channel (an unbiased variance "
+        "of one value) would give NaN.",
         "model m\ninput [3, 4, 4]\nlayers {\n    maxpool(5)\n}\n",
         "Use a smaller kernel, pad the input, or downsample less before this layer.",
     ),

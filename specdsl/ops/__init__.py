@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from specdsl.ops import activation, channels, conv, fixed, layout, local, merge, norm, pool, reduce, reshape, shape
+from specdsl.ops import (
+    activation,
+    channels,
+    conv,
+    fixed,
+    layout,
+    local,
+    merge,
+    norm,
+    norm_global,
+    pool,
+    reduce,
+    reshape,
+    shape,
+)
 from specdsl.ops.registry import OpTable
 from specdsl.ops.rule import OpRule
 
@@ -10,7 +24,8 @@ from specdsl.ops.rule import OpRule
 OPS: OpTable[OpRule] = OpTable("rule", "RULES", __name__, where="a module of specdsl/ops/ (e.g. activation.py)")
 ALIASES: dict[str, str] = {}
 
-for _module in (conv, pool, norm, activation, shape, merge, channels, layout, local, reshape, fixed, reduce):
+for _module in (conv, pool, norm, norm_global, activation, shape, merge, channels, layout, local, reshape, fixed,
+                reduce):
     for _rule in _module.RULES:
         OPS.add(_rule.name, _rule)
         for _alias in _rule.aliases:

@@ -30,18 +30,10 @@ import math
 
 from specdsl.ops import saved_fixed as fixed
 from specdsl.ops import saved_layout as layout
+from specdsl.ops import saved_norm_global as norm_global
 from specdsl.ops.registry import OpTable
 from specdsl.ops.saved_conv import standardised as _standardised
-from specdsl.ops.saved_records import (
-    Call,
-    Narrow,
-    Permute,
-    Reshape,
-    Same,
-    Saved,
-    SavedEntry,
-    View,
-)
+from specdsl.ops.saved_records import Call, Narrow, Permute, Reshape, Same, Saved, SavedEntry, View
 
 __all__ = ["SAVED", "Call", "Narrow", "Permute", "Reshape", "Same", "Saved", "SavedEntry", "View",
            "saved_for"]
@@ -350,6 +342,7 @@ SAVED: OpTable[SavedEntry] = OpTable("saved-for-backward entry", "SAVED", __name
     "groupnorm": SavedEntry(_groupnorm, autocast="fp32"),
     "lrn": SavedEntry(_lrn),
     "channel_norm": SavedEntry(_channel_norm, autocast="fp32"),
+    **norm_global.SAVED,  # grn, rmsnorm, simplenorm (saved_norm_global.py)
     "layer_scale": SavedEntry(_layer_scale),
     "relu": SavedEntry(_relu, view=_in_place),
     "relu6": SavedEntry(_hardtanh_like, view=_in_place),
