@@ -3,24 +3,32 @@
 A DenseNet dense block (each layer reading the concatenation of all before it) has no other
 spelling: a user block cannot take a growing number of inputs. Transitions and squeeze-and-
 excitation are recognised too, so a model reads as the zoo's do. Each recogniser reads the
-container's items by their module names (torchvision's, which the built-ins reproduce) and proposes
-a call; the whole recovered spec is then checked against the model, and recovery falls back to
-plain blocks where a proposal was wrong.
+arguments of a call off the container's items by their module names (torchvision's, which the
+built-ins reproduce), and the call is taken only where the block's own rule expands it to the
+container's nodes: the same ops, arguments, data flow and module names. So what a built-in is
+(which ops, in which order, with which fixed arguments) is written once, in its rule under
+specdsl.blocks; the whole recovered spec is checked against the model afterwards as well.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from specdsl.blocks.engine import expand
+from specdsl.blocks.registry import BLOCKS
 from specdsl.blocks.transition import LAYERS as TRANSITION
-from specdsl.lift.args import full_args
-from specdsl.lift.graph import LiftedGraph
-from specdsl.lift.tree import Box
+from specdsl.errors import SpecError
+from specdsl.lift.args import full_args, same_value
+from specdsl.lift.compare import first_difference
+from specdsl.lift.graph import LiftedGraph, LiftedNode
+from specdsl.lift.tree import Box, relative
 from specdsl.lift.write import NUMBERED
+from specdsl.schema.document import validate_document
 
 Call = tuple[str, dict[str, Any]]
-GATES = ("sigmoid", "hardsigmoid")
+CALL_NAME = "block"  # the call's layer name in the spec its rule is expanded in
 
 
 def recognise(graph: LiftedGraph, root: Box) -> None:
@@ -49,45 +57,55 @@ def _leaves(graph: LiftedGraph, box: Box) -> dict[str, tuple[str, dict[str, Any]
     return out
 
 
-def _chain(graph: LiftedGraph, box: Box) -> bool:
-    """Whether each item reads the one before it (the first, the container's input)."""
-    prev = box.inputs[0]
-    for it in box.items:
-        if isinstance(it, Box) or graph.nodes[it].inputs != (prev,):
-            return False
-        prev = it
-    return True
+def expands_to(graph: LiftedGraph, box: Box, call: Call, channels: int = 8) -> bool:
+    """Whether the built-in's rule expands ``call``, on an input of ``channels`` channels, to the
+    container's nodes: the same ops, arguments (defaults filled in), data flow and names of the
+    modules that hold tensors, relative to the container."""
+    index = {box.inputs[0]: 0}
+    nodes = [LiftedNode("input", {}, (), "", False)]
+    for n in box.nodes:
+        node = graph.nodes[n]
+        if any(i not in index for i in node.inputs):
+            return False  # reads a tensor from outside other than the container's input
+        index[n] = len(nodes)
+        path = CALL_NAME if node.path == box.path else f"{CALL_NAME}.{relative(node.path, box.path)}"
+        nodes.append(replace(node, inputs=tuple(index[i] for i in node.inputs), path=path))
+    op, args = call
+    shape = (channels, *[8] * (len(graph.input_shape) - 1))  # any size: a block holds no shape math
+    sub = LiftedGraph(CALL_NAME, shape, nodes, (len(nodes) - 1,))
+    try:
+        built = expand(validate_document({"model": CALL_NAME, "input": list(shape),
+                                          "layers": [{op: args, "name": CALL_NAME}]}, None))
+    except SpecError:
+        return False  # arguments the rule refuses (an act that is no activation, a gate it has not)
+    return first_difference(sub, built) is None
+
+
+def _written(block: str, args: dict[str, Any]) -> Call:
+    """The call as written: the arguments its rule's defaults fill in left out."""
+    fields = BLOCKS[block].args.model_fields
+    return block, {k: v for k, v in args.items()
+                   if fields[k].is_required() or not same_value(v, fields[k].get_default(call_default_factory=True))}
 
 
 def transition(graph: LiftedGraph, box: Box) -> Call | None:
     leaves = _leaves(graph, box)
-    if leaves is None or list(leaves) != [name for name, _ in TRANSITION] or not _chain(graph, box):
+    if leaves is None or list(leaves) != [name for name, _ in TRANSITION]:
         return None
-    conv, pool = leaves["conv"][1], leaves["pool"][1]
-    if [op for op, _ in leaves.values()] != [op for _, op in TRANSITION] or leaves["norm"][1] != \
-            full_args(TRANSITION[0][1], {}) or conv != full_args("conv", {"out": conv["out"], "k": 1, "bias": False}) \
-            or pool != full_args("avgpool", {"k": 2, "stride": 2}):
-        return None
-    return "transition", {"out": conv["out"]}
+    call: Call = ("transition", {"out": leaves["conv"][1]["out"]})
+    return call if expands_to(graph, box, call) else None
 
 
 def se(graph: LiftedGraph, box: Box) -> Call | None:
+    """torchvision's SqueezeExcitation (and the zoo's `se`): its modules by name, then the product."""
     leaves = _leaves(graph, box)
     names = ["avgpool", "fc1", "activation", "fc2", "scale_activation"]
     if leaves is None or list(leaves)[:5] != names or len(leaves) != 6:
         return None
-    ops = [op for op, _ in leaves.values()]
-    if ops[0] != "gap" or ops[1] != "conv" or ops[3] != "conv" or ops[4] not in GATES or ops[5] != "mul":
-        return None
     fc1, fc2 = leaves["fc1"][1], leaves["fc2"][1]
-    if fc1 != full_args("conv", {"out": fc1["out"], "k": 1}) or fc2 != full_args("conv", {"out": fc2["out"], "k": 1}):
-        return None
-    *chain, scale = box.items
-    if not isinstance(scale, int) or graph.nodes[scale].inputs != (box.inputs[0], chain[-1]) \
-            or not _chain(graph, Box(box.path, chain, box.inputs)):
-        return None
-    args: dict[str, Any] = {"channels": fc2["out"], "squeeze": fc1["out"], "act": ops[2]}
-    return "se", {**args, "gate": ops[4]} if ops[4] != "sigmoid" else args
+    args: dict[str, Any] = {"channels": fc2["out"], "squeeze": fc1["out"], "act": leaves["activation"][0]}
+    call = _written("se", {**args, "gate": leaves["scale_activation"][0]})
+    return call if expands_to(graph, box, call, channels=fc2["out"]) else None
 
 
 def dense(graph: LiftedGraph, box: Box) -> Call | None:
@@ -99,11 +117,10 @@ def dense(graph: LiftedGraph, box: Box) -> Call | None:
     named = not (len(box.items) == 2 and isinstance(holder, Box) and holder.name == "dense")
     layers = box.items[:-1] if named else holder.items  # type: ignore[union-attr]
     cat = box.items[-1]
-    if graph.nodes[cat].op != "concat" or not all(isinstance(x, Box) for x in layers):
+    if not all(isinstance(x, Box) for x in layers):
         return None
     boxes = [x for x in layers if isinstance(x, Box)]
-    if graph.nodes[cat].inputs != (box.inputs[0], *(x.output for x in boxes)) \
-            or full_args("concat", graph.nodes[cat].args)["dim"] != 1:
+    if graph.nodes[cat].inputs != (box.inputs[0], *(x.output for x in boxes)):
         return None
     keys = [x.key for x in boxes]
     if all(k == f"dense.{i}" for i, k in enumerate(keys)):  # the zoo's default names, dense.0, dense.1, ...
@@ -119,15 +136,11 @@ def dense(graph: LiftedGraph, box: Box) -> Call | None:
         growth, bottleneck = first["conv"][1]["out"], None
     else:
         return None
-    args: dict[str, Any] = {"n": len(boxes), "growth": growth}
-    if bottleneck != 4:
-        args["bottleneck"] = bottleneck
-    drops = [a["p"] for op, a in first.values() if op == "dropout"]
-    if drops:
-        args["drop"] = drops[0]
-    if template is not None:
-        args["layer_names"] = template
-    return "dense", args
+    # A rate is the one float argument named p in a layer (the rule's dropout; checked by expanding).
+    drops = [a["p"] for _, a in first.values() if isinstance(a.get("p"), float)]
+    call = _written("dense", {"n": len(boxes), "growth": growth, "bottleneck": bottleneck,
+                              "drop": drops[0] if len(drops) == 1 else 0.0, "layer_names": template})
+    return call if expands_to(graph, box, call) else None
 
 
 def _template(names: list[str]) -> str | None:
