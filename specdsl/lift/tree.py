@@ -153,6 +153,8 @@ def finish(root: Box, graph: LiftedGraph, several: bool = False) -> None:
             readers[i].append(n)
     outputs = set(graph.outputs)
     _fill(root, graph, readers, outputs, several)
+    if several:
+        _order_outputs(root, graph)
 
 
 def _fill(box: Box, graph: LiftedGraph, readers: list[list[int]], outputs: set[int], several: bool) -> None:
@@ -202,6 +204,40 @@ def _parts_at_readers(box: Box, graph: LiftedGraph) -> None:
                 order.append(i)
         order.append(it)
     box.items = order
+
+
+def _order_outputs(root: Box, graph: LiftedGraph) -> None:
+    """Several outputs in the order the module returns them, where the graph shows it: the order in which
+    the next module of its container reads them all (HRNet's next module, branch by branch), taken for
+    every module of that class, so the copies of a run agree; else the order they are computed in. A
+    container passing on its last member's outputs keeps that member's order."""
+    orders: dict[str, list[int]] = {}  # class -> its outputs' positions (in computing order), as returned
+
+    def learn(box: Box) -> None:
+        for a, b in zip(box.items, box.items[1:]):
+            if isinstance(a, Box) and isinstance(b, Box) and a.outputs is not None and len(a.outputs) > 1 \
+                    and b.inputs != a.outputs and sorted(b.inputs) == sorted(a.outputs):
+                orders.setdefault(graph.classes.get(a.path, ""), [a.outputs.index(i) for i in b.inputs])
+        for it in box.items:
+            if isinstance(it, Box):
+                learn(it)
+
+    def apply(box: Box) -> None:
+        for it in box.items:
+            if isinstance(it, Box):
+                apply(it)
+        if box.outputs is None or len(box.outputs) < 2:
+            return
+        order = orders.get(graph.classes.get(box.path, ""))
+        last = box.items[-1]
+        if isinstance(last, Box) and last.outputs is not None and sorted(last.outputs) == sorted(box.outputs):
+            box.outputs = list(last.outputs)
+        elif order is not None and len(order) == len(box.outputs):
+            box.outputs = [box.outputs[k] for k in order]
+
+    learn(root)
+    if orders:
+        apply(root)
 
 
 def _returns(graph: LiftedGraph, box: Box, read_outside: list[int], outputs: set[int]) -> bool:
