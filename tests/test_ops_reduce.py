@@ -116,6 +116,29 @@ def test_the_field_goes_through_a_selective_kernel() -> None:
     assert tuple(model.rows()[-1][1].rf) == (AxisRF(7, 1, 3),) * 2
 
 
+SPLIT_ATTENTION = """model sa
+input [4, 9, 9]
+layers {
+    conv(8, k=3, pad=1, groups=2) -> reshape([2, 4, 9, 9]) as x
+    sum(1) -> gap(keepdims=true) -> conv(8, k=1) -> reshape([1, 2, -1]) -> permute([0, 2, 1, 3]) -> softmax(1)
+    -> reshape([2, 4, 1, 1]) as w
+    [@x, @w] -> mul -> sum(1) as fused
+    conv(4, k=3, pad=1) as out
+}
+"""
+
+
+def test_the_field_goes_through_split_attention() -> None:
+    """The channels split into [R, C] ahead of the kept spatial axes (a unit field for C), the gate's
+    whole input through the radix transpose, the sum over R: the conv's field, then the next conv's."""
+    model = specdsl.load(SPLIT_ATTENTION, warn=False)
+    rf = {str(n.path): model.analysis.figures[n.index].rf for n in model.graph.nodes}
+    three = AxisRF(3, 1, 1)
+    assert tuple(rf["x"]) == (AxisRF(1, 1, 0), three, three)
+    assert tuple(rf["fused"]) == (three, three)
+    assert tuple(rf["out"]) == (AxisRF(5, 1, 2),) * 2
+
+
 # -- outputs: to_torch, NumPy, the emitted file -----------------------------------------------
 
 CASES: list[tuple[list[Any], tuple[int, ...]]] = [

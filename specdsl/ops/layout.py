@@ -96,8 +96,10 @@ def infer_permute(args: PermuteArgs, ins: Sequence[Shape], ctx: RuleContext) -> 
 
 
 def rf_permute(a: PermuteAttrs, ins: Sequence[RF]) -> RF:
-    """Kept when the spatial axes keep their order; otherwise unknown (none is reported)."""
-    return ins[0] if a.keeps_rf else None
+    """Kept when the spatial axes keep their order, or when every axis sees the whole input (a gate:
+    split attention's radix transpose); otherwise unknown (none is reported)."""
+    rf = ins[0]
+    return rf if a.keeps_rf or (rf and all(axis.stride == 0 for axis in rf)) else None
 
 
 def permute_detail(op: str, a: PermuteAttrs) -> str:

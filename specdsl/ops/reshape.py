@@ -30,6 +30,7 @@ from typing import Annotated, NamedTuple
 from pydantic import Field
 
 from specdsl.ops.merge import sees_whole
+from specdsl.ops.reduce import UNIT
 from specdsl.ops.rule import (
     RF,
     Args,
@@ -58,11 +59,13 @@ class AxisArgs(Args):
 class ReshapeAttrs(NamedTuple):
     shape: tuple[int, ...]  # as written (-1 kept): the emitted code says what the spec said
     out: Shape  # the resolved sample shape
+    inp: Shape = ()  # the input's sample shape (the receptive field follows the axes it keeps)
 
 
 class AxisAttrs(NamedTuple):
     dim: int  # PyTorch numbering, batch included, non-negative
     out: Shape
+    inp: Shape = ()
 
 
 def infer_reshape(args: ReshapeArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
@@ -89,7 +92,7 @@ def infer_reshape(args: ReshapeArgs, ins: Sequence[Shape], ctx: RuleContext) -> 
             "E391", f"reshape must keep the {total} elements of a sample; received {args.shape} ({known} elements) "
                     f"for input {fmt_shape(x)}", hint=hint, field="shape")
     out = tuple(wanted)
-    return Inferred(out, ReshapeAttrs(tuple(args.shape), out))
+    return Inferred(out, ReshapeAttrs(tuple(args.shape), out, x))
 
 
 def _axis(dim: int, ndim: int, op: str, x: Shape) -> int:
@@ -114,7 +117,7 @@ def infer_unsqueeze(args: AxisArgs, ins: Sequence[Shape], ctx: RuleContext) -> I
                             field="dim")
     d = _axis(args.dim, len(x) + 2, "unsqueeze", x)  # the new axis may go after the last one
     out = (*x[:d - 1], 1, *x[d - 1:])
-    return Inferred(out, AxisAttrs(d, out))
+    return Inferred(out, AxisAttrs(d, out, x))
 
 
 def infer_squeeze(args: AxisArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
@@ -129,19 +132,28 @@ def infer_squeeze(args: AxisArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inf
         raise RuleViolation("E392", f"squeeze would leave a sample with no axis; received input {fmt_shape(x)}",
                             field="dim")
     out = (*x[:d - 1], *x[d:])
-    return Inferred(out, AxisAttrs(d, out))
+    return Inferred(out, AxisAttrs(d, out, x))
 
 
 def rf_reshape(a: ReshapeAttrs | AxisAttrs, ins: Sequence[RF]) -> RF:
     """Every output sees the whole input where every input did (a global pool's gate, reshaped for
-    ECA's conv over channels); otherwise the field is kept where the spatial sizes are, else unknown."""
+    ECA's conv over channels); otherwise the field is kept where the spatial sizes are, or where the
+    trailing axes are kept and only channel-like axes (a unit field) regroup before them: split
+    attention's [R·C, H, W] -> [R, C, H, W] gives the new C axis a unit field, and back. Else unknown."""
     rf = ins[0]
     if rf is None:
         return None
     rank = len(a.out) - 1
     if rf and all(sees_whole(axis) for axis in rf):
         return (rf[0],) * rank if rank else None
-    return rf if len(rf) == rank else None
+    if len(rf) == rank:
+        return rf
+    kept = 0
+    while a.inp and kept < min(len(rf), rank) and a.inp[len(a.inp) - 1 - kept] == a.out[len(a.out) - 1 - kept]:
+        kept += 1
+    if a.inp and all(axis == UNIT for axis in rf[:len(rf) - kept]):
+        return (UNIT,) * (rank - kept) + rf[len(rf) - kept:]
+    return None
 
 
 def reshape_detail(op: str, a: ReshapeAttrs) -> str:
