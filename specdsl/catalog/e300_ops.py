@@ -99,9 +99,10 @@ ENTRIES = (
     ),
     Entry(
         "E311", "dimension out of range",
-        "A `dim` (softmax, log_softmax, concat) or flatten's start_dim/end_dim names an axis the "
-        "batched input does not have, or the batch axis 0. Dims use PyTorch's numbering, batch "
-        "included: 1 is the channels.",
+        "A `dim` (softmax, log_softmax, concat, stack, sum) or flatten's start_dim/end_dim names an "
+        "axis the batched input does not have, or the batch axis 0; sum also refuses an axis named "
+        "twice, or summing every axis of a sample away (keepdims=true keeps them). Dims use "
+        "PyTorch's numbering, batch included: 1 is the channels.",
         _HEAD + "layers {\n    softmax(dim=4)\n}\n",
         "Use an axis between 1 and the input's last (negative dims count from the end).",
     ),
