@@ -359,7 +359,7 @@ def test_mbconv_calls_replay_across_their_block_index() -> None:
     def counting(self, ex, key, *args):
         found = original(self, ex, key, *args)
         if found is not None:
-            replayed.append(key[0])
+            replayed.append(key.exact[0])
         return found
 
     with pytest.MonkeyPatch.context() as patch:

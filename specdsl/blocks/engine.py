@@ -85,6 +85,8 @@ class Expander:
         self.pending: several.Pending | None = None
         self.feed: tuple[int, ...] | None = None  # the inputs of an indexed repeat's next copy (several outputs)
         self.memo = memo  # a sweep's specdsl.blocks.memo.CallMemo: user-block calls replayed, not expanded again
+        if memo is not None:
+            memo.begin()
         self._all_names: set[str] | None = None
 
     @property
@@ -129,9 +131,13 @@ class Expander:
         return self.add(op, OPS[op].args.model_validate(args), inputs, path, frame, loc, notes=notes)
 
     def shape(self, index: int) -> Shape | None:
-        return self.shapes[index].shape
+        shape = self.shapes[index].shape
+        # A sweep logs what blocks read of it, to replay their calls at other shapes (specdsl.blocks.traced).
+        return shape if self.memo is None else self.memo.traced(index, shape)
 
     def rf(self, index: int) -> RF:
+        if self.memo is not None:
+            self.memo.log.append(("rf", index, (type(self.rfs[index]), self.rfs[index])))
         return self.rfs[index]
 
     def substitute(self, raw: Any, src: PathKey, frame: Frame) -> Any:

@@ -24,56 +24,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from specdsl.blocks.expr import ExprError, evaluate, identifiers
+from specdsl.blocks.expr import ExprError, evaluate
+from specdsl.blocks.layer_cache import MAX_LAYERS, LayerCache
+from specdsl.blocks.memo_reads import Reads, block_reads, p_class
+from specdsl.blocks.traced import OPAQUE, Traced, holds
 from specdsl.ir import Node
-from specdsl.ops import lookup
-from specdsl.ops.rule import Trait
 from specdsl.passes.receptive import GatedRF, node_rf
+from specdsl.passes.shapes import NodeShape, infer_node
 
+# Shape-pass results a sweep shares (CallMemo.infer): beyond this many, nodes are inferred as usual.
+MAX_INFERRED = 65536
 # Calls of a block recorded without one replay, after which its calls are expanded without recording.
 GIVE_UP = 16
-# Layers substituted and parsed kept by a sweep (LayerCache): beyond this many, the rest are parsed as usual.
-MAX_LAYERS = 8192
-_ABSENT = object()
-
-
-@dataclass(frozen=True)
-class _Reads:
-    """The identifiers a block reads (nested blocks' too): ``keyed`` anywhere but in a dropout's ``p``,
-    ``neutral`` only there; ``drops``: the ``p`` expressions, written in the block itself, that read one."""
-
-    keyed: frozenset[str]
-    neutral: frozenset[str] = frozenset()
-    drops: tuple[tuple[str, tuple[str, ...]], ...] = ()  # with the names each reads
-    order: tuple[str, ...] = field(init=False)  # keyed, sorted once (every call's key lists them in order)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "order", tuple(sorted(self.keyed)))
-
-
-def _names(text: str) -> list[str]:
-    return identifiers(text) or [text]
-
-
-def _is_drop(key: Any, blocks: Mapping[str, Any]) -> bool:
-    rule = lookup(key) if isinstance(key, str) and key not in blocks else None
-    return rule is not None and rule.has(Trait.DROP_RATE)
-
-
-def _drop_p(args: Any) -> tuple[Any, Any]:
-    """A dropout-kind layer's arguments: (its p as written, the rest)."""
-    if isinstance(args, dict):
-        return args.get("p"), {k: v for k, v in args.items() if k != "p"}
-    if isinstance(args, list):
-        return (args[0], args[1:]) if args else (None, args)
-    return args, None  # the shorthand `stochastic_depth: p`
-
-
-def _p_class(p: Any) -> Any:
-    """What of a dropout's p the figures can see: 0, 1, anything in between, or the value (an error)."""
-    if isinstance(p, (int, float)) and not isinstance(p, bool) and 0 < p < 1:
-        return "(0, 1)"
-    return type(p), p
 
 
 @dataclass(frozen=True)
@@ -84,6 +46,20 @@ class _Recorded:
     output: int  # position of the call's result among the nodes
     # The nodes' receptive fields per inputs' fields (with their types: a GatedRF equals its tuple).
     rfs: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
+    # What its blocks read of shapes and fields (specdsl.blocks.traced), None where a use was opaque.
+    facts: tuple[tuple[Any, ...], ...] | None = ()
+
+
+class _Key:
+    """A call's keys: ``exact`` (its inputs' shapes), ``generic`` (their ranks and channels only, for a
+    record whose facts hold at the new shapes), and where the fact log stood as its expansion began."""
+
+    __slots__ = ("exact", "generic", "mark")
+
+    def __init__(self, exact: Any, generic: Any) -> None:
+        self.exact = exact
+        self.generic = generic
+        self.mark = 0
 
 
 def _rf_kind(rf: Any) -> Any:
@@ -95,10 +71,25 @@ def _rf_kind(rf: Any) -> Any:
     return type(rf) is GatedRF, tuple(a.stride == 0 for a in rf)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal with the same types throughout (1 == 1.0 == True and a tuple equals a named tuple, which an
+    interned value must not conflate); a float by its text (0.0 == -0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(map(_same, a.values(), b.values()))
+    fields = getattr(a, "__dataclass_fields__", None)
+    if fields is not None:
+        return all(_same(getattr(a, f), getattr(b, f)) for f in fields)
+    return bool(a == b) and (type(a) is not float or repr(a) == repr(b))
+
+
 class CallMemo:
     def __init__(self) -> None:
-        self.entries: dict[Any, _Recorded | None] = {}
-        self.reads: dict[str, _Reads] = {}  # block -> identifiers written anywhere in it (nested blocks too)
+        self.entries: dict[Any, _Recorded] = {}
+        self.reads: dict[str, Reads] = {}  # block -> identifiers written anywhere in it (nested blocks too)
         # Per block, calls recorded and calls replayed: a block whose every call differs (EfficientNet's
         # rows, one per stage and point) stops being recorded, which would only cost time.
         self.recorded: dict[str, int] = {}
@@ -113,6 +104,12 @@ class CallMemo:
         self.conditions = LayerCache()  # `if` conditions evaluated, per values of the names they mention
         self.stripped: dict[Any, tuple[Any, Any]] = {}  # source path -> (a layer with `if`, the layer without)
         self.locs: dict[tuple[Any, int], tuple[Any, Any]] = {}  # (source path, id) -> (LayerSpec, it located)
+        # Records by their generic key, whose facts may hold at other input shapes (specdsl.blocks.traced).
+        self.generic: dict[Any, _Recorded] = {}
+        self.log: list[tuple[Any, ...]] = []  # this point's facts so far (Expander.shape, Expander.rf)
+        self.inferred: dict[tuple[Any, ...], tuple[Any, NodeShape]] = {}  # infer()'s results
+        self.fields: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # field()'s results
+        self.interned: dict[tuple[Any, Any], Any] = {}  # every field field() computed, by type and value
 
     def without_if(self, raw: dict[str, Any], src: Any) -> dict[str, Any]:
         """The layer without its `if`: the same object for an equal layer at the same place, so the layer
@@ -133,7 +130,16 @@ class CallMemo:
             found = self.locs[src, id(spec)] = (spec, done)  # the entry keeps spec alive: its id is not reused
         return found[1]
 
-    def key(self, ex: Any, name: str, env: Mapping[str, Any], inputs: tuple[int, ...], frame: Any) -> Any:
+    def begin(self) -> None:
+        """A new point: the fact log names this expansion's nodes."""
+        self.log = []
+
+    def traced(self, index: int, shape: Any) -> Any:
+        """Node ``index``'s shape for a block to read, every use logged (specdsl.blocks.traced)."""
+        self.log.append(("none", index, shape is None))
+        return None if shape is None else Traced(shape, index, self.log)
+
+    def key(self, ex: Any, name: str, env: Mapping[str, Any], inputs: tuple[int, ...], frame: Any) -> _Key | None:
         if self.recorded.get(name, 0) >= GIVE_UP and not self.replayed.get(name):
             return None
         model = ex.spec.params
@@ -142,88 +148,165 @@ class CallMemo:
             drops = self._drops(read, model, env) if read.drops else ()
             args = tuple((k, type(v), v) for k, v in env.items() if k not in read.neutral)
             params = tuple((k, type(model[k]), model[k]) for k in read.order if k in model and k not in env)
-            ins = tuple((ex.shapes[i].shape, _rf_kind(ex.rfs[i])) for i in inputs)
-            key = (name, args, params, drops, ins, frame.frozen, repr(frame.init), frame.calls, frame.depth)
-            hash(key)
+            shapes = [ex.shapes[i].shape for i in inputs]
+            kinds = tuple(_rf_kind(ex.rfs[i]) for i in inputs)
+            rest = (frame.frozen, repr(frame.init), frame.calls, frame.depth)
+            exact = (name, args, params, drops, tuple(shapes), kinds, rest)
+            generic = (name, args, params, drops, tuple(None if s is None else (len(s), s[0]) for s in shapes),
+                       kinds, rest)
+            hash(exact)
         except (TypeError, ExprError, ArithmeticError, ValueError):
             return None  # an unhashable value (a list argument), a p that does not evaluate here: expand as usual
-        return key
+        return _Key(exact, generic)
 
-    def _drops(self, read: _Reads, model: Mapping[str, Any], env: Mapping[str, Any]) -> tuple[Any, ...]:
+    def _drops(self, read: Reads, model: Mapping[str, Any], env: Mapping[str, Any]) -> tuple[Any, ...]:
         out = []
         for text, names in read.drops:
             values = tuple(env[n] if n in env else model.get(n) for n in names)
             found = self.p_classes.get((text, values))
             if found is None:
-                found = self.p_classes[text, values] = _p_class(evaluate(text, {**model, **env}))
+                found = self.p_classes[text, values] = p_class(evaluate(text, {**model, **env}))
             out.append(found)
         return tuple(out)
 
-    def _reads(self, blocks: Mapping[str, Any], name: str) -> _Reads:
-        if name not in self.reads:
-            self.reads[name] = _Reads(frozenset())  # a recursive block is refused by the expander (E323)
-            keyed: set[str] = set()
-            in_p: set[str] = set()
-            drops: list[str] = []
-            bound: set[str] = set()
-            # Items with whether they are layers (dicts keyed by op or block): op arguments are not.
-            stack: list[tuple[Any, bool]] = [(blocks[name].model_dump(), True)]
-            while stack:
-                item, layer = stack.pop()
-                if isinstance(item, dict):
-                    if layer and isinstance(item.get("index"), str):
-                        bound.add(item["index"])  # a repeat's copy number: a p reading it is not keyable
-                    for k, v in item.items():
-                        if layer and k in blocks and k != name:
-                            keyed |= self._reads(blocks, k).keyed | self._reads(blocks, k).neutral
-                        if layer and _is_drop(k, blocks):
-                            p, v = _drop_p(v)
-                            if isinstance(p, str):
-                                in_p.update(_names(p))
-                                drops.append(p)
-                        stack.append((v, False))
-                elif isinstance(item, list):
-                    stack.extend((x, True) for x in item)  # a body's layers (or strings)
-                elif isinstance(item, str):
-                    keyed.update(_names(item))
-            if bound & in_p:
-                keyed |= in_p  # every name keyed by value
-            neutral = frozenset(in_p - keyed)
-            self.reads[name] = _Reads(frozenset(keyed), neutral, tuple(
-                (p, tuple(dict.fromkeys(_names(p)))) for p in drops if neutral.intersection(_names(p))))
-        return self.reads[name]
+    def _reads(self, blocks: Mapping[str, Any], name: str) -> Reads:
+        return block_reads(blocks, name, self.reads)
 
-    def replay(self, ex: Any, key: Any, inputs: tuple[int, ...], out: str) -> int | None:
+    def replay(self, ex: Any, key: _Key, inputs: tuple[int, ...], out: str) -> int | None:
         """The call's result index after replaying its nodes, or None (not recorded, or over the budget)."""
-        rec = self.entries.get(key)
-        if rec is None or ex.size + rec.size > ex.max_nodes:
+        rec = self.entries.get(key.exact)
+        if rec is None:
+            rec = self._at_new_shapes(ex, key, inputs, out)
+            if rec is None:
+                key.mark = len(self.log)  # the call expands: its record's facts start here
+                return None
+        elif ex.size + rec.size > ex.max_nodes:
             return None
-        name = key[0]
+        else:
+            base = self._add_nodes(ex, rec, inputs, out)
+            ex.shapes.extend(rec.shapes)
+            self._add_fields(ex, rec, inputs, base)
+        name = key.exact[0]
         self.replayed[name] = self.replayed.get(name, 0) + 1
-        base = len(ex.nodes)
         ex.size += rec.size
+        if rec.facts is None:
+            self.log.append(OPAQUE)  # an enclosing call being recorded read what no fact restates
+        elif rec.facts:  # the facts hold here too: an enclosing call being recorded read them as well
+            where = self._where(inputs, len(ex.nodes) - len(rec.nodes))
+            self.log.extend((f[0], where(f[1]), *f[2:]) if f[0] != "eq" or f[2][0] != "q" else
+                            (f[0], where(f[1]), ("q", where(f[2][1])), f[3]) for f in rec.facts)
+        return len(ex.nodes) - len(rec.nodes) + rec.output
+
+    @staticmethod
+    def _where(inputs: tuple[int, ...], base: int) -> Any:
+        """A record's query (("in", k) or ("node", j)) as the index of the node it is now."""
+        return lambda q: inputs[q[1]] if q[0] == "in" else base + q[1]
+
+    def _add_nodes(self, ex: Any, rec: _Recorded, inputs: tuple[int, ...], out: str) -> int:
+        base = len(ex.nodes)
         nodes = ex.nodes
         where = [*inputs, *range(base, base + len(rec.nodes))].__getitem__  # what the recorded inputs become
         for k, (op, args, ins, suffix, name, loc, arg_locs, frozen, init, notes) in enumerate(rec.nodes, base):
             nodes.append(Node(k, op, args, tuple(map(where, ins)), out + suffix, name, loc, arg_locs, frozen, init,
                               notes))
-        ex.shapes.extend(rec.shapes)
+        return base
+
+    def _add_fields(self, ex: Any, rec: _Recorded, inputs: tuple[int, ...], base: int) -> None:
         # Fields follow the inputs' (not keyed): computed once per inputs' fields.
         fields = tuple((type(rf), rf) for rf in (ex.rfs[i] for i in inputs))
         known = rec.rfs.get(fields)
         if known is None:
+            nodes = ex.nodes
             for k in range(base, len(nodes)):
                 ex.rfs.append(node_rf(nodes[k], ex.shapes[k], ex.rfs))
             rec.rfs[fields] = tuple(ex.rfs[base:])
         else:
             ex.rfs.extend(known)
-        return base + rec.output
 
-    def record(self, ex: Any, key: Any, start: int, size_before: int, diags_before: int,
+    def _at_new_shapes(self, ex: Any, key: _Key, inputs: tuple[int, ...], out: str) -> _Recorded | None:
+        """The call recorded with inputs of other shapes (another resolution) replayed here when every fact
+        its blocks logged holds of the new shapes: the same nodes, their shapes and fields inferred anew.
+        Then recorded for these shapes too. None (nothing added) where none holds."""
+        first = self.generic.get(key.generic)
+        if first is None or first.facts is None or ex.size + first.size > ex.max_nodes:
+            return None
+        base = self._add_nodes(ex, first, inputs, out)
+        nodes, shapes, rfs = ex.nodes, ex.shapes, ex.rfs
+        for k in range(base, len(nodes)):
+            shapes.append(self.infer(nodes[k], shapes, ex.spec.input))
+            rfs.append(self.field(nodes[k], shapes[k], rfs))
+        where = self._where(inputs, base)
+        if any(s.diagnostics for s in shapes[base:]) or not holds(
+                first.facts, lambda q: shapes[where(q)].shape, lambda q: rfs[where(q)]):
+            del nodes[base:], shapes[base:], rfs[base:]
+            return None
+        fields = {tuple((type(rf), rf) for rf in (rfs[i] for i in inputs)): tuple(rfs[base:])}
+        rec = self.entries[key.exact] = _Recorded(first.nodes, tuple(shapes[base:]), first.size, first.output,
+                                                  fields, first.facts)
+        self.shapes.update(map(id, rec.shapes))
+        return rec
+
+    def field(self, node: Node, shape: NodeShape, rfs: list[Any]) -> Any:
+        """A node's receptive field (specdsl.passes.receptive.node_rf: a function of its op, its shape's
+        attrs and its inputs' fields), found again for the same op, attrs and input fields. Attrs (by infer())
+        and fields are interned, so equal ones are the same object and found by identity."""
+        attrs = shape.attrs
+        key = (node.op, shape.shape is None, id(attrs), *[id(rfs[i]) for i in node.inputs])
+        found = self.fields.get(key)
+        if found is not None and found[0] is attrs and all(a is rfs[i] for a, i in zip(found[1], node.inputs)):
+            return found[2]
+        rf = self._intern(node_rf(node, shape, rfs))
+        if len(self.fields) < MAX_INFERRED:
+            self.fields[key] = (attrs, tuple(rfs[i] for i in node.inputs), rf)  # keeps what its ids name alive
+        return rf
+
+    def _intern(self, value: Any) -> Any:
+        """An earlier value of the same types and values throughout, else ``value``, kept for later."""
+        try:
+            found = self.interned.setdefault((type(value), value), value)
+        except TypeError:
+            return value
+        return found if found is value or _same(found, value) else value
+
+    def infer(self, node: Node, shapes: list[NodeShape], input_shape: Any) -> NodeShape:
+        """The shape pass on one node (specdsl.passes.shapes.infer_node), its result shared by the nodes of
+        the sweep with the same op, the same arguments object (a recorded node's, a cached layer's) and
+        the same inputs' shapes. One with diagnostics (which name their node) or inputs in parts is not."""
+        try:
+            key = (node.op, id(node.args), *[shapes[i].shape for i in node.inputs])
+            found = self.inferred.get(key)
+        except TypeError:
+            return infer_node(node, shapes, input_shape)
+        if found is not None and found[0] is node.args:
+            return found[1]
+        s = infer_node(node, shapes, input_shape)
+        if not s.diagnostics and not node.is_input and len(self.inferred) < MAX_INFERRED and \
+                all(shapes[i].parts is None for i in node.inputs):
+            s.attrs = self._intern(s.attrs)
+            self.inferred[key] = (node.args, s)  # keeps the arguments alive: their id is not reused
+            self.shapes.add(id(s))
+        return s
+
+    def _keep(self, key: Any, nodes: tuple[tuple[Any, ...], ...], shapes: tuple[Any, ...], size: int, output: int,
+              facts: tuple[tuple[Any, ...], ...] | None) -> _Recorded:
+        """A record (kept under ``key`` unless None), its fields' table shared with the records of the same
+        ops, attrs and wiring."""
+        try:
+            rfs = self.rf_tables.setdefault(
+                tuple((n[0], s.attrs, n[2], s.shape is None) for n, s in zip(nodes, shapes)), {})
+        except TypeError:
+            rfs = {}  # unhashable attrs: fields kept for this record only
+        rec = _Recorded(nodes, shapes, size, output, rfs, facts)
+        if key is not None:
+            self.entries[key] = rec
+            self.shapes.update(map(id, shapes))
+        return rec
+
+    def record(self, ex: Any, key: _Key | None, start: int, size_before: int, diags_before: int,
                inputs: tuple[int, ...], out: str, y: int) -> None:
-        if key is None or key in self.entries or len(ex.diags) != diags_before or y < start:
+        if key is None or key.exact in self.entries or len(ex.diags) != diags_before or y < start:
             return
-        self.recorded[key[0]] = self.recorded.get(key[0], 0) + 1
+        self.recorded[key.exact[0]] = self.recorded.get(key.exact[0], 0) + 1
         nodes = []
         for node in ex.nodes[start:]:
             ins = []
@@ -238,73 +321,33 @@ class CallMemo:
                 return
             nodes.append((node.op, node.args, tuple(ins), node.path[len(out):], node.name, node.loc, node.arg_locs,
                           node.frozen, node.init, node.notes))
-        shapes = tuple(ex.shapes[start:])
+        rec = self._keep(key.exact, tuple(nodes), tuple(ex.shapes[start:]), ex.size - size_before, y - start,
+                         self._facts(self.log[key.mark:], inputs, start))
+        if rec.facts is not None:
+            self.generic[key.generic] = rec
+
+    @staticmethod
+    def _facts(log: list[tuple[Any, ...]], inputs: tuple[int, ...], start: int) -> tuple[tuple[Any, ...], ...] | None:
+        """The call's facts with their queries as ("in", k) or ("node", j); None where one was opaque or asked
+        about a node outside the call."""
+        def query(i: int) -> tuple[str, int] | None:
+            return ("node", i - start) if i >= start else ("in", inputs.index(i)) if i in inputs else None
+
+        out = []
         try:
-            rfs = self.rf_tables.setdefault(
-                tuple((n[0], s.attrs, n[2], s.shape is None) for n, s in zip(nodes, shapes)), {})
+            log = list(dict.fromkeys(log))  # the same fact once
         except TypeError:
-            rfs = {}  # unhashable attrs: fields kept for this record only
-        self.entries[key] = _Recorded(tuple(nodes), shapes, ex.size - size_before, y - start, rfs)
-        self.shapes.update(map(id, ex.shapes[start:]))
-
-
-def _strings(raw: Any) -> list[str]:
-    """Every string in a raw layer (keys aside): what substitution may read the environment for."""
-    out: list[str] = []
-    stack = [raw]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            out.append(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return out
-
-
-class LayerCache:
-    """A sweep's layers as substituted and parsed (``specdsl.schema.layer.parse_layer``), so a layer whose
-    text and the values of the names it mentions are those of an earlier point's is not substituted,
-    evaluated and validated again. Keyed by the layer's source path, with each name it mentions (a whole
-    string, or an identifier of an expression: what ``specdsl.blocks.substitute`` looks up) present or not
-    and its value with its type; an entry keeps the layer as written and is used only for an equal one.
-    Only layers that substituted and parsed without a diagnostic are kept: an error is reported afresh."""
-
-    def __init__(self, limit: int = MAX_LAYERS) -> None:
-        self.limit = limit
-        self.entries: dict[Any, tuple[Any, Any, Any]] = {}  # key -> (as written, substituted, LayerSpec)
-        self.reads: dict[Any, tuple[Any, tuple[str, ...]]] = {}  # source path -> (as written, names read)
-        self.pending: tuple[Any, Any] | None = None  # (key, as written) of the last miss, for keep()
-
-    def get(self, raw: Any, src: Any, env: Mapping[str, Any]) -> tuple[Any, Any] | None:
-        """(the substituted layer, its LayerSpec) for ``raw`` in ``env``, or None (then keep() may follow)."""
-        self.pending = None
-        read = self.reads.get(src)
-        if read is None or (read[0] is not raw and read[0] != raw):
-            names: dict[str, None] = {}
-            for text in _strings(raw):
-                names[text] = None
-                names.update(dict.fromkeys(identifiers(text)))
-            read = self.reads[src] = (raw, tuple(names))
-        values = []
-        for name in read[1]:
-            value = env.get(name, _ABSENT)
-            values.append((type(value), value))
-        key = (src, tuple(values))
-        try:
-            found = self.entries.get(key)
-        except TypeError:
-            return None  # an unhashable value (a list): substituted as usual
-        if found is not None and (found[0] is raw or found[0] == raw):
-            return found[1], found[2]
-        if len(self.entries) < self.limit:
-            self.pending = (key, raw)
-        return None
-
-    def keep(self, substituted: Any, spec: Any) -> None:
-        """Record the layer last missed by get(), now substituted and parsed without a diagnostic."""
-        if self.pending is not None:
-            key, raw = self.pending
-            self.entries[key] = (raw, substituted, spec)
-            self.pending = None
+            return None  # compared with an unhashable value
+        for fact in log:
+            if fact[0] == "opaque":
+                return None
+            q = query(fact[1])
+            other = fact[2] if fact[0] == "eq" else None
+            if q is None or (other is not None and other[0] == "q" and query(other[1]) is None):
+                return None
+            if other is not None and other[0] == "q":
+                fact = (fact[0], q, ("q", query(other[1])), fact[3])
+            else:
+                fact = (fact[0], q, *fact[2:])
+            out.append(fact)
+        return tuple(out)
