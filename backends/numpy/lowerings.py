@@ -278,7 +278,8 @@ def _channel_norm(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
 
 
 def _layer_scale(node: Any, a: Any, w: Weights, shape: Shape) -> OpFn:
-    gamma = w[NODE_ITSELF]
+    # A flat gamma [C] (timm's) is viewed (1, C, 1, ...) against the batch; [C, 1, ...] broadcasts as it is.
+    gamma = w[NODE_ITSELF].reshape(a.view) if a.view else w[NODE_ITSELF]
     return lambda ins, ctx: ins[0] * gamma
 
 

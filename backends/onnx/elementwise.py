@@ -292,7 +292,10 @@ def pad_op(b: Builder, s: Site) -> str:
 
 
 def layer_scale(b: Builder, s: Site) -> str:
-    return b.op("Mul", [s.x, s.w[NODE_ITSELF]], s.shape)
+    gamma = s.w[NODE_ITSELF]
+    if s.attrs.view:  # a flat gamma [C] (timm's), viewed (1, C, 1, ...) against the batch as forward does
+        gamma = b.op("Reshape", [gamma, b.ints(s.attrs.view)], None, name="gamma")
+    return b.op("Mul", [s.x, gamma], s.shape)
 
 
 def concat(b: Builder, s: Site) -> str:

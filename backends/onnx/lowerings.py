@@ -44,7 +44,7 @@ LOWERINGS: OpTable[Lowering] = OpTable("ONNX lowering", "LOWERINGS", __name__, {
     "grn": Lowering(gn.grn, gn.GRN_OPS),
     "rmsnorm": Lowering(gn.rmsnorm, gn.RMS_OPS),
     "simplenorm": Lowering(gn.simplenorm, gn.RMS_OPS),
-    "layer_scale": Lowering(e.layer_scale, ("Mul",)),
+    "layer_scale": Lowering(e.layer_scale, ("Mul", "Reshape")),
     "lrn": Lowering(e.lrn, ("LRN", "Mul", "Reshape", "AveragePool", "Add", "Pow", "Div")),
     # activations
     "relu": Lowering(e.simple("Relu"), ("Relu",)),

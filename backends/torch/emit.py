@@ -225,7 +225,8 @@ def _forward_method(plan: BlockClassPlan, instance_of: dict[int, Instance]) -> l
         names[node.index] = var
         comment = shape_comment(figs[node.index].shape)
         if node.index in plan.parameters:
-            expr = plan.parameters[node.index].source(ins[0], parameter_access(module_path(node.path)))
+            expr = plan.parameters[node.index].source(ins[0], parameter_access(module_path(node.path)),
+                                                      figs[node.index].attrs)
         elif node.index in plan.ctors:
             expr = f"{access(module_path(node.path))}({', '.join(ins)})"
         else:

@@ -348,7 +348,7 @@ class BlockClassPlan:
                 out_slot = ctor.channels_out[0]
                 out_chans = exprs.get(out_slot, repr(dict(ctor.slots())[out_slot]))
             call = f"{access(rel)}({', '.join(ins)})" if parameter is None \
-                else parameter.source(ins[0], parameter_access(rel))
+                else parameter.source(ins[0], parameter_access(rel), self.figs[node.index].attrs)
         if out_chans is None and not says_channels and in_chans and OPS[node.op].has(Trait.KEEPS_CHANNELS):
             out_chans = in_chans[0]
         if out_chans is not None:

@@ -109,7 +109,8 @@ def build_graph_module(model: Model, seed: int | None = None) -> SpecGraphModule
             target = module_path(node.path)
             _attach(root, target, param)
             mark = next(reversed(graph.nodes))
-            value = lowering.apply(fx.Proxy(ins[0], tracer), fx.Proxy(graph.get_attr(target), tracer)).node
+            value = lowering.apply(fx.Proxy(ins[0], tracer), fx.Proxy(graph.get_attr(target), tracer), fig.attrs,
+                                   torch).node
             for added in _nodes_after(graph, mark):
                 locate(added, node)
         else:

@@ -182,18 +182,6 @@ def layer_norm_2d(site: Site) -> dict[str, Any]:
     return {"eps": m.eps}
 
 
-def layer_scale(site: Site) -> Lift | None:
-    """``x * self.layer_scale``: a [C, 1, ..., 1] parameter of the calling module (torchvision's CNBlock)."""
-    if len(site.params) != 1 or len(site.inputs) != 1:
-        return None
-    name, p = site.params[0]
-    if p.ndim != site.inputs[0].ndim - 1 or any(int(d) != 1 for d in p.shape[1:]):
-        return None
-    flat = p.detach().reshape(-1)
-    init = float(flat[0]) if bool((flat == flat[0]).all()) else 1e-6
-    return Lift({"init": init}, path=name)
-
-
 def plain(site: Site) -> dict[str, Any]:
     return {}
 

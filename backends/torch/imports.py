@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from specdsl.backends.torch import import_attn as attn
-from specdsl.backends.torch import import_conv
+from specdsl.backends.torch import import_conv, import_norms
 from specdsl.backends.torch import import_fixed as fixed
 from specdsl.backends.torch import import_grn as grn
 from specdsl.backends.torch import import_readers as read
@@ -74,14 +74,15 @@ IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __nam
     "bn": ImportEntry(read.channel_norm("bn"), modules=(*_nn("BatchNorm", dims=True), *_nn("SyncBatchNorm")),
                       functions=_F("batch_norm")),
     "instancenorm": ImportEntry(read.channel_norm("instancenorm"), modules=_nn("InstanceNorm", dims=True)),
-    "layernorm": ImportEntry(read.layernorm, modules=_nn("LayerNorm")),
+    # timm's LayerNorm (channels last) is an nn.LayerNorm whose forward calls F.layer_norm alike.
+    "layernorm": ImportEntry(read.layernorm, modules=(*_nn("LayerNorm"), "timm.layers.norm.LayerNorm")),
     "groupnorm": ImportEntry(read.groupnorm, modules=_nn("GroupNorm"), functions=_F("group_norm")),
     "channel_norm": ImportEntry(read.layer_norm_2d, modules=(
         "torchvision.models.convnext.LayerNorm2d", "timm.layers.norm.LayerNorm2d", f"{_OURS}.ChannelNorm")),
     "grn": ImportEntry(grn.grn, modules=(*grn.GRN_MODULES, f"{_OURS}.GlobalResponseNorm")),
     "rmsnorm": ImportEntry(grn.rmsnorm, modules=(*grn.RMS_MODULES, f"{_OURS}.RmsNorm")),
     "simplenorm": ImportEntry(grn.simplenorm, modules=(*grn.SIMPLE_MODULES, f"{_OURS}.RmsNorm")),
-    "layer_scale": ImportEntry(read.layer_scale, functions=("operator.mul", "operator.imul", "torch.mul"),
+    "layer_scale": ImportEntry(import_norms.layer_scale, functions=("operator.mul", "operator.imul", "torch.mul"),
                                methods=("mul", "mul_")),
     "lrn": ImportEntry(read.module_fields(size="size", alpha="alpha", beta="beta", k="k"),
                        modules=_nn("LocalResponseNorm")),

@@ -90,11 +90,11 @@ class FilledParameter(Ctor):
 @dataclass(frozen=True)
 class ParameterLowering:
     """The op's tensor is a parameter of its container named by the node (TensorSpec.of_container):
-    ``tensor(attrs, rank, inplace)`` describes its creation, ``apply(x, p)`` the forward over the input
-    and the parameter, as ordinary Python (fx proxies in ``to_torch``, ``SourceExpr`` in the emitter)."""
+    ``tensor(attrs, rank, inplace)`` describes its creation, ``apply(x, p, attrs, torch)`` the forward over
+    the input and the parameter, as ordinary Python (fx proxies in ``to_torch``, ``SourceExpr`` in the emitter)."""
 
     tensor: Callable[[Any, int, bool], FilledParameter]
-    apply: Callable[[Any, Any], Any]
+    apply: Callable[[Any, Any, Any, Any], Any]
 
-    def source(self, x: str, parameter: str) -> str:
-        return as_source(self.apply(SourceExpr(x), SourceExpr(parameter))).text
+    def source(self, x: str, parameter: str, attrs: Any) -> str:
+        return as_source(self.apply(SourceExpr(x), SourceExpr(parameter), attrs, TORCH_SOURCE)).text

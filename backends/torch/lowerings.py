@@ -375,7 +375,8 @@ LOWERINGS: OpTable[Lowering] = OpTable("PyTorch lowering", "LOWERINGS", __name__
     "layer_scale": ParameterLowering(
         lambda a, rank, inplace: FilledParameter("nn.Parameter", (a.shape[0],), (("rank", len(a.shape) - 1),
                                                                                  ("fill", a.init)), channels_in=(0,)),
-        operator.mul),
+        # A flat gamma [C] is viewed against the batch in forward, as timm's gamma.reshape(1, -1, 1, 1).
+        lambda x, p, a, torch: x * torch.reshape(p, a.view) if a.view else x * p),
     "permute": ModuleLowering(lambda a, rank, inplace: _call("Permute", list(a.dims))),
     "pad": ModuleLowering(_pad),
     "pixel_shuffle": ModuleLowering(lambda a, rank, inplace: _call("nn.PixelShuffle", a.factor)),

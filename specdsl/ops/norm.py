@@ -67,6 +67,8 @@ class ChannelNormArgs(Args):
 
 class LayerScaleArgs(Args):
     init: float = Field(default=1e-6, description="initial value of every per-channel scale")
+    flat: bool = Field(default=False, description="gamma shaped [C], viewed as [1, C, 1, ..., 1] in forward "
+                       "(timm's gamma); else [C, 1, ..., 1] (torchvision's layer_scale)")
 
 
 class LRNArgs(Args):
@@ -101,9 +103,12 @@ class ChannelLayerNormAttrs(NamedTuple):
 
 
 class LayerScaleAttrs(NamedTuple):
-    # [C, 1, ..., 1]: one scale per channel, broadcast over the spatial axes.
+    # The parameter: [C, 1, ..., 1], one scale per channel broadcast over the spatial axes; or [C] (flat).
     shape: tuple[int, ...]
     init: float
+    # How forward views a flat parameter against the batch, (1, -1, 1, ..., 1) as timm's
+    # gamma.reshape(1, -1, 1, 1); () when it is used as it is.
+    view: tuple[int, ...] = ()
 
 
 class GroupNormAttrs(NamedTuple):
@@ -184,17 +189,20 @@ def channel_layernorm_weights(a: ChannelLayerNormAttrs) -> tuple[TensorSpec, ...
 
 def infer_layer_scale(args: LayerScaleArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
     x = ins[0]
-    return Inferred(x, LayerScaleAttrs((x[0],) + (1,) * (len(x) - 1), args.init))
+    ones = (1,) * (len(x) - 1)
+    if args.flat:
+        return Inferred(x, LayerScaleAttrs((x[0],), args.init, (1, -1, *ones)))
+    return Inferred(x, LayerScaleAttrs((x[0], *ones), args.init))
 
 
 def layer_scale_weights(a: LayerScaleAttrs) -> tuple[TensorSpec, ...]:
     # The block's own parameter, filled with `init` by each backend (torchvision's CNBlock:
-    # torch.ones(C, 1, 1) * init), keyed by the node's path.
+    # torch.ones(C, 1, 1) * init; timm's ConvNeXtBlock: torch.ones(C) * init), keyed by the node's path.
     return (TensorSpec(NODE_ITSELF, a.shape),)
 
 
 def layer_scale_detail(op: str, a: LayerScaleAttrs) -> str:
-    return f"init {a.init:g}"
+    return f"init {a.init:g}, flat" if a.view else f"init {a.init:g}"
 
 
 def infer_groupnorm(args: GroupNormArgs, ins: Sequence[Shape], ctx: RuleContext) -> Inferred:
@@ -243,7 +251,8 @@ RULES = [
     OpRule("layer_scale", "norm", LayerScaleArgs, infer_layer_scale, layer_scale_weights, extra=per_element,
            positional=("init",), detail=layer_scale_detail,
            traits=frozenset({Trait.OVERWRITABLE_OUTPUT, Trait.KEEPS_CHANNELS}),
-           doc="learnable per-channel scale of shape [C, 1, ..., 1] (ConvNeXt's layer_scale)"),
+           doc="learnable per-channel scale of shape [C, 1, ..., 1], or [C] with flat (ConvNeXt's layer_scale, "
+               "timm's gamma)"),
     OpRule("lrn", "norm", LRNArgs, infer_lrn, extra=per_element, positional=("size",),
            traits=frozenset({Trait.KEEPS_CHANNELS}),
            doc="local response norm across channels (nn.LocalResponseNorm)"),
