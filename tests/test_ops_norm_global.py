@@ -187,3 +187,35 @@ def test_saved_tensors_are_autograds(frozen: bool) -> None:
         layers = " -> ".join([first, "conv(6, k=1)", *norms, "permute([0, 2, 3, 1])", *last,
                               "permute([0, 3, 1, 2])", "conv(3, k=1)"])
         assert_exact(specdsl.load(f"model m\ninput [4, 6, 5]\nlayers {{\n    {layers}\n}}\n", warn=False))
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_onnx_export_reads_back_to_the_same_layers_and_weights(opset: int) -> None:
+    """specdsl's ONNX form of each (reductions and element-wise ops) imports as the op it came from,
+    its arguments and weights under their names, and computes the same in NumPy."""
+    pytest.importorskip("onnx")
+    from test_import_onnx import assert_same_figures
+
+    from specdsl.backends.numpy import NumpyModel
+    from specdsl.backends.numpy.weights import random_weights
+    from specdsl.backends.onnx import to_onnx
+    from specdsl.backends.onnx.imports import lift_onnx
+
+    text = """model m
+input [6, 5, 4]
+layers {
+    grn -> grn(eps=0.001) -> rmsnorm -> rmsnorm(eps=1e-05, affine=false) -> simplenorm -> simplenorm(affine=false)
+    -> permute([0, 2, 3, 1]) -> grn(channels_last=true) -> rmsnorm(channels_last=true)
+    -> simplenorm(channels_last=true, affine=false) -> permute([0, 3, 1, 2]) -> conv(3, k=1)
+}
+"""
+    model = specdsl.load(text)
+    weights = random_weights(model, 0, "float32")
+    lifted = lift_onnx(to_onnx(model, weights, opset=opset).SerializeToString())
+    assert not lifted.unmapped, [u.reason for u in lifted.unmapped]
+    back = assert_same_figures(model, lifted)
+    assert [n.args for n in back.graph.nodes[1:]] == [n.args for n in model.graph.nodes[1:]]
+    assert sorted(lifted.weights) == sorted(weights)
+    x = np.random.default_rng(0).standard_normal((2, 6, 5, 4))
+    np.testing.assert_allclose(NumpyModel(back, lifted.weights, "float64")(x),
+                               NumpyModel(model, weights, "float64")(x), rtol=1e-6, atol=1e-6)

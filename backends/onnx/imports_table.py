@@ -17,6 +17,7 @@ from typing import Any
 
 from specdsl.backends.onnx import imports_elementwise as e
 from specdsl.backends.onnx import imports_layers as ly
+from specdsl.backends.onnx import imports_norm_global as gn
 from specdsl.backends.onnx import imports_norms as nm
 from specdsl.backends.onnx import imports_shapes as sh
 from specdsl.backends.onnx import imports_splits as sp
@@ -44,9 +45,6 @@ _INFERENCE = "an inference graph holds no trace of it (PyTorch's eval mode is th
 # A plain pool reads as such first; specdsl's files, whose doc strings name the op, try this one first.
 _DIVIDING_BINS = "a pool whose kernel is its stride, unpadded (bins that divide the input)"
 _SAME_AT_INFERENCE = {"Identity": e.identity, "Mean": e.merge(1)}
-# grn, rmsnorm, simplenorm (backends/onnx/norm_global.py): chains of reductions and element-wise ops.
-_NORM_GLOBAL = "no pattern reads its ONNX form (reductions and element-wise ops: ReduceL2 or ReduceMean, Add, Sqrt, " \
-               "Div, Mul) back yet: the import reports those nodes unmapped"
 
 
 def _written(op: str, onnx_op: str) -> Pattern:
@@ -93,9 +91,12 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
                                   "channels, then Mul(weight), Add(bias)", priority=30),
                           Pattern("Transpose", ly.channel_norm_permuted, "Transpose(0,2,3,1) -> LayerNormalization "
                                   "-> Transpose(0,3,1,2) (torchvision's LayerNorm2d)", priority=10)),
-    "grn": refused(_NORM_GLOBAL),
-    "rmsnorm": refused(_NORM_GLOBAL),
-    "simplenorm": refused(_NORM_GLOBAL),
+    "grn": entry(Pattern("Add", gn.grn, "Add(x, Add(Mul(weight, Mul(x, Div(ReduceL2(x), Add(ReduceMean_c, eps)))), "
+                         "bias)): ConvNeXt V2's global response norm", priority=30)),
+    "rmsnorm": entry(*(Pattern(op, gn.rmsnorm, f"Div(x, Sqrt(Add(ReduceMean_c(Mul(x, x)), eps))), ending in {op}",
+                               priority=30) for op in ("Mul", "Div"))),
+    "simplenorm": entry(*(Pattern(op, gn.simplenorm, f"Div(x, Sqrt(Add(unbiased variance over the channels, eps))), "
+                                  f"ending in {op}", priority=30) for op in ("Mul", "Div"))),
     "layer_scale": entry(Pattern("Mul", e.layer_scale, "Mul by a parameter shaped (C, 1, ...)", priority=5)),
     "lrn": entry(one("LRN", "LRN (odd size)", ly.lrn)),
     # activations
