@@ -166,11 +166,13 @@ def sweep(source: Any, axes: Mapping[str, Axis] | None = None, *, points: Sequen
     return pareto(out, goals)
 
 
-def point_figures(analysis: Analysis, node_count: int) -> dict[str, Any]:
-    """The figures a condition or objective may name (specdsl.search.where.FIGURES)."""
+def point_figures(analysis: Analysis, node_count: int, rfs: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The figures a condition or objective may name (specdsl.search.where.FIGURES); ``rfs``: the nodes'
+    receptive fields, where ``analysis`` holds no per-node figures."""
     t = analysis.totals
+    fields = [f.rf for f in analysis.figures] if rfs is None else rfs
     # The local field at the last node that has one: after the gates, before the classifier's pool.
-    rf = next((f.rf for f in reversed(analysis.figures) if local_field(f.rf) is not None), None)
+    rf = next((rf for rf in reversed(fields) if local_field(rf) is not None), None)
     side = max(int(a.size) for a in rf) if rf else 0
     return {"params": t.params, "trainable": t.trainable, "macs": t.macs, "flops": t.flops,
             "peak_bytes": t.peak_bytes, "activation_bytes": t.activation_bytes, "param_bytes": t.param_bytes,
@@ -197,13 +199,15 @@ def evaluate(data: Any, smap: Any, variant: str | None, values: dict[str, Any], 
         graph, shapes, rfs = expand_with_shapes(spec, max_nodes=budgets.max_nodes, max_depth=budgets.max_depth,
                                                 memo=memo)
         # Errors reject a point; warnings are not read.
-        analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs, warnings=False, cache=cache)
+        # The figures per node only where a training peak reads them; the point's figures are totals.
+        analysis = analyze(graph, batch=batch, shapes=shapes, rfs=rfs, warnings=False, cache=cache,
+                           per_node=bool(calls))
     except SpecError as exc:
         return list(exc.diagnostics)
     errors = [d for d in analysis.diagnostics if d.is_error]
     if errors:
         return errors
-    figures = point_figures(analysis, len(graph.nodes))
+    figures = point_figures(analysis, len(graph.nodes), rfs)
     for call in calls:
         figures[call.name] = train_peak(graph, analysis, call)
     return Point(values, figures)

@@ -232,11 +232,15 @@ class CallMemo:
             return None
         base = self._add_nodes(ex, first, inputs, out)
         nodes, shapes, rfs = ex.nodes, ex.shapes, ex.rfs
-        for k in range(base, len(nodes)):
-            shapes.append(self.infer(nodes[k], shapes, ex.spec.input))
-            rfs.append(self.field(nodes[k], shapes[k], rfs))
+        infer, field, input_shape = self.infer, self.field, ex.spec.input
+        diagnostics = False
+        for node in nodes[base:]:
+            shape = infer(node, shapes, input_shape)
+            diagnostics = diagnostics or bool(shape.diagnostics)
+            shapes.append(shape)
+            rfs.append(field(node, shape, rfs))
         where = self._where(inputs, base)
-        if any(s.diagnostics for s in shapes[base:]) or not holds(
+        if diagnostics or not holds(
                 first.facts, lambda q: shapes[where(q)].shape, lambda q: rfs[where(q)]):
             del nodes[base:], shapes[base:], rfs[base:]
             return None
@@ -253,7 +257,7 @@ class CallMemo:
         attrs = shape.attrs
         key = (node.op, shape.shape is None, id(attrs), *[id(rfs[i]) for i in node.inputs])
         found = self.fields.get(key)
-        if found is not None and found[0] is attrs and all(a is rfs[i] for a, i in zip(found[1], node.inputs)):
+        if found is not None:  # the entry keeps the objects its ids name alive: those ids are theirs
             return found[2]
         rf = self._intern(node_rf(node, shape, rfs))
         if len(self.fields) < MAX_INFERRED:
@@ -277,7 +281,7 @@ class CallMemo:
             found = self.inferred.get(key)
         except TypeError:
             return infer_node(node, shapes, input_shape)
-        if found is not None and found[0] is node.args:
+        if found is not None:  # the entry keeps the arguments alive: that id is theirs
             return found[1]
         s = infer_node(node, shapes, input_shape)
         if not s.diagnostics and not node.is_input and len(self.inferred) < MAX_INFERRED and \

@@ -14,7 +14,7 @@ from specdsl.ir import Graph
 from specdsl.ops.rule import RF
 from specdsl.passes.alignment import misaligned
 from specdsl.passes.diagnostics import dedupe, located
-from specdsl.passes.figures import NodeFigures, Totals, figures_of, node_figures, totals
+from specdsl.passes.figures import NodeFigures, Numbers, Totals, figures_of, node_figures, numbers_of, totals, totals_of
 from specdsl.passes.layout import linear_on_spatial_axes
 from specdsl.passes.receptive import receptive_fields
 from specdsl.passes.shapes import NodeShape, infer_shapes
@@ -30,6 +30,7 @@ class FigureCache:
 
     shared: Container[int]
     figures: dict[int, tuple[NodeShape, str, bool, NodeFigures]] = field(default_factory=dict)
+    numbers: dict[int, tuple[NodeShape, str, bool, Numbers]] = field(default_factory=dict)  # for totals alone
 
 
 @dataclass
@@ -40,20 +41,27 @@ class Analysis:
 
 
 def analyze(graph: Graph, batch: int = 1, shapes: list[NodeShape] | None = None,
-            rfs: list[RF] | None = None, warnings: bool = True, cache: FigureCache | None = None) -> Analysis:
+            rfs: list[RF] | None = None, warnings: bool = True, cache: FigureCache | None = None,
+            per_node: bool = True) -> Analysis:
     """Every node's figures, the totals and the diagnostics.
 
     ``shapes`` and ``rfs``: the shape and receptive-field passes' results for this graph (the
     expander's, as it built it); without them those passes run here first. ``warnings=False``
     skips the passes that only warn (alignment, layout): a sweep keeps errors alone, and passes a
-    ``cache`` its points share.
+    ``cache`` its points share. ``per_node=False`` (with ``warnings=False``): the totals and
+    diagnostics alone, ``Analysis.figures`` empty (a sweep point whose figures are its totals).
     """
     if shapes is None:
         shapes = infer_shapes(graph)
         rfs = None
     if rfs is None:
         rfs = receptive_fields(graph, shapes)
-    figures = node_figures(graph, shapes, rfs) if cache is None else _figures(graph, shapes, rfs, cache)
+    if per_node or warnings:
+        figures = node_figures(graph, shapes, rfs) if cache is None else _figures(graph, shapes, rfs, cache)
+        total = totals(graph, figures, batch)
+    else:
+        figures = []
+        total = totals_of(graph, _numbers(graph, shapes, cache), rfs, batch)
     found = misaligned(graph, figures) if warnings else {}
     diags: list[Diagnostic] = []
     for node, s in zip(graph.nodes, shapes):
@@ -69,7 +77,25 @@ def analyze(graph: Graph, batch: int = 1, shapes: list[NodeShape] | None = None,
             diags.append(located(output, "E345", f"the model ends in a {output.op} with "
                                  f"{len(shapes[index].parts or ())} parts; each output is one tensor",
                                  "end with one part (`@s.0`) or merge the parts (`[@s.0, @s.1] -> concat`)", None))
-    return Analysis(figures, totals(graph, figures, batch), dedupe(diags))
+    return Analysis(figures, total, dedupe(diags))
+
+
+def _numbers(graph: Graph, shapes: list[NodeShape], cache: FigureCache | None) -> list[Numbers]:
+    """Each node's numbers for the totals; a shape-pass result the sweep's memo shares is computed once."""
+    if cache is None:
+        return [numbers_of(figures_of(node, s, None, shapes)) for node, s in zip(graph.nodes, shapes, strict=True)]
+    out = []
+    known = cache.numbers
+    for node, s in zip(graph.nodes, shapes, strict=True):
+        hit = known.get(id(s))
+        if hit is not None and hit[0] is s and hit[1] == node.op and hit[2] == node.frozen:
+            out.append(hit[3])
+            continue
+        n = numbers_of(figures_of(node, s, None, shapes))  # the field is no figure these numbers hold
+        if id(s) in cache.shared:
+            known[id(s)] = (s, node.op, node.frozen, n)
+        out.append(n)
+    return out
 
 
 def _figures(graph: Graph, shapes: list[NodeShape], rfs: list[RF], cache: FigureCache) -> list[NodeFigures]:

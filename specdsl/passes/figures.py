@@ -90,22 +90,35 @@ def figures_of(node: Node, s: NodeShape, rf: RF, shapes: Sequence[NodeShape]) ->
     )
 
 
+# A node's numbers the totals add up: trainable, frozen, buffers, int64 buffers, MACs, extra ops, its shape.
+Numbers = tuple[int, int, int, int, int, int, "Shape | None"]
+
+
+def numbers_of(f: NodeFigures) -> Numbers:
+    return f.trainable, f.frozen, f.buffers, f.int64_buffers, f.macs, f.extra_ops, f.shape
+
+
 def totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
+    return totals_of(graph, [numbers_of(f) for f in figures], [f.rf for f in figures], batch)
+
+
+def totals_of(graph: Graph, numbers: Sequence[Numbers], rfs: Sequence[RF], batch: int) -> Totals:
+    """The model's totals from each node's numbers and receptive field (one per node, same order)."""
     width = DTYPES[graph.dtype]
     views = _views(graph)
     trainable = frozen = buffers = counters = macs = extra_ops = 0
     sizes: list[int] = []
     rf_node = None
     # One pass (a sweep analyses hundreds of nodes per point): the sums, each tensor's size, the last field.
-    for node, f, view in zip(graph.nodes, figures, views):
-        trainable += f.trainable
-        frozen += f.frozen
-        buffers += f.buffers
-        counters += f.int64_buffers
-        macs += f.macs
-        extra_ops += f.extra_ops
-        sizes.append(numel(f.shape) * batch if f.shape is not None and view is None else 0)
-        if f.rf is not None and node.op != INPUT:
+    for node, (t, fz, b, i64, m, x, shape), rf, view in zip(graph.nodes, numbers, rfs, views):
+        trainable += t
+        frozen += fz
+        buffers += b
+        counters += i64
+        macs += m
+        extra_ops += x
+        sizes.append(numel(shape) * batch if shape is not None and view is None else 0)
+        if rf is not None and node.op != INPUT:
             rf_node = node.index
     activations = sum(sizes) - sizes[0]
     return Totals(
