@@ -15,9 +15,14 @@
 # (scripts/typecheck.py, configured in pyproject.toml) and pytest. All three always run; the script
 # exits 1 if any fails.
 #
+# pytest runs in pytest-xdist workers (the lock pins it), one per CPU this process may use, at most 4
+# (each worker imports torch and builds whole zoo models: memory, not cores, bounds more); tests that
+# need their own process state (threads, cwd) get it per worker (tests/conftest.py). A later -n in
+# PYTEST ARGS wins: `bash scripts/test.sh -n 0` runs the suite in one process.
+#
 # Environment: PYTHON (interpreter for a new venv; default python3.11, else python3),
 # SPECDSL_REQUIRE_DOT=1 (fail instead of skipping the diagram rendering tests when Graphviz's
-# `dot` is missing; .ci/run sets it).
+# `dot` is missing; .ci/run sets it), SPECDSL_TEST_WORKERS (the number of pytest workers; 0: none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOCK=constraints.txt
@@ -207,8 +212,13 @@ say "mypy ($("$PY" -m mypy --version))"
 if ! "$PY" scripts/typecheck.py; then
     STATUS=1; FAILED+=(mypy)
 fi
-say "pytest ($VENV, Python $("$PY" -c 'import sys; print(sys.version.split()[0])'))"
-if ! "$PY" -m pytest -p no:cacheprovider -rs "$@"; then
+WORKERS=${SPECDSL_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}
+[ "$WORKERS" -le 4 ] || WORKERS=4
+[ "$WORKERS" -ge 2 ] || WORKERS=0  # one worker is one process with extra steps: run in this one
+say "pytest ($VENV, Python $("$PY" -c 'import sys; print(sys.version.split()[0])'), $WORKERS xdist workers)"
+# --dist worksteal: an idle worker takes queued tests from a busy one, so the long zoo and import
+# tests do not leave one core waiting at the end.
+if ! "$PY" -m pytest -p no:cacheprovider -rs -n "$WORKERS" --dist worksteal "$@"; then
     STATUS=1; FAILED+=(pytest)
 fi
 if [ "$STATUS" -ne 0 ]; then

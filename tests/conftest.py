@@ -8,6 +8,7 @@ it checks and still goes through the real front end.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +16,13 @@ import pytest
 
 import specdsl
 from specdsl.errors import Diagnostic, SpecError
+
+# scripts/test.sh runs the suite in pytest-xdist workers, one per core: a worker's torch (and any CLI it
+# starts) on one thread, or the workers' threads contend for the same cores. Set before any test module
+# imports torch, which reads it then; tests that set their own count still do.
+XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if XDIST_WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def spec_text(*layers: Any, input: Sequence[int] = (3, 32, 32), model: str = "t",
@@ -70,6 +78,18 @@ def h() -> type[Helpers]:
 @pytest.fixture(scope="session")
 def spec() -> Callable[..., str]:
     return spec_text
+
+
+@pytest.fixture(scope="module")
+def torch_threads() -> Any:
+    """Large convolutions (whole zoo models) gain from a second thread in a serial run; in xdist's workers,
+    which already use every core, each keeps one. The setting is restored for other modules."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1 if XDIST_WORKERS > 1 else 2)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

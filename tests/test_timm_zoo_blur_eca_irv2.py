@@ -37,9 +37,7 @@ SIZES = {"resnetblur18": [(3, 64, 64), (3, 45, 37)], "resnetblur50": [(3, 64, 48
 FULL_SIZE_COUNT = {"resnetblur18", "resnetblur50", "ecaresnet26t", "ecaresnet50t"}
 
 
-@pytest.fixture(autouse=True)
-def _threads() -> None:
-    torch.set_num_threads(2)
+pytestmark = pytest.mark.usefixtures("torch_threads")
 
 
 @pytest.mark.parametrize("name", MODELS)

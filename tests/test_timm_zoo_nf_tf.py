@@ -19,9 +19,7 @@ SIZES = {"tf_efficientnet_b0": [(3, 224, 224), (3, 231, 231), (3, 33, 47), (3, 6
          "nf_resnet26": [(3, 224, 224), (3, 64, 64), (3, 45, 37)], "nf_resnet50": [(3, 64, 64)]}
 
 
-@pytest.fixture(autouse=True)
-def _threads() -> None:
-    torch.set_num_threads(2)
+pytestmark = pytest.mark.usefixtures("torch_threads")
 
 
 @pytest.mark.parametrize("name", MODELS)
