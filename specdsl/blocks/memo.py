@@ -275,9 +275,10 @@ class CallMemo:
     def infer(self, node: Node, shapes: list[NodeShape], input_shape: Any) -> NodeShape:
         """The shape pass on one node (specdsl.passes.shapes.infer_node), its result shared by the nodes of
         the sweep with the same op, the same arguments object (a recorded node's, a cached layer's) and
-        the same inputs' shapes. One with diagnostics (which name their node) or inputs in parts is not."""
+        the same inputs' shapes (and parts). One with diagnostics (which name their node) or inputs in parts
+        is not kept."""
         try:
-            key = (node.op, id(node.args), *[shapes[i].shape for i in node.inputs])
+            key = (node.op, id(node.args), *[(shapes[i].shape, shapes[i].parts) for i in node.inputs])
             found = self.inferred.get(key)
         except TypeError:
             return infer_node(node, shapes, input_shape)

@@ -90,12 +90,14 @@ def figures_of(node: Node, s: NodeShape, rf: RF, shapes: Sequence[NodeShape]) ->
     )
 
 
-# A node's numbers the totals add up: trainable, frozen, buffers, int64 buffers, MACs, extra ops, its shape.
-Numbers = tuple[int, int, int, int, int, int, "Shape | None"]
+# A node's numbers the totals add up: trainable, frozen, buffers, int64 buffers, MACs, extra ops, the
+# elements of its output (None where its shape failed).
+Numbers = tuple[int, int, int, int, int, int, "int | None"]
 
 
 def numbers_of(f: NodeFigures) -> Numbers:
-    return f.trainable, f.frozen, f.buffers, f.int64_buffers, f.macs, f.extra_ops, f.shape
+    return (f.trainable, f.frozen, f.buffers, f.int64_buffers, f.macs, f.extra_ops,
+            None if f.shape is None else numel(f.shape))
 
 
 def totals(graph: Graph, figures: list[NodeFigures], batch: int) -> Totals:
@@ -110,14 +112,14 @@ def totals_of(graph: Graph, numbers: Sequence[Numbers], rfs: Sequence[RF], batch
     sizes: list[int] = []
     rf_node = None
     # One pass (a sweep analyses hundreds of nodes per point): the sums, each tensor's size, the last field.
-    for node, (t, fz, b, i64, m, x, shape), rf, view in zip(graph.nodes, numbers, rfs, views):
+    for node, (t, fz, b, i64, m, x, elements), rf, view in zip(graph.nodes, numbers, rfs, views):
         trainable += t
         frozen += fz
         buffers += b
         counters += i64
         macs += m
         extra_ops += x
-        sizes.append(numel(shape) * batch if shape is not None and view is None else 0)
+        sizes.append(elements * batch if elements is not None and view is None else 0)
         if rf is not None and node.op != INPUT:
             rf_node = node.index
     activations = sum(sizes) - sizes[0]
