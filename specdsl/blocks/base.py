@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, Protocol
 
-from pydantic import Field
-
 from specdsl.errors import SourceLoc
+from specdsl.ops.model import Field
 from specdsl.ops.rule import RF, Args, Shape
 from specdsl.source import PathKey
 

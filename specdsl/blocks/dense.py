@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
 from specdsl.blocks.base import BlockExpander, BlockRule, Frame, int_arg
 from specdsl.blocks.expr import ExprError
 from specdsl.blocks.names import fill_template
 from specdsl.errors import SourceLoc
+from specdsl.ops.model import Field
 from specdsl.ops.rule import Args, PositiveInt, Probability
 from specdsl.source import PathKey
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field
-
 from specdsl.blocks.base import BlockExpander, BlockRule, Frame, LayerList, int_arg
+from specdsl.ops.model import Field
 from specdsl.ops.rule import Args, Probability
 from specdsl.source import PathKey
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field
-
 from specdsl.blocks.base import BlockExpander, BlockRule, Frame, LayerList
 from specdsl.blocks.names import child
+from specdsl.ops.model import Field
 from specdsl.ops.rule import Args
 from specdsl.schema.names import NAME_PATTERN, reserved_segment
 from specdsl.source import PathKey

@@ -6,11 +6,10 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
-
 from specdsl.blocks.base import BlockExpander, BlockRule, Frame, LayerList
 from specdsl.blocks.names import child
 from specdsl.errors import SourceLoc
+from specdsl.ops.model import Field
 from specdsl.ops.rule import Args, fmt_shape
 from specdsl.source import PathKey
 

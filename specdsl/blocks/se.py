@@ -16,10 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
-
 from specdsl.blocks.base import BlockExpander, BlockRule, Frame
 from specdsl.ops import lookup
+from specdsl.ops.model import Field
 from specdsl.ops.rule import Args, PositiveInt
 from specdsl.source import PathKey
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field
-
+from specdsl.ops.model import Field
 from specdsl.ops.rule import (
     Args,
     InferFn,

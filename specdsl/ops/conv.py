@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any, Literal, NamedTuple
 
-from pydantic import Field
-
+from specdsl.ops.model import Field
 from specdsl.ops.rule import (
     Args,
     AxisRF,

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import Field
-
+from specdsl.ops.model import Field
 from specdsl.ops.rule import (
     RF,
     Args,

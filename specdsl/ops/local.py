@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from pydantic import Field
-
 from specdsl.ops.conv import window_summary
+from specdsl.ops.model import Field
 from specdsl.ops.rule import (
     Args,
     Inferred,

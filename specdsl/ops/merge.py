@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, NamedTuple
 
-from pydantic import Field
-
+from specdsl.ops.model import Field
 from specdsl.ops.rule import (
     RF,
     Args,

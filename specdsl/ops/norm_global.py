@@ -23,9 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from pydantic import Field
-
 from specdsl.ops.merge import WHOLE
+from specdsl.ops.model import Field
 from specdsl.ops.norm import per_element
 from specdsl.ops.rule import (
     RF,

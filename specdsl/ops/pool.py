@@ -6,10 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from pydantic import Field
-
 from specdsl.ops.conv import window_summary
 from specdsl.ops.merge import WHOLE
+from specdsl.ops.model import Field
 from specdsl.ops.rule import (
     RF,
     Args,

@@ -27,9 +27,8 @@ import math
 from collections.abc import Sequence
 from typing import Annotated, NamedTuple
 
-from pydantic import Field
-
 from specdsl.ops.merge import sees_whole
+from specdsl.ops.model import Field
 from specdsl.ops.reduce import UNIT
 from specdsl.ops.rule import (
     RF,

@@ -1,7 +1,7 @@
 """What every op rule is made of, and helpers the rules share.
 
 An op rule is a row in a table and the one place that knows the op: its
-argument model (pydantic, strict), the positions of unnamed arguments, pure
+argument model (strict, declared as a pydantic model is: specdsl.ops.model), the positions of unnamed arguments, pure
 functions for output shape, weights, MACs, extra ops, receptive field and
 labels, and the traits other stages ask about. The shape rule resolves the
 arguments against the input into a typed, frozen record (the op's attrs) that
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from specdsl.ops.model import Field, Model
 
 Shape = tuple[int, ...]
 Number = int | Fraction
@@ -32,12 +32,10 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
 
 
-class Args(BaseModel):
-    """Base of every op's argument model: strict types, unknown keys rejected."""
-
-    # No inf/nan: no layer needs them, and they have no spelling in the DSL or in emitted code.
-    model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=False, frozen=True, allow_inf_nan=False,
-                              defer_build=True)
+class Args(Model):
+    """Base of every op's argument model: strict types, unknown keys rejected, frozen, no inf/nan (no
+    layer needs them, and they have no spelling in the DSL or in emitted code). ``Field`` comes from
+    here (or specdsl.ops.model), not from pydantic: see specdsl/ops/model.py."""
 
 
 class NoArgs(Args):

@@ -10,8 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
-from pydantic import Field
-
+from specdsl.ops.model import Field
 from specdsl.ops.rule import (
     RF,
     Args,

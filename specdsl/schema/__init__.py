@@ -1,1 +1,1 @@
-"""The one schema both syntaxes are validated by (pydantic), and its JSON Schema."""
+"""The one schema both syntaxes are validated by (specdsl.ops.model; pydantic for errors), and its JSON Schema."""

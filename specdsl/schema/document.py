@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, create_model
-
 from specdsl.blocks.registry import BLOCKS, BODY_BLOCKS
 from specdsl.errors import Diagnostic
 from specdsl.ops import ALIASES, OPS
+from specdsl.ops.model import Field, validation_error
 from specdsl.ops.rule import Args, PositiveInt
 from specdsl.schema.layer import NodeName, NodeRef
 from specdsl.schema.names import MODEL_NAME_PATTERN, NAME_PATTERN
@@ -69,9 +68,9 @@ if TYPE_CHECKING:
     # block is its fixed parts.
     BlockDef = _BlockParts
 else:
-    BlockDef = create_model(
-        "BlockDef", __base__=_BlockParts, __module__=__name__,
-        __doc__="A user-defined block: typed parameters and a body.", **{name: (Any, None) for name in BODY_BLOCKS})
+    BlockDef = type("BlockDef", (_BlockParts,), {
+        "__module__": __name__, "__doc__": "A user-defined block: typed parameters and a body.",
+        "__annotations__": dict.fromkeys(BODY_BLOCKS, Any), **dict.fromkeys(BODY_BLOCKS)})
 
 
 @dataclass
@@ -113,7 +112,7 @@ def validate_document(data: Any, smap: SourceMap | None, choice: ParamChoice | N
         header_data = {**header_data, "input": _input_with(data["input"], resolved, smap, diags)}
     try:
         doc = SpecDocument.model_validate(header_data)
-    except ValidationError as exc:
+    except validation_error() as exc:
         diags.extend(diagnostics_from(exc, data, (), smap, SpecDocument, "the spec"))
         doc = None
     blocks: dict[str, BlockDef] = {}
@@ -163,7 +162,7 @@ def _validate_block(name: str, raw: Any, smap: SourceMap | None, diags: list[Dia
         raw = {"layers": raw}
     try:
         block = BlockDef.model_validate(raw)
-    except ValidationError as exc:
+    except validation_error() as exc:
         diags.extend(diagnostics_from(exc, raw, path, smap, BlockDef, f"block '{name}'"))
         return None
     bodies = [b for b in _BLOCK_BODIES if getattr(block, b) is not None]

@@ -10,10 +10,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
-
 from specdsl.errors import Diagnostic, SourceLoc, did_you_mean
 from specdsl.ops import ALIASES, OPS, POSITIONAL, lookup
+from specdsl.ops.model import Field, validation_error
 from specdsl.ops.rule import Args, PositiveFloat
 from specdsl.schema.names import NAME_PATTERN
 from specdsl.schema.validation import diagnostics_from, kind_of, show_value
@@ -146,7 +145,7 @@ def parse_layer(
     if rule is None and op in blocks:
         try:
             meta = LayerMeta.model_validate(raw_meta)
-        except ValidationError as exc:
+        except validation_error() as exc:
             diags.extend(diagnostics_from(exc, raw_meta, path, smap, LayerMeta, "a layer"))
             return None
         return LayerSpec(op, None, meta, path, loc, _meta_locs(smap, path, meta), raw_args)
@@ -160,7 +159,7 @@ def parse_layer(
     ok = True
     try:
         meta = LayerMeta.model_validate(raw_meta)
-    except ValidationError as exc:
+    except validation_error() as exc:
         diags.extend(diagnostics_from(exc, raw_meta, path, smap, LayerMeta, "a layer"))
         meta, ok = LayerMeta(), False
     args_data: Any = {} if raw_args is None else raw_args
@@ -179,7 +178,7 @@ def parse_layer(
         written_at = {(*op_path, first): op_path}
     try:
         args = rule.args.model_validate(args_data)
-    except ValidationError as exc:
+    except validation_error() as exc:
         diags.extend(diagnostics_from(exc, args_data, op_path, smap, rule.args, f"'{rule.name}'", written_at))
         return None
     if not ok:

@@ -8,13 +8,15 @@ language of the spec.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from typing import TYPE_CHECKING, Any
 
 from specdsl.errors import Diagnostic, SourceLoc, did_you_mean
+from specdsl.ops.model import Model
 from specdsl.source import PathKey, SourceMap, format_path
+
+if TYPE_CHECKING:  # the errors come from a model's pydantic twin, imported only when one was raised
+    from pydantic import ValidationError
+    from pydantic_core import ErrorDetails
 
 _CONSTRAINTS = {
     "greater_than": "must be greater than {gt}",
@@ -108,7 +110,7 @@ def _data_path(data: Any, loc: Sequence[Any], err_type: str) -> tuple[PathKey, b
     return tuple(out), False
 
 
-def _field_names(model: type[BaseModel]) -> list[str]:
+def _field_names(model: type[Model]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
@@ -117,7 +119,7 @@ def diagnostics_from(
     data: Any,
     base: PathKey,
     smap: SourceMap | None,
-    model: type[BaseModel],
+    model: type[Model],
     what: str,
     written_at: Mapping[PathKey, PathKey] | None = None,
 ) -> list[Diagnostic]:
@@ -158,7 +160,7 @@ def _grouped(exc: ValidationError, data: Any) -> tuple[dict[PathKey, list[ErrorD
     return groups, missing
 
 
-def _unknown_key(path: PathKey, full: PathKey, smap: SourceMap | None, model: type[BaseModel],
+def _unknown_key(path: PathKey, full: PathKey, smap: SourceMap | None, model: type[Model],
                  what: str) -> Diagnostic:
     key = str(path[-1])
     parent_model = _model_at(model, path[:-1])
@@ -242,7 +244,7 @@ def _label(path: PathKey) -> str:
     return format_path(path[start:])
 
 
-def _model_at(model: type[BaseModel], path: PathKey) -> type[BaseModel] | None:
+def _model_at(model: type[Model], path: PathKey) -> type[Model] | None:
     """The nested model at ``path`` inside ``model`` (for did-you-mean on keys)."""
     import typing
 
@@ -250,7 +252,7 @@ def _model_at(model: type[BaseModel], path: PathKey) -> type[BaseModel] | None:
     for seg in path:
         if isinstance(seg, int):
             continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if not (isinstance(current, type) and issubclass(current, Model)):
             return None
         field = next((f for n, f in current.model_fields.items() if (f.alias or n) == seg), None)
         if field is None:
@@ -259,9 +261,9 @@ def _model_at(model: type[BaseModel], path: PathKey) -> type[BaseModel] | None:
         found = None
         while candidates:
             t = candidates.pop()
-            if isinstance(t, type) and issubclass(t, BaseModel):
+            if isinstance(t, type) and issubclass(t, Model):
                 found = t
                 break
             candidates.extend(typing.get_args(t))
         current = found
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+    return current if isinstance(current, type) and issubclass(current, Model) else None
