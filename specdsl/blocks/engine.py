@@ -137,7 +137,7 @@ class Expander:
 
     def rf(self, index: int) -> RF:
         if self.memo is not None:
-            self.memo.log.append(("rf", index, (type(self.rfs[index]), self.rfs[index])))
+            self.memo.read_field(index, self.rfs[index])
         return self.rfs[index]
 
     def substitute(self, raw: Any, src: PathKey, frame: Frame) -> Any:

@@ -54,12 +54,13 @@ class _Key:
     """A call's keys: ``exact`` (its inputs' shapes), ``generic`` (their ranks and channels only, for a
     record whose facts hold at the new shapes), and where the fact log stood as its expansion began."""
 
-    __slots__ = ("exact", "generic", "mark")
+    __slots__ = ("exact", "generic", "mark", "open")
 
     def __init__(self, exact: Any, generic: Any) -> None:
         self.exact = exact
         self.generic = generic
         self.mark = 0
+        self.open = False  # expanding, to be recorded
 
 
 def _rf_kind(rf: Any) -> Any:
@@ -107,6 +108,9 @@ class CallMemo:
         # Records by their generic key, whose facts may hold at other input shapes (specdsl.blocks.traced).
         self.generic: dict[Any, _Recorded] = {}
         self.log: list[tuple[Any, ...]] = []  # this point's facts so far (Expander.shape, Expander.rf)
+        # Calls being expanded to be recorded: facts are logged only then (one whose expansion failed stays
+        # counted till the point ends, which only logs more).
+        self.open = 0
         self.inferred: dict[tuple[Any, ...], tuple[Any, NodeShape]] = {}  # infer()'s results
         self.fields: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # field()'s results
         self.interned: dict[tuple[Any, Any], Any] = {}  # every field field() computed, by type and value
@@ -133,11 +137,20 @@ class CallMemo:
     def begin(self) -> None:
         """A new point: the fact log names this expansion's nodes."""
         self.log = []
+        self.open = 0
 
     def traced(self, index: int, shape: Any) -> Any:
-        """Node ``index``'s shape for a block to read, every use logged (specdsl.blocks.traced)."""
+        """Node ``index``'s shape for a block to read, every use logged (specdsl.blocks.traced) while a call
+        is being recorded."""
+        if not self.open:
+            return shape
         self.log.append(("none", index, shape is None))
         return None if shape is None else Traced(shape, index, self.log)
+
+    def read_field(self, index: int, rf: Any) -> None:
+        """Node ``index``'s field was read (Expander.rf)."""
+        if self.open:
+            self.log.append(("rf", index, (type(rf), rf)))
 
     def key(self, ex: Any, name: str, env: Mapping[str, Any], inputs: tuple[int, ...], frame: Any) -> _Key | None:
         if self.recorded.get(name, 0) >= GIVE_UP and not self.replayed.get(name):
@@ -179,6 +192,8 @@ class CallMemo:
             rec = self._at_new_shapes(ex, key, inputs, out)
             if rec is None:
                 key.mark = len(self.log)  # the call expands: its record's facts start here
+                key.open = True
+                self.open += 1
                 return None
         elif ex.size + rec.size > ex.max_nodes:
             return None
@@ -189,7 +204,9 @@ class CallMemo:
         name = key.exact[0]
         self.replayed[name] = self.replayed.get(name, 0) + 1
         ex.size += rec.size
-        if rec.facts is None:
+        if not self.open:
+            pass
+        elif rec.facts is None:
             self.log.append(OPAQUE)  # an enclosing call being recorded read what no fact restates
         elif rec.facts:  # the facts hold here too: an enclosing call being recorded read them as well
             where = self._where(inputs, len(ex.nodes) - len(rec.nodes))
@@ -309,6 +326,9 @@ class CallMemo:
 
     def record(self, ex: Any, key: _Key | None, start: int, size_before: int, diags_before: int,
                inputs: tuple[int, ...], out: str, y: int) -> None:
+        if key is not None and key.open:
+            key.open = False
+            self.open -= 1
         if key is None or key.exact in self.entries or len(ex.diags) != diags_before or y < start:
             return
         self.recorded[key.exact[0]] = self.recorded.get(key.exact[0], 0) + 1
@@ -322,7 +342,7 @@ class CallMemo:
                     ins.append(inputs.index(i))
                 else:
                     return  # reads a node outside the call: not a function of its inputs
-            if not node.path.startswith(out) or any(s.diagnostics for s in ex.shapes[node.index:node.index + 1]):
+            if not node.path.startswith(out) or ex.shapes[node.index].diagnostics:
                 return
             nodes.append((node.op, node.args, tuple(ins), node.path[len(out):], node.name, node.loc, node.arg_locs,
                           node.frozen, node.init, node.notes))
