@@ -55,6 +55,22 @@ def test_selective_kernel_stacks_its_paths() -> None:
     assert "stack" in text and "sum(1)" in text
 
 
+class _Forms(nn.Module):
+    """The call forms the readers take: torch.stack at a negative dim, Tensor.sum over a tuple with
+    keepdim, torch.transpose as a function, torch.sum at a negative dim (written as its axis from 0)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.stack([x, torch.relu(x)], dim=-1)
+        b = torch.transpose(a.sum((1, 4), keepdim=True), 2, 3)
+        return torch.sum(b, dim=-1) + x
+
+
+def test_each_call_form_reads_back() -> None:
+    text = _imported(_Forms(), (4, 6, 6))
+    for form in ("stack(4)", "sum([1, 4], keepdims=true)", "permute([0, 1, 3, 2, 4])", "sum(4)"):
+        assert form in text, (form, text)
+
+
 @pytest.mark.parametrize("name", ["skresnet18", "resnest14d"])
 def test_the_smallest_models_round_trip(name: str) -> None:
     module = timm.create_model(name, pretrained=False, num_classes=10)
