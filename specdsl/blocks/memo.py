@@ -87,6 +87,18 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b) and (type(a) is not float or repr(a) == repr(b))
 
 
+def _same_attrs(new: Any, old: Any) -> bool:
+    """Whether the nodes' shape results have equal attrs and fail alike (equal old attrs become the new object)."""
+    for a, b in zip(new, old, strict=True):
+        if (a.shape is None) != (b.shape is None):
+            return False
+        if a.attrs is not b.attrs:
+            if not _same(a.attrs, b.attrs):
+                return False
+            b.attrs = a.attrs
+    return True
+
+
 class CallMemo:
     def __init__(self) -> None:
         self.entries: dict[Any, _Recorded] = {}
@@ -255,15 +267,25 @@ class CallMemo:
             shape = infer(node, shapes, input_shape)
             diagnostics = diagnostics or bool(shape.diagnostics)
             shapes.append(shape)
-            rfs.append(field(node, shape, rfs))
+        # A field reads its node's op, attrs and inputs' fields alone: where every attrs equals the first
+        # record's (as at another resolution, for most ops), its fields per inputs' fields are these too.
+        table = first.rfs if _same_attrs(shapes[base:], first.shapes) else {}
+        fields = tuple((type(rf), rf) for rf in (rfs[i] for i in inputs))
+        known = table.get(fields)
+        if known is not None:
+            rfs.extend(known)
+        else:
+            for node in nodes[base:]:
+                rfs.append(field(node, shapes[node.index], rfs))
         where = self._where(inputs, base)
         if diagnostics or not holds(
                 first.facts, lambda q: shapes[where(q)].shape, lambda q: rfs[where(q)]):
             del nodes[base:], shapes[base:], rfs[base:]
             return None
-        fields = {tuple((type(rf), rf) for rf in (rfs[i] for i in inputs)): tuple(rfs[base:])}
+        if known is None:
+            table[fields] = tuple(rfs[base:])
         rec = self.entries[key.exact] = _Recorded(first.nodes, tuple(shapes[base:]), first.size, first.output,
-                                                  fields, first.facts)
+                                                  table, first.facts)
         self.shapes.update(map(id, rec.shapes))
         return rec
 
