@@ -185,6 +185,10 @@ def _name(graph: LiftedGraph, it: int | Box, key: str | None, position: int, ref
             raise Unwritable(f"module '{where}' is read by a later layer of its own container, which "
                              "cannot name a positional module", container)
         return None
+    if key is not None and "." in key and key.partition(".")[0].isdigit():
+        container = where[:len(where) - len(key) - 1]  # a list of lists (`fuse_layers.0.1`) flattened once
+        raise Unwritable(f"module '{where}' is a member of a list inside '{container}', which a spec "
+                         "writes as its container's list", container)
     if key is not None:
         problem = name_problem(key)
         if problem is not None or (referred and not all(IDENTIFIER.fullmatch(k) or k.isdigit()

@@ -243,11 +243,12 @@ def _order_outputs(root: Box, graph: LiftedGraph) -> None:
 def _returns(graph: LiftedGraph, box: Box, read_outside: list[int], outputs: set[int]) -> bool:
     """Whether the box's forward returns the nodes read outside it (a block with `outputs [...]`): a module
     class of its own, or a plain container (nn.Sequential of HRNet's modules) passing on the outputs of
-    its last member, which returns several. A plain container read in the middle is flattened instead,
-    as are outputs of the model itself (the model names no block outputs)."""
+    its last member, which returns several (a container of unknown class, as ONNX files give, may be
+    either). A plain container read in the middle is flattened instead, as are outputs of the model
+    itself (the model names no block outputs)."""
     if any(n in outputs for n in read_outside):
         return False
-    if graph.classes.get(box.path, "") not in GENERIC:
+    if graph.classes.get(box.path) not in GENERIC:  # None: a capture that records no classes (ONNX)
         return True
     last = box.items[-1] if box.items else None
     return isinstance(last, Box) and last.outputs is not None and last.outputs == read_outside

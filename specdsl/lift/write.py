@@ -18,7 +18,7 @@ from specdsl.lift.args import defaults, full_args, same_value
 from specdsl.lift.graph import LiftedGraph
 from specdsl.lift.groups import Shape, _numbers, _slot
 from specdsl.lift.residual import as_residual
-from specdsl.lift.tree import Box, RecoveryError, Unwritable
+from specdsl.lift.tree import Box, Unwritable
 from specdsl.lift.union import GENERIC, Group, first_having
 from specdsl.ops import ALIASES, OPS
 from specdsl.render.printer_scalars import KEYWORDS
@@ -188,9 +188,9 @@ class Writer:
             definition["inputs"] = list(first.lay.input_names)
         if first.box.outputs is not None:
             missing = [o for o in first.box.outputs if o not in first.lay.refs]
-            if missing:
-                raise RecoveryError(f"output node {missing[0]} ({self.graph.nodes[missing[0]].path}) of "
-                                    f"'{first.box.path}' has no name its block can declare")
+            if missing:  # a positional member's output (a list of modules returned whole): flattened
+                raise Unwritable(f"output node {missing[0]} ({self.graph.nodes[missing[0]].path}) of "
+                                 f"'{first.box.path}' has no name its block can declare", first.box.path)
             definition["outputs"] = [first.lay.refs[o] for o in first.box.outputs]
         body = runs(layers, referred)
         form = as_residual(body) if self.builtins and len(first.box.inputs) == 1 and first.box.outputs is None \
