@@ -75,7 +75,9 @@ layers {
     -> upsample(2) -> pad(1) -> blurpool(stride=1) -> scale(0.5) -> adaptive_avgpool(12) -> adaptive_maxpool(12)
     -> local(8, k=1) as b
     [@a, @b] -> stack(2) -> sum(2) as t
-    [@t, @b] -> add as s
+    [@t, @b] -> add as s0
+    @s0 -> gap -> flatten -> linear(3) -> sigmoid as r
+    [@s0, @r] -> condconv(8, k=3, pad=1, groups=2, bias=true) as s
     [@a, @s] -> mul as m
     [@a, @m] -> mean as n
     [@a, @n] -> join as j

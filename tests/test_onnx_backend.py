@@ -151,8 +151,11 @@ layers {
     sum(1) -> sum([2, 3], keepdims=true) -> conv(8, k=1) -> reshape([1, 2, -1]) -> permute([0, 2, 1, 3])
     -> softmax(1) -> reshape([2, 4, 1, 1]) as w
     [@x, @w] -> mul -> sum(-4) as o
-    @input -> conv(4, k=3, pad=2, dilation=2) as p1
-    [@o, @p1] -> stack(1) -> sum(1) -> stack(-1) -> sum([4], keepdims=true) -> stack(2) -> sum(2) -> gap
+    @o -> adaptive_avgpool(1) -> flatten -> linear(3) -> sigmoid as r
+    [@o, @r] -> condconv(4, k=3, stride=2, pad=1) -> bn as c
+    [@c, @r] -> condconv(4, k=[3, 1], pad=[2, 0], dilation=2, groups=2, bias=true) as c2
+    @input -> conv(4, k=3, stride=2, pad=2, dilation=2) as p1
+    [@c2, @p1] -> stack(1) -> sum(1) -> stack(-1) -> sum([4], keepdims=true) -> stack(2) -> sum(2) -> gap
 }
 """,
     "1d": """model forms_1d

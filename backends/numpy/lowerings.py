@@ -54,6 +54,7 @@ from specdsl.backends.numpy.kernels import (
     max_pool_nd,
     spatial_axes,
 )
+from specdsl.backends.numpy.kernels_condconv import condconv
 from specdsl.backends.numpy.kernels_conv import conv_padding, standardised_weight
 from specdsl.backends.numpy.kernels_modern import (
     channel_norm,
@@ -368,5 +369,6 @@ LOWERINGS: OpTable[Lowering] = OpTable("NumPy lowering", "LOWERINGS", __name__, 
     "blurpool": Lowering(fixed.blurpool),
     "stack": Lowering(lambda node, a, w, shape: lambda ins, ctx: np.stack(ins, axis=a.dim)),
     "sum": Lowering(unary(lambda x, a: x.sum(axis=a.dims, keepdims=a.keepdims))),
+    "condconv": Lowering(condconv),
     **{op: Lowering(build) for op, build in norm_global.BUILDS.items()},  # grn, rmsnorm, simplenorm
 })

@@ -169,6 +169,8 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
     "stack": entry(Pattern("Concat", reduce.read_stack, "Unsqueeze of each input at one axis -> Concat along it",
                            priority=10)),
     "sum": entry(Pattern("ReduceSum", reduce.read_sum, "ReduceSum over non-batch axes")),
+    "condconv": refused("ONNX's Conv has one kernel for the batch: the export writes a CondConv as every expert's "
+                        "conv, weighted by the routing and summed (onnx/condconv.py), which no pattern reads back"),
 })
 
 

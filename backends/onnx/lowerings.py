@@ -12,8 +12,8 @@ This module imports neither torch nor onnxscript.
 
 from __future__ import annotations
 
+from specdsl.backends.onnx import condconv, fixed, reduce
 from specdsl.backends.onnx import elementwise as e
-from specdsl.backends.onnx import fixed, reduce
 from specdsl.backends.onnx import layers as ly
 from specdsl.backends.onnx import norm_global as gn
 from specdsl.backends.onnx.site import Lowering
@@ -98,4 +98,5 @@ LOWERINGS: OpTable[Lowering] = OpTable("ONNX lowering", "LOWERINGS", __name__, {
     "blurpool": Lowering(fixed.blurpool, ("Pad", "Conv")),
     "stack": Lowering(reduce.stack, ("Unsqueeze", "Concat")),
     "sum": Lowering(reduce.sum_, ("ReduceSum",)),
+    "condconv": Lowering(condconv.condconv, ("Reshape", "Transpose", "Conv", "Mul", "ReduceSum", "MatMul", "Add")),
 })

@@ -51,3 +51,12 @@ def permute(site: Site) -> dict[str, Any]:
     """The permute entry's reader: a transpose, or a permute as import_readers reads it."""
     swapped = transpose(site)
     return swapped if swapped is not None else read.permute(site)
+
+
+def condconv(site: Site) -> dict[str, Any]:
+    """timm's CondConv2d, called with (x, routing_weights): its constructor's arguments, read off the module."""
+    m = site.module
+    if m.dynamic_padding:
+        raise Refuse("a CondConv2d with TensorFlow's dynamic SAME padding (the tf_ variants)")
+    return {"out": int(m.out_channels), "k": list(m.kernel_size), "stride": list(m.stride), "pad": list(m.padding),
+            "dilation": list(m.dilation), "groups": int(m.groups), "bias": m.bias is not None}

@@ -154,6 +154,7 @@ IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __nam
     "blurpool": ImportEntry(fixed.blurpool, modules=(f"{_OURS}.BlurPool2d", "timm.layers.blur_pool.BlurPool2d")),
     "stack": ImportEntry(attn.stack, functions=("torch.stack",)),
     "sum": ImportEntry(attn.sum_, functions=("torch.sum",), methods=("sum",)),
+    "condconv": ImportEntry(attn.condconv, modules=(f"{_OURS}.CondConv2d", "timm.layers.cond_conv2d.CondConv2d")),
 })
 
 

@@ -391,4 +391,7 @@ LOWERINGS: OpTable[Lowering] = OpTable("PyTorch lowering", "LOWERINGS", __name__
                                                               channels_in=(0,))),
     "stack": FunctionLowering(lambda xs, a, torch: torch.stack(list(xs), dim=a.dim)),
     "sum": FunctionLowering(lambda xs, a, torch: torch.sum(xs[0], dim=a.written, keepdim=a.keepdims)),
+    "condconv": ModuleLowering(lambda a, rank, inplace: _call("CondConv2d", a.conv.in_channels, a.conv.out_channels,
+        a.conv.kernel, a.conv.stride, a.conv.padding, a.conv.dilation, groups=a.conv.groups, bias=a.conv.bias,
+        num_experts=a.experts, channels_in=(0,), channels_out=(1,))),
 })

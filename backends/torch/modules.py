@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 # The modern vocabulary's modules live beside these; to_torch finds every helper class here.
-from specdsl.backends.torch.modules_conv import ConvSameTF, StdConv  # noqa: F401
+from specdsl.backends.torch.modules_conv import CondConv2d, ConvSameTF, StdConv  # noqa: F401
 from specdsl.backends.torch.modules_modern import (  # noqa: F401
     BlurPool2d,
     ChannelNorm,

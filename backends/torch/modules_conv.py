@@ -105,3 +105,45 @@ class StdConv(ConvSameTF):
         return ("kernel_size=" + str(self.kernel_size) + ", stride=" + str(self.stride) + ", same_tf="
                 + str(self.same_tf) + ", bias=" + str(self.bias is not None) + ", gain="
                 + str(self.gain is not None) + ", eps=" + str(self.eps))
+
+
+class CondConv2d(nn.Module):
+    """timm's CondConv2d (CondConv, Yang et al. 2019): forward(x, routing) convolves each sample with its own
+    kernel, routing[b] @ weight, the weight holding the E experts' kernels as rows [E, out · C/groups · kh · kw]
+    (and the bias [E, out]), timm's layout and keys. Runs as timm does: one grouped conv over the batch."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple, stride: tuple, padding: tuple,
+                 dilation: tuple, groups: int = 1, bias: bool = False, num_experts: int = 1) -> None:
+        super().__init__()
+        self.out_channels = out_channels
+        self.kernel_size = tuple(kernel_size)
+        self.stride = tuple(stride)
+        self.padding = tuple(padding)
+        self.dilation = tuple(dilation)
+        self.groups = groups
+        self.expert_shape = (out_channels, in_channels // groups, *self.kernel_size)
+        fan_in = in_channels // groups
+        for k in self.kernel_size:
+            fan_in *= k
+        self.weight = nn.Parameter(torch.empty((num_experts, out_channels * fan_in)))
+        if bias:
+            self.bias = nn.Parameter(torch.empty((num_experts, out_channels)))
+        else:
+            self.register_parameter("bias", None)
+        # Each expert as nn.Conv2d initialises its weight and bias (timm's condconv initializer alike).
+        bound = fan_in ** -0.5
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor, routing: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        weight = torch.matmul(routing, self.weight).view((b * self.out_channels, *self.expert_shape[1:]))
+        bias = None if self.bias is None else torch.matmul(routing, self.bias).view(b * self.out_channels)
+        out = torch.nn.functional.conv2d(x.reshape(1, b * x.shape[1], x.shape[2], x.shape[3]), weight, bias,
+                                         self.stride, self.padding, self.dilation, self.groups * b)
+        return out.view(b, self.out_channels, out.shape[2], out.shape[3])
+
+    def extra_repr(self) -> str:
+        return ("experts=" + str(self.weight.shape[0]) + ", kernel_size=" + str(self.kernel_size) + ", stride="
+                + str(self.stride) + ", groups=" + str(self.groups) + ", bias=" + str(self.bias is not None))

@@ -61,7 +61,7 @@ SAFE_CALLS = {"super", "tuple", "list", "dict", "range", "len", "bool", "int", "
 TORCH_CALLS = {
     "torch.cat", "torch.chunk", "torch.split", "torch.stack", "torch.einsum", "torch.empty", "torch.full",
     "torch.ones", "torch.zeros", "torch.rand", "torch.randn", "torch.randint", "torch.equal", "torch.no_grad",
-    "torch.flatten", "torch.sigmoid", "torch.sum", "torch.reshape",
+    "torch.flatten", "torch.sigmoid", "torch.sum", "torch.reshape", "torch.matmul",
     "torch.addcmul", "torch.rsqrt", "torch.var",  # GlobalResponseNorm and RmsNorm, as timm computes them
     "torch.nn.functional.interpolate", "torch.nn.functional.layer_norm", "torch.nn.functional.pad",
     "torch.nn.functional.conv1d", "torch.nn.functional.conv2d", "torch.nn.functional.conv3d",

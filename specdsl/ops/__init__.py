@@ -5,6 +5,7 @@ from __future__ import annotations
 from specdsl.ops import (
     activation,
     channels,
+    condconv,
     conv,
     fixed,
     layout,
@@ -25,7 +26,7 @@ OPS: OpTable[OpRule] = OpTable("rule", "RULES", __name__, where="a module of spe
 ALIASES: dict[str, str] = {}
 
 for _module in (conv, pool, norm, norm_global, activation, shape, merge, channels, layout, local, reshape, fixed,
-                reduce):
+                reduce, condconv):
     for _rule in _module.RULES:
         OPS.add(_rule.name, _rule)
         for _alias in _rule.aliases:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+from specdsl.ops import saved_condconv
 from specdsl.ops import saved_fixed as fixed
 from specdsl.ops import saved_layout as layout
 from specdsl.ops import saved_norm_global as norm_global
@@ -390,4 +391,5 @@ SAVED: OpTable[SavedEntry] = OpTable("saved-for-backward entry", "SAVED", __name
     "scale": SavedEntry(_nothing),  # x * a number: the backward multiplies by the number
     "blurpool": SavedEntry(fixed.blurpool, autocast="low"),
     "stack": SavedEntry(_nothing, grads="slices"), "sum": SavedEntry(_nothing, grads="pass"),  # unbind, expand
+    "condconv": SavedEntry(saved_condconv.condconv, autocast="low"),
 })
