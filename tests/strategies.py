@@ -357,6 +357,18 @@ def _norm_global(draw: Draw, shape: Shape, op: str) -> Any:
     return args or None
 
 
+def _norm_evo(draw: Draw, shape: Shape, op: str) -> Any:
+    """evonorm, frn: timm's 2d modules' formulas over any spatial rank; evonorm's groups divide the channels."""
+    if len(shape) < 2:
+        return SKIP
+    args: dict[str, Any] = {"apply_act": False} if draw(st.booleans()) else {}
+    if op == "evonorm":
+        args["groups"] = draw(st.sampled_from([g for g in (1, 2, 3, shape[0]) if shape[0] % g == 0]))
+        if draw(st.booleans()):
+            args["variant"] = "s0a"
+    return args or None
+
+
 def _permute(draw: Draw, shape: Shape, op: str) -> Any:
     rest = draw(st.permutations(list(range(1, len(shape) + 1))))
     return {"dims": [0, *rest]}
@@ -457,6 +469,7 @@ PROPOSERS: dict[str, Callable[[Draw, Shape, str], Any]] = {
     "channel_norm": _channel_norm,
     "layer_scale": _layer_scale,
     **{op: _norm_global for op in ("grn", "rmsnorm", "simplenorm")},
+    **{op: _norm_evo for op in ("evonorm", "frn")},
     "permute": _permute,
     "pad": _pad,
     "pixel_shuffle": _pixel_shuffle,

@@ -69,7 +69,7 @@ input [4, 12, 12]
 layers {
     conv(8, k=3, pad=1) as a -> bn -> relu -> deconv(8, k=2, stride=2) -> maxpool(2) -> avgpool(3, stride=1, pad=1)
     -> instancenorm(affine=true) -> groupnorm(2) -> channel_norm -> layer_scale -> lrn(3) -> grn -> rmsnorm
-    -> simplenorm
+    -> simplenorm -> evonorm(groups=2) -> frn
     -> relu6 -> leaky_relu(0.1) -> elu -> hardtanh -> gelu -> silu -> hardswish -> hardsigmoid -> mish -> selu
     -> prelu -> sigmoid -> tanh -> softplus -> dropout -> dropout2d -> stochastic_depth(0.1) -> identity
     -> upsample(2) -> pad(1) -> blurpool(stride=1) -> scale(0.5) -> adaptive_avgpool(12) -> adaptive_maxpool(12)

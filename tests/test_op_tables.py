@@ -83,11 +83,11 @@ ORACLES: dict[str, tuple[tuple[str, ...], bool]] = {
     "rule figures vs PyTorch and textbooks": (
         ("test_ops.py", "test_ops_modern.py", "test_torch_oracle.py", "test_torch_oracle_modern.py",
          "test_gating.py", "test_split.py", "test_blocks.py", "test_ops_fixed.py", "test_ops_norm_global.py",
-         "test_ops_reduce.py", "test_ops_condconv.py"), False),
+         "test_ops_reduce.py", "test_ops_norm_evo.py", "test_ops_condconv.py"), False),
     "PyTorch lowering vs PyTorch's own layers": (
         ("test_torch_oracle.py", "test_torch_oracle_modern.py", "test_outputs.py", "test_split.py",
          "test_torch_backend.py", "test_ops_fixed.py", "test_ops_norm_global.py", "test_ops_reduce.py",
-         "test_ops_condconv.py"), True),
+         "test_ops_norm_evo.py", "test_ops_condconv.py"), True),
     "NumPy reference vs PyTorch": (("test_numpy_backend.py", "test_ops_condconv.py"), True),
     "saved tensors vs autograd's hooks": (("test_train_memory.py", "test_ops_condconv.py"), True),
     "ONNX export vs ONNX Runtime": (("test_export.py",), False),

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from specdsl.backends.numpy import kernels_fixed as fixed
+from specdsl.backends.numpy import kernels_norm_evo as norm_evo
 from specdsl.backends.numpy import kernels_norm_global as norm_global
 from specdsl.backends.numpy.activations import (
     elu,
@@ -371,4 +372,5 @@ LOWERINGS: OpTable[Lowering] = OpTable("NumPy lowering", "LOWERINGS", __name__, 
     "sum": Lowering(unary(lambda x, a: x.sum(axis=a.dims, keepdims=a.keepdims))),
     "condconv": Lowering(condconv),
     **{op: Lowering(build) for op, build in norm_global.BUILDS.items()},  # grn, rmsnorm, simplenorm
+    **{op: Lowering(build) for op, build in norm_evo.BUILDS.items()},  # evonorm, frn
 })

@@ -15,6 +15,7 @@ from __future__ import annotations
 from specdsl.backends.onnx import condconv, fixed, reduce
 from specdsl.backends.onnx import elementwise as e
 from specdsl.backends.onnx import layers as ly
+from specdsl.backends.onnx import norm_evo as evo
 from specdsl.backends.onnx import norm_global as gn
 from specdsl.backends.onnx.site import Lowering
 from specdsl.ops.registry import OpTable
@@ -41,6 +42,8 @@ LOWERINGS: OpTable[Lowering] = OpTable("ONNX lowering", "LOWERINGS", __name__, {
     "layernorm": Lowering(e.layernorm, ("LayerNormalization",)),
     "groupnorm": Lowering(e.groupnorm, ("Reshape", *_NORM)),
     "channel_norm": Lowering(e.channel_norm, _NORM),
+    "evonorm": Lowering(evo.evonorm, evo.EVO_OPS),
+    "frn": Lowering(evo.frn, evo.FRN_OPS),
     "grn": Lowering(gn.grn, gn.GRN_OPS),
     "rmsnorm": Lowering(gn.rmsnorm, gn.RMS_OPS),
     "simplenorm": Lowering(gn.simplenorm, gn.RMS_OPS),

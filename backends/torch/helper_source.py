@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from importlib import resources
 
 # In the order the emitted file lists the classes it needs.
-HELPER_FILES = ("modules.py", "modules_modern.py", "modules_conv.py")
+HELPER_FILES = ("modules.py", "modules_modern.py", "modules_conv.py", "modules_evo.py")
 
 
 @functools.cache

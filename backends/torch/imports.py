@@ -21,6 +21,7 @@ from typing import Any
 
 from specdsl.backends.torch import import_attn as attn
 from specdsl.backends.torch import import_conv, import_norms
+from specdsl.backends.torch import import_evo as evo
 from specdsl.backends.torch import import_fixed as fixed
 from specdsl.backends.torch import import_grn as grn
 from specdsl.backends.torch import import_readers as read
@@ -82,6 +83,8 @@ IMPORTS: OpTable[ImportEntry] = OpTable("PyTorch import entry", "IMPORTS", __nam
     "grn": ImportEntry(grn.grn, modules=(*grn.GRN_MODULES, f"{_OURS}.GlobalResponseNorm")),
     "rmsnorm": ImportEntry(grn.rmsnorm, modules=(*grn.RMS_MODULES, f"{_OURS}.RmsNorm")),
     "simplenorm": ImportEntry(grn.simplenorm, modules=(*grn.SIMPLE_MODULES, f"{_OURS}.RmsNorm")),
+    "evonorm": ImportEntry(evo.evonorm, modules=(*evo.EVO_MODULES, f"{_OURS}.EvoNorm")),
+    "frn": ImportEntry(evo.frn, modules=(*evo.FRN_MODULES, f"{_OURS}.FilterResponseNorm")),
     "layer_scale": ImportEntry(import_norms.layer_scale, functions=("operator.mul", "operator.imul", "torch.mul"),
                                methods=("mul", "mul_")),
     "lrn": ImportEntry(read.module_fields(size="size", alpha="alpha", beta="beta", k="k"),

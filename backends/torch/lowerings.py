@@ -35,6 +35,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from specdsl.backends.torch import lowerings_norm_evo as norm_evo
 from specdsl.backends.torch import lowerings_norm_global as norm_global
 from specdsl.backends.torch.lowering_types import (
     Ctor,
@@ -369,6 +370,8 @@ LOWERINGS: OpTable[Lowering] = OpTable("PyTorch lowering", "LOWERINGS", __name__
     "prelu": ModuleLowering(_prelu),
     "stochastic_depth": ModuleLowering(lambda a, rank, inplace: _call("StochasticDepth", a.p, mode=a.mode)),
     "channel_norm": ModuleLowering(_channel_layernorm),
+    "evonorm": ModuleLowering(norm_evo.evonorm),
+    "frn": ModuleLowering(norm_evo.frn),
     "grn": ModuleLowering(norm_global.grn),
     "rmsnorm": ModuleLowering(norm_global.rmsnorm),
     "simplenorm": ModuleLowering(norm_global.simplenorm),

@@ -13,6 +13,7 @@ from torch import nn
 
 # The modern vocabulary's modules live beside these; to_torch finds every helper class here.
 from specdsl.backends.torch.modules_conv import CondConv2d, ConvSameTF, StdConv  # noqa: F401
+from specdsl.backends.torch.modules_evo import EvoNorm, FilterResponseNorm  # noqa: F401
 from specdsl.backends.torch.modules_modern import (  # noqa: F401
     BlurPool2d,
     ChannelNorm,

@@ -63,6 +63,7 @@ TORCH_CALLS = {
     "torch.ones", "torch.zeros", "torch.rand", "torch.randn", "torch.randint", "torch.equal", "torch.no_grad",
     "torch.flatten", "torch.sigmoid", "torch.sum", "torch.reshape", "torch.matmul",
     "torch.addcmul", "torch.rsqrt", "torch.var",  # GlobalResponseNorm and RmsNorm, as timm computes them
+    "torch.sqrt", "torch.maximum",  # EvoNorm and FilterResponseNorm (modules_evo.py), as timm computes them
     "torch.nn.functional.interpolate", "torch.nn.functional.layer_norm", "torch.nn.functional.pad",
     "torch.nn.functional.conv1d", "torch.nn.functional.conv2d", "torch.nn.functional.conv3d",
     "torch.nn.functional.batch_norm",

@@ -12,6 +12,7 @@ from specdsl.ops import (
     local,
     merge,
     norm,
+    norm_evo,
     norm_global,
     pool,
     reduce,
@@ -25,8 +26,8 @@ from specdsl.ops.rule import OpRule
 OPS: OpTable[OpRule] = OpTable("rule", "RULES", __name__, where="a module of specdsl/ops/ (e.g. activation.py)")
 ALIASES: dict[str, str] = {}
 
-for _module in (conv, pool, norm, norm_global, activation, shape, merge, channels, layout, local, reshape, fixed,
-                reduce, condconv):
+for _module in (conv, pool, norm, norm_global, norm_evo, activation, shape, merge, channels, layout, local, reshape,
+                fixed, reduce, condconv):
     for _rule in _module.RULES:
         OPS.add(_rule.name, _rule)
         for _alias in _rule.aliases:

@@ -31,6 +31,7 @@ import math
 from specdsl.ops import saved_condconv
 from specdsl.ops import saved_fixed as fixed
 from specdsl.ops import saved_layout as layout
+from specdsl.ops import saved_norm_evo as norm_evo
 from specdsl.ops import saved_norm_global as norm_global
 from specdsl.ops.registry import OpTable
 from specdsl.ops.saved_conv import standardised as _standardised
@@ -344,6 +345,7 @@ SAVED: OpTable[SavedEntry] = OpTable("saved-for-backward entry", "SAVED", __name
     "lrn": SavedEntry(_lrn),
     "channel_norm": SavedEntry(_channel_norm, autocast="fp32"),
     **norm_global.SAVED,  # grn, rmsnorm, simplenorm (saved_norm_global.py)
+    **norm_evo.SAVED,  # evonorm, frn (saved_norm_evo.py)
     "layer_scale": SavedEntry(_layer_scale),
     "relu": SavedEntry(_relu, view=_in_place),
     "relu6": SavedEntry(_hardtanh_like, view=_in_place),

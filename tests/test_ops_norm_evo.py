@@ -1,0 +1,157 @@
+"""Oracles for evonorm and frn (timm's EvoNorm2dS0 / EvoNorm2dS0a and FilterResponseNormTlu2d):
+specdsl's static figures against timm's modules at run time (accept/reject, shape, parameters), its
+lowering against timm's modules with timm's weights, the NumPy reference and the emitted file against
+to_torch (1d and 3d too, beyond timm's 2d), the saved tensors against autograd's hooks, and the ONNX
+export against the NumPy reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+evo_norm = pytest.importorskip("timm.layers.evo_norm")
+frn_module = pytest.importorskip("timm.layers.filter_response_norm")
+
+from conftest import spec_text  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from test_torch_oracle import FEW, agree, one_layer_text, shapes, via_spec, via_torch  # noqa: E402
+from test_train_memory import assert_exact  # noqa: E402
+from torch import nn  # noqa: E402
+
+import specdsl  # noqa: E402
+import specdsl.backends.numpy as nb  # noqa: E402
+from specdsl.backends.torch.fx import to_torch  # noqa: E402
+from specdsl.errors import SpecError  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+
+@FEW
+@given(shapes(ranks=(0, 2)), st.sampled_from([1, 2, 3, 4]), st.booleans(), st.booleans())
+def test_evonorm_figures(x: tuple[int, ...], groups: int, act: bool, s0a: bool) -> None:
+    args = {"groups": groups, "apply_act": act, "variant": "s0a" if s0a else "s0"}
+    cls = evo_norm.EvoNorm2dS0a if s0a else evo_norm.EvoNorm2dS0
+    # timm's S0 without its gate never groups (nothing to refuse); specdsl checks groups all the same.
+    if act or s0a:
+        agree(via_spec(x, "evonorm", args), via_torch(lambda: cls(x[0], groups=groups, apply_act=act), [x]),
+              one_layer_text(x, "evonorm", args))
+
+
+@FEW
+@given(shapes(ranks=(0, 2)), st.booleans())
+def test_frn_figures(x: tuple[int, ...], act: bool) -> None:
+    agree(via_spec(x, "frn", {"apply_act": act}),
+          via_torch(lambda: frn_module.FilterResponseNormTlu2d(x[0], apply_act=act), [x]),
+          one_layer_text(x, "frn", {"apply_act": act}))
+
+
+def test_refusals() -> None:
+    with pytest.raises(SpecError, match="E303"):
+        specdsl.load(spec_text({"evonorm": {"groups": 4}}, input=(6, 4, 4)))
+    with pytest.raises(SpecError, match="E306"):
+        specdsl.load(spec_text("flatten", "frn", input=(3, 4, 4)))
+    model = specdsl.load(spec_text({"conv": {"out": 4, "k": 3}}, {"evonorm": {"groups": 2}}, "frn",
+                                   {"evonorm": {"groups": 2, "apply_act": False}}, input=(3, 9, 9)))
+    assert [fig.trainable for _n, fig in model.rows()][-3:] == [12, 12, 8]
+    assert model.totals.macs == 4 * 3 * 9 * 7 * 7  # the conv's alone: norms add none
+
+
+def _timm_cases() -> list[tuple[Any, Any, tuple[int, ...]]]:
+    return [
+        ({"evonorm": {"groups": 2, "eps": 1e-3, "variant": "s0a"}}, evo_norm.EvoNorm2dS0a(8, groups=2), (8, 5, 4)),
+        ({"evonorm": {"groups": 8}}, evo_norm.EvoNorm2dS0(8, groups=8), (8, 5, 4)),
+        ({"evonorm": {"groups": 2}}, evo_norm.EvoNorm2dS0(8, group_size=4), (8, 5, 4)),
+        ({"evonorm": {"groups": 4, "apply_act": False}}, evo_norm.EvoNorm2dS0(8, groups=4, apply_act=False), (8, 5, 4)),
+        ({"evonorm": {"groups": 4, "apply_act": False, "variant": "s0a", "eps": 1e-3}},
+         evo_norm.EvoNorm2dS0a(8, groups=4, apply_act=False), (8, 5, 4)),
+        ("frn", frn_module.FilterResponseNormTlu2d(6), (6, 5, 4)),
+        ({"frn": {"apply_act": False, "eps": 1e-3}}, frn_module.FilterResponseNormTlu2d(6, apply_act=False, eps=1e-3),
+         (6, 5, 4)),
+    ]
+
+
+def test_to_torch_is_timms_module_with_timms_weights() -> None:
+    from specdsl.backends.torch.capture_import import from_torch
+
+    torch.manual_seed(0)
+    for layer, theirs, inp in _timm_cases():
+        for p in theirs.parameters():  # ones and zeros would hide a misplaced weight, bias, v or tau
+            nn.init.uniform_(p, -1.5, 1.5)
+        ours = to_torch(specdsl.load(spec_text(layer, input=inp))).eval()
+        assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+            ("0." + k, v.shape) for k, v in theirs.state_dict().items()]
+        ours.load_state_dict({"0." + k: v for k, v in theirs.state_dict().items()})
+        x = torch.randn(3, *inp) * 3
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-6)
+        imported = from_torch(nn.Sequential(theirs), inp)  # and back, to the layer it lowers from
+        assert imported.round_trip.ok and imported.round_trip.max_rel_error <= 1e-5, imported.round_trip.problems
+        mine = specdsl.load(spec_text(layer, input=inp))
+        assert specdsl.load(imported.text).graph.nodes[1].args == mine.graph.nodes[1].args
+
+
+CASES: list[tuple[Any, tuple[int, ...]]] = [
+    ({"evonorm": {"groups": 2}}, (6, 5, 4)),
+    ({"evonorm": {"groups": 3, "eps": 0.1}}, (3, 7)),
+    ({"evonorm": {"groups": 1, "apply_act": False, "variant": "s0a"}}, (4, 3, 4, 5)),
+    ({"evonorm": {"groups": 2, "apply_act": False}}, (4, 3, 4)),
+    ("frn", (6, 5, 4)),
+    ({"frn": {"apply_act": False, "eps": 0.5}}, (3, 7)),
+    ("frn", (2, 3, 4, 5)),
+]
+
+
+@pytest.mark.parametrize(("layer", "inp"), CASES, ids=[str(c[0]) for c in CASES])
+def test_numpy_and_emitted_source_match_to_torch(layer: Any, inp: tuple[int, ...]) -> None:
+    from specdsl.backends.torch.emit import check_emitted, emit, load_emitted
+
+    model = specdsl.load(spec_text(layer, {"identity": None}, input=inp))
+    net = nb.to_numpy(model)
+    module = to_torch(model).double().eval()
+    rng = np.random.default_rng(1)
+    weights = {k: rng.uniform(-1.5, 1.5, np.shape(v)) for k, v in net.weights.items()}
+    net = nb.NumpyModel(model, weights, "float64")
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+    x = np.random.default_rng(0).standard_normal((2, *inp)) * 4
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(net(x), expected, rtol=1e-10, atol=1e-12)
+    source = emit(model)
+    assert check_emitted(model, source) == []
+    emitted = load_emitted(source)().double().eval()
+    emitted.load_state_dict(module.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(emitted(torch.from_numpy(x)), module(torch.from_numpy(x)), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_saved_tensors_are_autograds(frozen: bool) -> None:
+    """What autograd keeps depends on whether the input needs grad (the first layer's does not), whether
+    the weights train, and whether the group deviation's expansion is a view (groups 1 or C) or a copy."""
+    f = ", frozen=true" if frozen else ""
+    norms = [f"evonorm(groups=2{f})", f"evonorm(groups=6{f})", f"evonorm(groups=1{f})",
+             f"evonorm(groups=3, apply_act=false{f})", f"evonorm(groups=3, apply_act=false, variant=s0a{f})",
+             f"evonorm(groups=6, apply_act=false, variant=s0a{f})", f"frn({f[2:]})", f"frn(apply_act=false{f})"]
+    for first in norms:
+        layers = " -> ".join([first, "conv(6, k=1)", *norms, "conv(3, k=1)"])
+        assert_exact(specdsl.load(f"model m\ninput [6, 5, 4]\nlayers {{\n    {layers}\n}}\n", warn=False))
+
+
+def test_onnx_export_matches_numpy() -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from specdsl.backends.numpy import NumpyModel
+    from specdsl.backends.numpy.weights import random_weights
+    from specdsl.backends.onnx import to_onnx
+
+    model = specdsl.load(spec_text({"evonorm": {"groups": 2}}, {"evonorm": {"groups": 3, "apply_act": False}},
+                                   {"evonorm": {"groups": 6, "apply_act": False, "variant": "s0a"}}, "frn",
+                                   {"frn": {"apply_act": False}}, input=(6, 5, 4)))
+    weights = random_weights(model, 0, "float32")
+    session = ort.InferenceSession(to_onnx(model, weights, opset=17).SerializeToString())
+    x = np.random.default_rng(0).standard_normal((2, 6, 5, 4)).astype(np.float32)
+    (got,) = session.run(None, {session.get_inputs()[0].name: x})
+    np.testing.assert_allclose(got, NumpyModel(model, weights, "float32")(x), rtol=1e-4, atol=1e-5)
