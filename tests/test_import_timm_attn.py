@@ -1,7 +1,8 @@
-"""Import of timm's split attention (ResNeSt's SplitAttn + RadixSoftmax) and selective kernels (SKNet's
-SelectiveKernel + SelectiveKernelAttn): torch.stack, Tensor.sum over the branch axis and the radix
-transpose become stack, sum and permute, and the spec round-trips exactly (keys in order, params,
-buffers, MACs, outputs). The smallest models of each family, at small inputs."""
+"""Import of timm's split attention (ResNeSt's SplitAttn + RadixSoftmax), selective kernels (SKNet's
+SelectiveKernel + SelectiveKernelAttn) and CondConv (EfficientNet-CondConv's CondConv2d): torch.stack,
+Tensor.sum over the branch axis and the radix transpose become stack, sum and permute, CondConv2d
+condconv, and the spec round-trips exactly (keys, params, buffers, MACs, outputs). The smallest models
+of each family, at small inputs."""
 
 from __future__ import annotations
 
@@ -79,3 +80,13 @@ def test_the_smallest_models_round_trip(name: str) -> None:
     assert rt is not None and rt.ok and rt.params == sum(p.numel() for p in module.parameters())
     keys = list(module.state_dict())
     assert "layer1.0.conv1.attn.fc_reduce.weight" in keys or "layer1.0.conv2.fc1.weight" in keys
+
+
+def test_condconv_efficientnet_round_trips() -> None:
+    """EfficientNet-CondConv: timm's CondConv2d, called with (x, routing), becomes condconv; timm registers
+    each block's routing_fn after the convs it feeds, so its keys come in another order (same names)."""
+    module = timm.create_model("efficientnet_cc_b0_4e", pretrained=False, num_classes=10)
+    result = from_torch(module.eval(), (3, 32, 32), key_order=False)
+    rt = result.round_trip
+    assert rt is not None and rt.ok and rt.order is not None
+    assert "condconv(" in result.text and rt.params == sum(p.numel() for p in module.parameters())
