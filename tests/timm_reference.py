@@ -25,10 +25,23 @@ def reference(name: str, scaled: tuple[str, ...] = ("running_var", "bn1.weight")
     return module
 
 
+def full_size_macs(name: str, shape: tuple[int, ...], module: Any) -> int:
+    """``timm_macs`` of timm's ``name`` built on the meta device (shapes without values: the FLOP counter
+    sees the same ops and runs no convolution); where timm's constructor needs values (nf_resnet's
+    weight standardisation), of ``module``, the same model built for real."""
+    try:
+        with torch.device("meta"):
+            module = timm.create_model(name, pretrained=False).eval()
+    except NotImplementedError:  # "Cannot copy out of meta tensor"
+        pass
+    return timm_macs(module, shape)
+
+
 def timm_macs(module: Any, shape: tuple[int, ...]) -> int:
     """Multiply-accumulates of convolutions and matrix products (torch's FLOP counter / 2: bias
     excluded; a blurpool is a depthwise conv2d to it)."""
     counter = FlopCounterMode(display=False)
+    device = next(module.parameters()).device  # a module built on the meta device is counted there, free
     with counter, torch.no_grad():
-        module(torch.zeros(1, *shape))
+        module(torch.zeros(1, *shape, device=device))
     return int(counter.get_total_flops()) // 2
