@@ -109,8 +109,8 @@ ENTRIES = (
     Entry(
         "E312", "merge inputs do not fit together",
         "add and mul need inputs that are equal or broadcast (on every axis equal sizes, or 1), "
-        "mean and join need equal shapes, and concat inputs that agree on every axis but the one "
-        "joined. The message names the axis that differs.",
+        "mean, join and stack need equal shapes, concat inputs that agree on every axis but the one "
+        "joined, and condconv routing weights [E] as its second input. The message names what differs.",
         _HEAD + "layers {\n    conv(16, k=3, stride=2, pad=1) as body\n    [@body, @input] -> add\n}\n",
         "Project the odd input (a 1×1 conv with the right channels and stride), or fix the branch "
         "that changed its shape.",
