@@ -58,5 +58,11 @@ def condconv(site: Site) -> dict[str, Any]:
     m = site.module
     if m.dynamic_padding:
         raise Refuse("a CondConv2d with TensorFlow's dynamic SAME padding (the tf_ variants)")
-    return {"out": int(m.out_channels), "k": list(m.kernel_size), "stride": list(m.stride), "pad": list(m.padding),
-            "dilation": list(m.dilation), "groups": int(m.groups), "bias": m.bias is not None}
+    return {"out": int(m.out_channels), "k": _axes(m.kernel_size), "stride": _axes(m.stride), "pad": _axes(m.padding),
+            "dilation": _axes(m.dilation), "groups": int(m.groups), "bias": m.bias is not None}
+
+
+def _axes(values: Any) -> int | list[int]:
+    """One number where every axis agrees (as a spec writes it: ``k=3``), else one per axis."""
+    values = [int(v) for v in values]
+    return values[0] if len(set(values)) == 1 else values
