@@ -217,7 +217,8 @@ def _order_outputs(root: Box, graph: LiftedGraph) -> None:
         for a, b in zip(box.items, box.items[1:]):
             if isinstance(a, Box) and isinstance(b, Box) and a.outputs is not None and len(a.outputs) > 1 \
                     and b.inputs != a.outputs and sorted(b.inputs) == sorted(a.outputs):
-                orders.setdefault(graph.classes.get(a.path, ""), [a.outputs.index(i) for i in b.inputs])
+                # A module of unknown class (ONNX) is its own class: its order tells of no other.
+                orders.setdefault(graph.classes.get(a.path, f"<{a.path}>"), [a.outputs.index(i) for i in b.inputs])
         for it in box.items:
             if isinstance(it, Box):
                 learn(it)
@@ -228,7 +229,7 @@ def _order_outputs(root: Box, graph: LiftedGraph) -> None:
                 apply(it)
         if box.outputs is None or len(box.outputs) < 2:
             return
-        order = orders.get(graph.classes.get(box.path, ""))
+        order = orders.get(graph.classes.get(box.path, f"<{box.path}>"))
         last = box.items[-1]
         if isinstance(last, Box) and last.outputs is not None and sorted(last.outputs) == sorted(box.outputs):
             box.outputs = list(last.outputs)
