@@ -30,8 +30,7 @@ ENTRIES = (
     Entry(
         "E303", "groups must divide the channels",
         "A grouped conv splits its input and output channels into `groups` equal parts, and "
-        "groupnorm and evonorm their channels: the channel counts must be multiples of groups (PyTorch's "
-        "rule; timm's EvoNorm asserts it).",
+        "groupnorm its channels: the channel counts must be multiples of groups (PyTorch's rule).",
         _HEAD + "layers {\n    conv(8, k=3, groups=2)\n}\n",
         "Pick groups from the divisors of both channel counts (`groups=depthwise` for one group per "
         "channel), or change the channels.",
