@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import os
 import sys
 import traceback
@@ -195,6 +196,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_USAGE
     from specdsl.cli.report import report, run_reporting
 
+    _resume_gc()
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return run_reporting(func, args)
@@ -245,11 +247,36 @@ def _internal_error(args: argparse.Namespace, exc: BaseException) -> int:
     return EXIT_BUG
 
 
+_gc_paused = False
+
+
+def _resume_gc() -> None:
+    """The cycle collector back on for the command itself, once the console script's start-up is over:
+    what start-up made (modules, classes, functions: no garbage) is frozen out of every later collection."""
+    global _gc_paused
+    if _gc_paused:
+        _gc_paused = False
+        gc.freeze()
+        gc.enable()
+
+
 def entry() -> None:
-    # The console script only: looking for pydantic plugins (observability hooks nobody attaches to our
-    # argument models) reads the metadata of every installed package, a tenth of `check`'s start-up.
-    # The user's own setting wins; the API, imported into their process, never sets it.
+    """The console script. What it sets up only for itself (the API, imported into a user's process,
+    never does): the user's own settings win."""
+    global _gc_paused
+    # Looking for pydantic plugins (observability hooks nobody attaches to our argument models) reads
+    # the metadata of every installed package, where a spec's error brings pydantic in.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    # lark imports interegular wherever it is importable (a tenth of lark's import), only to check a
+    # grammar's terminals for collisions when it builds a parser from the grammar; the packaged parse
+    # tables load without that check. A plain install has no interegular (a dev dependency): the
+    # console script starts as one does (the tests that build the grammar strictly never run it).
+    sys.modules.setdefault("interegular", None)  # type: ignore[arg-type]
+    # Start-up makes tens of thousands of long-lived objects and no garbage: collecting them as they
+    # come is 3% of `check`. The collector is off until the command runs (_resume_gc).
+    if gc.isenabled():
+        gc.disable()
+        _gc_paused = True
     sys.exit(main())
 
 

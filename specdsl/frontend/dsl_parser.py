@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 # `x(` (a repeat count written as an expression) opens a bracket too.
@@ -99,8 +99,23 @@ _CALLBACK_OPTIONS = ("postlex", "lexer_callbacks")
 TABLES_FILE = "specdsl.tables.json"
 
 
+def _package_text(name: str) -> str:
+    """A file of the specdsl.grammars package: read beside its __init__.py where that is a folder (an
+    install, a checkout), through importlib.resources (tempfile, zipfile, ...: a tenth of `check`'s
+    imports) only where it is not (a zip)."""
+    from importlib import import_module
+
+    path = os.path.join(os.path.dirname(import_module("specdsl.grammars").__file__ or ""), name)
+    if os.path.isdir(os.path.dirname(path)):
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    from importlib import resources
+
+    return (resources.files("specdsl.grammars") / name).read_text(encoding="utf-8")
+
+
 def _grammar_text() -> str:
-    return (resources.files("specdsl.grammars") / "specdsl.lark").read_text(encoding="utf-8")
+    return _package_text("specdsl.lark")
 
 
 def build_parser(strict: bool = False) -> Any:
@@ -150,7 +165,7 @@ def _load_tables() -> Any:
     import lark
 
     try:
-        text = (resources.files("specdsl.grammars") / TABLES_FILE).read_text(encoding="utf-8")
+        text = _package_text(TABLES_FILE)
     except OSError:
         return None
     tables = json.loads(text, object_pairs_hook=_int_keys)
