@@ -155,3 +155,44 @@ def test_onnx_export_matches_numpy() -> None:
     x = np.random.default_rng(0).standard_normal((2, 6, 5, 4)).astype(np.float32)
     (got,) = session.run(None, {session.get_inputs()[0].name: x})
     np.testing.assert_allclose(got, NumpyModel(model, weights, "float32")(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize("trains", [True, False])
+def test_saved_tensors_under_bf16_autocast_are_autograds(grad: bool, trains: bool) -> None:
+    """Under autocast (bfloat16 input) the statistics run on timm's float32 copy and the parameters are
+    cast to bfloat16: the rules against autograd's hooks under CPU autocast (where pow keeps x itself;
+    CUDA's float32 list makes frn's pow keep a float32 copy, as the rule says for device cuda)."""
+    from specdsl.backends.torch.modules_evo import EvoNorm, FilterResponseNorm
+    from specdsl.ops.norm_evo import EvoNormAttrs, FRNAttrs
+    from specdsl.ops.saved_norm_evo import evonorm, frn
+    from specdsl.ops.saved_records import Call
+
+    width = {"float32": 4, "": 2}
+    shape = (4, 6, 5, 4)
+    for module, rule, attrs in [
+        (EvoNorm(6, groups=2), evonorm, EvoNormAttrs(6, 2, 1e-5, True, "s0")),
+        (EvoNorm(6, groups=6), evonorm, EvoNormAttrs(6, 6, 1e-5, True, "s0")),
+        (EvoNorm(6, groups=3, apply_act=False, variant="s0a"), evonorm, EvoNormAttrs(6, 3, 1e-5, False, "s0a")),
+        (EvoNorm(6, groups=3, apply_act=False), evonorm, EvoNormAttrs(6, 3, 1e-5, False, "s0")),
+        (FilterResponseNorm(6), frn, FRNAttrs(6, 1e-5, True)),
+        (FilterResponseNorm(6, apply_act=False), frn, FRNAttrs(6, 1e-5, False)),
+    ]:
+        module.requires_grad_(trains)
+        x = torch.randn(shape, dtype=torch.bfloat16).requires_grad_(grad)
+        kept: dict[int, int] = {}
+
+        def pack(t: Any, kept: dict[int, int] = kept) -> Any:
+            kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        with torch.autocast("cpu", dtype=torch.bfloat16), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            module(x)
+        params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+        got = sorted(n for ptr, n in kept.items() if ptr not in params)
+        call = Call(attrs, (shape,), shape, ("bfloat16",), (grad,), trains, False, "cpu", "bfloat16",
+                    tuple(p.numel() for p in module.parameters()))
+        saved = rule(call)
+        want = sorted([s.numel * width[s.dtype] for s in saved if s.kind == "new"]
+                      + ([x.numel() * 2] if any(s.kind == "input" for s in saved) else []))
+        assert got == want, (module, grad, trains)

@@ -17,7 +17,8 @@ from specdsl.ops.saved_records import Call, Saved, SavedEntry
 
 
 def _input_or_copy(call: Call, cast: bool) -> Saved:
-    """What the float32 statistic keeps of x: x itself, or its float32 copy (timm's ``x.float()``)."""
+    """What the float32 statistic keeps of x: x itself, or its float32 copy (timm's ``x.float()``, or
+    CUDA autocast's for ``pow``, on its float32 list)."""
     if cast and call.amp is not None and call.in_dtypes[0] != "float32":
         return Saved.new(math.prod(call.ins[0]), "float32", "cast")
     return Saved.input()
@@ -25,6 +26,14 @@ def _input_or_copy(call: Call, cast: bool) -> Saved:
 
 def _stats_dtype(call: Call) -> str:
     return "float32" if call.amp is not None and call.in_dtypes[0] != "float32" else ""
+
+
+def _copies(call: Call, *kept: tuple[int, bool]) -> list[Saved]:
+    """Under autocast the parameters are cast to x's dtype (timm's ``.to(x_dtype)``): a product keeps
+    the copy of parameter ``k`` (weight 0, bias 1, v or tau 2) where its other factor needs grad."""
+    if call.amp is None or call.in_dtypes[0] == "float32":
+        return []
+    return [Saved.new(call.param_numels[k], "", "weight_copy") for k, needed in kept if needed]
 
 
 def evonorm(call: Call) -> tuple[Saved, ...]:
@@ -37,7 +46,7 @@ def evonorm(call: Call) -> tuple[Saved, ...]:
     n, s = math.prod(x), call.batch * a.groups
     trains = call.trains
     if not a.normalises:  # timm's S0 without its gate: x·weight + bias
-        return (Saved.input(),) if trains else ()
+        return (*((Saved.input(),) if trains else ()), *_copies(call, (0, grad)))
     d_is_view = a.groups in (1, a.channels)
     d = Saved.new(s if d_is_view else n)
     kept: list[Saved] = []
@@ -58,7 +67,7 @@ def evonorm(call: Call) -> tuple[Saved, ...]:
         kept.append(Saved.new(n))  # x·sigmoid, for d's gradient
     if trains:
         kept.append(Saved.new(n))  # the quotient, for the weight
-    return tuple(kept)
+    return (*kept, *_copies(call, (2, a.apply_act and grad), (0, quotient_needs)))
 
 
 def frn(call: Call) -> tuple[Saved, ...]:
@@ -68,16 +77,17 @@ def frn(call: Call) -> tuple[Saved, ...]:
     n, per_channel = math.prod(x), call.batch * a.channels
     kept: list[Saved] = []
     if grad:
-        kept += [_input_or_copy(call, cast=True), Saved.new(per_channel, _stats_dtype(call), "stats")]
-        if _stats_dtype(call):  # r cast back to x's dtype, kept by x·r
-            kept += [Saved.input(), Saved.new(per_channel, "", "stats")]
-        else:
+        first = _input_or_copy(call, cast=call.device == "cuda")
+        kept += [first, Saved.new(per_channel, _stats_dtype(call), "stats")]
+        if first.kind != "input":  # x·r keeps x itself
             kept.append(Saved.input())
+        if _stats_dtype(call):  # r cast back to x's dtype, kept by x·r
+            kept.append(Saved.new(per_channel, "", "stats"))
     if call.trains:
         kept.append(Saved.new(n))
     if a.apply_act and (grad or call.trains):
         kept.append(Saved.new(n))
-    return tuple(kept)
+    return (*kept, *_copies(call, (0, grad), (2, a.apply_act and (grad or call.trains))))
 
 
 SAVED: dict[str, SavedEntry] = {
