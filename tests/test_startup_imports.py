@@ -24,6 +24,8 @@ NOT_FOR_CHECK = (
     "specdsl.cli.diagram", "specdsl.cli.diff", "specdsl.cli.export", "specdsl.cli.explain", "specdsl.cli.sweep",
     "specdsl.cli.search", "specdsl.cli.torch_commands", "specdsl.cli.import_cmd", "specdsl.cli.import_onnx",
     "specdsl.lsp", "specdsl.search", "specdsl.sweep", "specdsl.lift", "specdsl.backends",
+    # A valid spec validates without pydantic (specdsl/ops/model.py: its twin models come in for errors).
+    "pydantic", "pydantic_core",
 )
 
 
@@ -47,7 +49,7 @@ def _loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
 
 
-@pytest.mark.parametrize("argv", [("check", "vgg16"), ("check", "--json", "resnet50")])
+@pytest.mark.parametrize("argv", [("check", "vgg16"), ("check", "--json", "resnet50"), ("check", "alexnet")])
 def test_check_imports_only_the_check_path(argv: tuple[str, ...]) -> None:
     modules = modules_after(*argv)
     assert "specdsl.cli.check" in modules and "specdsl.api" in modules  # the probe ran the real command
@@ -66,3 +68,32 @@ def test_version_needs_no_command() -> None:
     modules = modules_after("--version")
     assert _loaded(modules, ("pydantic", "lark", "specdsl.ops", "specdsl.api", "specdsl.cli.check",
                              "specdsl.cli.diagram", "specdsl.lsp")) == []
+
+
+def test_a_spec_error_brings_pydantic_in_for_its_message(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.cnn"
+    spec.write_text("model m\ninput [3, 8, 8]\nlayers {\n  conv(out=0, k=3)\n}\n", encoding="utf-8")
+    code = ("import contextlib, io, sys\n"
+            "from specdsl.cli.main import main\n"
+            "err = io.StringIO()\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):\n"
+            f"    rc = main(['check', {str(spec)!r}])\n"
+            "print(rc, 'pydantic' in sys.modules, 'E205' in err.getvalue())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.split() == ["1", "True", "True"], done.stderr
+
+
+def test_the_console_script_starts_without_interegular_and_collects_cycles_again() -> None:
+    # entry() (the console script) leaves lark's optional interegular out, as a plain install has it, and
+    # turns the cycle collector back on for the command.
+    code = ("import atexit, gc, json, sys\n"
+            "atexit.register(lambda: print(json.dumps({'interegular': sys.modules.get('interegular', 0) is not None,"
+            " 'gc': gc.isenabled()})))\n"
+            "sys.argv = ['specdsl', 'check', 'lenet5']\n"
+            "from specdsl.cli.main import entry\n"
+            "entry()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {"interegular": False, "gc": True}
