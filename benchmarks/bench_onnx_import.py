@@ -94,13 +94,20 @@ def one(name: str, entry: dict, shape: tuple[int, ...], folder: Path, dynamo: bo
     if lifted.unmapped:
         first = lifted.unmapped[0]
         return False, f"{len(lifted.unmapped)} unmapped, first {first.path} {first.origin}: {first.reason}"
-    keys, keys_ok = _keys(list(lifted.weights), list(module.state_dict()), dynamo)
+    state = module.state_dict()
+    keys, keys_ok = _keys(list(lifted.weights), list(state), dynamo)
+    if keys_ok and not dynamo:  # the values too: every initializer is the module's tensor of that name
+        differs = [k for k, v in state.items() if not np.array_equal(lifted.weights[k], v.numpy())]
+        keys, keys_ok = (f"{keys}, values differ ({differs[0]})", False) if differs else (keys, True)
+    del module, state  # the largest models: one copy of the weights at a time
+    gc.collect()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    del session
     try:
         model, how = specdsl.load(to_dsl(recover(lifted)), warn=False), "recovered"
     except RecoveryError as exc:
         model, how = flat_model(lifted), f"flat ({str(exc)[:60]})"
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    outputs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     got = NumpyModel(model, lifted.weights, "float64")(x.numpy().astype(np.float64))
     got = list(got.values()) if isinstance(got, dict) else list(got) if isinstance(got, (list, tuple)) else [got]
     err = max(float(np.abs(g - w).max() / max(1.0, float(np.abs(w).max()))) for g, w in zip(got, outputs, strict=True))
@@ -138,6 +145,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=None, help="the side of every model's input (default: INPUTS)")
     parser.add_argument("--dynamo", action="store_true", help="export with torch.onnx's dynamo exporter")
     parser.add_argument("--max-params", type=float, default=None, help="leave out larger models (not run)")
+    parser.add_argument("--smallest-first", action="store_true", help="in the order of their parameter counts")
     parser.add_argument("--shard", type=_shard, default=(1, 1), help="K/N: every N-th model from the K-th")
     args = parser.parse_args()
     import torch
@@ -145,6 +153,8 @@ def main() -> None:
     torch.set_num_threads(1)  # a shared machine: threads only contend
     reference = reference_models()
     names = list(reference) if args.all else args.names or DEFAULT
+    if args.smallest_first:
+        names.sort(key=lambda n: reference.get(n, {}).get("params", 0))
     k, n = args.shard
     names = names[k - 1::n]
     matched = 0
