@@ -143,12 +143,13 @@ layers {
     [@input, @gate] -> mul -> blurpool(filt=4, stride=2) -> gap
 }
 """,
-    # EvoNorm-S0 and filter response norm (timm's evos and frn networks), 1d and 2d, with and without their gates.
+    # EvoNorm-S0 and filter response norm (timm's evos and frn networks), 1d and 2d, with and without their gates
+    # (not evonorm's s0 without its gate: a bare affine, which the ONNX import cannot tell from others).
     "evo": """model forms_evo
 input [6, 5, 4]
 layers {
     evonorm(groups=2) -> evonorm(groups=3, eps=0.001, apply_act=false, variant=s0a) -> frn
-    -> evonorm(groups=6, apply_act=false) -> frn(eps=0.001, apply_act=false) -> reshape([6, 20])
+    -> frn(eps=0.001, apply_act=false) -> reshape([6, 20])
     -> evonorm(groups=1) -> frn
 }
 """,

@@ -17,6 +17,7 @@ from typing import Any
 
 from specdsl.backends.onnx import imports_elementwise as e
 from specdsl.backends.onnx import imports_layers as ly
+from specdsl.backends.onnx import imports_norm_evo as evo
 from specdsl.backends.onnx import imports_norm_global as gn
 from specdsl.backends.onnx import imports_norms as nm
 from specdsl.backends.onnx import imports_shapes as sh
@@ -97,6 +98,10 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
                                priority=30) for op in ("Mul", "Div"))),
     "simplenorm": entry(*(Pattern(op, gn.simplenorm, f"Div(x, Sqrt(Add(unbiased variance over the channels, eps))), "
                                   f"ending in {op}", priority=30) for op in ("Mul", "Div"))),
+    "evonorm": entry(Pattern("Add", evo.evonorm, "Add(Mul(Reshape(Div(Reshape(Mul(x, Sigmoid(Mul(x, v)))) or the "
+                             "grouped x, group std), Shape(x)), weight), bias): EvoNorm-S0", priority=30)),
+    "frn": entry(*(Pattern(op, evo.frn, f"Div(x, Sqrt(Add(ReduceMean_spatial(Mul(x, x)), eps))), the affine, ending "
+                           f"in {op} (Max with tau: the TLU)", priority=30) for op in ("Max", "Add"))),
     "layer_scale": entry(Pattern("Mul", e.layer_scale, "Mul by a parameter shaped (C, 1, ...)", priority=5)),
     "lrn": entry(one("LRN", "LRN (odd size)", ly.lrn)),
     # activations
@@ -128,11 +133,6 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
     "dropout2d": entry(_written("dropout2d", "Identity")),
     "dropout3d": entry(_written("dropout3d", "Identity")),
     "stochastic_depth": refused(_INFERENCE),
-    # evonorm, frn (backends/onnx/norm_evo.py): no pattern reads their chains of reductions back yet.
-    "evonorm": refused("no pattern reads its ONNX form (Reshape to groups, ReduceMean, Sub, Mul, Sqrt, Div, "
-                       "Sigmoid) back yet: the import reports those nodes unmapped"),
-    "frn": refused("no pattern reads its ONNX form (ReduceMean of Mul(x, x), Add, Sqrt, Div, Mul, Add, Max) "
-                   "back yet: the import reports those nodes unmapped"),
     "identity": entry(Pattern("Identity", e.identity, "Identity of a tensor that is no graph output")),
     # shapes
     "flatten": entry(Pattern("Flatten", sh.flatten, "Flatten(axis=1)"),
