@@ -153,6 +153,15 @@ layers {
     -> evonorm(groups=1) -> frn
 }
 """,
+    # ConvNeXt V2's global response norm and the RMS / simple norms, channels first and channels last.
+    "global_norms": """model forms_global_norms
+input [6, 5, 4]
+layers {
+    grn -> rmsnorm -> simplenorm(eps=0.001, affine=false) -> rmsnorm(affine=false)
+    -> permute([0, 2, 3, 1]) -> grn(channels_last=true) -> rmsnorm(channels_last=true)
+    -> simplenorm(channels_last=true) -> permute([0, 3, 1, 2])
+}
+""",
     # Split attention (ResNeSt) and selective kernels (SKNet): a new axis, sums over it, 5-D tensors.
     "attention": """model forms_attention
 input [4, 5, 6]
