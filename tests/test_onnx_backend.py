@@ -154,12 +154,13 @@ layers {
 }
 """,
     # ConvNeXt V2's global response norm and the RMS / simple norms, channels first and channels last.
+    # And timm's flat layer scale (gamma [C], viewed (1, C, 1, 1)).
     "global_norms": """model forms_global_norms
 input [6, 5, 4]
 layers {
     grn -> rmsnorm -> simplenorm(eps=0.001, affine=false) -> rmsnorm(affine=false)
     -> permute([0, 2, 3, 1]) -> grn(channels_last=true) -> rmsnorm(channels_last=true)
-    -> simplenorm(channels_last=true) -> permute([0, 3, 1, 2])
+    -> simplenorm(channels_last=true) -> permute([0, 3, 1, 2]) -> layer_scale(flat=true, init=0.5)
 }
 """,
     # Split attention (ResNeSt) and selective kernels (SKNet): a new axis, sums over it, 5-D tensors.

@@ -258,18 +258,45 @@ def concat(r: Reader, node: NodeProto) -> Match | None:
 
 
 def layer_scale(r: Reader, node: NodeProto) -> Match | None:
-    """x · γ with γ a parameter shaped (C, 1, ...) (torchvision's CNBlock.layer_scale)."""
+    """x · γ with γ a parameter shaped (C, 1, ...) (torchvision's CNBlock.layer_scale), or timm's flat
+    γ [C] applied as (1, C, 1, ...): a Reshape of the [C] parameter (specdsl's export, dynamo's), or
+    the reshape folded into a (1, C, 1, ...) constant (TorchScript's constant folding)."""
     for x, g in (tuple(node.input), tuple(reversed(node.input))):
-        shape, xs = r.weight_shape(g), r.shape(x)
-        if not _data(r, x) or shape is None or xs is None or r.is_weight(x):
+        xs = r.shape(x)
+        if not _data(r, x) or xs is None or r.is_weight(x) or xs[0] <= 1:
             continue
-        if len(shape) == len(xs) and shape[0] == xs[0] and shape[0] > 1 and all(d == 1 for d in shape[1:]):
-            values = r.const(g)
-            args = {}
-            if values is not None and values.size and np.all(values == values.reshape(-1)[0]):
-                args = {"init": decimal(float(values.reshape(-1)[0]))}
-            return Match(args, [x], [node], {"": r.tensor(g)})
+        flat = _flat_gamma(r, g, node, xs)
+        if flat is not None:
+            gamma, nodes, convert = flat
+        elif (shape := r.weight_shape(g)) is not None and len(shape) == len(xs) and shape[0] == xs[0] \
+                and all(d == 1 for d in shape[1:]):
+            gamma, nodes, convert = g, [node], None
+        else:
+            continue
+        values = r.const(gamma)
+        args: dict[str, object] = {"flat": True} if flat is not None else {}
+        if values is not None and values.size and np.all(values == values.reshape(-1)[0]):
+            args["init"] = decimal(float(values.reshape(-1)[0]))
+        return Match(args, [x], nodes, {"": r.tensor(gamma, convert)})
     return None
+
+
+def _flat_gamma(r: Reader, g: str, node: NodeProto, xs: tuple[int, ...]
+                ) -> tuple[str, list[NodeProto], Callable[[np.ndarray], np.ndarray] | None] | None:
+    """Where ``g`` is a [C] parameter viewed (1, C, 1, ...) against x (sample shape ``xs``): the
+    parameter, the nodes the match takes, and how its value becomes [C]."""
+    view = [1, xs[0], *([1] * (len(xs) - 1))]
+    shape = r.weight_shape(g)
+    if shape is not None:
+        return (g, [node], lambda a: a.reshape(-1)) if list(shape) == view else None
+    reshape = r.made_by(g, "Reshape", node)
+    if reshape is None or r.weight_shape(reshape.input[0]) != (xs[0],):
+        return None
+    target = r.ints(reshape.input[1])
+    if target is None or len(target) != len(view) or \
+            any(t != v and not (i == 1 and t == -1) for i, (t, v) in enumerate(zip(target, view))):
+        return None
+    return reshape.input[0], [node, reshape], None
 
 
 _WRITTEN_OP = re.compile(r"\((\w+)\)$")
