@@ -102,6 +102,21 @@ def test_random_specs_recover_or_say_why(data: dict[str, Any]) -> None:
     assert first_difference(lg, expand(validate_document(parsed, smap))) is None, text
 
 
+def test_builtin_calls_with_and_without_a_default_are_no_run() -> None:
+    """Regression (found by the property test above): a built-in call leaves out the arguments equal to
+    its rule's defaults, so `dense(.., drop=0.2)` then `dense(..)` hold different slots; they were taken
+    as two copies of one run and the writer read past the slots. Each is written as it is."""
+    text = ("model random\ninput [1, 3]\nlayers {\n    dense(n=1, growth=1, drop=0.2)\n"
+            "    dense(n=1, growth=1)\n}\n")
+    lg = lifted(specdsl.load(text, warn=False).graph)
+    recovered = to_dsl(recover(lg))
+    assert "dense(n=1, growth=1, drop=0.2) -> dense(n=1, growth=1)" in recovered, recovered
+    data, smap = read_data(recovered, "recovered.cnn")
+    assert first_difference(lg, expand(validate_document(data, smap))) is None, recovered
+    same = text.replace("    dense(n=1, growth=1)\n", "    dense(n=1, growth=1, drop=0.2)\n")
+    assert "x2" in to_dsl(recover(lifted(specdsl.load(same, warn=False).graph)))  # equal calls still run
+
+
 def test_long_flat_model_recovers_as_one_repeat() -> None:
     """Work stays linear in the model (one hash per container, no isomorphism search), and a flat
     sequence of equal groups reads as one repeated stage."""

@@ -77,6 +77,10 @@ def _item(graph: LiftedGraph, entry: Any, out: dict[int, Shape],
         args = full_args(op, graph.nodes[entry.item].args)
     fixed = tuple(sorted((k, repr(v) if not (merge and _numbers(v)) else len(v))
                          for k, v in args.items() if not (merge and _slot(v))))
+    # Which arguments are slots is structure too: a built-in call leaves out the arguments equal to
+    # its rule's defaults, so `dense(n, growth, drop)` and `dense(n, growth)` hold different slots
+    # and are no copies of one another (nor instances of one block).
+    slots = tuple(k for k, v in args.items() if merge and _slot(v))
     for k, v in args.items():  # the op's own order: `conv(c, k=k, stride=stride)`
         if merge and _slot(v):
             values.append((type(v).__name__, v))
@@ -84,7 +88,7 @@ def _item(graph: LiftedGraph, entry: Any, out: dict[int, Shape],
         elif merge and _numbers(v):
             values.extend((type(x).__name__, x) for x in v)
             names.extend([PARAM_NAMES.get(k, k)] * len(v))
-    return (*head, op, entry.name, entry.reads, fixed), values, names
+    return (*head, op, entry.name, entry.reads, fixed, slots), values, names
 
 
 def _step(copies: list[list[Value | None]]) -> list[Value | None] | None:
