@@ -8,7 +8,9 @@ Where the names come from, best first:
   ``layer1.0.conv1/pad``);
 * torch.onnx's module scopes: the dynamo exporter's ``pkg.torch.onnx.name_scopes`` metadata
   (with each module's class), the TorchScript exporter's node names
-  (``/layer1/layer1.0/relu_1/Relu``: a module called a second time gets ``_1``);
+  (``/layer1/layer1.0/relu_1/Relu``: a module called a second time gets ``_1``); a node the
+  dynamo exporter's optimizer made without metadata (the Slices of a chunk fused into one Split)
+  sits in the innermost module holding every node that reads it, short of a torch.nn layer;
 * otherwise positions, as in an nn.Sequential (``0``, ``1``, ...).
 
 A node is a module of its own (``LiftedNode.is_module``) where PyTorch runs its op as a module
@@ -53,12 +55,17 @@ class Namer:
         self._scopes: dict[int, str | None] = {}
         self._members: dict[str, set[str]] = {}  # scope -> ops of the matches in it or under it
         self._exact: dict[str, set[str]] = {}  # scope -> ops of the matches exactly in it
+        self._layers: set[str] = set()  # scopes of torch.nn's own modules (no container): one op's module
         self._position = 0
 
     def prepare(self, matches: Iterable[tuple[str, Match]]) -> None:
         """Read every match's scope first: whether a scope is one node's own module depends on all."""
         pairs = list(matches)
         raw = {id(m.nodes[0]): self._scope(m.nodes[0]) for _, m in pairs}
+        if any(s is not None for s in raw.values()):  # a file with scopes: the few without, by their readers
+            for _, m in pairs:
+                if raw[id(m.nodes[0])] is None:
+                    raw[id(m.nodes[0])] = self._readers_scope(m)
         seen = {s for s in raw.values() if s}
         for key, scope in raw.items():
             reused = _REUSED.fullmatch(scope or "")
@@ -106,6 +113,22 @@ class Namer:
                 return candidate
         return None
 
+    def _readers_scope(self, m: Match) -> str | None:
+        """The innermost module holding every node that reads the match's outputs (whose scopes are
+        known), stepping out of a torch.nn layer (a layer's scope is its own op's); None if none is."""
+        readers = [u for out in (m.output, *m.parts) for u in self.reader.users.get(out, [])]
+        found = [s.split(".") if s else [] for s in (self._scope(u) for u in readers) if s is not None]
+        if not found:
+            return None
+        common = found[0]
+        for segments in found[1:]:
+            same = [a == b for a, b in zip(common, segments, strict=False)]
+            common = common[:same.index(False) if False in same else len(same)]
+        scope = ".".join(common)
+        while scope in self._layers:
+            scope = scope.rpartition(".")[0]
+        return scope
+
     def _scope(self, node: NodeProto) -> str | None:
         """The module that made the node, from torch.onnx's metadata or node name; None if unknown."""
         meta = {p.key: p.value for p in node.metadata_props}
@@ -114,6 +137,8 @@ class Namer:
             classes = _QUOTED.findall(meta.get("pkg.torch.onnx.class_hierarchy", ""))
             for scope, cls in zip(scopes[:-1], classes, strict=False):
                 self.classes.setdefault(scope, cls.rpartition(".")[2])
+                if cls.startswith("torch.nn.modules.") and not cls.startswith("torch.nn.modules.container."):
+                    self._layers.add(scope)
             return scopes[-2]
         if node.name.startswith("/"):
             # Each segment names a module from the nearest ancestor that is no nn.Sequential's
