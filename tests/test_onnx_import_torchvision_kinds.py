@@ -64,3 +64,42 @@ def test_a_chunk_the_dynamo_optimizer_fused_into_a_split_sits_in_the_module_that
     model = specdsl.load(to_dsl(recover(lifted)), warn=False)
     got = NumpyModel(model, lifted.weights, "float64")(x.numpy().astype(np.float64))
     np.testing.assert_allclose(got, _onnxruntime(path, x.numpy()), rtol=1e-5, atol=1e-6)
+
+
+class _LayerNorm2d(torch.nn.LayerNorm):
+    """torchvision's LayerNorm2d: a LayerNorm over the channels of an NCHW tensor."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class _ChannelsLast(torch.nn.Module):
+    """ConvNeXt's pointwise linear over NHWC: its output has channels-last strides."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(c, c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+def test_a_global_average_pool_the_dynamo_exporter_writes_as_mean_and_as_strided_is_one_pool(tmp_path: Path) -> None:
+    # ConvNeXt's head: adaptive_avg_pool2d(1) of a channels-last-strided map comes out as ReduceMean
+    # (keepdims) and an as_strided (Reshape(-1) -> Gather of every index in order), which no pattern took
+    # (convnext_* at 64 px: 5 nodes unmapped).
+    torch.set_num_threads(1)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), _ChannelsLast(8), torch.nn.AdaptiveAvgPool2d(1),
+                                 _LayerNorm2d(8),
+                                 torch.nn.Flatten(1), torch.nn.Linear(8, 2))
+    x = torch.randn(1, 3, 4, 4)
+    path = tmp_path / "head.onnx"
+    _export(module, x, path, dynamo=True)
+    lifted = lift_onnx(path)
+    assert not lifted.unmapped, [(u.path, u.origin, u.reason) for u in lifted.unmapped]
+    [pool] = [n for n in lifted.nodes if n.path == "2"]
+    assert (pool.op, pool.args, pool.is_module) == ("adaptive_avgpool", {"out": 1}, True)
+    assert list(lifted.weights) == list(module.state_dict())
+    model = specdsl.load(to_dsl(recover(lifted)), warn=False)
+    got = NumpyModel(model, lifted.weights, "float64")(x.numpy().astype(np.float64))
+    np.testing.assert_allclose(got, _onnxruntime(path, x.numpy()), rtol=1e-5, atol=1e-6)

@@ -97,6 +97,24 @@ def global_pool(r: Reader, node: NodeProto) -> Match | None:
     return Match({"out": 1}, [node.input[0]], [node]) if not r.is_weight(node.input[0]) else None
 
 
+def global_pool_strided(r: Reader, node: NodeProto) -> Match | None:
+    """torch.onnx's dynamo export of adaptive_avg_pool(1) on a small map (convnext's head at 64 px):
+    ReduceMean over the spatial axes, keepdims, then its as_strided as Reshape(-1) -> Gather of every
+    index in order (the same tensor)."""
+    flat = r.inner(node.input[0], "Reshape")
+    index = r.const(node.input[1])
+    mean = r.inner(flat.input[0], "ReduceMean") if flat is not None else None
+    if mean is None or flat is None or index is None or attrs(node).get("axis", 0) != 0 \
+            or r.ints(flat.input[1]) != [-1] or not attrs(mean).get("keepdims", 1):
+        return None
+    pooled = reduce_spatial(r, mean)
+    full = r.full(mean.output[0])
+    if pooled is None or full is None or tuple(index.shape) != tuple(full) \
+            or not np.array_equal(index.reshape(-1), np.arange(index.size)):
+        return None
+    return Match({"out": 1}, pooled.inputs, [node, flat, mean])
+
+
 # ---------------------------------------------------------------------------- resampling and layout
 
 

@@ -74,7 +74,9 @@ IMPORTS: OpTable[ImportEntry] = OpTable("ONNX import entry", "IMPORTS", __name__
                                       "the axis last and back)", priority=10),
                               Pattern("MatMul", sh.adaptive_bins, "MatMul by PyTorch's bins over the last axis",
                                       priority=10),
-                              Pattern("AveragePool", sh.adaptive_window, _DIVIDING_BINS, priority=-5)),
+                              Pattern("AveragePool", sh.adaptive_window, _DIVIDING_BINS, priority=-5),
+                              Pattern("Gather", sh.global_pool_strided, "ReduceMean over the spatial axes -> "
+                                      "Reshape(-1) -> Gather of every index in order (dynamo's as_strided)")),
     "adaptive_maxpool": entry(Pattern("GlobalMaxPool", sh.global_pool, "GlobalMaxPool as adaptive_maxpool(1)"),
                               Pattern("MaxPool", sh.adaptive_window, _DIVIDING_BINS, priority=-5)),
     # normalisation
