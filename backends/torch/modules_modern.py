@@ -204,6 +204,7 @@ class BlurPool2d(nn.Module):
         return (str(self.channels) + ", filt_size=" + str(self.filt_size) + ", stride=" + str(self.stride)
                 + ", pad_mode=" + self.pad_mode)
 
+
 class GlobalResponseNorm(nn.Module):
     """ConvNeXt V2's global response norm, as timm's GlobalResponseNorm: the L2 norm of each channel over
     the spatial axes, divided by its mean over the channels (+ eps), scales the input; the output is
