@@ -12,11 +12,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from backend_agreement import assert_backends_agree  # noqa: E402
 from test_train_memory import assert_exact  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import specdsl  # noqa: E402
-import specdsl.backends.numpy as nb  # noqa: E402
 from specdsl.backends.torch.fx import to_torch  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 
@@ -80,22 +80,8 @@ def test_figures_and_outputs_equal_timms_condconv() -> None:
 
 
 def test_numpy_and_emitted_source_match_to_torch() -> None:
-    from specdsl.backends.torch.emit import check_emitted, emit, load_emitted
-
     model = specdsl.load(CC, warn=False)
-    net = nb.to_numpy(model)
-    module = to_torch(model).double().eval()
-    module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in net.weights.items()})
-    x = np.random.default_rng(0).standard_normal((2, 8, 7, 7))
-    with torch.no_grad():
-        expected = module(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(net(x), expected, rtol=1e-10, atol=1e-10)
-    source = emit(model)
-    assert check_emitted(model, source) == []
-    emitted = load_emitted(source)().double().eval()
-    emitted.load_state_dict(module.state_dict())
-    with torch.no_grad():
-        torch.testing.assert_close(emitted(torch.from_numpy(x)), module(torch.from_numpy(x)), rtol=0, atol=0)
+    assert_backends_agree(model, np.random.default_rng(0).standard_normal((2, 8, 7, 7)), rtol=1e-10, atol=1e-10)
 
 
 def test_saved_bytes_equal_autograd() -> None:

@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 evo_norm = pytest.importorskip("timm.layers.evo_norm")
 frn_module = pytest.importorskip("timm.layers.filter_response_norm")
 
+from backend_agreement import assert_backends_agree  # noqa: E402
 from conftest import spec_text  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -107,25 +108,11 @@ CASES: list[tuple[Any, tuple[int, ...]]] = [
 
 @pytest.mark.parametrize(("layer", "inp"), CASES, ids=[str(c[0]) for c in CASES])
 def test_numpy_and_emitted_source_match_to_torch(layer: Any, inp: tuple[int, ...]) -> None:
-    from specdsl.backends.torch.emit import check_emitted, emit, load_emitted
-
     model = specdsl.load(spec_text(layer, {"identity": None}, input=inp))
-    net = nb.to_numpy(model)
-    module = to_torch(model).double().eval()
     rng = np.random.default_rng(1)
-    weights = {k: rng.uniform(-1.5, 1.5, np.shape(v)) for k, v in net.weights.items()}
-    net = nb.NumpyModel(model, weights, "float64")
-    module.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+    weights = {k: rng.uniform(-1.5, 1.5, np.shape(v)) for k, v in nb.to_numpy(model).weights.items()}
     x = np.random.default_rng(0).standard_normal((2, *inp)) * 4
-    with torch.no_grad():
-        expected = module(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(net(x), expected, rtol=1e-10, atol=1e-12)
-    source = emit(model)
-    assert check_emitted(model, source) == []
-    emitted = load_emitted(source)().double().eval()
-    emitted.load_state_dict(module.state_dict())
-    with torch.no_grad():
-        torch.testing.assert_close(emitted(torch.from_numpy(x)), module(torch.from_numpy(x)), rtol=0, atol=0)
+    assert_backends_agree(model, x, weights=weights, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("frozen", [False, True])

@@ -13,6 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from backend_agreement import assert_backends_agree  # noqa: E402
 from conftest import spec_text  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -22,7 +23,6 @@ from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 import specdsl  # noqa: E402
-import specdsl.backends.numpy as nb  # noqa: E402
 from specdsl.backends.torch.fx import to_torch  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 
@@ -156,22 +156,8 @@ CASES: list[tuple[Any, tuple[int, ...]]] = [
 
 @pytest.mark.parametrize(("layer", "inp"), CASES, ids=[str(c[0]) for c in CASES])
 def test_numpy_and_emitted_source_match_to_torch(layer: Any, inp: tuple[int, ...]) -> None:
-    from specdsl.backends.torch.emit import check_emitted, emit, load_emitted
-
     model = specdsl.load(spec_text(layer, {"identity": None}, input=inp))
-    net = nb.to_numpy(model)
-    module = to_torch(model).double().eval()
-    module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in net.weights.items()})
-    x = np.random.default_rng(0).standard_normal((2, *inp)) * 4
-    with torch.no_grad():
-        expected = module(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(net(x), expected, rtol=1e-10, atol=1e-12)
-    source = emit(model)
-    assert check_emitted(model, source) == []
-    emitted = load_emitted(source)().double().eval()
-    emitted.load_state_dict(module.state_dict())
-    with torch.no_grad():
-        torch.testing.assert_close(emitted(torch.from_numpy(x)), module(torch.from_numpy(x)), rtol=0, atol=0)
+    assert_backends_agree(model, np.random.default_rng(0).standard_normal((2, *inp)) * 4, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("frozen", [False, True])

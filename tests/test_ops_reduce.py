@@ -13,6 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from backend_agreement import assert_backends_agree  # noqa: E402
 from conftest import spec_text  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -20,7 +21,6 @@ from test_torch_oracle import FEW, agree, one_layer_text, rejects, shapes, via_s
 from torch import nn  # noqa: E402
 
 import specdsl  # noqa: E402
-import specdsl.backends.numpy as nb  # noqa: E402
 from specdsl.backends.torch.fx import to_torch  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 from specdsl.ops.rule import AxisRF  # noqa: E402
@@ -153,22 +153,8 @@ CASES: list[tuple[list[Any], tuple[int, ...]]] = [
 
 @pytest.mark.parametrize(("layers", "inp"), CASES, ids=[str(c[0]) for c in CASES])
 def test_numpy_and_emitted_source_match_to_torch(layers: list[Any], inp: tuple[int, ...]) -> None:
-    from specdsl.backends.torch.emit import check_emitted, emit, load_emitted
-
     model = specdsl.load(spec_text(*layers, {"identity": None}, input=inp), warn=False)
-    net = nb.to_numpy(model)
-    module = to_torch(model).double().eval()
-    module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in net.weights.items()})
-    x = np.random.default_rng(0).standard_normal((2, *inp))
-    with torch.no_grad():
-        expected = module(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(net(x), expected, rtol=1e-12, atol=1e-12)
-    source = emit(model)
-    assert check_emitted(model, source) == []
-    emitted = load_emitted(source)().double().eval()
-    emitted.load_state_dict(module.state_dict())
-    with torch.no_grad():
-        torch.testing.assert_close(emitted(torch.from_numpy(x)), module(torch.from_numpy(x)), rtol=0, atol=0)
+    assert_backends_agree(model, np.random.default_rng(0).standard_normal((2, *inp)), rtol=1e-12, atol=1e-12)
 
 
 def test_to_torch_is_torch_stack_and_sum() -> None:
