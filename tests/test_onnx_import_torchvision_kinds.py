@@ -103,3 +103,31 @@ def test_a_global_average_pool_the_dynamo_exporter_writes_as_mean_and_as_strided
     model = specdsl.load(to_dsl(recover(lifted)), warn=False)
     got = NumpyModel(model, lifted.weights, "float64")(x.numpy().astype(np.float64))
     np.testing.assert_allclose(got, _onnxruntime(path, x.numpy()), rtol=1e-5, atol=1e-6)
+
+
+class _Scaled(torch.nn.Module):
+    """ConvNeXt's layer scale: a parameter of the block itself, the same value in every block at init."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.layer_scale = torch.nn.Parameter(torch.full((c, 1, 1), 1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer_scale * x
+
+
+def test_a_parameter_the_dynamo_optimizer_shares_between_modules_keeps_each_modules_name(tmp_path: Path) -> None:
+    # Equal initializers are merged into one (torchvision's convnext at init: every layer_scale 1e-6); the
+    # second block's weight came back under the block's own path ('2', not '2.layer_scale') and
+    # `specdsl import` refused the file.
+    torch.set_num_threads(1)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), _Scaled(4), _Scaled(4))
+    x = torch.randn(1, 3, 4, 4)
+    path = tmp_path / "scaled.onnx"
+    _export(module, x, path, dynamo=True)
+    lifted = lift_onnx(path)
+    assert not lifted.unmapped
+    assert list(lifted.weights) == list(module.state_dict())
+    model = specdsl.load(to_dsl(recover(lifted)), warn=False)
+    got = NumpyModel(model, lifted.weights, "float64")(x.numpy().astype(np.float64))
+    np.testing.assert_allclose(got, _onnxruntime(path, x.numpy()), rtol=1e-5, atol=1e-6)

@@ -35,6 +35,7 @@ _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 _DOC = re.compile(r"(.+?:\d+): ")
 _REUSED = re.compile(r"(.+)_(\d+)")
+_PARAMETER = re.compile(r"%p_([A-Za-z0-9_]+)")  # a parameter's placeholder in torch.export's FX graph
 
 
 def module_op(op: str) -> bool:
@@ -106,11 +107,35 @@ class Namer:
         for name, tensor in m.weights.items():
             source = tensor.source
             readers = {id(u) for u in self.reader.users.get(source, []) if id(u) not in self.reader.static}
-            if len(readers) > 1:
-                continue  # shared (torch.onnx's optimizer merges equal constants): another module's name
+            if len(readers) > 1:  # shared (torch.onnx's optimizer merges equal constants): another module's name
+                named = self._from_fx(m, name, source)
+                if named is None:
+                    continue
+                return named
             candidate = source if not name else source[:-len(name) - 1] if source.endswith("." + name) else None
             if candidate and _MODULE_PATH.fullmatch(candidate) and not candidate.isdigit():
                 return candidate
+        return None
+
+    def _from_fx(self, m: Match, name: str, source: str) -> str | None:
+        """The module path of a shared weight from the dynamo exporter's FX node of its reader, whose
+        arguments name each parameter (``%p_features_1_0_layer_scale``: dots as underscores), read
+        against the reader's module scope; None where it does not say."""
+        for node in m.nodes:
+            if source not in node.input:
+                continue
+            meta = {p.key: p.value for p in node.metadata_props}
+            scopes = _QUOTED.findall(meta.get("pkg.torch.onnx.name_scopes", ""))
+            if len(scopes) < 2:
+                return None
+            scope = scopes[-2]
+            stem = f"{scope.replace('.', '_')}_" if scope else ""
+            for mangled in _PARAMETER.findall(meta.get("pkg.torch.onnx.fx_node", "")):
+                rest = mangled[len(stem):] if mangled.startswith(stem) else None
+                if rest and name and rest == name:
+                    return scope
+                if rest and not name and _MODULE_PATH.fullmatch(rest):
+                    return f"{scope}.{rest}" if scope else rest
         return None
 
     def _readers_scope(self, m: Match) -> str | None:
