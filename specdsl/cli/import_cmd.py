@@ -154,7 +154,13 @@ def _torchvision(name: str, kwargs: dict[str, Any]) -> tuple[Any, tuple[int, ...
 
 
 def _timm(name: str, kwargs: dict[str, Any]) -> tuple[Any, tuple[int, ...]]:
-    timm = import_module("timm")
+    import warnings
+
+    with warnings.catch_warnings():
+        # timm's hrnet module declares a torch.jit.interface as it is imported, which torch deprecates:
+        # a note to timm's authors, printed into every import of any timm model otherwise.
+        warnings.filterwarnings("ignore", r"`torch\.jit\.interface` is deprecated", FutureWarning)
+        timm = import_module("timm")
     module = timm.create_model(name, pretrained=False, **kwargs)
     size = getattr(module, "pretrained_cfg", {}).get("input_size") or (3, 224, 224)
     return module, tuple(int(d) for d in size)
