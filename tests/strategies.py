@@ -344,29 +344,48 @@ def _layer_scale(draw: Draw, shape: Shape, op: str) -> Any:
     return {"init": draw(st.sampled_from([1e-6, 0.5]))} if draw(st.booleans()) else None
 
 
-def _norm_global(draw: Draw, shape: Shape, op: str) -> Any:
-    """grn, rmsnorm, simplenorm: the channels or (channels_last) the last axis; simplenorm's variance
-    needs MIN_NORMALISED values, as the other centring norms'."""
+def _axis_and_eps(draw: Draw) -> dict[str, Any]:
+    """grn, rmsnorm, simplenorm: over the channels or (channels_last) the last axis."""
     args: dict[str, Any] = {"channels_last": True} if draw(st.booleans()) else {}
-    if op == "simplenorm" and shape[-1 if args else 0] < MIN_NORMALISED:
-        return SKIP
     if draw(st.booleans()):
         args["eps"] = 1e-3
-    if op != "grn" and draw(st.booleans()):
+    return args
+
+
+def _grn(draw: Draw, shape: Shape, op: str) -> Any:
+    return _axis_and_eps(draw) or None
+
+
+def _rmsnorm(draw: Draw, shape: Shape, op: str) -> Any:
+    args = _axis_and_eps(draw)
+    if draw(st.booleans()):
         args["affine"] = False
     return args or None
 
 
-def _norm_evo(draw: Draw, shape: Shape, op: str) -> Any:
-    """evonorm, frn: timm's 2d modules' formulas over any spatial rank; evonorm's groups divide the channels."""
+def _simplenorm(draw: Draw, shape: Shape, op: str) -> Any:
+    """As rmsnorm's; its variance needs MIN_NORMALISED values, as the other centring norms'."""
+    args = _rmsnorm(draw, shape, op) or {}
+    return SKIP if shape[-1 if args.get("channels_last") else 0] < MIN_NORMALISED else args or None
+
+
+def _frn(draw: Draw, shape: Shape, op: str) -> Any:
+    """evonorm, frn: timm's 2d modules' formulas over any spatial rank."""
     if len(shape) < 2:
         return SKIP
-    args: dict[str, Any] = {"apply_act": False} if draw(st.booleans()) else {}
-    if op == "evonorm":
-        args["groups"] = draw(st.sampled_from([g for g in (1, 2, 3, shape[0]) if shape[0] % g == 0]))
-        if draw(st.booleans()):
-            args["variant"] = "s0a"
-    return args or None
+    return {"apply_act": False} if draw(st.booleans()) else None
+
+
+def _evonorm(draw: Draw, shape: Shape, op: str) -> Any:
+    """As frn's; its groups divide the channels."""
+    args = _frn(draw, shape, op)
+    if args is SKIP:
+        return SKIP
+    args = args or {}
+    args["groups"] = draw(st.sampled_from([g for g in (1, 2, 3, shape[0]) if shape[0] % g == 0]))
+    if draw(st.booleans()):
+        args["variant"] = "s0a"
+    return args
 
 
 def _permute(draw: Draw, shape: Shape, op: str) -> Any:
@@ -468,8 +487,11 @@ PROPOSERS: dict[str, Callable[[Draw, Shape, str], Any]] = {
     "stochastic_depth": _stochastic_depth,
     "channel_norm": _channel_norm,
     "layer_scale": _layer_scale,
-    **{op: _norm_global for op in ("grn", "rmsnorm", "simplenorm")},
-    **{op: _norm_evo for op in ("evonorm", "frn")},
+    "grn": _grn,
+    "rmsnorm": _rmsnorm,
+    "simplenorm": _simplenorm,
+    "evonorm": _evonorm,
+    "frn": _frn,
     "permute": _permute,
     "pad": _pad,
     "pixel_shuffle": _pixel_shuffle,
