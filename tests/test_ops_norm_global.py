@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from backend_agreement import assert_backends_agree  # noqa: E402
+from backend_agreement import assert_backends_agree, assert_layer_is_the_module  # noqa: E402
 from conftest import spec_text  # noqa: E402
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -23,7 +23,6 @@ from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 import specdsl  # noqa: E402
-from specdsl.backends.torch.fx import to_torch  # noqa: E402
 from specdsl.errors import SpecError  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -123,22 +122,9 @@ def _timm_cases() -> list[tuple[Any, Any, tuple[int, ...]]]:
 
 
 def test_to_torch_is_timms_module_with_timms_weights() -> None:
-    from specdsl.backends.torch.capture_import import from_torch
-
     torch.manual_seed(0)
     for layer, theirs, inp in _timm_cases():
-        for p in theirs.parameters():  # zeros (grn) or ones would hide a misplaced weight or bias
-            nn.init.uniform_(p, -1.5, 1.5)
-        ours = to_torch(specdsl.load(spec_text(layer, input=inp))).eval()
-        assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
-            ("0." + k, v.shape) for k, v in theirs.state_dict().items()]
-        ours.load_state_dict({"0." + k: v for k, v in theirs.state_dict().items()})
-        x = torch.randn(3, *inp) * 3
-        with torch.no_grad():
-            torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-6)
-        # and back: the module imports as the layer it lowers from, its weights under their names
-        imported = from_torch(nn.Sequential(theirs), inp)
-        assert imported.round_trip.ok and imported.round_trip.max_rel_error <= 1e-5, imported.round_trip.problems
+        imported = assert_layer_is_the_module(layer, theirs, inp)  # and back, its weights under their names
         assert imported.model.totals.params == sum(p.numel() for p in theirs.parameters())
 
 
